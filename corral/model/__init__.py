@@ -1,0 +1,36 @@
+"""Data types shared by every plane. Imports nothing else of corral's.
+
+The objects kept in the store (services, tasks, nodes) are pydantic models,
+because they cross the HTTP edge and the store as JSON unchanged; values that
+live only inside one process (scheduler snapshots, reconcile actions) are
+dataclasses next to the code that uses them.
+"""
+
+from corral.model.node import Node, NodeAvailability, NodeState
+from corral.model.resources import Resources
+from corral.model.service import (
+    Placement,
+    PortSpec,
+    RestartPolicy,
+    Service,
+    ServiceMode,
+    ServiceSpec,
+)
+from corral.model.task import PublishedPort, Task, TaskState, TERMINAL_STATES
+
+__all__ = [
+    "Node",
+    "NodeAvailability",
+    "NodeState",
+    "Placement",
+    "PortSpec",
+    "PublishedPort",
+    "Resources",
+    "RestartPolicy",
+    "Service",
+    "ServiceMode",
+    "ServiceSpec",
+    "Task",
+    "TaskState",
+    "TERMINAL_STATES",
+]

@@ -1,0 +1,36 @@
+"""The kinds of failure, one exception type each.
+
+The API turns each into one HTTP status (corral/manager/api/errors.py) and
+the CLI into one message (corral/cli/output.py); nothing else maps them.
+"""
+
+
+class CorralError(Exception):
+    """Base of every error corral raises on purpose."""
+
+    status = 500
+
+
+class InvalidSpec(CorralError):
+    """User input (compose file, API body, constraint) is wrong. Nothing was changed."""
+
+    status = 422
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}" if path else reason)
+
+
+class NotFound(CorralError):
+    status = 404
+
+
+class Conflict(CorralError):
+    """A compare-and-swap lost: somebody else changed the object first."""
+
+    status = 409
+
+
+class Unauthorized(CorralError):
+    status = 401

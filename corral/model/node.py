@@ -1,0 +1,33 @@
+"""A node: one server whose agent runs the containers assigned to it."""
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from corral.model.resources import Resources
+
+
+class NodeState(str, Enum):
+    ready = "ready"
+    down = "down"
+
+
+class NodeAvailability(str, Enum):
+    active = "active"
+    drain = "drain"
+    pause = "pause"  # keeps its tasks, takes no new ones
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+    address: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    resources: Resources
+    state: NodeState = NodeState.ready
+    availability: NodeAvailability = NodeAvailability.active
+    engine: str = "docker"
+    last_heartbeat: float
+    registered_at: float
+    message: str = ""

@@ -1,0 +1,82 @@
+"""A task: one container replica of a service, from creation to its end."""
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from corral.model.service import ServiceSpec
+
+
+class TaskState(str, Enum):
+    """Observed state, in the order a healthy task moves through it."""
+
+    new = "new"  # created by replication, not yet placed
+    pending = "pending"  # the scheduler found no node for it yet (see `error`)
+    assigned = "assigned"  # placed on a node, the agent has not started it yet
+    starting = "starting"  # the agent is pulling the image / creating the container
+    running = "running"
+    complete = "complete"  # exited with code 0
+    failed = "failed"  # exited non-zero, or could not be started
+    shutdown = "shutdown"  # stopped because it was asked to
+    rejected = "rejected"  # the agent refused it (bad image, bad spec)
+    lost = "lost"  # its node went down or its container disappeared
+    orphaned = "orphaned"  # its service is gone
+
+
+TERMINAL_STATES = frozenset(
+    {TaskState.complete, TaskState.failed, TaskState.shutdown, TaskState.rejected, TaskState.lost, TaskState.orphaned}
+)
+UNPLACED_STATES = frozenset({TaskState.new, TaskState.pending})
+
+
+class DesiredState(str, Enum):
+    running = "running"
+    shutdown = "shutdown"
+
+
+class PublishedPort(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: int
+    protocol: str = "tcp"
+    host_ip: str
+    host_port: int
+
+
+class Task(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    service: str
+    stack: str = ""
+    slot: int | None = Field(default=None, description="replica number; None for global services")
+    node: str | None = None
+    desired_state: DesiredState = DesiredState.running
+    state: TaskState = TaskState.new
+    error: str = ""
+    exit_code: int | None = None
+    container_id: str = ""
+    spec: ServiceSpec
+    spec_version: int = 1
+    attempt: int = Field(default=0, description="how many tasks ran in this slot before this one")
+    not_before: float = Field(default=0.0, description="restart delay: the scheduler places it no earlier")
+    ports: list[PublishedPort] = Field(default_factory=list)
+    created_at: float
+    updated_at: float
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def address(self) -> str:
+        """node address and host port of the first published port, '' if none yet."""
+        if not self.ports:
+            return ""
+        port = self.ports[0]
+        return f"{port.host_ip}:{port.host_port}"
+
+    @property
+    def slot_key(self) -> str:
+        """What identifies the replica this task fills: the slot, or the node of a global task."""
+        return str(self.slot) if self.slot is not None else f"node={self.node}"
