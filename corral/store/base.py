@@ -1,0 +1,95 @@
+"""The store interface every backend implements (etcd-shaped, as kine is).
+
+Rules every backend keeps:
+- Every write bumps one cluster-wide revision; a key's `mod_revision` is the
+  revision of its last write. A write is durable when the call returns.
+- A write can be conditional on the key's current `mod_revision`
+  (0 = "must not exist"): compare-and-swap, enforced by the backend.
+- `watch(prefix, after)` yields every change with revision > `after`, in
+  order, with nothing missed; a watcher that cannot keep up, or asks for a
+  revision already compacted away, gets `WatchExpired` and must list again.
+Values are JSON-able dicts; the store does not know what they mean.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class WatchExpired(Exception):
+    """The watch cannot continue from where it was; list again and re-watch."""
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    key: str
+    value: dict[str, Any]
+    create_revision: int
+    mod_revision: int
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    revision: int
+    key: str
+    value: dict[str, Any] | None  # None: the key was deleted
+    prev_value: dict[str, Any] | None  # None: the key was created
+
+    @property
+    def deleted(self) -> bool:
+        return self.value is None
+
+
+@dataclass(frozen=True)
+class Op:
+    """One write in a transaction: a put (value set) or a delete (value None).
+
+    `expect` is the mod_revision the key must have for the transaction to
+    apply: None means unconditional, 0 means the key must not exist.
+    """
+
+    key: str
+    value: dict[str, Any] | None
+    expect: int | None = None
+
+    @staticmethod
+    def put(key: str, value: dict[str, Any], expect: int | None = None) -> "Op":
+        return Op(key, value, expect)
+
+    @staticmethod
+    def delete(key: str, expect: int | None = None) -> "Op":
+        return Op(key, None, expect)
+
+
+class Store(ABC):
+    @abstractmethod
+    async def get(self, key: str) -> KeyValue | None: ...
+
+    @abstractmethod
+    async def list(self, prefix: str) -> tuple[list[KeyValue], int]:
+        """Every live key under prefix (sorted by key), and the store revision they were read at."""
+
+    @abstractmethod
+    async def txn(self, ops: Sequence[Op]) -> int:
+        """Apply all ops atomically, or none: raise corral.model.errors.Conflict
+        naming the first key whose expectation failed. Returns the new revision
+        (the current one when ops is empty or only deletes absent keys)."""
+
+    @abstractmethod
+    async def revision(self) -> int: ...
+
+    @abstractmethod
+    def watch(self, prefix: str, after: int) -> AsyncIterator[WatchEvent]:
+        """Changes under prefix with revision > after, forever (until cancelled)."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    async def put(self, key: str, value: dict[str, Any], expect: int | None = None) -> int:
+        return await self.txn([Op.put(key, value, expect)])
+
+    async def delete(self, key: str, expect: int | None = None) -> int:
+        return await self.txn([Op.delete(key, expect)])

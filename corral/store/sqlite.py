@@ -1,0 +1,247 @@
+"""The SQLite backend: one log table whose auto-increment id is the revision.
+
+Every write appends a row to `log` (the value, or NULL for a delete) and
+updates `current`, in one transaction. A unique index on (key, prev_revision)
+makes the database itself refuse two writes that both think they are the
+next version of a key, so compare-and-swap holds even if a bug in this file
+let two slip through. WAL mode with synchronous=FULL: a write is on disk
+when `txn` returns, so it survives a SIGKILL (and a power cut) of the manager.
+
+All SQLite calls run on one worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from corral.model.errors import Conflict
+from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired
+from corral.store.watchers import WatchHub
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS log (
+    revision INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    value TEXT,
+    create_revision INTEGER NOT NULL,
+    prev_revision INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS log_key_prev ON log (key, prev_revision);
+CREATE TABLE IF NOT EXISTS current (
+    key TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    create_revision INTEGER NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+def _prefix_end(prefix: str) -> str:
+    """The smallest string greater than every string starting with prefix."""
+    return prefix + "\U0010ffff"
+
+
+class SqliteStore(Store):
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._db: sqlite3.Connection | None = None
+        self._hub = WatchHub()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def open(self) -> "SqliteStore":
+        self._loop = asyncio.get_running_loop()
+        await self._run(self._open_sync)
+        return self
+
+    def _open_sync(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self._db is not None, "store is not open"
+        return self._db
+
+    # -- reads ---------------------------------------------------------------
+
+    async def get(self, key: str) -> KeyValue | None:
+        return await self._run(self._get_sync, key)
+
+    def _get_sync(self, key: str) -> KeyValue | None:
+        row = self.db.execute(
+            "SELECT key, value, create_revision, revision FROM current WHERE key = ?", (key,)
+        ).fetchone()
+        return _key_value(row) if row else None
+
+    async def list(self, prefix: str) -> tuple[list[KeyValue], int]:
+        return await self._run(self._list_sync, prefix)
+
+    def _list_sync(self, prefix: str) -> tuple[list[KeyValue], int]:
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            rows = db.execute(
+                "SELECT key, value, create_revision, revision FROM current"
+                " WHERE key >= ? AND key < ? ORDER BY key",
+                (prefix, _prefix_end(prefix)),
+            ).fetchall()
+            revision = self._revision_sync()
+        finally:
+            db.execute("COMMIT")
+        return [_key_value(row) for row in rows], revision
+
+    async def revision(self) -> int:
+        return await self._run(self._revision_sync)
+
+    def _revision_sync(self) -> int:
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'log'").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- writes --------------------------------------------------------------
+
+    async def txn(self, ops: Sequence[Op]) -> int:
+        return await self._run(self._txn_sync, list(ops))
+
+    def _txn_sync(self, ops: list[Op]) -> int:
+        db = self.db
+        events: list[WatchEvent] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for op in ops:
+                event = self._apply(op)
+                if event:
+                    events.append(event)
+            revision = self._revision_sync()
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if events and self._loop is not None:
+            # Published from this one worker thread, so in revision order.
+            self._loop.call_soon_threadsafe(self._hub.publish, events)
+        return revision
+
+    def _apply(self, op: Op) -> WatchEvent | None:
+        db = self.db
+        row = db.execute("SELECT revision, create_revision, value FROM current WHERE key = ?", (op.key,)).fetchone()
+        mod_revision = row[0] if row else 0
+        if op.expect is not None and op.expect != mod_revision:
+            state = f"at revision {mod_revision}" if row else "absent"
+            raise Conflict(f"{op.key} changed: expected revision {op.expect}, it is {state}")
+        prev_value = json.loads(row[2]) if row else None
+        if op.value is None:
+            if not row:
+                return None
+            last = db.execute("SELECT MAX(revision) FROM log WHERE key = ?", (op.key,)).fetchone()[0]
+            cursor = db.execute(
+                "INSERT INTO log (key, value, create_revision, prev_revision) VALUES (?, NULL, ?, ?)",
+                (op.key, row[1], last),
+            )
+            db.execute("DELETE FROM current WHERE key = ?", (op.key,))
+            return WatchEvent(int(cursor.lastrowid or 0), op.key, None, prev_value)
+        text = json.dumps(op.value, separators=(",", ":"))
+        last = db.execute("SELECT MAX(revision) FROM log WHERE key = ?", (op.key,)).fetchone()[0] or 0
+        cursor = db.execute(
+            "INSERT INTO log (key, value, create_revision, prev_revision) VALUES (?, ?, ?, ?)",
+            (op.key, text, row[1] if row else 0, last),
+        )
+        revision = int(cursor.lastrowid or 0)
+        create_revision = row[1] if row else revision
+        if not row:
+            db.execute("UPDATE log SET create_revision = ? WHERE revision = ?", (revision, revision))
+        db.execute(
+            "INSERT INTO current (key, revision, create_revision, value) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET revision = excluded.revision, value = excluded.value,"
+            " create_revision = excluded.create_revision",
+            (op.key, revision, create_revision, text),
+        )
+        return WatchEvent(revision, op.key, op.value, prev_value)
+
+    async def compact(self, keep: int) -> int:
+        """Forget history older than the last `keep` revisions; returns the compacted revision."""
+        return await self._run(self._compact_sync, keep)
+
+    def _compact_sync(self, keep: int) -> int:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            upto = max(0, self._revision_sync() - keep)
+            # Keep each key's latest row (it is what `current` holds); drop older ones.
+            db.execute(
+                "DELETE FROM log WHERE revision <= ? AND revision NOT IN (SELECT revision FROM current)", (upto,)
+            )
+            db.execute(
+                "INSERT INTO meta (name, value) VALUES ('compacted', ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
+                (upto,),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return upto
+
+    # -- watch ---------------------------------------------------------------
+
+    async def watch(self, prefix: str, after: int) -> AsyncIterator[WatchEvent]:
+        # Subscribe to live events first, then replay history, then drop
+        # duplicates: nothing between the replay and the live stream is missed.
+        watcher = self._hub.subscribe(prefix)
+        try:
+            history = await self._run(self._history_sync, prefix, after)
+            last = after
+            for event in history:
+                yield event
+                last = event.revision
+            while True:
+                event = await watcher.queue.get()
+                if event is None:
+                    raise WatchExpired(f"watch on {prefix!r} fell too far behind; list again")
+                if event.revision > last:
+                    last = event.revision
+                    yield event
+        finally:
+            self._hub.unsubscribe(watcher)
+
+    def _history_sync(self, prefix: str, after: int) -> list[WatchEvent]:
+        row = self.db.execute("SELECT value FROM meta WHERE name = 'compacted'").fetchone()
+        if row and after < row[0]:
+            raise WatchExpired(f"revision {after} is compacted (history starts after {row[0]}); list again")
+        rows = self.db.execute(
+            "SELECT l.revision, l.key, l.value, p.value FROM log l LEFT JOIN log p ON p.revision = l.prev_revision"
+            " WHERE l.revision > ? AND l.key >= ? AND l.key < ? ORDER BY l.revision",
+            (after, prefix, _prefix_end(prefix)),
+        ).fetchall()
+        return [
+            WatchEvent(rev, key, json.loads(value) if value else None, json.loads(prev) if prev else None)
+            for rev, key, value, prev in rows
+        ]
+
+    async def close(self) -> None:
+        self._hub.close()
+        if self._db is not None:
+            await self._run(self.db.close)
+            self._db = None
+        self._executor.shutdown(wait=False)
+
+
+def _key_value(row: tuple[str, str, int, int]) -> KeyValue:
+    return KeyValue(key=row[0], value=json.loads(row[1]), create_revision=row[2], mod_revision=row[3])
