@@ -59,6 +59,7 @@ class Task(BaseModel):
     spec: ServiceSpec
     spec_version: int = 1
     attempt: int = Field(default=0, description="how many tasks ran in this slot before this one")
+    restarts: int = Field(default=0, description="restarts of this slot charged to the restart policy")
     not_before: float = Field(default=0.0, description="restart delay: the scheduler places it no earlier")
     ports: list[PublishedPort] = Field(default_factory=list)
     created_at: float

@@ -1,0 +1,216 @@
+"""The agent's loops: register, heartbeat, follow assigned tasks, reconcile the engine.
+
+The agent keeps no state of its own: the tasks come from the manager, the
+containers from the engine (found by their labels), so an agent restarted
+at any moment adopts the containers it started and carries on. When the
+manager is away the containers keep running; the agent retries quietly.
+"""
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+
+from corral.agent.engines.base import ContainerInfo, Engine, EngineError
+from corral.agent.reconcile import Report, plan
+from corral.agent.settings import AgentSettings
+from corral.client import ApiError, ManagerClient
+from corral.model import Resources, Task, TaskState
+
+log = logging.getLogger(__name__)
+
+
+def machine_resources() -> Resources:
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return Resources(cpus=float(os.cpu_count() or 1), memory=int(pages))
+
+
+@dataclass
+class Registration:
+    cluster_id: str
+    heartbeat_interval: float
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings, engine_factory: "EngineFactory") -> None:
+        self.settings = settings
+        self.client = ManagerClient(settings.manager_url, token=settings.token, timeout=settings.long_poll + 10)
+        self._engine_factory = engine_factory
+        self.engine: Engine | None = None
+        self.tasks: dict[str, Task] = {}
+        self._tasks_revision = 0
+        self._wake = asyncio.Event()
+        self._busy: set[str] = set()
+        self._inflight: set[asyncio.Task] = set()
+        self._loops: list[asyncio.Task] = []
+        self.registered = asyncio.Event()
+
+    @property
+    def prefix(self) -> str:
+        return f"agent {self.settings.name}"
+
+    async def register(self) -> Registration:
+        """Register with the manager; raises ApiError at once for a wrong token."""
+        settings = self.settings
+        body = {
+            "name": settings.name,
+            "address": settings.address,
+            "resources": (settings.resources or machine_resources()).model_dump(),
+            "labels": settings.labels,
+            "engine": settings.engine,
+        }
+        reply = await self.client.post("/v1/agent/register", body)
+        return Registration(reply["cluster_id"], float(reply["heartbeat_interval"]))
+
+    async def start(self) -> None:
+        registration = await self.register()
+        self.engine = self._engine_factory(registration.cluster_id, self.settings.name)
+        self.registered.set()
+        self._loops = [
+            asyncio.create_task(self._heartbeat_loop(registration.heartbeat_interval), name=f"{self.prefix} heartbeat"),
+            asyncio.create_task(self._watch_loop(), name=f"{self.prefix} watch"),
+            asyncio.create_task(self._reconcile_loop(), name=f"{self.prefix} reconcile"),
+        ]
+
+    async def stop(self, remove_containers: bool = False) -> None:
+        """Stop the loops. Containers keep running unless remove_containers (`corral up` teardown)."""
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        for op in list(self._inflight):
+            op.cancel()
+        await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self.engine is not None:
+            if remove_containers:
+                for container in await self.engine.list():
+                    await self.engine.remove(container.id)
+            await self.engine.close()
+        await self.client.close()
+
+    async def _heartbeat_loop(self, interval: float) -> None:
+        while True:
+            try:
+                await self.client.post(f"/v1/agent/{self.settings.name}/heartbeat")
+            except ApiError as err:
+                if err.status == 404:  # the manager forgot us (node removed, store reset): join again
+                    await self._reregister()
+                else:
+                    log.warning("%s: heartbeat failed: %s", self.prefix, err)
+            await asyncio.sleep(interval)
+
+    async def _reregister(self) -> None:
+        try:
+            await self.register()
+        except ApiError as err:
+            log.warning("%s: re-registration failed: %s", self.prefix, err)
+
+    async def _watch_loop(self) -> None:
+        """Long-poll the manager for this node's tasks; every answer is the whole list."""
+        while True:
+            try:
+                reply = await self.client.get(
+                    f"/v1/agent/{self.settings.name}/tasks", after=self._tasks_revision, wait=self.settings.long_poll
+                )
+            except ApiError as err:
+                log.warning("%s: cannot fetch tasks: %s", self.prefix, err)
+                await asyncio.sleep(1.0)
+                continue
+            self.tasks = {t["id"]: Task.model_validate(t) for t in reply["tasks"]}
+            self._tasks_revision = int(reply["revision"])
+            self._wake.set()
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.reconcile_once()
+            except EngineError as err:
+                log.warning("%s: %s", self.prefix, err)
+            except Exception:
+                log.exception("%s: reconcile failed", self.prefix)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+            except TimeoutError:
+                pass
+
+    async def reconcile_once(self) -> None:
+        assert self.engine is not None
+        containers = await self.engine.list()
+        actions = plan(self.tasks.values(), containers, self._busy)
+        for report in actions.report:
+            await self._report(report)
+        for task in actions.start:
+            self._launch(task.id, self._start(task))
+        for task, container in actions.stop:
+            self._launch(task.id, self._stop(task, container))
+        for container in actions.remove:
+            self._launch(container.id, self._remove(container))
+
+    def _launch(self, key: str, work: "asyncio.Future | object") -> None:
+        self._busy.add(key)
+
+        async def run() -> None:
+            try:
+                await work  # type: ignore[misc]
+            finally:
+                self._busy.discard(key)
+                self._wake.set()
+
+        op = asyncio.create_task(run())
+        self._inflight.add(op)
+        op.add_done_callback(self._inflight.discard)
+
+    async def _start(self, task: Task) -> None:
+        assert self.engine is not None
+        if task.state != TaskState.starting:
+            await self._report(Report(task.id, TaskState.starting))
+        try:
+            info = await self.engine.start(task, self.settings.address)
+        except EngineError as err:
+            state = TaskState.rejected if err.permanent else TaskState.failed
+            await self._report(Report(task.id, state, error=str(err)))
+            return
+        if info.running:
+            await self._report(Report(task.id, TaskState.running, info.id, ports=tuple(info.ports)))
+
+    async def _stop(self, task: Task, container: ContainerInfo) -> None:
+        assert self.engine is not None
+        info = await self.engine.stop(container.id, task.spec.stop_grace_period)
+        await self._report(Report(task.id, TaskState.shutdown, container.id, error=task.error, exit_code=info.exit_code))
+
+    async def _remove(self, container: ContainerInfo) -> None:
+        assert self.engine is not None
+        await self.engine.remove(container.id)
+
+    async def _report(self, report: Report) -> None:
+        body = {
+            "state": report.state.value,
+            "container_id": report.container_id,
+            "error": report.error,
+            "exit_code": report.exit_code,
+            "ports": [p.model_dump() for p in report.ports],
+        }
+        try:
+            reply = await self.client.request(
+                "PUT", f"/v1/agent/{self.settings.name}/tasks/{report.task_id}/status", json_body=body
+            )
+            self.tasks[report.task_id] = Task.model_validate(reply)
+        except ApiError as err:
+            if err.status == 404:
+                self.tasks.pop(report.task_id, None)
+            else:
+                log.warning("%s: cannot report task %s: %s", self.prefix, report.task_id, err)
+
+
+class EngineFactory:
+    """Makes the engine once the cluster id is known (it goes into container labels)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __call__(self, cluster_id: str, node: str) -> Engine:
+        if self.kind == "docker":
+            from corral.agent.engines.docker import DockerEngine
+
+            return DockerEngine(cluster_id, node)
+        raise EngineError(f"unknown engine {self.kind!r}: expected docker", permanent=True)

@@ -1,0 +1,1 @@
+"""Engine drivers behind one small interface (base.Engine): docker (real) and, later, hollow."""

@@ -1,0 +1,46 @@
+"""The interface every engine driver implements, and what it reports about a container."""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from corral.model import PublishedPort, Task
+
+
+class EngineError(Exception):
+    """The engine could not do what was asked; `permanent` when retrying cannot help."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    task_id: str
+    running: bool
+    exit_code: int | None = None
+    error: str = ""
+    ports: list[PublishedPort] = field(default_factory=list)
+
+
+class Engine(ABC):
+    """Runs the containers of one node's tasks; every method is safe to call again."""
+
+    @abstractmethod
+    async def list(self) -> list[ContainerInfo]:
+        """The containers this agent started (running or not)."""
+
+    @abstractmethod
+    async def start(self, task: Task, address: str) -> ContainerInfo:
+        """Create and start the task's container, publishing its ports on `address`."""
+
+    @abstractmethod
+    async def stop(self, container_id: str, grace: float) -> ContainerInfo:
+        """SIGTERM, then SIGKILL after `grace` seconds."""
+
+    @abstractmethod
+    async def remove(self, container_id: str) -> None: ...
+
+    async def close(self) -> None:
+        return None

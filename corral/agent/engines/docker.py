@@ -1,0 +1,181 @@
+"""The Docker driver: the Docker Engine API through the docker SDK, in a thread pool.
+
+A task becomes one container named SERVICE.SLOT.TASKID, labelled with its
+task, service, stack, node and cluster, limited by the service's resource
+limits, restart policy "no" (corral decides about restarts, not Docker), and
+its ports published on the node's address.
+"""
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from corral.agent import labels
+from corral.agent.engines.base import ContainerInfo, Engine, EngineError
+from corral.model import PublishedPort, Task
+
+T = TypeVar("T")
+
+
+class DockerEngine(Engine):
+    def __init__(self, cluster_id: str, node: str, client: docker.DockerClient | None = None) -> None:
+        self.cluster_id = cluster_id
+        self.node = node
+        self._client = client or docker.from_env(timeout=120)
+        self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"docker-{node}")
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    async def list(self) -> list[ContainerInfo]:
+        try:
+            containers = await self._run(
+                self._client.containers.list,
+                all=True,
+                filters={"label": labels.ownership_filter(self.cluster_id, self.node)},
+                ignore_removed=True,
+            )
+        except docker.errors.DockerException as err:
+            raise EngineError(f"cannot list containers: {err}") from err
+        return [_info(c) for c in containers]
+
+    async def start(self, task: Task, address: str) -> ContainerInfo:
+        return await self._run(self._start_sync, task, address)
+
+    def _start_sync(self, task: Task, address: str) -> ContainerInfo:
+        spec = task.spec
+        self._ensure_image(spec.image)
+        slot = str(task.slot) if task.slot is not None else (task.node or "")
+        container_labels = {
+            **spec.labels,
+            labels.TASK: task.id,
+            labels.SERVICE: task.service,
+            labels.STACK: task.stack,
+            labels.NODE: self.node,
+            labels.CLUSTER: self.cluster_id,
+            labels.SLOT: slot,
+        }
+        ports: dict[str, tuple[str, int | None]] = {}
+        for port in spec.ports:
+            host_port = port.published if port.mode == "host" else None
+            ports[f"{port.target}/{port.protocol}"] = (address, host_port)
+        options: dict[str, Any] = {
+            "name": f"{task.service}.{slot}.{task.id}",
+            "labels": container_labels,
+            "environment": spec.environment,
+            "ports": ports,
+            "detach": True,
+            "restart_policy": {"Name": "no"},
+            "stop_signal": "SIGTERM",
+        }
+        if spec.command is not None:
+            options["command"] = spec.command
+        if spec.entrypoint is not None:
+            options["entrypoint"] = spec.entrypoint
+        if spec.limits.cpus:
+            options["nano_cpus"] = int(spec.limits.cpus * 1e9)
+        if spec.limits.memory:
+            options["mem_limit"] = spec.limits.memory
+        if spec.reservations.memory:
+            options["mem_reservation"] = spec.reservations.memory
+        try:
+            container = self._client.containers.create(spec.image, **options)
+        except docker.errors.APIError as err:
+            if err.status_code == 409:  # created before a crash: adopt it
+                container = self._client.containers.get(options["name"])
+            else:
+                raise EngineError(f"cannot create container: {err.explanation or err}", permanent=err.status_code == 400) from err
+        try:
+            container.start()
+        except docker.errors.APIError as err:
+            raise EngineError(f"cannot start container: {err.explanation or err}") from err
+        container.reload()
+        return _info(container)
+
+    def _ensure_image(self, image: str) -> None:
+        try:
+            self._client.images.get(image)
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as err:
+            raise EngineError(f"cannot inspect image {image}: {err.explanation or err}") from err
+        repository, tag = _split_reference(image)
+        try:
+            self._client.images.pull(repository, tag=tag)
+        except docker.errors.ImageNotFound as err:
+            raise EngineError(f"image {image} not found", permanent=True) from err
+        except docker.errors.APIError as err:
+            raise EngineError(f"cannot pull image {image}: {err.explanation or err}") from err
+
+    async def stop(self, container_id: str, grace: float) -> ContainerInfo:
+        def stop_sync() -> ContainerInfo:
+            container = self._client.containers.get(container_id)
+            container.stop(timeout=max(0, int(round(grace))))
+            container.reload()
+            return _info(container)
+
+        try:
+            return await self._run(stop_sync)
+        except docker.errors.NotFound:
+            return ContainerInfo(id=container_id, task_id="", running=False, error="container gone")
+        except docker.errors.APIError as err:
+            raise EngineError(f"cannot stop container {container_id[:12]}: {err.explanation or err}") from err
+
+    async def remove(self, container_id: str) -> None:
+        try:
+            await self._run(lambda: self._client.api.remove_container(container_id, force=True))
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as err:
+            if err.status_code == 409:  # removal already in progress
+                return
+            raise EngineError(f"cannot remove container {container_id[:12]}: {err.explanation or err}") from err
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False)
+        self._client.close()
+
+
+def _split_reference(image: str) -> tuple[str, str | None]:
+    """'host:5000/app:2' -> ('host:5000/app', '2'); digests stay whole."""
+    if "@" in image:
+        return image, None
+    name, _, tag = image.rpartition(":")
+    if name and "/" not in tag:
+        return name, tag
+    return image, "latest"
+
+
+def _info(container: Container) -> ContainerInfo:
+    attrs = container.attrs
+    state = attrs.get("State", {})
+    running = bool(state.get("Running")) or container.status in ("running", "restarting")
+    exit_code = None if running else state.get("ExitCode")
+    error = state.get("Error", "") or ""
+    if not running and state.get("OOMKilled"):
+        error = "killed: out of memory"
+    ports: list[PublishedPort] = []
+    for key, bindings in (attrs.get("NetworkSettings", {}).get("Ports") or {}).items():
+        if not bindings:
+            continue
+        target, _, protocol = key.partition("/")
+        binding = bindings[0]
+        ports.append(
+            PublishedPort(target=int(target), protocol=protocol or "tcp", host_ip=binding["HostIp"], host_port=int(binding["HostPort"]))
+        )
+    ports.sort(key=lambda p: (p.target, p.protocol))
+    return ContainerInfo(
+        id=container.id or "",
+        task_id=container.labels.get(labels.TASK, ""),
+        running=running,
+        exit_code=exit_code,
+        error=error,
+        ports=ports,
+    )

@@ -1,0 +1,18 @@
+"""The agent's settings, with every default in one place."""
+
+from dataclasses import dataclass, field
+
+from corral.model import Resources
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    manager_url: str
+    name: str
+    address: str
+    token: str
+    engine: str = "docker"
+    resources: Resources | None = None  # default: what the machine has
+    labels: dict[str, str] = field(default_factory=dict)
+    poll_interval: float = 1.0  # how often the engine's containers are listed
+    long_poll: float = 20.0  # how long one wait for new tasks may last

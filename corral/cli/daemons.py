@@ -1,0 +1,205 @@
+"""`corral up`, `corral manager`, `corral agent`, `corral join-token`: running the cluster."""
+
+import asyncio
+import ipaddress
+import logging
+import signal
+from pathlib import Path
+
+import typer
+
+from corral.agent.daemon import Agent, EngineFactory
+from corral.agent.settings import AgentSettings
+from corral.cli.output import ManagerOption, call, console, fail
+from corral.client import ApiError
+from corral.compose.sizes import parse_bytes
+from corral.manager.cluster import TOKEN_FILE
+from corral.manager.server import Manager
+from corral.manager.settings import ManagerSettings
+from corral.model import Resources
+from corral.model.errors import InvalidSpec
+
+DEFAULT_DATA_DIR = Path.home() / ".corral"
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        fail(f"--listen: invalid address {value!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+def _resources(cpus: float | None, memory: str | None) -> Resources | None:
+    if cpus is None and memory is None:
+        return None
+    from corral.agent.daemon import machine_resources
+
+    default = machine_resources()
+    try:
+        mem = parse_bytes(memory, "--memory") if memory else default.memory
+    except InvalidSpec as err:
+        fail(str(err))
+    return Resources(cpus=cpus if cpus is not None else default.cpus, memory=mem)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def manager(
+    data_dir: Path = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="where the store and join token live"),
+    listen: str = typer.Option("127.0.0.1:7070", "--listen", help="HOST:PORT of the API"),
+    node_lease: float = typer.Option(5.0, "--node-lease", help="seconds without a heartbeat before a node is down"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run a manager (the control plane) in the foreground."""
+    _logging(verbose)
+    host, port = _listen(listen)
+    settings = ManagerSettings(data_dir=data_dir, listen_host=host, listen_port=port, node_lease=node_lease)
+
+    async def run() -> None:
+        mgr = Manager(settings)
+        ctx = await mgr.start()
+        console.print(f"corral manager {ctx.cluster_id} serving on {settings.url} (data in {data_dir})", highlight=False)
+        console.print(f"join token: {ctx.join_token}", highlight=False)
+        console.print(
+            f"add a node: corral agent --manager {settings.url} --name NAME --address ADDRESS --token {ctx.join_token}",
+            highlight=False,
+        )
+        try:
+            await _until_signalled()
+        finally:
+            await mgr.stop()
+
+    _run_daemon(run())
+
+
+def agent(
+    manager_url: str = typer.Option("http://127.0.0.1:7070", "--manager", envvar="CORRAL_MANAGER"),
+    name: str = typer.Option(..., "--name", help="the node's name"),
+    address: str = typer.Option(..., "--address", help="the node's IP address; published ports bind here"),
+    token: str = typer.Option(..., "--token", envvar="CORRAL_TOKEN", help="the cluster's join token"),
+    engine: str = typer.Option("docker", "--engine", help="container engine driver"),
+    cpus: float | None = typer.Option(None, "--cpus", help="CPUs to offer (default: all)"),
+    memory: str | None = typer.Option(None, "--memory", help="memory to offer, e.g. 4g (default: all)"),
+    label: list[str] = typer.Option([], "--label", help="node label KEY=VALUE (repeatable)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run a node agent in the foreground. SIGTERM stops the agent and leaves its containers running."""
+    _logging(verbose)
+    _check_address(address)
+    labels = {}
+    for item in label:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"--label: invalid label {item!r}: expected KEY=VALUE")
+        labels[key] = value
+    settings = AgentSettings(
+        manager_url=manager_url, name=name, address=address, token=token, engine=engine,
+        resources=_resources(cpus, memory), labels=labels,
+    )
+
+    async def run() -> None:
+        node = Agent(settings, EngineFactory(engine))
+        try:
+            await node.start()
+        except ApiError as err:
+            await node.client.close()
+            fail(f"the manager refused node {name}: {err}" if err.status else str(err))
+        console.print(f"corral agent {name} ({address}) joined {manager_url}", highlight=False)
+        try:
+            await _until_signalled()
+        finally:
+            await node.stop(remove_containers=False)
+
+    _run_daemon(run())
+
+
+def _check_address(address: str) -> None:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        fail(f"--address: {address!r} is not an IP address")
+
+
+def up(
+    nodes: int = typer.Option(3, "--nodes", min=1, max=200, help="how many nodes (agents) to run"),
+    data_dir: Path = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="where the store and join token live"),
+    listen: str = typer.Option("127.0.0.1:7070", "--listen", help="HOST:PORT of the API"),
+    first_address: str = typer.Option("127.0.0.2", "--first-address", help="address of node-1; the next nodes count up"),
+    node_cpus: float | None = typer.Option(None, "--node-cpus", help="CPUs each node offers (default: all)"),
+    node_memory: str | None = typer.Option(None, "--node-memory", help="memory each node offers (default: all)"),
+    node_lease: float = typer.Option(5.0, "--node-lease"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run a whole local cluster in the foreground: a manager and NODES agents on loopback addresses.
+
+    Ctrl-C or SIGTERM stops everything and removes the containers it ran;
+    what was deployed stays in the data dir, and the next `corral up` with it
+    brings the stacks back.
+    """
+    _logging(verbose)
+    host, port = _listen(listen)
+    _check_address(first_address)
+    base = ipaddress.ip_address(first_address)
+    settings = ManagerSettings(data_dir=data_dir, listen_host=host, listen_port=port, node_lease=node_lease)
+    resources = _resources(node_cpus, node_memory)
+
+    async def run() -> None:
+        mgr = Manager(settings)
+        ctx = await mgr.start()
+        agents = [
+            Agent(
+                AgentSettings(
+                    manager_url=settings.url, name=f"node-{i + 1}", address=str(base + i), token=ctx.join_token,
+                    resources=resources,
+                ),
+                EngineFactory("docker"),
+            )
+            for i in range(nodes)
+        ]
+        try:
+            for node in agents:
+                await node.start()
+            console.print(
+                f"corral is up: manager {settings.url}, {nodes} nodes "
+                f"({agents[0].settings.address}..{agents[-1].settings.address}), data in {data_dir}",
+                highlight=False,
+            )
+            console.print("Press Ctrl-C (or send SIGTERM) to stop the cluster and its containers.")
+            await _until_signalled()
+        finally:
+            console.print("stopping: agents and their containers, then the manager", highlight=False)
+            await asyncio.gather(*(node.stop(remove_containers=True) for node in agents), return_exceptions=True)
+            await mgr.stop()
+
+    _run_daemon(run())
+
+
+def _run_daemon(main: "asyncio.Future | object") -> None:
+    try:
+        asyncio.run(main)  # type: ignore[arg-type]
+    except OSError as err:
+        fail(str(err))
+
+
+def join_token(
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="read it from the manager's data dir instead"),
+    manager: str | None = ManagerOption,
+) -> None:
+    """Print the join token agents need (from the data dir, or from a manager on this machine)."""
+    if data_dir is not None:
+        path = data_dir / TOKEN_FILE
+        if not path.exists():
+            fail(f"no join token at {path}: has a manager run with --data-dir {data_dir}?")
+        typer.echo(path.read_text().strip())
+        return
+    typer.echo(call(manager, lambda c: c.get("/v1/join-token"))["token"])

@@ -1,0 +1,24 @@
+"""The `corral` command: assembles the command groups."""
+
+import typer
+
+from corral.cli import daemons, events, nodes, services, stacks
+
+app = typer.Typer(
+    help="corral: a container orchestrator small enough to read in an afternoon.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(daemons.up)
+app.command()(daemons.manager)
+app.command()(daemons.agent)
+app.command("join-token")(daemons.join_token)
+app.command()(stacks.deploy)
+app.command()(events.events)
+app.add_typer(stacks.app, name="stack")
+app.add_typer(services.app, name="service")
+app.add_typer(nodes.app, name="node")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,90 @@
+"""How the CLI talks to people and scripts: tables, JSON, and the one error printer."""
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from corral.client import ApiError, ManagerClient
+
+T = TypeVar("T")
+
+DEFAULT_MANAGER = "http://127.0.0.1:7070"
+# Scripts and pipes get whole lines, never columns cut at 80 characters.
+console = Console(width=None if sys.stdout.isatty() else 250)
+errors = Console(stderr=True)
+
+ManagerOption = typer.Option(None, "--manager", envvar="CORRAL_MANAGER", help=f"manager URL (default {DEFAULT_MANAGER})")
+OutputOption = typer.Option("table", "--output", "-o", help="table or json")
+
+
+def manager_url(value: str | None) -> str:
+    return value or os.environ.get("CORRAL_MANAGER") or DEFAULT_MANAGER
+
+
+def call(manager: str | None, fn: Callable[[ManagerClient], Awaitable[T]]) -> T:
+    """Run one API interaction; an API error becomes a message and exit code 1."""
+
+    async def run() -> T:
+        async with ManagerClient(manager_url(manager)) as client:
+            return await fn(client)
+
+    try:
+        return asyncio.run(run())
+    except ApiError as err:
+        fail(f"{err.path}: {err}" if err.path and not str(err).startswith(err.path) else str(err))
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
+
+
+def fail(message: str, code: int = 1) -> "typer.Exit":
+    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def check_output(output: str) -> None:
+    if output not in ("table", "json"):
+        fail(f"--output: unknown format {output!r}: expected table or json")
+
+
+def emit(rows: Sequence[dict[str, Any]], output: str, columns: list[tuple[str, Callable[[dict[str, Any]], Any]]]) -> None:
+    """Print rows as a JSON array (every field) or a table (the chosen columns)."""
+    if output == "json":
+        sys.stdout.write(json.dumps(list(rows), indent=2) + "\n")
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for title, _ in columns:
+        table.add_column(title)
+    for row in rows:
+        table.add_row(*[str(get(row)) for _, get in columns])
+    console.print(table)
+
+
+def emit_one(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+
+
+def ago(timestamp: float) -> str:
+    if not timestamp:
+        return "-"
+    seconds = max(0.0, time.time() - timestamp)
+    if seconds < 60:
+        return f"{seconds:.0f}s ago"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.1f}h ago"
+
+
+def size(value: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024  # type: ignore[assignment]
+    return str(value)

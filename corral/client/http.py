@@ -1,0 +1,76 @@
+"""A thin async wrapper over httpx that turns error bodies into ApiError.
+
+It knows URLs and JSON, not what the objects mean: callers get plain dicts
+(the documented API fields) or pydantic models they validate themselves.
+"""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    """The manager answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, status: int = 0, path: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.path = path
+
+
+class ManagerClient:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
+
+    async def __aenter__(self) -> "ManagerClient":
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def request(self, method: str, path: str, *, json_body: Any = None, params: dict | None = None, timeout: float | None = None) -> Any:
+        try:
+            response = await self._http.request(
+                method, path, json=json_body, params=params, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT
+            )
+        except httpx.TransportError as err:
+            raise ApiError(f"cannot reach the manager at {self.url}: {err or type(err).__name__}") from err
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.json() if response.content else None
+
+    async def get(self, path: str, **params: Any) -> Any:
+        return await self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    async def post(self, path: str, body: Any = None) -> Any:
+        return await self.request("POST", path, json_body=body)
+
+    async def stream(self, path: str, **params: Any) -> AsyncIterator[dict]:
+        """Follow an NDJSON stream, one object per line."""
+        try:
+            async with self._http.stream("GET", path, params=params, timeout=httpx.Timeout(10, read=None)) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _error(response)
+                async for line in response.aiter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.TransportError as err:
+            raise ApiError(f"lost the manager at {self.url}: {err or type(err).__name__}") from err
+
+
+def _error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+        message = body.get("error") or body.get("detail") or response.text
+        path = body.get("path")
+    except ValueError:
+        message, path = response.text or response.reason_phrase, None
+    return ApiError(str(message), response.status_code, path)

@@ -1,0 +1,96 @@
+"""The `deploy` section of a service: mode, replicas, resources, placement, restart policy, labels."""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from corral.compose.durations import parse_duration
+from corral.compose.keyvalues import parse_labels
+from corral.compose.notes import Notes
+from corral.compose.paths import child, item
+from corral.compose.resources import parse_resources
+from corral.compose.values import (
+    optional,
+    read_choice,
+    read_count,
+    read_mapping,
+    read_positive_count,
+    read_string_list,
+)
+from corral.model.constraint import parse_constraint
+from corral.model.errors import InvalidSpec
+from corral.model.resources import Resources
+from corral.model.service import Placement, RestartPolicy, ServiceMode, ServiceSpec
+
+Condition = Literal["any", "on-failure", "none"]
+
+_DEPLOY_KEYS = frozenset({"mode", "replicas", "resources", "placement", "restart_policy", "labels"})
+_PLACEMENT_KEYS = frozenset({"constraints", "max_replicas_per_node"})
+_RESTART_KEYS = frozenset({"condition", "delay", "max_attempts", "window"})
+_MODES = ("replicated", "global")
+_CONDITIONS: tuple[Condition, ...] = ("none", "on-failure", "any")
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """What the deploy section sets on a ServiceSpec."""
+
+    mode: ServiceMode
+    replicas: int
+    limits: Resources
+    reservations: Resources
+    placement: Placement
+    restart_policy: RestartPolicy
+    service_labels: dict[str, str]
+
+
+def parse_deploy(value: object, path: str, notes: Notes) -> Deploy:
+    """The deploy section at `path`; null or absent is all defaults."""
+    section = read_mapping(value, path)
+    notes.ignore_unknown(section, _DEPLOY_KEYS, path)
+    mode = ServiceMode(optional(section, "mode", path, _read_mode, "replicated"))
+    replicas = optional(section, "replicas", path, read_count, ServiceSpec.model_fields["replicas"].default)
+    if mode is ServiceMode.global_ and section.get("replicas") is not None:
+        raise InvalidSpec(child(path, "replicas"), "is not allowed with mode global")
+    limits, reservations = parse_resources(section.get("resources"), child(path, "resources"), notes)
+    return Deploy(
+        mode=mode,
+        replicas=replicas,
+        limits=limits,
+        reservations=reservations,
+        placement=_parse_placement(section.get("placement"), child(path, "placement"), notes),
+        restart_policy=_parse_restart_policy(section.get("restart_policy"), child(path, "restart_policy"), notes),
+        service_labels=parse_labels(section.get("labels"), child(path, "labels")),
+    )
+
+
+def _read_mode(value: object, path: str) -> str:
+    return read_choice(value, path, _MODES, "mode")
+
+
+def _parse_placement(value: object, path: str, notes: Notes) -> Placement:
+    section = read_mapping(value, path)
+    notes.ignore_unknown(section, _PLACEMENT_KEYS, path)
+    constraints_path = child(path, "constraints")
+    constraints = read_string_list(section.get("constraints"), constraints_path)
+    for index, text in enumerate(constraints):
+        parse_constraint(text, item(constraints_path, index))
+    return Placement(
+        constraints=constraints,
+        max_replicas_per_node=optional(section, "max_replicas_per_node", path, read_positive_count, None),
+    )
+
+
+def _parse_restart_policy(value: object, path: str, notes: Notes) -> RestartPolicy:
+    section = read_mapping(value, path)
+    notes.ignore_unknown(section, _RESTART_KEYS, path)
+    default = RestartPolicy()
+    return RestartPolicy(
+        condition=optional(section, "condition", path, _read_condition, default.condition),
+        delay=optional(section, "delay", path, parse_duration, default.delay),
+        max_attempts=optional(section, "max_attempts", path, read_count, default.max_attempts),
+        window=optional(section, "window", path, parse_duration, default.window),
+    )
+
+
+def _read_condition(value: object, path: str) -> Condition:
+    return read_choice(value, path, _CONDITIONS, "condition")

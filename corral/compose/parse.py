@@ -1,0 +1,138 @@
+"""The walk from a compose file's text to corral service specs.
+
+parse_compose reads the YAML, checks the top level and each service's own
+keys, and hands the sections to their modules (ports, keyvalues, deploy...).
+Options corral does not support are collected into one warning; `x-` keys
+are extensions and are skipped silently.
+"""
+
+import re
+from dataclasses import dataclass
+
+import yaml
+from pydantic import ValidationError
+
+from corral.compose.deploy import parse_deploy
+from corral.compose.durations import parse_duration
+from corral.compose.keyvalues import parse_environment, parse_labels
+from corral.compose.notes import Notes
+from corral.compose.paths import child
+from corral.compose.ports import parse_ports
+from corral.compose.values import optional, read_command, read_mapping, read_non_empty_string, show
+from corral.model.errors import InvalidSpec
+from corral.model.service import ServiceSpec
+
+_STACK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_SERVICE_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
+_MAX_NAME_LENGTH = 128  # of "{stack}_{service}", as ServiceSpec.name allows
+_TOP_LEVEL_KEYS = frozenset({"version", "name", "services"})
+_SERVICE_KEYS = frozenset(
+    {"image", "command", "entrypoint", "environment", "labels", "ports", "stop_grace_period", "deploy"}
+)
+
+
+@dataclass(frozen=True)
+class ComposeResult:
+    """The services of a compose file, and what the user should know about ignored parts."""
+
+    services: list[ServiceSpec]
+    warnings: list[str]
+
+
+def parse_compose(text: str, stack: str) -> ComposeResult:
+    """Turn compose YAML into the specs of stack `stack`; raises InvalidSpec on bad input."""
+    _check_stack_name(stack)
+    document = _load_yaml(text)
+    if not isinstance(document, dict):
+        raise InvalidSpec("", "a compose file must be a mapping with a 'services' key")
+    top = read_mapping(document, "")
+    notes = Notes()
+    notes.ignore_unknown(top, _TOP_LEVEL_KEYS, "")
+    services = [
+        _parse_service(name, body, stack, notes)
+        for name, body in _read_services(top.get("services")).items()
+        if not name.startswith("x-")
+    ]
+    return ComposeResult(services=services, warnings=notes.warnings())
+
+
+def _check_stack_name(stack: object) -> None:
+    if not isinstance(stack, str) or not _STACK_NAME.fullmatch(stack):
+        raise InvalidSpec(
+            "stack",
+            f"invalid stack name {show(stack)}: use letters, digits, '_', '.' and '-', starting with a letter or digit",
+        )
+
+
+def _load_yaml(text: str) -> object:
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise InvalidSpec("", f"invalid YAML: {where}{error.problem or error.context or error}") from None
+    except yaml.YAMLError as error:
+        raise InvalidSpec("", f"invalid YAML: {error}") from None
+    except (ValueError, OverflowError) as error:  # e.g. a date like 2024-13-45
+        raise InvalidSpec("", f"invalid YAML: {error}") from None
+    except RecursionError:
+        raise InvalidSpec("", "invalid YAML: nested too deeply") from None
+
+
+def _read_services(value: object) -> dict[str, object]:
+    if value is None:
+        raise InvalidSpec("services", "is required: a mapping of service names to services")
+    if not isinstance(value, dict):
+        raise InvalidSpec("services", "must be a mapping of service names to services")
+    services = read_mapping(value, "services")
+    if not services:
+        raise InvalidSpec("services", "defines no service")
+    return services
+
+
+def _parse_service(name: str, value: object, stack: str, notes: Notes) -> ServiceSpec:
+    path = child("services", name)
+    full_name = _check_service_name(name, stack, path)
+    section = read_mapping(value, path)
+    notes.ignore_unknown(section, _SERVICE_KEYS, path)
+    image = read_non_empty_string(section.get("image"), child(path, "image"))
+    deploy = parse_deploy(section.get("deploy"), child(path, "deploy"), notes)
+    try:
+        return ServiceSpec(
+            name=full_name,
+            stack=stack,
+            image=image,
+            command=optional(section, "command", path, read_command, None),
+            entrypoint=optional(section, "entrypoint", path, read_command, None),
+            environment=parse_environment(section.get("environment"), child(path, "environment"), notes),
+            labels=parse_labels(section.get("labels"), child(path, "labels")),
+            ports=parse_ports(section.get("ports"), child(path, "ports"), notes),
+            stop_grace_period=optional(
+                section,
+                "stop_grace_period",
+                path,
+                parse_duration,
+                ServiceSpec.model_fields["stop_grace_period"].default,
+            ),
+            mode=deploy.mode,
+            replicas=deploy.replicas,
+            limits=deploy.limits,
+            reservations=deploy.reservations,
+            placement=deploy.placement,
+            restart_policy=deploy.restart_policy,
+            service_labels=deploy.service_labels,
+        )
+    except ValidationError as error:  # a safety net: the readers above should catch everything
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"])
+        raise InvalidSpec(child(path, field), problem["msg"]) from None
+
+
+def _check_service_name(name: str, stack: str, path: str) -> str:
+    """The service's full name, `{stack}_{name}`, once `name` is checked."""
+    if not _SERVICE_NAME.fullmatch(name):
+        raise InvalidSpec(path, f"invalid service name {show(name)}: use letters, digits, '_', '.' and '-'")
+    full_name = f"{stack}_{name}"
+    if len(full_name) > _MAX_NAME_LENGTH:
+        raise InvalidSpec(path, f"the name {show(full_name)} is longer than {_MAX_NAME_LENGTH} characters")
+    return full_name

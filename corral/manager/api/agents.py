@@ -1,0 +1,125 @@
+"""/v1/agent: what node agents call. Every call carries the join token.
+
+An agent registers its node, renews its lease with heartbeats, long-polls
+for the tasks assigned to it (the whole list each time: level-driven, so a
+lost response costs nothing), and reports each task's observed state.
+"""
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from corral.manager import keys
+from corral.manager.api.deps import context, require_token
+from corral.manager.cluster import registered_node
+from corral.manager.context import ManagerContext
+from corral.manager.writes import dump
+from corral.model import Node, PublishedPort, Resources, Task, TaskState
+from corral.model.errors import Conflict, NotFound
+from corral.model.task import TERMINAL_STATES
+
+router = APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_token)])
+
+# The order a task moves through; a report never moves a task backwards.
+_PROGRESS = {TaskState.assigned: 1, TaskState.starting: 2, TaskState.running: 3}
+
+
+class RegisterRequest(BaseModel):
+    name: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+    address: str
+    resources: Resources
+    labels: dict[str, str] = Field(default_factory=dict)
+    engine: str = "docker"
+
+
+class RegisterResponse(BaseModel):
+    cluster_id: str
+    heartbeat_interval: float
+    node: Node
+
+
+class AssignedTasks(BaseModel):
+    revision: int
+    tasks: list[Task]
+
+
+class TaskStatus(BaseModel):
+    state: TaskState
+    container_id: str = ""
+    error: str = ""
+    exit_code: int | None = None
+    ports: list[PublishedPort] = Field(default_factory=list)
+
+
+@router.post("/register", response_model=RegisterResponse)
+async def register(body: RegisterRequest, ctx: ManagerContext = Depends(context)) -> RegisterResponse:
+    for _ in range(5):
+        current = ctx.cache.nodes.get(body.name)
+        now = ctx.clock()
+        node = registered_node(
+            current.obj if current else None, body.name, body.address, body.resources, body.labels, body.engine, now
+        )
+        try:
+            revision = await ctx.store.put(keys.node_key(body.name), dump(node), expect=current.revision if current else 0)
+        except Conflict:
+            continue
+        ctx.leases.renew(body.name, now)
+        await ctx.cache.wait_for(revision)
+        return RegisterResponse(cluster_id=ctx.cluster_id, heartbeat_interval=ctx.settings.heartbeat_interval, node=node)
+    raise Conflict(f"node {body.name} kept changing while registering; retry")
+
+
+@router.post("/{node}/heartbeat")
+async def heartbeat(node: str, ctx: ManagerContext = Depends(context)) -> dict[str, str]:
+    found = ctx.cache.nodes.get(node)
+    if found is None:
+        raise NotFound(f"node {node!r} is not registered")
+    ctx.leases.renew(node, ctx.clock())
+    return {"state": found.obj.state.value, "availability": found.obj.availability.value}
+
+
+@router.get("/{node}/tasks", response_model=AssignedTasks)
+async def assigned_tasks(
+    node: str, after: int = 0, wait: float = Query(default=0.0, ge=0, le=60), ctx: ManagerContext = Depends(context)
+) -> AssignedTasks:
+    cache = ctx.cache
+    if wait:
+        await cache.wait_change(lambda: cache.node_changed.get(node, 0) > after, float(wait))
+    tasks = [v.obj for v in cache.tasks.values() if v.obj.node == node]
+    return AssignedTasks(revision=max(cache.node_changed.get(node, 0), 1), tasks=tasks)
+
+
+@router.put("/{node}/tasks/{task_id}/status", response_model=Task)
+async def report_status(node: str, task_id: str, body: TaskStatus, ctx: ManagerContext = Depends(context)) -> Task:
+    for _ in range(10):
+        found = ctx.cache.tasks.get(task_id)
+        if found is None or found.obj.node != node:
+            raise NotFound(f"task {task_id} is not assigned to node {node}")
+        task = found.obj
+        updated = _with_status(task, body, ctx.clock())
+        if updated == task:
+            return task
+        try:
+            revision = await ctx.store.put(keys.task_key(task_id), dump(updated), expect=found.revision)
+        except Conflict:
+            await ctx.cache.wait_change(lambda: ctx.cache.tasks.get(task_id) is not found, 1.0)
+            continue
+        await ctx.cache.wait_for(revision)
+        return updated
+    raise Conflict(f"task {task_id} kept changing; retry")
+
+
+def _with_status(task: Task, status: TaskStatus, now: float) -> Task:
+    """The task after a report; reports that would move it backwards change nothing."""
+    if task.state in TERMINAL_STATES:
+        return task
+    if status.state not in TERMINAL_STATES and _PROGRESS.get(status.state, 0) < _PROGRESS.get(task.state, 0):
+        return task
+    update: dict = {"state": status.state, "error": status.error, "exit_code": status.exit_code}
+    if status.container_id:
+        update["container_id"] = status.container_id
+    if status.ports:
+        update["ports"] = status.ports
+    updated = task.model_copy(update=update)
+    if updated == task:
+        return task
+    return updated.model_copy(update={"updated_at": now})

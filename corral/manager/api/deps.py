@@ -1,0 +1,15 @@
+"""Request-scoped access to the manager context, and the agent's token check."""
+
+from fastapi import Header, Request
+
+from corral.manager.cluster import check_token
+from corral.manager.context import ManagerContext
+
+
+def context(request: Request) -> ManagerContext:
+    return request.app.state.context  # type: ignore[no-any-return]
+
+
+def require_token(request: Request, authorization: str | None = Header(default=None)) -> None:
+    token = authorization.removeprefix("Bearer ").strip() if authorization else None
+    check_token(context(request).join_token, token)

@@ -1,0 +1,78 @@
+"""/v1/nodes: list and inspect nodes, drain/activate them, set labels, remove them."""
+
+from collections import defaultdict
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from corral.manager import keys
+from corral.manager.api.deps import context
+from corral.manager.api.views import NodeView
+from corral.manager.context import ManagerContext
+from corral.manager.writes import dump
+from corral.model import Node, NodeAvailability, NodeState, Task
+from corral.model.errors import InvalidSpec, NotFound
+from corral.store import Op
+
+router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
+
+
+class NodeUpdate(BaseModel):
+    availability: NodeAvailability | None = None
+    labels: dict[str, str] | None = None  # replaces the user labels when given
+
+
+def _node(ctx: ManagerContext, name: str) -> Node:
+    found = ctx.cache.nodes.get(name)
+    if found is None:
+        raise NotFound(f"node {name!r} not found (see `corral node ls`)")
+    return found.obj
+
+
+def _tasks_by_node(ctx: ManagerContext) -> dict[str, list[Task]]:
+    grouped: dict[str, list[Task]] = defaultdict(list)
+    for v in ctx.cache.tasks.values():
+        if v.obj.node:
+            grouped[v.obj.node].append(v.obj)
+    return grouped
+
+
+def _view(ctx: ManagerContext, node: Node, tasks: list[Task]) -> NodeView:
+    return NodeView.of(node, tasks, ctx.leases.last.get(node.name))
+
+
+@router.get("", response_model=list[NodeView])
+async def list_nodes(ctx: ManagerContext = Depends(context)) -> list[NodeView]:
+    tasks = _tasks_by_node(ctx)
+    return [_view(ctx, v.obj, tasks.get(name, [])) for name, v in sorted(ctx.cache.nodes.items())]
+
+
+@router.get("/{name}", response_model=NodeView)
+async def inspect_node(name: str, ctx: ManagerContext = Depends(context)) -> NodeView:
+    return _view(ctx, _node(ctx, name), _tasks_by_node(ctx).get(name, []))
+
+
+@router.patch("/{name}", response_model=NodeView)
+async def update_node(name: str, body: NodeUpdate, ctx: ManagerContext = Depends(context)) -> NodeView:
+    node = _node(ctx, name)
+    changes: dict = {}
+    if body.availability is not None:
+        changes["availability"] = body.availability
+    if body.labels is not None:
+        changes["labels"] = body.labels
+    if changes:
+        node = node.model_copy(update=changes)
+        revision = await ctx.store.put(keys.node_key(name), dump(node), expect=ctx.cache.nodes[name].revision)
+        await ctx.cache.wait_for(revision)
+    return _view(ctx, node, _tasks_by_node(ctx).get(name, []))
+
+
+@router.delete("/{name}", response_model=NodeView)
+async def remove_node(name: str, force: bool = False, ctx: ManagerContext = Depends(context)) -> NodeView:
+    node = _node(ctx, name)
+    if node.state == NodeState.ready and not force:
+        raise InvalidSpec("name", f"node {name} is up: drain it and stop its agent first, or pass force=true")
+    revision = await ctx.store.txn([Op.delete(keys.node_key(name), expect=ctx.cache.nodes[name].revision)])
+    ctx.leases.forget(name)
+    await ctx.cache.wait_for(revision)
+    return _view(ctx, node, [])

@@ -1,0 +1,121 @@
+"""What the API returns for each object: the fields documented in docs/api.md."""
+
+from collections.abc import Iterable
+
+from pydantic import BaseModel
+
+from corral.model import Node, Resources, Service, ServiceSpec, Task
+from corral.model.task import DesiredState, TERMINAL_STATES, TaskState
+
+
+class TaskView(BaseModel):
+    id: str
+    service: str
+    stack: str
+    slot: int | None
+    node: str | None
+    desired_state: str
+    state: str
+    error: str
+    exit_code: int | None
+    container_id: str
+    image: str
+    address: str
+    version: int
+    attempt: int
+    created_at: float
+    updated_at: float
+
+    @staticmethod
+    def of(task: Task) -> "TaskView":
+        return TaskView(
+            id=task.id,
+            service=task.service,
+            stack=task.stack,
+            slot=task.slot,
+            node=task.node,
+            desired_state=task.desired_state.value,
+            state=task.state.value,
+            error=task.error,
+            exit_code=task.exit_code,
+            container_id=task.container_id,
+            image=task.spec.image,
+            address=task.address,
+            version=task.spec_version,
+            attempt=task.attempt,
+            created_at=task.created_at,
+            updated_at=task.updated_at,
+        )
+
+
+class ServiceView(BaseModel):
+    name: str
+    stack: str
+    image: str
+    mode: str
+    replicas: int  # desired (for global: the number of tasks that should run)
+    running: int
+    ports: list[str]
+    version: int
+    created_at: float
+    updated_at: float
+    spec: ServiceSpec
+
+    @staticmethod
+    def of(service: Service, tasks: Iterable[Task]) -> "ServiceView":
+        spec = service.spec
+        live = [t for t in tasks if t.desired_state == DesiredState.running]
+        running = sum(1 for t in live if t.state == TaskState.running)
+        desired = spec.replicas if spec.mode.value == "replicated" else len(live)
+        ports = [
+            f"{p.published}:{p.target}/{p.protocol}" if p.published else f"{p.target}/{p.protocol}" for p in spec.ports
+        ]
+        return ServiceView(
+            name=service.name,
+            stack=spec.stack,
+            image=spec.image,
+            mode=spec.mode.value,
+            replicas=desired,
+            running=running,
+            ports=ports,
+            version=service.version,
+            created_at=service.created_at,
+            updated_at=service.updated_at,
+            spec=spec,
+        )
+
+
+class NodeView(BaseModel):
+    name: str
+    address: str
+    state: str
+    availability: str
+    labels: dict[str, str]
+    resources: Resources
+    reserved: Resources
+    tasks: int
+    engine: str
+    last_heartbeat: float
+    registered_at: float
+    message: str
+
+    @staticmethod
+    def of(node: Node, tasks: Iterable[Task], last_heartbeat: float | None) -> "NodeView":
+        mine = [t for t in tasks if t.node == node.name and t.state not in TERMINAL_STATES]
+        reserved = Resources()
+        for task in mine:
+            reserved = reserved.plus(task.spec.reservations)
+        return NodeView(
+            name=node.name,
+            address=node.address,
+            state=node.state.value,
+            availability=node.availability.value,
+            labels=node.labels,
+            resources=node.resources,
+            reserved=reserved,
+            tasks=len(mine),
+            engine=node.engine,
+            last_heartbeat=max(last_heartbeat or 0.0, node.last_heartbeat),
+            registered_at=node.registered_at,
+            message=node.message,
+        )

@@ -1,0 +1,124 @@
+"""An in-memory copy of the cluster state, kept current by one store watch.
+
+Like a Kubernetes informer: list everything once, then follow the watch.
+Reconcile loops and API reads use it instead of re-reading the store; every
+write still goes to the store with compare-and-swap against the revision the
+cache holds, so a stale cache costs a retry, never a wrong write. Nothing may
+act on the cache before `synced` is set (an empty cache must never look
+like "no tasks exist").
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+
+from corral.manager import keys
+from corral.model import Node, Service, Task
+from corral.store import KeyValue, Store, WatchEvent, WatchExpired
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Versioned(Generic[M]):
+    obj: M
+    revision: int
+
+
+@dataclass
+class StateCache:
+    store: Store
+    services: dict[str, Versioned[Service]] = field(default_factory=dict)
+    tasks: dict[str, Versioned[Task]] = field(default_factory=dict)
+    nodes: dict[str, Versioned[Node]] = field(default_factory=dict)
+    revision: int = 0
+    synced: asyncio.Event = field(default_factory=asyncio.Event)
+    # Revision of the last change touching each node's tasks (for agents' long polls).
+    node_changed: dict[str, int] = field(default_factory=dict)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    listeners: list[Callable[[WatchEvent], None]] = field(default_factory=list)
+
+    async def run(self) -> None:
+        """List, then follow the watch forever; re-list when the watch expires."""
+        while True:
+            items, revision = await self.store.list("")
+            self._load(items, revision)
+            self.synced.set()
+            try:
+                async for event in self.store.watch("", revision):
+                    self._apply(event)
+                    for listener in self.listeners:
+                        listener(event)
+                    await self._notify()
+            except WatchExpired as err:
+                log.warning("cache watch expired (%s); listing again", err)
+
+    def _load(self, items: list[KeyValue], revision: int) -> None:
+        self.services.clear()
+        self.tasks.clear()
+        self.nodes.clear()
+        for kv in items:
+            self._put(kv.key, kv.value, kv.mod_revision)
+        self.revision = revision
+        for name in list(self.node_changed):
+            self.node_changed[name] = revision
+
+    def _apply(self, event: WatchEvent) -> None:
+        if event.value is None:
+            self._drop(event.key, event.revision)
+        else:
+            self._put(event.key, event.value, event.revision)
+        self.revision = event.revision
+
+    def _put(self, key: str, value: dict, revision: int) -> None:
+        if key.startswith(keys.TASKS):
+            task = Task.model_validate(value)
+            old = self.tasks.get(task.id)
+            self.tasks[task.id] = Versioned(task, revision)
+            self._touch_node(task.node, revision)
+            if old and old.obj.node != task.node:
+                self._touch_node(old.obj.node, revision)
+        elif key.startswith(keys.SERVICES):
+            service = Service.model_validate(value)
+            self.services[service.name] = Versioned(service, revision)
+        elif key.startswith(keys.NODES):
+            node = Node.model_validate(value)
+            self.nodes[node.name] = Versioned(node, revision)
+
+    def _drop(self, key: str, revision: int) -> None:
+        if key.startswith(keys.TASKS):
+            old = self.tasks.pop(key.removeprefix(keys.TASKS), None)
+            if old:
+                self._touch_node(old.obj.node, revision)
+        elif key.startswith(keys.SERVICES):
+            self.services.pop(key.removeprefix(keys.SERVICES), None)
+        elif key.startswith(keys.NODES):
+            self.nodes.pop(key.removeprefix(keys.NODES), None)
+
+    def _touch_node(self, node: str | None, revision: int) -> None:
+        if node:
+            self.node_changed[node] = revision
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, revision: int, timeout: float = 10.0) -> None:
+        """Return once the cache has seen `revision` (read-your-writes for the API)."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: self.revision >= revision), timeout)
+
+    async def wait_change(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until predicate holds (checked after each change) or timeout; returns predicate."""
+        try:
+            async with self._changed:
+                await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+        except TimeoutError:
+            pass
+        return predicate()

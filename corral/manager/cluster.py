@@ -1,0 +1,92 @@
+"""Cluster management: the join token, node registration, leases, availability.
+
+The join token is made at the manager's first start and kept in
+DATA_DIR/join-token (as k3s keeps its node token); an agent presents it on
+every call. Leases are in memory (see health.py for why).
+"""
+
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from corral.model import Node, NodeAvailability, NodeState, Resources
+from corral.model.errors import InvalidSpec, Unauthorized
+
+TOKEN_FILE = "join-token"
+
+
+def load_or_create_token(data_dir: Path) -> str:
+    path = data_dir / TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = "corral-" + secrets.token_hex(24)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(token + "\n")
+    tmp.chmod(0o600)
+    tmp.rename(path)
+    return token
+
+
+def check_token(expected: str, presented: str | None) -> None:
+    if not presented:
+        raise Unauthorized("missing join token: pass --token (see `corral join-token` on the manager)")
+    if not hmac.compare_digest(expected.encode(), presented.encode()):
+        raise Unauthorized("wrong join token: this is not the token of this cluster (see `corral join-token`)")
+
+
+def registered_node(
+    existing: Node | None,
+    name: str,
+    address: str,
+    resources: Resources,
+    labels: dict[str, str],
+    engine: str,
+    now: float,
+) -> Node:
+    """The node record after an agent (re)registers: user-set availability and labels survive."""
+    if existing is None:
+        return Node(
+            name=name,
+            address=address,
+            labels=labels,
+            resources=resources,
+            engine=engine,
+            last_heartbeat=now,
+            registered_at=now,
+        )
+    if existing.address != address and existing.state == NodeState.ready:
+        raise InvalidSpec("name", f"node {name} is already registered from {existing.address} and is up")
+    return existing.model_copy(
+        update={
+            "address": address,
+            "resources": resources,
+            "labels": {**labels, **existing.labels},
+            "engine": engine,
+            "state": NodeState.ready,
+            "message": "",
+            "last_heartbeat": now,
+        }
+    )
+
+
+def with_availability(node: Node, availability: NodeAvailability) -> Node:
+    return node.model_copy(update={"availability": availability})
+
+
+@dataclass
+class Leases:
+    """Last heartbeat per node, in memory; every node starts with a fresh lease."""
+
+    last: dict[str, float] = field(default_factory=dict)
+
+    def renew(self, node: str, now: float) -> None:
+        self.last[node] = now
+
+    def seed(self, nodes: list[str], now: float) -> None:
+        for name in nodes:
+            self.last.setdefault(name, now)
+
+    def forget(self, node: str) -> None:
+        self.last.pop(node, None)

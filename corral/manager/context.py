@@ -1,0 +1,21 @@
+"""What the API routes and the loops share inside one manager process."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from corral.manager.cache import StateCache
+from corral.manager.cluster import Leases
+from corral.manager.settings import ManagerSettings
+from corral.store import Store
+
+
+@dataclass
+class ManagerContext:
+    settings: ManagerSettings
+    store: Store
+    cache: StateCache
+    leases: Leases
+    join_token: str
+    cluster_id: str
+    clock: Callable[[], float] = field(default=time.time)

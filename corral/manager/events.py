@@ -1,0 +1,96 @@
+"""Turning store changes into the events users read in `corral events`.
+
+Pure: a store WatchEvent in, zero or one Event out. Every event is derived
+from a change that was stored, so the stream can be replayed from any
+revision the store still holds.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from corral.manager import keys
+from corral.store import WatchEvent
+
+
+class Event(BaseModel):
+    revision: int
+    time: float
+    type: str  # service | task | node
+    action: str  # create | update | remove | <new task state> | <new node state> ...
+    name: str
+    message: str
+
+
+def describe(event: WatchEvent) -> Event | None:
+    key = event.key
+    if key.startswith(keys.SERVICES):
+        return _service_event(event)
+    if key.startswith(keys.TASKS):
+        return _task_event(event)
+    if key.startswith(keys.NODES):
+        return _node_event(event)
+    return None
+
+
+def _time(value: dict[str, Any] | None, *fields: str) -> float:
+    for name in fields:
+        if value and isinstance(value.get(name), (int, float)):
+            return float(value[name])
+    return 0.0
+
+
+def _service_event(event: WatchEvent) -> Event:
+    name = event.key.removeprefix(keys.SERVICES)
+    new, old = event.value, event.prev_value
+    if new is None:
+        return Event(revision=event.revision, time=_time(old, "updated_at"), type="service", action="remove", name=name, message=f"service {name} removed")
+    if old is None:
+        spec = new["spec"]
+        message = f"service {name} created: {spec['image']}, {spec['mode']}" + (
+            f", {spec['replicas']} replicas" if spec["mode"] == "replicated" else ""
+        )
+        return Event(revision=event.revision, time=_time(new, "created_at"), type="service", action="create", name=name, message=message)
+    changes = [
+        f"{field} {old['spec'].get(field)!r} -> {new['spec'].get(field)!r}"
+        for field in sorted(new["spec"])
+        if new["spec"].get(field) != old["spec"].get(field)
+    ]
+    message = f"service {name} updated to version {new['version']}: " + ("; ".join(changes) or "no spec change")
+    return Event(revision=event.revision, time=_time(new, "updated_at"), type="service", action="update", name=name, message=message)
+
+
+def _task_event(event: WatchEvent) -> Event | None:
+    task_id = event.key.removeprefix(keys.TASKS)
+    new, old = event.value, event.prev_value
+    if new is None:
+        return None  # history trimmed: not news
+    where = f" on {new['node']}" if new.get("node") else ""
+    slot = new["slot"] if new.get("slot") is not None else new.get("node")
+    label = f"task {new['service']}.{slot} ({task_id})"
+    when = _time(new, "updated_at")
+    if old is None:
+        return Event(revision=event.revision, time=when, type="task", action="create", name=task_id, message=f"{label} created")
+    if old["state"] != new["state"]:
+        why = f": {new['error']}" if new.get("error") else ""
+        return Event(revision=event.revision, time=when, type="task", action=new["state"], name=task_id, message=f"{label} {new['state']}{where}{why}")
+    if old["desired_state"] != new["desired_state"]:
+        why = f": {new['error']}" if new.get("error") else ""
+        return Event(revision=event.revision, time=when, type="task", action=f"desired-{new['desired_state']}", name=task_id, message=f"{label} asked to {new['desired_state']}{why}")
+    return None
+
+
+def _node_event(event: WatchEvent) -> Event | None:
+    name = event.key.removeprefix(keys.NODES)
+    new, old = event.value, event.prev_value
+    if new is None:
+        return Event(revision=event.revision, time=0.0, type="node", action="remove", name=name, message=f"node {name} removed")
+    when = _time(new, "last_heartbeat", "registered_at")
+    if old is None:
+        return Event(revision=event.revision, time=when, type="node", action="join", name=name, message=f"node {name} joined from {new['address']}")
+    if old["state"] != new["state"]:
+        why = f": {new['message']}" if new.get("message") else ""
+        return Event(revision=event.revision, time=when, type="node", action=new["state"], name=name, message=f"node {name} is {new['state']}{why}")
+    if old["availability"] != new["availability"]:
+        return Event(revision=event.revision, time=when, type="node", action=new["availability"], name=name, message=f"node {name} availability {new['availability']}")
+    return None

@@ -1,0 +1,250 @@
+"""Replication: make each service's set of tasks match its spec.
+
+`reconcile` is pure: given the services, the tasks, the nodes and `now`, it
+returns the tasks to create, the changed copies of tasks to write and the
+ids of tasks to delete. It writes nothing and reads no clock, so it can run
+any number of times, after any crash, and reach the same answer (level
+driven: it looks only at state, never at what happened last time).
+
+Per slot (replica number, or node for a global service) the newest task is
+the one that counts. A slot gets a new task when it has none, when its task
+ended and the restart policy says to run it again, when its node was
+drained, or when the service's spec changed. Old tasks are asked to shut
+down (desired_state), never deleted while they may still hold a container.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from corral.model import Node, Service, ServiceMode, Task, TaskState
+from corral.model.constraint import parse_constraint
+from corral.model.node import NodeAvailability, NodeState
+from corral.model.task import DesiredState, TERMINAL_STATES, UNPLACED_STATES
+
+HISTORY_PER_SLOT = 5  # ended tasks kept per slot for `service ps` (Swarm keeps 5)
+MAX_RESTART_DELAY = 60.0
+
+
+@dataclass
+class ReplicationPlan:
+    create: list[Task] = field(default_factory=list)
+    update: list[Task] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.create or self.update or self.delete)
+
+
+def reconcile(
+    services: Mapping[str, Service],
+    tasks: Iterable[Task],
+    nodes: Mapping[str, Node],
+    now: float,
+    new_id: Callable[[], str],
+) -> ReplicationPlan:
+    plan = ReplicationPlan()
+    by_service: dict[str, list[Task]] = defaultdict(list)
+    for task in tasks:
+        by_service[task.service].append(task)
+    for name, service_tasks in by_service.items():
+        if name not in services:
+            _retire_orphans(service_tasks, now, plan)
+    for name, service in services.items():
+        _reconcile_service(service, by_service.get(name, []), nodes, now, new_id, plan)
+    return plan
+
+
+def _retire_orphans(tasks: list[Task], now: float, plan: ReplicationPlan) -> None:
+    for task in tasks:
+        if task.terminal or task.state in UNPLACED_STATES:
+            plan.delete.append(task.id)
+        elif task.desired_state != DesiredState.shutdown:
+            plan.update.append(_shut_down(task, now, "service removed"))
+
+
+def _reconcile_service(
+    service: Service,
+    tasks: list[Task],
+    nodes: Mapping[str, Node],
+    now: float,
+    new_id: Callable[[], str],
+    plan: ReplicationPlan,
+) -> None:
+    slots: dict[str, list[Task]] = defaultdict(list)
+    for task in tasks:
+        slots[task.slot_key].append(task)
+    for history in slots.values():
+        history.sort(key=lambda t: (t.created_at, t.attempt, t.id))
+
+    wanted = _wanted_slots(service, nodes)
+    for key, history in slots.items():
+        if key in wanted:
+            continue
+        # A slot no longer wanted (scale-down, a global service's node left):
+        # stop what runs there, then forget the slot entirely, so a later
+        # scale-up starts it afresh.
+        for task in history:
+            if task.terminal or task.state in UNPLACED_STATES:
+                plan.delete.append(task.id)
+            elif task.desired_state == DesiredState.running:
+                plan.update.append(_shut_down(task, now, "scaled down"))
+    for key, (slot, node) in wanted.items():
+        history = slots.get(key, [])
+        _reconcile_slot(service, slot, node, history, nodes, now, new_id, plan)
+        _trim_history(history, plan)
+
+
+def _wanted_slots(service: Service, nodes: Mapping[str, Node]) -> dict[str, tuple[int | None, str | None]]:
+    """slot key -> (slot, pinned node) for every replica the service should have."""
+    spec = service.spec
+    if spec.mode == ServiceMode.replicated:
+        return {str(slot): (slot, None) for slot in range(1, spec.replicas + 1)}
+    constraints = [parse_constraint(text) for text in spec.placement.constraints]
+    return {
+        f"node={node.name}": (None, node.name)
+        for node in nodes.values()
+        if node.availability == NodeAvailability.active
+        and node.state == NodeState.ready
+        and all(c.matches(node.name, node.labels) for c in constraints)
+    }
+
+
+def _reconcile_slot(
+    service: Service,
+    slot: int | None,
+    node: str | None,
+    history: list[Task],
+    nodes: Mapping[str, Node],
+    now: float,
+    new_id: Callable[[], str],
+    plan: ReplicationPlan,
+) -> None:
+    running = [t for t in history if t.desired_state == DesiredState.running]
+    for extra in running[:-1]:  # never two live tasks in one slot
+        plan.update.append(_shut_down(extra, now, "duplicate task in slot"))
+    current = running[-1] if running else (history[-1] if history else None)
+
+    if current is None:
+        plan.create.append(_new_task(service, slot, node, 0, 0, 0.0, now, new_id))
+        return
+    if current.desired_state == DesiredState.shutdown:
+        # The slot's newest task was stopped: either the restart policy said
+        # no more (then the slot rests), or it was stopped for a reason that
+        # left the slot empty (then it needs a task again).
+        if current.terminal and not _should_restart(service, current, now):
+            return
+        plan.create.append(_replacement(service, slot, node, current, history, now, new_id, delay=False))
+        return
+
+    reason = _replace_reason(service, current, nodes)
+    if reason is None:
+        return
+    if current.terminal:
+        if not _should_restart(service, current, now):
+            plan.update.append(_shut_down(current, now, f"restart policy: not restarting after {current.state.value}"))
+            return
+        plan.update.append(_shut_down(current, now, reason))
+        plan.create.append(_replacement(service, slot, node, current, history, now, new_id, delay=True))
+        return
+    plan.update.append(_shut_down(current, now, reason))
+    plan.create.append(_replacement(service, slot, node, current, history, now, new_id, delay=False))
+
+
+def _replace_reason(service: Service, task: Task, nodes: Mapping[str, Node]) -> str | None:
+    """Why the slot's live task must give way to a new one, or None if it can stay."""
+    if task.terminal:
+        return f"task {task.state.value}"
+    if task.spec.task_shape() != service.spec.task_shape():
+        return f"updated to version {service.version}"
+    node = nodes.get(task.node) if task.node else None
+    if task.node and node is None:
+        return f"node {task.node} removed"
+    if node is not None and node.availability == NodeAvailability.drain:
+        return f"node {node.name} drained"
+    return None
+
+
+def _should_restart(service: Service, task: Task, now: float) -> bool:
+    """Does the restart policy run an ended task's slot again?"""
+    if task.state in (TaskState.lost, TaskState.orphaned, TaskState.shutdown):
+        return True  # the node failed or we stopped it: not the task's own doing
+    policy = service.spec.restart_policy
+    if policy.condition == "none":
+        return False
+    if policy.condition == "on-failure" and task.state == TaskState.complete:
+        return False
+    # max_attempts 0 (or unset) means no limit, as in Swarm.
+    if policy.max_attempts:
+        if policy.window > 0:
+            return now - task.created_at > policy.window or task.restarts < policy.max_attempts
+        return task.restarts < policy.max_attempts
+    return True
+
+
+def _replacement(
+    service: Service,
+    slot: int | None,
+    node: str | None,
+    previous: Task,
+    history: list[Task],
+    now: float,
+    new_id: Callable[[], str],
+    delay: bool,
+) -> Task:
+    not_before = 0.0
+    if delay and previous.state != TaskState.lost:
+        # Back off exponentially while the slot keeps failing fast (a crash loop).
+        failures = 0
+        for task in reversed(history):
+            if task.state not in (TaskState.failed, TaskState.rejected, TaskState.complete):
+                break
+            failures += 1
+        base = service.spec.restart_policy.delay
+        not_before = now + min(MAX_RESTART_DELAY, base * 2 ** max(0, failures - 1)) if base else now
+    restarts = previous.restarts + 1 if delay else previous.restarts
+    return _new_task(service, slot, node, previous.attempt + 1, restarts, not_before, now, new_id)
+
+
+def _new_task(
+    service: Service,
+    slot: int | None,
+    node: str | None,
+    attempt: int,
+    restarts: int,
+    not_before: float,
+    now: float,
+    new_id: Callable[[], str],
+) -> Task:
+    return Task(
+        id=new_id(),
+        service=service.name,
+        stack=service.spec.stack,
+        slot=slot,
+        node=node,
+        spec=service.spec.task_shape(),
+        spec_version=service.version,
+        attempt=attempt,
+        restarts=restarts,
+        not_before=not_before,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _shut_down(task: Task, now: float, reason: str) -> Task:
+    if task.state in UNPLACED_STATES:
+        return task.model_copy(
+            update={"desired_state": DesiredState.shutdown, "state": TaskState.shutdown, "error": reason, "updated_at": now}
+        )
+    update: dict = {"desired_state": DesiredState.shutdown, "updated_at": now}
+    if not task.terminal or not task.error:
+        update["error"] = reason if not task.terminal else task.error
+    return task.model_copy(update=update)
+
+
+def _trim_history(history: list[Task], plan: ReplicationPlan) -> None:
+    ended = [t for t in history if t.desired_state == DesiredState.shutdown and t.terminal]
+    for task in ended[:-HISTORY_PER_SLOT]:
+        plan.delete.append(task.id)

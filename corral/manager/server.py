@@ -1,0 +1,86 @@
+"""Running a manager: open the store, start the cache and the control loop, serve the API."""
+
+import asyncio
+import logging
+import secrets
+import time
+
+import uvicorn
+
+from corral.manager import keys
+from corral.manager.api import create_app
+from corral.manager.cache import StateCache
+from corral.manager.cluster import Leases, load_or_create_token
+from corral.manager.context import ManagerContext
+from corral.manager.controller import Controller
+from corral.manager.settings import ManagerSettings
+from corral.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+async def _cluster_id(store: Store) -> str:
+    found = await store.get(keys.CLUSTER)
+    if found:
+        return str(found.value["id"])
+    cluster_id = secrets.token_hex(6)
+    try:
+        await store.put(keys.CLUSTER, {"id": cluster_id, "created_at": time.time()}, expect=0)
+    except Exception:
+        found = await store.get(keys.CLUSTER)
+        assert found is not None
+        return str(found.value["id"])
+    return cluster_id
+
+
+class Manager:
+    """A running manager; `start` returns once the API is serving."""
+
+    def __init__(self, settings: ManagerSettings) -> None:
+        self.settings = settings
+        self.context: ManagerContext | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._server: uvicorn.Server | None = None
+
+    async def start(self) -> ManagerContext:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        token = load_or_create_token(settings.data_dir)
+        store = await open_store(settings.store)
+        cache = StateCache(store)
+        ctx = ManagerContext(
+            settings=settings, store=store, cache=cache, leases=Leases(), join_token=token, cluster_id=await _cluster_id(store)
+        )
+        self.context = ctx
+        self._tasks.append(asyncio.create_task(cache.run(), name="cache"))
+        await cache.synced.wait()
+        self._tasks.append(asyncio.create_task(Controller(store, cache, ctx.leases, settings).run(), name="controller"))
+        config = uvicorn.Config(
+            create_app(ctx),
+            host=settings.listen_host,
+            port=settings.listen_port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._tasks.append(asyncio.create_task(self._server.serve(), name="api"))
+        while not self._server.started:
+            if self._tasks[-1].done():
+                self._tasks[-1].result()  # raises why it could not start (port taken...)
+            await asyncio.sleep(0.02)
+        return ctx
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            try:
+                await asyncio.wait_for(self._tasks[-1], 3)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.context is not None:
+            await self.context.store.close()

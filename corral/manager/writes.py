@@ -1,0 +1,71 @@
+"""Writing reconcile results to the store with compare-and-swap.
+
+Each changed object is written only if it is still at the revision the
+cache read it at; a lost race costs a retry on the next pass, never a
+wrong write. Large plans go in batches of one transaction each; a batch
+that loses a race is retried one write at a time so the rest still lands.
+"""
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from pydantic import BaseModel
+
+from corral.manager import keys
+from corral.manager.cache import StateCache
+from corral.model import Node, Task
+from corral.model.errors import Conflict
+from corral.store import Op, Store
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000
+
+
+def task_put(cache: StateCache, task: Task, create: bool = False) -> Op:
+    if create:
+        return Op.put(keys.task_key(task.id), dump(task), expect=0)
+    current = cache.tasks.get(task.id)
+    return Op.put(keys.task_key(task.id), dump(task), expect=current.revision if current else 0)
+
+
+def task_delete(cache: StateCache, task_id: str) -> Op:
+    current = cache.tasks.get(task_id)
+    return Op.delete(keys.task_key(task_id), expect=current.revision if current else None)
+
+
+def node_put(cache: StateCache, node: Node) -> Op:
+    current = cache.nodes.get(node.name)
+    return Op.put(keys.node_key(node.name), dump(node), expect=current.revision if current else 0)
+
+
+def dump(obj: BaseModel) -> dict:
+    return obj.model_dump(mode="json")
+
+
+async def apply(store: Store, ops: Sequence[Op]) -> tuple[int, int]:
+    """Write ops; returns (last revision written, how many ops lost a race)."""
+    revision = 0
+    lost = 0
+    for start in range(0, len(ops), BATCH):
+        batch = ops[start : start + BATCH]
+        try:
+            revision = await store.txn(batch)
+        except Conflict:
+            for op in batch:
+                try:
+                    revision = await store.txn([op])
+                except Conflict as err:
+                    lost += 1
+                    log.debug("write lost a race: %s", err)
+    return revision, lost
+
+
+def changed_only(cache: StateCache, tasks: Iterable[Task]) -> list[Task]:
+    """Drop updates that would write what is already stored."""
+    result = []
+    for task in tasks:
+        current = cache.tasks.get(task.id)
+        if current is None or current.obj != task:
+            result.append(task)
+    return result
