@@ -71,6 +71,9 @@ def _load_yaml(text: str) -> object:
         mark = error.problem_mark or error.context_mark
         where = f"line {mark.line + 1}: " if mark else ""
         raise InvalidSpec("", f"invalid YAML: {where}{error.problem or error.context or error}") from None
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        raise InvalidSpec("", f"invalid YAML: line {line}: {error.reason}") from None
     except yaml.YAMLError as error:
         raise InvalidSpec("", f"invalid YAML: {error}") from None
     except (ValueError, OverflowError) as error:  # e.g. a date like 2024-13-45

@@ -66,6 +66,11 @@ def test_yaml_that_loads_into_nonsense_is_invalid_yaml() -> None:
     assert (error.path, error.reason.startswith("invalid YAML")) == ("", True)
 
 
+def test_unreadable_character_names_the_line() -> None:
+    error = compose_error("services:\n  web:\n    image: \x00\n")
+    assert (error.path, error.reason) == ("", "invalid YAML: line 3: special characters are not allowed")
+
+
 @pytest.mark.parametrize("text", ["", "- a\n- b\n", "just text", "42"])
 def test_top_level_must_be_a_mapping(text: str) -> None:
     error = compose_error(text)

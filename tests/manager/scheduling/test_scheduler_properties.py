@@ -260,3 +260,58 @@ def test_spread_is_even_on_equal_nodes(
     counts = Counter(a.node for a in plan.assignments)
     spread = [counts.get(n.name, 0) for n in cluster]
     assert max(spread) - min(spread) <= 1
+
+
+def reference_plan(w: Workload) -> list[tuple[str, str]]:
+    """The exact scheduler written naively: every node scored for every task.
+
+    Same order as `schedule`: pinned tasks first, then tasks grouped by what
+    they ask for, groups in the order their first task came.
+    """
+    nodes = sorted(w.nodes, key=lambda n: n.name)
+    state = loads(w, Plan([], []))
+    count = Counter(t.node for t in w.placed if t.node is not None and t.state not in TERMINAL_STATES)
+    seen: set[str] = set()
+    due = []
+    for t in w.unplaced:
+        if t.not_before <= NOW and t.id not in seen:
+            seen.add(t.id)
+            due.append(t)
+
+    def shape(t: Task) -> tuple:  # type: ignore[type-arg]
+        s = t.spec
+        return (t.service, s.reservations, tuple(s.placement.constraints), s.placement.max_replicas_per_node,
+                tuple(sorted(host_ports(s))))
+
+    groups: dict[tuple, list[Task]] = {}  # type: ignore[type-arg]
+    for t in due:
+        if t.node is None:
+            groups.setdefault(shape(t), []).append(t)
+    order = [t for t in due if t.node is not None] + [t for group in groups.values() for t in group]
+
+    result = []
+    for t in order:
+        candidates = [n for n in nodes if (t.node is None or n.name == t.node) and fits(n, t, state[n.name])]
+        if not candidates:
+            continue
+        r = t.spec.reservations
+
+        def score(n: Node) -> tuple:  # type: ignore[type-arg]
+            load = state[n.name]
+            inv_cpu = 1.0 / n.resources.cpus if n.resources.cpus > 0 else 0.0
+            inv_mem = 1.0 / n.resources.memory if n.resources.memory > 0 else 0.0
+            after = 0.5 * ((load.cpus + r.cpus) * inv_cpu + (load.memory + r.memory) * inv_mem)
+            return load.replicas[t.service], after, count[n.name], n.name
+
+        best = min(candidates, key=score)
+        state[best.name].add(t)
+        count[best.name] += 1
+        result.append((t.id, best.name))
+    return result
+
+
+@settings(max_examples=300, deadline=None)
+@given(workloads())
+def test_exact_plan_matches_a_naive_rescan(w: Workload) -> None:
+    plan = schedule(w.nodes, w.placed, w.unplaced, NOW)
+    assert [(a.task_id, a.node) for a in plan.assignments] == reference_plan(w)

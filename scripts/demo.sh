@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make demo`: a local three-node cluster with the example stack deployed.
+# The cluster keeps running in the background; `make demo-stop` stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+state=.demo
+mkdir -p "$state"
+export CORRAL_MANAGER=http://127.0.0.1:7070
+corral=.venv/bin/corral
+
+if [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null; then
+  echo "demo: a cluster is already running (pid $(cat "$state/pid"))"
+else
+  nohup "$corral" up --nodes 3 --data-dir "$state/data" --listen 127.0.0.1:7070 >"$state/cluster.log" 2>&1 &
+  echo $! >"$state/pid"
+  for _ in $(seq 100); do "$corral" node ls >/dev/null 2>&1 && break; sleep 0.2; done
+  "$corral" node ls >/dev/null || { cat "$state/cluster.log"; exit 1; }
+fi
+
+"$corral" deploy -c examples/compose.yaml --name demo
+echo "demo: waiting for the replicas to run"
+for _ in $(seq 60); do
+  running=$("$corral" service ls --output json | .venv/bin/python -c 'import json,sys; print(sum(s["running"] for s in json.load(sys.stdin)))')
+  [ "$running" -ge 6 ] && break
+  sleep 0.5
+done
+echo
+"$corral" node ls
+echo
+"$corral" service ls
+echo
+"$corral" service ps demo_web
+echo
+"$corral" service ps demo_worker
+echo
+first=$("$corral" service ps demo_web --output json | .venv/bin/python -c 'import json,sys; print(next((t["address"] for t in json.load(sys.stdin) if t["address"]), ""))')
+[ -n "$first" ] && echo "try: curl http://$first/"
+echo "The cluster runs in the background (pid $(cat "$state/pid"), log $state/cluster.log)."
+echo "CLI: export CORRAL_MANAGER=$CORRAL_MANAGER; .venv/bin/corral --help"
+echo "Stop it (and its containers) with: make demo-stop"

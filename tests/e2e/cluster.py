@@ -1,0 +1,121 @@
+"""A real local cluster for end-to-end tests: `corral up` in a subprocess.
+
+Each cluster gets its own data dir, API port and node addresses, and is torn
+down by its PID; every container it may have left is removed by its
+cluster-id label, even when the test failed.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+
+CORRAL = [sys.executable, "-m", "corral.cli.main"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.25, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as err:  # noqa: BLE001 - retried until the deadline
+            last_error = err
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))
+
+
+class Cluster:
+    def __init__(self, data_dir: Path, nodes: int = 3, first_address: str = "127.0.0.12", extra: list[str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.nodes = nodes
+        self.first_address = first_address
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra = extra or []
+        self.proc: subprocess.Popen | None = None
+        self.cluster_id = ""
+        self.log = data_dir / "cluster.log"
+
+    def start(self) -> "Cluster":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [*CORRAL, "up", "--nodes", str(self.nodes), "--data-dir", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}",
+             "--first-address", self.first_address, *self.extra],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: len(self.api("GET", "/v1/nodes")) == self.nodes, 30, what="nodes to register")
+        self.cluster_id = self.api("GET", "/v1/info")["cluster_id"]
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self.cluster_id:
+            remove_containers(self.cluster_id)
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        response = httpx.request(method, self.url + path, json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def cli(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, "CORRAL_MANAGER": self.url}
+        done = subprocess.run([*CORRAL, *args], env=env, capture_output=True, text=True, timeout=60, input=stdin)
+        if check and done.returncode != 0:
+            raise AssertionError(f"corral {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def cli_json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args, "--output", "json").stdout)
+
+    def containers(self, **labels: str) -> list:
+        filters = [f"corral.cluster={self.cluster_id}", *(f"corral.{k}={v}" for k, v in labels.items())]
+        return docker.from_env().containers.list(all=True, filters={"label": filters})
+
+    def running_tasks(self, service: str) -> list[dict]:
+        return [t for t in self.cli_json("service", "ps", service) if t["state"] == "running" and t["desired_state"] == "running"]
+
+    def wait_running(self, service: str, count: int, timeout: float = 45) -> list[dict]:
+        def check() -> list[dict] | None:
+            tasks = self.running_tasks(service)
+            live = [c for c in self.containers(service=service) if c.status == "running"]
+            return tasks if len(tasks) == count and len(live) == count else None
+
+        return wait_until(check, timeout, 0.5, what=f"{count} running tasks of {service}")  # type: ignore[no-any-return]
+
+
+def remove_containers(cluster_id: str) -> None:
+    client = docker.from_env()
+    for container in client.containers.list(all=True, filters={"label": f"corral.cluster={cluster_id}"}):
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
