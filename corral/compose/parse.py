@@ -48,11 +48,7 @@ def parse_compose(text: str, stack: str) -> ComposeResult:
     top = read_mapping(document, "")
     notes = Notes()
     notes.ignore_unknown(top, _TOP_LEVEL_KEYS, "")
-    services = [
-        _parse_service(name, body, stack, notes)
-        for name, body in _read_services(top.get("services")).items()
-        if not name.startswith("x-")
-    ]
+    services = [_parse_service(name, body, stack, notes) for name, body in _read_services(top.get("services")).items()]
     return ComposeResult(services=services, warnings=notes.warnings())
 
 
@@ -87,7 +83,7 @@ def _read_services(value: object) -> dict[str, object]:
         raise InvalidSpec("services", "is required: a mapping of service names to services")
     if not isinstance(value, dict):
         raise InvalidSpec("services", "must be a mapping of service names to services")
-    services = read_mapping(value, "services")
+    services = {name: body for name, body in read_mapping(value, "services").items() if not name.startswith("x-")}
     if not services:
         raise InvalidSpec("services", "defines no service")
     return services

@@ -85,6 +85,7 @@ def test_top_level_must_be_a_mapping(text: str) -> None:
         ("services:\n", "is required: a mapping of service names to services"),
         ("services: [web]\n", "must be a mapping of service names to services"),
         ("services: {}\n", "defines no service"),
+        ("services:\n  x-base: {image: nginx}\n", "defines no service"),
     ],
 )
 def test_services_must_be_a_non_empty_mapping(text: str, reason: str) -> None:

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corral.manager.scheduling import ClusterIndex, Plan, schedule
-from corral.model import Node, NodeAvailability, NodeState, PortSpec, ServiceSpec, Task, TaskState, TERMINAL_STATES
+from corral.model import Node, NodeAvailability, NodeState, PortSpec, Resources, ServiceSpec, Task, TaskState, TERMINAL_STATES
 from corral.model.constraint import parse_constraint
 
 from sched_helpers import GiB, MiB, node, spec, task
@@ -150,8 +150,7 @@ def fits(n: Node, t: Task, load: Load) -> bool:
         and n.availability == NodeAvailability.active
         and all(parse_constraint(c).matches(n.name, n.labels) for c in s.placement.constraints)
         and (s.placement.max_replicas_per_node is None or load.replicas[t.service] < s.placement.max_replicas_per_node)
-        and load.cpus + s.reservations.cpus <= n.resources.cpus + 1e-9
-        and load.memory + s.reservations.memory <= n.resources.memory
+        and s.reservations.fits_in(n.resources.minus(Resources(cpus=load.cpus, memory=load.memory)))
         and not (host_ports(s) & set(load.ports))
     )
 
