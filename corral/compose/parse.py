@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 
 import yaml
+
+from corral.compose import yaml_loader as compose_yaml
 from pydantic import ValidationError
 
 from corral.compose.deploy import parse_deploy
@@ -62,7 +64,7 @@ def _check_stack_name(stack: object) -> None:
 
 def _load_yaml(text: str) -> object:
     try:
-        return yaml.safe_load(text)
+        return compose_yaml.load(text)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"line {mark.line + 1}: " if mark else ""

@@ -179,9 +179,12 @@ def test_environment_bare_name_is_empty_with_a_warning() -> None:
 
 
 def test_environment_mapping_form_converts_values_to_text() -> None:
-    text = MINIMAL + "    environment:\n      A: 1\n      B:\n      C: true\n      D: off\n      E: 1.5\n      F: text\n"
+    text = MINIMAL + "    environment:\n      A: 1\n      B:\n      C: true\n      D: false\n      E: 1.5\n      F: text\n      G: off\n"
     result = parse_compose(text, "app")
-    assert result.services[0].environment == {"A": "1", "B": "", "C": "true", "D": "false", "E": "1.5", "F": "text"}
+    # YAML 1.2 as Compose reads it: `off` is text, not a boolean
+    assert result.services[0].environment == {
+        "A": "1", "B": "", "C": "true", "D": "false", "E": "1.5", "F": "text", "G": "off"
+    }
     assert result.warnings == []
 
 
@@ -290,3 +293,10 @@ def test_unsupported_options_of_every_service_are_gathered() -> None:
 def test_invalid_spec_is_what_is_raised() -> None:
     with pytest.raises(InvalidSpec):
         parse_compose("services:\n  web: {}\n", "app")
+
+
+def test_unquoted_host_and_container_port_is_not_base_60() -> None:
+    result = web_result({"image": "nginx", "ports": []})
+    text = MINIMAL + "    ports:\n      - 22:22\n"
+    result = parse_compose(text, "app")
+    assert [(p.published, p.target) for p in result.services[0].ports] == [(22, 22)]

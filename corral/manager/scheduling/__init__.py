@@ -8,11 +8,11 @@ it as `index=` so that already placed tasks are not re-read on every call.
 Modules: `demand` (what a task asks of a node), `snapshot` (the indexed view
 of nodes and what they hold), `filters` (feasibility), `ranking` (choosing
 among feasible nodes), `reasons` (why a task was not placed), `plan` (the
-output), `schedule` (the pass that ties them together).
+output), `scheduler` (`schedule()`, the pass that ties them together).
 """
 
 from corral.manager.scheduling.plan import Assignment, Plan, Unplaced
-from corral.manager.scheduling.schedule import schedule
+from corral.manager.scheduling.scheduler import schedule
 from corral.manager.scheduling.snapshot import ClusterIndex, NodeUsage
 
 __all__ = ["Assignment", "ClusterIndex", "NodeUsage", "Plan", "Unplaced", "schedule"]
