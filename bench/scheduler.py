@@ -23,6 +23,7 @@ The last line printed is one JSON object with the figures.
 import argparse
 import json
 import random
+import re
 import sys
 import time
 from collections import Counter
@@ -150,7 +151,7 @@ def run_scheduler(
         plan: Plan = schedule(nodes, feed_back, todo, NOW, sample=sample, seed=call, index=index)
         elapsed += time.perf_counter() - began
         placed_total += len(plan.assignments)
-        reasons.update(u.reason.split(" (")[0] for u in plan.unplaced)
+        reasons.update(re.sub(r"^node \S+ ", "node <pinned> ", u.reason.split(" (")[0]) for u in plan.unplaced)
         by_id = {t.id: t for t in todo}
         feed_back = [
             by_id[a.task_id].model_copy(update={"node": a.node, "state": TaskState.assigned}) for a in plan.assignments

@@ -1,11 +1,14 @@
 """Deploying a compose file to a real three-node cluster, and steering it."""
 
 import json
+import os
+import subprocess
+import time
 from collections import Counter
 
 import httpx
 
-from tests.e2e.cluster import Cluster, wait_until
+from tests.e2e.cluster import CORRAL, Cluster, wait_until
 
 WEB = """
 services:
@@ -135,3 +138,25 @@ services:
     assert task["node"] is None
     assert "64" in task["error"] and "cpu" in task["error"] and "3 nodes" in task["error"]
     assert cluster.containers() == []
+
+
+def test_events_stream_what_the_cluster_does(cluster: Cluster, compose_file) -> None:
+    watcher = subprocess.Popen(
+        [*CORRAL, "events", "--output", "json"], env={**os.environ, "CORRAL_MANAGER": cluster.url},
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        time.sleep(1.0)  # let it connect: events are "from now on" by default
+        cluster.cli("deploy", "-c", str(compose_file(WEB)), "--name", "shop")
+        seen: list[dict] = []
+        assert watcher.stdout is not None
+        for line in watcher.stdout:
+            seen.append(json.loads(line))
+            if sum(1 for e in seen if e["type"] == "task" and e["action"] == "running") == 3:
+                break
+        kinds = {(e["type"], e["action"]) for e in seen}
+        assert ("service", "create") in kinds and ("task", "assigned") in kinds
+        assert any("shop_web" in e["message"] and "running on node-" in e["message"] for e in seen)
+    finally:
+        watcher.kill()
+        watcher.wait()

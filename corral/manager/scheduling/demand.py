@@ -5,9 +5,9 @@ scheduler groups unplaced tasks by their `Demand` and does the per-node work
 (filters, ranking set-up) once per group rather than once per task.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from corral.model import Task
+from corral.model import ServiceSpec, Task
 
 HostPort = tuple[int, str]
 """A host-mode published port: (port, protocol)."""
@@ -47,3 +47,22 @@ def demand_of(task: Task) -> Demand:
         max_per_node=placement.max_replicas_per_node,
         host_ports=host_ports,
     )
+
+
+@dataclass
+class DemandCache:
+    """`demand_of` for many tasks, computed once per spec object they share.
+
+    Keyed by the identity of the spec, which the cache keeps alive so that the
+    identity cannot be reused by another object while the cache is in use.
+    Meant for one pass over a batch of tasks, not to be kept.
+    """
+
+    _by_spec: dict[tuple[int, str], tuple[ServiceSpec, Demand]] = field(default_factory=dict)
+
+    def of(self, task: Task) -> Demand:
+        key = (id(task.spec), task.service)
+        hit = self._by_spec.get(key)
+        if hit is None:
+            hit = self._by_spec[key] = (task.spec, demand_of(task))
+        return hit[1]

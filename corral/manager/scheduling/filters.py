@@ -13,7 +13,7 @@ that just took a task.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 from corral.model.constraint import Constraint
@@ -118,10 +118,14 @@ class Chain:
 
     static: tuple[Filter, ...]
     dynamic: tuple[Filter, ...]
+    steps: tuple[Filter, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", self.static + self.dynamic)
 
     def reject(self, slot: NodeSlot) -> tuple[int, str] | None:
         """The position and reason of the first filter rejecting `slot`, None if all pass."""
-        for position, step in enumerate(self.static + self.dynamic):
+        for position, step in enumerate(self.steps):
             reason = step.reject(slot)
             if reason is not None:
                 return position, reason

@@ -98,14 +98,16 @@ class SampledRanker:
             rand = self._random
             picks = [int(rand() * n) for _ in range(self._sample)]
         cpus, memory = self._cpus, self._memory
-        best: tuple[float, int, str] | None = None
-        best_at = 0
+        chosen = bucket[picks[0]]
+        best_at = picks[0]
+        best_load = 0.5 * ((chosen.cpu_used + cpus) * chosen.inv_cpu + (chosen.mem_used + memory) * chosen.inv_mem)
         for at in picks:
             slot = bucket[at]
-            key = ((slot.cpu_used + cpus) * slot.inv_cpu + (slot.mem_used + memory) * slot.inv_mem, slot.tasks, slot.name)
-            if best is None or key < best:
-                best, best_at = key, at
-        chosen = bucket[best_at]
+            load = 0.5 * ((slot.cpu_used + cpus) * slot.inv_cpu + (slot.mem_used + memory) * slot.inv_mem)
+            if load < best_load or (
+                load == best_load and (slot.tasks, slot.name) < (chosen.tasks, chosen.name)
+            ):
+                chosen, best_at, best_load = slot, at, load
         last = bucket.pop()
         if best_at < len(bucket):
             bucket[best_at] = last

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from corral.model import Node, Task, TERMINAL_STATES
 from corral.model.constraint import Constraint, parse_constraint
 from corral.model.errors import InvalidSpec
-from corral.manager.scheduling.demand import Demand, demand_of
+from corral.manager.scheduling.demand import Demand, DemandCache
 from corral.manager.scheduling.filters import Chain, chain_for
 from corral.manager.scheduling.plan import Assignment, Plan, Unplaced
 from corral.manager.scheduling.ranking import ExactRanker, Ranker, SampledRanker
@@ -84,7 +84,7 @@ class _Pass:
     def run(self, tasks: Iterable[Task], now: float) -> Plan:
         pinned: list[tuple[Task, Demand]] = []
         groups: dict[Demand, list[Task]] = {}
-        demands: dict[tuple[int, str], Demand] = {}  # by spec object: tasks of one service often share it
+        demands = DemandCache()
         seen: set[str] = set()
         release = self.index.release
         for task in tasks:
@@ -92,10 +92,7 @@ class _Pass:
                 continue
             seen.add(task.id)
             release(task.id)  # a task to place holds nothing, whatever an index kept from an earlier plan
-            key = (id(task.spec), task.service)
-            demand = demands.get(key)
-            if demand is None:
-                demand = demands[key] = demand_of(task)
+            demand = demands.of(task)
             if task.node is not None:
                 pinned.append((task, demand))
             elif (group := groups.get(demand)) is not None:

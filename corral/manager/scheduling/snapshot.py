@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from corral.model import Node, NodeAvailability, NodeState, Task, TERMINAL_STATES
-from corral.manager.scheduling.demand import Demand, HostPort, demand_of
+from corral.manager.scheduling.demand import Demand, DemandCache, HostPort, demand_of
 
 
 def _unavailable(node: Node) -> str | None:
@@ -179,12 +179,12 @@ class ClusterIndex:
 
     # -- tasks
 
-    def record(self, task: Task) -> None:
+    def record(self, task: Task, demands: DemandCache | None = None) -> None:
         """Take `task` as it is now: on a node and not ended, it holds its reservations there; otherwise nothing."""
         if task.node is None or task.state in TERMINAL_STATES:
             self.release(task.id)
             return
-        demand = demand_of(task)
+        demand = demands.of(task) if demands is not None else demand_of(task)
         held = self._holds.get(task.id)
         if held is not None:
             if held[0].name == task.node and held[1] == demand:
@@ -195,8 +195,10 @@ class ClusterIndex:
         self._holds[task.id] = (slot, demand)
 
     def record_all(self, tasks: Iterable[Task]) -> None:
+        """`record` each of `tasks`, working out the demand once per spec object they share."""
+        demands = DemandCache()
         for task in tasks:
-            self.record(task)
+            self.record(task, demands)
 
     def release(self, task_id: str) -> None:
         """Forget what task `task_id` holds, if anything."""
