@@ -100,12 +100,12 @@ def make_services() -> list[Service]:
         )
 
     return [
-        Service(spec("web"), 0.35),  # no reservations, no constraints: the fast path
-        Service(spec("api", cpus=0.05, memory=64 * MiB), 0.20),
-        Service(spec("worker", cpus=0.1, memory=128 * MiB, constraints=("node.labels.zone != zone-d",)), 0.15),
-        Service(spec("cache", memory=256 * MiB, constraints=("node.labels.disk == ssd",)), 0.10),
-        Service(spec("batch", cpus=0.1, memory=64 * MiB, constraints=("node.labels.tier == batch",)), 0.17),
-        Service(spec("db", cpus=0.5, memory=GiB, constraints=("node.labels.tier == db",), max_per_node=8), 0.01),
+        Service(spec("web"), 0.40),  # no reservations, no constraints: the fast path
+        Service(spec("api", cpus=0.02, memory=32 * MiB), 0.20),
+        Service(spec("worker", cpus=0.05, memory=64 * MiB, constraints=("node.labels.zone != zone-d",)), 0.15),
+        Service(spec("cache", memory=64 * MiB, constraints=("node.labels.disk == ssd",)), 0.10),
+        Service(spec("batch", cpus=0.02, memory=32 * MiB, constraints=("node.labels.tier == batch",)), 0.12),
+        Service(spec("db", cpus=0.5, memory=GiB, constraints=("node.labels.tier == db",), max_per_node=8), 0.005),
         Service(spec("edge", cpus=0.1, memory=64 * MiB, ports=[PortSpec(target=443, published=443, mode="host")]), 0.002),
         Service(spec("agent", cpus=0.05, memory=32 * MiB, mode="global"), 0.0, pinned=True),
     ]

@@ -23,8 +23,8 @@ def load_or_create_token(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     token = "corral-" + secrets.token_hex(24)
     tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
     tmp.write_text(token + "\n")
-    tmp.chmod(0o600)
     tmp.rename(path)
     return token
 

@@ -78,7 +78,7 @@ def _reconcile_service(
     for history in slots.values():
         history.sort(key=lambda t: (t.created_at, t.attempt, t.id))
 
-    wanted = _wanted_slots(service, nodes)
+    wanted = _wanted_slots(service, nodes, slots)
     for key, history in slots.items():
         if key in wanted:
             continue
@@ -96,8 +96,14 @@ def _reconcile_service(
         _trim_history(history, plan)
 
 
-def _wanted_slots(service: Service, nodes: Mapping[str, Node]) -> dict[str, tuple[int | None, str | None]]:
-    """slot key -> (slot, pinned node) for every replica the service should have."""
+def _wanted_slots(
+    service: Service, nodes: Mapping[str, Node], slots: Mapping[str, list[Task]]
+) -> dict[str, tuple[int | None, str | None]]:
+    """slot key -> (slot, pinned node) for every replica the service should have.
+
+    A global service runs on every ready node that matches its constraints
+    and is active, or paused with its task already there (pause keeps tasks).
+    """
     spec = service.spec
     if spec.mode == ServiceMode.replicated:
         return {str(slot): (slot, None) for slot in range(1, spec.replicas + 1)}
@@ -105,10 +111,17 @@ def _wanted_slots(service: Service, nodes: Mapping[str, Node]) -> dict[str, tupl
     return {
         f"node={node.name}": (None, node.name)
         for node in nodes.values()
-        if node.availability == NodeAvailability.active
+        if (
+            node.availability == NodeAvailability.active
+            or (node.availability == NodeAvailability.pause and _has_live_task(slots.get(f"node={node.name}", [])))
+        )
         and node.state == NodeState.ready
         and all(c.matches(node.name, node.labels) for c in constraints)
     }
+
+
+def _has_live_task(history: list[Task]) -> bool:
+    return any(t.desired_state == DesiredState.running and not t.terminal for t in history)
 
 
 def _reconcile_slot(
@@ -166,9 +179,12 @@ def _replace_reason(service: Service, task: Task, nodes: Mapping[str, Node]) -> 
     return None
 
 
+_NOT_ITS_FAULT = (TaskState.lost, TaskState.orphaned, TaskState.shutdown)
+
+
 def _should_restart(service: Service, task: Task, now: float) -> bool:
-    """Does the restart policy run an ended task's slot again?"""
-    if task.state in (TaskState.lost, TaskState.orphaned, TaskState.shutdown):
+    """Does the restart policy run an ended task's slot again? (Stable over time.)"""
+    if task.state in _NOT_ITS_FAULT:
         return True  # the node failed or we stopped it: not the task's own doing
     policy = service.spec.restart_policy
     if policy.condition == "none":
@@ -176,11 +192,19 @@ def _should_restart(service: Service, task: Task, now: float) -> bool:
     if policy.condition == "on-failure" and task.state == TaskState.complete:
         return False
     # max_attempts 0 (or unset) means no limit, as in Swarm.
-    if policy.max_attempts:
-        if policy.window > 0:
-            return now - task.created_at > policy.window or task.restarts < policy.max_attempts
-        return task.restarts < policy.max_attempts
-    return True
+    return not policy.max_attempts or _charged_restarts(service, task) < policy.max_attempts
+
+
+def _ran_for(task: Task) -> float:
+    return max(0.0, task.updated_at - max(task.created_at, task.not_before))
+
+
+def _charged_restarts(service: Service, task: Task) -> int:
+    """Restarts that count against max_attempts: a task that ran a whole window clears them."""
+    window = service.spec.restart_policy.window
+    if window > 0 and _ran_for(task) > window:
+        return 0
+    return task.restarts
 
 
 def _replacement(
@@ -193,18 +217,19 @@ def _replacement(
     new_id: Callable[[], str],
     delay: bool,
 ) -> Task:
+    own_fault = delay and previous.state not in _NOT_ITS_FAULT
     not_before = 0.0
-    if delay and previous.state != TaskState.lost:
-        # Back off exponentially while the slot keeps failing fast (a crash loop).
-        failures = 0
-        for task in reversed(history):
-            if task.state not in (TaskState.failed, TaskState.rejected, TaskState.complete):
-                break
-            failures += 1
+    backoff = 0
+    restarts = previous.restarts
+    if own_fault:
+        restarts = _charged_restarts(service, previous) + 1
+        # Back off exponentially while the slot keeps failing fast (a crash
+        # loop); a task that ran longer than the cap starts the count again.
+        backoff = previous.backoff + 1 if _ran_for(previous) < MAX_RESTART_DELAY else 1
         base = service.spec.restart_policy.delay
-        not_before = now + min(MAX_RESTART_DELAY, base * 2 ** max(0, failures - 1)) if base else now
-    restarts = previous.restarts + 1 if delay else previous.restarts
-    return _new_task(service, slot, node, previous.attempt + 1, restarts, not_before, now, new_id)
+        not_before = now + min(MAX_RESTART_DELAY, base * 2 ** (backoff - 1))
+    task = _new_task(service, slot, node, previous.attempt + 1, restarts, not_before, now, new_id)
+    return task.model_copy(update={"backoff": backoff}) if backoff else task
 
 
 def _new_task(

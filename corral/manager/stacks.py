@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from corral.model import Service, ServiceSpec
+from corral.model.errors import InvalidSpec
 
 
 @dataclass
@@ -25,6 +26,11 @@ def plan_deploy(
     plan = DeployPlan()
     for spec in specs:
         current = existing.get(spec.name)
+        if current is not None and current.spec.stack != stack:
+            raise InvalidSpec(
+                f"services.{spec.name.removeprefix(stack + '_')}",
+                f"service name {spec.name} already belongs to stack {current.spec.stack!r}; rename the service or the stack",
+            )
         if current is None:
             plan.create.append(Service(spec=spec, version=1, created_at=now, updated_at=now))
         elif current.spec == spec:

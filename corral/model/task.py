@@ -60,6 +60,7 @@ class Task(BaseModel):
     spec_version: int = 1
     attempt: int = Field(default=0, description="how many tasks ran in this slot before this one")
     restarts: int = Field(default=0, description="restarts of this slot charged to the restart policy")
+    backoff: int = Field(default=0, description="consecutive fast failures of this slot (restart back-off exponent)")
     not_before: float = Field(default=0.0, description="restart delay: the scheduler places it no earlier")
     ports: list[PublishedPort] = Field(default_factory=list)
     created_at: float

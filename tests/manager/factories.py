@@ -14,7 +14,6 @@ from corral.model import (
     NodeAvailability,
     NodeState,
     Placement,
-    PortSpec,
     Resources,
     RestartPolicy,
     Service,
@@ -115,10 +114,6 @@ def nodes_by_name(*nodes: Node) -> dict[str, Node]:
 
 def services_by_name(*services: Service) -> dict[str, Service]:
     return {s.name: s for s in services}
-
-
-def port(target: int, published: int | None = None, protocol: str = "tcp") -> PortSpec:
-    return PortSpec(target=target, published=published, protocol=protocol)  # type: ignore[arg-type]
 
 
 # -- applying plans

@@ -8,11 +8,11 @@ constraint means adding one filter class and one line in `chain_for`.
 Filters are *static* when their verdict depends on the node alone (its state
 and labels), so the set of nodes passing them is cached in the index until
 the node table changes, and *dynamic* when placing tasks can change it
-(replica counts, free resources, ports): those are re-checked on the one node
-that just took a task.
+(replica counts, free resources, ports): those run on the nodes a ranker is
+about to choose from, and placing tasks only ever turns their verdict from
+yes to no.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -132,18 +132,11 @@ class Chain:
         return None
 
     def fits_now(self, slot: NodeSlot) -> bool:
-        """Whether `slot`, known to pass the static filters, passes the dynamic ones."""
+        """Whether `slot`, known to pass the static filters, passes the dynamic ones now."""
         for step in self.dynamic:
             if step.reject(slot) is not None:
                 return False
         return True
-
-    def keep(self, slots: Sequence[NodeSlot]) -> list[NodeSlot]:
-        """The `slots` (known to pass the static filters) passing the dynamic ones."""
-        if not self.dynamic:
-            return list(slots)
-        fits = self.fits_now
-        return [slot for slot in slots if fits(slot)]
 
 
 def chain_for(demand: Demand, constraints: tuple[Constraint, ...]) -> Chain:

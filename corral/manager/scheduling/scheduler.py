@@ -6,10 +6,12 @@ ranked (`ranking`) and the best takes the task; a task no node can take is
 returned with the reason (`reasons`).
 
 Tasks asking for the same thing (same service, reservations, constraints,
-host ports: one `Demand`) are placed as one group: the filters run over the
-nodes once per group, and after each placement only the node that took the
-task is re-checked and re-ranked. Tasks pinned to a node (global services)
-are placed first, then the groups in the order their first task came in.
+host ports: one `Demand`) are placed as one group: the static filters
+(state, constraints) are cached per constraint set, the dynamic ones
+(resources, ports, replicas per node) run only on the nodes the ranker
+examines, and after each placement only the node that took the task is
+re-ranked. Tasks pinned to a node (global services) are placed first, then
+the groups in the order their first task came in.
 
 Nothing here reads a clock, does I/O or uses global randomness: the same
 arguments give the same plan. The one effect is opt-in: a `ClusterIndex`
@@ -88,10 +90,10 @@ class _Pass:
         seen: set[str] = set()
         release = self.index.release
         for task in tasks:
+            release(task.id)  # a task to place holds nothing, whatever an index kept from an earlier plan
             if task.not_before > now or task.state in TERMINAL_STATES or task.id in seen:
                 continue
             seen.add(task.id)
-            release(task.id)  # a task to place holds nothing, whatever an index kept from an earlier plan
             demand = demands.of(task)
             if task.node is not None:
                 pinned.append((task, demand))
@@ -122,12 +124,13 @@ class _Pass:
 
     def _static_candidates(self, demand: Demand, chain: Chain) -> list[NodeSlot]:
         """The nodes passing the static filters (state, constraints), cached until the nodes change."""
-        key = ("static", demand.constraints)
-        cached = self.index.node_cache.get(key)
+        cache = self.index.candidate_cache
+        cached = cache.get(demand.constraints)
         if cached is None:
-            cached = [slot for slot in self.index.nodes if all(step.reject(slot) is None for step in chain.static)]
-            self.index.node_cache[key] = cached
-        return cached  # type: ignore[return-value]
+            cached = cache[demand.constraints] = [
+                slot for slot in self.index.nodes if all(step.reject(slot) is None for step in chain.static)
+            ]
+        return cached
 
     def _place_pinned(self, task: Task, demand: Demand) -> None:
         chain = self._chain(demand)
@@ -147,21 +150,22 @@ class _Pass:
         self.index.place(task.id, slot, demand)
         self.assignments.append(Assignment(task.id, name))
 
-    def _ranker(self, demand: Demand, candidates: list[NodeSlot]) -> Ranker:
+    def _ranker(self, demand: Demand, chain: Chain) -> Ranker:
+        candidates = self._static_candidates(demand, chain)
+        fits = chain.fits_now if chain.dynamic else None
         if self.sample is None:
-            return ExactRanker(candidates, demand)
-        return SampledRanker(candidates, demand, self.sample, self.rng)
+            return ExactRanker(candidates, demand, fits)
+        return SampledRanker(candidates, demand, self.sample, self.rng, fits)
 
     def _place_group(self, demand: Demand, tasks: list[Task]) -> None:
         chain = self._chain(demand)
         if isinstance(chain, str):
             self.unplaced.extend(Unplaced(task.id, chain) for task in tasks)
             return
-        ranker = self._ranker(demand, chain.keep(self._static_candidates(demand, chain)))
+        ranker = self._ranker(demand, chain)
         take, put = ranker.take, ranker.put
         place = self.index.place
         assignments = self.assignments
-        fits_now = chain.fits_now if chain.dynamic else None
         for done, task in enumerate(tasks):
             slot = take()
             if slot is None:
@@ -171,5 +175,4 @@ class _Pass:
                 return
             place(task.id, slot, demand)
             assignments.append(Assignment(task.id, slot.name))
-            if fits_now is None or fits_now(slot):
-                put(slot)
+            put(slot)

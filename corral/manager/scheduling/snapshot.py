@@ -125,9 +125,9 @@ class ClusterIndex:
         self._slots: dict[str, NodeSlot] = {}
         self._present: list[NodeSlot] = []
         self._holds: dict[str, tuple[NodeSlot, Demand]] = {}
-        self.node_cache: dict[object, object] = {}
-        """Values derived from the node table only (candidate lists, parsed constraints);
-        emptied whenever a node is added, removed or changed."""
+        self.candidate_cache: dict[tuple[str, ...], list[NodeSlot]] = {}
+        """Placement constraints -> the nodes passing the static filters (available, constraints
+        hold), by name; kept by `schedule()`, emptied whenever a node is added, removed or changed."""
         self.set_nodes(nodes)
         self.record_all(placed)
 
@@ -159,7 +159,7 @@ class ClusterIndex:
                     changed = True
         if changed:
             self._present = sorted((s for s in slots.values() if s.present), key=lambda s: s.name)
-            self.node_cache.clear()
+            self.candidate_cache.clear()
 
     @property
     def nodes(self) -> list[NodeSlot]:

@@ -1,0 +1,108 @@
+"""Properties of replication over random event sequences (hypothesis).
+
+A ToyCluster (replication + naive scheduler + instant agents) plays random
+events: scaling, task failures, drains and un-drains, nodes going down and
+coming back, image updates. After every replication pass no slot may hold
+two desired-running tasks; once settled, every wanted slot holds exactly one.
+"""
+
+from collections import Counter
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from corral.manager.replication import HISTORY_PER_SLOT
+from corral.model import NodeAvailability, NodeState, TaskState
+
+from factories import ToyCluster, live, make_node, make_service, nodes_by_name, services_by_name
+
+NODE_NAMES = ["n1", "n2", "n3"]
+
+events = st.one_of(
+    st.tuples(st.just("scale"), st.integers(min_value=0, max_value=6)),
+    st.tuples(st.just("fail"), st.integers(min_value=0, max_value=10), st.sampled_from([TaskState.failed, TaskState.complete])),
+    st.tuples(st.just("drain"), st.sampled_from(NODE_NAMES)),
+    st.tuples(st.just("activate"), st.sampled_from(NODE_NAMES)),
+    st.tuples(st.just("down"), st.sampled_from(NODE_NAMES)),
+    st.tuples(st.just("up"), st.sampled_from(NODE_NAMES)),
+    st.tuples(st.just("update"), st.sampled_from(["nginx:1", "nginx:2", "nginx:3"])),
+)
+
+
+def no_slot_has_two_live_tasks(cluster: ToyCluster) -> None:
+    per_slot = Counter(t.slot_key for t in live(cluster.tasks.values()))
+    doubled = {slot: n for slot, n in per_slot.items() if n > 1}
+    assert not doubled, f"slots with more than one desired-running task: {doubled}"
+
+
+def play(cluster: ToyCluster, event: tuple) -> None:  # type: ignore[type-arg]
+    kind = event[0]
+    if kind == "scale":
+        cluster.scale("s", event[1])
+    elif kind == "fail":
+        running = sorted(
+            (t for t in live(cluster.tasks.values()) if t.state == TaskState.running), key=lambda t: t.id
+        )
+        if running:
+            target = running[event[1] % len(running)]
+            cluster.fail(target.id, event[2], exit_code=0 if event[2] == TaskState.complete else 1)
+    elif kind == "drain":
+        cluster.set_availability(event[1], NodeAvailability.drain)
+    elif kind == "activate":
+        cluster.set_availability(event[1], NodeAvailability.active)
+    elif kind == "down":
+        cluster.set_node_state(event[1], NodeState.down)
+    elif kind == "up":
+        cluster.set_node_state(event[1], NodeState.ready)
+    elif kind == "update":
+        if cluster.services["s"].spec.image != event[1]:
+            cluster.update_image("s", event[1])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    replicas=st.integers(min_value=0, max_value=5),
+    script=st.lists(st.lists(events, min_size=1, max_size=3), max_size=8),
+)
+def test_replicated_service_keeps_exactly_one_live_task_per_slot(replicas: int, script: list) -> None:  # type: ignore[type-arg]
+    nodes = nodes_by_name(*(make_node(name) for name in NODE_NAMES))
+    cluster = ToyCluster(services_by_name(make_service("s", replicas=replicas, restart={"delay": 1})), nodes)
+    cluster.observers.append(no_slot_has_two_live_tasks)
+    cluster.settle()
+    for batch in script:
+        for event in batch:
+            play(cluster, event)
+        cluster.settle()
+
+        spec = cluster.services["s"].spec
+        running = live(cluster.tasks.values())
+        assert len(running) == spec.replicas
+        assert sorted(t.slot for t in running) == list(range(1, spec.replicas + 1))
+        # every live task runs the current spec
+        assert all(t.spec.image == spec.image for t in running)
+        # nothing live sits on a node that cannot hold it
+        usable = {n.name for n in cluster.usable_nodes()}
+        assert all(t.node is None or t.node in usable for t in running)
+        # ended tasks are trimmed per slot
+        ended = Counter(t.slot_key for t in cluster.tasks.values() if t.terminal and t.desired_state.value == "shutdown")
+        assert all(n <= HISTORY_PER_SLOT for n in ended.values()), ended
+        # a settled cluster stays settled
+        assert not cluster.replicate()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(script=st.lists(st.lists(events.filter(lambda e: e[0] != "scale"), min_size=1, max_size=3), max_size=6))
+def test_global_service_runs_one_task_per_usable_node(script: list) -> None:  # type: ignore[type-arg]
+    nodes = nodes_by_name(*(make_node(name) for name in NODE_NAMES))
+    cluster = ToyCluster(services_by_name(make_service("s", global_=True, restart={"delay": 1})), nodes)
+    cluster.observers.append(no_slot_has_two_live_tasks)
+    cluster.settle()
+    for batch in script:
+        for event in batch:
+            play(cluster, event)
+        cluster.settle()
+        usable = sorted(n.name for n in cluster.usable_nodes())
+        running = live(cluster.tasks.values())
+        assert sorted(t.node for t in running) == usable
+        assert all(t.slot is None for t in running)
+        assert not cluster.replicate()

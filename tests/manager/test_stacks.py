@@ -1,0 +1,95 @@
+"""stacks.plan_deploy: what a stack deploy creates, updates, keeps and prunes."""
+
+import pytest
+
+from corral.manager.stacks import plan_deploy, updated
+from corral.model import Service
+from corral.model.errors import CorralError
+
+from factories import make_spec
+
+NOW = 500.0
+
+
+def stored(name: str, stack: str = "app", version: int = 3, **fields: object) -> Service:
+    return Service(spec=make_spec(name, stack=stack, **fields), version=version, created_at=1.0, updated_at=2.0)
+
+
+def existing(*services: Service) -> dict[str, Service]:
+    return {s.name: s for s in services}
+
+
+def test_new_services_are_created_at_version_one() -> None:
+    plan = plan_deploy({}, "app", [make_spec("web", stack="app"), make_spec("db", stack="app")], NOW, prune=False)
+    assert [s.name for s in plan.create] == ["web", "db"]
+    assert all(s.version == 1 and s.created_at == NOW and s.updated_at == NOW for s in plan.create)
+    assert plan.update == [] and plan.unchanged == [] and plan.remove == []
+
+
+def test_identical_spec_is_unchanged() -> None:
+    web = stored("web")
+    plan = plan_deploy(existing(web), "app", [make_spec("web", stack="app")], NOW, prune=True)
+    assert plan.unchanged == ["web"]
+    assert plan.create == [] and plan.update == [] and plan.remove == []
+
+
+def test_image_change_bumps_the_version() -> None:
+    web = stored("web", version=3)
+    plan = plan_deploy(existing(web), "app", [make_spec("web", stack="app", image="nginx:2")], NOW, prune=False)
+    [new] = plan.update
+    assert new.version == 4
+    assert new.spec.image == "nginx:2"
+    assert new.created_at == 1.0 and new.updated_at == NOW
+
+
+def test_replicas_only_change_keeps_the_version() -> None:
+    web = stored("web", version=3, replicas=1)
+    plan = plan_deploy(existing(web), "app", [make_spec("web", stack="app", replicas=5)], NOW, prune=False)
+    [new] = plan.update
+    assert new.version == 3 and new.spec.replicas == 5 and new.updated_at == NOW
+
+
+def test_service_labels_only_change_keeps_the_version() -> None:
+    web = stored("web", version=3)
+    spec = make_spec("web", stack="app", service_labels={"team": "x"})
+    [new] = plan_deploy(existing(web), "app", [spec], NOW, prune=False).update
+    assert new.version == 3
+
+
+def test_container_label_change_bumps_the_version() -> None:
+    web = stored("web", version=3)
+    spec = make_spec("web", stack="app", labels={"team": "x"})
+    [new] = plan_deploy(existing(web), "app", [spec], NOW, prune=False).update
+    assert new.version == 4
+
+
+def test_updated_does_not_modify_the_stored_service() -> None:
+    web = stored("web", version=3)
+    updated(web, make_spec("web", stack="app", image="nginx:9"), NOW)
+    assert web.version == 3 and web.spec.image == "nginx:1"
+
+
+def test_prune_removes_only_this_stacks_missing_services() -> None:
+    services = existing(stored("web"), stored("old"), stored("older"), stored("theirs", stack="other"), stored("lone", stack=""))
+    plan = plan_deploy(services, "app", [make_spec("web", stack="app")], NOW, prune=True)
+    assert plan.remove == ["old", "older"]
+    assert plan.unchanged == ["web"]
+
+
+def test_without_prune_nothing_is_removed() -> None:
+    plan = plan_deploy(existing(stored("web"), stored("old")), "app", [make_spec("web", stack="app")], NOW, prune=False)
+    assert plan.remove == []
+
+
+def test_prune_with_an_empty_file_removes_the_whole_stack() -> None:
+    plan = plan_deploy(existing(stored("a"), stored("b")), "app", [], NOW, prune=True)
+    assert plan.remove == ["a", "b"]
+
+
+def test_deploy_does_not_take_over_a_service_of_another_stack() -> None:
+    theirs = stored("a_b_c", stack="a_b")
+    try:
+        plan = plan_deploy(existing(theirs), "a", [make_spec("a_b_c", stack="a", image="evil:1")], NOW, prune=False)
+    except CorralError:
+        return  # refusing the deploy is a fine answer too
+    assert plan.update == []
