@@ -270,16 +270,11 @@ def main() -> None:
     rate = len(order) / elapsed
     usage = {u.name: u for u in index.usage()}
     ours_replicas = {s.spec.name: Counter({n: u.replicas.get(s.spec.name, 0) for n, u in usage.items()}) for s in services}
-    ours = {
-        "spread": spread(services, nodes, ours_replicas),
-        "cpu_reserved": cpu_fractions(nodes, {n: u.cpus_reserved for n, u in usage.items()}),
-        "placed": placed,
-        "unplaced": len(order) - placed,
-    }
+    ours_spread = spread(services, nodes, ours_replicas)
+    ours_cpu = cpu_fractions(nodes, {n: u.cpus_reserved for n, u in usage.items()})
     print(f"scheduler: {placed} placed, {len(order) - placed} unplaced in {elapsed:.2f}s: {rate:,.0f} placements/s")
     for reason, count in reasons.most_common(5):
         print(f"  unplaced: {count} x {reason}")
-
     figures: dict[str, object] = {
         "placements_per_s": round(rate),
         "nodes": len(nodes),
@@ -287,31 +282,33 @@ def main() -> None:
         "sample": sample,
         "batch": args.batch,
         "schedule_seconds": round(elapsed, 3),
-        "scheduler": ours,
+        "scheduler": {"spread": ours_spread, "cpu_reserved": ours_cpu, "placed": placed, "unplaced": len(order) - placed},
     }
+
+    base_spread: dict[str, list[int]] = {}
+    cpu_rows = [("scheduler", ours_cpu)]
     if not args.no_baseline:
         b_usage, b_replicas, b_elapsed, b_placed = run_baseline(services, nodes, order, random.Random(args.seed))
-        base = {
-            "spread": spread(services, nodes, b_replicas),
-            "cpu_reserved": cpu_fractions(nodes, {n: u.cpu_used for n, u in b_usage.items()}),
+        base_spread = spread(services, nodes, b_replicas)
+        base_cpu = cpu_fractions(nodes, {n: u.cpu_used for n, u in b_usage.items()})
+        cpu_rows.append(("random", base_cpu))
+        figures["random_baseline"] = {
+            "spread": base_spread,
+            "cpu_reserved": base_cpu,
             "placed": b_placed,
             "unplaced": len(order) - b_placed,
             "placements_per_s": round(len(order) / b_elapsed),
         }
-        figures["random_baseline"] = base
         print(f"random baseline: {b_placed} placed, {len(order) - b_placed} unplaced")
 
     print(f"{'service':<8} {'scheduler max/min':>18} {'random max/min':>16}   (replicas per eligible node)")
-    for name, (high, low) in ours["spread"].items():  # type: ignore[union-attr]
-        other = figures.get("random_baseline", {}).get("spread", {}).get(name)  # type: ignore[union-attr]
+    for name, (high, low) in ours_spread.items():
+        other = base_spread.get(name)
         print(f"{name:<8} {f'{high}/{low}':>18} {f'{other[0]}/{other[1]}' if other else '-':>16}")
-    for label, source in (("scheduler", ours), ("random", figures.get("random_baseline"))):
-        if source:
-            cpu = source["cpu_reserved"]  # type: ignore[index]
-            print(f"{label:<10} CPU reserved: fullest node {cpu['max']:.1%}, emptiest {cpu['min']:.1%}, "
-                  f"mean {cpu['mean']:.1%}, std {cpu['std']:.1%}")
+    for label, cpu in cpu_rows:
+        print(f"{label:<10} CPU reserved: fullest node {cpu['max']:.1%}, emptiest {cpu['min']:.1%}, "
+              f"mean {cpu['mean']:.1%}, std {cpu['std']:.1%}")
     print(json.dumps(figures))
-
 
 if __name__ == "__main__":
     main()
