@@ -105,6 +105,15 @@ class StateCache:
         if node:
             self.node_changed[node] = revision
 
+    def tasks_by(self, key: Callable[[Task], str | None]) -> dict[str, list[Task]]:
+        """The tasks grouped by key (service, node...); tasks whose key is None are left out."""
+        grouped: dict[str, list[Task]] = {}
+        for versioned in self.tasks.values():
+            group = key(versioned.obj)
+            if group is not None:
+                grouped.setdefault(group, []).append(versioned.obj)
+        return grouped
+
     async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()

@@ -1,7 +1,5 @@
 """/v1/nodes: list and inspect nodes, drain/activate them, set labels, remove them."""
 
-from collections import defaultdict
-
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
@@ -30,11 +28,7 @@ def _node(ctx: ManagerContext, name: str) -> Node:
 
 
 def _tasks_by_node(ctx: ManagerContext) -> dict[str, list[Task]]:
-    grouped: dict[str, list[Task]] = defaultdict(list)
-    for v in ctx.cache.tasks.values():
-        if v.obj.node:
-            grouped[v.obj.node].append(v.obj)
-    return grouped
+    return ctx.cache.tasks_by(lambda task: task.node)
 
 
 def _view(ctx: ManagerContext, node: Node, tasks: list[Task]) -> NodeView:

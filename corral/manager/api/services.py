@@ -1,7 +1,5 @@
 """/v1/services: list, inspect, scale and remove services; their tasks."""
 
-from collections import defaultdict
-
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
@@ -29,10 +27,7 @@ def _service(ctx: ManagerContext, name: str) -> Service:
 
 
 def _tasks_by_service(ctx: ManagerContext) -> dict[str, list[Task]]:
-    grouped: dict[str, list[Task]] = defaultdict(list)
-    for v in ctx.cache.tasks.values():
-        grouped[v.obj.service].append(v.obj)
-    return grouped
+    return ctx.cache.tasks_by(lambda task: task.service)
 
 
 @router.get("", response_model=list[ServiceView])
