@@ -135,8 +135,11 @@ class Agent:
 
     async def reconcile_once(self) -> None:
         assert self.engine is not None
+        # An operation that finishes while the engine is being listed is not
+        # in that list yet: treat it as still in flight for this round.
+        busy_before = set(self._busy)
         containers = await self.engine.list()
-        actions = plan(self.tasks.values(), containers, self._busy)
+        actions = plan(list(self.tasks.values()), containers, busy_before | self._busy)
         for report in actions.report:
             await self._report(report)
         for task in actions.start:
