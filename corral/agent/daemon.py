@@ -9,6 +9,7 @@ manager is away the containers keep running; the agent retries quietly.
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError
@@ -149,12 +150,12 @@ class Agent:
         for container in actions.remove:
             self._launch(container.id, self._remove(container))
 
-    def _launch(self, key: str, work: "asyncio.Future | object") -> None:
+    def _launch(self, key: str, work: Awaitable[None]) -> None:
         self._busy.add(key)
 
         async def run() -> None:
             try:
-                await work  # type: ignore[misc]
+                await work
             finally:
                 self._busy.discard(key)
                 self._wake.set()

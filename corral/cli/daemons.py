@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from corral.agent.daemon import Agent, EngineFactory
+from corral.agent.daemon import Agent, EngineFactory, machine_resources
 from corral.agent.settings import AgentSettings
 from corral.cli.output import ManagerOption, call, console, fail
 from corral.client import ApiError
@@ -32,8 +32,6 @@ def _listen(value: str) -> tuple[str, int]:
 def _resources(cpus: float | None, memory: str | None) -> Resources | None:
     if cpus is None and memory is None:
         return None
-    from corral.agent.daemon import machine_resources
-
     default = machine_resources()
     try:
         mem = parse_bytes(memory, "--memory") if memory else default.memory

@@ -41,6 +41,8 @@ class StateCache:
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     # Revision of the last change touching each node's tasks (for agents' long polls).
     node_changed: dict[str, int] = field(default_factory=dict)
+    # Ids of the tasks on each node, so an agent's poll does not scan every task.
+    node_tasks: dict[str, set[str]] = field(default_factory=dict)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     listeners: list[Callable[[WatchEvent], None]] = field(default_factory=list)
 
@@ -63,6 +65,7 @@ class StateCache:
         self.services.clear()
         self.tasks.clear()
         self.nodes.clear()
+        self.node_tasks.clear()
         for kv in items:
             self._put(kv.key, kv.value, kv.mod_revision)
         self.revision = revision
@@ -81,9 +84,7 @@ class StateCache:
             task = Task.model_validate(value)
             old = self.tasks.get(task.id)
             self.tasks[task.id] = Versioned(task, revision)
-            self._touch_node(task.node, revision)
-            if old and old.obj.node != task.node:
-                self._touch_node(old.obj.node, revision)
+            self._move_task(task.id, old.obj.node if old else None, task.node, revision)
         elif key.startswith(keys.SERVICES):
             service = Service.model_validate(value)
             self.services[service.name] = Versioned(service, revision)
@@ -95,15 +96,23 @@ class StateCache:
         if key.startswith(keys.TASKS):
             old = self.tasks.pop(key.removeprefix(keys.TASKS), None)
             if old:
-                self._touch_node(old.obj.node, revision)
+                self._move_task(old.obj.id, old.obj.node, None, revision)
         elif key.startswith(keys.SERVICES):
             self.services.pop(key.removeprefix(keys.SERVICES), None)
         elif key.startswith(keys.NODES):
             self.nodes.pop(key.removeprefix(keys.NODES), None)
 
-    def _touch_node(self, node: str | None, revision: int) -> None:
-        if node:
-            self.node_changed[node] = revision
+    def _move_task(self, task_id: str, old: str | None, new: str | None, revision: int) -> None:
+        """Keep the per-node index, and mark the nodes whose task list changed."""
+        if old and old != new:
+            self.node_tasks.get(old, set()).discard(task_id)
+            self.node_changed[old] = revision
+        if new:
+            self.node_tasks.setdefault(new, set()).add(task_id)
+            self.node_changed[new] = revision
+
+    def tasks_on(self, node: str) -> list[Task]:
+        return [self.tasks[task_id].obj for task_id in self.node_tasks.get(node, ())]
 
     def tasks_by(self, key: Callable[[Task], str | None]) -> dict[str, list[Task]]:
         """The tasks grouped by key (service, node...); tasks whose key is None are left out."""

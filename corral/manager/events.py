@@ -40,6 +40,10 @@ def _time(value: dict[str, Any] | None, *fields: str) -> float:
     return 0.0
 
 
+def _because(reason: str | None) -> str:
+    return f": {reason}" if reason else ""
+
+
 def _service_event(event: WatchEvent) -> Event:
     name = event.key.removeprefix(keys.SERVICES)
     new, old = event.value, event.prev_value
@@ -72,10 +76,10 @@ def _task_event(event: WatchEvent) -> Event | None:
     if old is None:
         return Event(revision=event.revision, time=when, type="task", action="create", name=task_id, message=f"{label} created")
     if old["state"] != new["state"]:
-        why = f": {new['error']}" if new.get("error") else ""
+        why = _because(new.get("error"))
         return Event(revision=event.revision, time=when, type="task", action=new["state"], name=task_id, message=f"{label} {new['state']}{where}{why}")
     if old["desired_state"] != new["desired_state"]:
-        why = f": {new['error']}" if new.get("error") else ""
+        why = _because(new.get("error"))
         return Event(revision=event.revision, time=when, type="task", action=f"desired-{new['desired_state']}", name=task_id, message=f"{label} asked to {new['desired_state']}{why}")
     return None
 
@@ -89,7 +93,7 @@ def _node_event(event: WatchEvent) -> Event | None:
     if old is None:
         return Event(revision=event.revision, time=when, type="node", action="join", name=name, message=f"node {name} joined from {new['address']}")
     if old["state"] != new["state"]:
-        why = f": {new['message']}" if new.get("message") else ""
+        why = _because(new.get("message"))
         return Event(revision=event.revision, time=when, type="node", action=new["state"], name=name, message=f"node {name} is {new['state']}{why}")
     if old["availability"] != new["availability"]:
         return Event(revision=event.revision, time=when, type="node", action=new["availability"], name=name, message=f"node {name} availability {new['availability']}")

@@ -84,8 +84,7 @@ async def assigned_tasks(
     cache = ctx.cache
     if wait:
         await cache.wait_change(lambda: cache.node_changed.get(node, 0) > after, float(wait))
-    tasks = [v.obj for v in cache.tasks.values() if v.obj.node == node]
-    return AssignedTasks(revision=max(cache.node_changed.get(node, 0), 1), tasks=tasks)
+    return AssignedTasks(revision=max(cache.node_changed.get(node, 0), 1), tasks=cache.tasks_on(node))
 
 
 @router.put("/{node}/tasks/{task_id}/status", response_model=Task)

@@ -46,8 +46,9 @@ async def deploy(stack: str, body: DeployRequest, ctx: ManagerContext = Depends(
     cache = ctx.cache
     existing = {name: v.obj for name, v in cache.services.items()}
     plan = plan_deploy(existing, stack, parsed.services, ctx.clock(), body.prune)
+    stopping = {v.obj.service for v in cache.tasks.values() if not v.obj.terminal} if plan.create else set()
     for service in plan.create:
-        if any(t.service == service.name for t in (v.obj for v in cache.tasks.values()) if not t.terminal):
+        if service.name in stopping:
             raise InvalidSpec(f"services.{service.name}", "tasks of a removed service by this name are still stopping; retry shortly")
     revision = cache.revision
     if not body.dry_run:
