@@ -9,11 +9,19 @@ command -v dockerd >/dev/null || need_apt+=(docker.io)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || need_apt+=(busybox-static)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v ip >/dev/null || need_apt+=(iproute2)
+command -v skopeo >/dev/null || need_apt+=(skopeo)                    # registry tests and bench
+command -v docker-registry >/dev/null || need_apt+=(docker-registry)  # bench/registry.py's baseline
+command -v iptables-restore >/dev/null || need_apt+=(iptables)        # the mesh's kernel data path
+command -v wrk >/dev/null || need_apt+=(wrk)                          # bench/mesh.py's load
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q "${need_apt[@]}" >/dev/null
+  # Debian starts docker-registry as a service on :5000, the port corral's own registry wants: the bench starts its own.
+  if [[ " ${need_apt[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! docker info >/dev/null 2>&1; then

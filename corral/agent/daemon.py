@@ -9,14 +9,20 @@ manager is away the containers keep running; the agent retries quietly.
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError
-from corral.agent.reconcile import Report, plan
+from corral.agent.engines.hollow import HollowEngine, HollowTiming
+from corral.agent.health import HealthMonitor
+from corral.agent.probes import probe_for
+from corral.agent.reconcile import Report, Stop, describe_stop, plan
 from corral.agent.settings import AgentSettings
 from corral.client import ApiError, ManagerClient
 from corral.model import Resources, Task, TaskState
+from corral.model.service import HealthCheck
+from corral.model.task import DesiredState
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +39,13 @@ class Registration:
 
 
 class Agent:
-    def __init__(self, settings: AgentSettings, engine_factory: "EngineFactory") -> None:
+    def __init__(
+        self, settings: AgentSettings, engine_factory: "EngineFactory", client: ManagerClient | None = None
+    ) -> None:
+        """`client`: a client shared with other agents of this process (a fleet); it is theirs to close."""
         self.settings = settings
-        self.client = ManagerClient(settings.manager_url, token=settings.token, timeout=settings.long_poll + 10)
+        self._owns_client = client is None
+        self.client = client or ManagerClient(settings.manager_url, token=settings.token, timeout=settings.long_poll + 10)
         self._engine_factory = engine_factory
         self.engine: Engine | None = None
         self.tasks: dict[str, Task] = {}
@@ -43,6 +53,7 @@ class Agent:
         self._wake = asyncio.Event()
         self._busy: set[str] = set()
         self._inflight: set[asyncio.Task] = set()
+        self._health: dict[str, HealthMonitor] = {}
         self._loops: list[asyncio.Task] = []
         self.registered = asyncio.Event()
 
@@ -78,6 +89,8 @@ class Agent:
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        for monitor in self._health.values():
+            monitor.cancel()
         for op in list(self._inflight):
             op.cancel()
         await asyncio.gather(*self._inflight, return_exceptions=True)
@@ -86,7 +99,8 @@ class Agent:
                 for container in await self.engine.list():
                     await self.engine.remove(container.id)
             await self.engine.close()
-        await self.client.close()
+        if self._owns_client:
+            await self.client.close()
 
     async def _heartbeat_loop(self, interval: float) -> None:
         while True:
@@ -140,15 +154,38 @@ class Agent:
         # in that list yet: treat it as still in flight for this round.
         busy_before = set(self._busy)
         containers = await self.engine.list()
-        actions = plan(list(self.tasks.values()), containers, busy_before | self._busy)
+        tasks = list(self.tasks.values())
+        self._watch_health(tasks, containers)
+        health = {task_id: monitor.view() for task_id, monitor in self._health.items()}
+        actions = plan(tasks, containers, busy_before | self._busy, health)
         for report in actions.report:
             await self._report(report)
         for task in actions.start:
             self._launch(task.id, self._start(task))
-        for task, container in actions.stop:
-            self._launch(task.id, self._stop(task, container))
+        for stop in actions.stop:
+            self._launch(stop.task.id, self._stop(stop))
         for container in actions.remove:
             self._launch(container.id, self._remove(container))
+
+    def _watch_health(self, tasks: list[Task], containers: list[ContainerInfo]) -> None:
+        """One health monitor per running container whose task has a check, and no other."""
+        assert self.engine is not None
+        by_task = {c.task_id: c for c in containers if c.running}
+        wanted: dict[str, tuple[ContainerInfo, HealthCheck]] = {}
+        for task in tasks:
+            container = by_task.get(task.id)
+            check = task.spec.healthcheck
+            if container and check and task.desired_state == DesiredState.running and not task.terminal:
+                wanted[task.id] = (container, check)
+        for task_id, monitor in list(self._health.items()):
+            if task_id not in wanted or wanted[task_id][0].id != monitor.container_id:
+                monitor.cancel()
+                del self._health[task_id]
+        for task_id, (container, check) in wanted.items():
+            if task_id not in self._health:
+                monitor = HealthMonitor(container.id, check, probe_for(check, self.engine, container), self._wake.set)
+                monitor.start()
+                self._health[task_id] = monitor
 
     def _launch(self, key: str, work: Awaitable[None]) -> None:
         self._busy.add(key)
@@ -175,12 +212,19 @@ class Agent:
             await self._report(Report(task.id, state, error=str(err)))
             return
         if info.running:
-            await self._report(Report(task.id, TaskState.running, info.id, ports=tuple(info.ports)))
+            # With a health check the task stays `starting` until it passes (the reconcile loop decides).
+            state = TaskState.starting if task.spec.healthcheck else TaskState.running
+            await self._report(Report(task.id, state, info.id, ports=tuple(info.ports)))
 
-    async def _stop(self, task: Task, container: ContainerInfo) -> None:
+    async def _stop(self, stop: Stop) -> None:
         assert self.engine is not None
-        info = await self.engine.stop(container.id, task.spec.stop_grace_period)
-        await self._report(Report(task.id, TaskState.shutdown, container.id, error=task.error, exit_code=info.exit_code))
+        task, container = stop.task, stop.container
+        grace = task.spec.stop_grace_period
+        began = time.monotonic()
+        info = await self.engine.stop(container.id, grace)
+        ending = describe_stop(info.exit_code, grace, time.monotonic() - began)
+        error = stop.error or "; ".join(part for part in (task.error, ending) if part)
+        await self._report(Report(task.id, stop.state, container.id, error=error, exit_code=info.exit_code))
 
     async def _remove(self, container: ContainerInfo) -> None:
         assert self.engine is not None
@@ -209,12 +253,17 @@ class Agent:
 class EngineFactory:
     """Makes the engine once the cluster id is known (it goes into container labels)."""
 
-    def __init__(self, kind: str) -> None:
+    KINDS = ("docker", "hollow")
+
+    def __init__(self, kind: str, hollow_timing: HollowTiming | None = None) -> None:
+        if kind not in self.KINDS:
+            raise EngineError(f"unknown engine {kind!r}: expected one of {', '.join(self.KINDS)}", permanent=True)
         self.kind = kind
+        self.hollow_timing = hollow_timing
 
     def __call__(self, cluster_id: str, node: str) -> Engine:
-        if self.kind == "docker":
-            from corral.agent.engines.docker import DockerEngine
+        if self.kind == "hollow":
+            return HollowEngine(node, self.hollow_timing or HollowTiming())
+        from corral.agent.engines.docker import DockerEngine
 
-            return DockerEngine(cluster_id, node)
-        raise EngineError(f"unknown engine {self.kind!r}: expected docker", permanent=True)
+        return DockerEngine(cluster_id, node)

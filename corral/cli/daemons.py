@@ -9,6 +9,8 @@ from pathlib import Path
 import typer
 
 from corral.agent.daemon import Agent, EngineFactory, machine_resources
+from corral.agent.engines.hollow import HollowTiming
+from corral.agent.fleet import Fleet, FleetSettings
 from corral.agent.settings import AgentSettings
 from corral.cli.output import ManagerOption, call, console, fail
 from corral.client import ApiError
@@ -22,10 +24,34 @@ from corral.model.errors import InvalidSpec
 DEFAULT_DATA_DIR = Path.home() / ".corral"
 
 
-def _listen(value: str) -> tuple[str, int]:
+LeaseOption = typer.Option(ManagerSettings.node_lease, "--node-lease", help="seconds a heartbeat renews a node's lease for")
+GraceOption = typer.Option(
+    ManagerSettings.node_grace, "--node-grace", help="seconds past its lease before a node is down and its tasks are replaced"
+)
+
+
+RegistryOption = typer.Option(
+    ManagerSettings.registry_listen, "--registry-listen", help="HOST:PORT of the image registry, or 'off' (no access control yet: keep it on loopback)"
+)
+
+
+def _registry_listen(value: str, disabled: bool) -> str | None:
+    if disabled or value == "off":
+        return None
+    _listen(value, "--registry-listen")
+    return value
+
+
+def _positive(value: float, option: str, zero: bool = False) -> float:
+    if value < 0 or (value == 0 and not zero) or value != value:
+        fail(f"{option}: must be {'zero or more' if zero else 'more than 0'} seconds, got {value:g}")
+    return value
+
+
+def _listen(value: str, option: str = "--listen") -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        fail(f"--listen: invalid address {value!r}: expected HOST:PORT")
+        fail(f"{option}: invalid address {value!r}: expected HOST:PORT")
     return host, int(port)
 
 
@@ -55,13 +81,20 @@ async def _until_signalled() -> None:
 def manager(
     data_dir: Path = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="where the store and join token live"),
     listen: str = typer.Option("127.0.0.1:7070", "--listen", help="HOST:PORT of the API"),
-    node_lease: float = typer.Option(5.0, "--node-lease", help="seconds without a heartbeat before a node is down"),
+    node_lease: float = LeaseOption,
+    node_grace: float = GraceOption,
+    registry_listen: str = RegistryOption,
+    no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a manager (the control plane) in the foreground."""
     _logging(verbose)
     host, port = _listen(listen)
-    settings = ManagerSettings(data_dir=data_dir, listen_host=host, listen_port=port, node_lease=node_lease)
+    settings = ManagerSettings(
+        data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
+        node_grace=_positive(node_grace, "--node-grace", zero=True),
+        registry_listen=_registry_listen(registry_listen, no_registry),
+    )
 
     async def run() -> None:
         mgr = Manager(settings)
@@ -82,18 +115,37 @@ def manager(
 
 def agent(
     manager_url: str = typer.Option("http://127.0.0.1:7070", "--manager", envvar="CORRAL_MANAGER"),
-    name: str = typer.Option(..., "--name", help="the node's name"),
+    name: str | None = typer.Option(None, "--name", help="the node's name"),
     address: str = typer.Option(..., "--address", help="the node's IP address; published ports bind here"),
     token: str = typer.Option(..., "--token", envvar="CORRAL_TOKEN", help="the cluster's join token"),
-    engine: str = typer.Option("docker", "--engine", help="container engine driver"),
+    engine: str = typer.Option("docker", "--engine", help="container engine driver: docker, or hollow (pretends)"),
+    count: int = typer.Option(1, "--count", min=1, help="run this many nodes in this process (needs --engine hollow)"),
+    name_prefix: str | None = typer.Option(None, "--name-prefix", help="nodes are named PREFIX1..PREFIXcount"),
+    hollow_delay: str = typer.Option("50-200", "--hollow-delay", help="hollow engine: LOW-HIGH ms per operation"),
     cpus: float | None = typer.Option(None, "--cpus", help="CPUs to offer (default: all)"),
     memory: str | None = typer.Option(None, "--memory", help="memory to offer, e.g. 4g (default: all)"),
     label: list[str] = typer.Option([], "--label", help="node label KEY=VALUE (repeatable)"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Run a node agent in the foreground. SIGTERM stops the agent and leaves its containers running."""
+    """Run a node agent in the foreground. SIGTERM stops the agent and leaves its containers running.
+
+    With --engine hollow --count N --name-prefix P, runs N simulated nodes (no containers) in this
+    one process, for scale tests.
+    """
     _logging(verbose)
     _check_address(address)
+    if engine not in EngineFactory.KINDS:
+        fail(f"--engine: unknown engine {engine!r}: expected one of {', '.join(EngineFactory.KINDS)}")
+    if count > 1 and engine != "hollow":
+        fail("--count: only hollow nodes share a process; a real node runs one agent (use --engine hollow)")
+    if name_prefix is not None and name is not None:
+        fail("--name and --name-prefix: give one (--name for one node, --name-prefix for a fleet)")
+    if name is None and name_prefix is None:
+        fail("--name: missing: name the node (or give --name-prefix with --count for a fleet)")
+    try:
+        timing = HollowTiming.parse_ms(hollow_delay)
+    except ValueError as err:
+        fail(f"--hollow-delay: {err}")
     labels = {}
     for item in label:
         key, sep, value = item.partition("=")
@@ -101,12 +153,17 @@ def agent(
             fail(f"--label: invalid label {item!r}: expected KEY=VALUE")
         labels[key] = value
     settings = AgentSettings(
-        manager_url=manager_url, name=name, address=address, token=token, engine=engine,
+        manager_url=manager_url, name=name or str(name_prefix), address=address, token=token, engine=engine,
         resources=_resources(cpus, memory), labels=labels,
+        # A hollow container changes only when asked to: listing it often would only burn CPU.
+        poll_interval=10.0 if engine == "hollow" else 1.0,
     )
+    if name_prefix is not None:
+        _run_daemon(_run_fleet(settings, FleetSettings(count=count, name_prefix=name_prefix), EngineFactory(engine, timing)))
+        return
 
     async def run() -> None:
-        node = Agent(settings, EngineFactory(engine))
+        node = Agent(settings, EngineFactory(engine, timing))
         try:
             await node.start()
         except ApiError as err:
@@ -119,6 +176,24 @@ def agent(
             await node.stop(remove_containers=False)
 
     _run_daemon(run())
+
+
+async def _run_fleet(template: AgentSettings, fleet_settings: FleetSettings, factory: EngineFactory) -> None:
+    fleet = Fleet(template, fleet_settings, factory)
+    try:
+        await fleet.start()
+    except ApiError as err:
+        await fleet.stop()
+        fail(f"the manager refused a node of the fleet: {err}" if err.status else str(err))
+    names = fleet_settings.names()
+    console.print(
+        f"corral agent fleet: {len(names)} {template.engine} nodes ({names[0]}..{names[-1]}) joined {template.manager_url}",
+        highlight=False,
+    )
+    try:
+        await _until_signalled()
+    finally:
+        await fleet.stop()
 
 
 def _check_address(address: str) -> None:
@@ -135,7 +210,10 @@ def up(
     first_address: str = typer.Option("127.0.0.2", "--first-address", help="address of node-1; the next nodes count up"),
     node_cpus: float | None = typer.Option(None, "--node-cpus", help="CPUs each node offers (default: all)"),
     node_memory: str | None = typer.Option(None, "--node-memory", help="memory each node offers (default: all)"),
-    node_lease: float = typer.Option(5.0, "--node-lease"),
+    node_lease: float = LeaseOption,
+    node_grace: float = GraceOption,
+    registry_listen: str = RegistryOption,
+    no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a whole local cluster in the foreground: a manager and NODES agents on loopback addresses.
@@ -148,7 +226,11 @@ def up(
     host, port = _listen(listen)
     _check_address(first_address)
     base = ipaddress.ip_address(first_address)
-    settings = ManagerSettings(data_dir=data_dir, listen_host=host, listen_port=port, node_lease=node_lease)
+    settings = ManagerSettings(
+        data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
+        node_grace=_positive(node_grace, "--node-grace", zero=True),
+        registry_listen=_registry_listen(registry_listen, no_registry),
+    )
     resources = _resources(node_cpus, node_memory)
 
     async def run() -> None:

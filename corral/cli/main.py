@@ -2,7 +2,7 @@
 
 import typer
 
-from corral.cli import daemons, events, nodes, services, stacks
+from corral.cli import daemons, events, images, nodes, services, stacks
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",
@@ -19,6 +19,8 @@ app.command()(events.events)
 app.add_typer(stacks.app, name="stack")
 app.add_typer(services.app, name="service")
 app.add_typer(nodes.app, name="node")
+app.add_typer(images.app, name="image")
+app.add_typer(images.registry_app, name="registry")
 
 if __name__ == "__main__":
     app()

@@ -19,6 +19,7 @@ def list_nodes(output: str = OutputOption, manager: str | None = ManagerOption) 
             ("NAME", lambda r: r["name"]),
             ("ADDRESS", lambda r: r["address"]),
             ("STATE", lambda r: r["state"]),
+            ("HEALTH", lambda r: r.get("health", "-")),
             ("AVAILABILITY", lambda r: r["availability"]),
             ("TASKS", lambda r: r["tasks"]),
             ("CPU", lambda r: f"{r['reserved']['cpus']:g}/{r['resources']['cpus']:g}"),

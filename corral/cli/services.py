@@ -1,8 +1,11 @@
-"""`corral service ls|ps|inspect|scale|rm`."""
+"""`corral service ls|ps|inspect|scale|update|rollback|promote|rm`."""
+
+from typing import Any
 
 import typer
 
 from corral.cli.output import ManagerOption, OutputOption, ago, call, check_output, emit, emit_one, fail
+from corral.cli.rollouts import WatchOption, should_watch, watch
 
 app = typer.Typer(help="Services: replicated containers.", no_args_is_help=True)
 
@@ -26,8 +29,16 @@ def list_services(
             ("IMAGE", lambda r: r["image"]),
             ("PORTS", lambda r: ", ".join(r["ports"]) or "-"),
             ("VERSION", lambda r: r["version"]),
+            ("UPDATE", _update_column),
         ],
     )
+
+
+def _update_column(row: dict[str, Any]) -> str:
+    status = row.get("update_status")
+    if not status:
+        return "-"
+    return f"{status['state']} {status['updated']}/{status['total']}"
 
 
 @app.command("ps")
@@ -83,6 +94,77 @@ def scale(assignments: list[str] = typer.Argument(..., help="SERVICE=REPLICAS ..
             typer.echo(f"{name} scaled to {count}")
 
     call(manager, run)
+
+
+@app.command("update")
+def update(
+    service: str,
+    image: str | None = typer.Option(None, "--image", help="the new image"),
+    env: list[str] = typer.Option([], "--env", "-e", help="set an environment variable, K=V (repeatable)"),
+    env_rm: list[str] = typer.Option([], "--env-rm", help="remove an environment variable (repeatable)"),
+    replicas: int | None = typer.Option(None, "--replicas", min=0, help="the number of replicas"),
+    canary: int | None = typer.Option(None, "--canary", min=0, help="update only N replicas, then hold (0: no canary)"),
+    parallelism: int | None = typer.Option(None, "--update-parallelism", min=0, help="slots updated at once (0: all)"),
+    delay: float | None = typer.Option(None, "--update-delay", min=0, help="seconds between batches"),
+    order: str | None = typer.Option(None, "--update-order", help="stop-first or start-first"),
+    monitor: float | None = typer.Option(None, "--update-monitor", min=0, help="seconds a new task is watched for failure"),
+    failure_action: str | None = typer.Option(None, "--update-failure-action", help="pause, continue or rollback"),
+    max_failure_ratio: float | None = typer.Option(None, "--update-max-failure-ratio", min=0, max=1),
+    watch_flag: bool | None = WatchOption,
+    manager: str | None = ManagerOption,
+) -> None:
+    """Change a service; a new spec rolls out per its update_config (as `docker service update`)."""
+    body: dict[str, Any] = {}
+    if env:
+        body["env"] = dict(_key_value(item) for item in env)
+    if env_rm:
+        body["env_remove"] = env_rm
+    for key, value in (("image", image), ("replicas", replicas), ("canary", canary)):
+        if value is not None:
+            body[key] = value
+    config = {
+        key: value
+        for key, value in (
+            ("parallelism", parallelism), ("delay", delay), ("order", order), ("monitor", monitor),
+            ("failure_action", failure_action), ("max_failure_ratio", max_failure_ratio),
+        )
+        if value is not None
+    }
+    if config:
+        body["update_config"] = config
+    if not body:
+        fail("nothing to update: give --image, --env, --replicas, --canary or an --update-* option")
+    _change(manager, service, "update", body, should_watch(watch_flag))
+
+
+@app.command("rollback")
+def rollback(service: str, watch_flag: bool | None = WatchOption, manager: str | None = ManagerOption) -> None:
+    """Return a service to its previous spec, rolled out per its rollback_config."""
+    _change(manager, service, "rollback", None, should_watch(watch_flag), rolling_back=True)
+
+
+@app.command("promote")
+def promote(service: str, watch_flag: bool | None = WatchOption, manager: str | None = ManagerOption) -> None:
+    """Finish a canary rollout: update the remaining replicas."""
+    _change(manager, service, "promote", None, should_watch(watch_flag))
+
+
+def _key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        fail(f"invalid --env {item!r}: expected K=V")
+    return key, value
+
+
+def _change(manager: str | None, service: str, action: str, body: dict[str, Any] | None, follow: bool, rolling_back: bool = False) -> None:
+    async def run(client):  # type: ignore[no-untyped-def]
+        result = await client.post(f"/v1/services/{service}/{action}", body)
+        status = result.get("update_status") or {}
+        typer.echo(f"{service}: version {result['version']}, {status.get('state', 'no rollout')}")
+        return await watch(client, [service], rolling_back) if follow else True
+
+    if not call(manager, run):
+        raise typer.Exit(1)
 
 
 @app.command("rm")

@@ -5,6 +5,7 @@ from pathlib import Path
 import typer
 
 from corral.cli.output import ManagerOption, OutputOption, call, check_output, console, emit, errors, fail
+from corral.cli.rollouts import WatchOption, should_watch, watch
 
 app = typer.Typer(help="Stacks: groups of services deployed from one compose file.", no_args_is_help=True)
 
@@ -14,6 +15,7 @@ def deploy(
     name: str = typer.Option(..., "--name", "-n", help="the stack's name; services are named STACK_SERVICE"),
     dry_run: bool = typer.Option(False, "--dry-run", help="validate and show what would change; change nothing"),
     prune: bool = typer.Option(False, "--prune", help="remove the stack's services the file no longer has"),
+    watch_flag: bool | None = WatchOption,
     manager: str | None = ManagerOption,
 ) -> None:
     """Create or update a stack's services from a compose file (as `docker stack deploy`)."""
@@ -36,6 +38,10 @@ def deploy(
         console.print(f"Unchanged service {service}", highlight=False)
     if dry_run:
         console.print("Dry run: nothing was changed.")
+        return
+    changed = [*result["created"], *result["updated"]]
+    if changed and should_watch(watch_flag) and not call(manager, lambda c: watch(c, changed)):
+        raise typer.Exit(1)
 
 
 @app.command("ls")

@@ -1,4 +1,5 @@
-"""The `deploy` section of a service: mode, replicas, resources, placement, restart policy, labels."""
+"""The `deploy` section of a service: mode, replicas, resources, placement, restart policy, labels,
+update_config and rollback_config."""
 
 from dataclasses import dataclass
 from typing import Literal
@@ -14,16 +15,23 @@ from corral.compose.values import (
     read_count,
     read_mapping,
     read_positive_count,
+    read_ratio,
     read_string_list,
 )
 from corral.model.constraint import parse_constraint
 from corral.model.errors import InvalidSpec
 from corral.model.resources import Resources
-from corral.model.service import Placement, RestartPolicy, ServiceMode, ServiceSpec
+from corral.model.service import Placement, RestartPolicy, ServiceMode, ServiceSpec, UpdateConfig
 
 Condition = Literal["any", "on-failure", "none"]
 
-_DEPLOY_KEYS = frozenset({"mode", "replicas", "resources", "placement", "restart_policy", "labels"})
+_DEPLOY_KEYS = frozenset(
+    {"mode", "replicas", "resources", "placement", "restart_policy", "labels", "update_config", "rollback_config"}
+)
+_UPDATE_KEYS = frozenset({"parallelism", "delay", "order", "monitor", "max_failure_ratio", "failure_action"})
+_ORDERS = ("stop-first", "start-first")
+_UPDATE_FAILURE_ACTIONS = ("pause", "continue", "rollback")
+_ROLLBACK_FAILURE_ACTIONS = ("pause", "continue")  # as in Swarm: a rollback does not roll back
 _PLACEMENT_KEYS = frozenset({"constraints", "max_replicas_per_node"})
 _RESTART_KEYS = frozenset({"condition", "delay", "max_attempts", "window"})
 _MODES = ("replicated", "global")
@@ -41,6 +49,8 @@ class Deploy:
     placement: Placement
     restart_policy: RestartPolicy
     service_labels: dict[str, str]
+    update_config: UpdateConfig
+    rollback_config: UpdateConfig
 
 
 def parse_deploy(value: object, path: str, notes: Notes) -> Deploy:
@@ -60,6 +70,10 @@ def parse_deploy(value: object, path: str, notes: Notes) -> Deploy:
         placement=_parse_placement(section.get("placement"), child(path, "placement"), notes),
         restart_policy=_parse_restart_policy(section.get("restart_policy"), child(path, "restart_policy"), notes),
         service_labels=parse_labels(section.get("labels"), child(path, "labels")),
+        update_config=_parse_update_config(section.get("update_config"), child(path, "update_config"), notes, _UPDATE_FAILURE_ACTIONS),
+        rollback_config=_parse_update_config(
+            section.get("rollback_config"), child(path, "rollback_config"), notes, _ROLLBACK_FAILURE_ACTIONS
+        ),
     )
 
 
@@ -94,3 +108,35 @@ def _parse_restart_policy(value: object, path: str, notes: Notes) -> RestartPoli
 
 def _read_condition(value: object, path: str) -> Condition:
     return read_choice(value, path, _CONDITIONS, "condition")
+
+
+def _parse_update_config(value: object, path: str, notes: Notes, failure_actions: tuple[str, ...]) -> UpdateConfig:
+    section = read_mapping(value, path)
+    notes.ignore_unknown(section, _UPDATE_KEYS, path)
+    default = UpdateConfig()
+
+    def read_order(value: object, path: str) -> str:
+        return read_choice(value, path, _ORDERS, "order")
+
+    def read_failure_action(value: object, path: str) -> str:
+        return read_choice(value, path, failure_actions, "failure action")
+
+    return UpdateConfig(
+        parallelism=optional(section, "parallelism", path, read_count, default.parallelism),
+        delay=optional(section, "delay", path, parse_duration, default.delay),
+        order=optional(section, "order", path, read_order, default.order),  # type: ignore[arg-type]
+        monitor=optional(section, "monitor", path, parse_duration, default.monitor),
+        max_failure_ratio=optional(section, "max_failure_ratio", path, read_ratio, default.max_failure_ratio),
+        failure_action=optional(section, "failure_action", path, read_failure_action, default.failure_action),  # type: ignore[arg-type]
+    )
+
+
+def parse_canary(value: object, path: str, notes: Notes) -> int | None:
+    """`x-corral-canary: {replicas: N}` at `path`: update only N replicas, then hold; absent or null is no canary."""
+    if value is None:
+        return None
+    section = read_mapping(value, path)
+    notes.ignore_unknown(section, frozenset({"replicas"}), path)
+    if section.get("replicas") is None:
+        raise InvalidSpec(child(path, "replicas"), "is required: how many replicas the canary updates")
+    return read_positive_count(section["replicas"], child(path, "replicas"))

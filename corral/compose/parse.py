@@ -14,8 +14,9 @@ import yaml
 from corral.compose import yaml_loader as compose_yaml
 from pydantic import ValidationError
 
-from corral.compose.deploy import parse_deploy
+from corral.compose.deploy import parse_canary, parse_deploy
 from corral.compose.durations import parse_duration
+from corral.compose.healthcheck import parse_healthcheck
 from corral.compose.keyvalues import parse_environment, parse_labels
 from corral.compose.notes import Notes
 from corral.compose.paths import child
@@ -29,7 +30,7 @@ _SERVICE_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
 _MAX_NAME_LENGTH = 128  # of "{stack}_{service}", as ServiceSpec.name allows
 _TOP_LEVEL_KEYS = frozenset({"version", "name", "services"})
 _SERVICE_KEYS = frozenset(
-    {"image", "command", "entrypoint", "environment", "labels", "ports", "stop_grace_period", "deploy"}
+    {"image", "command", "entrypoint", "environment", "labels", "ports", "stop_grace_period", "deploy", "healthcheck"}
 )
 
 
@@ -98,6 +99,7 @@ def _parse_service(name: str, value: object, stack: str, notes: Notes) -> Servic
     notes.ignore_unknown(section, _SERVICE_KEYS, path)
     image = read_non_empty_string(section.get("image"), child(path, "image"))
     deploy = parse_deploy(section.get("deploy"), child(path, "deploy"), notes)
+    healthcheck = parse_healthcheck(section.get("healthcheck"), section.get("x-corral-healthcheck"), path, notes)
     try:
         return ServiceSpec(
             name=full_name,
@@ -122,6 +124,10 @@ def _parse_service(name: str, value: object, stack: str, notes: Notes) -> Servic
             placement=deploy.placement,
             restart_policy=deploy.restart_policy,
             service_labels=deploy.service_labels,
+            healthcheck=healthcheck,
+            update_config=deploy.update_config,
+            rollback_config=deploy.rollback_config,
+            canary=parse_canary(section.get("x-corral-canary"), child(path, "x-corral-canary"), notes),
         )
     except ValidationError as error:  # a safety net: the readers above should catch everything
         problem = error.errors()[0]

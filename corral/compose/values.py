@@ -126,3 +126,10 @@ def read_choice(value: object, path: str, choices: tuple[Word, ...], what: str) 
         if value == choice:
             return choice
     raise InvalidSpec(path, f"unknown {what} {show(value)}: expected {expected}")
+
+
+def read_ratio(value: object, path: str) -> float:
+    """A number from 0 to 1 (a fraction, e.g. max_failure_ratio)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InvalidSpec(path, "must be a number from 0 to 1")
+    return float(value)

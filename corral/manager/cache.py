@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 
+LEFT_PER_NODE = 1000  # departed tasks remembered per node for delta watches
+
 
 @dataclass
 class Versioned(Generic[M]):
@@ -43,6 +45,10 @@ class StateCache:
     node_changed: dict[str, int] = field(default_factory=dict)
     # Ids of the tasks on each node, so an agent's poll does not scan every task.
     node_tasks: dict[str, set[str]] = field(default_factory=dict)
+    # Tasks that left each node (moved or deleted) -> revision, so a watch can send only what
+    # changed; an `after` older than the node's floor (pruned, or before a re-list) gets the full list.
+    node_left: dict[str, dict[str, int]] = field(default_factory=dict)
+    node_left_floor: dict[str, int] = field(default_factory=dict)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     listeners: list[Callable[[WatchEvent], None]] = field(default_factory=list)
 
@@ -66,11 +72,13 @@ class StateCache:
         self.tasks.clear()
         self.nodes.clear()
         self.node_tasks.clear()
+        self.node_left.clear()
         for kv in items:
             self._put(kv.key, kv.value, kv.mod_revision)
         self.revision = revision
         for name in list(self.node_changed):
             self.node_changed[name] = revision
+            self.node_left_floor[name] = revision
 
     def _apply(self, event: WatchEvent) -> None:
         if event.value is None:
@@ -107,9 +115,34 @@ class StateCache:
         if old and old != new:
             self.node_tasks.get(old, set()).discard(task_id)
             self.node_changed[old] = revision
+            left = self.node_left.setdefault(old, {})
+            left[task_id] = revision
+            if len(left) > LEFT_PER_NODE:
+                self._prune_left(old, left)
         if new:
             self.node_tasks.setdefault(new, set()).add(task_id)
             self.node_changed[new] = revision
+            if old != new:
+                self.node_left.get(new, {}).pop(task_id, None)
+
+    def _prune_left(self, node: str, left: dict[str, int]) -> None:
+        """Forget the older half of a node's departed tasks; watches from before them get a full list."""
+        by_age = sorted(left.items(), key=lambda item: item[1])
+        dropped = by_age[: len(by_age) // 2]
+        self.node_left[node] = dict(by_age[len(by_age) // 2 :])
+        self.node_left_floor[node] = max(self.node_left_floor.get(node, 0), dropped[-1][1])
+
+    def node_delta(self, node: str, after: int) -> tuple[bool, list[Task], list[str]]:
+        """What changed on `node` after revision `after`: (full, tasks, removed task ids).
+
+        `full` means `tasks` is the node's whole list (`after` is 0 or older than what is
+        remembered); otherwise `tasks` are those changed after `after`, `removed` those that left.
+        """
+        if after <= 0 or after < self.node_left_floor.get(node, 0):
+            return True, self.tasks_on(node), []
+        changed = [v.obj for task_id in self.node_tasks.get(node, ()) if (v := self.tasks[task_id]).revision > after]
+        removed = [task_id for task_id, revision in self.node_left.get(node, {}).items() if revision > after]
+        return False, changed, removed
 
     def tasks_on(self, node: str) -> list[Task]:
         return [self.tasks[task_id].obj for task_id in self.node_tasks.get(node, ())]

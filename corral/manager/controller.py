@@ -20,7 +20,7 @@ from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases
 from corral.manager.scheduling import schedule
 from corral.manager.settings import ManagerSettings
-from corral.manager.writes import apply, changed_only, node_put, task_delete, task_put
+from corral.manager.writes import apply, changed_only, node_put, service_put, task_delete, task_put
 from corral.model import Task, TaskState
 from corral.model.task import DesiredState, TERMINAL_STATES, UNPLACED_STATES
 from corral.store import Op, Store
@@ -85,7 +85,7 @@ class Controller:
             (v.obj for v in cache.tasks.values()),
             self.leases.last,
             self.clock(),
-            self.settings.node_lease,
+            self.settings.down_after,
         )
         return [node_put(cache, node) for node in plan.nodes] + [task_put(cache, task) for task in plan.tasks]
 
@@ -98,7 +98,9 @@ class Controller:
             self.clock(),
             new_task_id,
         )
-        ops = [task_put(cache, task, create=True) for task in plan.create]
+        # the rollout's status (or a rollback) first: tasks of a rolled-back spec go with it
+        ops = [service_put(cache, service) for service in plan.services]
+        ops += [task_put(cache, task, create=True) for task in plan.create]
         ops += [task_put(cache, task) for task in changed_only(cache, plan.update)]
         ops += [task_delete(cache, task_id) for task_id in plan.delete]
         return ops

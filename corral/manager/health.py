@@ -14,6 +14,13 @@ from corral.model import Node, NodeState, Task, TaskState
 from corral.model.task import UNPLACED_STATES
 
 
+def node_health(node: Node, last_heartbeat: float, now: float, lease: float) -> str:
+    """What `node ls` shows: ok, late (lease ran out, still within grace) or down."""
+    if node.state == NodeState.down:
+        return "down"
+    return "late" if now - last_heartbeat > lease else "ok"
+
+
 @dataclass
 class HealthPlan:
     nodes: list[Node] = field(default_factory=list)
@@ -29,13 +36,14 @@ def reconcile(
     tasks: Iterable[Task],
     heartbeats: Mapping[str, float],
     now: float,
-    lease: float,
+    down_after: float,
 ) -> HealthPlan:
+    """`down_after`: seconds without a heartbeat before a node is down (its lease plus grace)."""
     plan = HealthPlan()
     down: set[str] = set()
     for node in nodes.values():
         last = heartbeats.get(node.name, node.last_heartbeat)
-        expired = now - last > lease
+        expired = now - last > down_after
         if node.state == NodeState.ready and expired:
             plan.nodes.append(
                 node.model_copy(

@@ -11,19 +11,27 @@ the one that counts. A slot gets a new task when it has none, when its task
 ended and the restart policy says to run it again, when its node was
 drained, or when the service's spec changed. Old tasks are asked to shut
 down (desired_state), never deleted while they may still hold a container.
+
+A spec change reaches running tasks as `rollout.step` allows (parallelism,
+order, delay, monitor, canary, pause and rollback): a slot whose running task
+is outdated waits its turn; with order start-first its new task starts
+beside the old one, which is shut down once the new one runs (the one time
+a slot holds two live tasks).
 """
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from corral.model import Node, Service, ServiceMode, Task, TaskState
+from corral.manager import rollout
+from corral.model import Node, Service, ServiceMode, ServiceSpec, Task, TaskState
 from corral.model.constraint import parse_constraint
 from corral.model.node import NodeAvailability, NodeState
 from corral.model.task import DesiredState, TERMINAL_STATES, UNPLACED_STATES
 
 HISTORY_PER_SLOT = 5  # ended tasks kept per slot for `service ps` (Swarm keeps 5)
 MAX_RESTART_DELAY = 60.0
+MIN_BACKOFF = 0.5  # seconds: the base of the back-off when the restart delay is 0
 
 
 @dataclass
@@ -31,10 +39,11 @@ class ReplicationPlan:
     create: list[Task] = field(default_factory=list)
     update: list[Task] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)  # changed rollout status, or a rollback
 
     @property
     def empty(self) -> bool:
-        return not (self.create or self.update or self.delete)
+        return not (self.create or self.update or self.delete or self.services)
 
 
 def reconcile(
@@ -90,9 +99,13 @@ def _reconcile_service(
                 plan.delete.append(task.id)
             elif task.desired_state == DesiredState.running:
                 plan.update.append(_shut_down(task, now, "scaled down"))
+    step = rollout.step(service, {key: slots.get(key, []) for key in wanted}, now)
+    if step.service != service:
+        plan.services.append(step.service)
+        service = step.service
     for key, (slot, node) in wanted.items():
         history = slots.get(key, [])
-        _reconcile_slot(service, slot, node, history, nodes, now, new_id, plan)
+        _reconcile_slot(service, slot, node, history, nodes, now, new_id, plan, key in step.replace, step.start_first)
         _trim_history(history, plan)
 
 
@@ -133,11 +146,20 @@ def _reconcile_slot(
     now: float,
     new_id: Callable[[], str],
     plan: ReplicationPlan,
+    may_update: bool,
+    start_first: bool,
 ) -> None:
+    shape = service.spec.task_shape()
     running = [t for t in history if t.desired_state == DesiredState.running]
-    for extra in running[:-1]:  # never two live tasks in one slot
-        plan.update.append(_shut_down(extra, now, "duplicate task in slot"))
-    current = running[-1] if running else (history[-1] if history else None)
+    keep = _live_to_keep(running, shape)
+    if len(keep) > 1 and _replace_reason(keep[0], nodes) is not None:
+        keep = keep[1:]  # the old task of a handover cannot stay where it is (node drained or gone)
+    kept = {t.id for t in keep}
+    for extra in running:
+        if extra.id not in kept:
+            why = "duplicate task in slot" if rollout.runs(extra, shape) else f"updated to version {service.version}"
+            plan.update.append(_shut_down(extra, now, why))
+    current = keep[-1] if keep else (history[-1] if history else None)
 
     if current is None:
         plan.create.append(_new_task(service, slot, node, 0, 0, 0.0, now, new_id))
@@ -151,9 +173,16 @@ def _reconcile_slot(
         plan.create.append(_replacement(service, slot, node, current, history, now, new_id, delay=False))
         return
 
-    reason = _replace_reason(service, current, nodes)
+    reason = _replace_reason(current, nodes)
     if reason is None:
-        return
+        if len(keep) > 1 or rollout.runs(current, shape):
+            return  # nothing to change, or a start-first handover under way
+        if current.state == TaskState.running and not may_update:
+            return  # outdated, but waits for its turn in the rollout
+        reason = f"updated to version {service.version}"
+        if current.state == TaskState.running and start_first:
+            plan.create.append(_replacement(service, slot, node, current, history, now, new_id, delay=False))
+            return
     if current.terminal:
         if not _should_restart(service, current, now):
             plan.update.append(_shut_down(current, now, f"restart policy: not restarting after {current.state.value}"))
@@ -165,12 +194,26 @@ def _reconcile_slot(
     plan.create.append(_replacement(service, slot, node, current, history, now, new_id, delay=False))
 
 
-def _replace_reason(service: Service, task: Task, nodes: Mapping[str, Node]) -> str | None:
-    """Why the slot's live task must give way to a new one, or None if it can stay."""
+def _live_to_keep(running: list[Task], shape: ServiceSpec) -> list[Task]:
+    """The slot's live tasks that stay: its newest, or during a start-first update the old one beside it.
+
+    After a rollback the newest task may be the outdated one: then the task
+    of the current spec stays and the newer, rolled-back one goes.
+    """
+    if len(running) <= 1:
+        return running
+    current = [t for t in running if rollout.runs(t, shape)]
+    newest = current[-1] if current else running[-1]
+    older_outdated = [t for t in running[: running.index(newest)] if not rollout.runs(t, shape) and not t.terminal]
+    if current and newest.state != TaskState.running and older_outdated:
+        return [older_outdated[-1], newest]  # the old task serves until the new one runs
+    return [newest]
+
+
+def _replace_reason(task: Task, nodes: Mapping[str, Node]) -> str | None:
+    """Why the slot's live task must give way at once (not a spec change), or None if it can stay."""
     if task.terminal:
         return f"task {task.state.value}"
-    if task.spec.task_shape() != service.spec.task_shape():
-        return f"updated to version {service.version}"
     node = nodes.get(task.node) if task.node else None
     if task.node and node is None:
         return f"node {task.node} removed"
@@ -207,6 +250,17 @@ def _charged_restarts(service: Service, task: Task) -> int:
     return task.restarts
 
 
+def restart_delay(delay: float, backoff: int) -> float:
+    """The wait before restart number `backoff` of a slot failing fast: the policy's delay, then doubling.
+
+    A zero delay restarts at once the first time, then backs off from
+    MIN_BACKOFF, so a crash loop never spins.
+    """
+    if backoff <= 1:
+        return min(MAX_RESTART_DELAY, delay)
+    return min(MAX_RESTART_DELAY, max(delay, MIN_BACKOFF) * 2 ** (backoff - 1))
+
+
 def _replacement(
     service: Service,
     slot: int | None,
@@ -226,8 +280,7 @@ def _replacement(
         # Back off exponentially while the slot keeps failing fast (a crash
         # loop); a task that ran longer than the cap starts the count again.
         backoff = previous.backoff + 1 if _ran_for(previous) < MAX_RESTART_DELAY else 1
-        base = service.spec.restart_policy.delay
-        not_before = now + min(MAX_RESTART_DELAY, base * 2 ** (backoff - 1))
+        not_before = now + restart_delay(service.spec.restart_policy.delay, backoff)
     task = _new_task(service, slot, node, previous.attempt + 1, restarts, not_before, now, new_id)
     return task.model_copy(update={"backoff": backoff}) if backoff else task
 

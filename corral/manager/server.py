@@ -12,6 +12,7 @@ from corral.manager.api import create_app
 from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases, load_or_create_token
 from corral.manager.context import ManagerContext
+from corral.manager.registry_server import RegistryServer
 from corral.manager.controller import Controller
 from corral.manager.settings import ManagerSettings
 from corral.store import Store, open_store
@@ -41,6 +42,7 @@ class Manager:
         self.context: ManagerContext | None = None
         self._tasks: list[asyncio.Task] = []
         self._server: uvicorn.Server | None = None
+        self._registry: RegistryServer | None = None
 
     async def start(self) -> ManagerContext:
         settings = self.settings
@@ -70,9 +72,19 @@ class Manager:
             if self._tasks[-1].done():
                 self._tasks[-1].result()  # raises why it could not start (port taken...)
             await asyncio.sleep(0.02)
+        if settings.registry_listen is not None:
+            try:
+                self._registry = RegistryServer(settings)
+                await self._registry.start()
+            except (OSError, ValueError) as err:  # the control plane runs on; deploys from other registries still work
+                self._registry = None
+                print(f"WARNING: image registry not started: {err}", flush=True)
+                log.error("image registry not started: %s", err)
         return ctx
 
     async def stop(self) -> None:
+        if self._registry is not None:
+            await self._registry.stop()
         if self._server is not None:
             self._server.should_exit = True
             try:

@@ -10,10 +10,21 @@ class ManagerSettings:
     listen_host: str = "127.0.0.1"
     listen_port: int = 7070
     store_url: str = ""  # default: sqlite in data_dir
-    node_lease: float = 5.0  # seconds without a heartbeat before a node is down
+    node_lease: float = 3.0  # a heartbeat renews a node's lease for this long
+    node_grace: float = 2.0  # past its lease a node is `late`; this much later it is down and its tasks replaced
     heartbeat_interval: float = 1.0  # what agents are told to use
     reconcile_interval: float = 1.0  # a reconcile pass at least this often
     schedule_sample: int | None = None  # candidate nodes examined per placement (None: all)
+    registry_listen: str | None = "127.0.0.1:5000"  # HOST:PORT of the image registry (None: no registry)
+
+    @property
+    def registry_root(self) -> Path:
+        return self.data_dir / "registry"
+
+    @property
+    def down_after(self) -> float:
+        """Seconds without a heartbeat before a node is down: lease plus grace."""
+        return self.node_lease + self.node_grace
 
     @property
     def store(self) -> str:

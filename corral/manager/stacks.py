@@ -8,6 +8,7 @@ stored one changes nothing (a re-deploy of the same file is a no-op).
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from corral.manager import rollout
 from corral.model import Service, ServiceSpec
 from corral.model.errors import InvalidSpec
 
@@ -44,6 +45,5 @@ def plan_deploy(
 
 
 def updated(current: Service, spec: ServiceSpec, now: float) -> Service:
-    """The service with a new spec; the version moves only when tasks must change."""
-    version = current.version + (1 if spec.task_shape() != current.spec.task_shape() else 0)
-    return current.model_copy(update={"spec": spec, "version": version, "updated_at": now})
+    """The service with a new spec; the version moves (and a rollout starts) only when tasks must change."""
+    return rollout.updated(current, spec, now)

@@ -2,8 +2,9 @@
 
 Each changed object is written only if it is still at the revision the
 cache read it at; a lost race costs a retry on the next pass, never a
-wrong write. Large plans go in batches of one transaction each; a batch
-that loses a race is retried one write at a time so the rest still lands.
+wrong write. Large plans go in batches of one transaction each; a write
+that loses a race is skipped inside its batch (`Store.txn_each`), so the
+rest still lands in that one transaction.
 """
 
 import logging
@@ -13,8 +14,7 @@ from pydantic import BaseModel
 
 from corral.manager import keys
 from corral.manager.cache import StateCache
-from corral.model import Node, Task
-from corral.model.errors import Conflict
+from corral.model import Node, Service, Task
 from corral.store import Op, Store
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,11 @@ def task_delete(cache: StateCache, task_id: str) -> Op:
     return Op.delete(keys.task_key(task_id), expect=current.revision if current else None)
 
 
+def service_put(cache: StateCache, service: Service) -> Op:
+    current = cache.services.get(service.name)
+    return Op.put(keys.service_key(service.name), dump(service), expect=current.revision if current else 0)
+
+
 def node_put(cache: StateCache, node: Node) -> Op:
     current = cache.nodes.get(node.name)
     return Op.put(keys.node_key(node.name), dump(node), expect=current.revision if current else 0)
@@ -49,15 +54,11 @@ async def apply(store: Store, ops: Sequence[Op]) -> tuple[int, int]:
     lost = 0
     for start in range(0, len(ops), BATCH):
         batch = ops[start : start + BATCH]
-        try:
-            revision = await store.txn(batch)
-        except Conflict:
-            for op in batch:
-                try:
-                    revision = await store.txn([op])
-                except Conflict as err:
-                    lost += 1
-                    log.debug("write lost a race: %s", err)
+        written, skipped = await store.txn_each(batch)
+        revision = max(revision, written)
+        lost += len(skipped)
+        for at in skipped:
+            log.debug("write lost a race: %s", batch[at].key)
     return revision, lost
 
 

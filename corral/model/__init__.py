@@ -15,6 +15,9 @@ from corral.model.service import (
     Service,
     ServiceMode,
     ServiceSpec,
+    UpdateConfig,
+    UpdateState,
+    UpdateStatus,
 )
 from corral.model.task import PublishedPort, Task, TaskState, TERMINAL_STATES
 
@@ -33,4 +36,7 @@ __all__ = [
     "Task",
     "TaskState",
     "TERMINAL_STATES",
+    "UpdateConfig",
+    "UpdateState",
+    "UpdateStatus",
 ]

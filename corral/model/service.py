@@ -40,6 +40,61 @@ class RestartPolicy(BaseModel):
     window: float = Field(default=0.0, ge=0)
 
 
+class HttpProbe(BaseModel):
+    """Healthy when GET http://CONTAINER:port/path answers 2xx or 3xx."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    port: int = Field(ge=1, le=65535)
+    path: str = Field(default="/", pattern=r"^/")
+
+
+class TcpProbe(BaseModel):
+    """Healthy when a TCP connection to CONTAINER:port is accepted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    port: int = Field(ge=1, le=65535)
+
+
+class HealthCheck(BaseModel):
+    """How the agent decides that a task is healthy: one probe and its timing (compose's defaults).
+
+    `test` is compose's form (["CMD", ...] or ["CMD-SHELL", "..."]), run inside
+    the container; `http` and `tcp` (x-corral-healthcheck) are run by the
+    agent from outside, for images without a shell.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    test: list[str] | None = None
+    http: HttpProbe | None = None
+    tcp: TcpProbe | None = None
+    interval: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=3, ge=1)
+    start_period: float = Field(default=0.0, ge=0)
+    start_interval: float = Field(default=5.0, gt=0)
+
+
+class UpdateConfig(BaseModel):
+    """How a spec change is rolled out over the tasks (Swarm's update_config / rollback_config).
+
+    `parallelism` 0 means every slot at once; `monitor` is how long after it
+    starts a new task's failure counts against the update; `failure_action`
+    applies once failed/total exceeds `max_failure_ratio`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parallelism: int = Field(default=1, ge=0)
+    delay: float = Field(default=0.0, ge=0)
+    order: Literal["stop-first", "start-first"] = "stop-first"
+    monitor: float = Field(default=5.0, ge=0)
+    max_failure_ratio: float = Field(default=0.0, ge=0, le=1)
+    failure_action: Literal["pause", "continue", "rollback"] = "pause"
+
+
 class Placement(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -68,10 +123,53 @@ class ServiceSpec(BaseModel):
     reservations: Resources = Resources()
     placement: Placement = Placement()
     restart_policy: RestartPolicy = RestartPolicy()
+    healthcheck: HealthCheck | None = None
+    update_config: UpdateConfig = UpdateConfig()
+    rollback_config: UpdateConfig = UpdateConfig()
+    canary: int | None = Field(default=None, ge=1, description="update only this many replicas, then hold")
 
     def task_shape(self) -> "ServiceSpec":
-        """The spec without what does not change a running task (replicas, service labels)."""
-        return self.model_copy(update={"replicas": 0, "service_labels": {}})
+        """The spec without what does not change a running task (replicas, labels, rollout settings)."""
+        return self.model_copy(
+            update={
+                "replicas": 0,
+                "service_labels": {},
+                "update_config": UpdateConfig(),
+                "rollback_config": UpdateConfig(),
+                "canary": None,
+            }
+        )
+
+
+class UpdateState(str, Enum):
+    updating = "updating"
+    paused = "paused"
+    completed = "completed"
+    rollback_started = "rollback_started"
+    rollback_paused = "rollback_paused"
+    rollback_completed = "rollback_completed"
+    canary_hold = "canary_hold"
+
+
+ROLLING_BACK = frozenset({UpdateState.rollback_started, UpdateState.rollback_paused})
+# States in which a rollout replaces no more running tasks until someone acts (or never again).
+ROLLOUT_SETTLED = frozenset(
+    {UpdateState.paused, UpdateState.completed, UpdateState.rollback_paused, UpdateState.rollback_completed, UpdateState.canary_hold}
+)
+
+
+class UpdateStatus(BaseModel):
+    """Where the service's latest rollout stands (Swarm's UpdateStatus)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: UpdateState
+    started_at: float
+    completed_at: float | None = None
+    message: str = ""
+    updated: int = Field(default=0, description="slots running the current spec")
+    total: int = Field(default=0, description="slots the service should have")
+    failed: int = Field(default=0, description="new tasks that failed within `monitor`")
 
 
 class Service(BaseModel):
@@ -83,6 +181,8 @@ class Service(BaseModel):
     version: int = 1
     created_at: float
     updated_at: float
+    previous_spec: ServiceSpec | None = Field(default=None, description="the spec before the last update: what rollback returns to")
+    update_status: UpdateStatus | None = None
 
     @property
     def name(self) -> str:

@@ -63,6 +63,7 @@ class Task(BaseModel):
     backoff: int = Field(default=0, description="consecutive fast failures of this slot (restart back-off exponent)")
     not_before: float = Field(default=0.0, description="restart delay: the scheduler places it no earlier")
     ports: list[PublishedPort] = Field(default_factory=list)
+    started_at: float | None = Field(default=None, description="when it was first reported running (a rollout's monitor counts from here)")
     created_at: float
     updated_at: float
 

@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from corral.model.errors import Conflict
+
 
 class WatchExpired(Exception):
     """The watch cannot continue from where it was; list again and re-watch."""
@@ -77,6 +79,26 @@ class Store(ABC):
         """Apply all ops atomically, or none: raise corral.model.errors.Conflict
         naming the first key whose expectation failed. Returns the new revision
         (the current one when ops is empty or only deletes absent keys)."""
+
+    async def txn_each(self, ops: Sequence[Op]) -> tuple[int, list[int]]:
+        """Apply every op whose expectation holds, skip the others, all in one transaction.
+
+        Returns the new revision and the indexes (into ops) of the skipped ops.
+        For batches of independent writes (many tasks' status reports), where
+        one lost race must not send the rest back. A backend without a native
+        form falls back to one transaction per op after a conflict.
+        """
+        try:
+            return await self.txn(ops), []
+        except Conflict:
+            pass
+        revision, skipped = await self.revision(), []
+        for at, op in enumerate(ops):
+            try:
+                revision = await self.txn([op])
+            except Conflict:
+                skipped.append(at)
+        return revision, skipped
 
     @abstractmethod
     async def revision(self) -> int: ...

@@ -120,13 +120,25 @@ class SqliteStore(Store):
     async def txn(self, ops: Sequence[Op]) -> int:
         return await self._run(self._txn_sync, list(ops))
 
-    def _txn_sync(self, ops: list[Op]) -> int:
+    async def txn_each(self, ops: Sequence[Op]) -> tuple[int, list[int]]:
+        skipped: list[int] = []
+        revision = await self._run(self._txn_sync, list(ops), skipped)
+        return revision, skipped
+
+    def _txn_sync(self, ops: list[Op], skipped: list[int] | None = None) -> int:
+        """One transaction; with `skipped`, an op whose expectation fails is left out (its index noted)."""
         db = self.db
         events: list[WatchEvent] = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            for op in ops:
-                event = self._apply(op)
+            for at, op in enumerate(ops):
+                try:
+                    event = self._apply(op)
+                except Conflict:
+                    if skipped is None:
+                        raise
+                    skipped.append(at)
+                    continue
                 if event:
                     events.append(event)
             revision = self._revision_sync()

@@ -19,7 +19,7 @@ def make_task(
         node="n1",
         state=state,
         desired_state=desired,
-        spec=ServiceSpec(name="web", image="nginx", ports=ports or []),
+        spec=fields.pop("spec", None) or ServiceSpec(name="web", image="nginx", ports=ports or []),
         created_at=0.0,
         updated_at=0.0,
         **fields,  # type: ignore[arg-type]

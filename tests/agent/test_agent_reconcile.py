@@ -2,7 +2,9 @@
 
 import pytest
 
+from corral.agent.health import HealthStatus, HealthView
 from corral.agent.reconcile import AgentPlan, Report, plan
+from corral.model.service import HealthCheck, TcpProbe
 from corral.model import PortSpec, TaskState
 from corral.model.task import DesiredState, TERMINAL_STATES
 
@@ -113,7 +115,7 @@ def test_running_task_whose_container_vanished_fails() -> None:
     assert report == Report("t1", TaskState.failed, error="container disappeared")
 
 
-@pytest.mark.parametrize("state", sorted(TERMINAL_STATES, key=lambda s: s.value))
+@pytest.mark.parametrize("state", sorted(TERMINAL_STATES - {TaskState.lost}, key=lambda s: s.value))
 def test_ended_task_is_not_reported_again(state: TaskState) -> None:
     task = make_task("t1", state)
     assert nothing(plan([task], [container("t1", running=False, exit_code=1)], set()))
@@ -127,7 +129,7 @@ def test_desired_shutdown_stops_a_running_container() -> None:
     task = make_task("t1", TaskState.running, desired=SHUTDOWN)
     info = container("t1")
     result = plan([task], [info], set())
-    assert result.stop == [(task, info)]
+    assert [(s.task, s.container) for s in result.stop] == [(task, info)]
     assert result.report == [] and result.start == [] and result.remove == []
 
 
@@ -135,7 +137,7 @@ def test_desired_shutdown_of_a_lost_task_still_stops_its_container() -> None:
     # the node came back after a partition: its old task was declared lost
     task = make_task("t1", TaskState.lost, desired=SHUTDOWN)
     info = container("t1")
-    assert plan([task], [info], set()).stop == [(task, info)]
+    assert [(s.task, s.container) for s in plan([task], [info], set()).stop] == [(task, info)]
 
 
 def test_stopped_container_of_a_task_being_shut_down_is_reported_shutdown() -> None:
@@ -196,6 +198,74 @@ def test_many_tasks_at_once() -> None:
     containers = [container("keep"), container("stop"), container("crashed", running=False, exit_code=3), container("old")]
     result = plan(tasks, containers, set())
     assert [t.id for t in result.start] == ["start"]
-    assert [t.id for t, _ in result.stop] == ["stop"]
+    assert [s.task.id for s in result.stop] == ["stop"]
     assert [c.task_id for c in result.remove] == ["old"]
     assert [(r.task_id, r.state) for r in result.report] == [("crashed", TaskState.failed)]
+
+
+# -- lost tasks on a node that came back
+
+
+@pytest.mark.parametrize("desired", [DesiredState.running, SHUTDOWN])
+def test_container_of_a_lost_task_is_stopped_then_removed(desired: DesiredState) -> None:
+    task = make_task("t1", TaskState.lost, desired=desired)
+    running = container("t1")
+    [stop] = plan([task], [running], set()).stop
+    assert (stop.task, stop.container, stop.state) == (task, running, TaskState.shutdown)
+    stopped = container("t1", running=False, exit_code=143)
+    result = plan([task], [stopped], set())
+    assert result.remove == [stopped] and result.report == [] and result.stop == []
+    assert nothing(plan([task], [], set()))
+
+
+# -- health checks
+
+CHECKED = {"spec": make_task().spec.model_copy(update={"healthcheck": HealthCheck(tcp=TcpProbe(port=8080))})}
+
+
+@pytest.mark.parametrize("state", [TaskState.assigned, TaskState.starting])
+def test_checked_task_stays_starting_until_healthy(state: TaskState) -> None:
+    task = make_task("t1", state, **CHECKED)
+    [report] = plan([task], [container("t1")], set()).report
+    assert (report.state, report.container_id) == (TaskState.starting, "c-t1")
+    [report] = plan([task], [container("t1")], set(), {"t1": HealthView(HealthStatus.starting)}).report
+    assert report.state == TaskState.starting
+    [report] = plan([task], [container("t1")], set(), {"t1": HealthView(HealthStatus.healthy)}).report
+    assert report.state == TaskState.running
+
+
+def test_starting_task_already_reported_needs_nothing_more() -> None:
+    task = make_task("t1", TaskState.starting, container_id="c-t1", **CHECKED)
+    assert nothing(plan([task], [container("t1")], set(), {"t1": HealthView(HealthStatus.starting)}))
+
+
+def test_running_task_is_not_sent_back_to_starting_by_a_fresh_monitor() -> None:
+    # after an agent restart its monitors start over: a running task stays running
+    task = make_task("t1", TaskState.running, container_id="c-t1", **CHECKED)
+    assert nothing(plan([task], [container("t1")], set(), {"t1": HealthView(HealthStatus.starting)}))
+    assert nothing(plan([task], [container("t1")], set()))
+
+
+@pytest.mark.parametrize("state", [TaskState.starting, TaskState.running])
+def test_unhealthy_task_is_stopped_and_failed_with_the_reason(state: TaskState) -> None:
+    task = make_task("t1", state, container_id="c-t1", **CHECKED)
+    view = HealthView(HealthStatus.unhealthy, "health check failed 3 times in a row: connection refused")
+    result = plan([task], [container("t1")], set(), {"t1": view})
+    [stop] = result.stop
+    assert (stop.state, stop.error) == (TaskState.failed, view.reason)
+    assert result.report == []
+
+
+def test_unchecked_task_ignores_health_views() -> None:
+    task = make_task("t1", TaskState.starting)
+    [report] = plan([task], [container("t1")], set(), {"t1": HealthView(HealthStatus.unhealthy)}).report
+    assert report.state == TaskState.running
+
+
+def test_describe_stop_tells_sigterm_from_sigkill() -> None:
+    from corral.agent.reconcile import describe_stop
+
+    assert describe_stop(0, 10.0, 0.3) == "exited on SIGTERM with code 0"
+    assert describe_stop(137, 2.0, 2.1) == "killed after the 2s stop grace period (did not exit on SIGTERM)"
+    assert describe_stop(137, 10.0, 0.1) == "exited on SIGTERM with code 137"  # killed by something else, early
+    assert describe_stop(None, 10.0, 0.1) == ""

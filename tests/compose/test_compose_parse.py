@@ -259,7 +259,7 @@ services:
     volumes: [data:/data]
     healthcheck: {test: [CMD, "true"]}
     deploy:
-      update_config: {parallelism: 1}
+      update_config: {parallelism: 1, x-extra: 2, window: 3}
       endpoint_mode: vip
       resources:
         limits: {cpus: '1', pids: 10}
@@ -278,8 +278,7 @@ volumes: {data: {}}
         "services.web.deploy.resources.limits.pids, "
         "services.web.deploy.resources.reservations.devices, "
         "services.web.deploy.restart_policy.jitter, "
-        "services.web.deploy.update_config, "
-        "services.web.healthcheck, "
+        "services.web.deploy.update_config.window, "
         "services.web.volumes, "
         "volumes"
     ]

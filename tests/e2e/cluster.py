@@ -43,13 +43,18 @@ def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float 
 
 
 class Cluster:
-    def __init__(self, data_dir: Path, nodes: int = 3, first_address: str = "127.0.0.12", extra: list[str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, nodes: int = 3, first_address: str = "127.0.0.12", extra: list[str] | None = None, registry: bool = False
+    ) -> None:
         self.data_dir = data_dir
         self.nodes = nodes
         self.first_address = first_address
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra = extra or []
+        # The image registry on a free port when asked for, else none (never the default 5000, which a demo may hold).
+        self.registry = f"127.0.0.1:{free_port()}" if registry else None
+        self.extra += ["--registry-listen", self.registry] if self.registry else ["--no-registry"]
         self.proc: subprocess.Popen | None = None
         self.cluster_id = ""
         self.log = data_dir / "cluster.log"

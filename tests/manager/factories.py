@@ -146,6 +146,8 @@ def reconcile_until_quiet(
         if plan.empty:
             return rounds
         apply_plan(tasks, plan)
+        if isinstance(services, dict):
+            services.update({s.name: s for s in plan.services})
     raise AssertionError(f"replication did not settle in {max_rounds} rounds; last plan: {plan}")
 
 
@@ -178,10 +180,12 @@ class ToyCluster:
     def replicate(self) -> bool:
         plan = replication.reconcile(self.services, list(self.tasks.values()), self.nodes, self.now, self.new_id)
         apply_plan(self.tasks, plan)
+        for service in plan.services:  # rollout status, rollbacks
+            self.services[service.name] = service
         return not plan.empty
 
     def heal(self) -> bool:
-        plan = health.reconcile(self.nodes, self.tasks.values(), {}, self.now, lease=1e12)
+        plan = health.reconcile(self.nodes, self.tasks.values(), {}, self.now, down_after=1e12)
         for node in plan.nodes:
             self.nodes[node.name] = node
         for task in plan.tasks:

@@ -3,7 +3,7 @@
 import pytest
 
 from corral.manager.replication import HISTORY_PER_SLOT, MAX_RESTART_DELAY, reconcile
-from corral.model import NodeAvailability, NodeState, TaskState
+from corral.model import NodeAvailability, NodeState, TaskState, UpdateConfig
 
 from factories import (
     RUNNING,
@@ -383,9 +383,9 @@ def test_task_on_a_removed_node_is_replaced() -> None:
 # -- spec changes
 
 
-def test_new_image_replaces_every_task() -> None:
+def test_new_image_replaces_every_task_with_parallelism_0() -> None:
     old = make_service(replicas=2, image="nginx:1")
-    new = make_service(replicas=2, image="nginx:2", version=2)
+    new = make_service(replicas=2, image="nginx:2", version=2, update_config=UpdateConfig(parallelism=0))
     plan = run([new], healthy(old, 2))
     assert sorted(t.slot for t in plan.update) == [1, 2]
     assert all(t.desired_state == SHUTDOWN and t.error == "updated to version 2" for t in plan.update)
@@ -544,3 +544,11 @@ def test_toy_cluster_reaches_the_wanted_replicas() -> None:
     assert len(running) == 4 and all(t.node != "n1" for t in running)
     for slot in range(1, 5):
         assert len(live(slot_of(cluster.tasks.values(), slot))) == 1
+
+
+def test_restart_delay_backs_off_even_from_zero() -> None:
+    from corral.manager.replication import MAX_RESTART_DELAY, restart_delay
+
+    assert [restart_delay(0.0, n) for n in range(1, 6)] == [0.0, 1.0, 2.0, 4.0, 8.0]
+    assert [restart_delay(5.0, n) for n in range(1, 4)] == [5.0, 10.0, 20.0]
+    assert restart_delay(5.0, 30) == MAX_RESTART_DELAY

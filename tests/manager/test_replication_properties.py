@@ -2,8 +2,11 @@
 
 A ToyCluster (replication + naive scheduler + instant agents) plays random
 events: scaling, task failures, drains and un-drains, nodes going down and
-coming back, image updates. After every replication pass no slot may hold
-two desired-running tasks; once settled, every wanted slot holds exactly one.
+coming back, image updates (rolled out stop-first or start-first, one or more
+slots at a time). After every replication pass no slot may hold two
+desired-running tasks, except during a start-first update: the outdated task
+and the newer one starting to replace it; once settled, every wanted slot
+holds exactly one.
 """
 
 from collections import Counter
@@ -12,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corral.manager.replication import HISTORY_PER_SLOT
-from corral.model import NodeAvailability, NodeState, TaskState
+from corral.model import NodeAvailability, NodeState, TaskState, UpdateConfig
 
 from factories import ToyCluster, live, make_node, make_service, nodes_by_name, services_by_name
 
@@ -30,9 +33,25 @@ events = st.one_of(
 
 
 def no_slot_has_two_live_tasks(cluster: ToyCluster) -> None:
-    per_slot = Counter(t.slot_key for t in live(cluster.tasks.values()))
-    doubled = {slot: n for slot, n in per_slot.items() if n > 1}
-    assert not doubled, f"slots with more than one desired-running task: {doubled}"
+    """One live task per slot; two only as a start-first handover (outdated one, newer one not running yet)."""
+    service = cluster.services["s"]
+    shape = service.spec.task_shape()
+    per_slot: dict[str, list] = {}
+    for task in sorted(live(cluster.tasks.values()), key=lambda t: (t.created_at, t.id)):
+        per_slot.setdefault(task.slot_key, []).append(task)
+    for slot, tasks in per_slot.items():
+        if len(tasks) == 1:
+            continue
+        assert service.spec.update_config.order == "start-first", f"slot {slot} holds {len(tasks)} live tasks (stop-first)"
+        assert len(tasks) == 2, f"slot {slot} holds {len(tasks)} live tasks"
+        old, new = tasks
+        assert old.spec != shape and new.spec == shape, f"slot {slot}: two live tasks that are not an update handover"
+        assert new.state != TaskState.running, f"slot {slot}: the old task outlived its running replacement"
+
+
+def rollout_config(order: str, parallelism: int) -> UpdateConfig:
+    # failure_action continue: these properties are about slots, not about pausing on failure
+    return UpdateConfig(order=order, parallelism=parallelism, failure_action="continue")  # type: ignore[arg-type]
 
 
 def play(cluster: ToyCluster, event: tuple) -> None:  # type: ignore[type-arg]
@@ -63,10 +82,13 @@ def play(cluster: ToyCluster, event: tuple) -> None:  # type: ignore[type-arg]
 @given(
     replicas=st.integers(min_value=0, max_value=5),
     script=st.lists(st.lists(events, min_size=1, max_size=3), max_size=8),
+    order=st.sampled_from(["stop-first", "start-first"]),
+    parallelism=st.integers(min_value=0, max_value=2),
 )
-def test_replicated_service_keeps_exactly_one_live_task_per_slot(replicas: int, script: list) -> None:  # type: ignore[type-arg]
+def test_replicated_service_keeps_exactly_one_live_task_per_slot(replicas: int, script: list, order: str, parallelism: int) -> None:  # type: ignore[type-arg]
     nodes = nodes_by_name(*(make_node(name) for name in NODE_NAMES))
-    cluster = ToyCluster(services_by_name(make_service("s", replicas=replicas, restart={"delay": 1})), nodes)
+    service = make_service("s", replicas=replicas, restart={"delay": 1}, update_config=rollout_config(order, parallelism))
+    cluster = ToyCluster(services_by_name(service), nodes)
     cluster.observers.append(no_slot_has_two_live_tasks)
     cluster.settle()
     for batch in script:
@@ -91,10 +113,14 @@ def test_replicated_service_keeps_exactly_one_live_task_per_slot(replicas: int, 
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(script=st.lists(st.lists(events.filter(lambda e: e[0] != "scale"), min_size=1, max_size=3), max_size=6))
-def test_global_service_runs_one_task_per_usable_node(script: list) -> None:  # type: ignore[type-arg]
+@given(
+    script=st.lists(st.lists(events.filter(lambda e: e[0] != "scale"), min_size=1, max_size=3), max_size=6),
+    order=st.sampled_from(["stop-first", "start-first"]),
+)
+def test_global_service_runs_one_task_per_usable_node(script: list, order: str) -> None:  # type: ignore[type-arg]
     nodes = nodes_by_name(*(make_node(name) for name in NODE_NAMES))
-    cluster = ToyCluster(services_by_name(make_service("s", global_=True, restart={"delay": 1})), nodes)
+    service = make_service("s", global_=True, restart={"delay": 1}, update_config=rollout_config(order, 1))
+    cluster = ToyCluster(services_by_name(service), nodes)
     cluster.observers.append(no_slot_has_two_live_tasks)
     cluster.settle()
     for batch in script:

@@ -63,6 +63,21 @@ async def test_txn_is_all_or_nothing(store: Store) -> None:
     assert await store.revision() == before
 
 
+async def test_txn_each_skips_only_the_stale_ops(store: Store) -> None:
+    first = await store.put("tasks/a", {"n": 1})
+    await store.put("tasks/b", {"n": 1})
+    events = store.watch("tasks/", await store.revision())
+    revision, skipped = await store.txn_each(
+        [Op.put("tasks/a", {"n": 2}, expect=first), Op.put("tasks/b", {"n": 2}, expect=first), Op.put("tasks/c", {"n": 2}, expect=0)]
+    )
+    assert skipped == [1]
+    assert [(await store.get(k)).value["n"] for k in ("tasks/a", "tasks/b", "tasks/c")] == [2, 1, 2]  # type: ignore[union-attr]
+    assert revision == await store.revision()
+    seen = [await anext(events), await anext(events)]
+    assert [e.key for e in seen] == ["tasks/a", "tasks/c"] and seen[1].revision == seen[0].revision + 1
+    await events.aclose()
+
+
 async def test_delete_and_recreate(store: Store) -> None:
     rev = await store.put("k", {"v": 1})
     await store.delete("k", expect=rev)

@@ -1,6 +1,7 @@
 """The interface every engine driver implements, and what it reports about a container."""
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from corral.model import PublishedPort, Task
@@ -22,6 +23,7 @@ class ContainerInfo:
     exit_code: int | None = None
     error: str = ""
     ports: list[PublishedPort] = field(default_factory=list)
+    ip: str = ""  # its address on the engine's network (for probes from outside)
 
 
 class Engine(ABC):
@@ -41,6 +43,10 @@ class Engine(ABC):
 
     @abstractmethod
     async def remove(self, container_id: str) -> None: ...
+
+    async def exec(self, container_id: str, command: Sequence[str], timeout: float) -> tuple[int, str]:
+        """Run `command` in the container: its exit code and output (health checks)."""
+        raise EngineError(f"{type(self).__name__} cannot run commands in containers")
 
     async def close(self) -> None:
         return None

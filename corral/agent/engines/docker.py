@@ -7,7 +7,7 @@ its ports published on the node's address.
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -109,8 +109,8 @@ class DockerEngine(Engine):
         repository, tag = _split_reference(image)
         try:
             self._client.images.pull(repository, tag=tag)
-        except docker.errors.ImageNotFound as err:
-            raise EngineError(f"image {image} not found", permanent=True) from err
+        except docker.errors.NotFound as err:  # it may be pushed later: retried with back-off
+            raise EngineError(f"image {image} not found in registry") from err
         except docker.errors.APIError as err:
             raise EngineError(f"cannot pull image {image}: {err.explanation or err}") from err
 
@@ -127,6 +127,21 @@ class DockerEngine(Engine):
             return ContainerInfo(id=container_id, task_id="", running=False, error="container gone")
         except docker.errors.APIError as err:
             raise EngineError(f"cannot stop container {container_id[:12]}: {err.explanation or err}") from err
+
+    async def exec(self, container_id: str, command: Sequence[str], timeout: float) -> tuple[int, str]:
+        def exec_sync() -> tuple[int, str]:
+            created = self._client.api.exec_create(container_id, command, stdout=True, stderr=True)
+            output = self._client.api.exec_start(created["Id"])
+            code = self._client.api.exec_inspect(created["Id"]).get("ExitCode")
+            text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
+            return (code if code is not None else -1), text
+
+        try:
+            return await asyncio.wait_for(self._run(exec_sync), timeout)
+        except TimeoutError:
+            return -1, f"timed out after {timeout:g}s"
+        except docker.errors.APIError as err:
+            return -1, f"cannot run {command[0]}: {err.explanation or err}"
 
     async def remove(self, container_id: str) -> None:
         try:
@@ -171,6 +186,8 @@ def _info(container: Container) -> ContainerInfo:
             PublishedPort(target=int(target), protocol=protocol or "tcp", host_ip=binding["HostIp"], host_port=int(binding["HostPort"]))
         )
     ports.sort(key=lambda p: (p.target, p.protocol))
+    networks = attrs.get("NetworkSettings", {}).get("Networks") or {}
+    ip = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), "")
     return ContainerInfo(
         id=container.id or "",
         task_id=container.labels.get(labels.TASK, ""),
@@ -178,4 +195,5 @@ def _info(container: Container) -> ContainerInfo:
         exit_code=exit_code,
         error=error,
         ports=ports,
+        ip=ip,
     )

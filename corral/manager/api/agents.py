@@ -121,4 +121,6 @@ def _with_status(task: Task, status: TaskStatus, now: float) -> Task:
     updated = task.model_copy(update=update)
     if updated == task:
         return task
+    if status.state == TaskState.running and task.started_at is None:
+        updated = updated.model_copy(update={"started_at": now})  # a rollout's monitor counts from here
     return updated.model_copy(update={"updated_at": now})

@@ -6,6 +6,7 @@ from pydantic import BaseModel
 from corral.manager import keys
 from corral.manager.api.deps import context
 from corral.manager.api.views import NodeView
+from corral.manager.health import node_health
 from corral.manager.context import ManagerContext
 from corral.manager.writes import dump
 from corral.model import Node, NodeAvailability, NodeState, Task
@@ -32,7 +33,10 @@ def _tasks_by_node(ctx: ManagerContext) -> dict[str, list[Task]]:
 
 
 def _view(ctx: ManagerContext, node: Node, tasks: list[Task]) -> NodeView:
-    return NodeView.of(node, tasks, ctx.leases.last.get(node.name))
+    last = ctx.leases.last.get(node.name)
+    settings = ctx.settings
+    heartbeat = max(last or 0.0, node.last_heartbeat)
+    return NodeView.of(node, tasks, last, node_health(node, heartbeat, ctx.clock(), settings.node_lease))
 
 
 @router.get("", response_model=list[NodeView])

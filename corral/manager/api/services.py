@@ -1,15 +1,19 @@
-"""/v1/services: list, inspect, scale and remove services; their tasks."""
+"""/v1/services: list, inspect, scale, update, roll back and remove services; their tasks."""
+
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from corral.manager import keys
 from corral.manager.api.deps import context
 from corral.manager.api.views import ServiceView, TaskView
+from corral.manager import rollout
 from corral.manager.context import ManagerContext
 from corral.manager.writes import dump
-from corral.model import Service, ServiceMode, Task
-from corral.model.errors import InvalidSpec, NotFound
+from corral.model import Service, ServiceMode, ServiceSpec, Task
+from corral.model.errors import Conflict, InvalidSpec, NotFound
 from corral.store import Op
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
@@ -17,6 +21,21 @@ router = APIRouter(prefix="/v1/services", tags=["services"])
 
 class ScaleRequest(BaseModel):
     replicas: int = Field(ge=0)
+
+
+class UpdateRequest(BaseModel):
+    """A partial change of a service's spec; what is left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str | None = Field(default=None, min_length=1)
+    env: dict[str, str] = Field(default_factory=dict, description="environment variables to set (merged into the spec's)")
+    env_remove: list[str] = Field(default_factory=list, description="environment variables to remove")
+    command: list[str] | None = None
+    replicas: int | None = Field(default=None, ge=0)
+    canary: int | None = Field(default=None, ge=0, description="update only this many replicas, then hold; 0 removes the canary")
+    update_config: dict[str, Any] | None = Field(default=None, description="UpdateConfig fields to change")
+    rollback_config: dict[str, Any] | None = Field(default=None, description="UpdateConfig fields to change")
 
 
 def _service(ctx: ManagerContext, name: str) -> Service:
@@ -66,6 +85,77 @@ async def scale_service(name: str, body: ScaleRequest, ctx: ManagerContext = Dep
         await ctx.cache.wait_for(revision)
         service = updated
     return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
+
+
+@router.post("/{name}/update", response_model=ServiceView)
+async def update_service(name: str, body: UpdateRequest, ctx: ManagerContext = Depends(context)) -> ServiceView:
+    """Change the spec; when the tasks must change, a new version rolls out per update_config."""
+    _patched_spec(_service(ctx, name), body)  # a bad request fails here, before anything is written
+    service = await _change_service(ctx, name, lambda current: rollout.updated(current, _patched_spec(current, body), ctx.clock()))
+    return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
+
+
+@router.post("/{name}/rollback", response_model=ServiceView)
+async def rollback_service(name: str, ctx: ManagerContext = Depends(context)) -> ServiceView:
+    """Return to the previous spec, rolled out per rollback_config."""
+    service = await _change_service(ctx, name, lambda current: rollout.rolled_back(current, ctx.clock()))
+    return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
+
+
+@router.post("/{name}/promote", response_model=ServiceView)
+async def promote_service(name: str, ctx: ManagerContext = Depends(context)) -> ServiceView:
+    """Lift a canary: the rollout goes on to every replica."""
+    service = await _change_service(ctx, name, lambda current: rollout.promoted(current, ctx.clock()))
+    return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
+
+
+def _patched_spec(service: Service, body: UpdateRequest) -> ServiceSpec:
+    spec = service.spec
+    if body.replicas is not None and spec.mode == ServiceMode.global_:
+        raise InvalidSpec("replicas", f"service {service.name} is global: it runs one task per node and cannot be scaled")
+    for key in [*body.env, *body.env_remove]:
+        if not key or "=" in key:
+            raise InvalidSpec("env", f"invalid variable name {key!r}: must be non-empty, without '='")
+    changes: dict[str, Any] = {}
+    if body.image is not None:
+        changes["image"] = body.image
+    if body.env or body.env_remove:
+        environment = {k: v for k, v in spec.environment.items() if k not in body.env_remove}
+        changes["environment"] = {**environment, **body.env}
+    if body.command is not None:
+        changes["command"] = body.command
+    if body.replicas is not None:
+        changes["replicas"] = body.replicas
+    if body.canary is not None:
+        changes["canary"] = body.canary or None
+    for field in ("update_config", "rollback_config"):
+        patch = getattr(body, field)
+        if patch is not None:
+            changes[field] = {**getattr(spec, field).model_dump(), **patch}
+    try:
+        return ServiceSpec.model_validate({**spec.model_dump(), **changes})
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise InvalidSpec(".".join(str(part) for part in problem["loc"]), problem["msg"]) from None
+
+
+async def _change_service(ctx: ManagerContext, name: str, change: Callable[[Service], Service]) -> Service:
+    """Write `change(service)` with compare-and-swap, again on a lost race (the controller writes rollout status)."""
+    for _ in range(10):
+        found = ctx.cache.services.get(name)
+        if found is None:
+            raise NotFound(f"service {name!r} not found (see `corral service ls`)")
+        changed = change(found.obj)
+        if changed == found.obj:
+            return changed
+        try:
+            revision = await ctx.store.put(keys.service_key(name), dump(changed), expect=found.revision)
+        except Conflict:
+            await ctx.cache.wait_change(lambda: ctx.cache.services.get(name) is not found, 1.0)
+            continue
+        await ctx.cache.wait_for(revision)
+        return changed
+    raise Conflict(f"service {name} kept changing; retry")
 
 
 @router.delete("/{name}", response_model=ServiceView)

@@ -2,9 +2,9 @@
 
 from collections.abc import Iterable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from corral.model import Node, Resources, Service, ServiceSpec, Task
+from corral.model import Node, Resources, Service, ServiceSpec, Task, UpdateStatus
 from corral.model.task import DesiredState, TERMINAL_STATES, TaskState
 
 
@@ -60,6 +60,8 @@ class ServiceView(BaseModel):
     created_at: float
     updated_at: float
     spec: ServiceSpec
+    update_status: UpdateStatus | None = None  # the latest rollout: state, updated/total, message
+    previous_spec: ServiceSpec | None = None  # what `corral service rollback` returns to
 
     @staticmethod
     def of(service: Service, tasks: Iterable[Task]) -> "ServiceView":
@@ -82,6 +84,8 @@ class ServiceView(BaseModel):
             created_at=service.created_at,
             updated_at=service.updated_at,
             spec=spec,
+            update_status=service.update_status,
+            previous_spec=service.previous_spec,
         )
 
 
@@ -96,11 +100,12 @@ class NodeView(BaseModel):
     tasks: int
     engine: str
     last_heartbeat: float
+    health: str = Field(description="ok: lease current; late: lease ran out, within grace; down")
     registered_at: float
     message: str
 
     @staticmethod
-    def of(node: Node, tasks: Iterable[Task], last_heartbeat: float | None) -> "NodeView":
+    def of(node: Node, tasks: Iterable[Task], last_heartbeat: float | None, health: str) -> "NodeView":
         mine = [t for t in tasks if t.node == node.name and t.state not in TERMINAL_STATES]
         reserved = Resources()
         for task in mine:
@@ -116,6 +121,7 @@ class NodeView(BaseModel):
             tasks=len(mine),
             engine=node.engine,
             last_heartbeat=max(last_heartbeat or 0.0, node.last_heartbeat),
+            health=health,
             registered_at=node.registered_at,
             message=node.message,
         )

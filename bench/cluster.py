@@ -1,0 +1,286 @@
+"""Benchmark of the whole control plane: a manager, thousands of hollow nodes, 100,000 tasks.
+
+Starts a real manager (a subprocess on a free port, its store in a temporary
+directory) and hollow nodes in a few agent processes
+(`corral agent --engine hollow --count N`), deploys one stack whose
+services total `--tasks` replicas, and measures:
+
+- the time from the deploy request until every task reports running, and
+  the placements per second end to end that makes;
+- the manager's peak memory (VmHWM of its process);
+- the latency of `GET /v1/services` and `GET /v1/nodes`, sampled in a loop
+  while that happens, against a baseline sampled on the same cluster, idle,
+  just before the deploy (medians and ratios).
+
+    .venv/bin/python bench/cluster.py                             # 5,000 nodes, 100,000 tasks
+    .venv/bin/python bench/cluster.py --nodes 200 --tasks 5000    # a quick check
+
+Every process it starts is stopped by PID at the end, and the temporary
+directory removed. The last line printed is one JSON object with the figures.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+CORRAL = [sys.executable, "-m", "corral.cli.main"]
+
+
+@dataclass
+class Latencies:
+    services: list[float] = field(default_factory=list)
+    nodes: list[float] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(values, 0.5) * 1000, 1),
+        "p99_ms": round(percentile(values, 0.99) * 1000, 1),
+        "max_ms": round(max(values, default=float("nan")) * 1000, 1),
+        "samples": len(values),
+    }
+
+
+def compose(tasks: int, services: int) -> str:
+    """`services` services sharing `tasks` replicas; a few reserve resources, one is constrained, one spreads."""
+    lines = ["services:"]
+    base, extra = divmod(tasks, services)
+    for i in range(services):
+        replicas = base + (1 if i < extra else 0)
+        deploy = [f"replicas: {replicas}"]
+        if i % 3 == 1:
+            deploy.append('resources: {reservations: {cpus: "0.05", memory: 32M}}')
+        if i % 5 == 2:
+            deploy.append('placement: {constraints: ["node.labels.fleet != fleet-0"]}')
+        if i % 7 == 3:
+            deploy.append("placement: {max_replicas_per_node: 50}")
+        lines.append(f"  s{i}:\n    image: corral-demo:latest\n    deploy: {{{', '.join(deploy)}}}")
+    return "\n".join(lines) + "\n"
+
+
+def peak_rss(pid: int) -> int:
+    """The process's peak resident set (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def wait_until(check, timeout: float, what: str, every: float = 0.25):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = await check()
+        except httpx.HTTPError:
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(every)
+
+
+async def sample(api: httpx.AsyncClient, into: Latencies, stop_event: asyncio.Event, pause: float) -> None:
+    """GET /v1/services and GET /v1/nodes in turn until stopped, timing each."""
+    while not stop_event.is_set():
+        for path, bucket in (("/v1/services", into.services), ("/v1/nodes", into.nodes)):
+            began = time.perf_counter()
+            response = await api.get(path)
+            bucket.append(time.perf_counter() - began)
+            response.raise_for_status()
+        try:
+            await asyncio.wait_for(stop_event.wait(), pause)
+        except TimeoutError:
+            pass
+
+
+async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Popen]) -> dict:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    logs = workdir / "logs"
+    logs.mkdir()
+    manager_cmd = [*CORRAL, "manager", "--data-dir", str(workdir / "data"), "--listen", f"127.0.0.1:{port}",
+                   "--node-lease", str(args.node_lease)]
+    if args.py_spy:
+        manager_cmd = ["py-spy", "record", "--rate", "50", "-o", args.py_spy, "--format", args.py_spy_format, "--", *manager_cmd]
+    procs.append(subprocess.Popen(manager_cmd, env=env, stdout=open(logs / "manager.log", "w"), stderr=subprocess.STDOUT))
+    manager_proc = procs[-1]
+    token_file = workdir / "data" / "join-token"
+    async with httpx.AsyncClient(base_url=url, timeout=120) as api:
+        await wait_until(lambda: api.get("/v1/info") if token_file.exists() else asyncio.sleep(0), 60, "the manager")
+        manager_pid = manager_proc.pid
+        if args.py_spy:  # the manager is py-spy's child
+            manager_pid = int(subprocess.check_output(["pgrep", "-P", str(manager_proc.pid)]).split()[0])
+        token = token_file.read_text().strip()
+
+        began = time.monotonic()
+        per_process, extra = divmod(args.nodes, args.processes)
+        for p in range(args.processes):
+            count = per_process + (1 if p < extra else 0)
+            if not count:
+                continue
+            procs.append(subprocess.Popen(
+                [*CORRAL, "agent", "--manager", url, "--token", token, "--engine", "hollow", "--count", str(count),
+                 "--name-prefix", f"hollow-{p}-", "--address", "127.0.0.1", "--cpus", "16", "--memory", "64g",
+                 "--label", f"fleet=fleet-{p}", "--hollow-delay", args.hollow_delay],
+                env=env, stdout=open(logs / f"agents-{p}.log", "w"), stderr=subprocess.STDOUT,
+            ))
+
+        async def all_registered() -> bool:
+            for proc in procs:
+                if proc.poll() is not None:
+                    raise SystemExit(f"a process exited early ({proc.args[3]}); see {logs}")
+            return (await api.get("/v1/info")).json()["nodes"] >= args.nodes
+
+        await wait_until(all_registered, 600, f"{args.nodes} nodes to register", every=1.0)
+        register_s = time.monotonic() - began
+        print(f"{args.nodes} hollow nodes in {args.processes} processes registered in {register_s:.1f}s")
+
+        idle = Latencies()
+        stop_event = asyncio.Event()
+        sampler = asyncio.create_task(sample(api, idle, stop_event, args.sample_pause))
+        await asyncio.sleep(args.idle_seconds)
+        stop_event.set()
+        await sampler
+
+        loaded = Latencies()
+        stop_event = asyncio.Event()
+        text = compose(args.tasks, args.services)
+        deployed_at = time.monotonic()
+        response = await api.post("/v1/stacks/bench/deploy", json={"compose": text})
+        response.raise_for_status()
+        deploy_s = time.monotonic() - deployed_at
+        sampler = asyncio.create_task(sample(api, loaded, stop_event, args.sample_pause))
+        progress: list[tuple[float, int]] = []
+
+        async def all_running() -> bool:
+            services = (await api.get("/v1/services")).json()
+            running = sum(s["running"] for s in services)
+            progress.append((time.monotonic() - deployed_at, running))
+            if len(progress) % 20 == 0:
+                print(f"  {progress[-1][0]:6.1f}s: {running} running")
+            return running >= args.tasks
+
+        await wait_until(all_running, args.timeout, f"{args.tasks} running tasks", every=0.5)
+        elapsed = time.monotonic() - deployed_at
+        stop_event.set()
+        await sampler
+        rss = peak_rss(manager_pid)
+        info = (await api.get("/v1/info")).json()
+
+    half = next((t for t, running in progress if running >= args.tasks // 2), float("nan"))
+    figures = {
+        "nodes": args.nodes,
+        "tasks": args.tasks,
+        "services": args.services,
+        "agent_processes": args.processes,
+        "register_s": round(register_s, 2),
+        "deploy_request_s": round(deploy_s, 3),
+        "half_running_s": round(half, 2),
+        "all_running_s": round(elapsed, 2),
+        "placements_per_s": round(args.tasks / elapsed),
+        "manager_peak_rss_mib": round(rss / 2**20, 1),
+        "store_revision": info["revision"],
+        "idle": {"services": summary(idle.services), "nodes": summary(idle.nodes)},
+        "loaded": {"services": summary(loaded.services), "nodes": summary(loaded.nodes)},
+    }
+    for name in ("services", "nodes"):
+        base = statistics.median(getattr(idle, name)) if getattr(idle, name) else float("nan")
+        figures[f"{name}_p50_ratio_loaded_vs_idle"] = round(statistics.median(getattr(loaded, name)) / base, 2)
+    return figures
+
+
+def report(figures: dict) -> None:
+    print(f"deploy request answered in {figures['deploy_request_s']:.2f}s; half running after "
+          f"{figures['half_running_s']:.1f}s, all {figures['tasks']} running after {figures['all_running_s']:.1f}s")
+    print(f"end to end: {figures['placements_per_s']:,} placements/s on {figures['nodes']} nodes")
+    print(f"manager peak RSS: {figures['manager_peak_rss_mib']:.0f} MiB (store revision {figures['store_revision']})")
+    for name in ("services", "nodes"):
+        idle, loaded = figures["idle"][name], figures["loaded"][name]
+        print(f"GET /v1/{name:<8} idle p50 {idle['p50_ms']:7.1f} ms p99 {idle['p99_ms']:7.1f} ms | during the run "
+              f"p50 {loaded['p50_ms']:7.1f} ms p99 {loaded['p99_ms']:7.1f} ms max {loaded['max_ms']:7.1f} ms "
+              f"({loaded['samples']} samples; p50 x{figures[f'{name}_p50_ratio_loaded_vs_idle']} of idle)")
+    goals = [
+        ("all running < 60 s", figures["all_running_s"] < 60),
+        ("manager memory < 1 GiB", figures["manager_peak_rss_mib"] < 1024),
+        ("API p99 < 200 ms", max(figures["loaded"][n]["p99_ms"] for n in ("services", "nodes")) < 200),
+    ]
+    print("goals: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in goals))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", type=int, default=5000)
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--services", type=int, default=10)
+    parser.add_argument("--processes", type=int, default=0, help="agent processes (default: one per 1,000 nodes)")
+    parser.add_argument("--hollow-delay", default="50-200", help="ms per hollow container operation, LOW-HIGH")
+    parser.add_argument("--node-lease", type=float, default=15.0)
+    parser.add_argument("--idle-seconds", type=float, default=3.0, help="how long the idle baseline is sampled")
+    parser.add_argument("--sample-pause", type=float, default=0.1, help="pause between two latency samples")
+    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--py-spy", metavar="FILE", help="record the manager with py-spy into FILE")
+    parser.add_argument("--py-spy-format", default="speedscope", choices=["speedscope", "flamegraph", "raw"])
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, store)")
+    args = parser.parse_args()
+    if args.nodes < 1 or args.tasks < 1 or args.services < 1:
+        parser.error("--nodes, --tasks and --services must be at least 1")
+    args.processes = args.processes or max(1, (args.nodes + 999) // 1000)
+    if args.py_spy and not shutil.which("py-spy"):
+        parser.error("--py-spy: py-spy is not installed (.venv/bin/pip install py-spy)")
+
+    workdir = Path(tempfile.mkdtemp(prefix="corral-bench-cluster-"))
+    procs: list[subprocess.Popen] = []
+    try:
+        figures = asyncio.run(run(args, workdir, procs))
+    finally:
+        for proc in reversed(procs):  # agents first, then the manager
+            stop(proc)
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report(figures)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

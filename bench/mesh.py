@@ -1,0 +1,209 @@
+"""Benchmark of the routing mesh: HTTP through the mesh against the same load sent directly.
+
+Starts `--containers` corral-demo containers (busybox httpd, published on
+127.0.0.1), then runs `wrk` on loopback with fixed threads, connections and
+duration against:
+
+- direct:      one container's published port (the baseline);
+- mesh-1:      the mesh (`python -m corral.agent.mesh`, its own process) to that one container;
+- mesh-N:      the mesh to all N containers (round robin);
+- the same two with the uvloop event loop (`--loop uvloop`), when uvloop is installed;
+- kernel-1, kernel-N: the mesh's kernel data path (iptables DNAT, chain
+  CORRAL-MESH-b<id><n>, removed when the mesh stops), when run as root.
+
+Every scenario runs `--repeat` times, interleaved so that noise from other
+work on the machine falls on all of them alike; the figures are medians.
+Ratios and added p99 compare each scenario with `direct` of the same run.
+
+What is measured, honestly: busybox httpd answers `Connection: close` and
+forks per connection, so every request is a new TCP connection (wrk
+reconnects), and the published port goes through Docker's userland proxy on
+loopback; the mesh adds one accept, one connect and one relay per request.
+
+    .venv/bin/python bench/mesh.py
+    .venv/bin/python bench/mesh.py --threads 2 --connections 8 --duration 5 --repeat 5
+
+The last line printed is one JSON object with the figures.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE = "corral-demo:latest"
+
+
+@dataclass(frozen=True)
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def start_containers(count: int, label: str) -> list[int]:
+    ports = []
+    for _ in range(count):
+        cid = subprocess.run(
+            ["docker", "run", "-d", "-p", "127.0.0.1::8080", "--label", label, IMAGE],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()
+        out = subprocess.run(["docker", "port", cid, "8080"], check=True, capture_output=True, text=True).stdout
+        ports.append(int(out.splitlines()[0].rsplit(":", 1)[1]))
+    for port in ports:
+        wait_http(f"http://127.0.0.1:{port}/")
+    return ports
+
+
+def remove_containers(label: str) -> None:
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"], capture_output=True, text=True).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+
+
+def wait_http(url: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url} did not answer within {timeout}s")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_mesh(backends: list[int], *options: str) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    route = f"tcp:127.0.0.1:{port}=" + ",".join(f"127.0.0.1:{b}" for b in backends)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "corral.agent.mesh", *options, route],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if line != "ready":
+        proc.kill()
+        raise SystemExit(f"mesh did not start: {line}")
+    wait_http(f"http://127.0.0.1:{port}/")
+    return proc, port
+
+
+def wrk(url: str, threads: int, connections: int, duration: int) -> Run:
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return Run(
+        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        p50_ms=latency_ms(out, "50%"),
+        p99_ms=latency_ms(out, "99%"),
+        errors=errors + (int(non2xx.group(1)) if non2xx else 0),
+    )
+
+
+def latency_ms(out: str, percentile: str) -> float:
+    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)\b", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--containers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    # busybox httpd's listen backlog is small: more connections overflow it and measure SYN retries (1 s)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    label = f"corral.bench.mesh={uuid.uuid4().hex[:8]}"
+    loops = ["asyncio", "uvloop"] if has_uvloop() else ["asyncio"]
+    meshes: list[subprocess.Popen[str]] = []
+    try:
+        ports = start_containers(args.containers, label)
+        urls = {"direct": f"http://127.0.0.1:{ports[0]}/"}
+        variants = {loop: ["--loop", loop] for loop in loops}
+        if os.geteuid() == 0 and shutil.which("iptables-restore"):
+            variants["kernel"] = ["--data-path", "kernel"]
+        for variant, options in variants.items():
+            for count in (1, len(ports)):
+                name = f"kernel-{count}" if variant == "kernel" else f"mesh-{count}-{variant}"
+                if variant == "kernel":  # one chain per mesh process
+                    options = [*options, "--cluster", f"b{label[-6:]}{count}"]
+                proc, port = start_mesh(ports[:count], *options)
+                meshes.append(proc)
+                urls[name] = f"http://127.0.0.1:{port}/"
+        runs: dict[str, list[Run]] = {name: [] for name in urls}
+        for round_ in range(args.repeat):
+            for name, url in urls.items():
+                runs[name].append(wrk(url, args.threads, args.connections, args.duration))
+                print(f"round {round_ + 1} {name:18} {runs[name][-1]}", file=sys.stderr)
+    finally:
+        for proc in meshes:
+            proc.terminate()
+            proc.wait(timeout=10)
+        remove_containers(label)
+
+    medians = {
+        name: {
+            "rps": statistics.median(r.rps for r in rs),
+            "p50_ms": statistics.median(r.p50_ms for r in rs),
+            "p99_ms": statistics.median(r.p99_ms for r in rs),
+            "errors": sum(r.errors for r in rs),
+        }
+        for name, rs in runs.items()
+    }
+    base = medians["direct"]
+    for figures in medians.values():
+        figures["throughput_ratio"] = round(figures["rps"] / base["rps"], 3)
+        figures["added_p99_ms"] = round(figures["p99_ms"] - base["p99_ms"], 3)
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.containers} containers, "
+        f"median of {args.repeat}; each request is a new connection (busybox httpd closes)"
+    )
+    print(f"{'scenario':18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'+p99 ms':>8} {'errors':>6}")
+    for name, f in medians.items():
+        print(
+            f"{name:18} {f['rps']:9.0f} {f['p50_ms']:8.2f} {f['p99_ms']:8.2f} "
+            f"{f['throughput_ratio']:6.2f} {f['added_p99_ms']:8.2f} {f['errors']:6d}"
+        )
+    print(json.dumps({
+        "benchmark": "mesh", "threads": args.threads, "connections": args.connections,
+        "duration_s": args.duration, "repeat": args.repeat, "containers": args.containers,
+        "scenarios": medians,
+    }))
+
+
+if __name__ == "__main__":
+    main()

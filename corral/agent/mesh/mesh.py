@@ -1,0 +1,87 @@
+"""The routing mesh of one node: a set of listeners kept equal to a desired table.
+
+`apply(table)` is level-driven and idempotent: it validates the whole table
+first (a bad entry raises `InvalidSpec` and changes nothing), then closes the
+listeners no longer wanted, updates the backends of those kept (their open
+connections are left alone) and opens the new ones. A listener that cannot
+be bound is reported in the returned errors and tried again by the next
+`apply`; it never stops the others.
+
+With `data_path="kernel"` the TCP listeners that could be bound are also
+written as iptables DNAT rules (`kernel.py`) after the userspace listeners
+are in place; if iptables fails, the error is reported on those listeners
+and the userspace proxy serves them.
+"""
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+
+from corral.agent.mesh.balancing import Pool
+from corral.agent.mesh.kernel import KernelPath, KernelPathError
+from corral.agent.mesh.settings import MeshSettings
+from corral.agent.mesh.table import Listener, parse_table
+from corral.agent.mesh.tcp import TcpListener
+from corral.agent.mesh.udp import UdpListener
+
+log = logging.getLogger(__name__)
+
+Serving = TcpListener | UdpListener
+
+
+class Mesh:
+    def __init__(self, settings: MeshSettings | None = None) -> None:
+        self.settings = settings or MeshSettings()
+        self.listeners: dict[Listener, Serving] = {}
+        self.errors: dict[Listener, str] = {}  # from the last apply
+        self._lock = asyncio.Lock()
+        self.kernel = KernelPath(self.settings.cluster) if self.settings.data_path == "kernel" else None
+
+    async def apply(self, table: Mapping[tuple[str, int, str], Iterable[tuple[str, int]]]) -> dict[Listener, str]:
+        """Serve exactly `table`; return an error message for each listener that could not be opened."""
+        desired = parse_table(table)
+        async with self._lock:
+            for listener in [known for known in self.listeners if known not in desired]:
+                await self.listeners.pop(listener).close()
+            errors: dict[Listener, str] = {}
+            for listener, backends in desired.items():
+                serving = self.listeners.get(listener)
+                if serving is not None:
+                    serving.pool.update(backends)
+                    if isinstance(serving, UdpListener):
+                        serving.backends_changed()
+                    continue
+                serving = self._serving(listener, Pool(backends, self.settings.strategy))
+                try:
+                    await serving.start()
+                except OSError as error:
+                    errors[listener] = f"cannot listen on {listener}: {error.strerror or error}"
+                    log.warning("mesh: %s", errors[listener])
+                    continue
+                self.listeners[listener] = serving
+            if self.kernel is not None:
+                bound = {listener: desired[listener] for listener in self.listeners}
+                try:
+                    await self.kernel.apply(bound)
+                except KernelPathError as error:
+                    for listener in bound:
+                        if listener.protocol == "tcp":
+                            errors[listener] = f"kernel data path for {listener} (served in userspace): {error}"
+                    log.warning("mesh: kernel data path failed, serving in userspace: %s", error)
+            self.errors = errors
+            return dict(errors)
+
+    async def close(self) -> None:
+        """Close every listener and every connection."""
+        async with self._lock:
+            for serving in self.listeners.values():
+                await serving.close()
+            self.listeners.clear()
+            self.errors = {}
+            if self.kernel is not None:
+                await self.kernel.remove()
+
+    def _serving(self, listener: Listener, pool: Pool) -> Serving:
+        if listener.protocol == "udp":
+            return UdpListener(listener, pool, self.settings)
+        return TcpListener(listener, pool, self.settings)

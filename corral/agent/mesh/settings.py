@@ -1,0 +1,22 @@
+"""The mesh's settings, with every default in one place."""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from corral.agent.mesh.balancing import Strategy
+
+
+@dataclass(frozen=True)
+class MeshSettings:
+    strategy: Strategy = "round-robin"
+    connect_timeout: float = 1.0  # per backend; then the next one is tried
+    # A backend that closes a TCP connection before sending one byte is tried
+    # like a refused one: the client's bytes so far are replayed to the next
+    # backend, if there are at most this many. 0 turns that retry off.
+    replay_limit: int = 64 * 1024
+    udp_idle_timeout: float = 30.0  # a UDP session unused this long is closed
+    backlog: int = 1024
+    # "kernel": TCP listeners also become iptables DNAT rules (faster, no retry;
+    # the userspace listener stays bound as the port's reservation and fallback).
+    data_path: Literal["userspace", "kernel"] = "userspace"
+    cluster: str = "corral"  # names the iptables chains: CORRAL-MESH-<cluster>

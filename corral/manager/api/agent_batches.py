@@ -1,0 +1,150 @@
+"""/v1/agent batched calls: one request for many nodes (a fleet of hollow nodes, or any agent process).
+
+With thousands of nodes behind one process, a call per node per heartbeat,
+per long poll and per status report is what would cost the most. These
+routes do the same work as the per-node routes of `agents.py` for many
+nodes at once, through the same pieces: leases are renewed in
+`ctx.leases`, the tasks come from the cache's per-node index, and a report
+changes a task through the same `_with_status` rule. Differences:
+
+- the watch sends only what changed on each node since the revision the
+  caller last saw (the tasks changed, the ids of those that left), or the
+  whole list when `after` is 0 or older than the cache remembers;
+- the status reports of one request are written in one store transaction;
+  a report that loses a race is retried (after the cache caught up), and
+  the others still land.
+
+Replies are built as plain JSON (no response model): they are large, and
+their fields are those of `Task` (docs/api.md).
+"""
+
+import asyncio
+import json
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, Field
+
+from corral.manager import keys
+from corral.manager.api.agents import TaskStatus, _with_status
+from corral.manager.api.deps import context, require_token
+from corral.manager.context import ManagerContext
+from corral.manager.writes import dump
+from corral.model import Task
+from corral.store import Op
+
+router = APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_token)])
+
+MAX_BATCH = 20_000
+ATTEMPTS = 5
+
+
+class HeartbeatBatch(BaseModel):
+    nodes: list[str] = Field(max_length=MAX_BATCH)
+
+
+class WatchRequest(BaseModel):
+    after: dict[str, int] = Field(description="node -> the revision last seen; 0 sends the node's whole list")
+    wait: float = Field(default=0.0, ge=0, le=60, description="seconds to wait for a change when none is there")
+
+
+class NodeTaskStatus(TaskStatus):
+    node: str
+    task_id: str
+
+
+class StatusBatch(BaseModel):
+    reports: list[NodeTaskStatus] = Field(max_length=MAX_BATCH)
+
+
+def _json(body: object) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+
+@router.post("/heartbeats")
+async def heartbeats(body: HeartbeatBatch, ctx: ManagerContext = Depends(context)) -> dict[str, list[str]]:
+    """Renew the lease of every registered node named; the unknown ones must register again."""
+    now = ctx.clock()
+    unknown = []
+    for node in body.nodes:
+        if node in ctx.cache.nodes:
+            ctx.leases.renew(node, now)
+        else:
+            unknown.append(node)
+    return {"unknown": unknown}
+
+
+@router.post("/watch")
+async def watch(body: WatchRequest, ctx: ManagerContext = Depends(context)) -> Response:
+    """The changes on the nodes named since the revision each was last seen at; waits for one."""
+    cache = ctx.cache
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + body.wait
+
+    def changed() -> list[str]:
+        return [node for node, after in body.after.items() if after <= 0 or cache.node_changed.get(node, 0) > after]
+
+    found = changed()
+    while not found and (left := deadline - loop.time()) > 0:
+        seen = cache.revision
+        await cache.wait_change(lambda: cache.revision > seen, left)
+        found = changed()
+    nodes = {}
+    for node in found:
+        full, tasks, removed = cache.node_delta(node, body.after[node])
+        nodes[node] = {
+            "revision": cache.node_changed.get(node, cache.revision),
+            "full": full,
+            "tasks": [dump(task) for task in tasks],
+            "removed": removed,
+        }
+    return _json({"revision": cache.revision, "nodes": nodes})
+
+
+@router.post("/status")
+async def report_statuses(body: StatusBatch, ctx: ManagerContext = Depends(context)) -> Response:
+    """Apply many status reports in one transaction; one result per report, in order.
+
+    A result is {"status": 200, "state": the task's state after the report},
+    or {"status": 404 | 409, "error": why}.
+    """
+    reports = body.reports
+    results: list[dict | None] = [None] * len(reports)
+    todo = list(range(len(reports)))
+    for _ in range(ATTEMPTS):
+        retry: list[int] = []
+        ops: list[Op] = []
+        written: list[tuple[int, Task]] = []
+        touched: set[str] = set()
+        now = ctx.clock()
+        for at in todo:
+            report = reports[at]
+            found = ctx.cache.tasks.get(report.task_id)
+            if found is None or found.obj.node != report.node:
+                results[at] = {"status": 404, "error": f"task {report.task_id} is not assigned to node {report.node}"}
+                continue
+            if report.task_id in touched:  # a later report of the same task goes after the first has landed
+                retry.append(at)
+                continue
+            updated = _with_status(found.obj, report, now)
+            if updated is found.obj:
+                results[at] = {"status": 200, "state": updated.state.value}
+                continue
+            touched.add(report.task_id)
+            ops.append(Op.put(keys.task_key(report.task_id), dump(updated), expect=found.revision))
+            written.append((at, updated))
+        if ops:
+            revision, skipped = await ctx.store.txn_each(ops)
+            lost = set(skipped)
+            for index, (at, updated) in enumerate(written):
+                if index in lost:
+                    retry.append(at)
+                else:
+                    results[at] = {"status": 200, "state": updated.state.value}
+            await ctx.cache.wait_for(revision)
+        if not retry:
+            break
+        todo = sorted(retry)
+    for at, result in enumerate(results):
+        if result is None:
+            results[at] = {"status": 409, "error": f"task {reports[at].task_id} kept changing; retry"}
+    return _json({"results": results})

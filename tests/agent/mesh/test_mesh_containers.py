@@ -1,0 +1,104 @@
+"""The mesh in front of real containers: corral-demo's httpd, published on loopback by Docker."""
+
+import asyncio
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from corral.agent.mesh import Mesh
+
+from mesh_backends import free_port
+
+pytestmark = pytest.mark.e2e
+
+LABEL = f"corral.test.mesh={uuid.uuid4().hex[:8]}"
+# each container serves its own hostname (= short container id), so answers say who answered
+SERVE_HOSTNAME = "mkdir -p /tmp/w && hostname > /tmp/w/index.html && exec httpd -f -p 8080 -h /tmp/w"
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def containers() -> Iterator[dict[str, tuple[str, int]]]:
+    """Three corral-demo containers: hostname -> published (ip, port)."""
+    try:
+        published: dict[str, tuple[str, int]] = {}
+        for _ in range(3):
+            cid = docker("run", "-d", "-p", "127.0.0.1::8080", "--label", LABEL, "corral-demo:latest", "sh", "-c", SERVE_HOSTNAME)
+            ip, port = docker("port", cid, "8080").splitlines()[0].rsplit(":", 1)
+            published[cid[:12]] = (ip, int(port))
+        for hostname, (ip, port) in published.items():
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    if httpx.get(f"http://{ip}:{port}/").text.strip() == hostname:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, f"container {hostname} does not answer"
+                time.sleep(0.1)
+        yield published
+    finally:
+        ids = docker("ps", "-aq", "--filter", f"label={LABEL}").split()
+        if ids:
+            docker("rm", "-f", *ids)
+
+
+@pytest.fixture
+async def mesh():
+    running = Mesh()
+    yield running
+    await running.close()
+
+
+async def test_requests_reach_every_container_in_turn(mesh: Mesh, containers) -> None:
+    front = ("127.0.0.7", free_port("127.0.0.7"), "tcp")
+    assert await mesh.apply({front: list(containers.values())}) == {}
+    async with httpx.AsyncClient(base_url=f"http://{front[0]}:{front[1]}") as client:
+        answers = [(await client.get("/")).text.strip() for _ in range(30)]
+    assert Counter(answers) == {hostname: 10 for hostname in containers}
+
+
+def load(url: str, stop: threading.Event, record: list[tuple[float, str]], failures: list[str]) -> None:
+    with httpx.Client(timeout=5) as client:
+        while not stop.is_set():
+            try:
+                response = client.get(url)
+                response.raise_for_status()
+                record.append((time.monotonic(), response.text.strip()))
+            except httpx.HTTPError as error:
+                failures.append(repr(error))
+
+
+async def test_a_container_killed_under_load_costs_no_request(mesh: Mesh, containers) -> None:
+    front = ("127.0.0.7", free_port("127.0.0.7"), "tcp")
+    await mesh.apply({front: list(containers.values())})
+    victim = next(iter(containers))
+    stop = threading.Event()
+    record: list[tuple[float, str]] = []
+    failures: list[str] = []
+    workers = [
+        asyncio.create_task(asyncio.to_thread(load, f"http://{front[0]}:{front[1]}/", stop, record, failures))
+        for _ in range(4)
+    ]
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(docker, "kill", victim)
+    killed_at = time.monotonic()
+    await asyncio.sleep(2.0)
+    stop.set()
+    await asyncio.gather(*workers)
+
+    assert failures == []
+    assert len(record) > 100
+    before = Counter(name for at, name in record if at < killed_at)
+    after = Counter(name for at, name in record if at > killed_at + 0.5)
+    assert set(before) == set(containers)
+    assert set(after) == set(containers) - {victim}

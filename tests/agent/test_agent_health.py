@@ -1,0 +1,136 @@
+"""agent.health: the healthy/unhealthy rule, the monitor's schedule, and the probes against real sockets."""
+
+import asyncio
+import socket
+
+import pytest
+
+from corral.agent.health import HealthMonitor, HealthState, HealthStatus, ProbeResult
+from corral.agent.probes import http_probe, tcp_probe
+from corral.model.service import HealthCheck
+
+OK, FAIL = ProbeResult(True, "ok"), ProbeResult(False, "connection refused")
+
+
+def state(**timing: float) -> HealthState:
+    return HealthState(HealthCheck(tcp={"port": 80}, **timing), started_at=0.0)
+
+
+def test_starting_until_the_first_pass() -> None:
+    health = state(retries=3)
+    assert health.status == HealthStatus.starting
+    assert health.record(FAIL, 1.0) is False and health.status == HealthStatus.starting
+    assert health.record(OK, 2.0) is True and health.status == HealthStatus.healthy
+
+
+def test_unhealthy_after_retries_failures_in_a_row() -> None:
+    health = state(retries=3)
+    health.record(OK, 0.0)
+    health.record(FAIL, 1.0)
+    health.record(FAIL, 2.0)
+    health.record(OK, 3.0)  # a pass resets the count
+    health.record(FAIL, 4.0)
+    health.record(FAIL, 5.0)
+    assert health.status == HealthStatus.healthy
+    assert health.record(FAIL, 6.0) is True
+    assert health.status == HealthStatus.unhealthy
+    assert health.describe() == "health check failed 3 times in a row: connection refused"
+
+
+def test_failures_in_the_start_period_do_not_count() -> None:
+    health = state(retries=1, start_period=10.0, start_interval=0.5, interval=30.0)
+    for t in range(9):
+        health.record(FAIL, float(t))
+    assert health.status == HealthStatus.starting
+    assert health.next_delay(9.0) == 0.5  # probed often while starting up
+    health.record(FAIL, 11.0)
+    assert health.status == HealthStatus.unhealthy
+    assert health.next_delay(11.0) == 30.0
+
+
+def test_a_pass_in_the_start_period_ends_it() -> None:
+    health = state(retries=1, start_period=10.0, start_interval=0.5, interval=30.0)
+    health.record(OK, 1.0)
+    assert health.next_delay(1.0) == 30.0
+    health.record(FAIL, 2.0)  # healthy once: failures count now
+    assert health.status == HealthStatus.unhealthy
+
+
+async def test_monitor_probes_on_its_schedule_and_reports_changes() -> None:
+    results = [OK, FAIL, FAIL]
+    probes: list[float] = []
+    changed = asyncio.Event()
+
+    async def probe() -> ProbeResult:
+        probes.append(asyncio.get_running_loop().time())
+        return results.pop(0) if results else FAIL
+
+    monitor = HealthMonitor("c1", HealthCheck(tcp={"port": 80}, interval=0.05, retries=2), probe, changed.set)
+    monitor.start()
+    try:
+        await asyncio.wait_for(changed.wait(), 2)
+        assert monitor.status == HealthStatus.healthy
+        changed.clear()
+        await asyncio.wait_for(changed.wait(), 2)
+        assert monitor.view().status == HealthStatus.unhealthy
+        assert monitor.view().reason.startswith("health check failed 2 times in a row")
+        assert len(probes) == 3
+    finally:
+        monitor.cancel()
+
+
+async def test_monitor_counts_a_slow_probe_as_failed() -> None:
+    changed = asyncio.Event()
+
+    async def hang() -> ProbeResult:
+        await asyncio.sleep(10)
+        return OK
+
+    monitor = HealthMonitor("c1", HealthCheck(tcp={"port": 80}, interval=0.01, timeout=0.05, retries=1), hang, changed.set)
+    monitor.start()
+    try:
+        await asyncio.wait_for(changed.wait(), 2)
+        assert monitor.view().reason == "health check failed 1 times in a row: timed out after 0.05s"
+    finally:
+        monitor.cancel()
+
+
+@pytest.fixture
+def listening() -> tuple[str, int]:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        yield server.getsockname()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_tcp_probe_against_real_sockets(listening: tuple[str, int]) -> None:
+    assert (await tcp_probe(*listening)).ok
+    refused = await tcp_probe("127.0.0.1", closed_port())
+    assert not refused.ok and "refused" in refused.output.lower()
+
+
+async def test_http_probe_wants_2xx_or_3xx() -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = (await reader.readline()).decode()
+        status = "200 OK" if " /ok " in request else "503 Service Unavailable"
+        writer.write(f"HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        assert (await http_probe(f"http://127.0.0.1:{port}/ok", 2)).ok
+        bad = await http_probe(f"http://127.0.0.1:{port}/broken", 2)
+        assert not bad.ok and "HTTP 503" in bad.output
+        gone = await http_probe(f"http://127.0.0.1:{closed_port()}/", 2)
+        assert not gone.ok
+    finally:
+        server.close()
+        await server.wait_closed()
