@@ -78,7 +78,7 @@ def compose(tasks: int, services: int) -> str:
         if i % 3 == 1:
             deploy.append('resources: {reservations: {cpus: "0.05", memory: 32M}}')
         if i % 5 == 2:
-            deploy.append('placement: {constraints: ["node.labels.fleet != fleet-0"]}')
+            deploy.append('placement: {constraints: ["node.labels.kind == hollow"]}')
         if i % 7 == 3:
             deploy.append("placement: {max_replicas_per_node: 50}")
         lines.append(f"  s{i}:\n    image: corral-demo:latest\n    deploy: {{{', '.join(deploy)}}}")
@@ -160,7 +160,7 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
             procs.append(subprocess.Popen(
                 [*CORRAL, "agent", "--manager", url, "--token", token, "--engine", "hollow", "--count", str(count),
                  "--name-prefix", f"hollow-{p}-", "--address", "127.0.0.1", "--cpus", "16", "--memory", "64g",
-                 "--label", f"fleet=fleet-{p}", "--hollow-delay", args.hollow_delay],
+                 "--label", "kind=hollow", "--label", f"fleet=fleet-{p}", "--hollow-delay", args.hollow_delay],
                 env=env, stdout=open(logs / f"agents-{p}.log", "w"), stderr=subprocess.STDOUT,
             ))
 
@@ -267,6 +267,7 @@ def main() -> None:
     if args.py_spy and not shutil.which("py-spy"):
         parser.error("--py-spy: py-spy is not installed (.venv/bin/pip install py-spy)")
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops what was started
     workdir = Path(tempfile.mkdtemp(prefix="corral-bench-cluster-"))
     procs: list[subprocess.Popen] = []
     try:

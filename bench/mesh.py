@@ -11,7 +11,9 @@ duration against:
 - kernel-1, kernel-N: the mesh's kernel data path (iptables DNAT, chain
   CORRAL-MESH-b<id><n>, removed when the mesh stops), when run as root.
 
-Every scenario runs `--repeat` times, interleaved so that noise from other
+Each scenario runs loaded (`--threads`, `--connections`: throughput) and
+light (one connection: the latency the mesh adds, without the queueing of
+a saturated 2-core machine). Every scenario runs `--repeat` times, interleaved so that noise from other
 work on the machine falls on all of them alike; the figures are medians.
 Ratios and added p99 compare each scenario with `direct` of the same run.
 
@@ -164,17 +166,38 @@ def main() -> None:
                 proc, port = start_mesh(ports[:count], *options)
                 meshes.append(proc)
                 urls[name] = f"http://127.0.0.1:{port}/"
-        runs: dict[str, list[Run]] = {name: [] for name in urls}
+        profiles = {"loaded": (args.threads, args.connections), "light": (1, 1)}
+        runs: dict[tuple[str, str], list[Run]] = {(p, name): [] for p in profiles for name in urls}
         for round_ in range(args.repeat):
-            for name, url in urls.items():
-                runs[name].append(wrk(url, args.threads, args.connections, args.duration))
-                print(f"round {round_ + 1} {name:18} {runs[name][-1]}", file=sys.stderr)
+            for profile, (threads, connections) in profiles.items():
+                for name, url in urls.items():
+                    runs[profile, name].append(wrk(url, threads, connections, args.duration))
+                    print(f"round {round_ + 1} {profile:6} {name:16} {runs[profile, name][-1]}", file=sys.stderr)
     finally:
         for proc in meshes:
             proc.terminate()
             proc.wait(timeout=10)
         remove_containers(label)
 
+    results = {profile: summarize({name: runs[profile, name] for name in urls}) for profile in profiles}
+    print(f"{args.containers} containers, wrk -d{args.duration}s, median of {args.repeat} interleaved runs; "
+          "each request is a new connection (busybox httpd closes)")
+    for profile, (threads, connections) in profiles.items():
+        print(f"\n{profile}: wrk -t{threads} -c{connections}")
+        print(f"{'scenario':16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'+p50 ms':>8} {'+p99 ms':>8} {'errors':>6}")
+        for name, f in results[profile].items():
+            print(
+                f"{name:16} {f['rps']:8.0f} {f['p50_ms']:8.2f} {f['p99_ms']:8.2f} {f['throughput_ratio']:6.2f} "
+                f"{f['added_p50_ms']:8.2f} {f['added_p99_ms']:8.2f} {f['errors']:6d}"
+            )
+    print(json.dumps({
+        "benchmark": "mesh", "duration_s": args.duration, "repeat": args.repeat, "containers": args.containers,
+        "profiles": {p: {"threads": t, "connections": c} for p, (t, c) in profiles.items()}, "results": results,
+    }))
+
+
+def summarize(runs: dict[str, list[Run]]) -> dict[str, dict]:
+    """Medians per scenario, and each compared with `direct`."""
     medians = {
         name: {
             "rps": statistics.median(r.rps for r in rs),
@@ -187,23 +210,9 @@ def main() -> None:
     base = medians["direct"]
     for figures in medians.values():
         figures["throughput_ratio"] = round(figures["rps"] / base["rps"], 3)
+        figures["added_p50_ms"] = round(figures["p50_ms"] - base["p50_ms"], 3)
         figures["added_p99_ms"] = round(figures["p99_ms"] - base["p99_ms"], 3)
-    print(
-        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.containers} containers, "
-        f"median of {args.repeat}; each request is a new connection (busybox httpd closes)"
-    )
-    print(f"{'scenario':18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'+p99 ms':>8} {'errors':>6}")
-    for name, f in medians.items():
-        print(
-            f"{name:18} {f['rps']:9.0f} {f['p50_ms']:8.2f} {f['p99_ms']:8.2f} "
-            f"{f['throughput_ratio']:6.2f} {f['added_p99_ms']:8.2f} {f['errors']:6d}"
-        )
-    print(json.dumps({
-        "benchmark": "mesh", "threads": args.threads, "connections": args.connections,
-        "duration_s": args.duration, "repeat": args.repeat, "containers": args.containers,
-        "scenarios": medians,
-    }))
-
+    return medians
 
 if __name__ == "__main__":
     main()

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError
 from corral.agent.engines.hollow import HollowEngine, HollowTiming
 from corral.agent.health import HealthMonitor
+from corral.agent.mesh import Mesh, MeshSettings
 from corral.agent.probes import probe_for
+from corral.agent.routing import MeshFollower
 from corral.agent.reconcile import Report, Stop, describe_stop, plan
 from corral.agent.settings import AgentSettings
 from corral.client import ApiError, ManagerClient
@@ -54,6 +56,8 @@ class Agent:
         self._busy: set[str] = set()
         self._inflight: set[asyncio.Task] = set()
         self._health: dict[str, HealthMonitor] = {}
+        self.mesh: Mesh | None = None
+        self.routing: MeshFollower | None = None
         self._loops: list[asyncio.Task] = []
         self.registered = asyncio.Event()
 
@@ -78,7 +82,11 @@ class Agent:
         registration = await self.register()
         self.engine = self._engine_factory(registration.cluster_id, self.settings.name)
         self.registered.set()
-        self._loops = [
+        if self.settings.mesh and self.settings.engine != "hollow":
+            self.mesh = Mesh(MeshSettings(cluster=registration.cluster_id))
+            self.routing = MeshFollower(self.client, self.settings.name, self.settings.address, self.mesh, self.settings.long_poll)
+            self._loops.append(asyncio.create_task(self.routing.run(), name=f"{self.prefix} mesh"))
+        self._loops += [
             asyncio.create_task(self._heartbeat_loop(registration.heartbeat_interval), name=f"{self.prefix} heartbeat"),
             asyncio.create_task(self._watch_loop(), name=f"{self.prefix} watch"),
             asyncio.create_task(self._reconcile_loop(), name=f"{self.prefix} reconcile"),
@@ -94,6 +102,8 @@ class Agent:
         for op in list(self._inflight):
             op.cancel()
         await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self.mesh is not None:
+            await self.mesh.close()
         if self.engine is not None:
             if remove_containers:
                 for container in await self.engine.list():
@@ -220,6 +230,10 @@ class Agent:
         assert self.engine is not None
         task, container = stop.task, stop.container
         grace = task.spec.stop_grace_period
+        if _on_the_mesh(task):
+            # The manager dropped it from the endpoints when it decided to stop it; give every
+            # node's proxy a moment to let go before the container goes away.
+            await asyncio.sleep(self.settings.drain_delay)
         began = time.monotonic()
         info = await self.engine.stop(container.id, grace)
         ending = describe_stop(info.exit_code, grace, time.monotonic() - began)
@@ -248,6 +262,10 @@ class Agent:
                 self.tasks.pop(report.task_id, None)
             else:
                 log.warning("%s: cannot report task %s: %s", self.prefix, report.task_id, err)
+
+
+def _on_the_mesh(task: Task) -> bool:
+    return task.state == TaskState.running and any(p.mode == "ingress" and p.published for p in task.spec.ports)
 
 
 class EngineFactory:

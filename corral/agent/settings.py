@@ -16,3 +16,5 @@ class AgentSettings:
     labels: dict[str, str] = field(default_factory=dict)
     poll_interval: float = 1.0  # how often the engine's containers are listed
     long_poll: float = 20.0  # how long one wait for new tasks may last
+    mesh: bool = True  # serve the routing mesh (published ports) on `address`
+    drain_delay: float = 1.0  # seconds between leaving the mesh and SIGTERM, for every node's proxy to let go

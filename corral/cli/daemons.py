@@ -31,7 +31,7 @@ GraceOption = typer.Option(
 
 
 RegistryOption = typer.Option(
-    ManagerSettings.registry_listen, "--registry-listen", help="HOST:PORT of the image registry, or 'off' (no access control yet: keep it on loopback)"
+    "127.0.0.1:5000", "--registry-listen", help="HOST:PORT of the image registry, or 'off' (no access control yet: keep it on loopback)"
 )
 
 

@@ -2,7 +2,7 @@
 
 import typer
 
-from corral.cli import daemons, events, images, nodes, services, stacks
+from corral.cli import daemons, discovery, events, images, nodes, services, stacks
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",
@@ -17,6 +17,7 @@ app.command("join-token")(daemons.join_token)
 app.command()(stacks.deploy)
 app.command()(events.events)
 app.add_typer(stacks.app, name="stack")
+services.app.command("endpoints")(discovery.endpoints)
 app.add_typer(services.app, name="service")
 app.add_typer(nodes.app, name="node")
 app.add_typer(images.app, name="image")

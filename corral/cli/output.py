@@ -19,7 +19,7 @@ T = TypeVar("T")
 DEFAULT_MANAGER = "http://127.0.0.1:7070"
 # Scripts and pipes get whole lines, never columns cut at 80 characters.
 console = Console(width=None if sys.stdout.isatty() else 250)
-errors = Console(stderr=True)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 250)
 
 ManagerOption = typer.Option(None, "--manager", envvar="CORRAL_MANAGER", help=f"manager URL (default {DEFAULT_MANAGER})")
 OutputOption = typer.Option("table", "--output", "-o", help="table or json")

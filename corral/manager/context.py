@@ -19,3 +19,4 @@ class ManagerContext:
     join_token: str
     cluster_id: str
     clock: Callable[[], float] = field(default=time.time)
+    mesh_errors: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> listener -> why it cannot serve it

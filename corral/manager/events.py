@@ -60,6 +60,12 @@ def _service_event(event: WatchEvent) -> Event:
         for field in sorted(new["spec"])
         if new["spec"].get(field) != old["spec"].get(field)
     ]
+    status = new.get("update_status")
+    if not changes and status and status != old.get("update_status"):  # the controller moved a rollout on
+        when = status.get("completed_at") or status["started_at"]
+        message = f"service {name} rollout {status['state']}: {status['updated']}/{status['total']} updated"
+        message += f" ({status['message']})" if status["message"] else ""
+        return Event(revision=event.revision, time=when, type="service", action="rollout", name=name, message=message)
     message = f"service {name} updated to version {new['version']}: " + ("; ".join(changes) or "no spec change")
     return Event(revision=event.revision, time=_time(new, "updated_at"), type="service", action="update", name=name, message=message)
 

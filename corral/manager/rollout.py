@@ -61,15 +61,17 @@ def step(service: Service, slots: Mapping[str, list[Task]], now: float) -> Rollo
     status = service.update_status
     rolling_back = status is not None and status.state in ROLLING_BACK
     config = service.spec.rollback_config if rolling_back else service.spec.update_config
-    survey = _survey(service.spec, slots, status.started_at if status else None, config.monitor)
     start_first = config.order == "start-first"
 
     if status is None or status.state in _FINAL:
+        survey = _survey(service.spec, slots, now, config.monitor)
         if not survey.waiting:
             return RolloutStep(service, frozenset(), start_first)
-        # Outdated tasks with no rollout under way (stored before rollouts existed): start one.
+        # Running outdated tasks but no rollout under way (the version moved
+        # without the API, e.g. stored before rollouts existed): start one.
         status = UpdateStatus(state=UpdateState.updating, started_at=now)
-        survey = _survey(service.spec, slots, now, config.monitor)
+    else:
+        survey = _survey(service.spec, slots, status.started_at, config.monitor)
 
     total = len(slots)
     counts = {"updated": survey.done, "total": total, "failed": len(survey.failures)}

@@ -15,7 +15,7 @@ class ManagerSettings:
     heartbeat_interval: float = 1.0  # what agents are told to use
     reconcile_interval: float = 1.0  # a reconcile pass at least this often
     schedule_sample: int | None = None  # candidate nodes examined per placement (None: all)
-    registry_listen: str | None = "127.0.0.1:5000"  # HOST:PORT of the image registry (None: no registry)
+    registry_listen: str | None = None  # HOST:PORT of the image registry (None: no registry; the CLI defaults to 127.0.0.1:5000)
 
     @property
     def registry_root(self) -> Path:

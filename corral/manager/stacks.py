@@ -25,6 +25,7 @@ def plan_deploy(
     existing: Mapping[str, Service], stack: str, specs: list[ServiceSpec], now: float, prune: bool
 ) -> DeployPlan:
     plan = DeployPlan()
+    check_published_ports(existing, stack, specs)
     for spec in specs:
         current = existing.get(spec.name)
         if current is not None and current.spec.stack != stack:
@@ -42,6 +43,31 @@ def plan_deploy(
         wanted = {spec.name for spec in specs}
         plan.remove = sorted(n for n, s in existing.items() if s.spec.stack == stack and n not in wanted)
     return plan
+
+
+def check_published_ports(existing: Mapping[str, Service], stack: str, specs: list[ServiceSpec]) -> None:
+    """A published port belongs to one service in the whole cluster (the mesh serves it on every node)."""
+    owners: dict[tuple[int, str], str] = {}
+    for name, service in existing.items():
+        if service.spec.stack == stack:
+            continue  # the stack's own services are being replaced by `specs`
+        for port in service.spec.ports:
+            if port.published is not None:
+                owners[(port.published, port.protocol)] = name
+    for spec in specs:
+        short = spec.name.removeprefix(stack + "_")
+        owners = {key: name for key, name in owners.items() if name != spec.name}
+        for index, port in enumerate(spec.ports):
+            if port.published is None:
+                continue
+            key = (port.published, port.protocol)
+            owner = owners.get(key)
+            if owner is not None:
+                raise InvalidSpec(
+                    f"services.{short}.ports[{index}]",
+                    f"port {port.published}/{port.protocol} is already published by service {owner}",
+                )
+            owners[key] = spec.name
 
 
 def updated(current: Service, spec: ServiceSpec, now: float) -> Service:

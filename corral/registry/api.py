@@ -12,7 +12,6 @@ Docker's registry does).
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -24,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corral.registry.errors import RegistryError
 from corral.registry.manifests import MAX_MANIFEST, OCI_INDEX
-from corral.registry.references import check_name, check_upload_id, parse_digest
+from corral.registry.references import Digest, check_name, check_upload_id, parse_digest
 from corral.registry.storage import RegistryStorage
 from corral.registry.uploads import parse_content_range, receive_into
 
@@ -87,13 +86,9 @@ def _name(request: Request) -> str:
     return check_name(request.path_params["name"])
 
 
-def _digest_param(request: Request, required: bool = True) -> Any:
+def _digest_param(request: Request) -> Digest | None:
     value = request.query_params.get("digest")
-    if value is None:
-        if required:
-            raise RegistryError("DIGEST_INVALID", "the 'digest' query parameter is required to finish an upload")
-        return None
-    return parse_digest(value)
+    return parse_digest(value) if value is not None else None
 
 
 # ----- /v2/ and the catalog
@@ -199,7 +194,7 @@ def _upload_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
     }
 
 
-def _created(name: str, digest: Any) -> Response:
+def _created(name: str, digest: Digest) -> Response:
     return Response(status_code=201, headers={"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": str(digest)})
 
 
@@ -212,7 +207,7 @@ async def start_upload(request: Request, storage: RegistryStorage) -> Response:
         if source is not None and storage.mount_blob(name, digest, check_name(source)):
             return _created(name, digest)
         # Not mountable: the spec says to start an ordinary upload instead.
-    digest = _digest_param(request, required=False)
+    digest = _digest_param(request)
     upload_id = storage.start_upload(name)
     if digest is None:
         return Response(status_code=202, headers=_upload_headers(name, upload_id, 0))
@@ -256,6 +251,8 @@ async def upload(request: Request, storage: RegistryStorage) -> Response:
             return Response(status_code=400)  # the client is gone; what arrived is kept for a resume
         return Response(status_code=202, headers=_upload_headers(name, upload_id, size))
     digest = _digest_param(request)  # PUT: an optional last chunk, then verify and store
+    if digest is None:
+        raise RegistryError("DIGEST_INVALID", "the 'digest' query parameter is required to finish an upload")
     await receive_into(request, storage, name, upload_id, content_range)
     await anyio.to_thread.run_sync(storage.complete_upload, name, upload_id, digest)
     return _created(name, digest)

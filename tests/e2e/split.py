@@ -48,7 +48,7 @@ class SplitCluster:
 
     def start_manager(self) -> None:
         self.manager = self._spawn(
-            "manager", "--data-dir", str(self.data_dir / "manager"), "--listen", f"127.0.0.1:{self.port}", *self.manager_args
+            "manager", "--data-dir", str(self.data_dir / "manager"), "--listen", f"127.0.0.1:{self.port}", "--no-registry", *self.manager_args
         )
         wait_until(lambda: httpx.get(self.url + "/v1/info", timeout=2).status_code == 200, 30, 0.1, what="manager API")
 

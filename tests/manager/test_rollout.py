@@ -346,3 +346,18 @@ def test_outdated_tasks_without_a_rollout_start_one() -> None:
     tasks = {str(t.slot): [t] for t in sim.tasks.values()}
     step = rollout.step(bumped, tasks, sim.now)
     assert step.service.update_status.state == UpdateState.updating and step.replace == frozenset({"1"})
+
+
+def test_a_rollout_status_change_is_an_event() -> None:
+    from corral.manager import keys
+    from corral.manager.events import describe
+    from corral.manager.writes import dump
+    from corral.model import UpdateStatus
+    from corral.store import WatchEvent
+
+    old = make_service("web", replicas=3)
+    status = UpdateStatus(state=UpdateState.paused, started_at=5.0, message="update paused: 1 of 3 new tasks failed", updated=1, total=3)
+    new = old.model_copy(update={"update_status": status})
+    event = describe(WatchEvent(revision=9, key=keys.service_key("web"), value=dump(new), prev_value=dump(old)))
+    assert event is not None and (event.action, event.time) == ("rollout", 5.0)
+    assert event.message == "service web rollout paused: 1/3 updated (update paused: 1 of 3 new tasks failed)"

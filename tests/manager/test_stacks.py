@@ -3,7 +3,7 @@
 import pytest
 
 from corral.manager.stacks import plan_deploy, updated
-from corral.model import Service
+from corral.model import Service, ServiceSpec
 from corral.model.errors import CorralError
 
 from factories import make_spec
@@ -93,3 +93,26 @@ def test_deploy_does_not_take_over_a_service_of_another_stack() -> None:
     except CorralError:
         return  # refusing the deploy is a fine answer too
     assert plan.update == []
+
+
+def test_a_published_port_belongs_to_one_service() -> None:
+    from corral.model import PortSpec
+    from corral.model.errors import InvalidSpec
+
+    def spec(name: str, *published: int, protocol: str = "tcp") -> ServiceSpec:
+        ports = [PortSpec(target=80, published=p, protocol=protocol) for p in published]
+        return ServiceSpec(name=name, stack=name.split("_")[0], image="x", ports=ports)
+
+    existing = {"a_web": Service(spec=spec("a_web", 8080), created_at=0, updated_at=0)}
+    with pytest.raises(InvalidSpec) as caught:
+        plan_deploy(existing, "b", [spec("b_web", 8080)], 1.0, prune=False)
+    assert caught.value.path == "services.web.ports[0]"
+    assert "port 8080/tcp is already published by service a_web" in str(caught.value)
+    with pytest.raises(InvalidSpec):
+        plan_deploy({}, "b", [spec("b_web", 9000), spec("b_api", 9000)], 1.0, prune=False)
+    with pytest.raises(InvalidSpec):
+        plan_deploy({}, "b", [spec("b_web", 9000, 9000)], 1.0, prune=False)
+    # the same number over UDP is another port; a stack may move its own port between its services
+    plan_deploy(existing, "b", [spec("b_dns", 8080, protocol="udp")], 1.0, prune=False)
+    plan_deploy(existing, "a", [spec("a_api", 8080)], 1.0, prune=True)
+    plan_deploy(existing, "a", [spec("a_web", 8080)], 1.0, prune=False)

@@ -119,6 +119,8 @@ def test_malformed_input_is_400_with_the_spec_code(client: httpx.Client) -> None
     location = client.post("/v2/app/blobs/uploads/").headers["Location"]
     bad_range = client.patch(location, content=b"x", headers={"Content-Range": "bytes-nonsense"})
     assert bad_range.status_code == 400 and error_code(bad_range) == "BLOB_UPLOAD_INVALID"
+    no_digest = client.put(location, content=b"x")
+    assert no_digest.status_code == 400 and error_code(no_digest) == "DIGEST_INVALID"
     assert error_code(client.get("/v2/app/blobs/uploads/..%2f..%2fetc")) in ("BLOB_UPLOAD_UNKNOWN", "UNSUPPORTED")
 
 

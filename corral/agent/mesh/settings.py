@@ -9,7 +9,8 @@ from corral.agent.mesh.balancing import Strategy
 @dataclass(frozen=True)
 class MeshSettings:
     strategy: Strategy = "round-robin"
-    connect_timeout: float = 1.0  # per backend; then the next one is tried
+    # per backend, then the next is tried; above 1 s so that one lost SYN (resent after 1 s) is not a failure
+    connect_timeout: float = 3.0
     # A backend that closes a TCP connection before sending one byte is tried
     # like a refused one: the client's bytes so far are replayed to the next
     # backend, if there are at most this many. 0 turns that retry off.

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 
 import corral
-from corral.manager.api import agent_batches, agents, errors, events, images, nodes, services, stacks, tasks
+from corral.manager.api import agent_batches, agents, discovery, errors, events, images, nodes, services, stacks, tasks
 from corral.manager.api.deps import context
 from corral.manager.context import ManagerContext
 from corral.model.errors import Unauthorized
@@ -47,6 +47,6 @@ def create_app(ctx: ManagerContext) -> FastAPI:
     app = FastAPI(title="corral", version=corral.__version__, description="The corral container orchestrator API")
     app.state.context = ctx
     errors.install(app)
-    for router in (info_router, stacks.router, services.router, tasks.router, nodes.router, agents.router, agent_batches.router, events.router, images.router):
+    for router in (info_router, stacks.router, services.router, tasks.router, nodes.router, agents.router, agent_batches.router, discovery.router, events.router, images.router):
         app.include_router(router)
     return app

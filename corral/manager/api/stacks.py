@@ -11,10 +11,12 @@ from corral.manager.api.deps import context
 from corral.manager.context import ManagerContext
 from corral.manager.stacks import plan_deploy
 from corral.manager.writes import dump
-from corral.model.errors import InvalidSpec, NotFound
+from corral.model.errors import Conflict, InvalidSpec, NotFound
 from corral.store import Op
 
 router = APIRouter(prefix="/v1/stacks", tags=["stacks"])
+
+_DEPLOY_ATTEMPTS = 5
 
 
 class DeployRequest(BaseModel):
@@ -44,20 +46,31 @@ class StackView(BaseModel):
 async def deploy(stack: str, body: DeployRequest, ctx: ManagerContext = Depends(context)) -> DeployResult:
     parsed = parse_compose(body.compose, stack)
     cache = ctx.cache
-    existing = {name: v.obj for name, v in cache.services.items()}
-    plan = plan_deploy(existing, stack, parsed.services, ctx.clock(), body.prune)
-    stopping = {v.obj.service for v in cache.tasks.values() if not v.obj.terminal} if plan.create else set()
-    for service in plan.create:
-        if service.name in stopping:
-            raise InvalidSpec(f"services.{service.name}", "tasks of a removed service by this name are still stopping; retry shortly")
-    revision = cache.revision
-    if not body.dry_run:
+    for attempt in range(_DEPLOY_ATTEMPTS):  # the controller writes rollout status: a lost race is retried
+        existing = {name: v.obj for name, v in cache.services.items()}
+        plan = plan_deploy(existing, stack, parsed.services, ctx.clock(), body.prune)
+        stopping = {v.obj.service for v in cache.tasks.values() if not v.obj.terminal} if plan.create else set()
+        for service in plan.create:
+            if service.name in stopping:
+                raise InvalidSpec(f"services.{service.name}", "tasks of a removed service by this name are still stopping; retry shortly")
+        revision = cache.revision
+        if body.dry_run:
+            break
         ops = [Op.put(keys.service_key(s.name), dump(s), expect=0) for s in plan.create]
         ops += [Op.put(keys.service_key(s.name), dump(s), expect=cache.services[s.name].revision) for s in plan.update]
         ops += [Op.delete(keys.service_key(name), expect=cache.services[name].revision) for name in plan.remove]
-        if ops:
+        if not ops:
+            break
+        try:
             revision = await ctx.store.txn(ops)
-            await cache.wait_for(revision)
+        except Conflict:
+            if attempt == _DEPLOY_ATTEMPTS - 1:
+                raise
+            seen = cache.revision
+            await cache.wait_change(lambda: cache.revision > seen, 1.0)
+            continue
+        await cache.wait_for(revision)
+        break
     return DeployResult(
         stack=stack,
         created=[s.name for s in plan.create],

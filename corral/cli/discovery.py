@@ -1,0 +1,55 @@
+"""`corral service endpoints`: where a service's healthy replicas answer, and how the mesh serves it."""
+
+import json
+
+import typer
+
+from corral.cli.output import ManagerOption, OutputOption, call, check_output, console, emit
+
+COLUMNS = [
+    ("TASK", lambda r: r["task"][:12]),
+    ("SLOT", lambda r: r["slot"] if r["slot"] is not None else "-"),
+    ("NODE", lambda r: r["node"] or "-"),
+    ("ADDRESS", lambda r: r["address"]),
+    ("PORTS", lambda r: ", ".join(f"{p['target']}/{p['protocol']}->{p['address']}" for p in r["ports"])),
+]
+
+
+def endpoints(
+    service: str,
+    watch: bool = typer.Option(False, "--watch", "-w", help="print the list again at every change, until interrupted"),
+    output: str = OutputOption,
+    manager: str | None = ManagerOption,
+) -> None:
+    """List a service's endpoints: its running, healthy tasks, as node address and host port."""
+    check_output(output)
+    if not watch:
+        rows, mesh = call(manager, lambda c: _fetch(c, service))
+        emit(rows, output, COLUMNS)
+        if output != "json":
+            _print_mesh(mesh)
+        return
+
+    async def follow(client):  # type: ignore[no-untyped-def]
+        async for rows in client.stream(f"/v1/services/{service}/endpoints", watch="true"):
+            if output == "json":
+                typer.echo(json.dumps(rows))
+            else:
+                console.print(f"-- {len(rows)} endpoint(s)", highlight=False)
+                emit(rows, output, COLUMNS)
+
+    call(manager, follow)
+
+
+async def _fetch(client, service: str):  # type: ignore[no-untyped-def]
+    return await client.get(f"/v1/services/{service}/endpoints"), await client.get(f"/v1/services/{service}/mesh")
+
+
+def _print_mesh(mesh: dict) -> None:
+    for route in mesh["routes"]:
+        console.print(
+            f"mesh: {route['port']}/{route['protocol']} on every node -> {len(route['backends'])} endpoint(s)", highlight=False
+        )
+    for node, errors in mesh["errors"].items():
+        for listener, error in errors.items():
+            console.print(f"mesh: node {node} cannot serve {listener}: {error}", style="yellow", highlight=False)

@@ -1,0 +1,109 @@
+"""Service discovery over HTTP: a service's endpoints (and a watch on them), each node's mesh routes.
+
+    GET /v1/services/{name}/endpoints              the endpoints, a JSON list
+    GET /v1/services/{name}/endpoints?watch=true   NDJSON: the list now, then again at every change
+    GET /v1/services/{name}/mesh                   its published routes, and any node that cannot serve them
+    GET /v1/agent/{node}/mesh?known=FP&wait=S      long poll: the mesh routes once they differ from FP
+    PUT /v1/agent/{node}/mesh/errors               the listeners a node could not open
+"""
+
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from corral.manager import discovery
+from corral.manager.api.deps import context
+from corral.manager.context import ManagerContext
+from corral.manager.discovery import Endpoint, Route
+from corral.model.errors import NotFound
+
+router = APIRouter(prefix="/v1", tags=["discovery"])
+
+WATCH_HEARTBEAT = 15.0  # seconds between repeats of an unchanged list on a watch (keeps proxies honest)
+
+
+class MeshRoutes(BaseModel):
+    fingerprint: str
+    routes: list[Route]
+
+
+class MeshErrors(BaseModel):
+    errors: dict[str, str] = Field(default_factory=dict, description="listener (PORT/PROTOCOL) -> why it cannot be served")
+
+
+class ServiceMesh(BaseModel):
+    routes: list[Route]
+    errors: dict[str, dict[str, str]] = Field(description="node -> listener -> error")
+
+
+def _endpoints(ctx: ManagerContext, name: str) -> list[Endpoint]:
+    if name not in ctx.cache.services:
+        raise NotFound(f"service {name!r} not found (see `corral service ls`)")
+    return discovery.endpoints(ctx.cache.tasks_by(lambda t: t.service).get(name, []))
+
+
+def _routes(ctx: ManagerContext) -> list[Route]:
+    services = {name: v.obj for name, v in ctx.cache.services.items()}
+    return discovery.routes(services, ctx.cache.tasks_by(lambda t: t.service))
+
+
+@router.get("/services/{name}/endpoints", response_model=list[Endpoint])
+async def service_endpoints(name: str, watch: bool = False, ctx: ManagerContext = Depends(context)):  # type: ignore[no-untyped-def]
+    current = _endpoints(ctx, name)
+    if not watch:
+        return current
+
+    async def lines() -> AsyncIterator[bytes]:
+        known = ""
+        while True:
+            found = _endpoints(ctx, name)
+            fingerprint = discovery.fingerprint(found)
+            if fingerprint != known:
+                known = fingerprint
+                yield (json.dumps([e.model_dump() for e in found]) + "\n").encode()
+            await ctx.cache.wait_change(
+                lambda: name not in ctx.cache.services or discovery.fingerprint(_endpoints(ctx, name)) != known,
+                WATCH_HEARTBEAT,
+            )
+            if name not in ctx.cache.services:
+                return
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+@router.get("/services/{name}/mesh", response_model=ServiceMesh)
+async def service_mesh(name: str, ctx: ManagerContext = Depends(context)) -> ServiceMesh:
+    _endpoints(ctx, name)
+    routes = [r for r in _routes(ctx) if r.service == name]
+    mine = {f"{r.port}/{r.protocol}" for r in routes}
+    errors = {
+        node: {listener: error for listener, error in found.items() if listener in mine}
+        for node, found in sorted(ctx.mesh_errors.items())
+    }
+    return ServiceMesh(routes=routes, errors={node: found for node, found in errors.items() if found})
+
+
+@router.get("/agent/{node}/mesh", response_model=MeshRoutes)
+async def mesh_routes(
+    node: str, known: str = "", wait: float = Query(default=0.0, ge=0, le=60), ctx: ManagerContext = Depends(context)
+) -> MeshRoutes:
+    if node not in ctx.cache.nodes:
+        raise NotFound(f"node {node!r} is not registered")
+    if wait:
+        await ctx.cache.wait_change(lambda: discovery.fingerprint(_routes(ctx)) != known, float(wait))
+    routes = _routes(ctx)
+    return MeshRoutes(fingerprint=discovery.fingerprint(routes), routes=routes)
+
+
+@router.put("/agent/{node}/mesh/errors", response_model=MeshErrors)
+async def mesh_errors(node: str, body: MeshErrors, ctx: ManagerContext = Depends(context)) -> MeshErrors:
+    if node not in ctx.cache.nodes:
+        raise NotFound(f"node {node!r} is not registered")
+    if body.errors:
+        ctx.mesh_errors[node] = dict(body.errors)
+    else:
+        ctx.mesh_errors.pop(node, None)
+    return body

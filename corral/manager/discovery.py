@@ -1,0 +1,91 @@
+"""Service discovery: from tasks in the store to the endpoints of each service and the routing mesh.
+
+Pure functions over the cache's objects. A task is an endpoint while it is
+wanted (desired running) and `running` (healthy, when it has a health
+check: the agent reports `running` only then). So a task leaves the list
+the moment the manager decides to stop it, before its agent sends SIGTERM,
+and joins it only once healthy.
+
+The mesh table of a node: for every service port published in `ingress`
+mode, a listener on that node's address forwarding to the endpoints'
+published host ports (on whichever node they run).
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+
+from pydantic import BaseModel
+
+from corral.model import Service, Task, TaskState
+from corral.model.task import DesiredState
+
+
+class EndpointPort(BaseModel):
+    target: int
+    protocol: str
+    address: str  # host:port where the task's container port is published
+
+
+class Endpoint(BaseModel):
+    task: str
+    service: str
+    slot: int | None
+    node: str | None
+    address: str  # host:port of the first published port
+    ports: list[EndpointPort]
+
+
+class Route(BaseModel):
+    """One published port of a service on the mesh, and where it forwards."""
+
+    service: str
+    port: int
+    protocol: str
+    target: int
+    backends: list[str]  # host:port
+
+
+def is_endpoint(task: Task) -> bool:
+    return task.desired_state == DesiredState.running and task.state == TaskState.running and bool(task.ports)
+
+
+def endpoints(tasks: Iterable[Task]) -> list[Endpoint]:
+    """The endpoints among `tasks` (one service's), in slot order."""
+    found = [
+        Endpoint(
+            task=task.id,
+            service=task.service,
+            slot=task.slot,
+            node=task.node,
+            address=task.address,
+            ports=[EndpointPort(target=p.target, protocol=p.protocol, address=f"{p.host_ip}:{p.host_port}") for p in task.ports],
+        )
+        for task in tasks
+        if is_endpoint(task)
+    ]
+    return sorted(found, key=lambda e: (e.slot if e.slot is not None else -1, e.node or "", e.task))
+
+
+def routes(services: Mapping[str, Service], tasks_by_service: Mapping[str, list[Task]]) -> list[Route]:
+    """Every ingress-published port in the cluster with its backends (the same for every node)."""
+    result: list[Route] = []
+    for name in sorted(services):
+        spec = services[name].spec
+        published = [p for p in spec.ports if p.mode == "ingress" and p.published is not None]
+        if not published:
+            continue
+        found = endpoints(tasks_by_service.get(name, []))
+        for port in published:
+            backends = [
+                p.address for e in found for p in e.ports if p.target == port.target and p.protocol == port.protocol
+            ]
+            assert port.published is not None
+            result.append(Route(service=name, port=port.published, protocol=port.protocol, target=port.target, backends=backends))
+    return result
+
+
+def fingerprint(items: Iterable[BaseModel]) -> str:
+    """A short digest of a list of models: what a watcher has, to wait for a change from."""
+    text = json.dumps([item.model_dump() for item in items], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

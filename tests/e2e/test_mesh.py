@@ -1,0 +1,167 @@
+"""The routing mesh with real containers: a published port answers on every node and survives churn.
+
+Each replica serves its own container id at /id.txt, so a test can tell
+which replica answered. Load runs in threads, one new connection per
+request (the hardest case for a proxy: every request picks a backend).
+"""
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+
+from tests.e2e.cluster import Cluster, free_port, wait_until
+
+STACK = """
+services:
+  web:
+    image: corral-demo:latest
+    command: ["sh", "-c", "hostname > /www/id.txt; exec httpd -f -p 8080 -h /www"]
+    ports: ["{port}:8080"]
+    stop_grace_period: 1s
+    deploy:
+      replicas: {replicas}
+      restart_policy: {{condition: any, delay: 0s}}
+"""
+
+
+@pytest.fixture
+def mesh_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    running = Cluster(tmp_path / "cluster", nodes=3, first_address="127.0.0.52")
+    try:
+        yield running.start()
+    finally:
+        running.cleanup()
+
+
+ADDRESSES = ["127.0.0.52", "127.0.0.53", "127.0.0.54"]
+
+
+def deploy(cluster: Cluster, compose_file, port: int, replicas: int) -> None:
+    cluster.cli("deploy", "-c", str(compose_file(STACK.format(port=port, replicas=replicas))), "--name", "m")
+
+
+def endpoints(cluster: Cluster) -> list[dict]:
+    return cluster.cli_json("service", "endpoints", "m_web")  # type: ignore[no-any-return]
+
+
+def wait_endpoints(cluster: Cluster, count: int) -> list[dict]:
+    def ready() -> list[dict] | None:
+        found = endpoints(cluster)
+        live = [c for c in cluster.containers(service="m_web") if c.status == "running"]
+        return found if len(found) == count and len(live) == count else None
+
+    return wait_until(ready, 60, 0.3, what=f"{count} endpoints")  # type: ignore[no-any-return]
+
+
+class Load:
+    """Requests in a loop from threads until stopped; counts answers by replica and failures."""
+
+    def __init__(self, url: str, threads: int = 4) -> None:
+        self.url = url
+        self.stop = threading.Event()
+        self.answers: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def __enter__(self) -> "Load":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(10)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                response = httpx.get(self.url, timeout=5)
+                outcome = response.text.strip() if response.status_code == 200 else f"HTTP {response.status_code}"
+            except httpx.HTTPError as err:
+                outcome = f"error: {type(err).__name__}: {err}"
+            with self._lock:
+                if outcome.startswith(("HTTP", "error")):
+                    self.failures.append(outcome)
+                else:
+                    self.answers[outcome] += 1
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.answers.values()) + len(self.failures)
+
+
+def test_published_port_answers_on_every_node_from_every_replica(mesh_cluster: Cluster, compose_file) -> None:
+    port = free_port()
+    deploy(mesh_cluster, compose_file, port, 3)
+    found = wait_endpoints(mesh_cluster, 3)
+    replicas = {c.id[:12] for c in mesh_cluster.containers(service="m_web")}
+    assert {e["node"] for e in found} == {"node-1", "node-2", "node-3"}
+    for address in ADDRESSES:
+        seen = {httpx.get(f"http://{address}:{port}/id.txt", timeout=5).text.strip() for _ in range(12)}
+        assert seen == replicas, f"{address} reached {seen}, not every replica"
+    listed = mesh_cluster.cli("service", "endpoints", "m_web").stdout
+    assert f"mesh: {port}/tcp on every node -> 3 endpoint(s)" in listed
+
+
+def test_replica_killed_under_load_costs_no_request(mesh_cluster: Cluster, compose_file) -> None:
+    port = free_port()
+    deploy(mesh_cluster, compose_file, port, 3)
+    wait_endpoints(mesh_cluster, 3)
+    victim = mesh_cluster.containers(service="m_web")[0]
+    with Load(f"http://{ADDRESSES[0]}:{port}/id.txt") as load:
+        wait_until(lambda: load.total > 50, 20, what="load to start")
+        victim.kill()
+        wait_endpoints(mesh_cluster, 3)  # replaced
+        time.sleep(1)
+    assert load.failures == [], f"{len(load.failures)} failed of {load.total}: {load.failures[:3]}"
+    assert len(load.answers) >= 3  # the replacement answered too
+
+
+def test_scale_down_and_drain_under_load_cost_no_request(mesh_cluster: Cluster, compose_file) -> None:
+    port = free_port()
+    deploy(mesh_cluster, compose_file, port, 4)
+    wait_endpoints(mesh_cluster, 4)
+    with Load(f"http://{ADDRESSES[1]}:{port}/id.txt") as load:
+        wait_until(lambda: load.total > 50, 20, what="load to start")
+        mesh_cluster.cli("service", "scale", "m_web=2")
+        wait_endpoints(mesh_cluster, 2)
+        mesh_cluster.cli("node", "drain", "node-1")
+        wait_until(lambda: all(e["node"] != "node-1" for e in endpoints(mesh_cluster)) and len(endpoints(mesh_cluster)) == 2, 60, 0.3, what="drain")
+        time.sleep(2)
+    assert load.failures == [], f"{len(load.failures)} failed of {load.total}: {load.failures[:3]}"
+    assert load.total > 100
+
+
+def test_port_conflict_is_refused_at_deploy(mesh_cluster: Cluster, compose_file) -> None:
+    port = free_port()
+    deploy(mesh_cluster, compose_file, port, 1)
+    clash = compose_file(STACK.format(port=port, replicas=1), "clash.yaml")
+    refused = mesh_cluster.cli("deploy", "-c", str(clash), "--name", "other", check=False)
+    assert refused.returncode != 0
+    assert f"port {port}/tcp is already published by service m_web" in refused.stderr
+    assert [s["name"] for s in mesh_cluster.cli_json("service", "ls")] == ["m_web"]
+
+
+def test_a_port_taken_on_a_node_is_reported_not_crashed(mesh_cluster: Cluster, compose_file) -> None:
+    import socket
+
+    port = free_port()
+    with socket.socket() as squatter:
+        squatter.bind((ADDRESSES[2], port))
+        squatter.listen()
+        deploy(mesh_cluster, compose_file, port, 1)
+        wait_endpoints(mesh_cluster, 1)
+        mesh = wait_until(lambda: (m := mesh_cluster.api("GET", "/v1/services/m_web/mesh"))["errors"] and m, 20, what="mesh error")
+        assert list(mesh["errors"]) == ["node-3"]
+        assert "address already in use" in mesh["errors"]["node-3"][f"{port}/tcp"].lower()
+        # the other nodes still serve it
+        assert httpx.get(f"http://{ADDRESSES[0]}:{port}/id.txt", timeout=5).status_code == 200

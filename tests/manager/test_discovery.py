@@ -1,0 +1,57 @@
+"""discovery: which tasks are endpoints, and the mesh routes every node serves."""
+
+from corral.agent.routing import table_of
+from corral.manager.discovery import endpoints, fingerprint, routes
+from corral.model import PortSpec, PublishedPort, TaskState
+from corral.model.task import DesiredState
+
+from factories import make_service, make_task
+
+WEB = make_service("web", 3, ports=[PortSpec(target=8080, published=18080), PortSpec(target=53, published=5353, protocol="udp")])
+
+
+def published(host: str, port: int, target: int = 8080, protocol: str = "tcp") -> PublishedPort:
+    return PublishedPort(target=target, protocol=protocol, host_ip=host, host_port=port)
+
+
+def task(slot: int, state: TaskState = TaskState.running, desired: DesiredState = DesiredState.running, host: str = "127.0.0.2"):
+    ports = [published(host, 32000 + slot), published(host, 33000 + slot, 53, "udp")]
+    return make_task(WEB, slot, state=state, desired=desired, node=f"n{slot}", ports=ports)
+
+
+def test_only_wanted_running_tasks_with_ports_are_endpoints() -> None:
+    tasks = [
+        task(1),
+        task(2, TaskState.starting),  # not healthy yet
+        task(3, desired=DesiredState.shutdown),  # being stopped: out before SIGTERM
+        make_task(WEB, 4, state=TaskState.running),  # no ports reported yet
+        task(5, TaskState.failed),
+    ]
+    [endpoint] = endpoints(tasks)
+    assert (endpoint.task, endpoint.node, endpoint.address) == (tasks[0].id, "n1", "127.0.0.2:32001")
+    assert [(p.target, p.protocol, p.address) for p in endpoint.ports] == [(8080, "tcp", "127.0.0.2:32001"), (53, "udp", "127.0.0.2:33001")]
+
+
+def test_routes_per_published_port_and_the_table_of_a_node() -> None:
+    unpublished = make_service("db", 1, ports=[PortSpec(target=5432)])
+    found = routes({"web": WEB, "db": unpublished}, {"web": [task(1), task(2, host="127.0.0.3")], "db": []})
+    assert [(r.port, r.protocol, r.backends) for r in found] == [
+        (18080, "tcp", ["127.0.0.2:32001", "127.0.0.3:32002"]),
+        (5353, "udp", ["127.0.0.2:33001", "127.0.0.3:33002"]),
+    ]
+    table = table_of([r.model_dump() for r in found], "127.0.0.9")
+    assert table == {
+        ("127.0.0.9", 18080, "tcp"): [("127.0.0.2", 32001), ("127.0.0.3", 32002)],
+        ("127.0.0.9", 5353, "udp"): [("127.0.0.2", 33001), ("127.0.0.3", 33002)],
+    }
+
+
+def test_a_service_without_endpoints_still_has_its_listener() -> None:
+    [route] = routes({"web": make_service("web", 1, ports=[PortSpec(target=80, published=8000)])}, {})
+    assert (route.port, route.backends) == (8000, [])
+
+
+def test_fingerprint_follows_content() -> None:
+    a = endpoints([task(1), task(2)])
+    assert fingerprint(a) == fingerprint(endpoints([task(2), task(1)]))
+    assert fingerprint(a) != fingerprint(endpoints([task(1)]))
