@@ -12,8 +12,9 @@ published host ports (on whichever node they run).
 """
 
 import hashlib
+import ipaddress
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from pydantic import BaseModel
 
@@ -44,6 +45,16 @@ class Route(BaseModel):
     protocol: str
     target: int
     backends: list[str]  # host:port
+
+
+DEFAULT_SERVICE_NETWORK = "10.217.0.0/16"  # where service VIPs come from (kept clear of Docker's 172.17-31/16 pools)
+
+
+def free_vips(network: str, used: set[str]) -> Iterator[str]:
+    """Addresses of `network` not in `used`, lowest first (the network's first address is never handed out)."""
+    hosts = ipaddress.ip_network(network).hosts()
+    next(hosts, None)
+    return (str(ip) for ip in hosts if str(ip) not in used)
 
 
 def is_endpoint(task: Task) -> bool:

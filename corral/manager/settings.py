@@ -11,6 +11,7 @@ class ManagerSettings:
     listen_port: int = 7070
     store_url: str = ""  # default: sqlite in data_dir
     node_lease: float = 3.0  # a heartbeat renews a node's lease for this long
+    service_network: str = "10.217.0.0/16"  # services' virtual IPs (service-to-service by name) come from here
     node_grace: float = 2.0  # past its lease a node is `late`; this much later it is down and its tasks replaced
     heartbeat_interval: float = 1.0  # what agents are told to use
     reconcile_interval: float = 1.0  # a reconcile pass at least this often

@@ -5,12 +5,13 @@ the services to create, update and remove out. A spec identical to the
 stored one changes nothing (a re-deploy of the same file is a no-op).
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from corral.manager import rollout
+from corral.manager.discovery import DEFAULT_SERVICE_NETWORK, free_vips
 from corral.model import Service, ServiceSpec
-from corral.model.errors import InvalidSpec
+from corral.model.errors import Conflict, InvalidSpec
 
 
 @dataclass
@@ -22,10 +23,16 @@ class DeployPlan:
 
 
 def plan_deploy(
-    existing: Mapping[str, Service], stack: str, specs: list[ServiceSpec], now: float, prune: bool
+    existing: Mapping[str, Service],
+    stack: str,
+    specs: list[ServiceSpec],
+    now: float,
+    prune: bool,
+    service_network: str = DEFAULT_SERVICE_NETWORK,
 ) -> DeployPlan:
     plan = DeployPlan()
     check_published_ports(existing, stack, specs)
+    vips = free_vips(service_network, {s.vip for s in existing.values() if s.vip})
     for spec in specs:
         current = existing.get(spec.name)
         if current is not None and current.spec.stack != stack:
@@ -34,7 +41,7 @@ def plan_deploy(
                 f"service name {spec.name} already belongs to stack {current.spec.stack!r}; rename the service or the stack",
             )
         if current is None:
-            plan.create.append(Service(spec=spec, version=1, created_at=now, updated_at=now))
+            plan.create.append(Service(spec=spec, version=1, created_at=now, updated_at=now, vip=_next_vip(vips)))
         elif current.spec == spec:
             plan.unchanged.append(spec.name)
         else:
@@ -43,6 +50,13 @@ def plan_deploy(
         wanted = {spec.name for spec in specs}
         plan.remove = sorted(n for n, s in existing.items() if s.spec.stack == stack and n not in wanted)
     return plan
+
+
+def _next_vip(vips: Iterator[str]) -> str:
+    vip = next(vips, None)
+    if vip is None:
+        raise Conflict("no virtual IP left in the service network; remove services or widen --service-network")
+    return vip
 
 
 def check_published_ports(existing: Mapping[str, Service], stack: str, specs: list[ServiceSpec]) -> None:

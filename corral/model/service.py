@@ -183,6 +183,7 @@ class Service(BaseModel):
     updated_at: float
     previous_spec: ServiceSpec | None = Field(default=None, description="the spec before the last update: what rollback returns to")
     update_status: UpdateStatus | None = None
+    vip: str = Field(default="", description="virtual IP where the other services of its stack reach it by name")
 
     @property
     def name(self) -> str:

@@ -20,4 +20,7 @@ class MeshSettings:
     # "kernel": TCP listeners also become iptables DNAT rules (faster, no retry;
     # the userspace listener stays bound as the port's reservation and fallback).
     data_path: Literal["userspace", "kernel"] = "userspace"
+    # Share each port with other processes that set it too (several agents on one host serving the same
+    # service VIPs); never for published ports, where a port already taken must be reported.
+    reuse_port: bool = False
     cluster: str = "corral"  # names the iptables chains: CORRAL-MESH-<cluster>

@@ -36,7 +36,8 @@ class TcpListener:
         """Listen; raises OSError when the address cannot be bound."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: Relay(self), self.listener.ip, self.listener.port, reuse_address=True, backlog=self.settings.backlog
+            lambda: Relay(self), self.listener.ip, self.listener.port, reuse_address=True, reuse_port=self.settings.reuse_port or None,
+            backlog=self.settings.backlog
         )
 
     async def close(self) -> None:

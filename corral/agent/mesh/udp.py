@@ -35,7 +35,7 @@ class UdpListener:
         """Bind; raises OSError when the address cannot be bound."""
         loop = asyncio.get_running_loop()
         self._front, _ = await loop.create_datagram_endpoint(
-            lambda: Front(self), local_addr=(self.listener.ip, self.listener.port)
+            lambda: Front(self), local_addr=(self.listener.ip, self.listener.port), reuse_port=self.settings.reuse_port or None
         )
         self._sweeper = loop.create_task(self._sweep())
 

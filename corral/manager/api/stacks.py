@@ -48,7 +48,7 @@ async def deploy(stack: str, body: DeployRequest, ctx: ManagerContext = Depends(
     cache = ctx.cache
     for attempt in range(_DEPLOY_ATTEMPTS):  # the controller writes rollout status: a lost race is retried
         existing = {name: v.obj for name, v in cache.services.items()}
-        plan = plan_deploy(existing, stack, parsed.services, ctx.clock(), body.prune)
+        plan = plan_deploy(existing, stack, parsed.services, ctx.clock(), body.prune, ctx.settings.service_network)
         stopping = {v.obj.service for v in cache.tasks.values() if not v.obj.terminal} if plan.create else set()
         for service in plan.create:
             if service.name in stopping:
