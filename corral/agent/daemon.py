@@ -19,6 +19,7 @@ from corral.agent.health import HealthMonitor
 from corral.agent.mesh import Mesh, MeshSettings
 from corral.agent.probes import probe_for
 from corral.agent.routing import MeshFollower
+from corral.agent.vips import VipInterface
 from corral.agent.reconcile import Report, Stop, describe_stop, plan
 from corral.agent.settings import AgentSettings
 from corral.client import ApiError, ManagerClient
@@ -84,7 +85,11 @@ class Agent:
         self.registered.set()
         if self.settings.mesh and self.settings.engine != "hollow":
             self.mesh = Mesh(MeshSettings(cluster=registration.cluster_id))
-            self.routing = MeshFollower(self.client, self.settings.name, self.settings.address, self.mesh, self.settings.long_poll)
+            vip_mesh = Mesh(MeshSettings(cluster=registration.cluster_id, reuse_port=True))
+            self.routing = MeshFollower(
+                self.client, self.settings.name, self.settings.address, self.mesh, vip_mesh,
+                VipInterface(registration.cluster_id), self.settings.long_poll,
+            )
             self._loops.append(asyncio.create_task(self.routing.run(), name=f"{self.prefix} mesh"))
         self._loops += [
             asyncio.create_task(self._heartbeat_loop(registration.heartbeat_interval), name=f"{self.prefix} heartbeat"),
@@ -102,8 +107,8 @@ class Agent:
         for op in list(self._inflight):
             op.cancel()
         await asyncio.gather(*self._inflight, return_exceptions=True)
-        if self.mesh is not None:
-            await self.mesh.close()
+        if self.routing is not None:
+            await self.routing.close(remove_vips=remove_containers)
         if self.engine is not None:
             if remove_containers:
                 for container in await self.engine.list():
@@ -216,7 +221,7 @@ class Agent:
         if task.state != TaskState.starting:
             await self._report(Report(task.id, TaskState.starting))
         try:
-            info = await self.engine.start(task, self.settings.address)
+            info = await self.engine.start(task, self.settings.address, await self._hosts(task))
         except EngineError as err:
             state = TaskState.rejected if err.permanent else TaskState.failed
             await self._report(Report(task.id, state, error=str(err)))
@@ -225,6 +230,16 @@ class Agent:
             # With a health check the task stays `starting` until it passes (the reconcile loop decides).
             state = TaskState.starting if task.spec.healthcheck else TaskState.running
             await self._report(Report(task.id, state, info.id, ports=tuple(info.ports)))
+
+    async def _hosts(self, task: Task) -> dict[str, str]:
+        """The names of the other services of the task's stack, for its /etc/hosts (once the mesh is known)."""
+        if self.routing is None:
+            return {}
+        try:
+            await asyncio.wait_for(self.routing.synced.wait(), 5.0)
+        except TimeoutError:
+            log.warning("%s: starting %s before the mesh routes are known: no service names", self.prefix, task.id)
+        return self.routing.hosts(task.stack)
 
     async def _stop(self, stop: Stop) -> None:
         assert self.engine is not None

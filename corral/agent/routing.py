@@ -1,11 +1,15 @@
-"""The agent's side of the routing mesh: follow the manager's routes, serve them on this node's address.
+"""The agent's side of the routing mesh: follow the manager's routes, serve them on this host.
 
-The manager computes one list of routes for the whole cluster (every
-ingress-published port and its healthy endpoints); each agent long-polls it
-and has its `Mesh` listen on the node's own address, so a published port
-answers on every node whichever nodes run the replicas. Listeners that
-cannot be opened (a port already taken) are reported back to the manager,
-which shows them on the service.
+The manager computes one list of routes for the whole cluster; each agent
+long-polls it and serves:
+
+- every published port on the node's own address (so a published port
+  answers on every node, whichever nodes run the replicas);
+- every service port on the service's virtual IP (on a dummy interface,
+  `vips.py`), which the containers of its stack reach by the service's name.
+
+Listeners that cannot be opened (a port already taken) are reported back to
+the manager, which shows them on the service.
 """
 
 import asyncio
@@ -13,6 +17,7 @@ import logging
 from collections.abc import Iterable, Mapping
 
 from corral.agent.mesh import Mesh
+from corral.agent.vips import VipError, VipInterface
 from corral.client import ApiError, ManagerClient
 
 log = logging.getLogger(__name__)
@@ -20,28 +25,52 @@ log = logging.getLogger(__name__)
 RawTable = dict[tuple[str, int, str], list[tuple[str, int]]]
 
 
-def table_of(routes: Iterable[Mapping], address: str) -> RawTable:
-    """The mesh table for a node at `address`, from the manager's routes (pure)."""
-    table: RawTable = {}
+def table_of(routes: Iterable[Mapping], address: str) -> tuple[RawTable, RawTable]:
+    """The node's two mesh tables from the manager's routes (pure): published ports on `address`, and VIPs."""
+    published: RawTable = {}
+    vips: RawTable = {}
     for route in routes:
         backends = []
         for backend in route["backends"]:
             host, _, port = str(backend).rpartition(":")
             backends.append((host, int(port)))
-        table[(address, int(route["port"]), str(route["protocol"]))] = backends
-    return table
+        if route.get("vip"):
+            vips[(str(route["vip"]), int(route["port"]), str(route["protocol"]))] = backends
+        else:
+            published[(address, int(route["port"]), str(route["protocol"]))] = backends
+    return published, vips
+
+
+def hosts_of(routes: Iterable[Mapping], stack: str) -> dict[str, str]:
+    """Name -> VIP of the services of `stack`, short (`api`) and full (`shop_api`), for /etc/hosts (pure)."""
+    hosts: dict[str, str] = {}
+    for route in routes:
+        if route.get("vip") and route.get("stack") == stack:
+            name = str(route["service"])
+            hosts[name] = str(route["vip"])
+            if stack and name.startswith(stack + "_"):
+                hosts[name.removeprefix(stack + "_")] = str(route["vip"])
+    return hosts
 
 
 class MeshFollower:
-    def __init__(self, client: ManagerClient, node: str, address: str, mesh: Mesh, long_poll: float) -> None:
+    def __init__(
+        self, client: ManagerClient, node: str, address: str, mesh: Mesh, vip_mesh: Mesh, vips: VipInterface, long_poll: float
+    ) -> None:
         self.client = client
         self.node = node
         self.address = address
         self.mesh = mesh
+        self.vip_mesh = vip_mesh
+        self.vips = vips
         self.long_poll = long_poll
         self.fingerprint = ""
+        self.routes: list[Mapping] = []
         self.synced = asyncio.Event()
         self._reported: dict[str, str] | None = None
+
+    def hosts(self, stack: str) -> dict[str, str]:
+        return hosts_of(self.routes, stack)
 
     async def run(self) -> None:
         while True:
@@ -51,10 +80,22 @@ class MeshFollower:
                 log.warning("agent %s: cannot fetch mesh routes: %s", self.node, err)
                 await asyncio.sleep(1.0)
                 continue
-            errors = await self.mesh.apply(table_of(reply["routes"], self.address))
+            self.routes = list(reply["routes"])
+            errors = await self._apply(self.routes)
             self.fingerprint = str(reply["fingerprint"])
             self.synced.set()
-            await self._report({f"{listener.port}/{listener.protocol}": error for listener, error in errors.items()})
+            await self._report(errors)
+
+    async def _apply(self, routes: list[Mapping]) -> dict[str, str]:
+        published, vips = table_of(routes, self.address)
+        errors = {f"{l.port}/{l.protocol}": e for l, e in (await self.mesh.apply(published)).items()}
+        try:
+            await self.vips.ensure({vip for vip, _, _ in vips})
+        except VipError as err:
+            log.warning("agent %s: cannot set up service VIPs: %s", self.node, err)
+            return errors | {f"{vip}:{port}/{protocol}": f"no service VIPs on this node: {err}" for vip, port, protocol in vips}
+        vip_errors = await self.vip_mesh.apply(vips)
+        return errors | {f"{l.ip}:{l.port}/{l.protocol}": e for l, e in vip_errors.items()}
 
     async def _report(self, errors: dict[str, str]) -> None:
         if errors == self._reported:
@@ -64,3 +105,12 @@ class MeshFollower:
             self._reported = errors
         except ApiError as err:
             log.warning("agent %s: cannot report mesh errors: %s", self.node, err)
+
+    async def close(self, remove_vips: bool = False) -> None:
+        await self.mesh.close()
+        await self.vip_mesh.close()
+        if remove_vips:
+            try:
+                await self.vips.remove()
+            except VipError as err:
+                log.warning("agent %s: %s", self.node, err)

@@ -8,7 +8,10 @@ and joins it only once healthy.
 
 The mesh table of a node: for every service port published in `ingress`
 mode, a listener on that node's address forwarding to the endpoints'
-published host ports (on whichever node they run).
+published host ports (on whichever node they run); and for every port of a
+service, a listener on the service's virtual IP (allocated at deploy from
+the service network), which the containers of its stack reach by the
+service's name (an /etc/hosts entry). See docs/architecture.md.
 """
 
 import hashlib
@@ -38,9 +41,12 @@ class Endpoint(BaseModel):
 
 
 class Route(BaseModel):
-    """One published port of a service on the mesh, and where it forwards."""
+    """One listener of the mesh and where it forwards: a published port on every node's address
+    (`vip` empty), or a container port on the service's virtual IP (service to service)."""
 
     service: str
+    stack: str = ""
+    vip: str = ""
     port: int
     protocol: str
     target: int
@@ -82,17 +88,26 @@ def routes(services: Mapping[str, Service], tasks_by_service: Mapping[str, list[
     """Every ingress-published port in the cluster with its backends (the same for every node)."""
     result: list[Route] = []
     for name in sorted(services):
-        spec = services[name].spec
-        published = [p for p in spec.ports if p.mode == "ingress" and p.published is not None]
-        if not published:
+        service = services[name]
+        spec = service.spec
+        if not spec.ports:
             continue
         found = endpoints(tasks_by_service.get(name, []))
-        for port in published:
-            backends = [
-                p.address for e in found for p in e.ports if p.target == port.target and p.protocol == port.protocol
-            ]
-            assert port.published is not None
-            result.append(Route(service=name, port=port.published, protocol=port.protocol, target=port.target, backends=backends))
+
+        def backends(target: int, protocol: str) -> list[str]:
+            return [p.address for e in found for p in e.ports if p.target == target and p.protocol == protocol]
+
+        for port in spec.ports:
+            if port.mode == "ingress" and port.published is not None:
+                result.append(
+                    Route(service=name, stack=spec.stack, port=port.published, protocol=port.protocol, target=port.target,
+                          backends=backends(port.target, port.protocol))
+                )
+            if service.vip:
+                result.append(
+                    Route(service=name, stack=spec.stack, vip=service.vip, port=port.target, protocol=port.protocol,
+                          target=port.target, backends=backends(port.target, port.protocol))
+                )
     return result
 
 

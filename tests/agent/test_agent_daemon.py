@@ -1,6 +1,7 @@
 """The agent's reconcile round against a fake engine (the Docker driver is covered end to end)."""
 
 import asyncio
+from collections.abc import Mapping
 
 from corral.agent.daemon import Agent
 from corral.agent.engines.base import ContainerInfo, Engine
@@ -21,7 +22,7 @@ class SlowEngine(Engine):
         await asyncio.sleep(0.2)
         return snapshot
 
-    async def start(self, task: Task, address: str) -> ContainerInfo:
+    async def start(self, task: Task, address: str, hosts: Mapping[str, str] | None = None) -> ContainerInfo:
         await asyncio.sleep(0.05)
         info = ContainerInfo(id=f"c-{task.id}", task_id=task.id, running=True)
         self.containers[task.id] = info

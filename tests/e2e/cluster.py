@@ -124,3 +124,5 @@ def remove_containers(cluster_id: str) -> None:
             container.remove(force=True)
         except docker.errors.NotFound:
             pass
+    # the service VIPs its agents put on `lo` (left behind when an agent was killed)
+    subprocess.run(["ip", "addr", "flush", "dev", "lo", "label", f"lo:crl{cluster_id[:8]}"], capture_output=True)

@@ -5,6 +5,7 @@ which replica answered. Load runs in threads, one new connection per
 request (the hardest case for a proxy: every request picks a backend).
 """
 
+import json
 import threading
 import time
 from collections import Counter
@@ -165,3 +166,40 @@ def test_a_port_taken_on_a_node_is_reported_not_crashed(mesh_cluster: Cluster, c
         assert "address already in use" in mesh["errors"]["node-3"][f"{port}/tcp"].lower()
         # the other nodes still serve it
         assert httpx.get(f"http://{ADDRESSES[0]}:{port}/id.txt", timeout=5).status_code == 200
+
+
+TWO = """
+services:
+  api:
+    image: corral-demo:latest
+    command: ["sh", "-c", "hostname > /www/id.txt; exec httpd -f -p 8000 -h /www"]
+    ports: ["8000"]
+    deploy: {replicas: 2}
+  client:
+    image: corral-demo:latest
+    command: ["sh", "-c", "sleep 3600"]
+    stop_grace_period: 0s
+"""
+
+
+def test_a_container_reaches_another_service_by_name(mesh_cluster: Cluster, compose_file) -> None:
+    mesh_cluster.cli("deploy", "-c", str(compose_file(TWO)), "--name", "shop")
+    mesh_cluster.wait_running("shop_api", 2)
+    mesh_cluster.wait_running("shop_client", 1)
+    vip = json.loads(mesh_cluster.cli("service", "inspect", "shop_api").stdout)["vip"]
+    assert vip.startswith("10.217.")
+    [client] = [c for c in mesh_cluster.containers(service="shop_client") if c.status == "running"]
+    replicas = {c.id[:12] for c in mesh_cluster.containers(service="shop_api")}
+
+    def fetch(host: str) -> str:
+        # busybox-static's wget crashes in a FROM scratch image; nc speaks the HTTP needed here
+        request = f"printf 'GET /id.txt HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' | nc -w 5 {host} 8000"
+        code, out = client.exec_run(["sh", "-c", request])
+        text = out.decode(errors="replace")
+        assert code == 0 and " 200 " in text.splitlines()[0], text
+        return text.split("\r\n\r\n", 1)[1].strip()
+
+    # by the short name and the full name, from whichever node, reaching every replica
+    seen = {fetch("api") for _ in range(8)}
+    assert seen == replicas
+    assert fetch("shop_api") in replicas

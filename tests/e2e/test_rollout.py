@@ -12,6 +12,7 @@ import signal
 import subprocess
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from tests.e2e.cluster import CORRAL, Cluster, free_port, remove_containers, wait_until
+from tests.e2e.test_mesh import Load
 
 V1 = "corral-demo:latest"
 V2 = "corral-demo:rollout-v2"
@@ -272,3 +274,66 @@ def test_manager_killed_mid_rollout_finishes_after_restart(tmp_path: Path, compo
                     proc.wait()
         if cluster_id:
             remove_containers(cluster_id)
+
+
+MESH_STACK = """
+services:
+  web:
+    image: corral-demo:latest
+    ports: ["{port}:8080"]
+    stop_grace_period: 1s
+    x-corral-healthcheck:
+      http: {{port: 8080, path: /}}
+      interval: 1s
+      timeout: 1s
+    deploy:
+      replicas: 3
+      update_config: {{parallelism: 1, order: start-first, monitor: 1s}}
+      rollback_config: {{parallelism: 1, order: start-first, monitor: 1s}}
+"""
+
+
+@pytest.fixture
+def mesh_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    running = Cluster(tmp_path / "mesh-cluster", first_address="127.0.0.81", extra=["--no-registry"])
+    try:
+        yield running.start()
+    finally:
+        running.cleanup()
+
+
+def only_image(cluster: Cluster, service: str, image: str, count: int) -> bool:
+    """Exactly `count` live tasks, all running `image`, and no other container of the service still up."""
+    tasks = live_tasks(cluster.cli_json("service", "ps", service))
+    up = {c.labels["corral.task"] for c in cluster.containers(service=service) if c.status == "running"}
+    return len(tasks) == count and all(t["state"] == "running" and t["image"] == image for t in tasks) and up == {t["id"] for t in tasks}
+
+
+def test_update_and_rollback_under_load_through_the_mesh_drop_no_request(mesh_cluster: Cluster, compose_file) -> None:
+    port = free_port()
+    mesh_cluster.cli("deploy", "-c", str(compose_file(MESH_STACK.format(port=port))), "--name", "shop", "--detach")
+    wait_until(lambda: only_image(mesh_cluster, "shop_web", V1, 3), 60, 0.5, what="3 healthy v1 replicas")
+    wait_until(lambda: len(mesh_cluster.cli_json("service", "endpoints", "shop_web")) == 3, 30, 0.3, what="3 endpoints")
+    v1_containers = {c.id for c in mesh_cluster.containers(service="shop_web")}
+
+    with Load(f"http://127.0.0.82:{port}/") as load:  # node-2's mesh address: most replicas are elsewhere
+        wait_until(lambda: load.total > 50, 20, what="load to start")
+        with Sampler(mesh_cluster.url, "shop_web") as update:
+            done = mesh_cluster.cli("service", "update", "shop_web", "--image", V2, "--watch")
+            wait_until(lambda: only_image(mesh_cluster, "shop_web", V2, 3), 30, 0.3, what="only v2 containers")
+        assert "update completed" in done.stdout
+        after_update = load.total
+        with Sampler(mesh_cluster.url, "shop_web") as rollback:
+            done = mesh_cluster.cli("service", "rollback", "shop_web", "--watch")
+            wait_until(lambda: only_image(mesh_cluster, "shop_web", V1, 3), 30, 0.3, what="only v1 containers again")
+        assert "rollback completed" in done.stdout
+        time.sleep(1)  # load goes on after the last old container is gone
+
+    assert load.failures == [], f"{len(load.failures)} failed of {load.total}: {load.failures[:5]}"
+    assert after_update > 100 and load.total - after_update > 100  # load ran through both rollouts
+    pages = set(load.answers)
+    assert any("hello from v2" in page for page in pages) and any("hello from corral" in page for page in pages)
+    # start-first really overlapped old and new, and every container was replaced twice
+    assert update.max_live_per_slot == 2 and rollback.max_live_per_slot == 2
+    assert update.min_running >= 3 and rollback.min_running >= 3
+    assert not v1_containers & {c.id for c in mesh_cluster.containers(service="shop_web") if c.status == "running"}

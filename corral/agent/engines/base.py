@@ -1,7 +1,7 @@
 """The interface every engine driver implements, and what it reports about a container."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from corral.model import PublishedPort, Task
@@ -34,8 +34,8 @@ class Engine(ABC):
         """The containers this agent started (running or not)."""
 
     @abstractmethod
-    async def start(self, task: Task, address: str) -> ContainerInfo:
-        """Create and start the task's container, publishing its ports on `address`."""
+    async def start(self, task: Task, address: str, hosts: Mapping[str, str] | None = None) -> ContainerInfo:
+        """Create and start the task's container, publishing its ports on `address`; `hosts` go into its /etc/hosts."""
 
     @abstractmethod
     async def stop(self, container_id: str, grace: float) -> ContainerInfo:

@@ -7,7 +7,7 @@ its ports published on the node's address.
 """
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -45,10 +45,10 @@ class DockerEngine(Engine):
             raise EngineError(f"cannot list containers: {err}") from err
         return [_info(c) for c in containers]
 
-    async def start(self, task: Task, address: str) -> ContainerInfo:
-        return await self._run(self._start_sync, task, address)
+    async def start(self, task: Task, address: str, hosts: Mapping[str, str] | None = None) -> ContainerInfo:
+        return await self._run(self._start_sync, task, address, dict(hosts or {}))
 
-    def _start_sync(self, task: Task, address: str) -> ContainerInfo:
+    def _start_sync(self, task: Task, address: str, hosts: dict[str, str]) -> ContainerInfo:
         spec = task.spec
         self._ensure_image(spec.image)
         slot = str(task.slot) if task.slot is not None else (task.node or "")
@@ -74,6 +74,8 @@ class DockerEngine(Engine):
             "restart_policy": {"Name": "no"},
             "stop_signal": "SIGTERM",
         }
+        if hosts:
+            options["extra_hosts"] = hosts
         if spec.command is not None:
             options["command"] = spec.command
         if spec.entrypoint is not None:

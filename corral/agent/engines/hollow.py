@@ -11,6 +11,7 @@ of hollow nodes loads the manager exactly as real nodes would.
 import asyncio
 import itertools
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError
@@ -56,7 +57,7 @@ class HollowEngine(Engine):
     async def list(self) -> list[ContainerInfo]:
         return list(self._containers.values())
 
-    async def start(self, task: Task, address: str) -> ContainerInfo:
+    async def start(self, task: Task, address: str, hosts: Mapping[str, str] | None = None) -> ContainerInfo:
         container_id = f"hollow-{task.id}"
         existing = self._containers.get(container_id)
         if existing is not None and existing.running:

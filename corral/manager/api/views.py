@@ -56,6 +56,7 @@ class ServiceView(BaseModel):
     replicas: int  # desired (for global: the number of tasks that should run)
     running: int
     ports: list[str]
+    vip: str  # where the other services of its stack reach it by name ("" before it has one)
     version: int
     created_at: float
     updated_at: float
@@ -80,6 +81,7 @@ class ServiceView(BaseModel):
             replicas=desired,
             running=running,
             ports=ports,
+            vip=service.vip,
             version=service.version,
             created_at=service.created_at,
             updated_at=service.updated_at,
