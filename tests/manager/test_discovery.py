@@ -1,7 +1,7 @@
 """discovery: which tasks are endpoints, and the mesh routes every node serves."""
 
-from corral.agent.routing import table_of
-from corral.manager.discovery import endpoints, fingerprint, routes
+from corral.agent.routing import hosts_of, table_of
+from corral.manager.discovery import endpoints, fingerprint, free_vips, routes
 from corral.model import PortSpec, PublishedPort, TaskState
 from corral.model.task import DesiredState
 
@@ -39,7 +39,8 @@ def test_routes_per_published_port_and_the_table_of_a_node() -> None:
         (18080, "tcp", ["127.0.0.2:32001", "127.0.0.3:32002"]),
         (5353, "udp", ["127.0.0.2:33001", "127.0.0.3:33002"]),
     ]
-    table = table_of([r.model_dump() for r in found], "127.0.0.9")
+    table, vips = table_of([r.model_dump() for r in found], "127.0.0.9")
+    assert vips == {}
     assert table == {
         ("127.0.0.9", 18080, "tcp"): [("127.0.0.2", 32001), ("127.0.0.3", 32002)],
         ("127.0.0.9", 5353, "udp"): [("127.0.0.2", 33001), ("127.0.0.3", 33002)],
@@ -55,3 +56,19 @@ def test_fingerprint_follows_content() -> None:
     a = endpoints([task(1), task(2)])
     assert fingerprint(a) == fingerprint(endpoints([task(2), task(1)]))
     assert fingerprint(a) != fingerprint(endpoints([task(1)]))
+
+
+def test_services_with_a_vip_get_a_route_per_container_port_and_a_hosts_entry() -> None:
+    api = make_service("shop_api", 2, stack="shop", ports=[PortSpec(target=8000)]).model_copy(update={"vip": "10.217.0.2"})
+    other = make_service("blog_api", 1, stack="blog", ports=[PortSpec(target=8000)]).model_copy(update={"vip": "10.217.0.3"})
+    running = make_task(api, 1, node="n1", ports=[published("127.0.0.2", 32001, 8000)])
+    found = [r.model_dump() for r in routes({"shop_api": api, "blog_api": other}, {"shop_api": [running]})]
+    table, vips = table_of(found, "127.0.0.9")
+    assert table == {}  # nothing published
+    assert vips == {("10.217.0.2", 8000, "tcp"): [("127.0.0.2", 32001)], ("10.217.0.3", 8000, "tcp"): []}
+    assert hosts_of(found, "shop") == {"api": "10.217.0.2", "shop_api": "10.217.0.2"}
+
+
+def test_free_vips_skip_the_network_address_the_first_host_and_those_used() -> None:
+    vips = free_vips("10.217.0.0/29", {"10.217.0.3"})
+    assert list(vips) == ["10.217.0.2", "10.217.0.4", "10.217.0.5", "10.217.0.6"]

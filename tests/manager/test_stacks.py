@@ -116,3 +116,15 @@ def test_a_published_port_belongs_to_one_service() -> None:
     plan_deploy(existing, "b", [spec("b_dns", 8080, protocol="udp")], 1.0, prune=False)
     plan_deploy(existing, "a", [spec("a_api", 8080)], 1.0, prune=True)
     plan_deploy(existing, "a", [spec("a_web", 8080)], 1.0, prune=False)
+
+
+def test_new_services_get_distinct_vips_and_keep_them() -> None:
+    from corral.model.errors import Conflict
+
+    plan = plan_deploy({}, "app", [make_spec("app_web", stack="app"), make_spec("app_db", stack="app")], NOW, prune=False, service_network="10.9.0.0/29")
+    assert [s.vip for s in plan.create] == ["10.9.0.2", "10.9.0.3"]
+    stored = {s.name: s for s in plan.create}
+    again = plan_deploy(stored, "app", [make_spec("app_web", stack="app", image="nginx:2"), make_spec("app_db", stack="app"), make_spec("app_q", stack="app")], NOW, prune=False, service_network="10.9.0.0/29")
+    assert [s.vip for s in again.update] == ["10.9.0.2"] and [s.vip for s in again.create] == ["10.9.0.4"]
+    with pytest.raises(Conflict):
+        plan_deploy({}, "app", [make_spec(f"app_s{i}", stack="app") for i in range(6)], NOW, prune=False, service_network="10.9.0.0/29")
