@@ -7,6 +7,7 @@ manager is away the containers keep running; the agent retries quietly.
 """
 
 import asyncio
+import hashlib
 import logging
 import os
 import time
@@ -84,7 +85,9 @@ class Agent:
         self.engine = self._engine_factory(registration.cluster_id, self.settings.name)
         self.registered.set()
         if self.settings.mesh and self.settings.engine != "hollow":
-            self.mesh = Mesh(MeshSettings(cluster=registration.cluster_id))
+            # iptables chains are per node: several agents of a local cluster share one host
+            chains = hashlib.sha1(f"{registration.cluster_id}/{self.settings.name}".encode()).hexdigest()[:11]
+            self.mesh = Mesh(MeshSettings(cluster=chains, data_path=self.settings.mesh_data_path))  # type: ignore[arg-type]
             vip_mesh = Mesh(MeshSettings(cluster=registration.cluster_id, reuse_port=True))
             self.routing = MeshFollower(
                 self.client, self.settings.name, self.settings.address, self.mesh, vip_mesh,

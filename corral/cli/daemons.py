@@ -30,6 +30,18 @@ GraceOption = typer.Option(
 )
 
 
+MeshOption = typer.Option(
+    "userspace", "--mesh",
+    help="routing mesh data path: userspace (retries a dead replica) or kernel (iptables DNAT: faster, no retry)",
+)
+
+
+def _mesh(value: str) -> str:
+    if value not in ("userspace", "kernel"):
+        fail(f"--mesh: unknown data path {value!r}: expected userspace or kernel")
+    return value
+
+
 RegistryOption = typer.Option(
     "127.0.0.1:5000", "--registry-listen", help="HOST:PORT of the image registry, or 'off' (no access control yet: keep it on loopback)"
 )
@@ -122,6 +134,7 @@ def agent(
     count: int = typer.Option(1, "--count", min=1, help="run this many nodes in this process (needs --engine hollow)"),
     name_prefix: str | None = typer.Option(None, "--name-prefix", help="nodes are named PREFIX1..PREFIXcount"),
     hollow_delay: str = typer.Option("50-200", "--hollow-delay", help="hollow engine: LOW-HIGH ms per operation"),
+    mesh: str = MeshOption,
     cpus: float | None = typer.Option(None, "--cpus", help="CPUs to offer (default: all)"),
     memory: str | None = typer.Option(None, "--memory", help="memory to offer, e.g. 4g (default: all)"),
     label: list[str] = typer.Option([], "--label", help="node label KEY=VALUE (repeatable)"),
@@ -157,6 +170,7 @@ def agent(
         resources=_resources(cpus, memory), labels=labels,
         # A hollow container changes only when asked to: listing it often would only burn CPU.
         poll_interval=10.0 if engine == "hollow" else 1.0,
+        mesh_data_path=_mesh(mesh),
     )
     if name_prefix is not None:
         _run_daemon(_run_fleet(settings, FleetSettings(count=count, name_prefix=name_prefix), EngineFactory(engine, timing)))
@@ -214,6 +228,7 @@ def up(
     node_grace: float = GraceOption,
     registry_listen: str = RegistryOption,
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
+    mesh: str = MeshOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a whole local cluster in the foreground: a manager and NODES agents on loopback addresses.
@@ -231,6 +246,7 @@ def up(
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
     )
+    data_path = _mesh(mesh)
     resources = _resources(node_cpus, node_memory)
 
     async def run() -> None:
@@ -240,7 +256,7 @@ def up(
             Agent(
                 AgentSettings(
                     manager_url=settings.url, name=f"node-{i + 1}", address=str(base + i), token=ctx.join_token,
-                    resources=resources,
+                    resources=resources, mesh_data_path=data_path,
                 ),
                 EngineFactory("docker"),
             )

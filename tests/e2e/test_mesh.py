@@ -6,6 +6,7 @@ request (the hardest case for a proxy: every request picks a backend).
 """
 
 import json
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -32,8 +33,9 @@ services:
 
 
 @pytest.fixture
-def mesh_cluster(tmp_path: Path) -> Iterator[Cluster]:
-    running = Cluster(tmp_path / "cluster", nodes=3, first_address="127.0.0.52")
+def mesh_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    extra = ["--mesh", request.param] if hasattr(request, "param") else []
+    running = Cluster(tmp_path / "cluster", nodes=3, first_address="127.0.0.52", extra=extra)
     try:
         yield running.start()
     finally:
@@ -100,6 +102,7 @@ class Load:
             return sum(self.answers.values()) + len(self.failures)
 
 
+@pytest.mark.parametrize("mesh_cluster", ["userspace", "kernel"], indirect=True)
 def test_published_port_answers_on_every_node_from_every_replica(mesh_cluster: Cluster, compose_file) -> None:
     port = free_port()
     deploy(mesh_cluster, compose_file, port, 3)
@@ -111,6 +114,12 @@ def test_published_port_answers_on_every_node_from_every_replica(mesh_cluster: C
         assert seen == replicas, f"{address} reached {seen}, not every replica"
     listed = mesh_cluster.cli("service", "endpoints", "m_web").stdout
     assert f"mesh: {port}/tcp on every node -> 3 endpoint(s)" in listed
+    rules = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+    dnat = [r for r in rules.splitlines() if "CORRAL-MESH" in r and f"--dport {port}" in r]
+    if "kernel" in mesh_cluster.extra:
+        assert len(dnat) >= 3 * 3  # each node's address, to each of 3 replicas
+    else:
+        assert dnat == []
 
 
 def test_replica_killed_under_load_costs_no_request(mesh_cluster: Cluster, compose_file) -> None:

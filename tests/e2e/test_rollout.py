@@ -276,10 +276,13 @@ def test_manager_killed_mid_rollout_finishes_after_restart(tmp_path: Path, compo
             remove_containers(cluster_id)
 
 
+# httpd under a shell that exits at once on SIGTERM, as most servers do (busybox httpd as PID 1
+# ignores it and would be SIGKILLed only after the grace period, which hides a missing drain).
 MESH_STACK = """
 services:
   web:
     image: corral-demo:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]
     ports: ["{port}:8080"]
     stop_grace_period: 1s
     x-corral-healthcheck:
