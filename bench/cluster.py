@@ -138,17 +138,12 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
     logs = workdir / "logs"
     logs.mkdir()
     manager_cmd = [*CORRAL, "manager", "--data-dir", str(workdir / "data"), "--listen", f"127.0.0.1:{port}",
-                   "--node-lease", str(args.node_lease)]
-    if args.py_spy:
-        manager_cmd = ["py-spy", "record", "--rate", "50", "-o", args.py_spy, "--format", args.py_spy_format, "--", *manager_cmd]
+                   "--node-lease", str(args.node_lease), "--no-registry"]
     procs.append(subprocess.Popen(manager_cmd, env=env, stdout=open(logs / "manager.log", "w"), stderr=subprocess.STDOUT))
     manager_proc = procs[-1]
     token_file = workdir / "data" / "join-token"
     async with httpx.AsyncClient(base_url=url, timeout=120) as api:
         await wait_until(lambda: api.get("/v1/info") if token_file.exists() else asyncio.sleep(0), 60, "the manager")
-        manager_pid = manager_proc.pid
-        if args.py_spy:  # the manager is py-spy's child
-            manager_pid = int(subprocess.check_output(["pgrep", "-P", str(manager_proc.pid)]).split()[0])
         token = token_file.read_text().strip()
 
         began = time.monotonic()
@@ -184,6 +179,12 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
         loaded = Latencies()
         stop_event = asyncio.Event()
         text = compose(args.tasks, args.services)
+        profiler = None
+        if args.py_spy:  # from the deploy to the end, stopped with SIGINT so that it writes its file
+            profiler = subprocess.Popen(["py-spy", "record", "--rate", "50", "--pid", str(manager_proc.pid), "-o", args.py_spy,
+                                         "--format", args.py_spy_format], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(profiler)
+            await asyncio.sleep(1.0)
         deployed_at = time.monotonic()
         response = await api.post("/v1/stacks/bench/deploy", json={"compose": text})
         response.raise_for_status()
@@ -203,7 +204,10 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
         elapsed = time.monotonic() - deployed_at
         stop_event.set()
         await sampler
-        rss = peak_rss(manager_pid)
+        rss = peak_rss(manager_proc.pid)
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
         info = (await api.get("/v1/info")).json()
 
     half = next((t for t, running in progress if running >= args.tasks // 2), float("nan"))

@@ -17,6 +17,9 @@ sent and failed (wrk's socket errors plus non-2xx answers), req/s and p99,
 and ratios of req/s and p99 to the baseline of the same run. Durations, req/s
 and p99 are medians over `--rounds`; requests and failures are totals.
 
+The replicas run busybox httpd under a shell that exits at once on SIGTERM,
+as most servers do (httpd as PID 1 ignores SIGTERM and would be SIGKILLed
+only after the grace period, which would hide a missing drain).
 busybox httpd closes every connection, so each request is a new connection
 through the mesh: the case in which a backend leaving or joining is felt most.
 
@@ -54,6 +57,7 @@ STACK = """
 services:
   web:
     image: {image}
+    command: ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]
     ports: ["{port}:8080"]
     stop_grace_period: 2s
     x-corral-healthcheck:

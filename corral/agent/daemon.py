@@ -81,7 +81,7 @@ class Agent:
         return Registration(reply["cluster_id"], float(reply["heartbeat_interval"]))
 
     async def start(self) -> None:
-        registration = await self.register()
+        registration = await self._register_patiently()
         self.engine = self._engine_factory(registration.cluster_id, self.settings.name)
         self.registered.set()
         if self.settings.mesh and self.settings.engine != "hollow":
@@ -119,6 +119,18 @@ class Agent:
             await self.engine.close()
         if self._owns_client:
             await self.client.close()
+
+    async def _register_patiently(self, attempts: int = 30) -> Registration:
+        """Register; a refusal (wrong token, bad request) raises at once, a busy or unreachable manager is retried."""
+        for attempt in range(attempts):
+            try:
+                return await self.register()
+            except ApiError as err:
+                if 0 < err.status < 500 and err.status != 409 or attempt == attempts - 1:
+                    raise
+                log.warning("%s: cannot register yet (%s); retrying", self.prefix, err)
+                await asyncio.sleep(1.0)
+        raise AssertionError("unreachable")
 
     async def _heartbeat_loop(self, interval: float) -> None:
         while True:

@@ -29,7 +29,7 @@ class VipInterface:
         """This host holds exactly `vips` under the cluster's label."""
         have = await self.addresses()
         for vip in sorted(vips - have):
-            await _ip("addr", "add", f"{vip}/32", "dev", "lo", "label", self.label, ok_if="File exists")
+            await _ip("addr", "add", f"{vip}/32", "dev", "lo", "label", self.label, ok_if="already assigned")
         for vip in sorted(have - vips):
             await _ip("addr", "del", f"{vip}/32", "dev", "lo", ok_if="Cannot assign")
 

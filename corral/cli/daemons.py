@@ -30,6 +30,21 @@ GraceOption = typer.Option(
 )
 
 
+NetworkOption = typer.Option(
+    ManagerSettings.service_network, "--service-network", help="CIDR the services' virtual IPs come from (service to service by name)"
+)
+
+
+def _network(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value)
+    except ValueError:
+        fail(f"--service-network: invalid network {value!r}: expected e.g. 10.217.0.0/16")
+    if network.version != 4 or network.num_addresses < 4 or network.is_loopback:
+        fail(f"--service-network: {value} must be an IPv4 network of at least 4 addresses, not loopback")
+    return str(network)
+
+
 MeshOption = typer.Option(
     "userspace", "--mesh",
     help="routing mesh data path: userspace (retries a dead replica) or kernel (iptables DNAT: faster, no retry)",
@@ -95,6 +110,7 @@ def manager(
     listen: str = typer.Option("127.0.0.1:7070", "--listen", help="HOST:PORT of the API"),
     node_lease: float = LeaseOption,
     node_grace: float = GraceOption,
+    service_network: str = NetworkOption,
     registry_listen: str = RegistryOption,
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
@@ -106,6 +122,7 @@ def manager(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
+        service_network=_network(service_network),
     )
 
     async def run() -> None:
@@ -226,6 +243,7 @@ def up(
     node_memory: str | None = typer.Option(None, "--node-memory", help="memory each node offers (default: all)"),
     node_lease: float = LeaseOption,
     node_grace: float = GraceOption,
+    service_network: str = NetworkOption,
     registry_listen: str = RegistryOption,
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     mesh: str = MeshOption,
@@ -245,6 +263,7 @@ def up(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
+        service_network=_network(service_network),
     )
     data_path = _mesh(mesh)
     resources = _resources(node_cpus, node_memory)

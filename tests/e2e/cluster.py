@@ -7,6 +7,7 @@ cluster-id label, even when the test failed.
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -55,6 +56,7 @@ class Cluster:
         # The image registry on a free port when asked for, else none (never the default 5000, which a demo may hold).
         self.registry = f"127.0.0.1:{free_port()}" if registry else None
         self.extra += ["--registry-listen", self.registry] if self.registry else ["--no-registry"]
+        self.extra += ["--service-network", private_service_network()]
         self.proc: subprocess.Popen | None = None
         self.cluster_id = ""
         self.log = data_dir / "cluster.log"
@@ -115,6 +117,11 @@ class Cluster:
             return tasks if len(tasks) == count and len(live) == count else None
 
         return wait_until(check, timeout, 0.5, what=f"{count} running tasks of {service}")  # type: ignore[no-any-return]
+
+
+def private_service_network() -> str:
+    """A /24 of its own for a test cluster's service VIPs, so clusters running at once never share one."""
+    return f"10.217.{random.randint(1, 254)}.0/24"
 
 
 def remove_containers(cluster_id: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import docker
 import httpx
 
-from tests.e2e.cluster import CORRAL, free_port, remove_containers, wait_until
+from tests.e2e.cluster import CORRAL, free_port, private_service_network, remove_containers, wait_until
 
 
 class SplitCluster:
@@ -27,6 +27,7 @@ class SplitCluster:
         self.names = [f"node-{i + 1}" for i in range(nodes)]
         self.addresses = {name: f"127.0.0.{first_address + i}" for i, name in enumerate(self.names)}
         self.manager_args = manager_args or []
+        self.service_network = private_service_network()
         self.manager: subprocess.Popen | None = None
         self.agents: dict[str, subprocess.Popen] = {}
         self.cluster_id = ""
@@ -48,7 +49,8 @@ class SplitCluster:
 
     def start_manager(self) -> None:
         self.manager = self._spawn(
-            "manager", "--data-dir", str(self.data_dir / "manager"), "--listen", f"127.0.0.1:{self.port}", "--no-registry", *self.manager_args
+            "manager", "--data-dir", str(self.data_dir / "manager"), "--listen", f"127.0.0.1:{self.port}", "--no-registry", "-v",
+            "--service-network", self.service_network, *self.manager_args
         )
         wait_until(lambda: httpx.get(self.url + "/v1/info", timeout=2).status_code == 200, 30, 0.1, what="manager API")
 

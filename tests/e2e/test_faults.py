@@ -70,7 +70,7 @@ def test_node_killed_its_replicas_move_and_it_comes_back_clean(split: SplitClust
 
     # The node comes back: the containers of its replaced tasks are removed, and it takes new work.
     split.start_agent("node-1")
-    wait_until(lambda: split.api("GET", "/v1/nodes/node-1")["state"] == "ready", 20, what="node-1 ready")
+    wait_until(lambda: split.api("GET", "/v1/nodes/node-1")["state"] == "ready", 60, what="node-1 ready")
     wait_until(lambda: not split.containers(node="node-1"), 20, what="node-1's old containers removed")
     split.deploy(compose_file(WEB.format(replicas=9)), "app")
     final = split.wait_converged("app_web", 9)
@@ -190,7 +190,18 @@ def test_manager_killed_changes_nothing_running(split: SplitCluster, compose_fil
     assert all(n["state"] == "ready" for n in split.api("GET", "/v1/nodes"))
 
 
-def test_agent_killed_and_restarted_adopts_its_containers(split: SplitCluster, compose_file) -> None:
+@pytest.fixture
+def long_lease(tmp_path: Path) -> Iterator[SplitCluster]:
+    # "a restart within the lease": a lease long enough that a loaded test machine restarts the agent within it
+    cluster = SplitCluster(tmp_path / "cluster", nodes=3, first_address=40, manager_args=["--node-lease", "20"])
+    try:
+        yield cluster.start()
+    finally:
+        cluster.cleanup()
+
+
+def test_agent_killed_and_restarted_adopts_its_containers(long_lease: SplitCluster, compose_file) -> None:
+    split = long_lease
     split.deploy(compose_file(WEB.format(replicas=6)), "app")
     before = split.wait_converged("app_web", 6)
     started = {c.id: c.attrs["State"]["StartedAt"] for c in split.running_containers(service="app_web")}

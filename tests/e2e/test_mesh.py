@@ -196,7 +196,7 @@ def test_a_container_reaches_another_service_by_name(mesh_cluster: Cluster, comp
     mesh_cluster.wait_running("shop_api", 2)
     mesh_cluster.wait_running("shop_client", 1)
     vip = json.loads(mesh_cluster.cli("service", "inspect", "shop_api").stdout)["vip"]
-    assert vip.startswith("10.217.")
+    assert vip.startswith("10.217.") and vip.endswith(".2")  # the first VIP of its /24
     [client] = [c for c in mesh_cluster.containers(service="shop_client") if c.status == "running"]
     replicas = {c.id[:12] for c in mesh_cluster.containers(service="shop_api")}
 

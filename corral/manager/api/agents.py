@@ -60,7 +60,8 @@ async def register(body: RegisterRequest, ctx: ManagerContext = Depends(context)
         )
         try:
             revision = await ctx.store.put(keys.node_key(body.name), dump(node), expect=current.revision if current else 0)
-        except Conflict:
+        except Conflict:  # e.g. the controller just marked it down: wait until the cache has that write
+            await ctx.cache.wait_change(lambda: ctx.cache.nodes.get(body.name) is not current, 1.0)
             continue
         ctx.leases.renew(body.name, now)
         await ctx.cache.wait_for(revision)
