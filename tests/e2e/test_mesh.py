@@ -212,3 +212,42 @@ def test_a_container_reaches_another_service_by_name(mesh_cluster: Cluster, comp
     seen = {fetch("api") for _ in range(8)}
     assert seen == replicas
     assert fetch("shop_api") in replicas
+
+
+CHECKED = """
+services:
+  web:
+    image: corral-demo:latest
+    command: ["sh", "-c", "hostname > /www/id.txt; exec httpd -f -p 8080 -h /www"]
+    ports: ["{port}:8080"]
+    stop_grace_period: 1s
+    x-corral-healthcheck:
+      http: {{port: 8080, path: /ok.html}}
+      interval: 1s
+      retries: 2
+      start_period: 120s
+      start_interval: 0.5s
+    deploy:
+      replicas: 2
+"""
+
+
+def test_endpoints_follow_health(mesh_cluster: Cluster, compose_file) -> None:
+    port = free_port()
+    mesh_cluster.cli("deploy", "-c", str(compose_file(CHECKED.format(port=port))), "--name", "m")
+    containers = wait_until(lambda: (c := [x for x in mesh_cluster.containers(service="m_web") if x.status == "running"]) and len(c) == 2 and c, 60, what="2 containers")
+    time.sleep(2)
+    assert endpoints(mesh_cluster) == []  # running containers, but not healthy yet: not endpoints
+    assert {t["state"] for t in mesh_cluster.cli_json("service", "ps", "m_web")} == {"starting"}
+
+    healthy, other = containers
+    healthy.exec_run(["sh", "-c", "echo ok > /www/ok.html"])
+    [endpoint] = wait_until(lambda: (e := endpoints(mesh_cluster)) and e, 20, 0.3, what="the healthy replica to join")
+    assert endpoint["task"] == healthy.labels["corral.task"]
+    for _ in range(6):  # the mesh sends nothing to the replica still starting
+        assert httpx.get(f"http://{ADDRESSES[2]}:{port}/id.txt", timeout=5).text.strip() == healthy.id[:12]
+
+    healthy.exec_run(["rm", "/www/ok.html"])
+    wait_until(lambda: endpoints(mesh_cluster) == [], 20, 0.3, what="the unhealthy replica to leave")
+    [gone] = [t for t in mesh_cluster.cli_json("service", "ps", "--all", "m_web") if t["id"] == endpoint["task"]]
+    assert gone["state"] == "failed" and "health check failed" in gone["error"]
