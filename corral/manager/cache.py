@@ -41,6 +41,7 @@ class StateCache:
     nodes: dict[str, Versioned[Node]] = field(default_factory=dict)
     revision: int = 0
     synced: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: bool = False
     # Revision of the last change touching each node's tasks (for agents' long polls).
     node_changed: dict[str, int] = field(default_factory=dict)
     # Ids of the tasks on each node, so an agent's poll does not scan every task.
@@ -165,11 +166,16 @@ class StateCache:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(lambda: self.revision >= revision), timeout)
 
+    async def close(self) -> None:
+        """The manager is stopping: every wait_change returns now, so long polls answer and end."""
+        self.closing = True
+        await self._notify()
+
     async def wait_change(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait until predicate holds (checked after each change) or timeout; returns predicate."""
+        """Wait until predicate holds (checked after each change), timeout, or close; returns predicate."""
         try:
             async with self._changed:
-                await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+                await asyncio.wait_for(self._changed.wait_for(lambda: self.closing or predicate()), timeout)
         except TimeoutError:
             pass
         return predicate()

@@ -85,6 +85,8 @@ class Manager:
     async def stop(self) -> None:
         if self._registry is not None:
             await self._registry.stop()
+        if self.context is not None:
+            await self.context.cache.close()
         if self._server is not None:
             self._server.should_exit = True
             try:

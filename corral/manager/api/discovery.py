@@ -68,7 +68,7 @@ async def service_endpoints(name: str, watch: bool = False, ctx: ManagerContext 
                 lambda: name not in ctx.cache.services or discovery.fingerprint(_endpoints(ctx, name)) != known,
                 WATCH_HEARTBEAT,
             )
-            if name not in ctx.cache.services:
+            if name not in ctx.cache.services or ctx.cache.closing:
                 return
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
