@@ -18,6 +18,7 @@ manager (`/v1/agent/heartbeats`, `/v1/agent/watch`, `/v1/agent/status`):
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -135,8 +136,10 @@ class ReportBatcher:
     async def _flush(self) -> None:
         ids = list(self._pending)[: self.batch]
         taken = [self._pending.pop(task_id) for task_id in ids]
+        began = time.perf_counter()
         try:
             reply = await self.client.request("POST", "/v1/agent/status", json_body={"reports": [b for b, _ in taken]})
+            log.debug("fleet: %d status reports sent in %.3fs", len(taken), time.perf_counter() - began)
         except ApiError as err:
             for _, futures in taken:
                 for future in futures:
@@ -226,6 +229,8 @@ class Fleet:
                 log.warning("fleet: cannot fetch tasks: %s", err)
                 await asyncio.sleep(1.0)
                 continue
+            log.debug("fleet: watch answered in %.3fs with %d nodes, %d tasks", loop.time() - began, len(reply["nodes"]),
+                      sum(len(e["tasks"]) for e in reply["nodes"].values()))
             for name, entry in reply["nodes"].items():
                 agent = self._by_name.get(name)
                 if agent is not None:

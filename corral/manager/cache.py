@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from corral.manager import keys
-from corral.model import Node, Service, Task
+from corral.model import Node, Service, ServiceSpec, Task
 from corral.store import KeyValue, Store, WatchEvent, WatchExpired
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,10 @@ class StateCache:
     # changed; an `after` older than the node's floor (pruned, or before a re-list) gets the full list.
     node_left: dict[str, dict[str, int]] = field(default_factory=dict)
     node_left_floor: dict[str, int] = field(default_factory=dict)
+    # Ids of each service's tasks, so one service's tasks are found without a scan.
+    service_tasks: dict[str, set[str]] = field(default_factory=dict)
+    loads: int = 0  # how many times the cache listed the store (a re-list is not seen by listeners)
+    _specs: dict[tuple[str, int], tuple[dict, ServiceSpec]] = field(default_factory=dict)  # see `_task`
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     listeners: list[Callable[[WatchEvent], None]] = field(default_factory=list)
 
@@ -74,6 +78,8 @@ class StateCache:
         self.nodes.clear()
         self.node_tasks.clear()
         self.node_left.clear()
+        self.service_tasks.clear()
+        self.loads += 1
         for kv in items:
             self._put(kv.key, kv.value, kv.mod_revision)
         self.revision = revision
@@ -90,9 +96,11 @@ class StateCache:
 
     def _put(self, key: str, value: dict, revision: int) -> None:
         if key.startswith(keys.TASKS):
-            task = Task.model_validate(value)
+            task = self._task(value)
             old = self.tasks.get(task.id)
             self.tasks[task.id] = Versioned(task, revision)
+            if old is None:
+                self.service_tasks.setdefault(task.service, set()).add(task.id)
             self._move_task(task.id, old.obj.node if old else None, task.node, revision)
         elif key.startswith(keys.SERVICES):
             service = Service.model_validate(value)
@@ -101,11 +109,26 @@ class StateCache:
             node = Node.model_validate(value)
             self.nodes[node.name] = Versioned(node, revision)
 
+    def _task(self, value: dict) -> Task:
+        """The task, sharing one spec object with the other tasks of its service version.
+
+        A spec is most of a task (about 10 KB of 11 as objects): 100,000 tasks of a few services
+        would otherwise hold 100,000 copies. Validating against a known spec is also cheaper.
+        """
+        key = (value["service"], value.get("spec_version", 1))
+        known = self._specs.get(key)
+        if known is not None and known[0] == value["spec"]:
+            return Task.model_validate({**value, "spec": known[1]})  # pydantic keeps the instance as is
+        task = Task.model_validate(value)
+        self._specs[key] = (value["spec"], task.spec)
+        return task
+
     def _drop(self, key: str, revision: int) -> None:
         if key.startswith(keys.TASKS):
             old = self.tasks.pop(key.removeprefix(keys.TASKS), None)
             if old:
                 self._move_task(old.obj.id, old.obj.node, None, revision)
+                self.service_tasks.get(old.obj.service, set()).discard(old.obj.id)
         elif key.startswith(keys.SERVICES):
             self.services.pop(key.removeprefix(keys.SERVICES), None)
         elif key.startswith(keys.NODES):
@@ -144,6 +167,9 @@ class StateCache:
         changed = [v.obj for task_id in self.node_tasks.get(node, ()) if (v := self.tasks[task_id]).revision > after]
         removed = [task_id for task_id, revision in self.node_left.get(node, {}).items() if revision > after]
         return False, changed, removed
+
+    def tasks_of(self, service: str) -> list[Task]:
+        return [self.tasks[task_id].obj for task_id in self.service_tasks.get(service, ())]
 
     def tasks_on(self, node: str) -> list[Task]:
         return [self.tasks[task_id].obj for task_id in self.node_tasks.get(node, ())]

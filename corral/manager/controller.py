@@ -18,12 +18,14 @@ from collections.abc import Callable
 from corral.manager import health, replication
 from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases
-from corral.manager.scheduling import schedule
+from corral.manager import keys
+from corral.manager.scheduling import ClusterIndex, schedule
 from corral.manager.settings import ManagerSettings
 from corral.manager.writes import apply, changed_only, node_put, service_put, task_delete, task_put
-from corral.model import Task, TaskState
+from corral.model import Node, Task, TaskState
+from corral.model.service import ROLLOUT_SETTLED
 from corral.model.task import DesiredState, TERMINAL_STATES, UNPLACED_STATES
-from corral.store import Op, Store
+from corral.store import Op, Store, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,28 @@ class Controller:
         self.settings = settings
         self.clock = clock
         self.wake = asyncio.Event()
-        cache.listeners.append(lambda _event: self.wake.set())
+        # What changed since the last pass, so a pass looks only at that (see `_note`).
+        self._dirty_services: set[str] = set()
+        self._dirty_tasks: set[str] = set()
+        self._everything_dirty = True
+        self._next_full_pass = 0.0
+        self._loads_seen = -1
+        self._index = ClusterIndex()  # the scheduler's view, kept between passes
+        self._unplaced: dict[str, None] = {}  # ids of tasks waiting for a node, in the order they came
+        cache.listeners.append(self._note)
+
+    def _note(self, event: WatchEvent) -> None:
+        """Remember what an event touched: its task and service; a node change touches every service."""
+        if event.key.startswith(keys.TASKS):
+            self._dirty_tasks.add(event.key.removeprefix(keys.TASKS))
+            value = event.value or event.prev_value
+            if value is not None and not self._progress_only(event):
+                self._dirty_services.add(value["service"])
+        elif event.key.startswith(keys.SERVICES):
+            self._dirty_services.add(event.key.removeprefix(keys.SERVICES))
+        else:
+            self._everything_dirty = True
+        self.wake.set()
 
     async def run(self) -> None:
         await self.cache.synced.wait()
@@ -66,8 +89,8 @@ class Controller:
 
     async def pass_once(self) -> None:
         await self._write(self._health_ops())
-        await self._write(self._replication_ops())
-        await self._write(self._scheduling_ops())
+        await self._write(await self._replication_ops())
+        await self._write(await self._scheduling_ops())
 
     async def _write(self, ops: list[Op]) -> None:
         if not ops:
@@ -75,6 +98,7 @@ class Controller:
         revision, lost = await apply(self.store, ops)
         if lost:
             log.info("%d writes lost a race; next pass retries", lost)
+            self._everything_dirty = True
         if revision:
             await self.cache.wait_for(revision)
 
@@ -89,33 +113,113 @@ class Controller:
         )
         return [node_put(cache, node) for node in plan.nodes] + [task_put(cache, task) for task in plan.tasks]
 
-    def _replication_ops(self) -> list[Op]:
+    def _progress_only(self, event: WatchEvent) -> bool:
+        """A live task moved along (assigned, starting, running) and nothing replication looks at changed.
+
+        Replication decides on creation, deletion, desired state, node, spec and the end of a
+        task; the steps in between matter only to a service in the middle of a rollout.
+        """
+        before, after = event.prev_value, event.value
+        if before is None or after is None:
+            return False
+        if any(before.get(field) != after.get(field) for field in ("desired_state", "node", "spec_version", "attempt")):
+            return False
+        if TaskState(before["state"]) in TERMINAL_STATES or TaskState(after["state"]) in TERMINAL_STATES:
+            return False
+        service = self.cache.services.get(after["service"])
+        status = service.obj.update_status if service is not None else None
+        return status is None or status.state in ROLLOUT_SETTLED
+
+    async def _replication_ops(self) -> list[Op]:
+        """Replication of the services that changed since the last pass; of all of them now and then.
+
+        Services in the middle of a rollout are looked at every pass (time moves a rollout on).
+        The pass over every service (a safety net) runs every `reconcile_interval` at most and
+        takes at most a fifth of the time. The pure work runs in a worker thread, so that with
+        100,000 tasks the event loop (the API) keeps getting its turn.
+        """
         cache = self.cache
-        plan = replication.reconcile(
-            {name: v.obj for name, v in cache.services.items()},
-            [v.obj for v in cache.tasks.values()],
-            {name: v.obj for name, v in cache.nodes.items()},
-            self.clock(),
-            new_task_id,
-        )
-        # the rollout's status (or a rollback) first: tasks of a rolled-back spec go with it
-        ops = [service_put(cache, service) for service in plan.services]
-        ops += [task_put(cache, task, create=True) for task in plan.create]
-        ops += [task_put(cache, task) for task in changed_only(cache, plan.update)]
-        ops += [task_delete(cache, task_id) for task_id in plan.delete]
+        began = time.perf_counter()
+        now = self.clock()
+        full = self._everything_dirty or now >= self._next_full_pass or self._loads_seen != cache.loads
+        dirty, self._dirty_services = self._dirty_services, set()
+        if full:
+            self._everything_dirty = False
+            services = {name: v.obj for name, v in cache.services.items()}
+            tasks = [v.obj for v in cache.tasks.values()]
+        else:
+            dirty |= {
+                name for name, v in cache.services.items()
+                if v.obj.update_status is not None and v.obj.update_status.state not in ROLLOUT_SETTLED
+            }
+            if not dirty:
+                return []
+            services = {name: cache.services[name].obj for name in dirty if name in cache.services}
+            tasks = [task for name in dirty for task in cache.tasks_of(name)]
+        nodes = {name: v.obj for name, v in cache.nodes.items()}
+
+        def plan_and_dump() -> list[Op]:
+            plan = replication.reconcile(services, tasks, nodes, now, new_task_id)
+            # the rollout's status (or a rollback) first: tasks of a rolled-back spec go with it
+            ops = [service_put(cache, service) for service in plan.services]
+            ops += [task_put(cache, task, create=True) for task in plan.create]
+            ops += [task_put(cache, task) for task in changed_only(cache, plan.update)]
+            ops += [task_delete(cache, task_id) for task_id in plan.delete]
+            return ops
+
+        # Only reads of the cache happen in the thread; the writes are compare-and-swap against
+        # the revisions read, so a change made meanwhile costs a retry, never a wrong write.
+        ops = await asyncio.to_thread(plan_and_dump)
+        if full:
+            spent = time.perf_counter() - began
+            self._next_full_pass = now + max(self.settings.reconcile_interval, 5 * spent)
         return ops
 
-    def _scheduling_ops(self) -> list[Op]:
+    def _follow_tasks(self) -> None:
+        """Bring the scheduler's index and the unplaced set up to date with the tasks that changed."""
+        cache = self.cache
+        if self._loads_seen != cache.loads:  # first pass, or the cache listed again: start afresh
+            self._loads_seen = cache.loads
+            self._index = ClusterIndex()
+            self._unplaced = {}
+            changed: set[str] | list[str] = list(cache.tasks)
+        else:
+            changed = self._dirty_tasks
+        self._dirty_tasks = set()
+        for task_id in changed:
+            found = cache.tasks.get(task_id)
+            if found is None:
+                self._index.release(task_id)
+                self._unplaced.pop(task_id, None)
+                continue
+            task = found.obj
+            if task.state in UNPLACED_STATES:  # holds nothing yet, even with its node named (global services)
+                self._index.release(task_id)
+            else:
+                self._index.record(task)
+            if task.state in UNPLACED_STATES and task.desired_state == DesiredState.running:
+                self._unplaced.setdefault(task_id, None)
+            else:
+                self._unplaced.pop(task_id, None)
+
+    async def _scheduling_ops(self) -> list[Op]:
+        """Place the unplaced tasks with the index kept between passes; the pure work in a worker thread."""
         cache = self.cache
         now = self.clock()
-        tasks = [v.obj for v in cache.tasks.values()]
-        unplaced = [t for t in tasks if t.state in UNPLACED_STATES and t.desired_state == DesiredState.running]
+        self._follow_tasks()
+        unplaced = [cache.tasks[task_id].obj for task_id in self._unplaced]
         if not unplaced:
             return []
-        placed = [t for t in tasks if t.node and t.state not in TERMINAL_STATES and t.state not in UNPLACED_STATES]
-        plan = schedule(
-            [v.obj for v in cache.nodes.values()], placed, unplaced, now, sample=self.settings.schedule_sample
-        )
+        nodes = [v.obj for v in cache.nodes.values()]
+        try:  # only the controller touches the index, and it waits for the thread
+            return await asyncio.to_thread(self._placements, nodes, unplaced, now)
+        except BaseException:
+            self._loads_seen = -1  # the index may hold half a plan: rebuild it next pass
+            raise
+
+    def _placements(self, nodes: list[Node], unplaced: list[Task], now: float) -> list[Op]:
+        cache = self.cache
+        plan = schedule(nodes, (), unplaced, now, sample=self.settings.schedule_sample, index=self._index)
         by_id = {t.id: t for t in unplaced}
         changed: list[Task] = []
         for assignment in plan.assignments:

@@ -32,7 +32,7 @@ services:
   web:
     image: {image}
     ports: ["8080"]
-    stop_grace_period: 1s
+    stop_grace_period: 1s{healthcheck}
     deploy:
       replicas: {replicas}
       update_config: {{parallelism: 1, order: {order}, monitor: 1s, failure_action: {action}}}
@@ -40,8 +40,16 @@ services:
 """
 
 
-def stack(image: str = V1, replicas: int = 3, order: str = "start-first", action: str = "pause") -> str:
-    return STACK.format(image=image, replicas=replicas, order=order, action=action)
+HEALTHCHECK = """
+    x-corral-healthcheck:
+      http: {port: 8080, path: /}
+      interval: 1s
+      timeout: 1s
+      retries: 2"""
+
+
+def stack(image: str = V1, replicas: int = 3, order: str = "start-first", action: str = "pause", checked: bool = False) -> str:
+    return STACK.format(image=image, replicas=replicas, order=order, action=action, healthcheck=HEALTHCHECK if checked else "")
 
 
 def _build(client: docker.DockerClient, tag: str, dockerfile: str, files: dict[str, bytes]) -> None:
@@ -59,7 +67,8 @@ def _build(client: docker.DockerClient, tag: str, dockerfile: str, files: dict[s
 def images() -> Iterator[None]:
     client = docker.from_env()
     _build(client, V2, f"FROM {V1}\nCOPY index.html /www/index.html\n", {"index.html": b"<h1>hello from v2</h1>\n"})
-    _build(client, BROKEN, f'FROM {V1}\nCMD ["false"]\n', {})
+    # runs, but serves nothing: it fails its health check
+    _build(client, BROKEN, f'FROM {V1}\nCMD ["sleep", "3600"]\n', {})
     yield
     for tag in (V2, BROKEN):
         try:
@@ -152,11 +161,11 @@ def test_rolling_update_start_first_then_stop_first(cluster: Cluster, compose_fi
 
 
 def test_failing_update_rolls_back_by_itself(cluster: Cluster, compose_file) -> None:
-    cluster.cli("deploy", "-c", str(compose_file(stack(action="rollback"))), "--name", "shop", "--detach")
+    cluster.cli("deploy", "-c", str(compose_file(stack(action="rollback", checked=True))), "--name", "shop", "--detach")
     cluster.wait_running("shop_web", 3)
     before = {t["id"] for t in cluster.running_tasks("shop_web")}
 
-    broken = compose_file(stack(image=BROKEN, action="rollback"), "broken.yaml")
+    broken = compose_file(stack(image=BROKEN, action="rollback", checked=True), "broken.yaml")
     done = cluster.cli("deploy", "-c", str(broken), "--name", "shop", "--watch", check=False)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "update failed, rolled back" in done.stderr and "shop_web" in done.stderr

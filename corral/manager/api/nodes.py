@@ -29,7 +29,7 @@ def _node(ctx: ManagerContext, name: str) -> Node:
 
 
 def _tasks_by_node(ctx: ManagerContext) -> dict[str, list[Task]]:
-    return ctx.cache.tasks_by(lambda task: task.node)
+    return {name: ctx.cache.tasks_on(name) for name in ctx.cache.nodes}  # from the cache's index: no scan
 
 
 def _view(ctx: ManagerContext, node: Node, tasks: list[Task]) -> NodeView:

@@ -46,7 +46,7 @@ def _service(ctx: ManagerContext, name: str) -> Service:
 
 
 def _tasks_by_service(ctx: ManagerContext) -> dict[str, list[Task]]:
-    return ctx.cache.tasks_by(lambda task: task.service)
+    return {name: ctx.cache.tasks_of(name) for name in ctx.cache.services}  # from the cache's index: no scan
 
 
 @router.get("", response_model=list[ServiceView])
