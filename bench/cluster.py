@@ -95,7 +95,7 @@ def peak_rss(pid: int) -> int:
 
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT if proc.args[0] == "py-spy" else signal.SIGTERM)  # py-spy writes on SIGINT
         try:
             proc.wait(15)
         except subprocess.TimeoutExpired:

@@ -33,8 +33,9 @@ echo
 echo
 "$corral" service ps demo_worker
 echo
-first=$("$corral" service ps demo_web --output json | .venv/bin/python -c 'import json,sys; print(next((t["address"] for t in json.load(sys.stdin) if t["address"]), ""))')
-[ -n "$first" ] && echo "try: curl http://$first/"
+"$corral" service endpoints demo_web
+echo
+echo "try: curl http://127.0.0.2:18080/   (or 127.0.0.3, 127.0.0.4: the routing mesh answers on every node)"
 echo "The cluster runs in the background (pid $(cat "$state/pid"), log $state/cluster.log)."
 echo "CLI: export CORRAL_MANAGER=$CORRAL_MANAGER; .venv/bin/corral --help"
 echo "Stop it (and its containers) with: make demo-stop"

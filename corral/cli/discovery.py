@@ -47,9 +47,10 @@ async def _fetch(client, service: str):  # type: ignore[no-untyped-def]
 
 def _print_mesh(mesh: dict) -> None:
     for route in mesh["routes"]:
-        console.print(
-            f"mesh: {route['port']}/{route['protocol']} on every node -> {len(route['backends'])} endpoint(s)", highlight=False
+        where = f"{route['vip']}:{route['port']}/{route['protocol']} (by name)" if route["vip"] else (
+            f"{route['port']}/{route['protocol']} on every node"
         )
+        console.print(f"mesh: {where} -> {len(route['backends'])} endpoint(s)", highlight=False)
     for node, errors in mesh["errors"].items():
         for listener, error in errors.items():
             console.print(f"mesh: node {node} cannot serve {listener}: {error}", style="yellow", highlight=False)

@@ -17,7 +17,8 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from corral.manager import keys
-from corral.model import Node, Service, ServiceSpec, Task
+from corral.model import Node, Service, ServiceSpec, Task, TaskState
+from corral.model.task import DesiredState, TERMINAL_STATES
 from corral.store import KeyValue, Store, WatchEvent, WatchExpired
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,10 @@ class StateCache:
     node_left_floor: dict[str, int] = field(default_factory=dict)
     # Ids of each service's tasks, so one service's tasks are found without a scan.
     service_tasks: dict[str, set[str]] = field(default_factory=dict)
+    # Per service [live tasks (desired running), running tasks]; per node [live tasks, cpus, memory
+    # reserved]: what `service ls` and `node ls` show, kept as tasks change instead of counted per call.
+    service_counts: dict[str, list[int]] = field(default_factory=dict)
+    node_usage: dict[str, list[float]] = field(default_factory=dict)
     loads: int = 0  # how many times the cache listed the store (a re-list is not seen by listeners)
     _specs: dict[tuple[str, int], tuple[dict, ServiceSpec]] = field(default_factory=dict)  # see `_task`
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -79,6 +84,8 @@ class StateCache:
         self.node_tasks.clear()
         self.node_left.clear()
         self.service_tasks.clear()
+        self.service_counts.clear()
+        self.node_usage.clear()
         self.loads += 1
         for kv in items:
             self._put(kv.key, kv.value, kv.mod_revision)
@@ -99,8 +106,12 @@ class StateCache:
             task = self._task(value)
             old = self.tasks.get(task.id)
             self.tasks[task.id] = Versioned(task, revision)
-            if old is None:
-                self.service_tasks.setdefault(task.service, set()).add(task.id)
+            if old is not None:
+                self._count(old.obj, -1)
+                if old.obj.service != task.service:
+                    self.service_tasks.get(old.obj.service, set()).discard(task.id)
+            self.service_tasks.setdefault(task.service, set()).add(task.id)
+            self._count(task, 1)
             self._move_task(task.id, old.obj.node if old else None, task.node, revision)
         elif key.startswith(keys.SERVICES):
             service = Service.model_validate(value)
@@ -108,6 +119,18 @@ class StateCache:
         elif key.startswith(keys.NODES):
             node = Node.model_validate(value)
             self.nodes[node.name] = Versioned(node, revision)
+
+    def _count(self, task: Task, sign: int) -> None:
+        counts = self.service_counts.setdefault(task.service, [0, 0])
+        if task.desired_state == DesiredState.running:
+            counts[0] += sign
+            if task.state == TaskState.running:
+                counts[1] += sign
+        if task.node is not None and task.state not in TERMINAL_STATES:
+            usage = self.node_usage.setdefault(task.node, [0, 0.0, 0])
+            usage[0] += sign
+            usage[1] += sign * task.spec.reservations.cpus
+            usage[2] += sign * task.spec.reservations.memory
 
     def _task(self, value: dict) -> Task:
         """The task, sharing one spec object with the other tasks of its service version.
@@ -129,6 +152,7 @@ class StateCache:
             if old:
                 self._move_task(old.obj.id, old.obj.node, None, revision)
                 self.service_tasks.get(old.obj.service, set()).discard(old.obj.id)
+                self._count(old.obj, -1)
         elif key.startswith(keys.SERVICES):
             self.services.pop(key.removeprefix(keys.SERVICES), None)
         elif key.startswith(keys.NODES):

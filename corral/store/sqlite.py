@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
+_CHUNK = 500  # keys per IN (...) query
+
+
 def _prefix_end(prefix: str) -> str:
     """The smallest string greater than every string starting with prefix."""
     return prefix + "\U0010ffff"
@@ -126,21 +129,57 @@ class SqliteStore(Store):
         return revision, skipped
 
     def _txn_sync(self, ops: list[Op], skipped: list[int] | None = None) -> int:
-        """One transaction; with `skipped`, an op whose expectation fails is left out (its index noted)."""
+        """One transaction; with `skipped`, an op whose expectation fails is left out (its index noted).
+
+        The ops are worked out in memory first (each sees the ones before it), then written with
+        a few bulk statements: each statement releases and retakes the GIL, and with the event
+        loop busy in the other thread a statement per op made large batches crawl.
+        """
         db = self.db
-        events: list[WatchEvent] = []
         db.execute("BEGIN IMMEDIATE")
         try:
+            state = self._current_sync(sorted({op.key for op in ops}))
+            revision = self._revision_sync()
+            log_rows: list[tuple] = []
+            events: list[WatchEvent] = []
             for at, op in enumerate(ops):
-                try:
-                    event = self._apply(op)
-                except Conflict:
+                mod_revision, create_revision, text, last = state.get(op.key, (0, 0, None, 0))
+                if op.expect is not None and op.expect != mod_revision:
                     if skipped is None:
-                        raise
+                        found = f"at revision {mod_revision}" if text is not None else "absent"
+                        raise Conflict(f"{op.key} changed: expected revision {op.expect}, it is {found}")
                     skipped.append(at)
                     continue
-                if event:
-                    events.append(event)
+                prev_value = json.loads(text) if text is not None else None
+                if op.value is None:
+                    if text is None:
+                        continue  # deleting what is not there: no change, no revision
+                    revision += 1
+                    log_rows.append((revision, op.key, None, create_revision, last))
+                    state[op.key] = (0, 0, None, revision)
+                    events.append(WatchEvent(revision, op.key, None, prev_value))
+                    continue
+                revision += 1
+                new_text = json.dumps(op.value, separators=(",", ":"))
+                created = create_revision if text is not None else revision
+                log_rows.append((revision, op.key, new_text, created, last))
+                state[op.key] = (revision, created, new_text, revision)
+                events.append(WatchEvent(revision, op.key, op.value, prev_value))
+            if log_rows:
+                db.executemany(
+                    "INSERT INTO log (revision, key, value, create_revision, prev_revision) VALUES (?, ?, ?, ?, ?)",
+                    log_rows,
+                )
+                touched = {row[1] for row in log_rows}
+                db.executemany(
+                    "DELETE FROM current WHERE key = ?", [(key,) for key in touched if state[key][2] is None]
+                )
+                db.executemany(
+                    "INSERT INTO current (key, revision, create_revision, value) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET revision = excluded.revision, value = excluded.value,"
+                    " create_revision = excluded.create_revision",
+                    [(key, *state[key][:3]) for key in touched if state[key][2] is not None],
+                )
             revision = self._revision_sync()
             db.execute("COMMIT")
         except BaseException:
@@ -151,41 +190,25 @@ class SqliteStore(Store):
             self._loop.call_soon_threadsafe(self._hub.publish, events)
         return revision
 
-    def _apply(self, op: Op) -> WatchEvent | None:
+    def _current_sync(self, keys: list[str]) -> dict[str, tuple[int, int, str | None, int]]:
+        """key -> (mod revision, create revision, value or None if absent, revision of its last log row)."""
         db = self.db
-        row = db.execute("SELECT revision, create_revision, value FROM current WHERE key = ?", (op.key,)).fetchone()
-        mod_revision = row[0] if row else 0
-        if op.expect is not None and op.expect != mod_revision:
-            state = f"at revision {mod_revision}" if row else "absent"
-            raise Conflict(f"{op.key} changed: expected revision {op.expect}, it is {state}")
-        prev_value = json.loads(row[2]) if row else None
-        if op.value is None:
-            if not row:
-                return None
-            last = db.execute("SELECT MAX(revision) FROM log WHERE key = ?", (op.key,)).fetchone()[0]
-            cursor = db.execute(
-                "INSERT INTO log (key, value, create_revision, prev_revision) VALUES (?, NULL, ?, ?)",
-                (op.key, row[1], last),
-            )
-            db.execute("DELETE FROM current WHERE key = ?", (op.key,))
-            return WatchEvent(int(cursor.lastrowid or 0), op.key, None, prev_value)
-        text = json.dumps(op.value, separators=(",", ":"))
-        last = db.execute("SELECT MAX(revision) FROM log WHERE key = ?", (op.key,)).fetchone()[0] or 0
-        cursor = db.execute(
-            "INSERT INTO log (key, value, create_revision, prev_revision) VALUES (?, ?, ?, ?)",
-            (op.key, text, row[1] if row else 0, last),
-        )
-        revision = int(cursor.lastrowid or 0)
-        create_revision = row[1] if row else revision
-        if not row:
-            db.execute("UPDATE log SET create_revision = ? WHERE revision = ?", (revision, revision))
-        db.execute(
-            "INSERT INTO current (key, revision, create_revision, value) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET revision = excluded.revision, value = excluded.value,"
-            " create_revision = excluded.create_revision",
-            (op.key, revision, create_revision, text),
-        )
-        return WatchEvent(revision, op.key, op.value, prev_value)
+        state: dict[str, tuple[int, int, str | None, int]] = {}
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for key, revision, create_revision, value in db.execute(
+                f"SELECT key, revision, create_revision, value FROM current WHERE key IN ({marks})", chunk
+            ):
+                state[key] = (revision, create_revision, value, revision)
+            absent = [key for key in chunk if key not in state]
+            if absent:
+                marks = ",".join("?" * len(absent))
+                for key, last in db.execute(
+                    f"SELECT key, MAX(revision) FROM log WHERE key IN ({marks}) GROUP BY key", absent
+                ):
+                    state[key] = (0, 0, None, last or 0)
+        return state
 
     async def compact(self, keep: int) -> int:
         """Forget history older than the last `keep` revisions; returns the compacted revision."""

@@ -78,6 +78,20 @@ async def test_txn_each_skips_only_the_stale_ops(store: Store) -> None:
     await events.aclose()
 
 
+async def test_ops_of_one_txn_see_each_other(store: Store) -> None:
+    first = await store.put("tasks/a", {"n": 1})
+    revision = await store.txn(
+        [Op.put("tasks/a", {"n": 2}, expect=first), Op.put("tasks/a", {"n": 3}, expect=first + 1),
+         Op.delete("tasks/a", expect=first + 2), Op.put("tasks/a", {"n": 4}, expect=0)]
+    )
+    kv = await store.get("tasks/a")
+    assert kv is not None and kv.value == {"n": 4} and kv.mod_revision == revision == first + 4
+    assert kv.create_revision == revision  # created again by the last op
+    with pytest.raises(Conflict):
+        await store.txn([Op.put("tasks/b", {"n": 1}, expect=0), Op.put("tasks/b", {"n": 2}, expect=0)])
+    assert await store.get("tasks/b") is None and await store.revision() == revision
+
+
 async def test_delete_and_recreate(store: Store) -> None:
     rev = await store.put("k", {"v": 1})
     await store.delete("k", expect=rev)

@@ -9,7 +9,7 @@ from corral.manager.api.views import NodeView
 from corral.manager.health import node_health
 from corral.manager.context import ManagerContext
 from corral.manager.writes import dump
-from corral.model import Node, NodeAvailability, NodeState, Task
+from corral.model import Resources, Node, NodeAvailability, NodeState, Task
 from corral.model.errors import InvalidSpec, NotFound
 from corral.store import Op
 
@@ -32,17 +32,22 @@ def _tasks_by_node(ctx: ManagerContext) -> dict[str, list[Task]]:
     return {name: ctx.cache.tasks_on(name) for name in ctx.cache.nodes}  # from the cache's index: no scan
 
 
-def _view(ctx: ManagerContext, node: Node, tasks: list[Task]) -> NodeView:
+def _view(ctx: ManagerContext, node: Node, tasks: list[Task] | None) -> NodeView:
+    """`tasks` None: from the cache's running totals of the node's live tasks (no scan)."""
     last = ctx.leases.last.get(node.name)
     settings = ctx.settings
     heartbeat = max(last or 0.0, node.last_heartbeat)
-    return NodeView.of(node, tasks, last, node_health(node, heartbeat, ctx.clock(), settings.node_lease))
+    health = node_health(node, heartbeat, ctx.clock(), settings.node_lease)
+    if tasks is not None:
+        return NodeView.of(node, tasks, last, health)
+    count, cpus, memory = ctx.cache.node_usage.get(node.name, (0, 0.0, 0))
+    reserved = Resources(cpus=max(0.0, round(cpus, 9)), memory=max(0, int(memory)))
+    return NodeView.counted(node, int(count), reserved, last, health)
 
 
 @router.get("", response_model=list[NodeView])
 async def list_nodes(ctx: ManagerContext = Depends(context)) -> list[NodeView]:
-    tasks = _tasks_by_node(ctx)
-    return [_view(ctx, v.obj, tasks.get(name, [])) for name, v in sorted(ctx.cache.nodes.items())]
+    return [_view(ctx, v.obj, None) for _, v in sorted(ctx.cache.nodes.items())]
 
 
 @router.get("/{name}", response_model=NodeView)

@@ -51,9 +51,9 @@ def _tasks_by_service(ctx: ManagerContext) -> dict[str, list[Task]]:
 
 @router.get("", response_model=list[ServiceView])
 async def list_services(stack: str | None = None, ctx: ManagerContext = Depends(context)) -> list[ServiceView]:
-    tasks = _tasks_by_service(ctx)
+    counts = ctx.cache.service_counts  # kept by the cache as tasks change: no scan of the tasks
     return [
-        ServiceView.of(v.obj, tasks.get(name, []))
+        ServiceView.counted(v.obj, *counts.get(name, (0, 0)))
         for name, v in sorted(ctx.cache.services.items())
         if stack is None or v.obj.spec.stack == stack
     ]

@@ -66,10 +66,14 @@ class ServiceView(BaseModel):
 
     @staticmethod
     def of(service: Service, tasks: Iterable[Task]) -> "ServiceView":
-        spec = service.spec
         live = [t for t in tasks if t.desired_state == DesiredState.running]
-        running = sum(1 for t in live if t.state == TaskState.running)
-        desired = spec.replicas if spec.mode.value == "replicated" else len(live)
+        return ServiceView.counted(service, len(live), sum(1 for t in live if t.state == TaskState.running))
+
+    @staticmethod
+    def counted(service: Service, live: int, running: int) -> "ServiceView":
+        """From the numbers of its live and running tasks (the cache keeps them: no scan)."""
+        spec = service.spec
+        desired = spec.replicas if spec.mode.value == "replicated" else live
         ports = [
             f"{p.published}:{p.target}/{p.protocol}" if p.published else f"{p.target}/{p.protocol}" for p in spec.ports
         ]
@@ -109,9 +113,15 @@ class NodeView(BaseModel):
     @staticmethod
     def of(node: Node, tasks: Iterable[Task], last_heartbeat: float | None, health: str) -> "NodeView":
         mine = [t for t in tasks if t.node == node.name and t.state not in TERMINAL_STATES]
-        reserved = Resources()
-        for task in mine:
-            reserved = reserved.plus(task.spec.reservations)
+        # Summed as numbers: a Resources per task made `node ls` cost seconds at 100,000 tasks.
+        reserved = Resources(
+            cpus=sum(t.spec.reservations.cpus for t in mine), memory=sum(t.spec.reservations.memory for t in mine)
+        )
+        return NodeView.counted(node, len(mine), reserved, last_heartbeat, health)
+
+    @staticmethod
+    def counted(node: Node, tasks: int, reserved: Resources, last_heartbeat: float | None, health: str) -> "NodeView":
+        """From the number of its live tasks and what they reserve (the cache keeps them: no scan)."""
         return NodeView(
             name=node.name,
             address=node.address,
@@ -120,7 +130,7 @@ class NodeView(BaseModel):
             labels=node.labels,
             resources=node.resources,
             reserved=reserved,
-            tasks=len(mine),
+            tasks=tasks,
             engine=node.engine,
             last_heartbeat=max(last_heartbeat or 0.0, node.last_heartbeat),
             health=health,

@@ -1,0 +1,57 @@
+"""The cache's incremental indexes agree with a scan of its tasks, through puts, moves and deletes."""
+
+import random
+
+from corral.manager.api.views import NodeView, ServiceView
+from corral.manager.cache import StateCache
+from corral.manager.writes import dump
+from corral.model import Node, Resources, Service, ServiceSpec, Task, TaskState
+from corral.model.task import DesiredState
+
+SPECS = {
+    name: ServiceSpec(name=name, image="img", reservations=Resources(cpus=cpus, memory=mem)).task_shape()
+    for name, cpus, mem in (("a", 0.1, 1 << 20), ("b", 0.0, 0), ("c", 0.25, 3 << 20))
+}
+NODES = [f"n{i}" for i in range(4)]
+
+
+def _random_task(rng: random.Random, task_id: str) -> Task:
+    service = rng.choice(list(SPECS))
+    return Task(
+        id=task_id, service=service, slot=1, spec=SPECS[service], created_at=1.0, updated_at=1.0,
+        node=rng.choice([None, *NODES]), state=rng.choice(list(TaskState)), desired_state=rng.choice(list(DesiredState)),
+    )
+
+
+def test_counts_and_node_usage_follow_every_change() -> None:
+    rng = random.Random(7)
+    cache = StateCache(store=None)  # type: ignore[arg-type]
+    revision = 0
+    for _ in range(3000):
+        revision += 1
+        task_id = f"t{rng.randrange(300)}"
+        if rng.random() < 0.15:
+            cache._drop(f"tasks/{task_id}", revision)
+        else:
+            cache._put(f"tasks/{task_id}", dump(_random_task(rng, task_id)), revision)
+    tasks = [v.obj for v in cache.tasks.values()]
+    for name, spec in SPECS.items():
+        service = Service(spec=spec.model_copy(update={"replicas": 3}), created_at=1.0, updated_at=1.0)
+        scanned = ServiceView.of(service, [t for t in tasks if t.service == name])
+        assert ServiceView.counted(service, *cache.service_counts.get(name, (0, 0))) == scanned
+        assert sorted(t.id for t in cache.tasks_of(name)) == sorted(t.id for t in tasks if t.service == name)
+    for name in NODES:
+        node = Node(name=name, address="10.0.0.1", resources=Resources(cpus=8, memory=1 << 30), last_heartbeat=1, registered_at=1)
+        scanned = NodeView.of(node, tasks, None, "ok")
+        count, cpus, memory = cache.node_usage.get(name, (0, 0.0, 0))
+        assert count == scanned.tasks and memory == scanned.reserved.memory
+        assert abs(cpus - scanned.reserved.cpus) < 1e-9
+
+
+def test_tasks_of_one_service_version_share_one_spec() -> None:
+    cache = StateCache(store=None)  # type: ignore[arg-type]
+    for i in range(3):
+        task = Task(id=f"t{i}", service="a", slot=i, spec=SPECS["a"], created_at=1.0, updated_at=1.0)
+        cache._put(f"tasks/t{i}", dump(task), i + 1)
+    specs = {id(v.obj.spec) for v in cache.tasks.values()}
+    assert len(specs) == 1 and cache.tasks["t0"].obj.spec == SPECS["a"]
