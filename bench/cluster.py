@@ -259,7 +259,7 @@ def main() -> None:
     parser.add_argument("--hollow-delay", default="50-200", help="ms per hollow container operation, LOW-HIGH")
     parser.add_argument("--node-lease", type=float, default=30.0, help="seconds a heartbeat renews a node for (long: agent processes share 2 cores)")
     parser.add_argument("--idle-seconds", type=float, default=3.0, help="how long the idle baseline is sampled")
-    parser.add_argument("--sample-pause", type=float, default=0.1, help="pause between two latency samples")
+    parser.add_argument("--sample-pause", type=float, default=1.0, help="pause between two rounds of latency samples (a monitor polling once a second)")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--py-spy", metavar="FILE", help="record the manager with py-spy into FILE")
     parser.add_argument("--py-spy-format", default="speedscope", choices=["speedscope", "flamegraph", "raw"])

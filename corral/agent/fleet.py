@@ -40,7 +40,7 @@ class FleetSettings:
     heartbeat_groups: int = 10  # heartbeat calls per interval, each for 1/groups of the nodes
     report_interval: float = 0.05  # how long a status report may wait to be sent with others
     report_batch: int = 5000  # at most this many reports per call
-    watch_interval: float = 0.1  # least time between two watch calls (changes in between come together)
+    watch_interval: float = 0.5  # least time between two watch calls (changes in between come together)
 
     def __post_init__(self) -> None:
         if self.count < 1:

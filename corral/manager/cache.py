@@ -53,6 +53,9 @@ class StateCache:
     node_left_floor: dict[str, int] = field(default_factory=dict)
     # Ids of each service's tasks, so one service's tasks are found without a scan.
     service_tasks: dict[str, set[str]] = field(default_factory=dict)
+    # The tasks on each node -> revision of their last change, oldest change first, so a delta
+    # watch reads only the changes after its revision (newest first) instead of every task.
+    node_recent: dict[str, dict[str, int]] = field(default_factory=dict)
     # Per service [live tasks (desired running), running tasks]; per node [live tasks, cpus, memory
     # reserved]: what `service ls` and `node ls` show, kept as tasks change instead of counted per call.
     service_counts: dict[str, list[int]] = field(default_factory=dict)
@@ -84,6 +87,7 @@ class StateCache:
         self.node_tasks.clear()
         self.node_left.clear()
         self.service_tasks.clear()
+        self.node_recent.clear()
         self.service_counts.clear()
         self.node_usage.clear()
         self.loads += 1
@@ -162,6 +166,7 @@ class StateCache:
         """Keep the per-node index, and mark the nodes whose task list changed."""
         if old and old != new:
             self.node_tasks.get(old, set()).discard(task_id)
+            self.node_recent.get(old, {}).pop(task_id, None)
             self.node_changed[old] = revision
             left = self.node_left.setdefault(old, {})
             left[task_id] = revision
@@ -170,6 +175,9 @@ class StateCache:
         if new:
             self.node_tasks.setdefault(new, set()).add(task_id)
             self.node_changed[new] = revision
+            recent = self.node_recent.setdefault(new, {})
+            recent.pop(task_id, None)
+            recent[task_id] = revision
             if old != new:
                 self.node_left.get(new, {}).pop(task_id, None)
 
@@ -188,7 +196,11 @@ class StateCache:
         """
         if after <= 0 or after < self.node_left_floor.get(node, 0):
             return True, self.tasks_on(node), []
-        changed = [v.obj for task_id in self.node_tasks.get(node, ()) if (v := self.tasks[task_id]).revision > after]
+        changed = []
+        for task_id, revision in reversed(self.node_recent.get(node, {}).items()):
+            if revision <= after:
+                break
+            changed.append(self.tasks[task_id].obj)
         removed = [task_id for task_id, revision in self.node_left.get(node, {}).items() if revision > after]
         return False, changed, removed
 

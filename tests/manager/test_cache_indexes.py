@@ -55,3 +55,23 @@ def test_tasks_of_one_service_version_share_one_spec() -> None:
         cache._put(f"tasks/t{i}", dump(task), i + 1)
     specs = {id(v.obj.spec) for v in cache.tasks.values()}
     assert len(specs) == 1 and cache.tasks["t0"].obj.spec == SPECS["a"]
+
+
+def test_node_delta_is_what_a_scan_finds() -> None:
+    rng = random.Random(11)
+    cache = StateCache(store=None)  # type: ignore[arg-type]
+    for revision in range(1, 2001):
+        task_id = f"t{rng.randrange(200)}"
+        if rng.random() < 0.1:
+            cache._drop(f"tasks/{task_id}", revision)
+        else:
+            cache._put(f"tasks/{task_id}", dump(_random_task(rng, task_id)), revision)
+    for node in NODES:
+        for after in (1, 500, 1500, 1990):
+            full, changed, removed = cache.node_delta(node, after)
+            assert not full
+            on_node = [v for v in cache.tasks.values() if v.obj.node == node]
+            assert sorted(t.id for t in changed) == sorted(v.obj.id for v in on_node if v.revision > after)
+            assert not set(removed) & {v.obj.id for v in on_node}
+        full, everything, _ = cache.node_delta(node, 0)
+        assert full and sorted(t.id for t in everything) == sorted(v.obj.id for v in cache.tasks.values() if v.obj.node == node)
