@@ -103,9 +103,10 @@ def _reconcile_service(
     if step.service != service:
         plan.services.append(step.service)
         service = step.service
+    shape = service.spec.task_shape()  # once per service: every new task shares this (frozen) spec
     for key, (slot, node) in wanted.items():
         history = slots.get(key, [])
-        _reconcile_slot(service, slot, node, history, nodes, now, new_id, plan, key in step.replace, step.start_first)
+        _reconcile_slot(service, shape, slot, node, history, nodes, now, new_id, plan, key in step.replace, step.start_first)
         _trim_history(history, plan)
 
 
@@ -139,6 +140,7 @@ def _has_live_task(history: list[Task]) -> bool:
 
 def _reconcile_slot(
     service: Service,
+    shape: ServiceSpec,
     slot: int | None,
     node: str | None,
     history: list[Task],
@@ -149,20 +151,21 @@ def _reconcile_slot(
     may_update: bool,
     start_first: bool,
 ) -> None:
-    shape = service.spec.task_shape()
     running = [t for t in history if t.desired_state == DesiredState.running]
-    keep = _live_to_keep(running, shape)
-    if len(keep) > 1 and _replace_reason(keep[0], nodes) is not None:
-        keep = keep[1:]  # the old task of a handover cannot stay where it is (node drained or gone)
+    keep = _live_to_keep(running, shape, nodes)
+    if len(keep) > 1 and _replace_reason(keep[0], nodes) not in (None, _drained(keep[0])):
+        keep = keep[1:]  # the old task of a handover cannot stay where it is (it ended, or its node is gone)
     kept = {t.id for t in keep}
     for extra in running:
         if extra.id not in kept:
-            why = "duplicate task in slot" if rollout.runs(extra, shape) else f"updated to version {service.version}"
+            why = _replace_reason(extra, nodes) or (
+                "duplicate task in slot" if rollout.runs(extra, shape) else f"updated to version {service.version}"
+            )
             plan.update.append(_shut_down(extra, now, why))
     current = keep[-1] if keep else (history[-1] if history else None)
 
     if current is None:
-        plan.create.append(_new_task(service, slot, node, 0, 0, 0.0, now, new_id))
+        plan.create.append(_new_task(service, shape, slot, node, 0, 0, 0.0, now, new_id))
         return
     if current.desired_state == DesiredState.shutdown:
         # The slot's newest task was stopped: either the restart policy said
@@ -170,10 +173,15 @@ def _reconcile_slot(
         # left the slot empty (then it needs a task again).
         if current.terminal and not _should_restart(service, current, now):
             return
-        plan.create.append(_replacement(service, slot, node, current, history, now, new_id, delay=False))
+        plan.create.append(_replacement(service, shape, slot, node, current, history, now, new_id, delay=False))
         return
 
     reason = _replace_reason(current, nodes)
+    if reason is not None and reason == _drained(current) and current.state == TaskState.running:
+        # A drain moves a serving replica start-first: it keeps serving until its replacement runs.
+        if len(keep) == 1:
+            plan.create.append(_replacement(service, shape, slot, node, current, history, now, new_id, delay=False))
+        return
     if reason is None:
         if len(keep) > 1 or rollout.runs(current, shape):
             return  # nothing to change, or a start-first handover under way
@@ -181,21 +189,21 @@ def _reconcile_slot(
             return  # outdated, but waits for its turn in the rollout
         reason = f"updated to version {service.version}"
         if current.state == TaskState.running and start_first:
-            plan.create.append(_replacement(service, slot, node, current, history, now, new_id, delay=False))
+            plan.create.append(_replacement(service, shape, slot, node, current, history, now, new_id, delay=False))
             return
     if current.terminal:
         if not _should_restart(service, current, now):
             plan.update.append(_shut_down(current, now, f"restart policy: not restarting after {current.state.value}"))
             return
         plan.update.append(_shut_down(current, now, reason))
-        plan.create.append(_replacement(service, slot, node, current, history, now, new_id, delay=True))
+        plan.create.append(_replacement(service, shape, slot, node, current, history, now, new_id, delay=True))
         return
     plan.update.append(_shut_down(current, now, reason))
-    plan.create.append(_replacement(service, slot, node, current, history, now, new_id, delay=False))
+    plan.create.append(_replacement(service, shape, slot, node, current, history, now, new_id, delay=False))
 
 
-def _live_to_keep(running: list[Task], shape: ServiceSpec) -> list[Task]:
-    """The slot's live tasks that stay: its newest, or during a start-first update the old one beside it.
+def _live_to_keep(running: list[Task], shape: ServiceSpec, nodes: Mapping[str, Node]) -> list[Task]:
+    """The slot's live tasks that stay: its newest, or during a start-first update (or a drain) the old one beside it.
 
     After a rollback the newest task may be the outdated one: then the task
     of the current spec stays and the newer, rolled-back one goes.
@@ -204,10 +212,21 @@ def _live_to_keep(running: list[Task], shape: ServiceSpec) -> list[Task]:
         return running
     current = [t for t in running if rollout.runs(t, shape)]
     newest = current[-1] if current else running[-1]
-    older_outdated = [t for t in running[: running.index(newest)] if not rollout.runs(t, shape) and not t.terminal]
-    if current and newest.state != TaskState.running and older_outdated:
-        return [older_outdated[-1], newest]  # the old task serves until the new one runs
+    # A drained replica waits only for a replacement that has a node; with nowhere to go, a drain still drains.
+    replacement_placed = newest.state in (TaskState.assigned, TaskState.starting)
+    older_leaving = [
+        t
+        for t in running[: running.index(newest)]
+        if not t.terminal
+        and (not rollout.runs(t, shape) or (replacement_placed and _replace_reason(t, nodes) == _drained(t)))
+    ]
+    if current and newest.state != TaskState.running and older_leaving:
+        return [older_leaving[-1], newest]  # the old task serves until the new one runs
     return [newest]
+
+
+def _drained(task: Task) -> str:
+    return f"node {task.node} drained"
 
 
 def _replace_reason(task: Task, nodes: Mapping[str, Node]) -> str | None:
@@ -263,6 +282,7 @@ def restart_delay(delay: float, backoff: int) -> float:
 
 def _replacement(
     service: Service,
+    shape: ServiceSpec,
     slot: int | None,
     node: str | None,
     previous: Task,
@@ -281,12 +301,13 @@ def _replacement(
         # loop); a task that ran longer than the cap starts the count again.
         backoff = previous.backoff + 1 if _ran_for(previous) < MAX_RESTART_DELAY else 1
         not_before = now + restart_delay(service.spec.restart_policy.delay, backoff)
-    task = _new_task(service, slot, node, previous.attempt + 1, restarts, not_before, now, new_id)
+    task = _new_task(service, shape, slot, node, previous.attempt + 1, restarts, not_before, now, new_id)
     return task.model_copy(update={"backoff": backoff}) if backoff else task
 
 
 def _new_task(
     service: Service,
+    shape: ServiceSpec,
     slot: int | None,
     node: str | None,
     attempt: int,
@@ -301,7 +322,7 @@ def _new_task(
         stack=service.spec.stack,
         slot=slot,
         node=node,
-        spec=service.spec.task_shape(),
+        spec=shape,
         spec_version=service.version,
         attempt=attempt,
         restarts=restarts,

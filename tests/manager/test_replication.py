@@ -357,19 +357,36 @@ def test_task_on_a_drained_node_is_replaced_in_its_slot() -> None:
     nodes = nodes_by_name(make_node("n1", availability=NodeAvailability.drain), make_node("n2"))
     tasks = [make_task(service, 1, id="on-drained", node="n1"), make_task(service, 2, id="fine", node="n2")]
     plan = run([service], tasks, nodes=nodes)
-    [old] = plan.update
+    # start-first: the drained replica keeps serving until its replacement runs
+    assert plan.update == []
     [new] = plan.create
-    assert old.id == "on-drained" and old.desired_state == SHUTDOWN and old.state == TaskState.running
-    assert old.error == "node n1 drained"
     assert new.slot == 1 and new.node is None and new.not_before == 0.0
     assert new.restarts == 0  # draining is not the task's fault
+    starting = new.model_copy(update={"node": "n2", "state": TaskState.starting})
+    assert run([service], [*tasks, starting], nodes=nodes).empty  # still handing over
+    [gone] = run([service], [*tasks, new.model_copy(update={"state": TaskState.pending})], nodes=nodes).update
+    assert gone.id == "on-drained"  # its replacement found no node: the drain goes on
+    running = starting.model_copy(update={"state": TaskState.running})
+    [old] = run([service], [*tasks, running], nodes=nodes).update
+    assert old.id == "on-drained" and old.desired_state == SHUTDOWN and old.state == TaskState.running
+    assert old.error == "node n1 drained"
+
+
+def test_drained_task_that_is_not_running_goes_at_once() -> None:
+    service = make_service(replicas=1)
+    nodes = nodes_by_name(make_node("n1", availability=NodeAvailability.drain), make_node("n2"))
+    plan = run([service], [make_task(service, 1, id="starting", node="n1", state=TaskState.starting)], nodes=nodes)
+    [old] = plan.update
+    assert old.desired_state == SHUTDOWN and old.error == "node n1 drained"
+    assert len(plan.create) == 1
 
 
 def test_drain_replacement_settles() -> None:
     service = make_service(replicas=1)
     nodes = nodes_by_name(make_node("n1", availability=NodeAvailability.drain))
     tasks = by_id([make_task(service, 1, node="n1")])
-    assert reconcile_until_quiet(services_by_name(service), tasks, nodes, NOW, id_gen()) == 1
+    assert reconcile_until_quiet(services_by_name(service), tasks, nodes, NOW, id_gen()) == 2
+    # nowhere for the replacement to go: the drain still drains
     assert len(tasks) == 2 and len(live(tasks.values())) == 1
 
 
