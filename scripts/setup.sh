@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v dockerd >/dev/null || need_apt+=(docker.io)
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || need_apt+=(busybox-static)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -x httpd >/dev/null || need_apt+=(busybox-static)  # no -q: an early exit would SIGPIPE busybox under pipefail
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v skopeo >/dev/null || need_apt+=(skopeo)                    # registry tests and bench
