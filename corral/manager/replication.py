@@ -177,8 +177,9 @@ def _reconcile_slot(
         return
 
     reason = _replace_reason(current, nodes)
-    if reason is not None and reason == _drained(current) and current.state == TaskState.running:
-        # A drain moves a serving replica start-first: it keeps serving until its replacement runs.
+    if reason == _drained(current) and current.state == TaskState.running and rollout.runs(current, shape):
+        # A drain moves a serving, up-to-date replica start-first: it keeps serving until its
+        # replacement runs. (An outdated one goes the way its rollout says.)
         if len(keep) == 1:
             plan.create.append(_replacement(service, shape, slot, node, current, history, now, new_id, delay=False))
         return

@@ -11,7 +11,7 @@ holds exactly one.
 
 from collections import Counter
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from corral.manager.replication import HISTORY_PER_SLOT
@@ -88,6 +88,8 @@ def play(cluster: ToyCluster, event: tuple) -> None:  # type: ignore[type-arg]
     order=st.sampled_from(["stop-first", "start-first"]),
     parallelism=st.integers(min_value=0, max_value=2),
 )
+# found by CI: an outdated replica on a node drained with the update must not be handed over start-first
+@example(replicas=0, script=[[("scale", 1), ("drain", "n1"), ("drain", "n2")], [("drain", "n3"), ("update", "nginx:2")]], order="stop-first", parallelism=0)
 def test_replicated_service_keeps_exactly_one_live_task_per_slot(replicas: int, script: list, order: str, parallelism: int) -> None:  # type: ignore[type-arg]
     nodes = nodes_by_name(*(make_node(name) for name in NODE_NAMES))
     service = make_service("s", replicas=replicas, restart={"delay": 1}, update_config=rollout_config(order, parallelism))
