@@ -60,28 +60,33 @@ def _next_vip(vips: Iterator[str]) -> str:
 
 
 def check_published_ports(existing: Mapping[str, Service], stack: str, specs: list[ServiceSpec]) -> None:
-    """A published port belongs to one service in the whole cluster (the mesh serves it on every node)."""
-    owners: dict[tuple[int, str], str] = {}
+    """An ingress port belongs to one service in the whole cluster (the mesh serves it on every node).
+
+    Host-mode ports of different services may share a number: the scheduler
+    keeps them on different nodes.
+    """
+    owners: dict[tuple[int, str], list[tuple[str, str]]] = {}  # (port, protocol) -> [(service, mode)]
     for name, service in existing.items():
-        if service.spec.stack == stack:
-            continue  # the stack's own services are being replaced by `specs`
-        for port in service.spec.ports:
-            if port.published is not None:
-                owners[(port.published, port.protocol)] = name
+        if service.spec.stack != stack:  # the stack's own services are being replaced by `specs`
+            _claim(owners, name, service.spec)
     for spec in specs:
         short = spec.name.removeprefix(stack + "_")
-        owners = {key: name for key, name in owners.items() if name != spec.name}
         for index, port in enumerate(spec.ports):
             if port.published is None:
                 continue
-            key = (port.published, port.protocol)
-            owner = owners.get(key)
-            if owner is not None:
-                raise InvalidSpec(
-                    f"services.{short}.ports[{index}]",
-                    f"port {port.published}/{port.protocol} is already published by service {owner}",
-                )
-            owners[key] = spec.name
+            for owner, mode in owners.get((port.published, port.protocol), []):
+                if "ingress" in (mode, port.mode):
+                    raise InvalidSpec(
+                        f"services.{short}.ports[{index}]",
+                        f"port {port.published}/{port.protocol} is already published by service {owner}",
+                    )
+            owners.setdefault((port.published, port.protocol), []).append((spec.name, port.mode))
+
+
+def _claim(owners: dict[tuple[int, str], list[tuple[str, str]]], name: str, spec: ServiceSpec) -> None:
+    for port in spec.ports:
+        if port.published is not None:
+            owners.setdefault((port.published, port.protocol), []).append((name, port.mode))
 
 
 def updated(current: Service, spec: ServiceSpec, now: float) -> Service:

@@ -128,3 +128,15 @@ def test_new_services_get_distinct_vips_and_keep_them() -> None:
     assert [s.vip for s in again.update] == ["10.9.0.2"] and [s.vip for s in again.create] == ["10.9.0.4"]
     with pytest.raises(Conflict):
         plan_deploy({}, "app", [make_spec(f"app_s{i}", stack="app") for i in range(6)], NOW, prune=False, service_network="10.9.0.0/29")
+
+
+def test_host_mode_ports_may_share_a_number_but_not_with_ingress() -> None:
+    from corral.model import PortSpec
+    from corral.model.errors import InvalidSpec
+
+    def spec(name: str, mode: str) -> ServiceSpec:
+        return ServiceSpec(name=name, stack="s", image="x", ports=[PortSpec(target=80, published=9000, mode=mode)])
+
+    plan_deploy({}, "s", [spec("s_a", "host"), spec("s_b", "host")], 1.0, prune=False)
+    with pytest.raises(InvalidSpec):
+        plan_deploy({}, "s", [spec("s_a", "host"), spec("s_b", "ingress")], 1.0, prune=False)
