@@ -295,7 +295,8 @@ class Agent:
 
 
 def _on_the_mesh(task: Task) -> bool:
-    return task.state == TaskState.running and any(p.mode == "ingress" and p.published for p in task.spec.ports)
+    """A running task with ports is an endpoint: of its published ports, and of its service's VIP."""
+    return task.state == TaskState.running and bool(task.spec.ports)
 
 
 class EngineFactory:
