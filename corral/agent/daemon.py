@@ -122,15 +122,15 @@ class Agent:
 
     async def _register_patiently(self, attempts: int = 30) -> Registration:
         """Register; a refusal (wrong token, bad request) raises at once, a busy or unreachable manager is retried."""
-        for attempt in range(attempts):
+        for _ in range(attempts - 1):
             try:
                 return await self.register()
             except ApiError as err:
-                if 0 < err.status < 500 and err.status != 409 or attempt == attempts - 1:
+                if 0 < err.status < 500 and err.status != 409:
                     raise
                 log.warning("%s: cannot register yet (%s); retrying", self.prefix, err)
                 await asyncio.sleep(1.0)
-        raise AssertionError("unreachable")
+        return await self.register()
 
     async def _heartbeat_loop(self, interval: float) -> None:
         while True:

@@ -153,7 +153,7 @@ def _reconcile_slot(
 ) -> None:
     running = [t for t in history if t.desired_state == DesiredState.running]
     keep = _live_to_keep(running, shape, nodes)
-    if len(keep) > 1 and _replace_reason(keep[0], nodes) not in (None, _drained(keep[0])):
+    if len(keep) > 1 and _replace_reason(keep[0], nodes) is not None and not _on_drained_node(keep[0], nodes):
         keep = keep[1:]  # the old task of a handover cannot stay where it is (it ended, or its node is gone)
     kept = {t.id for t in keep}
     for extra in running:
@@ -177,7 +177,7 @@ def _reconcile_slot(
         return
 
     reason = _replace_reason(current, nodes)
-    if reason == _drained(current) and current.state == TaskState.running and rollout.runs(current, shape):
+    if current.state == TaskState.running and _on_drained_node(current, nodes) and rollout.runs(current, shape):
         # A drain moves a serving, up-to-date replica start-first: it keeps serving until its
         # replacement runs. (An outdated one goes the way its rollout says.)
         if len(keep) == 1:
@@ -219,26 +219,26 @@ def _live_to_keep(running: list[Task], shape: ServiceSpec, nodes: Mapping[str, N
         t
         for t in running[: running.index(newest)]
         if not t.terminal
-        and (not rollout.runs(t, shape) or (replacement_placed and _replace_reason(t, nodes) == _drained(t)))
+        and (not rollout.runs(t, shape) or (replacement_placed and _on_drained_node(t, nodes)))
     ]
     if current and newest.state != TaskState.running and older_leaving:
         return [older_leaving[-1], newest]  # the old task serves until the new one runs
     return [newest]
 
 
-def _drained(task: Task) -> str:
-    return f"node {task.node} drained"
+def _on_drained_node(task: Task, nodes: Mapping[str, Node]) -> bool:
+    node = nodes.get(task.node) if task.node else None
+    return node is not None and node.availability == NodeAvailability.drain
 
 
 def _replace_reason(task: Task, nodes: Mapping[str, Node]) -> str | None:
     """Why the slot's live task must give way at once (not a spec change), or None if it can stay."""
     if task.terminal:
         return f"task {task.state.value}"
-    node = nodes.get(task.node) if task.node else None
-    if task.node and node is None:
+    if task.node and task.node not in nodes:
         return f"node {task.node} removed"
-    if node is not None and node.availability == NodeAvailability.drain:
-        return f"node {node.name} drained"
+    if _on_drained_node(task, nodes):
+        return f"node {task.node} drained"
     return None
 
 

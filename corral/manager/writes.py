@@ -8,13 +8,15 @@ rest still lands in that one transaction.
 """
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from pydantic import BaseModel
 
 from corral.manager import keys
-from corral.manager.cache import StateCache
+from corral.manager.cache import StateCache, Versioned
 from corral.model import Node, Service, Task
+from corral.model.errors import Conflict
 from corral.store import Op, Store
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,39 @@ def service_put(cache: StateCache, service: Service) -> Op:
 def node_put(cache: StateCache, node: Node) -> Op:
     current = cache.nodes.get(node.name)
     return Op.put(keys.node_key(node.name), dump(node), expect=current.revision if current else 0)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def put_with_retry(
+    store: Store,
+    cache: StateCache,
+    key: str,
+    read: Callable[[], Versioned[M] | None],
+    change: Callable[[Versioned[M] | None], M],
+    what: str,
+    attempts: int = 10,
+) -> M:
+    """Write `change(read())` at `key` with compare-and-swap, and return it once the cache has it.
+
+    A lost race waits for the cache to see the winning write, then reads and
+    changes again; `change` may raise to refuse. An unchanged object is not
+    written. After `attempts` lost races: Conflict("{what} kept changing; retry").
+    """
+    for _ in range(attempts):
+        found = read()
+        changed = change(found)
+        if found is not None and changed == found.obj:
+            return changed
+        try:
+            revision = await store.put(key, dump(changed), expect=found.revision if found else 0)
+        except Conflict:
+            await cache.wait_change(lambda: read() is not found, 1.0)
+            continue
+        await cache.wait_for(revision)
+        return changed
+    raise Conflict(f"{what} kept changing; retry")
 
 
 def dump(obj: BaseModel) -> dict:

@@ -100,9 +100,15 @@ class SplitCluster:
         response.raise_for_status()
         return response.json()
 
-    def deploy(self, compose: Path, stack: str) -> None:
+    def cli(self, *args: str) -> str:
+        """Run `corral ARGS` against this cluster; its stdout (fails the test on a non-zero exit)."""
         env = {**os.environ, "CORRAL_MANAGER": self.url}
-        subprocess.run([*CORRAL, "deploy", "-c", str(compose), "--name", stack], env=env, check=True, capture_output=True, timeout=60)
+        done = subprocess.run([*CORRAL, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"corral {' '.join(args)} failed ({done.returncode}): {done.stderr}"
+        return done.stdout
+
+    def deploy(self, compose: Path, stack: str) -> None:
+        self.cli("deploy", "-c", str(compose), "--name", stack)
 
     def tasks(self, service: str) -> list[dict]:
         return self.api("GET", f"/v1/services/{service}/tasks")  # type: ignore[no-any-return]

@@ -90,7 +90,7 @@ def test_killed_container_is_replaced_and_counted(split: SplitCluster, compose_f
     assert replacement["attempt"] == victim["attempt"] + 1
     [dead] = [t for t in split.tasks("app_web") if t["id"] == victim["id"]]
     assert (dead["state"], dead["exit_code"], dead["error"]) == ("failed", 137, "exited with code 137")
-    ps = split_cli(split, "service", "ps", "--all", "app_web")
+    ps = split.cli("service", "ps", "--all", "app_web")
     assert "exited with code 137" in ps
     one_task_per_slot(split.tasks("app_web"))
 
@@ -244,15 +244,3 @@ def test_graceful_stop_sigterm_then_sigkill_after_the_grace_period(split: SplitC
     assert "exited on SIGTERM" in polite[0]["error"]
     assert stubborn_took > polite_took and stubborn[0]["exit_code"] == 137
     assert "killed after the 2s stop grace period" in stubborn[0]["error"]
-
-
-def split_cli(split: SplitCluster, *args: str) -> str:
-    import os
-    import subprocess
-
-    from tests.e2e.cluster import CORRAL
-
-    env = {**os.environ, "CORRAL_MANAGER": split.url}
-    done = subprocess.run([*CORRAL, *args], env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout

@@ -12,9 +12,10 @@ from corral.manager import keys
 from corral.manager.api.deps import context, require_token
 from corral.manager.cluster import registered_node
 from corral.manager.context import ManagerContext
-from corral.manager.writes import dump
+from corral.manager.cache import Versioned
+from corral.manager.writes import put_with_retry
 from corral.model import Node, PublishedPort, Resources, Task, TaskState
-from corral.model.errors import Conflict, NotFound
+from corral.model.errors import NotFound
 from corral.model.task import TERMINAL_STATES
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_token)])
@@ -52,21 +53,21 @@ class TaskStatus(BaseModel):
 
 @router.post("/register", response_model=RegisterResponse)
 async def register(body: RegisterRequest, ctx: ManagerContext = Depends(context)) -> RegisterResponse:
-    for _ in range(5):
-        current = ctx.cache.nodes.get(body.name)
-        now = ctx.clock()
-        node = registered_node(
+    now = ctx.clock()
+    # The lease first: no controller pass may see the node ready again with its old, expired lease.
+    ctx.leases.renew(body.name, now)
+    node = await put_with_retry(
+        ctx.store,
+        ctx.cache,
+        keys.node_key(body.name),
+        lambda: ctx.cache.nodes.get(body.name),
+        lambda current: registered_node(
             current.obj if current else None, body.name, body.address, body.resources, body.labels, body.engine, now
-        )
-        try:
-            revision = await ctx.store.put(keys.node_key(body.name), dump(node), expect=current.revision if current else 0)
-        except Conflict:  # e.g. the controller just marked it down: wait until the cache has that write
-            await ctx.cache.wait_change(lambda: ctx.cache.nodes.get(body.name) is not current, 1.0)
-            continue
-        ctx.leases.renew(body.name, now)
-        await ctx.cache.wait_for(revision)
-        return RegisterResponse(cluster_id=ctx.cluster_id, heartbeat_interval=ctx.settings.heartbeat_interval, node=node)
-    raise Conflict(f"node {body.name} kept changing while registering; retry")
+        ),
+        f"node {body.name}",
+        attempts=5,
+    )
+    return RegisterResponse(cluster_id=ctx.cluster_id, heartbeat_interval=ctx.settings.heartbeat_interval, node=node)
 
 
 @router.post("/{node}/heartbeat")
@@ -90,22 +91,14 @@ async def assigned_tasks(
 
 @router.put("/{node}/tasks/{task_id}/status", response_model=Task)
 async def report_status(node: str, task_id: str, body: TaskStatus, ctx: ManagerContext = Depends(context)) -> Task:
-    for _ in range(10):
-        found = ctx.cache.tasks.get(task_id)
+    def reported(found: Versioned[Task] | None) -> Task:
         if found is None or found.obj.node != node:
             raise NotFound(f"task {task_id} is not assigned to node {node}")
-        task = found.obj
-        updated = _with_status(task, body, ctx.clock())
-        if updated == task:
-            return task
-        try:
-            revision = await ctx.store.put(keys.task_key(task_id), dump(updated), expect=found.revision)
-        except Conflict:
-            await ctx.cache.wait_change(lambda: ctx.cache.tasks.get(task_id) is not found, 1.0)
-            continue
-        await ctx.cache.wait_for(revision)
-        return updated
-    raise Conflict(f"task {task_id} kept changing; retry")
+        return _with_status(found.obj, body, ctx.clock())
+
+    return await put_with_retry(
+        ctx.store, ctx.cache, keys.task_key(task_id), lambda: ctx.cache.tasks.get(task_id), reported, f"task {task_id}"
+    )
 
 
 def _with_status(task: Task, status: TaskStatus, now: float) -> Task:

@@ -42,12 +42,13 @@ class ServiceMesh(BaseModel):
 def _endpoints(ctx: ManagerContext, name: str) -> list[Endpoint]:
     if name not in ctx.cache.services:
         raise NotFound(f"service {name!r} not found (see `corral service ls`)")
-    return discovery.endpoints(ctx.cache.tasks_by(lambda t: t.service).get(name, []))
+    return discovery.endpoints(ctx.cache.tasks_of(name))
 
 
 def _routes(ctx: ManagerContext) -> list[Route]:
-    services = {name: v.obj for name, v in ctx.cache.services.items()}
-    return discovery.routes(services, ctx.cache.tasks_by(lambda t: t.service))
+    """Read on every change while agents long-poll: only the tasks of services with ports, through the cache's index."""
+    services = {name: v.obj for name, v in ctx.cache.services.items() if v.obj.spec.ports}
+    return discovery.routes(services, {name: ctx.cache.tasks_of(name) for name in services})
 
 
 @router.get("/services/{name}/endpoints", response_model=list[Endpoint])

@@ -11,10 +11,10 @@ from corral.manager.api.deps import context
 from corral.manager.api.views import ServiceView, TaskView
 from corral.manager import rollout
 from corral.manager.context import ManagerContext
-from corral.manager.writes import dump
+from corral.manager.cache import Versioned
+from corral.manager.writes import dump, put_with_retry
 from corral.model import Service, ServiceMode, ServiceSpec, Task
-from corral.model.errors import Conflict, InvalidSpec, NotFound
-from corral.store import Op
+from corral.model.errors import InvalidSpec, NotFound
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
 
@@ -141,21 +141,15 @@ def _patched_spec(service: Service, body: UpdateRequest) -> ServiceSpec:
 
 async def _change_service(ctx: ManagerContext, name: str, change: Callable[[Service], Service]) -> Service:
     """Write `change(service)` with compare-and-swap, again on a lost race (the controller writes rollout status)."""
-    for _ in range(10):
-        found = ctx.cache.services.get(name)
+
+    def changed(found: Versioned[Service] | None) -> Service:
         if found is None:
             raise NotFound(f"service {name!r} not found (see `corral service ls`)")
-        changed = change(found.obj)
-        if changed == found.obj:
-            return changed
-        try:
-            revision = await ctx.store.put(keys.service_key(name), dump(changed), expect=found.revision)
-        except Conflict:
-            await ctx.cache.wait_change(lambda: ctx.cache.services.get(name) is not found, 1.0)
-            continue
-        await ctx.cache.wait_for(revision)
-        return changed
-    raise Conflict(f"service {name} kept changing; retry")
+        return change(found.obj)
+
+    return await put_with_retry(
+        ctx.store, ctx.cache, keys.service_key(name), lambda: ctx.cache.services.get(name), changed, f"service {name}"
+    )
 
 
 @router.delete("/{name}", response_model=ServiceView)
