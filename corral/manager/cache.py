@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 LEFT_PER_NODE = 1000  # departed tasks remembered per node for delta watches
+JOURNAL_LIMIT = 200_000  # node changes remembered for watches of many nodes (see `nodes_changed_since`)
 
 
 @dataclass
@@ -60,9 +61,15 @@ class StateCache:
     # reserved]: what `service ls` and `node ls` show, kept as tasks change instead of counted per call.
     service_counts: dict[str, list[int]] = field(default_factory=dict)
     node_usage: dict[str, list[float]] = field(default_factory=dict)
+    # Every change of a node's task list in order, (revision, node): a watch of many nodes reads
+    # only the entries after its position instead of checking each of its nodes on every change.
+    # `journal_base` is the position of journal[0]; older entries are dropped past JOURNAL_LIMIT.
+    journal: list[tuple[int, str]] = field(default_factory=list)
+    journal_base: int = 0
     loads: int = 0  # how many times the cache listed the store (a re-list is not seen by listeners)
     _specs: dict[tuple[str, int], tuple[dict, ServiceSpec]] = field(default_factory=dict)  # see `_task`
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    # Called with each event just before the cache applies it (so the cache still holds what it changes).
     listeners: list[Callable[[WatchEvent], None]] = field(default_factory=list)
 
     async def run(self) -> None:
@@ -73,9 +80,9 @@ class StateCache:
             self.synced.set()
             try:
                 async for event in self.store.watch("", revision):
-                    self._apply(event)
-                    for listener in self.listeners:
+                    for listener in self.listeners:  # before the event is applied: they read the state before it
                         listener(event)
+                    self._apply(event)
                     await self._notify()
             except WatchExpired as err:
                 log.warning("cache watch expired (%s); listing again", err)
@@ -90,6 +97,8 @@ class StateCache:
         self.node_recent.clear()
         self.service_counts.clear()
         self.node_usage.clear()
+        self.journal_base += len(self.journal)  # a watch positioned before a re-list checks every node again
+        self.journal.clear()
         self.loads += 1
         for kv in items:
             self._put(kv.key, kv.value, kv.mod_revision)
@@ -167,19 +176,46 @@ class StateCache:
         if old and old != new:
             self.node_tasks.get(old, set()).discard(task_id)
             self.node_recent.get(old, {}).pop(task_id, None)
-            self.node_changed[old] = revision
+            self._changed_node(old, revision)
             left = self.node_left.setdefault(old, {})
             left[task_id] = revision
             if len(left) > LEFT_PER_NODE:
                 self._prune_left(old, left)
         if new:
             self.node_tasks.setdefault(new, set()).add(task_id)
-            self.node_changed[new] = revision
+            self._changed_node(new, revision)
             recent = self.node_recent.setdefault(new, {})
             recent.pop(task_id, None)
             recent[task_id] = revision
             if old != new:
                 self.node_left.get(new, {}).pop(task_id, None)
+
+    def _changed_node(self, node: str, revision: int) -> None:
+        self.node_changed[node] = revision
+        self.journal.append((revision, node))
+        if len(self.journal) > JOURNAL_LIMIT:
+            half = len(self.journal) // 2
+            del self.journal[:half]
+            self.journal_base += half
+
+    @property
+    def journal_end(self) -> int:
+        """The position after the newest journal entry."""
+        return self.journal_base + len(self.journal)
+
+    def nodes_changed_since(self, position: int, after: dict[str, int]) -> list[str]:
+        """The nodes of `after` whose tasks changed after their revision there, from journal `position` on.
+
+        A position older than what the journal holds checks every node instead.
+        """
+        if position < self.journal_base:
+            return [node for node, seen in after.items() if seen <= 0 or self.node_changed.get(node, 0) > seen]
+        found: dict[str, None] = {}
+        for revision, node in self.journal[position - self.journal_base :]:
+            seen = after.get(node)
+            if seen is not None and revision > seen:
+                found[node] = None
+        return list(found)
 
     def _prune_left(self, node: str, left: dict[str, int]) -> None:
         """Forget the older half of a node's departed tasks; watches from before them get a full list."""

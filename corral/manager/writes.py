@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from corral.manager import keys
 from corral.manager.cache import StateCache, Versioned
-from corral.model import Node, Service, Task
+from corral.model import Node, Service, ServiceSpec, Task
 from corral.model.errors import Conflict
 from corral.store import Op, Store
 
@@ -80,7 +80,31 @@ async def put_with_retry(
 
 
 def dump(obj: BaseModel) -> dict:
+    """The object as JSON-able data; a task's spec is dumped once per spec object (see `_spec_data`)."""
+    if isinstance(obj, Task):
+        data = obj.model_dump(mode="json", exclude=_SPEC)
+        data["spec"] = _spec_data(obj.spec)
+        return data
     return obj.model_dump(mode="json")
+
+
+_SPEC = {"spec"}
+_SPEC_DATA: dict[int, tuple[ServiceSpec, dict]] = {}  # id(spec) -> (the spec, kept alive so the id stays its own; its data)
+_SPEC_DATA_LIMIT = 1000
+
+
+def _spec_data(spec: ServiceSpec) -> dict:
+    """The dumped spec, shared by the tasks that share the spec object (the cache gives the tasks of a
+    service version one spec object): most of a task's dump, done once instead of per task and write.
+    Callers must not change the dict they get."""
+    known = _SPEC_DATA.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1]
+    if len(_SPEC_DATA) >= _SPEC_DATA_LIMIT:
+        _SPEC_DATA.clear()
+    data = spec.model_dump(mode="json")
+    _SPEC_DATA[id(spec)] = (spec, data)
+    return data
 
 
 async def apply(store: Store, ops: Sequence[Op]) -> tuple[int, int]:

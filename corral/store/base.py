@@ -16,7 +16,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
+
+import orjson
 
 from corral.model.errors import Conflict
 
@@ -38,11 +41,17 @@ class WatchEvent:
     revision: int
     key: str
     value: dict[str, Any] | None  # None: the key was deleted
-    prev_value: dict[str, Any] | None  # None: the key was created
+    # The value before (None: the key was created), or its stored JSON text: most watchers never
+    # look at it, so a backend may leave it encoded and `prev_value` decodes it when first read.
+    prev: dict[str, Any] | str | None
 
     @property
     def deleted(self) -> bool:
         return self.value is None
+
+    @cached_property
+    def prev_value(self) -> dict[str, Any] | None:
+        return orjson.loads(self.prev) if isinstance(self.prev, str) else self.prev
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ All SQLite calls run on one worker thread, never on the event loop.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TypeVar
+
+import orjson
 
 from corral.model.errors import Conflict
 from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired
@@ -150,21 +151,20 @@ class SqliteStore(Store):
                         raise Conflict(f"{op.key} changed: expected revision {op.expect}, it is {found}")
                     skipped.append(at)
                     continue
-                prev_value = json.loads(text) if text is not None else None
                 if op.value is None:
                     if text is None:
                         continue  # deleting what is not there: no change, no revision
                     revision += 1
                     log_rows.append((revision, op.key, None, create_revision, last))
                     state[op.key] = (0, 0, None, revision)
-                    events.append(WatchEvent(revision, op.key, None, prev_value))
+                    events.append(WatchEvent(revision, op.key, None, text))
                     continue
                 revision += 1
-                new_text = json.dumps(op.value, separators=(",", ":"))
+                new_text = orjson.dumps(op.value).decode()
                 created = create_revision if text is not None else revision
                 log_rows.append((revision, op.key, new_text, created, last))
                 state[op.key] = (revision, created, new_text, revision)
-                events.append(WatchEvent(revision, op.key, op.value, prev_value))
+                events.append(WatchEvent(revision, op.key, op.value, text))  # prev decoded if read
             if log_rows:
                 db.executemany(
                     "INSERT INTO log (revision, key, value, create_revision, prev_revision) VALUES (?, ?, ?, ?, ?)",
@@ -266,7 +266,7 @@ class SqliteStore(Store):
             (after, prefix, _prefix_end(prefix)),
         ).fetchall()
         return [
-            WatchEvent(rev, key, json.loads(value) if value else None, json.loads(prev) if prev else None)
+            WatchEvent(rev, key, orjson.loads(value) if value else None, prev)
             for rev, key, value, prev in rows
         ]
 
@@ -279,4 +279,4 @@ class SqliteStore(Store):
 
 
 def _key_value(row: tuple[str, str, int, int]) -> KeyValue:
-    return KeyValue(key=row[0], value=json.loads(row[1]), create_revision=row[2], mod_revision=row[3])
+    return KeyValue(key=row[0], value=orjson.loads(row[1]), create_revision=row[2], mod_revision=row[3])

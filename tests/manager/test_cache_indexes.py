@@ -75,3 +75,30 @@ def test_node_delta_is_what_a_scan_finds() -> None:
             assert not set(removed) & {v.obj.id for v in on_node}
         full, everything, _ = cache.node_delta(node, 0)
         assert full and sorted(t.id for t in everything) == sorted(v.obj.id for v in cache.tasks.values() if v.obj.node == node)
+
+
+def test_journal_finds_the_nodes_a_scan_finds_even_after_it_was_trimmed(monkeypatch) -> None:
+    """A watch of many nodes reads the journal from its position; a trimmed position falls back to a scan."""
+    monkeypatch.setattr("corral.manager.cache.JOURNAL_LIMIT", 50)
+    rng = random.Random(3)
+    cache = StateCache(store=None)  # type: ignore[arg-type]
+    revision = 0
+    fallbacks = 0
+    for _ in range(60):
+        after = {name: rng.randrange(revision + 1) for name in NODES[:3]}  # what a watcher last saw
+        position = cache.journal_end
+        before = dict(cache.node_changed)
+        for _ in range(rng.randrange(1, 60)):  # up to more than the journal keeps
+            revision += 1
+            task_id = f"t{rng.randrange(60)}"
+            cache._put(f"tasks/{task_id}", dump(_random_task(rng, task_id)), revision)
+        changed_now = {name for name in after if cache.node_changed.get(name, 0) > before.get(name, 0)}
+        scanned = {name for name, seen in after.items() if cache.node_changed.get(name, 0) > seen}
+        found = cache.nodes_changed_since(position, after)
+        assert len(found) == len(set(found))
+        if position >= cache.journal_base:
+            assert set(found) == changed_now & scanned  # what changed since the position, and is news
+        else:
+            fallbacks += 1
+            assert set(found) == scanned  # trimmed away: every node checked
+    assert fallbacks, "the journal was never trimmed past a position; the fallback went untested"

@@ -15,7 +15,7 @@ def event(key: str, new: object = None, old: object = None, revision: int = 7) -
         revision=revision,
         key=key,
         value=dump(new) if new is not None else None,  # type: ignore[arg-type]
-        prev_value=dump(old) if old is not None else None,  # type: ignore[arg-type]
+        prev=dump(old) if old is not None else None,  # type: ignore[arg-type]
     )
 
 
@@ -165,4 +165,4 @@ def test_node_heartbeat_only_is_not_news() -> None:
 
 
 def test_other_keys_are_not_news() -> None:
-    assert describe(WatchEvent(revision=1, key=keys.CLUSTER, value={"id": "x"}, prev_value=None)) is None
+    assert describe(WatchEvent(revision=1, key=keys.CLUSTER, value={"id": "x"}, prev=None)) is None

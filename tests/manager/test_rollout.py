@@ -358,6 +358,6 @@ def test_a_rollout_status_change_is_an_event() -> None:
     old = make_service("web", replicas=3)
     status = UpdateStatus(state=UpdateState.paused, started_at=5.0, message="update paused: 1 of 3 new tasks failed", updated=1, total=3)
     new = old.model_copy(update={"update_status": status})
-    event = describe(WatchEvent(revision=9, key=keys.service_key("web"), value=dump(new), prev_value=dump(old)))
+    event = describe(WatchEvent(revision=9, key=keys.service_key("web"), value=dump(new), prev=dump(old)))
     assert event is not None and (event.action, event.time) == ("rollout", 5.0)
     assert event.message == "service web rollout paused: 1/3 updated (update paused: 1 of 3 new tasks failed)"

@@ -19,7 +19,8 @@ their fields are those of `Task` (docs/api.md).
 """
 
 import asyncio
-import json
+
+import orjson
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
@@ -57,7 +58,7 @@ class StatusBatch(BaseModel):
 
 
 def _json(body: object) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.post("/heartbeats")
@@ -80,14 +81,14 @@ async def watch(body: WatchRequest, ctx: ManagerContext = Depends(context)) -> R
     loop = asyncio.get_running_loop()
     deadline = loop.time() + body.wait
 
-    def changed() -> list[str]:
-        return [node for node, after in body.after.items() if after <= 0 or cache.node_changed.get(node, 0) > after]
-
-    found = changed()
-    while not found and (left := deadline - loop.time()) > 0:
-        seen = cache.revision
-        await cache.wait_change(lambda: cache.revision > seen, left)
-        found = changed()
+    position = -1  # before the journal: the first look checks every node named
+    found: list[str] = []
+    while True:
+        found, position = cache.nodes_changed_since(position, body.after), cache.journal_end
+        if found or (left := deadline - loop.time()) <= 0:
+            break
+        # each wake reads only the journal entries written since the last look
+        await cache.wait_change(lambda: cache.journal_end > position, left)
     nodes = {}
     for node in found:
         full, tasks, removed = cache.node_delta(node, body.after[node])
