@@ -16,7 +16,11 @@ services total `--tasks` replicas, and measures:
     .venv/bin/python bench/cluster.py --nodes 200 --tasks 5000    # a quick check
 
 Every process it starts is stopped by PID at the end, and the temporary
-directory removed. The last line printed is one JSON object with the figures.
+directory removed. The last line printed is one JSON object with the figures,
+among them `progress`: [seconds since the deploy, tasks running] about every
+10 s. If not every task runs within `--timeout`, it still prints what it
+measured so far (`"timed_out": true`, `"all_running_s": null`,
+`"running_at_timeout"`) and exits with status 1.
 """
 
 import argparse
@@ -59,13 +63,36 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def summary(values: list[float]) -> dict[str, float]:
+def summary(values: list[float]) -> dict[str, float | None]:
+    """Latency figures in ms (None without samples: JSON has no NaN)."""
+    if not values:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None, "samples": 0}
     return {
         "p50_ms": round(percentile(values, 0.5) * 1000, 1),
         "p99_ms": round(percentile(values, 0.99) * 1000, 1),
-        "max_ms": round(max(values, default=float("nan")) * 1000, 1),
+        "max_ms": round(max(values) * 1000, 1),
         "samples": len(values),
     }
+
+
+def p50_ratio(loaded: list[float], idle: list[float]) -> float | None:
+    """The loaded median over the idle one (None when either has no samples)."""
+    if not loaded or not idle:
+        return None
+    return round(statistics.median(loaded) / statistics.median(idle), 2)
+
+
+def progress_points(progress: list[tuple[float, int]], every: float = 10.0) -> list[list[float]]:
+    """[seconds, running] pairs: the first sample of each `every`-second window, and the last one."""
+    points: list[list[float]] = []
+    windows: set[int] = set()
+    for seconds, running in progress:
+        if int(seconds // every) not in windows:
+            windows.add(int(seconds // every))
+            points.append([round(seconds, 1), running])
+    if progress and points[-1] != [round(progress[-1][0], 1), progress[-1][1]]:
+        points.append([round(progress[-1][0], 1), progress[-1][1]])
+    return points
 
 
 def compose(tasks: int, services: int) -> str:
@@ -103,6 +130,10 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+class TimedOut(Exception):
+    pass
+
+
 async def wait_until(check, timeout: float, what: str, every: float = 0.25):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while True:
@@ -113,7 +144,7 @@ async def wait_until(check, timeout: float, what: str, every: float = 0.25):  # 
         if result:
             return result
         if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise TimedOut(f"timed out after {timeout:.0f}s waiting for {what}")
         await asyncio.sleep(every)
 
 
@@ -200,7 +231,12 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
                 print(f"  {progress[-1][0]:6.1f}s: {running} running")
             return running >= args.tasks
 
-        await wait_until(all_running, args.timeout, f"{args.tasks} running tasks", every=0.5)
+        try:
+            await wait_until(all_running, args.timeout, f"{args.tasks} running tasks", every=0.5)
+            timed_out = False
+        except TimedOut as err:  # still report what was measured until then
+            print(err)
+            timed_out = True
         elapsed = time.monotonic() - deployed_at
         stop_event.set()
         await sampler
@@ -208,9 +244,13 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(60)
-        info = (await api.get("/v1/info")).json()
+        try:
+            revision = (await api.get("/v1/info")).json()["revision"]
+        except httpx.HTTPError:
+            revision = None
 
-    half = next((t for t, running in progress if running >= args.tasks // 2), float("nan"))
+    running = progress[-1][1] if progress else 0
+    half = next((t for t, count in progress if count >= args.tasks // 2), None)
     figures = {
         "nodes": args.nodes,
         "tasks": args.tasks,
@@ -218,34 +258,49 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
         "agent_processes": args.processes,
         "register_s": round(register_s, 2),
         "deploy_request_s": round(deploy_s, 3),
-        "half_running_s": round(half, 2),
-        "all_running_s": round(elapsed, 2),
-        "placements_per_s": round(args.tasks / elapsed),
+        "half_running_s": None if half is None else round(half, 2),
+        "all_running_s": None if timed_out else round(elapsed, 2),
+        "timed_out": timed_out,
+        "running_at_timeout": running if timed_out else None,
+        "placements_per_s": round((running if timed_out else args.tasks) / elapsed),  # when timed out: so far
         "manager_peak_rss_mib": round(rss / 2**20, 1),
-        "store_revision": info["revision"],
+        "store_revision": revision,
         "idle": {"services": summary(idle.services), "nodes": summary(idle.nodes)},
         "loaded": {"services": summary(loaded.services), "nodes": summary(loaded.nodes)},
+        "progress": progress_points(progress),
     }
     for name in ("services", "nodes"):
-        base = statistics.median(getattr(idle, name)) if getattr(idle, name) else float("nan")
-        figures[f"{name}_p50_ratio_loaded_vs_idle"] = round(statistics.median(getattr(loaded, name)) / base, 2)
+        figures[f"{name}_p50_ratio_loaded_vs_idle"] = p50_ratio(getattr(loaded, name), getattr(idle, name))
     return figures
 
 
+def ms(value: float | None) -> str:
+    return "      -" if value is None else f"{value:7.1f}"
+
+
 def report(figures: dict) -> None:
-    print(f"deploy request answered in {figures['deploy_request_s']:.2f}s; half running after "
-          f"{figures['half_running_s']:.1f}s, all {figures['tasks']} running after {figures['all_running_s']:.1f}s")
-    print(f"end to end: {figures['placements_per_s']:,} placements/s on {figures['nodes']} nodes")
+    half = figures["half_running_s"]
+    half_text = "half never running" if half is None else f"half running after {half:.1f}s"
+    if figures["timed_out"]:
+        last = figures["progress"][-1][0] if figures["progress"] else 0.0
+        done = (f"TIMED OUT: {figures['running_at_timeout']} of {figures['tasks']} running after {last:.1f}s; "
+                f"{figures['placements_per_s']:,} placements/s so far")
+    else:
+        done = (f"all {figures['tasks']} running after {figures['all_running_s']:.1f}s; "
+                f"end to end {figures['placements_per_s']:,} placements/s")
+    print(f"deploy request answered in {figures['deploy_request_s']:.2f}s; {half_text}, {done} on {figures['nodes']} nodes")
+    print("progress (s, running): " + " ".join(f"{t:.0f}:{running}" for t, running in figures["progress"]))
     print(f"manager peak RSS: {figures['manager_peak_rss_mib']:.0f} MiB (store revision {figures['store_revision']})")
     for name in ("services", "nodes"):
         idle, loaded = figures["idle"][name], figures["loaded"][name]
-        print(f"GET /v1/{name:<8} idle p50 {idle['p50_ms']:7.1f} ms p99 {idle['p99_ms']:7.1f} ms | during the run "
-              f"p50 {loaded['p50_ms']:7.1f} ms p99 {loaded['p99_ms']:7.1f} ms max {loaded['max_ms']:7.1f} ms "
+        print(f"GET /v1/{name:<8} idle p50 {ms(idle['p50_ms'])} ms p99 {ms(idle['p99_ms'])} ms | during the run "
+              f"p50 {ms(loaded['p50_ms'])} ms p99 {ms(loaded['p99_ms'])} ms max {ms(loaded['max_ms'])} ms "
               f"({loaded['samples']} samples; p50 x{figures[f'{name}_p50_ratio_loaded_vs_idle']} of idle)")
+    p99s = [figures["loaded"][n]["p99_ms"] for n in ("services", "nodes")]
     goals = [
-        ("all running < 60 s", figures["all_running_s"] < 60),
+        ("all running < 60 s", figures["all_running_s"] is not None and figures["all_running_s"] < 60),
         ("manager memory < 1 GiB", figures["manager_peak_rss_mib"] < 1024),
-        ("API p99 < 200 ms", max(figures["loaded"][n]["p99_ms"] for n in ("services", "nodes")) < 200),
+        ("API p99 < 200 ms", None not in p99s and max(p99s) < 200),
     ]
     print("goals: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in goals))
 
@@ -276,6 +331,8 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     try:
         figures = asyncio.run(run(args, workdir, procs))
+    except TimedOut as err:  # before the deploy: nothing to report
+        raise SystemExit(str(err)) from None
     finally:
         for proc in reversed(procs):  # agents first, then the manager
             stop(proc)
@@ -285,6 +342,8 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
     report(figures)
     print(json.dumps(figures))
+    if figures["timed_out"]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

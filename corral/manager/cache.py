@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 LEFT_PER_NODE = 1000  # departed tasks remembered per node for delta watches
+YIELD_EVERY = 500  # changes applied in a row before the cache lets other work run
 JOURNAL_LIMIT = 200_000  # node changes remembered for watches of many nodes (see `nodes_changed_since`)
 
 
@@ -68,7 +69,7 @@ class StateCache:
     journal_base: int = 0
     loads: int = 0  # how many times the cache listed the store (a re-list is not seen by listeners)
     _specs: dict[tuple[str, int], tuple[dict, ServiceSpec]] = field(default_factory=dict)  # see `_task`
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _next_change: asyncio.Future | None = None  # resolved at the next change; made when somebody waits
     # Called with each event just before the cache applies it (so the cache still holds what it changes).
     listeners: list[Callable[[WatchEvent], None]] = field(default_factory=list)
 
@@ -79,11 +80,15 @@ class StateCache:
             self._load(items, revision)
             self.synced.set()
             try:
+                applied = 0
                 async for event in self.store.watch("", revision):
                     for listener in self.listeners:  # before the event is applied: they read the state before it
                         listener(event)
                     self._apply(event)
-                    await self._notify()
+                    self._notify()
+                    applied += 1
+                    if applied % YIELD_EVERY == 0:  # a burst of thousands of changes must not stall the API
+                        await asyncio.sleep(0)
             except WatchExpired as err:
                 log.warning("cache watch expired (%s); listing again", err)
 
@@ -255,25 +260,40 @@ class StateCache:
                 grouped.setdefault(group, []).append(versioned.obj)
         return grouped
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    def _notify(self) -> None:
+        """Wake whoever waits for a change (they run once the cache yields: once per burst)."""
+        waiting, self._next_change = self._next_change, None
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
+
+    async def _until(self, predicate: Callable[[], bool], timeout: float) -> None:
+        """Return once predicate holds (checked after each change); TimeoutError after `timeout`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError
+            if self._next_change is None:
+                self._next_change = loop.create_future()
+            try:  # shielded: one waiter's timeout must not cancel the others' wake-up
+                await asyncio.wait_for(asyncio.shield(self._next_change), left)
+            except TimeoutError:
+                pass
 
     async def wait_for(self, revision: int, timeout: float = 10.0) -> None:
         """Return once the cache has seen `revision` (read-your-writes for the API)."""
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: self.revision >= revision), timeout)
+        await self._until(lambda: self.revision >= revision, timeout)
 
     async def close(self) -> None:
         """The manager is stopping: every wait_change returns now, so long polls answer and end."""
         self.closing = True
-        await self._notify()
+        self._notify()
 
     async def wait_change(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until predicate holds (checked after each change), timeout, or close; returns predicate."""
         try:
-            async with self._changed:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self.closing or predicate()), timeout)
+            await self._until(lambda: self.closing or predicate(), timeout)
         except TimeoutError:
             pass
         return predicate()

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -61,6 +63,9 @@ class SqliteStore(Store):
         self._db: sqlite3.Connection | None = None
         self._hub = WatchHub()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._revision = 0  # the store's revision: this object is its only writer
+        self._queued: deque[_Txn] = deque()  # transactions waiting for the committer
+        self._committer: asyncio.Task | None = None
 
     async def open(self) -> "SqliteStore":
         self._loop = asyncio.get_running_loop()
@@ -75,6 +80,7 @@ class SqliteStore(Store):
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
         self._db = db
+        self._revision = self._revision_sync()
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -122,15 +128,53 @@ class SqliteStore(Store):
     # -- writes --------------------------------------------------------------
 
     async def txn(self, ops: Sequence[Op]) -> int:
-        return await self._run(self._txn_sync, list(ops))
+        revision, _ = await self._submit(ops, each=False)
+        return revision
 
     async def txn_each(self, ops: Sequence[Op]) -> tuple[int, list[int]]:
-        skipped: list[int] = []
-        revision = await self._run(self._txn_sync, list(ops), skipped)
-        return revision, skipped
+        return await self._submit(ops, each=True)
 
-    def _txn_sync(self, ops: list[Op], skipped: list[int] | None = None) -> int:
-        """One transaction; with `skipped`, an op whose expectation fails is left out (its index noted).
+    async def _submit(self, ops: Sequence[Op], each: bool) -> tuple[int, list[int]]:
+        """Queue a transaction; the committer writes what is queued together (group commit).
+
+        Transactions that arrive while the worker thread is busy are written in one SQLite
+        transaction and one fsync when it is free, each still all-or-nothing (or op by op with
+        `each`) and in the order they came. With many small writers (the status reports of
+        thousands of nodes) a transaction each cost a commit and several GIL hand-overs each.
+        """
+        future: asyncio.Future[tuple[int, list[int]]] = asyncio.get_running_loop().create_future()
+        self._queued.append(_Txn(list(ops), each, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_queued())
+        return await future
+
+    async def _commit_queued(self) -> None:
+        while self._queued:
+            group: list[_Txn] = []
+            size = 0
+            while self._queued and (not group or size + len(self._queued[0].ops) <= _GROUP_OPS):
+                txn = self._queued.popleft()
+                group.append(txn)
+                size += len(txn.ops)
+            try:
+                results = await self._run(self._group_sync, group)
+            except BaseException as err:  # the whole group failed (disk, closed store): each caller learns why
+                for txn in group:
+                    if not txn.future.done():
+                        txn.future.set_exception(err if isinstance(err, Exception) else RuntimeError("store stopped"))
+                if not isinstance(err, Exception):
+                    raise
+                continue
+            for txn, result in zip(group, results):
+                if txn.future.done():
+                    continue
+                if isinstance(result, Exception):
+                    txn.future.set_exception(result)
+                else:
+                    txn.future.set_result(result)
+
+    def _group_sync(self, group: list["_Txn"]) -> list[tuple[int, list[int]] | Exception]:
+        """Several transactions in one SQLite transaction; a Conflict fails only its own.
 
         The ops are worked out in memory first (each sees the ones before it), then written with
         a few bulk statements: each statement releases and retakes the GIL, and with the event
@@ -139,32 +183,17 @@ class SqliteStore(Store):
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            state = self._current_sync(sorted({op.key for op in ops}))
-            revision = self._revision_sync()
+            state = self._current_sync(sorted({op.key for txn in group for op in txn.ops}))
+            revision = self._revision
             log_rows: list[tuple] = []
             events: list[WatchEvent] = []
-            for at, op in enumerate(ops):
-                mod_revision, create_revision, text, last = state.get(op.key, (0, 0, None, 0))
-                if op.expect is not None and op.expect != mod_revision:
-                    if skipped is None:
-                        found = f"at revision {mod_revision}" if text is not None else "absent"
-                        raise Conflict(f"{op.key} changed: expected revision {op.expect}, it is {found}")
-                    skipped.append(at)
-                    continue
-                if op.value is None:
-                    if text is None:
-                        continue  # deleting what is not there: no change, no revision
-                    revision += 1
-                    log_rows.append((revision, op.key, None, create_revision, last))
-                    state[op.key] = (0, 0, None, revision)
-                    events.append(WatchEvent(revision, op.key, None, text))
-                    continue
-                revision += 1
-                new_text = orjson.dumps(op.value).decode()
-                created = create_revision if text is not None else revision
-                log_rows.append((revision, op.key, new_text, created, last))
-                state[op.key] = (revision, created, new_text, revision)
-                events.append(WatchEvent(revision, op.key, op.value, text))  # prev decoded if read
+            results: list[tuple[int, list[int]] | Exception] = []
+            for txn in group:
+                try:
+                    revision, skipped = _plan(txn, state, revision, log_rows, events)
+                    results.append((revision, skipped))
+                except Conflict as err:
+                    results.append(err)
             if log_rows:
                 db.executemany(
                     "INSERT INTO log (revision, key, value, create_revision, prev_revision) VALUES (?, ?, ?, ?, ?)",
@@ -180,15 +209,15 @@ class SqliteStore(Store):
                     " create_revision = excluded.create_revision",
                     [(key, *state[key][:3]) for key in touched if state[key][2] is not None],
                 )
-            revision = self._revision_sync()
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._revision = revision
         if events and self._loop is not None:
             # Published from this one worker thread, so in revision order.
             self._loop.call_soon_threadsafe(self._hub.publish, events)
-        return revision
+        return results
 
     def _current_sync(self, keys: list[str]) -> dict[str, tuple[int, int, str | None, int]]:
         """key -> (mod revision, create revision, value or None if absent, revision of its last log row)."""
@@ -271,6 +300,8 @@ class SqliteStore(Store):
         ]
 
     async def close(self) -> None:
+        if self._committer is not None:  # what was queued is written (and its callers answered) first
+            await asyncio.gather(self._committer, return_exceptions=True)
         self._hub.close()
         if self._db is not None:
             await self._run(self.db.close)
@@ -280,3 +311,57 @@ class SqliteStore(Store):
 
 def _key_value(row: tuple[str, str, int, int]) -> KeyValue:
     return KeyValue(key=row[0], value=orjson.loads(row[1]), create_revision=row[2], mod_revision=row[3])
+
+
+@dataclass
+class _Txn:
+    ops: list[Op]
+    each: bool  # skip the ops whose expectation fails instead of failing the whole transaction
+    future: "asyncio.Future[tuple[int, list[int]]]"
+
+
+_GROUP_OPS = 20_000  # at most this many ops in one group commit (a larger transaction goes alone)
+
+
+def _plan(
+    txn: _Txn,
+    state: dict[str, tuple[int, int, str | None, int]],
+    revision: int,
+    log_rows: list[tuple],
+    events: list[WatchEvent],
+) -> tuple[int, list[int]]:
+    """Work out one transaction against `state` (key -> mod revision, create revision, value, last
+    log revision), appending its log rows and events; returns (its revision, skipped op indexes).
+
+    Raises Conflict, having changed nothing, when an expectation fails and not `txn.each`.
+    """
+    changes: dict[str, tuple[int, int, str | None, int]] = {}
+    rows: list[tuple] = []
+    found: list[WatchEvent] = []
+    skipped: list[int] = []
+    for at, op in enumerate(txn.ops):
+        mod_revision, create_revision, text, last = changes.get(op.key) or state.get(op.key, (0, 0, None, 0))
+        if op.expect is not None and op.expect != mod_revision:
+            if not txn.each:
+                where = f"at revision {mod_revision}" if text is not None else "absent"
+                raise Conflict(f"{op.key} changed: expected revision {op.expect}, it is {where}")
+            skipped.append(at)
+            continue
+        if op.value is None:
+            if text is None:
+                continue  # deleting what is not there: no change, no revision
+            revision += 1
+            rows.append((revision, op.key, None, create_revision, last))
+            changes[op.key] = (0, 0, None, revision)
+            found.append(WatchEvent(revision, op.key, None, text))
+            continue
+        revision += 1
+        new_text = orjson.dumps(op.value).decode()
+        created = create_revision if text is not None else revision
+        rows.append((revision, op.key, new_text, created, last))
+        changes[op.key] = (revision, created, new_text, revision)
+        found.append(WatchEvent(revision, op.key, op.value, text))  # the previous value decoded if read
+    state.update(changes)
+    log_rows.extend(rows)
+    events.extend(found)
+    return revision, skipped

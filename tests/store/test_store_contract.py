@@ -92,6 +92,26 @@ async def test_ops_of_one_txn_see_each_other(store: Store) -> None:
     assert await store.get("tasks/b") is None and await store.revision() == revision
 
 
+async def test_concurrent_txns_each_keep_their_own_outcome(store: Store) -> None:
+    """Transactions sent at once (a backend may commit them together) apply in order; a conflict fails only its own."""
+    await store.put("k/x", {"n": 0})
+    before = await store.revision()
+    outcomes = await asyncio.gather(
+        store.txn([Op.put("k/a", {"n": 1}, expect=0), Op.put("k/x", {"n": 1})]),
+        store.txn([Op.put("k/b", {"n": 1}), Op.put("k/a", {"n": 9}, expect=0)]),  # k/a exists by now: all or nothing
+        store.txn_each([Op.put("k/a", {"n": 2}, expect=before + 1), Op.put("k/c", {"n": 1}, expect=before)]),
+        store.txn([Op.delete("k/x"), Op.put("k/x", {"n": 5}, expect=0)]),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == before + 2
+    assert isinstance(outcomes[1], Conflict)
+    assert outcomes[2] == (before + 3, [1])
+    assert outcomes[3] == before + 5
+    values = {kv.key: kv.value["n"] for kv in (await store.list("k/"))[0]}
+    assert values == {"k/a": 2, "k/x": 5}  # no k/b (its transaction failed), no k/c (its op was stale)
+    assert await store.revision() == before + 5
+
+
 async def test_delete_and_recreate(store: Store) -> None:
     rev = await store.put("k", {"v": 1})
     await store.delete("k", expect=rev)

@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
+from pydantic_core import to_json
 
 from corral.model import Node, Resources, Service, ServiceSpec, Task, UpdateStatus
 from corral.model.task import DesiredState, TERMINAL_STATES, TaskState
@@ -137,3 +138,49 @@ class NodeView(BaseModel):
             registered_at=node.registered_at,
             message=node.message,
         )
+
+    # `GET /v1/nodes` at 5,000 nodes spent most of its time making, validating and encoding a
+    # NodeView per node. It encodes each Node once instead (`json_template`, kept until the Node
+    # changes) and fills in the fields that change without it (`fill_json`): the same JSON.
+
+    @staticmethod
+    def json_template(node: Node) -> bytes:
+        """The node's view as JSON, with `%`-placeholders for the fields `fill_json` fills in."""
+        known = {
+            "name": node.name,
+            "address": node.address,
+            "state": node.state.value,
+            "availability": node.availability.value,
+            "labels": node.labels,
+            "resources": node.resources.model_dump(),
+            "engine": node.engine,
+            "registered_at": node.registered_at,
+            "message": node.message,
+        }
+        fields = []
+        for name in NodeView.model_fields:  # in the model's order; a new field unknown here is a KeyError, not a gap
+            value = _NODE_LIVE[name] if name in _NODE_LIVE else to_json(known[name]).replace(b"%", b"%%")  # a literal %
+            fields.append(b'"%s":%s' % (name.encode(), value))
+        return b"{" + b",".join(fields) + b"}"
+
+    @staticmethod
+    def fill_json(template: bytes, tasks: int, cpus: float, memory: int, heartbeat: float, health: str) -> bytes:
+        """The view as JSON from the node's `json_template` and what its live tasks reserve.
+
+        `heartbeat` is the node's last heartbeat (the later of its lease's and its record's).
+        """
+        # Positional (named placeholders cost 3x as much), in the order of `_NODE_LIVE`.
+        health_json = _HEALTH_JSON.get(health) or to_json(health)
+        return template % (to_json(float(cpus)), int(memory), int(tasks), to_json(float(heartbeat)), health_json)
+
+
+# The fields of a node's view that change without the Node, as placeholders of `NodeView.json_template`,
+# in the model's order: `fill_json` fills them in this order (tests/manager/test_node_listing.py
+# checks the result against the model's JSON).
+_NODE_LIVE = {
+    "reserved": b'{"cpus":%s,"memory":%d}',
+    "tasks": b"%d",
+    "last_heartbeat": b"%s",
+    "health": b"%s",
+}
+_HEALTH_JSON = {health: to_json(health) for health in ("ok", "late", "down")}  # encoded once: 10% of a listing
