@@ -30,6 +30,7 @@ from corral.store import Op, Store, WatchEvent
 log = logging.getLogger(__name__)
 
 
+FULL_PASS_SHARE = 20  # the pass over every service takes at most 1/20 of the time (5% of a core)
 HEALTH_EVERY = 0.25  # seconds between two looks at node leases (adds at most this to failure detection)
 
 
@@ -189,7 +190,7 @@ class Controller:
 
         Services in the middle of a rollout are looked at every pass (time moves a rollout on).
         The pass over every service (a safety net) runs every `reconcile_interval` at most and
-        takes at most a fifth of the time. The pure work runs in a worker thread, so that with
+        takes at most 1/FULL_PASS_SHARE of the time. The pure work runs in a worker thread, so that with
         100,000 tasks the event loop (the API) keeps getting its turn. Returns the writes, and
         the tasks to create (written once placed, by `_scheduling_ops`).
         """
@@ -226,7 +227,7 @@ class Controller:
         result = await asyncio.to_thread(plan_and_dump)
         if full:
             spent = time.perf_counter() - began
-            self._next_full_pass = now + max(self.settings.reconcile_interval, 5 * spent)
+            self._next_full_pass = now + max(self.settings.reconcile_interval, FULL_PASS_SHARE * spent)
         return result
 
     def _follow_tasks(self) -> None:

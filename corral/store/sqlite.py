@@ -177,8 +177,9 @@ class SqliteStore(Store):
         """Several transactions in one SQLite transaction; a Conflict fails only its own.
 
         The ops are worked out in memory first (each sees the ones before it), then written with
-        a few bulk statements: each statement releases and retakes the GIL, and with the event
-        loop busy in the other thread a statement per op made large batches crawl.
+        a few statements of many rows each: SQLite releases and retakes the GIL for each row
+        a statement executes, and with the event loop busy in the other thread a row per
+        statement (`executemany`) made large batches crawl.
         """
         db = self.db
         db.execute("BEGIN IMMEDIATE")
@@ -195,19 +196,18 @@ class SqliteStore(Store):
                 except Conflict as err:
                     results.append(err)
             if log_rows:
-                db.executemany(
-                    "INSERT INTO log (revision, key, value, create_revision, prev_revision) VALUES (?, ?, ?, ?, ?)",
-                    log_rows,
-                )
+                _insert(db, "INSERT INTO log (revision, key, value, create_revision, prev_revision)", log_rows)
                 touched = {row[1] for row in log_rows}
-                db.executemany(
-                    "DELETE FROM current WHERE key = ?", [(key,) for key in touched if state[key][2] is None]
-                )
-                db.executemany(
-                    "INSERT INTO current (key, revision, create_revision, value) VALUES (?, ?, ?, ?)"
+                gone = [key for key in touched if state[key][2] is None]
+                for start in range(0, len(gone), _CHUNK):
+                    chunk = gone[start : start + _CHUNK]
+                    db.execute(f"DELETE FROM current WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+                _insert(
+                    db,
+                    "INSERT INTO current (key, revision, create_revision, value)",
+                    [(key, *state[key][:3]) for key in touched if state[key][2] is not None],
                     " ON CONFLICT (key) DO UPDATE SET revision = excluded.revision, value = excluded.value,"
                     " create_revision = excluded.create_revision",
-                    [(key, *state[key][:3]) for key in touched if state[key][2] is not None],
                 )
             db.execute("COMMIT")
         except BaseException:
@@ -220,22 +220,33 @@ class SqliteStore(Store):
         return results
 
     def _current_sync(self, keys: list[str]) -> dict[str, tuple[int, int, str | None, int]]:
-        """key -> (mod revision, create revision, value or None if absent, revision of its last log row)."""
+        """key -> (mod revision, create revision, value or None if absent, revision of its last log row).
+
+        Each query returns its rows as one JSON array in one row: every row a statement steps
+        through releases and retakes the GIL, which with the event loop busy costs up to a
+        switch interval (5 ms) each.
+        """
         db = self.db
         state: dict[str, tuple[int, int, str | None, int]] = {}
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            for key, revision, create_revision, value in db.execute(
-                f"SELECT key, revision, create_revision, value FROM current WHERE key IN ({marks})", chunk
-            ):
+            (found,) = db.execute(
+                "SELECT json_group_array(json_array(key, revision, create_revision, value))"
+                f" FROM current WHERE key IN ({marks})",
+                chunk,
+            ).fetchone()
+            for key, revision, create_revision, value in orjson.loads(found):
                 state[key] = (revision, create_revision, value, revision)
             absent = [key for key in chunk if key not in state]
             if absent:
                 marks = ",".join("?" * len(absent))
-                for key, last in db.execute(
-                    f"SELECT key, MAX(revision) FROM log WHERE key IN ({marks}) GROUP BY key", absent
-                ):
+                (found,) = db.execute(
+                    "SELECT json_group_array(json_array(key, last)) FROM"
+                    f" (SELECT key, MAX(revision) AS last FROM log WHERE key IN ({marks}) GROUP BY key)",
+                    absent,
+                ).fetchone()
+                for key, last in orjson.loads(found):
                     state[key] = (0, 0, None, last or 0)
         return state
 
@@ -307,6 +318,14 @@ class SqliteStore(Store):
             await self._run(self.db.close)
             self._db = None
         self._executor.shutdown(wait=False)
+
+
+def _insert(db: sqlite3.Connection, head: str, rows: list[tuple], tail: str = "") -> None:
+    """INSERT `rows` with a few multi-row statements (`head` VALUES (...), (...) ... `tail`)."""
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        row = "(" + ",".join("?" * len(chunk[0])) + ")"
+        db.execute(f"{head} VALUES {','.join([row] * len(chunk))}{tail}", [value for r in chunk for value in r])
 
 
 def _key_value(row: tuple[str, str, int, int]) -> KeyValue:

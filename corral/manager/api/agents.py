@@ -112,9 +112,10 @@ def _with_status(task: Task, status: TaskStatus, now: float) -> Task:
         update["container_id"] = status.container_id
     if status.ports:
         update["ports"] = status.ports
-    updated = task.model_copy(update=update)
-    if updated == task:
+    changes = {name: value for name, value in update.items() if getattr(task, name) != value}
+    if not changes:
         return task
     if status.state == TaskState.running and task.started_at is None:
-        updated = updated.model_copy(update={"started_at": now})  # a rollout's monitor counts from here
-    return updated.model_copy(update={"updated_at": now})
+        changes["started_at"] = now  # a rollout's monitor counts from here
+    changes["updated_at"] = now
+    return task.model_copy(update=changes)
