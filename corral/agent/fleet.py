@@ -28,6 +28,7 @@ from corral.agent.reconcile import Report
 from corral.agent.settings import AgentSettings
 from corral.client import ApiError, ManagerClient
 from corral.model import Task, TaskState
+from corral.model.task import SharedSpecs
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class FleetSettings:
     register_concurrency: int = 32  # registrations in flight at once
     heartbeat_groups: int = 10  # heartbeat calls per interval, each for 1/groups of the nodes
     report_interval: float = 0.05  # how long a status report may wait to be sent with others
-    report_batch: int = 5000  # at most this many reports per call
+    report_batch: int = 1000  # at most this many reports per call (the manager handles a call in one go)
     watch_interval: float = 0.5  # least time between two watch calls (changes in between come together)
 
     def __post_init__(self) -> None:
@@ -67,15 +68,26 @@ class FleetAgent(Agent):
         self._loops = [asyncio.create_task(self._reconcile_loop(), name=f"{self.prefix} reconcile")]
 
     def take_changes(self, full: bool, tasks: list[dict], removed: list[str]) -> None:
-        """Apply one node's entry of a watch reply: the whole list, or what changed."""
+        """Apply one node's entry of a watch reply: the whole list, or what changed.
+
+        A change that only echoes this node's own report (its copy already says so, see
+        `_report`) is skipped: reading it and waking the node for it was most of a fleet's work.
+        """
+        read = self.fleet.specs.task
         if full:
-            self.tasks = {t["id"]: Task.model_validate(t) for t in tasks}
-        else:
-            for raw in tasks:
-                self.tasks[raw["id"]] = Task.model_validate(raw)
-            for task_id in removed:
-                self.tasks.pop(task_id, None)
-        self._wake.set()
+            self.tasks = {t["id"]: read(t) for t in tasks}
+            self._wake.set()
+            return
+        changed = False
+        for raw in tasks:
+            known = self.tasks.get(raw["id"])
+            if known is None or not _echo(known, raw):
+                self.tasks[raw["id"]] = read(raw)
+                changed = True
+        for task_id in removed:
+            changed = self.tasks.pop(task_id, None) is not None or changed
+        if changed:
+            self._wake.set()
 
     async def _report(self, report: Report) -> None:
         try:
@@ -98,6 +110,17 @@ class FleetAgent(Agent):
                 if report.ports:
                     update["ports"] = list(report.ports)
             self.tasks[report.task_id] = task.model_copy(update=update)
+
+
+def _echo(known: Task, raw: dict) -> bool:
+    """The stored task says nothing new to its node: what the agent acts on is as its copy has it."""
+    return (
+        raw["state"] == known.state.value
+        and raw["desired_state"] == known.desired_state.value
+        and raw["spec_version"] == known.spec_version
+        and raw["node"] == known.node
+        and raw["container_id"] == known.container_id
+    )
 
 
 class ReportBatcher:
@@ -163,6 +186,7 @@ class Fleet:
         self.template = template
         self.client = ManagerClient(template.manager_url, token=template.token, timeout=template.long_poll + 30)
         self.reports = ReportBatcher(self.client, settings.report_interval, settings.report_batch)
+        self.specs = SharedSpecs()  # the fleet's nodes read their tasks sharing one spec per service version
         self.heartbeat_interval = 1.0
         self.agents = [FleetAgent(replace(template, name=name), engine_factory, self) for name in settings.names()]
         self._by_name = {agent.settings.name: agent for agent in self.agents}
@@ -236,4 +260,5 @@ class Fleet:
                 if agent is not None:
                     agent.take_changes(entry["full"], entry["tasks"], entry["removed"])
                     after[name] = int(entry["revision"])
-            await asyncio.sleep(max(0.0, self.settings.watch_interval - (loop.time() - began)))
+            if not reply.get("more"):  # the manager held some changes back: fetch them now
+                await asyncio.sleep(max(0.0, self.settings.watch_interval - (loop.time() - began)))

@@ -17,8 +17,8 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from corral.manager import keys
-from corral.model import Node, Service, ServiceSpec, Task, TaskState
-from corral.model.task import DesiredState, TERMINAL_STATES
+from corral.model import Node, Service, Task, TaskState
+from corral.model.task import DesiredState, SharedSpecs, TERMINAL_STATES
 from corral.store import KeyValue, Store, WatchEvent, WatchExpired
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class StateCache:
     journal: list[tuple[int, str]] = field(default_factory=list)
     journal_base: int = 0
     loads: int = 0  # how many times the cache listed the store (a re-list is not seen by listeners)
-    _specs: dict[tuple[str, int], tuple[dict, ServiceSpec]] = field(default_factory=dict)  # see `_task`
+    _specs: SharedSpecs = field(default_factory=SharedSpecs)  # one spec object per service version
     _next_change: asyncio.Future | None = None  # resolved at the next change; made when somebody waits
     # Called with each event just before the cache applies it (so the cache still holds what it changes).
     listeners: list[Callable[[WatchEvent], None]] = field(default_factory=list)
@@ -121,7 +121,7 @@ class StateCache:
 
     def _put(self, key: str, value: dict, revision: int) -> None:
         if key.startswith(keys.TASKS):
-            task = self._task(value)
+            task = self._specs.task(value)
             old = self.tasks.get(task.id)
             self.tasks[task.id] = Versioned(task, revision)
             if old is not None:
@@ -149,20 +149,6 @@ class StateCache:
             usage[0] += sign
             usage[1] += sign * task.spec.reservations.cpus
             usage[2] += sign * task.spec.reservations.memory
-
-    def _task(self, value: dict) -> Task:
-        """The task, sharing one spec object with the other tasks of its service version.
-
-        A spec is most of a task (about 10 KB of 11 as objects): 100,000 tasks of a few services
-        would otherwise hold 100,000 copies. Validating against a known spec is also cheaper.
-        """
-        key = (value["service"], value.get("spec_version", 1))
-        known = self._specs.get(key)
-        if known is not None and known[0] == value["spec"]:
-            return Task.model_validate({**value, "spec": known[1]})  # pydantic keeps the instance as is
-        task = Task.model_validate(value)
-        self._specs[key] = (value["spec"], task.spec)
-        return task
 
     def _drop(self, key: str, revision: int) -> None:
         if key.startswith(keys.TASKS):

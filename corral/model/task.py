@@ -1,6 +1,8 @@
 """A task: one container replica of a service, from creation to its end."""
 
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,3 +85,24 @@ class Task(BaseModel):
     def slot_key(self) -> str:
         """What identifies the replica this task fills: the slot, or the node of a global task."""
         return str(self.slot) if self.slot is not None else f"node={self.node}"
+
+
+@dataclass
+class SharedSpecs:
+    """Reads tasks so that the tasks of one service version share one spec object.
+
+    A spec is most of a task (about 10 KB of 11 as objects): 100,000 tasks of a few services
+    would otherwise hold 100,000 copies. Validating against a known spec is also about three
+    times cheaper. Used by the manager's cache and by agent fleets, which read many tasks.
+    """
+
+    known: dict[tuple[str, int], tuple[dict[str, Any], ServiceSpec]] = field(default_factory=dict)
+
+    def task(self, value: dict[str, Any]) -> Task:
+        key = (value["service"], value.get("spec_version", 1))
+        known = self.known.get(key)
+        if known is not None and known[0] == value["spec"]:
+            return Task.model_validate({**value, "spec": known[1]})  # pydantic keeps the instance as is
+        task = Task.model_validate(value)
+        self.known[key] = (value["spec"], task.spec)
+        return task

@@ -36,6 +36,7 @@ from corral.store import Op
 router = APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_token)])
 
 MAX_BATCH = 20_000
+WATCH_REPLY_TASKS = 2000  # tasks in one watch reply, about (a node's list is never split)
 ATTEMPTS = 5
 
 
@@ -90,15 +91,21 @@ async def watch(body: WatchRequest, ctx: ManagerContext = Depends(context)) -> R
         # each wake reads only the journal entries written since the last look
         await cache.wait_change(lambda: cache.journal_end > position, left)
     nodes = {}
+    sent = 0
+    more = False
     for node in found:
+        if sent >= WATCH_REPLY_TASKS:  # the rest next call (their `after` stays): no reply stalls the loop
+            more = True
+            break
         full, tasks, removed = cache.node_delta(node, body.after[node])
+        sent += len(tasks) + len(removed)
         nodes[node] = {
             "revision": cache.node_changed.get(node, cache.revision),
             "full": full,
             "tasks": [dump(task) for task in tasks],
             "removed": removed,
         }
-    return _json({"revision": cache.revision, "nodes": nodes})
+    return _json({"revision": cache.revision, "nodes": nodes, "more": more})
 
 
 @router.post("/status")
