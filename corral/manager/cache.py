@@ -30,6 +30,27 @@ YIELD_EVERY = 500  # changes applied in a row before the cache lets other work r
 JOURNAL_LIMIT = 200_000  # node changes remembered for watches of many nodes (see `nodes_changed_since`)
 
 
+# States only a task's agent reports: a change to one of them, and nothing else an agent acts on,
+# is the agent's own report coming back.
+AGENT_REPORTED = frozenset(
+    {TaskState.starting, TaskState.running, TaskState.complete, TaskState.failed, TaskState.rejected, TaskState.shutdown}
+)
+
+
+def _news_for_node(old: Task, new: Task) -> bool:
+    """Whether the change tells the task's agent something it does not know from its own report.
+
+    An agent's own status report is not sent back to it (it keeps the reply): at 100,000 tasks,
+    echoing every `starting` and `running` to its node was most of what the agents' watches carried.
+    """
+    return (
+        old.node != new.node
+        or old.desired_state != new.desired_state
+        or old.spec_version != new.spec_version
+        or new.state not in AGENT_REPORTED
+    )
+
+
 @dataclass
 class Versioned(Generic[M]):
     obj: M
@@ -130,7 +151,8 @@ class StateCache:
                     self.service_tasks.get(old.obj.service, set()).discard(task.id)
             self.service_tasks.setdefault(task.service, set()).add(task.id)
             self._count(task, 1)
-            self._move_task(task.id, old.obj.node if old else None, task.node, revision)
+            if old is None or _news_for_node(old.obj, task):
+                self._move_task(task.id, old.obj.node if old else None, task.node, revision)
         elif key.startswith(keys.SERVICES):
             service = Service.model_validate(value)
             self.services[service.name] = Versioned(service, revision)
@@ -163,7 +185,7 @@ class StateCache:
             self.nodes.pop(key.removeprefix(keys.NODES), None)
 
     def _move_task(self, task_id: str, old: str | None, new: str | None, revision: int) -> None:
-        """Keep the per-node index, and mark the nodes whose task list changed."""
+        """Keep the per-node index, and mark the nodes whose task list changed (for their agents)."""
         if old and old != new:
             self.node_tasks.get(old, set()).discard(task_id)
             self.node_recent.get(old, {}).pop(task_id, None)

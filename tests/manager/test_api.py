@@ -81,3 +81,17 @@ async def test_agent_calls_need_the_join_token(api: httpx.AsyncClient) -> None:
     assert drained.json()["availability"] == "drain"
     bad = await api.patch("/v1/nodes/n1", json={"availability": "sideways"})
     assert bad.status_code == 422 and (await api.get("/v1/nodes/n1")).json()["availability"] == "drain"
+
+
+async def test_batched_agent_calls_refuse_bad_bodies_by_field(api: httpx.AsyncClient) -> None:
+    auth = {"Authorization": f"Bearer {api.token}"}  # type: ignore[attr-defined]
+    bad = await api.post("/v1/agent/status", json={"reports": [{"node": "n1", "state": "running"}]}, headers=auth)
+    assert bad.status_code == 422 and "task_id" in bad.json()["error"]
+    bad = await api.post("/v1/agent/watch", content=b"{not json", headers={**auth, "content-type": "application/json"})
+    assert bad.status_code == 422
+    bad = await api.post("/v1/agent/heartbeats", json={"nodes": "n1"}, headers=auth)
+    assert bad.status_code == 422 and "nodes" in bad.json()["error"]
+    missing = await api.post("/v1/agent/status", json={"reports": []})
+    assert missing.status_code == 401  # the token is checked before the body is read
+    unknown = await api.post("/v1/agent/status", headers=auth, json={"reports": [{"node": "n1", "task_id": "t9", "state": "running"}]})
+    assert unknown.status_code == 200 and unknown.json()["results"][0]["status"] == 404
