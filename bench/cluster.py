@@ -48,6 +48,8 @@ CORRAL = [sys.executable, "-m", "corral.cli.main"]
 class Latencies:
     services: list[float] = field(default_factory=list)
     nodes: list[float] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    slow: list[tuple[float, str, float]] = field(default_factory=list)  # (s since started, path, ms) over 200 ms
 
 
 def free_port() -> int:
@@ -154,7 +156,10 @@ async def sample(api: httpx.AsyncClient, into: Latencies, stop_event: asyncio.Ev
         for path, bucket in (("/v1/services", into.services), ("/v1/nodes", into.nodes)):
             began = time.perf_counter()
             response = await api.get(path)
-            bucket.append(time.perf_counter() - began)
+            took = time.perf_counter() - began
+            bucket.append(took)
+            if took > 0.2:
+                into.slow.append((round(time.monotonic() - into.started - took, 1), path, round(took * 1000)))
             response.raise_for_status()
         try:
             await asyncio.wait_for(stop_event.wait(), pause)
@@ -217,6 +222,7 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
             procs.append(profiler)
             await asyncio.sleep(1.0)
         deployed_at = time.monotonic()
+        loaded.started = deployed_at
         response = await api.post("/v1/stacks/bench/deploy", json={"compose": text})
         response.raise_for_status()
         deploy_s = time.monotonic() - deployed_at
@@ -268,6 +274,7 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
         "idle": {"services": summary(idle.services), "nodes": summary(idle.nodes)},
         "loaded": {"services": summary(loaded.services), "nodes": summary(loaded.nodes)},
         "progress": progress_points(progress),
+        "slow_samples": [list(sample) for sample in loaded.slow],  # [s after the deploy, path, ms] over 200 ms
     }
     for name in ("services", "nodes"):
         figures[f"{name}_p50_ratio_loaded_vs_idle"] = p50_ratio(getattr(loaded, name), getattr(idle, name))
@@ -290,6 +297,9 @@ def report(figures: dict) -> None:
                 f"end to end {figures['placements_per_s']:,} placements/s")
     print(f"deploy request answered in {figures['deploy_request_s']:.2f}s; {half_text}, {done} on {figures['nodes']} nodes")
     print("progress (s, running): " + " ".join(f"{t:.0f}:{running}" for t, running in figures["progress"]))
+    if figures["slow_samples"]:
+        print("answers over 200 ms (s after the deploy, path, ms): "
+              + " ".join(f"{t:.0f}:{path.removeprefix('/v1/')}:{took}" for t, path, took in figures["slow_samples"]))
     print(f"manager peak RSS: {figures['manager_peak_rss_mib']:.0f} MiB (store revision {figures['store_revision']})")
     for name in ("services", "nodes"):
         idle, loaded = figures["idle"][name], figures["loaded"][name]

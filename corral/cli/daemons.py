@@ -16,6 +16,7 @@ from corral.agent.settings import AgentSettings
 from corral.cli.output import ManagerOption, call, console, fail
 from corral.client import ApiError
 from corral.compose.sizes import parse_bytes
+from corral.manager import runtime
 from corral.manager.cluster import TOKEN_FILE
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
@@ -140,6 +141,7 @@ def manager(
         finally:
             await mgr.stop()
 
+    runtime.tune()
     _run_daemon(run())
 
 
@@ -297,6 +299,7 @@ def up(
             await asyncio.gather(*(node.stop(remove_containers=True) for node in agents), return_exceptions=True)
             await mgr.stop()
 
+    runtime.tune()
     _run_daemon(run())
 
 

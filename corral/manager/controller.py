@@ -230,17 +230,14 @@ class Controller:
             self._next_full_pass = now + max(self.settings.reconcile_interval, FULL_PASS_SHARE * spent)
         return result
 
-    def _follow_tasks(self) -> None:
+    def _follow_tasks(self, changed: set[str] | list[str]) -> None:
         """Bring the scheduler's index and the unplaced set up to date with the tasks that changed."""
         cache = self.cache
         if self._loads_seen != cache.loads:  # first pass, or the cache listed again: start afresh
             self._loads_seen = cache.loads
             self._index = ClusterIndex()
             self._unplaced = {}
-            changed: set[str] | list[str] = list(cache.tasks)
-        else:
-            changed = self._dirty_tasks
-        self._dirty_tasks = set()
+            changed = list(cache.tasks)
         for task_id in changed:
             found = cache.tasks.get(task_id)
             if found is None:
@@ -263,18 +260,21 @@ class Controller:
         The pure work runs in a worker thread. Every new task is in the result (created
         placed, pending with the reason, or as it is while its restart delay runs).
         """
-        cache = self.cache
         now = self.clock()
-        self._follow_tasks()
-        unplaced = [cache.tasks[task_id].obj for task_id in self._unplaced]
+        changed, self._dirty_tasks = self._dirty_tasks, set()
+        if not changed and not self._unplaced and not created and self._loads_seen == self.cache.loads:
+            return []
+        nodes = [v.obj for v in self.cache.nodes.values()]
+        # Only the controller touches the index, and it waits for the thread. Following 100,000
+        # new tasks into the index takes a while: on the event loop it held up the API.
+        return await asyncio.to_thread(self._placements, nodes, changed, created, now)
+
+    def _placements(self, nodes: list[Node], changed: set[str], created: list[Task], now: float) -> list[Op]:
+        cache = self.cache
+        self._follow_tasks(changed)
+        unplaced = [found.obj for task_id in self._unplaced if (found := cache.tasks.get(task_id)) is not None]
         if not unplaced and not created:
             return []
-        nodes = [v.obj for v in cache.nodes.values()]
-        # only the controller touches the index, and it waits for the thread
-        return await asyncio.to_thread(self._placements, nodes, unplaced, created, now)
-
-    def _placements(self, nodes: list[Node], unplaced: list[Task], created: list[Task], now: float) -> list[Op]:
-        cache = self.cache
         plan = schedule(nodes, (), [*unplaced, *created], now, sample=self.settings.schedule_sample, index=self._index)
         by_id = {t.id: t for t in unplaced}
         by_id.update((t.id, t) for t in created)

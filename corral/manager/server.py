@@ -14,6 +14,7 @@ from corral.manager.cluster import Leases, load_or_create_token
 from corral.manager.context import ManagerContext
 from corral.manager.registry_server import RegistryServer
 from corral.manager.controller import Controller
+from corral.manager.runtime import keep_old_objects_out_of_collections
 from corral.manager.settings import ManagerSettings
 from corral.store import Store, open_store
 
@@ -54,6 +55,7 @@ class Manager:
             settings=settings, store=store, cache=cache, leases=Leases(), join_token=token, cluster_id=await _cluster_id(store)
         )
         self.context = ctx
+        self._tasks.append(asyncio.create_task(keep_old_objects_out_of_collections(), name="gc"))
         self._tasks.append(asyncio.create_task(cache.run(), name="cache"))
         await cache.synced.wait()
         self._tasks.append(asyncio.create_task(Controller(store, cache, ctx.leases, settings).run(), name="controller"))
