@@ -79,8 +79,13 @@ def _task_event(event: WatchEvent) -> Event | None:
     slot = new["slot"] if new.get("slot") is not None else new.get("node")
     label = f"task {new['service']}.{slot} ({task_id})"
     when = _time(new, "updated_at")
-    if old is None:
-        return Event(revision=event.revision, time=when, type="task", action="create", name=task_id, message=f"{label} created")
+    if old is None:  # the controller creates tasks already placed (or pending, with why)
+        state = new.get("state", "new")
+        if state == "assigned" and new.get("node"):
+            detail = f", assigned to {new['node']}"
+        else:
+            detail = "" if state == "new" else f", {state}{_because(new.get('error'))}"
+        return Event(revision=event.revision, time=when, type="task", action="create", name=task_id, message=f"{label} created{detail}")
     if old["state"] != new["state"]:
         why = _because(new.get("error"))
         return Event(revision=event.revision, time=when, type="task", action=new["state"], name=task_id, message=f"{label} {new['state']}{where}{why}")

@@ -155,7 +155,8 @@ def test_events_stream_what_the_cluster_does(cluster: Cluster, compose_file) -> 
             if sum(1 for e in seen if e["type"] == "task" and e["action"] == "running") == 3:
                 break
         kinds = {(e["type"], e["action"]) for e in seen}
-        assert ("service", "create") in kinds and ("task", "assigned") in kinds
+        assert ("service", "create") in kinds and ("task", "create") in kinds
+        assert any(e["action"] == "create" and "created, assigned to node-" in e["message"] for e in seen)
         assert any("shop_web" in e["message"] and "running on node-" in e["message"] for e in seen)
     finally:
         watcher.kill()

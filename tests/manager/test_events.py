@@ -72,6 +72,13 @@ def test_task_created() -> None:
     assert e.message == "task web.2 (abc) created"
 
 
+def test_task_created_placed_or_pending_says_so() -> None:
+    placed = make_task(WEB, 1, id="p1", node="n2", state=TaskState.assigned, created_at=50.0)
+    assert describe(event(keys.task_key("p1"), placed)).message == "task web.1 (p1) created, assigned to n2"  # type: ignore[union-attr]
+    waiting = make_task(WEB, 3, id="w1", state=TaskState.pending, error="no node has 4 CPUs free", created_at=50.0)
+    assert describe(event(keys.task_key("w1"), waiting)).message == "task web.3 (w1) created, pending: no node has 4 CPUs free"  # type: ignore[union-attr]
+
+
 def test_task_state_change_names_node_and_error() -> None:
     old = make_task(WEB, 1, id="abc", node="n1", state=TaskState.running)
     new = old.model_copy(update={"state": TaskState.failed, "error": "exited with code 3", "updated_at": 60.0})
