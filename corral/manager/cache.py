@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 LEFT_PER_NODE = 1000  # departed tasks remembered per node for delta watches
-YIELD_EVERY = 500  # changes applied in a row before the cache lets other work run
+YIELD_EVERY = 200  # changes applied in a row before the cache lets other work run
 JOURNAL_LIMIT = 200_000  # node changes remembered for watches of many nodes (see `nodes_changed_since`)
 
 

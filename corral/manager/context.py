@@ -1,5 +1,6 @@
 """What the API routes and the loops share inside one manager process."""
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,3 +21,6 @@ class ManagerContext:
     cluster_id: str
     clock: Callable[[], float] = field(default=time.time)
     mesh_errors: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> listener -> why it cannot serve it
+    # One batch of many nodes' work (a watch reply, a status batch) worked on at a time: the others
+    # wait off the event loop's ready queue, so a user's request queues behind one batch, not all.
+    agent_batches: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))

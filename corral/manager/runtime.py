@@ -9,10 +9,10 @@ through a large deploy: those pauses were the API's slowest answers.
 
 The manager's state (tasks, nodes, indexes) is acyclic and freed by reference
 counting, so the cycle collector need not keep looking at it. Every FREEZE_EVERY
-seconds the young generations are collected and the survivors frozen
-(`gc.freeze`): a later collection walks only what was made since. Cyclic garbage
-that reached the oldest generation before a freeze is kept (it is rare: cycles
-usually die young).
+seconds every object alive is frozen (`gc.freeze`): a later collection walks
+only what was made since. Cyclic garbage not yet collected at a freeze is kept
+(little: generation 0 is collected every 10,000 allocations, and collecting the
+young generations first took 0.15 s itself at 100,000 tasks).
 
 Thread switching: the event loop shares the GIL with the store's thread and the
 controller's worker threads. A thread that gives up the GIL (every socket call,
@@ -38,5 +38,4 @@ def tune() -> None:
 async def keep_old_objects_out_of_collections(every: float = FREEZE_EVERY) -> None:
     while True:
         await asyncio.sleep(every)
-        gc.collect(1)
         gc.freeze()

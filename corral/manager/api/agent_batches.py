@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 from corral.manager import keys
 from corral.manager.api.agents import TaskStatus, _with_status
 from corral.manager.api.deps import context, require_token
+from corral.manager.cache import StateCache
 from corral.manager.context import ManagerContext
 from corral.manager.writes import dump
 from corral.model import Task
@@ -40,7 +41,8 @@ from corral.store import Op
 router = APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_token)])
 
 MAX_BATCH = 20_000
-WATCH_REPLY_TASKS = 2000  # tasks in one watch reply, about (a node's list is never split)
+WATCH_REPLY_TASKS = 1000  # tasks in one watch reply, about (a node's list is never split)
+YIELD_EVERY = 200  # reports of a batch handled before other requests get a turn
 ATTEMPTS = 5
 
 
@@ -111,6 +113,11 @@ async def watch(body: WatchRequest = Depends(_body(WatchRequest)), ctx: ManagerC
             break
         # each wake reads only the journal entries written since the last look
         await cache.wait_change(lambda: cache.journal_end > position, left)
+    async with ctx.agent_batches:
+        return _watch_reply(cache, found, body.after)
+
+
+def _watch_reply(cache: StateCache, found: list[str], after: dict[str, int]) -> Response:
     nodes = {}
     sent = 0
     more = False
@@ -118,7 +125,7 @@ async def watch(body: WatchRequest = Depends(_body(WatchRequest)), ctx: ManagerC
         if sent >= WATCH_REPLY_TASKS:  # the rest next call (their `after` stays): no reply stalls the loop
             more = True
             break
-        full, tasks, removed = cache.node_delta(node, body.after[node])
+        full, tasks, removed = cache.node_delta(node, after[node])
         sent += len(tasks) + len(removed)
         nodes[node] = {
             "revision": cache.node_changed.get(node, cache.revision),
@@ -146,22 +153,25 @@ async def report_statuses(body: StatusBatch = Depends(_body(StatusBatch)), ctx: 
         revision = 0
         touched: set[str] = set()
         now = ctx.clock()
-        for at in todo:
-            report = reports[at]
-            found = ctx.cache.tasks.get(report.task_id)
-            if found is None or found.obj.node != report.node:
-                results[at] = {"status": 404, "error": f"task {report.task_id} is not assigned to node {report.node}"}
-                continue
-            if report.task_id in touched:  # a later report of the same task goes after the first has landed
-                retry.append(at)
-                continue
-            updated = _with_status(found.obj, report, now)
-            if updated is found.obj:
-                results[at] = {"status": 200, "state": updated.state.value}
-                continue
-            touched.add(report.task_id)
-            ops.append(Op.put(keys.task_key(report.task_id), dump(updated), expect=found.revision))
-            written.append((at, updated))
+        async with ctx.agent_batches:  # one batch at a time (see ManagerContext)
+            for count, at in enumerate(todo, 1):
+                if count % YIELD_EVERY == 0:  # a batch of 1,000 reports must not hold up the API (CAS covers the gap)
+                    await asyncio.sleep(0)
+                report = reports[at]
+                found = ctx.cache.tasks.get(report.task_id)
+                if found is None or found.obj.node != report.node:
+                    results[at] = {"status": 404, "error": f"task {report.task_id} is not assigned to node {report.node}"}
+                    continue
+                if report.task_id in touched:  # a later report of the same task goes after the first has landed
+                    retry.append(at)
+                    continue
+                updated = _with_status(found.obj, report, now)
+                if updated is found.obj:
+                    results[at] = {"status": 200, "state": updated.state.value}
+                    continue
+                touched.add(report.task_id)
+                ops.append(Op.put(keys.task_key(report.task_id), dump(updated), expect=found.revision))
+                written.append((at, updated))
         if ops:
             revision, skipped = await ctx.store.txn_each(ops)
             lost = set(skipped)
