@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from corral.manager.priority import UsersFirst
 from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases
 from corral.manager.settings import ManagerSettings
@@ -24,3 +25,4 @@ class ManagerContext:
     # One batch of many nodes' work (a watch reply, a status batch) worked on at a time: the others
     # wait off the event loop's ready queue, so a user's request queues behind one batch, not all.
     agent_batches: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    users_first: UsersFirst = field(default_factory=UsersFirst)  # and they wait while users are answered

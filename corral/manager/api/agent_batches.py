@@ -114,6 +114,7 @@ async def watch(body: WatchRequest = Depends(_body(WatchRequest)), ctx: ManagerC
         # each wake reads only the journal entries written since the last look
         await cache.wait_change(lambda: cache.journal_end > position, left)
     async with ctx.agent_batches:
+        await ctx.users_first.wait_turn()
         return _watch_reply(cache, found, body.after)
 
 
@@ -154,9 +155,9 @@ async def report_statuses(body: StatusBatch = Depends(_body(StatusBatch)), ctx: 
         touched: set[str] = set()
         now = ctx.clock()
         async with ctx.agent_batches:  # one batch at a time (see ManagerContext)
-            for count, at in enumerate(todo, 1):
-                if count % YIELD_EVERY == 0:  # a batch of 1,000 reports must not hold up the API (CAS covers the gap)
-                    await asyncio.sleep(0)
+            for count, at in enumerate(todo):
+                if count % YIELD_EVERY == 0:  # a batch of 1,000 reports must not hold up users (CAS covers the gap)
+                    await ctx.users_first.wait_turn()
                 report = reports[at]
                 found = ctx.cache.tasks.get(report.task_id)
                 if found is None or found.obj.node != report.node:

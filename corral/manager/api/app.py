@@ -6,6 +6,7 @@ from pydantic import BaseModel
 import corral
 from corral.manager.api import agent_batches, agents, discovery, errors, events, images, nodes, services, stacks, tasks
 from corral.manager.api.deps import context
+from corral.manager.priority import CountUserRequests
 from corral.manager.context import ManagerContext
 from corral.model.errors import Unauthorized
 
@@ -47,6 +48,7 @@ def create_app(ctx: ManagerContext) -> FastAPI:
     app = FastAPI(title="corral", version=corral.__version__, description="The corral container orchestrator API")
     app.state.context = ctx
     errors.install(app)
+    app.add_middleware(CountUserRequests, users=ctx.users_first)
     for router in (info_router, stacks.router, services.router, tasks.router, nodes.router, agents.router, agent_batches.router, discovery.router, events.router, images.router):
         app.include_router(router)
     return app
