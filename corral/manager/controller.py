@@ -237,6 +237,7 @@ class Controller:
             self._loads_seen = cache.loads
             self._index = ClusterIndex()
             self._unplaced = {}
+            self._created.clear()  # a re-list brings no create events to match them with
             changed = list(cache.tasks)
         for task_id in changed:
             found = cache.tasks.get(task_id)
