@@ -109,8 +109,8 @@ async def watch(body: WatchRequest = Depends(_body(WatchRequest)), ctx: ManagerC
     found: list[str] = []
     while True:
         found, position = cache.nodes_changed_since(position, body.after), cache.journal_end
-        if found or (left := deadline - loop.time()) <= 0:
-            break
+        if found or cache.closing or (left := deadline - loop.time()) <= 0:
+            break  # (closing: wait_change no longer waits, and the manager must get to stop)
         # each wake reads only the journal entries written since the last look
         await cache.wait_change(lambda: cache.journal_end > position, left)
     async with ctx.agent_batches:
