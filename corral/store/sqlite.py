@@ -7,7 +7,11 @@ next version of a key, so compare-and-swap holds even if a bug in this file
 let two slip through. WAL mode with synchronous=FULL: a write is on disk
 when `txn` returns, so it survives a SIGKILL (and a power cut) of the manager.
 
-All SQLite calls run on one worker thread, never on the event loop.
+All SQLite calls run on one worker thread, never on the event loop. The
+transactions that queue while one commits are committed together (group
+commit: one SQLite transaction and one fsync for all, each still applied or
+refused on its own), and rows go in multi-row statements: every row a
+statement steps through hands the GIL back and forth with the event loop.
 """
 
 from __future__ import annotations
