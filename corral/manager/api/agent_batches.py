@@ -9,7 +9,9 @@ changes a task through the same `_with_status` rule. Differences:
 
 - the watch sends only what changed on each node since the revision the
   caller last saw (the tasks changed, the ids of those that left), or the
-  whole list when `after` is 0 or older than the cache remembers;
+  whole list when `after` is 0 or older than the cache remembers; about
+  WATCH_REPLY_TASKS tasks a reply, with `"more": true` when other nodes'
+  changes wait for the next call; an agent's own reports are not sent back;
 - the status reports of one request are written in one store transaction;
   a report that loses a race is retried (after the cache caught up), and
   the others still land.
