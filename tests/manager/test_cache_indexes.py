@@ -102,3 +102,21 @@ def test_journal_finds_the_nodes_a_scan_finds_even_after_it_was_trimmed(monkeypa
             fallbacks += 1
             assert set(found) == scanned  # trimmed away: every node checked
     assert fallbacks, "the journal was never trimmed past a position; the fallback went untested"
+
+
+def test_an_agents_own_report_is_not_news_to_its_node_but_the_managers_changes_are() -> None:
+    cache = StateCache(store=None)  # type: ignore[arg-type]
+    task = Task(id="t1", service="a", slot=1, spec=SPECS["a"], node="n1", state=TaskState.assigned, created_at=1.0, updated_at=1.0)
+    cache._put("tasks/t1", dump(task), 1)
+    assert cache.node_changed["n1"] == 1
+    for revision, state in ((2, TaskState.starting), (3, TaskState.running)):  # what the agent reported
+        task = task.model_copy(update={"state": state, "container_id": "c1"})
+        cache._put("tasks/t1", dump(task), revision)
+    assert cache.node_changed["n1"] == 1 and cache.node_delta("n1", 1)[1] == []
+    assert cache.tasks["t1"].obj.state == TaskState.running  # the cache itself has it all the same
+    stop = task.model_copy(update={"desired_state": DesiredState.shutdown})  # the manager's decision
+    cache._put("tasks/t1", dump(stop), 4)
+    assert cache.node_changed["n1"] == 4 and [t.id for t in cache.node_delta("n1", 3)[1]] == ["t1"]
+    lost = stop.model_copy(update={"state": TaskState.lost})
+    cache._put("tasks/t1", dump(lost), 5)
+    assert cache.node_changed["n1"] == 5
