@@ -70,24 +70,18 @@ class FleetAgent(Agent):
     def take_changes(self, full: bool, tasks: list[dict], removed: list[str]) -> None:
         """Apply one node's entry of a watch reply: the whole list, or what changed.
 
-        A change that only echoes this node's own report (its copy already says so, see
-        `_report`) is skipped: reading it and waking the node for it was most of a fleet's work.
+        The manager does not send a node's own reports back to it (see `_report`, which keeps
+        the reply), so every entry here is news.
         """
         read = self.fleet.specs.task
         if full:
             self.tasks = {t["id"]: read(t) for t in tasks}
-            self._wake.set()
-            return
-        changed = False
-        for raw in tasks:
-            known = self.tasks.get(raw["id"])
-            if known is None or not _echo(known, raw):
+        else:
+            for raw in tasks:
                 self.tasks[raw["id"]] = read(raw)
-                changed = True
-        for task_id in removed:
-            changed = self.tasks.pop(task_id, None) is not None or changed
-        if changed:
-            self._wake.set()
+            for task_id in removed:
+                self.tasks.pop(task_id, None)
+        self._wake.set()
 
     async def _report(self, report: Report) -> None:
         try:
@@ -110,17 +104,6 @@ class FleetAgent(Agent):
                 if report.ports:
                     update["ports"] = list(report.ports)
             self.tasks[report.task_id] = task.model_copy(update=update)
-
-
-def _echo(known: Task, raw: dict) -> bool:
-    """The stored task says nothing new to its node: what the agent acts on is as its copy has it."""
-    return (
-        raw["state"] == known.state.value
-        and raw["desired_state"] == known.desired_state.value
-        and raw["spec_version"] == known.spec_version
-        and raw["node"] == known.node
-        and raw["container_id"] == known.container_id
-    )
 
 
 class ReportBatcher:
