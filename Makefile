@@ -7,9 +7,10 @@ demo: setup
 demo-stop:
 	scripts/demo-stop.sh
 
-# The whole test suite: unit tests, layer contracts, end-to-end tests with real containers.
+# The whole test suite: layer contracts, strict types (settings in pyproject.toml), unit tests, end-to-end tests with real containers.
 test: setup
 	.venv/bin/lint-imports
+	.venv/bin/mypy
 	.venv/bin/pytest -q -p no:cacheprovider tests
 
 # What demo and test share: Debian packages, dockerd, .venv (so .venv/bin/corral is the CLI), the demo image.

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError
@@ -44,7 +44,7 @@ class Registration:
 
 class Agent:
     def __init__(
-        self, settings: AgentSettings, engine_factory: "EngineFactory", client: ManagerClient | None = None
+        self, settings: AgentSettings, engine_factory: Callable[[str, str], Engine], client: ManagerClient | None = None
     ) -> None:
         """`client`: a client shared with other agents of this process (a fleet); it is theirs to close."""
         self.settings = settings
@@ -56,11 +56,11 @@ class Agent:
         self._tasks_revision = 0
         self._wake = asyncio.Event()
         self._busy: set[str] = set()
-        self._inflight: set[asyncio.Task] = set()
+        self._inflight: set[asyncio.Task[None]] = set()
         self._health: dict[str, HealthMonitor] = {}
         self.mesh: Mesh | None = None
         self.routing: MeshFollower | None = None
-        self._loops: list[asyncio.Task] = []
+        self._loops: list[asyncio.Task[None]] = []
         self.registered = asyncio.Event()
 
     @property
@@ -87,7 +87,7 @@ class Agent:
         if self.settings.mesh and self.settings.engine != "hollow":
             # iptables chains are per node: several agents of a local cluster share one host
             chains = hashlib.sha1(f"{registration.cluster_id}/{self.settings.name}".encode()).hexdigest()[:11]
-            self.mesh = Mesh(MeshSettings(cluster=chains, data_path=self.settings.mesh_data_path))  # type: ignore[arg-type]
+            self.mesh = Mesh(MeshSettings(cluster=chains, data_path=self.settings.mesh_data_path))
             vip_mesh = Mesh(MeshSettings(cluster=registration.cluster_id, reuse_port=True))
             self.routing = MeshFollower(
                 self.client, self.settings.name, self.settings.address, self.mesh, vip_mesh,

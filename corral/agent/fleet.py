@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from corral.agent.daemon import Agent, EngineFactory
 from corral.agent.engines.base import Engine
@@ -57,7 +58,7 @@ class FleetAgent(Agent):
     """One node of a fleet: its own registration, engine and reconcile loop; the fleet does the rest."""
 
     def __init__(self, settings: AgentSettings, engine_factory: Callable[[str, str], Engine], fleet: "Fleet") -> None:
-        super().__init__(settings, engine_factory, client=fleet.client)  # type: ignore[arg-type]
+        super().__init__(settings, engine_factory, client=fleet.client)
         self.fleet = fleet
 
     async def start(self) -> None:
@@ -67,7 +68,7 @@ class FleetAgent(Agent):
         self.registered.set()
         self._loops = [asyncio.create_task(self._reconcile_loop(), name=f"{self.prefix} reconcile")]
 
-    def take_changes(self, full: bool, tasks: list[dict], removed: list[str]) -> None:
+    def take_changes(self, full: bool, tasks: list[dict[str, Any]], removed: list[str]) -> None:
         """Apply one node's entry of a watch reply: the whole list, or what changed.
 
         The manager does not send a node's own reports back to it (see `_report`, which keeps
@@ -96,7 +97,7 @@ class FleetAgent(Agent):
             log.warning("%s: cannot report task %s: %s", self.prefix, report.task_id, result.get("error"))
         elif task is not None:
             # What the manager now holds, until the watch brings the stored copy.
-            update: dict = {"state": TaskState(result["state"])}
+            update: dict[str, object] = {"state": TaskState(result["state"])}
             if result["state"] == report.state.value:
                 update.update(error=report.error, exit_code=report.exit_code)
                 if report.container_id:
@@ -113,9 +114,9 @@ class ReportBatcher:
         self.client = client
         self.interval = interval
         self.batch = batch
-        self._pending: dict[str, tuple[dict, list[asyncio.Future[dict]]]] = {}  # by task id
+        self._pending: dict[str, tuple[dict[str, Any], list[asyncio.Future[dict[str, Any]]]]] = {}  # by task id
 
-    async def send(self, node: str, report: Report) -> dict:
+    async def send(self, node: str, report: Report) -> dict[str, Any]:
         body = {
             "node": node,
             "task_id": report.task_id,
@@ -125,7 +126,7 @@ class ReportBatcher:
             "exit_code": report.exit_code,
             "ports": [p.model_dump() for p in report.ports],
         }
-        future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         queued = self._pending.get(report.task_id)
         if queued is None:
             self._pending[report.task_id] = (body, [future])
@@ -173,7 +174,7 @@ class Fleet:
         self.heartbeat_interval = 1.0
         self.agents = [FleetAgent(replace(template, name=name), engine_factory, self) for name in settings.names()]
         self._by_name = {agent.settings.name: agent for agent in self.agents}
-        self._loops: list[asyncio.Task] = []
+        self._loops: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Register every node (raises the first ApiError: wrong token, bad name...), then run the fleet's loops."""

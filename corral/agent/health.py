@@ -92,7 +92,7 @@ class HealthMonitor:
     probe: Probe
     on_change: Callable[[], None]
     state: HealthState = field(init=False)
-    _loop: asyncio.Task | None = field(default=None, init=False)
+    _loop: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.state = HealthState(self.check, started_at=time.monotonic())

@@ -146,5 +146,5 @@ def describe_stop(exit_code: int | None, grace: float, took: float) -> str:
 
 
 def _in_spec_order(task: Task, ports: list[PublishedPort]) -> tuple[PublishedPort, ...]:
-    order = {(p.target, p.protocol): i for i, p in enumerate(task.spec.ports)}
+    order: dict[tuple[int, str], int] = {(p.target, p.protocol): i for i, p in enumerate(task.spec.ports)}
     return tuple(sorted(ports, key=lambda p: order.get((p.target, p.protocol), len(order))))

@@ -15,6 +15,7 @@ the manager, which shows them on the service.
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from corral.agent.mesh import Mesh
 from corral.agent.vips import VipError, VipInterface
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 RawTable = dict[tuple[str, int, str], list[tuple[str, int]]]
 
 
-def table_of(routes: Iterable[Mapping], address: str) -> tuple[RawTable, RawTable]:
+def table_of(routes: Iterable[Mapping[str, Any]], address: str) -> tuple[RawTable, RawTable]:
     """The node's two mesh tables from the manager's routes (pure): published ports on `address`, and VIPs."""
     published: RawTable = {}
     vips: RawTable = {}
@@ -41,7 +42,7 @@ def table_of(routes: Iterable[Mapping], address: str) -> tuple[RawTable, RawTabl
     return published, vips
 
 
-def hosts_of(routes: Iterable[Mapping], stack: str) -> dict[str, str]:
+def hosts_of(routes: Iterable[Mapping[str, Any]], stack: str) -> dict[str, str]:
     """Name -> VIP of the services of `stack`, short (`api`) and full (`shop_api`), for /etc/hosts (pure)."""
     hosts: dict[str, str] = {}
     for route in routes:
@@ -65,7 +66,7 @@ class MeshFollower:
         self.vips = vips
         self.long_poll = long_poll
         self.fingerprint = ""
-        self.routes: list[Mapping] = []
+        self.routes: list[Mapping[str, Any]] = []
         self.synced = asyncio.Event()
         self._reported: dict[str, str] | None = None
 
@@ -86,7 +87,7 @@ class MeshFollower:
             self.synced.set()
             await self._report(errors)
 
-    async def _apply(self, routes: list[Mapping]) -> dict[str, str]:
+    async def _apply(self, routes: list[Mapping[str, Any]]) -> dict[str, str]:
         published, vips = table_of(routes, self.address)
         errors = {f"{l.port}/{l.protocol}": e for l, e in (await self.mesh.apply(published)).items()}
         try:

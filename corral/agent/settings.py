@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 
+from corral.agent.mesh.settings import DataPath
 from corral.model import Resources
 
 
@@ -17,5 +18,5 @@ class AgentSettings:
     poll_interval: float = 1.0  # how often the engine's containers are listed
     long_poll: float = 20.0  # how long one wait for new tasks may last
     mesh: bool = True  # serve the routing mesh (published ports) on `address`
-    mesh_data_path: str = "userspace"  # or "kernel": iptables DNAT for TCP (see corral/agent/mesh/kernel.py)
+    mesh_data_path: DataPath = "userspace"  # or "kernel": iptables DNAT for TCP (see corral/agent/mesh/kernel.py)
     drain_delay: float = 1.0  # seconds between leaving the mesh and SIGTERM, for every node's proxy to let go

@@ -4,7 +4,9 @@ import asyncio
 import ipaddress
 import logging
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import typer
 import uvloop
@@ -12,6 +14,7 @@ import uvloop
 from corral.agent.daemon import Agent, EngineFactory, machine_resources
 from corral.agent.engines.hollow import HollowTiming
 from corral.agent.fleet import Fleet, FleetSettings
+from corral.agent.mesh.settings import DATA_PATHS, DataPath
 from corral.agent.settings import AgentSettings
 from corral.cli.output import ManagerOption, call, console, fail
 from corral.client import ApiError
@@ -53,10 +56,11 @@ MeshOption = typer.Option(
 )
 
 
-def _mesh(value: str) -> str:
-    if value not in ("userspace", "kernel"):
-        fail(f"--mesh: unknown data path {value!r}: expected userspace or kernel")
-    return value
+def _mesh(value: str) -> DataPath:
+    for path in DATA_PATHS:
+        if value == path:
+            return path
+    fail(f"--mesh: unknown data path {value!r}: expected userspace or kernel")
 
 
 RegistryOption = typer.Option(
@@ -303,11 +307,11 @@ def up(
     _run_daemon(run())
 
 
-def _run_daemon(main: "asyncio.Future | object") -> None:
+def _run_daemon(main: Coroutine[Any, Any, None]) -> None:
     """Run a daemon on uvloop: the mesh's proxy and the API do about 1.5x the work per CPU than on asyncio's loop."""
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(main)  # type: ignore[arg-type]
+            runner.run(main)
     except OSError as err:
         fail(str(err))
 

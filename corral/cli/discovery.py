@@ -1,10 +1,12 @@
 """`corral service endpoints`: where a service's healthy replicas answer, and how the mesh serves it."""
 
 import json
+from typing import Any
 
 import typer
 
 from corral.cli.output import ManagerOption, OutputOption, call, check_output, console, emit
+from corral.client import ManagerClient
 
 COLUMNS = [
     ("TASK", lambda r: r["task"][:12]),
@@ -30,7 +32,7 @@ def endpoints(
             _print_mesh(mesh)
         return
 
-    async def follow(client):  # type: ignore[no-untyped-def]
+    async def follow(client: ManagerClient) -> None:
         async for rows in client.stream(f"/v1/services/{service}/endpoints", watch="true"):
             if output == "json":
                 typer.echo(json.dumps(rows))
@@ -41,11 +43,11 @@ def endpoints(
     call(manager, follow)
 
 
-async def _fetch(client, service: str):  # type: ignore[no-untyped-def]
+async def _fetch(client: ManagerClient, service: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return await client.get(f"/v1/services/{service}/endpoints"), await client.get(f"/v1/services/{service}/mesh")
 
 
-def _print_mesh(mesh: dict) -> None:
+def _print_mesh(mesh: dict[str, Any]) -> None:
     for route in mesh["routes"]:
         where = f"{route['vip']}:{route['port']}/{route['protocol']} (by name)" if route["vip"] else (
             f"{route['port']}/{route['protocol']} on every node"

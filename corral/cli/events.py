@@ -6,6 +6,7 @@ import json
 import typer
 
 from corral.cli.output import ManagerOption, call, console
+from corral.client import ManagerClient
 
 
 def events(
@@ -15,7 +16,7 @@ def events(
 ) -> None:
     """Follow cluster events (services, tasks, nodes) until interrupted."""
 
-    async def run(client):  # type: ignore[no-untyped-def]
+    async def run(client: ManagerClient) -> None:
         params = {} if since is None else {"since": since}
         async for event in client.stream("/v1/events", **params):
             if output == "json":

@@ -3,6 +3,7 @@
 import typer
 
 from corral.cli.output import ManagerOption, OutputOption, ago, call, check_output, emit, emit_one, fail, size
+from corral.client import ManagerClient
 
 app = typer.Typer(help="Nodes: the servers that run containers.", no_args_is_help=True)
 
@@ -67,7 +68,7 @@ def label(
 ) -> None:
     """Set or remove node labels (used by placement constraints)."""
 
-    async def run(client):  # type: ignore[no-untyped-def]
+    async def run(client: ManagerClient) -> None:
         node = await client.get(f"/v1/nodes/{name}")
         current = dict(node["labels"])
         for item in labels:

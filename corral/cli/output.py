@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -44,7 +44,7 @@ def call(manager: str | None, fn: Callable[[ManagerClient], Awaitable[T]]) -> T:
         raise typer.Exit(130)
 
 
-def fail(message: str, code: int = 1) -> "typer.Exit":
+def fail(message: str, code: int = 1) -> NoReturn:
     errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
     raise typer.Exit(code)
 
@@ -83,8 +83,9 @@ def ago(timestamp: float) -> str:
 
 
 def size(value: int) -> str:
+    amount = float(value)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value /= 1024  # type: ignore[assignment]
-    return str(value)
+        if amount < 1024 or unit == "TiB":
+            return f"{amount:.0f}{unit}" if unit == "B" else f"{amount:.1f}{unit}"
+        amount /= 1024
+    return str(amount)

@@ -33,7 +33,7 @@ class Outcome:
 
 def outcome(service: dict[str, Any], rolling_back: bool = False) -> Outcome | None:
     """How the service's rollout ended, or None while it goes on. `rolling_back`: a rollback was asked for."""
-    status = service.get("update_status")
+    status: dict[str, Any] = service.get("update_status") or {}
     state = status["state"] if status else None
     converged = service["running"] == service["replicas"]
     if state in (None, "completed"):

@@ -6,6 +6,7 @@ import typer
 
 from corral.cli.output import ManagerOption, OutputOption, ago, call, check_output, emit, emit_one, fail
 from corral.cli.rollouts import WatchOption, should_watch, watch
+from corral.client import ManagerClient
 
 app = typer.Typer(help="Services: replicated containers.", no_args_is_help=True)
 
@@ -88,7 +89,7 @@ def scale(assignments: list[str] = typer.Argument(..., help="SERVICE=REPLICAS ..
             fail(f"invalid scale {item!r}: expected SERVICE=REPLICAS with a non-negative integer")
         wanted.append((name, int(count)))
 
-    async def run(client):  # type: ignore[no-untyped-def]
+    async def run(client: ManagerClient) -> None:
         for name, count in wanted:
             await client.post(f"/v1/services/{name}/scale", {"replicas": count})
             typer.echo(f"{name} scaled to {count}")
@@ -157,7 +158,7 @@ def _key_value(item: str) -> tuple[str, str]:
 
 
 def _change(manager: str | None, service: str, action: str, body: dict[str, Any] | None, follow: bool, rolling_back: bool = False) -> None:
-    async def run(client):  # type: ignore[no-untyped-def]
+    async def run(client: ManagerClient) -> bool:
         result = await client.post(f"/v1/services/{service}/{action}", body)
         status = result.get("update_status") or {}
         typer.echo(f"{service}: version {result['version']}, {status.get('state', 'no rollout')}")
@@ -171,7 +172,7 @@ def _change(manager: str | None, service: str, action: str, body: dict[str, Any]
 def remove(services: list[str], manager: str | None = ManagerOption) -> None:
     """Remove services."""
 
-    async def run(client):  # type: ignore[no-untyped-def]
+    async def run(client: ManagerClient) -> None:
         for name in services:
             await client.request("DELETE", f"/v1/services/{name}")
             typer.echo(name)

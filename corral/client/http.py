@@ -5,7 +5,7 @@ It knows URLs and JSON, not what the objects mean: callers get plain dicts
 """
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -36,7 +36,7 @@ class ManagerClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def request(self, method: str, path: str, *, json_body: Any = None, params: dict | None = None, timeout: float | None = None) -> Any:
+    async def request(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None, timeout: float | None = None) -> Any:
         body = None if json_body is None else orjson.dumps(json_body)  # large batches: orjson is ~10x json
         try:
             response = await self._http.request(
@@ -55,8 +55,8 @@ class ManagerClient:
     async def post(self, path: str, body: Any = None) -> Any:
         return await self.request("POST", path, json_body=body)
 
-    async def stream(self, path: str, **params: Any) -> AsyncIterator[dict]:
-        """Follow an NDJSON stream, one object per line."""
+    async def stream(self, path: str, **params: Any) -> AsyncIterator[Any]:
+        """Follow an NDJSON stream, one JSON value (an object, or a list for endpoint watches) per line."""
         try:
             async with self._http.stream("GET", path, params=params, timeout=httpx.Timeout(10, read=None)) as response:
                 if response.status_code >= 400:

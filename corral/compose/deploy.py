@@ -21,7 +21,7 @@ from corral.compose.values import (
 from corral.model.constraint import parse_constraint
 from corral.model.errors import InvalidSpec
 from corral.model.resources import Resources
-from corral.model.service import Placement, RestartPolicy, ServiceMode, ServiceSpec, UpdateConfig
+from corral.model.service import FailureAction, Placement, RestartPolicy, ServiceMode, ServiceSpec, UpdateConfig, UpdateOrder
 
 Condition = Literal["any", "on-failure", "none"]
 
@@ -29,9 +29,9 @@ _DEPLOY_KEYS = frozenset(
     {"mode", "replicas", "resources", "placement", "restart_policy", "labels", "update_config", "rollback_config"}
 )
 _UPDATE_KEYS = frozenset({"parallelism", "delay", "order", "monitor", "max_failure_ratio", "failure_action"})
-_ORDERS = ("stop-first", "start-first")
-_UPDATE_FAILURE_ACTIONS = ("pause", "continue", "rollback")
-_ROLLBACK_FAILURE_ACTIONS = ("pause", "continue")  # as in Swarm: a rollback does not roll back
+_ORDERS: tuple[UpdateOrder, ...] = ("stop-first", "start-first")
+_UPDATE_FAILURE_ACTIONS: tuple[FailureAction, ...] = ("pause", "continue", "rollback")
+_ROLLBACK_FAILURE_ACTIONS: tuple[FailureAction, ...] = ("pause", "continue")  # as in Swarm: a rollback does not roll back
 _PLACEMENT_KEYS = frozenset({"constraints", "max_replicas_per_node"})
 _RESTART_KEYS = frozenset({"condition", "delay", "max_attempts", "window"})
 _MODES = ("replicated", "global")
@@ -110,24 +110,24 @@ def _read_condition(value: object, path: str) -> Condition:
     return read_choice(value, path, _CONDITIONS, "condition")
 
 
-def _parse_update_config(value: object, path: str, notes: Notes, failure_actions: tuple[str, ...]) -> UpdateConfig:
+def _parse_update_config(value: object, path: str, notes: Notes, failure_actions: tuple[FailureAction, ...]) -> UpdateConfig:
     section = read_mapping(value, path)
     notes.ignore_unknown(section, _UPDATE_KEYS, path)
     default = UpdateConfig()
 
-    def read_order(value: object, path: str) -> str:
+    def read_order(value: object, path: str) -> UpdateOrder:
         return read_choice(value, path, _ORDERS, "order")
 
-    def read_failure_action(value: object, path: str) -> str:
+    def read_failure_action(value: object, path: str) -> FailureAction:
         return read_choice(value, path, failure_actions, "failure action")
 
     return UpdateConfig(
         parallelism=optional(section, "parallelism", path, read_count, default.parallelism),
         delay=optional(section, "delay", path, parse_duration, default.delay),
-        order=optional(section, "order", path, read_order, default.order),  # type: ignore[arg-type]
+        order=optional(section, "order", path, read_order, default.order),
         monitor=optional(section, "monitor", path, parse_duration, default.monitor),
         max_failure_ratio=optional(section, "max_failure_ratio", path, read_ratio, default.max_failure_ratio),
-        failure_action=optional(section, "failure_action", path, read_failure_action, default.failure_action),  # type: ignore[arg-type]
+        failure_action=optional(section, "failure_action", path, read_failure_action, default.failure_action),
     )
 
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -90,14 +90,14 @@ class StateCache:
     journal_base: int = 0
     loads: int = 0  # how many times the cache listed the store (a re-list is not seen by listeners)
     _specs: SharedSpecs = field(default_factory=SharedSpecs)  # one spec object per service version
-    _next_change: asyncio.Future | None = None  # resolved at the next change; made when somebody waits
+    _next_change: asyncio.Future[None] | None = None  # resolved at the next change; made when somebody waits
     # Called with each event just before the cache applies it (so the cache still holds what it changes).
     listeners: list[Callable[[WatchEvent], None]] = field(default_factory=list)
 
     async def run(self) -> None:
         """List, then follow the watch forever; re-list when the watch expires."""
         while True:
-            items, revision = await self.store.list("")
+            items, revision = await self.store.range("")
             self._load(items, revision)
             self.synced.set()
             try:
@@ -140,7 +140,7 @@ class StateCache:
             self._put(event.key, event.value, event.revision)
         self.revision = event.revision
 
-    def _put(self, key: str, value: dict, revision: int) -> None:
+    def _put(self, key: str, value: dict[str, Any], revision: int) -> None:
         if key.startswith(keys.TASKS):
             task = self._specs.task(value)
             old = self.tasks.get(task.id)

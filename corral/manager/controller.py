@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from corral.manager import health, replication
 from corral.manager.cache import StateCache
@@ -164,7 +165,7 @@ class Controller:
                 at_risk.append(name)
         return at_risk
 
-    def _progress_only(self, before: Task | None, after: dict | None) -> bool:
+    def _progress_only(self, before: Task | None, after: dict[str, Any] | None) -> bool:
         """A live task moved along (assigned, starting, running) and nothing replication looks at changed.
 
         Replication decides on creation, deletion, desired state, node, spec and the end of a
@@ -270,9 +271,9 @@ class Controller:
         # new tasks into the index takes a while: on the event loop it held up the API.
         return await asyncio.to_thread(self._placements, nodes, changed, created, now)
 
-    def _placements(self, nodes: list[Node], changed: set[str], created: list[Task], now: float) -> list[Op]:
+    def _placements(self, nodes: list[Node], changed_ids: set[str], created: list[Task], now: float) -> list[Op]:
         cache = self.cache
-        self._follow_tasks(changed)
+        self._follow_tasks(changed_ids)
         unplaced = [found.obj for task_id in self._unplaced if (found := cache.tasks.get(task_id)) is not None]
         if not unplaced and not created:
             return []

@@ -45,8 +45,9 @@ class RegistryServer:
             log_level="error", lifespan="off", timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._task: asyncio.Task | None = None
+        # No install_signal_handlers override: uvicorn (>= 0.29) has no such hook; it captures SIGINT/SIGTERM only while
+        # serve() runs and raises them again when it returns, so the process's own handlers still see them.
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Bind (OSError naming the address when that fails), then serve."""

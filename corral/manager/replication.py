@@ -278,7 +278,7 @@ def restart_delay(delay: float, backoff: int) -> float:
     """
     if backoff <= 1:
         return min(MAX_RESTART_DELAY, delay)
-    return min(MAX_RESTART_DELAY, max(delay, MIN_BACKOFF) * 2 ** (backoff - 1))
+    return min(MAX_RESTART_DELAY, max(delay, MIN_BACKOFF) * 2.0 ** (backoff - 1))
 
 
 def _replacement(
@@ -338,7 +338,7 @@ def _shut_down(task: Task, now: float, reason: str) -> Task:
         return task.model_copy(
             update={"desired_state": DesiredState.shutdown, "state": TaskState.shutdown, "error": reason, "updated_at": now}
         )
-    update: dict = {"desired_state": DesiredState.shutdown, "updated_at": now}
+    update: dict[str, object] = {"desired_state": DesiredState.shutdown, "updated_at": now}
     if not task.terminal or not task.error:
         update["error"] = reason if not task.terminal else task.error
     return task.model_copy(update=update)

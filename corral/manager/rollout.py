@@ -165,7 +165,7 @@ def updated(current: Service, spec: ServiceSpec, now: float) -> Service:
     if spec == current.spec:
         return current
     changes_tasks = spec.task_shape() != current.spec.task_shape()
-    update: dict = {"spec": spec, "previous_spec": current.spec, "updated_at": now}
+    update: dict[str, object] = {"spec": spec, "previous_spec": current.spec, "updated_at": now}
     if changes_tasks:
         update["version"] = current.version + 1
         update["update_status"] = UpdateStatus(state=UpdateState.updating, started_at=now)
@@ -195,7 +195,7 @@ def promoted(service: Service, now: float) -> Service:
     if service.spec.canary is None:
         raise InvalidSpec("canary", f"service {service.name} has no canary to promote")
     spec = service.spec.model_copy(update={"canary": None})
-    update: dict = {"spec": spec, "updated_at": now}
+    update: dict[str, object] = {"spec": spec, "updated_at": now}
     if status is not None and status.state == UpdateState.canary_hold:
         update["update_status"] = status.model_copy(update={"state": UpdateState.updating, "message": ""})
     return service.model_copy(update=update)

@@ -41,7 +41,7 @@ class Manager:
     def __init__(self, settings: ManagerSettings) -> None:
         self.settings = settings
         self.context: ManagerContext | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
         self._registry: RegistryServer | None = None
 
@@ -68,7 +68,8 @@ class Manager:
             timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # No install_signal_handlers override: uvicorn (>= 0.29) has no such hook; it captures SIGINT/SIGTERM only while
+        # serve() runs and raises them again when it returns, so the process's own handlers still see them.
         self._tasks.append(asyncio.create_task(self._server.serve(), name="api"))
         while not self._server.started:
             if self._tasks[-1].done():

@@ -9,7 +9,7 @@ rest still lands in that one transaction.
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -79,7 +79,7 @@ async def put_with_retry(
     raise Conflict(f"{what} kept changing; retry")
 
 
-def dump(obj: BaseModel) -> dict:
+def dump(obj: BaseModel) -> dict[str, Any]:
     """The object as JSON-able data; a task's spec is dumped once per spec object (see `_spec_data`)."""
     if isinstance(obj, Task):
         data = obj.model_dump(mode="json", exclude=_SPEC)
@@ -89,11 +89,11 @@ def dump(obj: BaseModel) -> dict:
 
 
 _SPEC = {"spec"}
-_SPEC_DATA: dict[int, tuple[ServiceSpec, dict]] = {}  # id(spec) -> (the spec, kept alive so the id stays its own; its data)
+_SPEC_DATA: dict[int, tuple[ServiceSpec, dict[str, Any]]] = {}  # id(spec) -> (the spec, kept alive so the id stays its own; its data)
 _SPEC_DATA_LIMIT = 1000
 
 
-def _spec_data(spec: ServiceSpec) -> dict:
+def _spec_data(spec: ServiceSpec) -> dict[str, Any]:
     """The dumped spec, shared by the tasks that share the spec object (the cache gives the tasks of a
     service version one spec object): most of a task's dump, done once instead of per task and write.
 

@@ -7,6 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from corral.model.resources import Resources
 
+UpdateOrder = Literal["stop-first", "start-first"]
+FailureAction = Literal["pause", "continue", "rollback"]
+
 
 class ServiceMode(str, Enum):
     replicated = "replicated"
@@ -89,10 +92,10 @@ class UpdateConfig(BaseModel):
 
     parallelism: int = Field(default=1, ge=0)
     delay: float = Field(default=0.0, ge=0)
-    order: Literal["stop-first", "start-first"] = "stop-first"
+    order: UpdateOrder = "stop-first"
     monitor: float = Field(default=5.0, ge=0)
     max_failure_ratio: float = Field(default=0.0, ge=0, le=1)
-    failure_action: Literal["pause", "continue", "rollback"] = "pause"
+    failure_action: FailureAction = "pause"
 
 
 class Placement(BaseModel):

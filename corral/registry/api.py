@@ -53,6 +53,7 @@ def create_registry_app(root: Path) -> ASGIApp:
         Route("/v2/{name:path}/tags/list", endpoint(tags), methods=["GET"]),
         Route("/v2/{name:path}/referrers/{digest}", endpoint(referrers), methods=["GET"]),
     ]
+    # Starlette types every handler as taking any Exception; this one is registered for HTTPException only.
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})  # type: ignore[dict-item]
     return _with_version_header(app)
 
@@ -202,10 +203,10 @@ async def start_upload(request: Request, storage: RegistryStorage) -> Response:
     name = _name(request)
     mount = request.query_params.get("mount")
     if mount is not None:
-        digest = parse_digest(mount)
+        mounted = parse_digest(mount)
         source = request.query_params.get("from")
-        if source is not None and storage.mount_blob(name, digest, check_name(source)):
-            return _created(name, digest)
+        if source is not None and storage.mount_blob(name, mounted, check_name(source)):
+            return _created(name, mounted)
         # Not mountable: the spec says to start an ordinary upload instead.
     digest = _digest_param(request)
     upload_id = storage.start_upload(name)

@@ -80,7 +80,7 @@ class Store(ABC):
     async def get(self, key: str) -> KeyValue | None: ...
 
     @abstractmethod
-    async def list(self, prefix: str) -> tuple[list[KeyValue], int]:
+    async def range(self, prefix: str) -> tuple[list[KeyValue], int]:
         """Every live key under prefix (sorted by key), and the store revision they were read at."""
 
     @abstractmethod

@@ -69,7 +69,7 @@ class SqliteStore(Store):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._revision = 0  # the store's revision: this object is its only writer
         self._queued: deque[_Txn] = deque()  # transactions waiting for the committer
-        self._committer: asyncio.Task | None = None
+        self._committer: asyncio.Task[None] | None = None
 
     async def open(self) -> "SqliteStore":
         self._loop = asyncio.get_running_loop()
@@ -105,7 +105,7 @@ class SqliteStore(Store):
         ).fetchone()
         return _key_value(row) if row else None
 
-    async def list(self, prefix: str) -> tuple[list[KeyValue], int]:
+    async def range(self, prefix: str) -> tuple[list[KeyValue], int]:
         return await self._run(self._list_sync, prefix)
 
     def _list_sync(self, prefix: str) -> tuple[list[KeyValue], int]:
@@ -190,7 +190,7 @@ class SqliteStore(Store):
         try:
             state = self._current_sync(sorted({op.key for txn in group for op in txn.ops}))
             revision = self._revision
-            log_rows: list[tuple] = []
+            log_rows: list[_LogRow] = []
             events: list[WatchEvent] = []
             results: list[tuple[int, list[int]] | Exception] = []
             for txn in group:
@@ -285,12 +285,12 @@ class SqliteStore(Store):
                 yield event
                 last = event.revision
             while True:
-                event = await watcher.queue.get()
-                if event is None:
+                live = await watcher.queue.get()
+                if live is None:
                     raise WatchExpired(f"watch on {prefix!r} fell too far behind; list again")
-                if event.revision > last:
-                    last = event.revision
-                    yield event
+                if live.revision > last:
+                    last = live.revision
+                    yield live
         finally:
             self._hub.unsubscribe(watcher)
 
@@ -323,10 +323,11 @@ def _json_rows(db: sqlite3.Connection, select: str, keys: list[str]) -> list[lis
     fetched as one JSON array in one row: one GIL hand-over instead of one per row."""
     marks = ",".join("?" * len(keys))
     (found,) = db.execute(f"SELECT json_group_array(json(row)) FROM ({select.format(keys=marks)})", keys).fetchone()
-    return orjson.loads(found)  # type: ignore[no-any-return]
+    rows: list[list[Any]] = orjson.loads(found)
+    return rows
 
 
-def _insert(db: sqlite3.Connection, head: str, rows: list[tuple], tail: str = "") -> None:
+def _insert(db: sqlite3.Connection, head: str, rows: Sequence[tuple[object, ...]], tail: str = "") -> None:
     """INSERT `rows` with a few multi-row statements (`head` VALUES (...), (...) ... `tail`)."""
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
@@ -336,6 +337,10 @@ def _insert(db: sqlite3.Connection, head: str, rows: list[tuple], tail: str = ""
 
 def _key_value(row: tuple[str, str, int, int]) -> KeyValue:
     return KeyValue(key=row[0], value=orjson.loads(row[1]), create_revision=row[2], mod_revision=row[3])
+
+
+# One row of the log table: (revision, key, value or None for a delete, create_revision, prev_revision).
+_LogRow = tuple[int, str, str | None, int, int]
 
 
 @dataclass
@@ -352,7 +357,7 @@ def _plan(
     txn: _Txn,
     state: dict[str, tuple[int, int, str | None, int]],
     revision: int,
-    log_rows: list[tuple],
+    log_rows: list[_LogRow],
     events: list[WatchEvent],
 ) -> tuple[int, list[int]]:
     """Work out one transaction against `state` (key -> mod revision, create revision, value, last
@@ -361,7 +366,7 @@ def _plan(
     Raises Conflict, having changed nothing, when an expectation fails and not `txn.each`.
     """
     changes: dict[str, tuple[int, int, str | None, int]] = {}
-    rows: list[tuple] = []
+    rows: list[_LogRow] = []
     found: list[WatchEvent] = []
     skipped: list[int] = []
     for at, op in enumerate(txn.ops):

@@ -37,7 +37,7 @@ async def test_list_by_prefix_sorted(store: Store) -> None:
     await store.put("tasks/a", {"n": 1})
     await store.put("tasksx/c", {"n": 3})
     await store.put("nodes/a", {"n": 0})
-    items, revision = await store.list("tasks/")
+    items, revision = await store.range("tasks/")
     assert [kv.key for kv in items] == ["tasks/a", "tasks/b"]
     assert revision == 4
 
@@ -107,7 +107,7 @@ async def test_concurrent_txns_each_keep_their_own_outcome(store: Store) -> None
     assert isinstance(outcomes[1], Conflict)
     assert outcomes[2] == (before + 3, [1])
     assert outcomes[3] == before + 5
-    values = {kv.key: kv.value["n"] for kv in (await store.list("k/"))[0]}
+    values = {kv.key: kv.value["n"] for kv in (await store.range("k/"))[0]}
     assert values == {"k/a": 2, "k/x": 5}  # no k/b (its transaction failed), no k/c (its op was stale)
     assert await store.revision() == before + 5
 
@@ -208,7 +208,7 @@ async def test_acknowledged_write_survives_sigkill(tmp_path: Path) -> None:
         proc.wait()
     store = await open_store(url)
     try:
-        items, _ = await store.list("acked/")
+        items, _ = await store.range("acked/")
         assert len(items) >= acked + 1
         assert (await store.get(f"acked/{acked}")) is not None
     finally:

@@ -5,6 +5,9 @@ from typing import Literal
 
 from corral.agent.mesh.balancing import Strategy
 
+DataPath = Literal["userspace", "kernel"]
+DATA_PATHS: tuple[DataPath, ...] = ("userspace", "kernel")
+
 
 @dataclass(frozen=True)
 class MeshSettings:
@@ -19,7 +22,7 @@ class MeshSettings:
     backlog: int = 1024
     # "kernel": TCP listeners also become iptables DNAT rules (faster, no retry;
     # the userspace listener stays bound as the port's reservation and fallback).
-    data_path: Literal["userspace", "kernel"] = "userspace"
+    data_path: DataPath = "userspace"
     # Share each port with other processes that set it too (several agents on one host serving the same
     # service VIPs); never for published ports, where a port already taken must be reported.
     reuse_port: bool = False

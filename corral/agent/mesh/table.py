@@ -63,6 +63,7 @@ def _backend(listener: Listener, index: int, item: tuple[str, int]) -> Backend:
 
 def _ip(path: str, value: object) -> str:
     try:
+        # ip_address is typed for str/int/bytes; any other value is tried too and raises ValueError like a bad string
         return str(ipaddress.ip_address(value))  # type: ignore[arg-type]
     except ValueError:
         raise InvalidSpec(path, f"{value!r} is not an IP address") from None

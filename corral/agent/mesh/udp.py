@@ -101,7 +101,7 @@ class Session(asyncio.DatagramProtocol):
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            transport, _ = await loop.create_datagram_endpoint(lambda: self, remote_addr=tuple(self.backend))
+            transport, _ = await loop.create_datagram_endpoint(lambda: self, remote_addr=(self.backend.ip, self.backend.port))
         except OSError as error:
             log.warning("mesh %s: backend %s unusable: %s", self.owner.listener, self.backend, error)
             self.close()

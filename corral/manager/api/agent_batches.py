@@ -147,7 +147,7 @@ async def report_statuses(body: StatusBatch = Depends(_body(StatusBatch)), ctx: 
     or {"status": 404 | 409, "error": why}.
     """
     reports = body.reports
-    results: list[dict | None] = [None] * len(reports)
+    results: list[dict[str, object] | None] = [None] * len(reports)
     todo = list(range(len(reports)))
     for _ in range(ATTEMPTS):
         retry: list[int] = []

@@ -107,7 +107,7 @@ def _with_status(task: Task, status: TaskStatus, now: float) -> Task:
         return task
     if status.state not in TERMINAL_STATES and _PROGRESS.get(status.state, 0) < _PROGRESS.get(task.state, 0):
         return task
-    update: dict = {"state": status.state, "error": status.error, "exit_code": status.exit_code}
+    update: dict[str, object] = {"state": status.state, "error": status.error, "exit_code": status.exit_code}
     if status.container_id:
         update["container_id"] = status.container_id
     if status.ports:

@@ -7,7 +7,8 @@ from corral.manager.context import ManagerContext
 
 
 def context(request: Request) -> ManagerContext:
-    return request.app.state.context  # type: ignore[no-any-return]
+    ctx: ManagerContext = request.app.state.context  # Starlette's State is untyped: create_app put it there
+    return ctx
 
 
 def require_token(request: Request, authorization: str | None = Header(default=None)) -> None:

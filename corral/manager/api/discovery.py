@@ -52,7 +52,9 @@ def _routes(ctx: ManagerContext) -> list[Route]:
 
 
 @router.get("/services/{name}/endpoints", response_model=list[Endpoint])
-async def service_endpoints(name: str, watch: bool = False, ctx: ManagerContext = Depends(context)):  # type: ignore[no-untyped-def]
+async def service_endpoints(
+    name: str, watch: bool = False, ctx: ManagerContext = Depends(context)
+) -> list[Endpoint] | StreamingResponse:
     current = _endpoints(ctx, name)
     if not watch:
         return current

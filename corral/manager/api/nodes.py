@@ -43,7 +43,8 @@ def _templates(request: Request) -> NodeTemplates:
     state = request.app.state
     if not hasattr(state, "node_templates"):
         state.node_templates = {}
-    return state.node_templates  # type: ignore[no-any-return]
+    templates: NodeTemplates = state.node_templates  # Starlette's State is untyped: this is what it holds
+    return templates
 
 
 def listing_json(ctx: ManagerContext, templates: NodeTemplates) -> bytes:
@@ -62,7 +63,7 @@ def listing_json(ctx: ManagerContext, templates: NodeTemplates) -> bytes:
         heartbeat = max(last_seen.get(name) or 0.0, node.last_heartbeat)
         health = node_health(node, heartbeat, now, lease)
         count, cpus, memory = usage.get(name, (0, 0.0, 0))
-        views.append(NodeView.fill_json(kept[1], count, max(0.0, round(cpus, 9)), max(0, int(memory)), heartbeat, health))
+        views.append(NodeView.fill_json(kept[1], int(count), max(0.0, round(cpus, 9)), max(0, int(memory)), heartbeat, health))
     return b"[" + b",".join(views) + b"]"
 
 
@@ -81,7 +82,7 @@ async def inspect_node(name: str, ctx: ManagerContext = Depends(context)) -> Nod
 @router.patch("/{name}", response_model=NodeView)
 async def update_node(name: str, body: NodeUpdate, ctx: ManagerContext = Depends(context)) -> NodeView:
     node = _node(ctx, name)
-    changes: dict = {}
+    changes: dict[str, object] = {}
     if body.availability is not None:
         changes["availability"] = body.availability
     if body.labels is not None:
