@@ -75,6 +75,22 @@ def with_availability(node: Node, availability: NodeAvailability) -> Node:
     return node.model_copy(update={"availability": availability})
 
 
+def changed_node(node: Node, availability: NodeAvailability | None, labels: dict[str, str] | None) -> Node:
+    """The node after a user's change: what is given replaces what it had (labels: all the user labels)."""
+    changes: dict[str, object] = {}
+    if availability is not None:
+        changes["availability"] = availability
+    if labels is not None:
+        changes["labels"] = labels
+    return node.model_copy(update=changes) if changes else node
+
+
+def check_removable(node: Node, force: bool) -> None:
+    """A node that is up is removed only by force: its agent would register it again."""
+    if node.state == NodeState.ready and not force:
+        raise InvalidSpec("name", f"node {node.name} is up: drain it and stop its agent first, or pass force=true")
+
+
 @dataclass
 class Leases:
     """Last heartbeat per node, in memory; every node starts with a fresh lease."""

@@ -1,17 +1,26 @@
-"""Deploying a stack: what changes when a set of service specs is applied.
+"""Deploying a stack: what changes when a set of service specs is applied, and writing it.
 
 `plan_deploy` is pure: the services already stored and the new specs in,
 the services to create, update and remove out. A spec identical to the
 stored one changes nothing (a re-deploy of the same file is a no-op).
+`check_not_stopping` refuses to create a service while the tasks of a
+removed one by its name still stop. `deploy` and `remove` write a plan in
+one compare-and-swap transaction, planned again after a lost race (the
+controller writes rollout status to the same services).
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from corral.manager import rollout
+from corral.manager import keys, rollout
+from corral.manager.context import ManagerContext
 from corral.manager.discovery import DEFAULT_SERVICE_NETWORK, free_vips
-from corral.model import Service, ServiceSpec
-from corral.model.errors import Conflict, InvalidSpec
+from corral.manager.writes import dump, write_with_retry
+from corral.model import Service, ServiceSpec, Task
+from corral.model.errors import Conflict, InvalidSpec, NotFound
+from corral.store import Op
+
+_DEPLOY_ATTEMPTS = 5
 
 
 @dataclass
@@ -50,6 +59,51 @@ def plan_deploy(
         wanted = {spec.name for spec in specs}
         plan.remove = sorted(n for n, s in existing.items() if s.spec.stack == stack and n not in wanted)
     return plan
+
+
+def check_not_stopping(plan: DeployPlan, tasks: Iterable[Task]) -> None:
+    """InvalidSpec if the plan creates a service while live tasks of a removed one by that name remain
+    (`tasks`: every task; read only when the plan creates a service)."""
+    if not plan.create:
+        return
+    stopping = {task.service for task in tasks if not task.terminal}
+    for service in plan.create:
+        if service.name in stopping:
+            raise InvalidSpec(f"services.{service.name}", "tasks of a removed service by this name are still stopping; retry shortly")
+
+
+async def deploy(
+    ctx: ManagerContext, stack: str, specs: list[ServiceSpec], prune: bool, dry_run: bool
+) -> tuple[DeployPlan, int]:
+    """Plan the deploy of `specs` as `stack` and write it (unless `dry_run`); the plan and the revision
+    it is at (the cache's when nothing was written)."""
+    cache = ctx.cache
+
+    def plan() -> tuple[list[Op], DeployPlan]:
+        existing = {name: v.obj for name, v in cache.services.items()}
+        planned = plan_deploy(existing, stack, specs, ctx.clock(), prune, ctx.settings.service_network)
+        check_not_stopping(planned, (v.obj for v in cache.tasks.values()))
+        if dry_run:
+            return [], planned
+        ops = [Op.put(keys.service_key(s.name), dump(s), expect=0) for s in planned.create]
+        ops += [Op.put(keys.service_key(s.name), dump(s), expect=cache.services[s.name].revision) for s in planned.update]
+        ops += [Op.delete(keys.service_key(name), expect=cache.services[name].revision) for name in planned.remove]
+        return ops, planned
+
+    return await write_with_retry(ctx.store, cache, plan, f"stack {stack}", attempts=_DEPLOY_ATTEMPTS)
+
+
+async def remove(ctx: ManagerContext, stack: str) -> tuple[list[str], int]:
+    """Remove every service of `stack`; their names and the revision written."""
+    cache = ctx.cache
+
+    def plan() -> tuple[list[Op], list[str]]:
+        names = sorted(name for name, v in cache.services.items() if v.obj.spec.stack == stack)
+        if not names:
+            raise NotFound(f"stack {stack!r} not found (see `corral stack ls`)")
+        return [Op.delete(keys.service_key(n), expect=cache.services[n].revision) for n in names], names
+
+    return await write_with_retry(ctx.store, cache, plan, f"stack {stack}")
 
 
 def _next_vip(vips: Iterator[str]) -> str:

@@ -47,6 +47,38 @@ def node_put(cache: StateCache, node: Node) -> Op:
 
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+
+
+async def write_with_retry(
+    store: Store,
+    cache: StateCache,
+    plan: Callable[[], tuple[Sequence[Op], R]],
+    what: str,
+    attempts: int = 10,
+) -> tuple[R, int]:
+    """Write the ops `plan()` makes from what the cache holds, in one compare-and-swap transaction;
+    return plan's result and the revision written, once the cache has it. Every write the API asks
+    for goes through here (`put_with_retry` for one object).
+
+    A lost race waits for the cache to see the write that won, then plans again; `plan` may raise to
+    refuse. No ops: nothing is written, and the revision is the cache's. After `attempts` lost
+    races: Conflict("{what} kept changing; retry").
+    """
+    for _ in range(attempts):
+        seen = cache.revision
+        ops, result = plan()
+        if not ops:
+            return result, seen
+        try:
+            revision = await store.txn(ops)
+        except Conflict:
+            latest = await store.revision()  # the winner's write is at or before this
+            await cache.wait_change(lambda: cache.revision >= latest, 1.0)
+            continue
+        await cache.wait_for(revision)
+        return result, revision
+    raise Conflict(f"{what} kept changing; retry")
 
 
 async def put_with_retry(
@@ -64,19 +96,16 @@ async def put_with_retry(
     changes again; `change` may raise to refuse. An unchanged object is not
     written. After `attempts` lost races: Conflict("{what} kept changing; retry").
     """
-    for _ in range(attempts):
+
+    def plan() -> tuple[list[Op], M]:
         found = read()
         changed = change(found)
         if found is not None and changed == found.obj:
-            return changed
-        try:
-            revision = await store.put(key, dump(changed), expect=found.revision if found else 0)
-        except Conflict:
-            await cache.wait_change(lambda: read() is not found, 1.0)
-            continue
-        await cache.wait_for(revision)
-        return changed
-    raise Conflict(f"{what} kept changing; retry")
+            return [], changed
+        return [Op.put(key, dump(changed), expect=found.revision if found else 0)], changed
+
+    changed, _ = await write_with_retry(store, cache, plan, what, attempts)
+    return changed
 
 
 def dump(obj: BaseModel) -> dict[str, Any]:

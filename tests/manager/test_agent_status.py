@@ -1,8 +1,9 @@
-"""api.agents._with_status: what a task becomes after its agent reports."""
+"""task_reports.with_status: what a task becomes after its agent reports."""
 
 import pytest
 
-from corral.manager.api.agents import TaskStatus, _with_status
+from corral.manager.api.agents import TaskStatus
+from corral.manager.task_reports import with_status as _with_status
 from corral.model import PublishedPort, TaskState
 from corral.model.task import TERMINAL_STATES
 

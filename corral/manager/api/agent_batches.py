@@ -5,7 +5,7 @@ per long poll and per status report is what would cost the most. These
 routes do the same work as the per-node routes of `agents.py` for many
 nodes at once, through the same pieces: leases are renewed in
 `ctx.leases`, the tasks come from the cache's per-node index, and a report
-changes a task through the same `_with_status` rule. Differences:
+changes a task through the same rule (`task_reports.with_status`). Differences:
 
 - the watch sends only what changed on each node since the revision the
   caller last saw (the tasks changed, the ids of those that left), or the
@@ -31,21 +31,18 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
-from corral.manager import keys
-from corral.manager.api.agents import TaskStatus, _with_status
+from corral.manager import task_reports
+from corral.manager.api.agents import TaskStatus
 from corral.manager.api.deps import context, require_token
 from corral.manager.cache import StateCache
 from corral.manager.context import ManagerContext
 from corral.manager.writes import dump
-from corral.model import Task
-from corral.store import Op
+from corral.model import TaskState
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_token)])
 
 MAX_BATCH = 20_000
 WATCH_REPLY_TASKS = 1000  # tasks in one watch reply, about (a node's list is never split)
-YIELD_EVERY = 200  # reports of a batch handled before other requests get a turn
-ATTEMPTS = 5
 
 
 class HeartbeatBatch(BaseModel):
@@ -146,51 +143,8 @@ async def report_statuses(body: StatusBatch = Depends(_body(StatusBatch)), ctx: 
     A result is {"status": 200, "state": the task's state after the report},
     or {"status": 404 | 409, "error": why}.
     """
-    reports = body.reports
-    results: list[dict[str, object] | None] = [None] * len(reports)
-    todo = list(range(len(reports)))
-    for _ in range(ATTEMPTS):
-        retry: list[int] = []
-        ops: list[Op] = []
-        written: list[tuple[int, Task]] = []
-        revision = 0
-        touched: set[str] = set()
-        now = ctx.clock()
-        async with ctx.agent_batches:  # one batch at a time (see ManagerContext)
-            for count, at in enumerate(todo):
-                if count % YIELD_EVERY == 0:  # a batch of 1,000 reports must not hold up users (CAS covers the gap)
-                    await ctx.users_first.wait_turn()
-                report = reports[at]
-                found = ctx.cache.tasks.get(report.task_id)
-                if found is None or found.obj.node != report.node:
-                    results[at] = {"status": 404, "error": f"task {report.task_id} is not assigned to node {report.node}"}
-                    continue
-                if report.task_id in touched:  # a later report of the same task goes after the first has landed
-                    retry.append(at)
-                    continue
-                updated = _with_status(found.obj, report, now)
-                if updated is found.obj:
-                    results[at] = {"status": 200, "state": updated.state.value}
-                    continue
-                touched.add(report.task_id)
-                ops.append(Op.put(keys.task_key(report.task_id), dump(updated), expect=found.revision))
-                written.append((at, updated))
-        if ops:
-            revision, skipped = await ctx.store.txn_each(ops)
-            lost = set(skipped)
-            for index, (at, updated) in enumerate(written):
-                if index in lost:
-                    retry.append(at)
-                else:
-                    results[at] = {"status": 200, "state": updated.state.value}
-        if not retry:
-            break  # the writes are durable; no need to wait for the cache to show them
-        try:  # a retry must see what the report lost to
-            await ctx.cache.wait_for(revision, timeout=5.0)
-        except TimeoutError:
-            pass
-        todo = sorted(retry)
-    for at, result in enumerate(results):
-        if result is None:
-            results[at] = {"status": 409, "error": f"task {reports[at].task_id} kept changing; retry"}
+    results = [
+        {"status": 200, "state": result.value} if isinstance(result, TaskState) else {"status": result.status, "error": str(result)}
+        for result in await task_reports.report_batch(ctx, body.reports)
+    ]
     return _json({"results": results})

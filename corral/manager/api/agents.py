@@ -8,20 +8,13 @@ lost response costs nothing), and reports each task's observed state.
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from corral.manager import keys
+from corral.manager import node_changes, task_reports
 from corral.manager.api.deps import context, require_token
-from corral.manager.cluster import registered_node
 from corral.manager.context import ManagerContext
-from corral.manager.cache import Versioned
-from corral.manager.writes import put_with_retry
 from corral.model import Node, PublishedPort, Resources, Task, TaskState
 from corral.model.errors import NotFound
-from corral.model.task import TERMINAL_STATES
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_token)])
-
-# The order a task moves through; a report never moves a task backwards.
-_PROGRESS = {TaskState.assigned: 1, TaskState.starting: 2, TaskState.running: 3}
 
 
 class RegisterRequest(BaseModel):
@@ -53,20 +46,7 @@ class TaskStatus(BaseModel):
 
 @router.post("/register", response_model=RegisterResponse)
 async def register(body: RegisterRequest, ctx: ManagerContext = Depends(context)) -> RegisterResponse:
-    now = ctx.clock()
-    # The lease first: no controller pass may see the node ready again with its old, expired lease.
-    ctx.leases.renew(body.name, now)
-    node = await put_with_retry(
-        ctx.store,
-        ctx.cache,
-        keys.node_key(body.name),
-        lambda: ctx.cache.nodes.get(body.name),
-        lambda current: registered_node(
-            current.obj if current else None, body.name, body.address, body.resources, body.labels, body.engine, now
-        ),
-        f"node {body.name}",
-        attempts=5,
-    )
+    node = await node_changes.register(ctx, body.name, body.address, body.resources, body.labels, body.engine)
     return RegisterResponse(cluster_id=ctx.cluster_id, heartbeat_interval=ctx.settings.heartbeat_interval, node=node)
 
 
@@ -91,31 +71,4 @@ async def assigned_tasks(
 
 @router.put("/{node}/tasks/{task_id}/status", response_model=Task)
 async def report_status(node: str, task_id: str, body: TaskStatus, ctx: ManagerContext = Depends(context)) -> Task:
-    def reported(found: Versioned[Task] | None) -> Task:
-        if found is None or found.obj.node != node:
-            raise NotFound(f"task {task_id} is not assigned to node {node}")
-        return _with_status(found.obj, body, ctx.clock())
-
-    return await put_with_retry(
-        ctx.store, ctx.cache, keys.task_key(task_id), lambda: ctx.cache.tasks.get(task_id), reported, f"task {task_id}"
-    )
-
-
-def _with_status(task: Task, status: TaskStatus, now: float) -> Task:
-    """The task after a report; reports that would move it backwards change nothing."""
-    if task.state in TERMINAL_STATES:
-        return task
-    if status.state not in TERMINAL_STATES and _PROGRESS.get(status.state, 0) < _PROGRESS.get(task.state, 0):
-        return task
-    update: dict[str, object] = {"state": status.state, "error": status.error, "exit_code": status.exit_code}
-    if status.container_id:
-        update["container_id"] = status.container_id
-    if status.ports:
-        update["ports"] = status.ports
-    changes = {name: value for name, value in update.items() if getattr(task, name) != value}
-    if not changes:
-        return task
-    if status.state == TaskState.running and task.started_at is None:
-        changes["started_at"] = now  # a rollout's monitor counts from here
-    changes["updated_at"] = now
-    return task.model_copy(update=changes)
+    return await task_reports.report(ctx, node, task_id, body)

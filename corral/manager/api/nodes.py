@@ -3,15 +3,13 @@
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
-from corral.manager import keys
+from corral.manager import node_changes
 from corral.manager.api.deps import context
 from corral.manager.api.views import NodeView
 from corral.manager.health import node_health
 from corral.manager.context import ManagerContext
-from corral.manager.writes import dump
-from corral.model import Node, NodeAvailability, NodeState, Task
-from corral.model.errors import InvalidSpec, NotFound
-from corral.store import Op
+from corral.model import Node, NodeAvailability, Task
+from corral.model.errors import NotFound
 
 router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
 
@@ -81,25 +79,11 @@ async def inspect_node(name: str, ctx: ManagerContext = Depends(context)) -> Nod
 
 @router.patch("/{name}", response_model=NodeView)
 async def update_node(name: str, body: NodeUpdate, ctx: ManagerContext = Depends(context)) -> NodeView:
-    node = _node(ctx, name)
-    changes: dict[str, object] = {}
-    if body.availability is not None:
-        changes["availability"] = body.availability
-    if body.labels is not None:
-        changes["labels"] = body.labels
-    if changes:
-        node = node.model_copy(update=changes)
-        revision = await ctx.store.put(keys.node_key(name), dump(node), expect=ctx.cache.nodes[name].revision)
-        await ctx.cache.wait_for(revision)
+    node = await node_changes.change(ctx, name, body.availability, body.labels)
     return _view(ctx, node, ctx.cache.tasks_on(name))
 
 
 @router.delete("/{name}", response_model=NodeView)
 async def remove_node(name: str, force: bool = False, ctx: ManagerContext = Depends(context)) -> NodeView:
-    node = _node(ctx, name)
-    if node.state == NodeState.ready and not force:
-        raise InvalidSpec("name", f"node {name} is up: drain it and stop its agent first, or pass force=true")
-    revision = await ctx.store.txn([Op.delete(keys.node_key(name), expect=ctx.cache.nodes[name].revision)])
-    ctx.leases.forget(name)
-    await ctx.cache.wait_for(revision)
+    node = await node_changes.remove(ctx, name, force)
     return _view(ctx, node, [])

@@ -1,20 +1,17 @@
 """/v1/services: list, inspect, scale, update, roll back and remove services; their tasks."""
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from corral.manager import keys
+from corral.manager import rollout, service_changes
 from corral.manager.api.deps import context
 from corral.manager.api.views import ServiceView, TaskView
-from corral.manager import rollout
 from corral.manager.context import ManagerContext
-from corral.manager.cache import Versioned
-from corral.manager.writes import dump, put_with_retry
-from corral.model import Service, ServiceMode, ServiceSpec, Task
-from corral.model.errors import InvalidSpec, NotFound
+from corral.manager.service_changes import SpecPatch
+from corral.model import Service, Task
+from corral.model.errors import NotFound
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
 
@@ -75,86 +72,36 @@ async def service_tasks(name: str, ctx: ManagerContext = Depends(context)) -> li
 
 @router.post("/{name}/scale", response_model=ServiceView)
 async def scale_service(name: str, body: ScaleRequest, ctx: ManagerContext = Depends(context)) -> ServiceView:
-    service = _service(ctx, name)
-    if service.spec.mode == ServiceMode.global_:
-        raise InvalidSpec("replicas", f"service {name} is global: it runs one task per node and cannot be scaled")
-    if service.spec.replicas != body.replicas:
-        spec = service.spec.model_copy(update={"replicas": body.replicas})
-        updated = service.model_copy(update={"spec": spec, "updated_at": ctx.clock()})
-        revision = await ctx.store.put(keys.service_key(name), dump(updated), expect=ctx.cache.services[name].revision)
-        await ctx.cache.wait_for(revision)
-        service = updated
+    service = await service_changes.change(ctx, name, lambda current: service_changes.scaled(current, body.replicas, ctx.clock()))
     return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
 
 
 @router.post("/{name}/update", response_model=ServiceView)
 async def update_service(name: str, body: UpdateRequest, ctx: ManagerContext = Depends(context)) -> ServiceView:
     """Change the spec; when the tasks must change, a new version rolls out per update_config."""
-    _patched_spec(_service(ctx, name), body)  # a bad request fails here, before anything is written
-    service = await _change_service(ctx, name, lambda current: rollout.updated(current, _patched_spec(current, body), ctx.clock()))
+    patch = SpecPatch(
+        image=body.image, env=body.env, env_remove=body.env_remove, command=body.command, replicas=body.replicas,
+        canary=body.canary, update_config=body.update_config, rollback_config=body.rollback_config,
+    )
+    service = await service_changes.change(ctx, name, lambda current: service_changes.updated(current, patch, ctx.clock()))
     return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
 
 
 @router.post("/{name}/rollback", response_model=ServiceView)
 async def rollback_service(name: str, ctx: ManagerContext = Depends(context)) -> ServiceView:
     """Return to the previous spec, rolled out per rollback_config."""
-    service = await _change_service(ctx, name, lambda current: rollout.rolled_back(current, ctx.clock()))
+    service = await service_changes.change(ctx, name, lambda current: rollout.rolled_back(current, ctx.clock()))
     return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
 
 
 @router.post("/{name}/promote", response_model=ServiceView)
 async def promote_service(name: str, ctx: ManagerContext = Depends(context)) -> ServiceView:
     """Lift a canary: the rollout goes on to every replica."""
-    service = await _change_service(ctx, name, lambda current: rollout.promoted(current, ctx.clock()))
+    service = await service_changes.change(ctx, name, lambda current: rollout.promoted(current, ctx.clock()))
     return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
-
-
-def _patched_spec(service: Service, body: UpdateRequest) -> ServiceSpec:
-    spec = service.spec
-    if body.replicas is not None and spec.mode == ServiceMode.global_:
-        raise InvalidSpec("replicas", f"service {service.name} is global: it runs one task per node and cannot be scaled")
-    for key in [*body.env, *body.env_remove]:
-        if not key or "=" in key:
-            raise InvalidSpec("env", f"invalid variable name {key!r}: must be non-empty, without '='")
-    changes: dict[str, Any] = {}
-    if body.image is not None:
-        changes["image"] = body.image
-    if body.env or body.env_remove:
-        environment = {k: v for k, v in spec.environment.items() if k not in body.env_remove}
-        changes["environment"] = {**environment, **body.env}
-    if body.command is not None:
-        changes["command"] = body.command
-    if body.replicas is not None:
-        changes["replicas"] = body.replicas
-    if body.canary is not None:
-        changes["canary"] = body.canary or None
-    for field in ("update_config", "rollback_config"):
-        patch = getattr(body, field)
-        if patch is not None:
-            changes[field] = {**getattr(spec, field).model_dump(), **patch}
-    try:
-        return ServiceSpec.model_validate({**spec.model_dump(), **changes})
-    except ValidationError as error:
-        problem = error.errors()[0]
-        raise InvalidSpec(".".join(str(part) for part in problem["loc"]), problem["msg"]) from None
-
-
-async def _change_service(ctx: ManagerContext, name: str, change: Callable[[Service], Service]) -> Service:
-    """Write `change(service)` with compare-and-swap, again on a lost race (the controller writes rollout status)."""
-
-    def changed(found: Versioned[Service] | None) -> Service:
-        if found is None:
-            raise NotFound(f"service {name!r} not found (see `corral service ls`)")
-        return change(found.obj)
-
-    return await put_with_retry(
-        ctx.store, ctx.cache, keys.service_key(name), lambda: ctx.cache.services.get(name), changed, f"service {name}"
-    )
 
 
 @router.delete("/{name}", response_model=ServiceView)
 async def remove_service(name: str, ctx: ManagerContext = Depends(context)) -> ServiceView:
-    service = _service(ctx, name)
-    revision = await ctx.store.delete(keys.service_key(name), expect=ctx.cache.services[name].revision)
-    await ctx.cache.wait_for(revision)
+    service = await service_changes.remove(ctx, name)
     return ServiceView.of(service, [])

@@ -1,0 +1,142 @@
+"""What an agent's status report does to a task, and writing reports with compare-and-swap.
+
+`with_status` is the rule (pure): a task only moves forward, a terminal task
+never changes, an identical report is no write. `report` writes one report
+(again after a lost race); `report_batch` writes many nodes' reports in one
+transaction, retrying the ones that lost a race while the others land.
+"""
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from corral.manager import keys
+from corral.manager.cache import Versioned
+from corral.manager.context import ManagerContext
+from corral.manager.writes import dump, put_with_retry
+from corral.model import PublishedPort, Task, TaskState
+from corral.model.errors import Conflict, NotFound
+from corral.model.task import TERMINAL_STATES
+from corral.store import Op
+
+# The order a task moves through; a report never moves a task backwards.
+_PROGRESS = {TaskState.assigned: 1, TaskState.starting: 2, TaskState.running: 3}
+
+BATCH_ATTEMPTS = 5
+YIELD_EVERY = 200  # reports of a batch handled before other requests get a turn
+
+
+class Report(Protocol):
+    """What an agent saw of a task (the API's report body)."""
+
+    @property
+    def state(self) -> TaskState: ...
+    @property
+    def container_id(self) -> str: ...
+    @property
+    def error(self) -> str: ...
+    @property
+    def exit_code(self) -> int | None: ...
+    @property
+    def ports(self) -> list[PublishedPort]: ...
+
+
+class NodeReport(Report, Protocol):
+    """A report in a batch: it names its node and task."""
+
+    @property
+    def node(self) -> str: ...
+    @property
+    def task_id(self) -> str: ...
+
+
+def with_status(task: Task, status: Report, now: float) -> Task:
+    """The task after a report; reports that would move it backwards change nothing."""
+    if task.state in TERMINAL_STATES:
+        return task
+    if status.state not in TERMINAL_STATES and _PROGRESS.get(status.state, 0) < _PROGRESS.get(task.state, 0):
+        return task
+    update: dict[str, object] = {"state": status.state, "error": status.error, "exit_code": status.exit_code}
+    if status.container_id:
+        update["container_id"] = status.container_id
+    if status.ports:
+        update["ports"] = status.ports
+    changes = {name: value for name, value in update.items() if getattr(task, name) != value}
+    if not changes:
+        return task
+    if status.state == TaskState.running and task.started_at is None:
+        changes["started_at"] = now  # a rollout's monitor counts from here
+    changes["updated_at"] = now
+    return task.model_copy(update=changes)
+
+
+def _not_assigned(task_id: str, node: str) -> NotFound:
+    return NotFound(f"task {task_id} is not assigned to node {node}")
+
+
+async def report(ctx: ManagerContext, node: str, task_id: str, status: Report) -> Task:
+    """Apply one report of `node` about `task_id`; NotFound if the task is not on that node."""
+
+    def reported(found: Versioned[Task] | None) -> Task:
+        if found is None or found.obj.node != node:
+            raise _not_assigned(task_id, node)
+        return with_status(found.obj, status, ctx.clock())
+
+    return await put_with_retry(
+        ctx.store, ctx.cache, keys.task_key(task_id), lambda: ctx.cache.tasks.get(task_id), reported, f"task {task_id}"
+    )
+
+
+async def report_batch(ctx: ManagerContext, reports: Sequence[NodeReport]) -> list[TaskState | NotFound | Conflict]:
+    """Apply many reports in one transaction; per report, in order, the task's state after it,
+    NotFound (not on that node) or Conflict (lost every race).
+
+    Unlike `writes.write_with_retry`, a report that loses a race does not send the others back:
+    they are independent writes (`Store.txn_each`), and only the losers are tried again.
+    """
+    results: list[TaskState | NotFound | Conflict | None] = [None] * len(reports)
+    todo = list(range(len(reports)))
+    for _ in range(BATCH_ATTEMPTS):
+        retry: list[int] = []
+        ops: list[Op] = []
+        written: list[tuple[int, Task]] = []
+        revision = 0
+        touched: set[str] = set()
+        now = ctx.clock()
+        async with ctx.agent_batches:  # one batch at a time (see ManagerContext)
+            for count, at in enumerate(todo):
+                if count % YIELD_EVERY == 0:  # a batch of 1,000 reports must not hold up users (CAS covers the gap)
+                    await ctx.users_first.wait_turn()
+                status = reports[at]
+                found = ctx.cache.tasks.get(status.task_id)
+                if found is None or found.obj.node != status.node:
+                    results[at] = _not_assigned(status.task_id, status.node)
+                    continue
+                if status.task_id in touched:  # a later report of the same task goes after the first has landed
+                    retry.append(at)
+                    continue
+                updated = with_status(found.obj, status, now)
+                if updated is found.obj:
+                    results[at] = updated.state
+                    continue
+                touched.add(status.task_id)
+                ops.append(Op.put(keys.task_key(status.task_id), dump(updated), expect=found.revision))
+                written.append((at, updated))
+        if ops:
+            revision, skipped = await ctx.store.txn_each(ops)
+            lost = set(skipped)
+            for index, (at, updated) in enumerate(written):
+                if index in lost:
+                    retry.append(at)
+                else:
+                    results[at] = updated.state
+        if not retry:
+            break  # the writes are durable; no need to wait for the cache to show them
+        try:  # a retry must see what the report lost to
+            await ctx.cache.wait_for(revision, timeout=5.0)
+        except TimeoutError:
+            pass
+        todo = sorted(retry)
+    return [
+        result if result is not None else Conflict(f"task {reports[at].task_id} kept changing; retry")
+        for at, result in enumerate(results)
+    ]
