@@ -1,6 +1,7 @@
 """A node: one server whose agent runs the containers assigned to it."""
 
 from enum import Enum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +19,13 @@ class NodeAvailability(str, Enum):
     pause = "pause"  # keeps its tasks, takes no new ones
 
 
+# What a user or an agent may set as a node label: a key a constraint can name
+# (`node.labels.KEY == VALUE`), a value without control characters.
+LabelKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-/]+$")]
+LabelValue = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
+NodeLabels = dict[LabelKey, LabelValue]
+
+
 class Node(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -31,3 +39,4 @@ class Node(BaseModel):
     last_heartbeat: float
     registered_at: float
     message: str = ""
+    credential: str = ""  # SHA-256 digest of the node's credential (corral/manager/credentials.py); never shown

@@ -24,23 +24,23 @@ import asyncio
 
 import orjson
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from corral.manager import keys
 from corral.manager.api.agents import TaskStatus, _with_status
-from corral.manager.api.deps import context, require_token
+from corral.manager.api.deps import NodeCredential, agent_router, context, require_node_credential
 from corral.manager.cache import StateCache
 from corral.manager.context import ManagerContext
 from corral.manager.writes import dump
 from corral.model import Task
 from corral.store import Op
 
-router = APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_token)])
+router = agent_router()
 
 MAX_BATCH = 20_000
 WATCH_REPLY_TASKS = 1000  # tasks in one watch reply, about (a node's list is never split)
@@ -48,13 +48,26 @@ YIELD_EVERY = 200  # reports of a batch handled before other requests get a turn
 ATTEMPTS = 5
 
 
-class HeartbeatBatch(BaseModel):
+class NodeBatch(BaseModel):
+    """The body of a call about many nodes: each node it names that is registered must hold the credential."""
+
+    def named_nodes(self) -> Iterable[str]:
+        raise NotImplementedError
+
+
+class HeartbeatBatch(NodeBatch):
     nodes: list[str] = Field(max_length=MAX_BATCH)
 
+    def named_nodes(self) -> Iterable[str]:
+        return self.nodes
 
-class WatchRequest(BaseModel):
+
+class WatchRequest(NodeBatch):
     after: dict[str, int] = Field(description="node -> the revision last seen; 0 sends the node's whole list")
     wait: float = Field(default=0.0, ge=0, le=60, description="seconds to wait for a change when none is there")
+
+    def named_nodes(self) -> Iterable[str]:
+        return self.after
 
 
 class NodeTaskStatus(TaskStatus):
@@ -62,23 +75,32 @@ class NodeTaskStatus(TaskStatus):
     task_id: str
 
 
-class StatusBatch(BaseModel):
+class StatusBatch(NodeBatch):
     reports: list[NodeTaskStatus] = Field(max_length=MAX_BATCH)
 
+    def named_nodes(self) -> Iterable[str]:
+        return {report.node for report in self.reports}
 
-B = TypeVar("B", bound=BaseModel)
+
+B = TypeVar("B", bound=NodeBatch)
 
 
-def _body(model: type[B]) -> Callable[[Request], Awaitable[B]]:
+def _body(model: type[B]) -> Callable[..., Awaitable[B]]:
     """The request body read straight from its bytes by pydantic (Rust), not through Python's json
     and a validation of the decoded objects: these bodies carry thousands of entries. A bad body
-    is a 422 as usual."""
+    is a 422 as usual. Then the credential is checked against every node the body names."""
 
-    async def parse(request: Request) -> B:
+    async def parse(
+        request: Request,
+        credential: NodeCredential = Depends(require_node_credential),
+        ctx: ManagerContext = Depends(context),
+    ) -> B:
         try:
-            return model.model_validate_json(await request.body())
+            body = model.model_validate_json(await request.body())
         except ValidationError as err:
             raise RequestValidationError(err.errors(include_url=False)) from err
+        credential.check_nodes(ctx, body.named_nodes())
+        return body
 
     return parse
 

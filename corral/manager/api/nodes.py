@@ -10,6 +10,7 @@ from corral.manager.health import node_health
 from corral.manager.context import ManagerContext
 from corral.manager.writes import dump
 from corral.model import Node, NodeAvailability, NodeState, Task
+from corral.model.node import NodeLabels
 from corral.model.errors import InvalidSpec, NotFound
 from corral.store import Op
 
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
 
 class NodeUpdate(BaseModel):
     availability: NodeAvailability | None = None
-    labels: dict[str, str] | None = None  # replaces the user labels when given
+    labels: NodeLabels | None = None  # replaces the user labels when given
 
 
 def _node(ctx: ManagerContext, name: str) -> Node:
