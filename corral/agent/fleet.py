@@ -222,6 +222,10 @@ class Fleet:
                             await self._by_name[name]._reregister()
                 except ApiError as err:
                     log.warning("fleet: heartbeat failed: %s", err)
+                    if err.status == 401:  # no node holds the fleet's credential any more (store reset): join again
+                        for name in names[group::groups]:
+                            if name in self._by_name:
+                                await self._by_name[name]._reregister()
                 await asyncio.sleep(self.heartbeat_interval / groups)
 
     async def _watch_loop(self) -> None:

@@ -8,8 +8,9 @@ call carries it as `Authorization: Bearer <credential>`:
 - a call about one node (a `{node}` in its path) is answered 404 at once when
   the node is not registered, 401 when the credential is missing or not the
   node's;
-- a call about many nodes (the batched routes) needs a credential, and every
-  node it names that is registered must hold it (401 otherwise).
+- a call about many nodes (the batched routes) needs the credential of a
+  registered node, and every node it names that is registered must hold it
+  (401 otherwise; a fleet whose nodes the manager forgot registers again).
 
 A fleet of nodes served by one process shares one credential: the first
 registration issues it, the others present it when they register and keep
@@ -26,10 +27,11 @@ import hmac
 import secrets
 
 from corral.model import Node
-from corral.model.errors import InvalidSpec, Unauthorized
+from corral.model.errors import Unauthorized
 
 PREFIX = "corral-node-"
 _RANDOM_BYTES = 32
+PATTERN = rf"^{PREFIX}[0-9a-f]{{{2 * _RANDOM_BYTES}}}$"  # what `issue` makes
 
 
 def issue() -> str:
@@ -41,20 +43,20 @@ def digest(credential: str) -> str:
     return hashlib.sha256(credential.encode()).hexdigest()
 
 
-def presented(credential: str) -> str:
-    """A credential an agent presents to keep at registration, checked for the shape `issue` gives."""
-    body = credential.removeprefix(PREFIX)
-    if not credential.startswith(PREFIX) or len(body) != 2 * _RANDOM_BYTES or any(c not in "0123456789abcdef" for c in body):
-        raise InvalidSpec("credential", "not a node credential: give the one an earlier registration returned, or none")
-    return credential
-
-
 def check(node: Node, credential: str | None) -> None:
     """Raises Unauthorized unless `credential` is this node's."""
     if not credential:
         raise Unauthorized(f"missing node credential for node {node.name}: the agent must register first")
     if not node.credential or not hmac.compare_digest(node.credential, digest(credential)):
         raise Unauthorized(f"wrong credential for node {node.name}: its agent must register again")
+
+
+def check_known(digests: set[str], credential: str | None) -> None:
+    """Raises Unauthorized unless `credential` is a registered node's (`digests`: theirs)."""
+    if not credential:
+        raise Unauthorized("missing node credential: an agent must register first")
+    if digest(credential) not in digests:
+        raise Unauthorized("wrong node credential: no registered node holds it; the agent must register (again)")
 
 
 def check_each(nodes: list[Node], credential: str | None) -> None:

@@ -3,7 +3,7 @@
 from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from corral.model.resources import Resources
 
@@ -21,9 +21,13 @@ class NodeAvailability(str, Enum):
 
 # What a user or an agent may set as a node label: a key a constraint can name
 # (`node.labels.KEY == VALUE`), a value without control characters.
-LabelKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-/]+$")]
-LabelValue = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
-NodeLabels = dict[LabelKey, LabelValue]
+_LABEL_KEY = r"^[A-Za-z0-9_.\-/]+$"
+_LABEL_VALUE = r"^[^\x00-\x1f\x7f]*$"
+NodeLabels = Annotated[
+    dict[Annotated[str, Field(pattern=_LABEL_KEY)], Annotated[str, Field(pattern=_LABEL_VALUE)]],
+    # (pydantic would say `patternProperties`, which lets any other key through)
+    WithJsonSchema({"type": "object", "propertyNames": {"pattern": _LABEL_KEY}, "additionalProperties": {"type": "string", "pattern": _LABEL_VALUE}}),
+]
 
 
 class Node(BaseModel):

@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from corral.manager import keys
 from corral.manager.api.agents import TaskStatus, _with_status
+from corral.manager.api.openapi import body_of
 from corral.manager.api.deps import NodeCredential, agent_router, context, require_node_credential
 from corral.manager.cache import StateCache
 from corral.manager.context import ManagerContext
@@ -96,7 +97,7 @@ def _body(model: type[B]) -> Callable[..., Awaitable[B]]:
         ctx: ManagerContext = Depends(context),
     ) -> B:
         try:
-            body = model.model_validate_json(await request.body())
+            body = model.model_validate_json(await request.body(), strict=True)  # strict: `false` is no number
         except ValidationError as err:
             raise RequestValidationError(err.errors(include_url=False)) from err
         credential.check_nodes(ctx, body.named_nodes())
@@ -109,7 +110,7 @@ def _json(body: object) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-@router.post("/heartbeats")
+@router.post("/heartbeats", openapi_extra=body_of(HeartbeatBatch))
 async def heartbeats(body: HeartbeatBatch = Depends(_body(HeartbeatBatch)), ctx: ManagerContext = Depends(context)) -> dict[str, list[str]]:
     """Renew the lease of every registered node named; the unknown ones must register again."""
     now = ctx.clock()
@@ -122,12 +123,14 @@ async def heartbeats(body: HeartbeatBatch = Depends(_body(HeartbeatBatch)), ctx:
     return {"unknown": unknown}
 
 
-@router.post("/watch")
+@router.post("/watch", openapi_extra=body_of(WatchRequest))
 async def watch(body: WatchRequest = Depends(_body(WatchRequest)), ctx: ManagerContext = Depends(context)) -> Response:
     """The changes on the nodes named since the revision each was last seen at; waits for one."""
     cache = ctx.cache
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + body.wait
+    # No node named is registered: nothing to wait for (each must register first), answered at once.
+    wait = body.wait if any(node in cache.nodes for node in body.after) else 0.0
+    deadline = loop.time() + wait
 
     position = -1  # before the journal: the first look checks every node named
     found: list[str] = []
@@ -161,7 +164,7 @@ def _watch_reply(cache: StateCache, found: list[str], after: dict[str, int]) -> 
     return _json({"revision": cache.revision, "nodes": nodes, "more": more})
 
 
-@router.post("/status")
+@router.post("/status", openapi_extra=body_of(StatusBatch))
 async def report_statuses(body: StatusBatch = Depends(_body(StatusBatch)), ctx: ManagerContext = Depends(context)) -> Response:
     """Apply many status reports in one transaction; one result per report, in order.
 

@@ -37,7 +37,7 @@ class RegisterRequest(BaseModel):
     labels: NodeLabels = Field(default_factory=dict)
     engine: str = Field(default="docker", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     credential: str | None = Field(
-        default=None, description="the credential an earlier registration returned (of this node, or of a node of the same fleet): kept"
+        default=None, pattern=credentials.PATTERN, description="the credential an earlier registration returned (of this node, or of a node of the same fleet): kept"
     )
 
     @field_validator("address")
@@ -65,13 +65,13 @@ class TaskStatus(BaseModel):
     state: TaskState
     container_id: str = ""
     error: str = ""
-    exit_code: int | None = None
+    exit_code: int | None = Field(default=None, strict=True)
     ports: list[PublishedPort] = Field(default_factory=list)
 
 
 @join.post("/register", response_model=RegisterResponse)
 async def register(body: RegisterRequest, ctx: ManagerContext = Depends(context)) -> RegisterResponse:
-    credential = credentials.presented(body.credential) if body.credential else credentials.issue()
+    credential = body.credential or credentials.issue()
     now = ctx.clock()
     # The lease first: no controller pass may see the node ready again with its old, expired lease.
     ctx.leases.renew(body.name, now)

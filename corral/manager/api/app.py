@@ -5,7 +5,7 @@ from pydantic import BaseModel
 
 import corral
 from corral.manager.api import agent_batches, agents, discovery, errors, events, images, nodes, openapi, services, stacks, tasks
-from corral.manager.api.deps import context, guarded
+from corral.manager.api.deps import context
 from corral.manager.priority import CountUserRequests
 from corral.manager.context import ManagerContext
 
@@ -45,5 +45,5 @@ def create_app(ctx: ManagerContext) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
-    openapi.install(app, guarded)
+    openapi.install(app)
     return app

@@ -8,13 +8,13 @@ has), and anything unexpected (500).
 """
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
-from starlette.routing import Match, Route
 
 from corral.model.errors import CorralError, InvalidSpec
 
@@ -52,7 +52,7 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, err: HTTPException) -> JSONResponse:
         headers = dict(err.headers or {})
         if err.status_code == 405:
-            allowed = allowed_methods(request)
+            allowed = allowed_methods(request) or sorted(headers.get("Allow", "").replace(" ", "").split(","))
             headers["Allow"] = ", ".join(allowed)
             message = f"{request.method} is not allowed on {request.url.path}: use {', '.join(allowed)}"
         elif err.status_code == 404 and err.detail == "Not Found":
@@ -68,11 +68,16 @@ def install(app: FastAPI) -> None:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method of every route whose path matches the request's (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods:
-            match, _ = route.matches({**request.scope, "method": next(iter(route.methods))})
-            if match == Match.FULL:
-                methods |= route.methods
+    """Every method of the request's path, as the OpenAPI document has them (Starlette's 405 names
+    only those of the first route that matched the path, not of the routes beside it)."""
+    path = request.url.path
+    methods = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            methods |= {method.upper() for method in operations if method.upper() in HTTP_METHODS}
+    if "GET" in methods:
+        methods.add("HEAD")  # Starlette answers HEAD wherever GET is
     return sorted(methods)
+
+
+HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"}
