@@ -248,6 +248,7 @@ def _join_token(token: str | None, token_file: Path | None) -> str:
             fail(f"--token-file: {token_file} is empty")
     if not token:
         fail("missing join token: give --token-file PATH (or CORRAL_JOIN_TOKEN, or --token); `corral join-token` prints it on the manager")
+    assert token is not None  # (`fail` exits)
     return token
 
 

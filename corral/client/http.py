@@ -45,7 +45,7 @@ class ManagerClient:
         await self._http.aclose()
 
     async def request(
-        self, method: str, path: str, *, json_body: Any = None, params: dict | None = None, timeout: float | None = None,
+        self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None, timeout: float | None = None,
         token: str | None = None,
     ) -> Any:
         """`token`: sent instead of the client's for this call (an agent joins with the join token)."""

@@ -49,7 +49,8 @@ def _node_digests(request: Request) -> set[str]:
     kept = getattr(state, "node_digests", None)
     if kept is None or kept[0] != cache.revision:
         kept = state.node_digests = (cache.revision, {v.obj.credential for v in cache.nodes.values() if v.obj.credential})
-    return kept[1]  # type: ignore[no-any-return]
+    digests: set[str] = kept[1]
+    return digests
 
 
 def require_node_credential(request: Request, found: HTTPAuthorizationCredentials | None = Depends(bearer)) -> NodeCredential:
