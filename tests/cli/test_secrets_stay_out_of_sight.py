@@ -3,9 +3,7 @@ and not on the agent's command line (`--token-file`, `CORRAL_JOIN_TOKEN`)."""
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,13 +12,7 @@ from typer.testing import CliRunner
 
 from corral.cli.main import app
 
-CORRAL = [sys.executable, "-m", "corral.cli.main"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from test_manager_stops import CORRAL, _free_port
 
 
 def _wait_for(check, timeout: float) -> bool:  # type: ignore[no-untyped-def]
