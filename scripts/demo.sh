@@ -11,8 +11,8 @@ corral=.venv/bin/corral
 if [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null; then
   echo "demo: a cluster is already running (pid $(cat "$state/pid"))"
 else
-  nohup "$corral" up --nodes 3 --data-dir "$state/data" --listen 127.0.0.1:7070 >"$state/cluster.log" 2>&1 &
-  echo $! >"$state/pid"
+  (umask 077; nohup "$corral" up --nodes 3 --data-dir "$state/data" --listen 127.0.0.1:7070 >"$state/cluster.log" 2>&1 &
+  echo $! >"$state/pid")  # umask 077: the log is the user's alone
   for _ in $(seq 100); do "$corral" node ls >/dev/null 2>&1 && break; sleep 0.2; done
   "$corral" node ls >/dev/null || { cat "$state/cluster.log"; exit 1; }
 fi

@@ -49,7 +49,8 @@ class Agent:
         """`client`: a client shared with other agents of this process (a fleet); it is theirs to close."""
         self.settings = settings
         self._owns_client = client is None
-        self.client = client or ManagerClient(settings.manager_url, token=settings.token, timeout=settings.long_poll + 10)
+        # The client carries the node's credential once registered; the join token is sent only to register.
+        self.client = client or ManagerClient(settings.manager_url, timeout=settings.long_poll + 10)
         self._engine_factory = engine_factory
         self.engine: Engine | None = None
         self.tasks: dict[str, Task] = {}
@@ -68,7 +69,11 @@ class Agent:
         return f"agent {self.settings.name}"
 
     async def register(self) -> Registration:
-        """Register with the manager; raises ApiError at once for a wrong token."""
+        """Register with the manager; raises ApiError at once for a wrong token.
+
+        The reply's node credential goes on every later call of the client; a client that holds one
+        already (an earlier registration, another node of the fleet) presents it and keeps it.
+        """
         settings = self.settings
         body = {
             "name": settings.name,
@@ -76,8 +81,11 @@ class Agent:
             "resources": (settings.resources or machine_resources()).model_dump(),
             "labels": settings.labels,
             "engine": settings.engine,
+            "credential": self.client.token,
         }
-        reply = await self.client.post("/v1/agent/register", body)
+        reply = await self.client.request("POST", "/v1/agent/register", json_body=body, token=settings.token)
+        if reply["credential"] != self.client.token:
+            self.client.use_token(reply["credential"])
         return Registration(reply["cluster_id"], float(reply["heartbeat_interval"]))
 
     async def start(self) -> None:
@@ -137,7 +145,7 @@ class Agent:
             try:
                 await self.client.post(f"/v1/agent/{self.settings.name}/heartbeat")
             except ApiError as err:
-                if err.status == 404:  # the manager forgot us (node removed, store reset): join again
+                if err.status in (401, 404):  # the manager forgot us (node removed, store reset): join again
                     await self._reregister()
                 else:
                     log.warning("%s: heartbeat failed: %s", self.prefix, err)

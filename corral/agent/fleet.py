@@ -168,7 +168,8 @@ class Fleet:
     ) -> None:
         self.settings = settings
         self.template = template
-        self.client = ManagerClient(template.manager_url, token=template.token, timeout=template.long_poll + 30)
+        # Its nodes share one credential: the first registration gets it, the others keep it (see `start`).
+        self.client = ManagerClient(template.manager_url, timeout=template.long_poll + 30)
         self.reports = ReportBatcher(self.client, settings.report_interval, settings.report_batch)
         self.specs = SharedSpecs()  # the fleet's nodes read their tasks sharing one spec per service version
         self.heartbeat_interval = 1.0
@@ -185,7 +186,8 @@ class Fleet:
                 await agent.start()
 
         self._loops = [asyncio.create_task(self.reports.run(), name="fleet reports")]
-        results = await asyncio.gather(*(start_one(agent) for agent in self.agents), return_exceptions=True)
+        await self.agents[0].start()  # alone: it brings the credential the others then present
+        results = await asyncio.gather(*(start_one(agent) for agent in self.agents[1:]), return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             raise failed[0]
@@ -221,6 +223,10 @@ class Fleet:
                             await self._by_name[name]._reregister()
                 except ApiError as err:
                     log.warning("fleet: heartbeat failed: %s", err)
+                    if err.status == 401:  # no node holds the fleet's credential any more (store reset): join again
+                        for name in names[group::groups]:
+                            if name in self._by_name:
+                                await self._by_name[name]._reregister()
                 await asyncio.sleep(self.heartbeat_interval / groups)
 
     async def _watch_loop(self) -> None:

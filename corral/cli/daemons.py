@@ -16,7 +16,7 @@ from corral.agent.engines.hollow import HollowTiming
 from corral.agent.fleet import Fleet, FleetSettings
 from corral.agent.mesh.settings import DATA_PATHS, DataPath
 from corral.agent.settings import AgentSettings
-from corral.cli.output import ManagerOption, call, console, fail
+from corral.cli.output import console, fail
 from corral.client import ApiError
 from corral.compose.sizes import parse_bytes
 from corral.manager import runtime
@@ -135,9 +135,10 @@ def manager(
         mgr = Manager(settings)
         ctx = await mgr.start()
         console.print(f"corral manager {ctx.cluster_id} serving on {settings.url} (data in {data_dir})", highlight=False)
-        console.print(f"join token: {ctx.join_token}", highlight=False)
+        token_file = data_dir / TOKEN_FILE  # the token itself is never printed: this output often ends in a log
+        console.print(f"join token: in {token_file} (`corral join-token --data-dir {data_dir}` prints it)", highlight=False)
         console.print(
-            f"add a node: corral agent --manager {settings.url} --name NAME --address ADDRESS --token {ctx.join_token}",
+            f"add a node: corral agent --manager {settings.url} --name NAME --address ADDRESS --token-file {token_file}",
             highlight=False,
         )
         try:
@@ -153,7 +154,11 @@ def agent(
     manager_url: str = typer.Option("http://127.0.0.1:7070", "--manager", envvar="CORRAL_MANAGER"),
     name: str | None = typer.Option(None, "--name", help="the node's name"),
     address: str = typer.Option(..., "--address", help="the node's IP address; published ports bind here"),
-    token: str = typer.Option(..., "--token", envvar="CORRAL_TOKEN", help="the cluster's join token"),
+    token: str | None = typer.Option(
+        None, "--token", envvar="CORRAL_JOIN_TOKEN",
+        help="the cluster's join token (visible to every user of this machine in `ps`: prefer --token-file or CORRAL_JOIN_TOKEN)",
+    ),
+    token_file: Path | None = typer.Option(None, "--token-file", help="a file holding the cluster's join token (e.g. the manager's DATA_DIR/join-token)"),
     engine: str = typer.Option("docker", "--engine", help="container engine driver: docker, or hollow (pretends)"),
     count: int = typer.Option(1, "--count", min=1, help="run this many nodes in this process (needs --engine hollow)"),
     name_prefix: str | None = typer.Option(None, "--name-prefix", help="nodes are named PREFIX1..PREFIXcount"),
@@ -171,6 +176,7 @@ def agent(
     """
     _logging(verbose)
     _check_address(address)
+    token = _join_token(token, token_file)
     if engine not in EngineFactory.KINDS:
         fail(f"--engine: unknown engine {engine!r}: expected one of {', '.join(EngineFactory.KINDS)}")
     if count > 1 and engine != "hollow":
@@ -232,6 +238,22 @@ async def _run_fleet(template: AgentSettings, fleet_settings: FleetSettings, fac
         await _until_signalled()
     finally:
         await fleet.stop()
+
+
+def _join_token(token: str | None, token_file: Path | None) -> str:
+    if token and token_file is not None:
+        fail("--token and --token-file: give one")
+    if token_file is not None:
+        try:
+            token = token_file.read_text().strip()
+        except OSError as err:
+            fail(f"--token-file: cannot read {token_file}: {err.strerror or err}")
+        if not token:
+            fail(f"--token-file: {token_file} is empty")
+    if not token:
+        fail("missing join token: give --token-file PATH (or CORRAL_JOIN_TOKEN, or --token); `corral join-token` prints it on the manager")
+    assert token is not None  # (`fail` exits)
+    return token
 
 
 def _check_address(address: str) -> None:
@@ -317,14 +339,13 @@ def _run_daemon(main: Coroutine[Any, Any, None]) -> None:
 
 
 def join_token(
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="read it from the manager's data dir instead"),
-    manager: str | None = ManagerOption,
+    data_dir: Path = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="the manager's data dir"),
 ) -> None:
-    """Print the join token agents need (from the data dir, or from a manager on this machine)."""
-    if data_dir is not None:
-        path = data_dir / TOKEN_FILE
-        if not path.exists():
-            fail(f"no join token at {path}: has a manager run with --data-dir {data_dir}?")
+    """Print the join token agents need, read from the manager's data dir (it is not served over HTTP)."""
+    path = data_dir / TOKEN_FILE
+    try:
         typer.echo(path.read_text().strip())
-        return
-    typer.echo(call(manager, lambda c: c.get("/v1/join-token"))["token"])
+    except FileNotFoundError:
+        fail(f"no join token at {path}: has a manager run with --data-dir {data_dir}?")
+    except OSError as err:
+        fail(f"cannot read the join token at {path}: {err.strerror or err} (it is readable only by the manager's user)")

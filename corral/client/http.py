@@ -22,10 +22,18 @@ class ApiError(Exception):
 
 
 class ManagerClient:
+    """`token`: sent as `Authorization: Bearer` on every call (an agent's node credential, see `use_token`)."""
+
     def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
+        self.token = token
         self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
+
+    def use_token(self, token: str) -> None:
+        """Send this token from now on."""
+        self.token = token
+        self._http.headers["Authorization"] = f"Bearer {token}"
 
     async def __aenter__(self) -> "ManagerClient":
         return self
@@ -36,11 +44,18 @@ class ManagerClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def request(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None, timeout: float | None = None) -> Any:
+    async def request(
+        self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None, timeout: float | None = None,
+        token: str | None = None,
+    ) -> Any:
+        """`token`: sent instead of the client's for this call (an agent joins with the join token)."""
         body = None if json_body is None else orjson.dumps(json_body)  # large batches: orjson is ~10x json
+        headers = dict(_JSON) if body is not None else {}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             response = await self._http.request(
-                method, path, content=body, params=params, headers=_JSON if body is not None else None,
+                method, path, content=body, params=params, headers=headers or None,
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.TransportError as err:

@@ -139,6 +139,8 @@ def _check_service_name(name: str, stack: str, path: str) -> str:
     """The service's full name, `{stack}_{name}`, once `name` is checked."""
     if not _SERVICE_NAME.fullmatch(name):
         raise InvalidSpec(path, f"invalid service name {show(name)}: use letters, digits, '_', '.' and '-'")
+    if name in (".", ".."):  # a path segment: /v1/services/shop_.. would be another URL to every client
+        raise InvalidSpec(path, f"invalid service name {show(name)}: '.' and '..' are not names")
     full_name = f"{stack}_{name}"
     if len(full_name) > _MAX_NAME_LENGTH:
         raise InvalidSpec(path, f"the name {show(full_name)} is longer than {_MAX_NAME_LENGTH} characters")

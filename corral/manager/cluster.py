@@ -20,9 +20,10 @@ def load_or_create_token(data_dir: Path) -> str:
     path = data_dir / TOKEN_FILE
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     token = "corral-" + secrets.token_hex(24)
     tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)  # touch(mode=) sets the mode only of a file it creates
     tmp.touch(mode=0o600)
     tmp.write_text(token + "\n")
     tmp.rename(path)
@@ -31,7 +32,7 @@ def load_or_create_token(data_dir: Path) -> str:
 
 def check_token(expected: str, presented: str | None) -> None:
     if not presented:
-        raise Unauthorized("missing join token: pass --token (see `corral join-token` on the manager)")
+        raise Unauthorized("missing join token: pass --token-file (see `corral join-token` on the manager)")
     if not hmac.compare_digest(expected.encode(), presented.encode()):
         raise Unauthorized("wrong join token: this is not the token of this cluster (see `corral join-token`)")
 

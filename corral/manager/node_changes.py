@@ -22,9 +22,10 @@ def _found(name: str, found: Versioned[Node] | None) -> Versioned[Node]:
 
 
 async def register(
-    ctx: ManagerContext, name: str, address: str, resources: Resources, labels: dict[str, str], engine: str
+    ctx: ManagerContext, name: str, address: str, resources: Resources, labels: dict[str, str], engine: str,
+    credential_digest: str,
 ) -> Node:
-    """Register (or re-register) an agent's node; its lease is renewed first."""
+    """Register (or re-register) an agent's node with the digest of its credential; its lease is renewed first."""
     now = ctx.clock()
     # The lease first: no controller pass may see the node ready again with its old, expired lease.
     ctx.leases.renew(name, now)
@@ -33,7 +34,9 @@ async def register(
         ctx.cache,
         keys.node_key(name),
         lambda: ctx.cache.nodes.get(name),
-        lambda current: registered_node(current.obj if current else None, name, address, resources, labels, engine, now),
+        lambda current: registered_node(
+            current.obj if current else None, name, address, resources, labels, engine, now
+        ).model_copy(update={"credential": credential_digest}),
         f"node {name}",
         attempts=5,
     )

@@ -7,7 +7,7 @@ import time
 
 import uvicorn
 
-from corral.manager import keys
+from corral.manager import data_dir, keys
 from corral.manager.api import create_app
 from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases, load_or_create_token
@@ -47,7 +47,7 @@ class Manager:
 
     async def start(self) -> ManagerContext:
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.prepare(settings.data_dir, settings.sqlite_file)
         token = load_or_create_token(settings.data_dir)
         store = await open_store(settings.store)
         cache = StateCache(store)

@@ -32,5 +32,10 @@ class ManagerSettings:
         return self.store_url or f"sqlite://{self.data_dir / 'store.db'}"
 
     @property
+    def sqlite_file(self) -> Path | None:
+        """The file of a SQLite store, or None for another store."""
+        return Path(self.store.removeprefix("sqlite://")) if self.store.startswith("sqlite://") else None
+
+    @property
     def url(self) -> str:
         return f"http://{self.listen_host}:{self.listen_port}"

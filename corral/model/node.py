@@ -1,8 +1,9 @@
 """A node: one server whose agent runs the containers assigned to it."""
 
 from enum import Enum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from corral.model.resources import Resources
 
@@ -18,6 +19,17 @@ class NodeAvailability(str, Enum):
     pause = "pause"  # keeps its tasks, takes no new ones
 
 
+# What a user or an agent may set as a node label: a key a constraint can name
+# (`node.labels.KEY == VALUE`), a value without control characters.
+_LABEL_KEY = r"^[A-Za-z0-9_.\-/]+$"
+_LABEL_VALUE = r"^[^\x00-\x1f\x7f]*$"
+NodeLabels = Annotated[
+    dict[Annotated[str, Field(pattern=_LABEL_KEY)], Annotated[str, Field(pattern=_LABEL_VALUE)]],
+    # (pydantic would say `patternProperties`, which lets any other key through)
+    WithJsonSchema({"type": "object", "propertyNames": {"pattern": _LABEL_KEY}, "additionalProperties": {"type": "string", "pattern": _LABEL_VALUE}}),
+]
+
+
 class Node(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -31,3 +43,4 @@ class Node(BaseModel):
     last_heartbeat: float
     registered_at: float
     message: str = ""
+    credential: str = ""  # SHA-256 digest of the node's credential (corral/manager/credentials.py); never shown

@@ -8,8 +8,8 @@ class Resources(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cpus: float = Field(default=0.0, ge=0)
-    memory: int = Field(default=0, ge=0)
+    cpus: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    memory: int = Field(default=0, ge=0, strict=True)  # strict: `false` is not 0 bytes
 
     def fits_in(self, free: "Resources") -> bool:
         return self.cpus <= free.cpus + 1e-9 and self.memory <= free.memory

@@ -39,10 +39,10 @@ class DesiredState(str, Enum):
 class PublishedPort(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    target: int
+    target: int = Field(strict=True)  # strict: `false` is no port
     protocol: str = "tcp"
     host_ip: str
-    host_port: int
+    host_port: int = Field(strict=True)
 
 
 class Task(BaseModel):

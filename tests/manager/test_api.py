@@ -84,7 +84,9 @@ async def test_agent_calls_need_the_join_token(api: httpx.AsyncClient) -> None:
 
 
 async def test_batched_agent_calls_refuse_bad_bodies_by_field(api: httpx.AsyncClient) -> None:
-    auth = {"Authorization": f"Bearer {api.token}"}  # type: ignore[attr-defined]
+    body = {"name": "n0", "address": "127.0.0.2", "resources": {"cpus": 2, "memory": 2**30}}
+    joined = await api.post("/v1/agent/register", json=body, headers={"Authorization": f"Bearer {api.token}"})  # type: ignore[attr-defined]
+    auth = {"Authorization": f"Bearer {joined.json()['credential']}"}
     bad = await api.post("/v1/agent/status", json={"reports": [{"node": "n1", "state": "running"}]}, headers=auth)
     assert bad.status_code == 422 and "task_id" in bad.json()["error"]
     bad = await api.post("/v1/agent/watch", content=b"{not json", headers={**auth, "content-type": "application/json"})

@@ -24,34 +24,48 @@ import asyncio
 
 import orjson
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from corral.manager import task_reports
 from corral.manager.api.agents import TaskStatus
-from corral.manager.api.deps import context, require_token
+from corral.manager.api.openapi import body_of
+from corral.manager.api.deps import NodeCredential, agent_router, context, require_node_credential
 from corral.manager.cache import StateCache
 from corral.manager.context import ManagerContext
 from corral.manager.writes import dump
 from corral.model import TaskState
 
-router = APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_token)])
+router = agent_router()
 
 MAX_BATCH = 20_000
 WATCH_REPLY_TASKS = 1000  # tasks in one watch reply, about (a node's list is never split)
 
 
-class HeartbeatBatch(BaseModel):
+class NodeBatch(BaseModel):
+    """The body of a call about many nodes: each node it names that is registered must hold the credential."""
+
+    def named_nodes(self) -> Iterable[str]:
+        raise NotImplementedError
+
+
+class HeartbeatBatch(NodeBatch):
     nodes: list[str] = Field(max_length=MAX_BATCH)
 
+    def named_nodes(self) -> Iterable[str]:
+        return self.nodes
 
-class WatchRequest(BaseModel):
+
+class WatchRequest(NodeBatch):
     after: dict[str, int] = Field(description="node -> the revision last seen; 0 sends the node's whole list")
     wait: float = Field(default=0.0, ge=0, le=60, description="seconds to wait for a change when none is there")
+
+    def named_nodes(self) -> Iterable[str]:
+        return self.after
 
 
 class NodeTaskStatus(TaskStatus):
@@ -59,23 +73,32 @@ class NodeTaskStatus(TaskStatus):
     task_id: str
 
 
-class StatusBatch(BaseModel):
+class StatusBatch(NodeBatch):
     reports: list[NodeTaskStatus] = Field(max_length=MAX_BATCH)
 
+    def named_nodes(self) -> Iterable[str]:
+        return {report.node for report in self.reports}
 
-B = TypeVar("B", bound=BaseModel)
+
+B = TypeVar("B", bound=NodeBatch)
 
 
-def _body(model: type[B]) -> Callable[[Request], Awaitable[B]]:
+def _body(model: type[B]) -> Callable[..., Awaitable[B]]:
     """The request body read straight from its bytes by pydantic (Rust), not through Python's json
     and a validation of the decoded objects: these bodies carry thousands of entries. A bad body
-    is a 422 as usual."""
+    is a 422 as usual. Then the credential is checked against every node the body names."""
 
-    async def parse(request: Request) -> B:
+    async def parse(
+        request: Request,
+        credential: NodeCredential = Depends(require_node_credential),
+        ctx: ManagerContext = Depends(context),
+    ) -> B:
         try:
-            return model.model_validate_json(await request.body())
+            body = model.model_validate_json(await request.body(), strict=True)  # strict: `false` is no number
         except ValidationError as err:
             raise RequestValidationError(err.errors(include_url=False)) from err
+        credential.check_nodes(ctx, body.named_nodes())
+        return body
 
     return parse
 
@@ -84,7 +107,7 @@ def _json(body: object) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-@router.post("/heartbeats")
+@router.post("/heartbeats", openapi_extra=body_of(HeartbeatBatch))
 async def heartbeats(body: HeartbeatBatch = Depends(_body(HeartbeatBatch)), ctx: ManagerContext = Depends(context)) -> dict[str, list[str]]:
     """Renew the lease of every registered node named; the unknown ones must register again."""
     now = ctx.clock()
@@ -97,12 +120,14 @@ async def heartbeats(body: HeartbeatBatch = Depends(_body(HeartbeatBatch)), ctx:
     return {"unknown": unknown}
 
 
-@router.post("/watch")
+@router.post("/watch", openapi_extra=body_of(WatchRequest))
 async def watch(body: WatchRequest = Depends(_body(WatchRequest)), ctx: ManagerContext = Depends(context)) -> Response:
     """The changes on the nodes named since the revision each was last seen at; waits for one."""
     cache = ctx.cache
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + body.wait
+    # No node named is registered: nothing to wait for (each must register first), answered at once.
+    wait = body.wait if any(node in cache.nodes for node in body.after) else 0.0
+    deadline = loop.time() + wait
 
     position = -1  # before the journal: the first look checks every node named
     found: list[str] = []
@@ -136,7 +161,7 @@ def _watch_reply(cache: StateCache, found: list[str], after: dict[str, int]) -> 
     return _json({"revision": cache.revision, "nodes": nodes, "more": more})
 
 
-@router.post("/status")
+@router.post("/status", openapi_extra=body_of(StatusBatch))
 async def report_statuses(body: StatusBatch = Depends(_body(StatusBatch)), ctx: ManagerContext = Depends(context)) -> Response:
     """Apply many status reports in one transaction; one result per report, in order.
 

@@ -1,34 +1,51 @@
-"""/v1/agent: what node agents call. Every call carries the join token.
+"""/v1/agent: what node agents call.
 
-An agent registers its node, renews its lease with heartbeats, long-polls
+An agent registers its node with the join token and gets the node's
+credential, which every other call carries (corral/manager/credentials.py);
+then it renews its lease with heartbeats, long-polls
 for the tasks assigned to it (the whole list each time: level-driven, so a
 lost response costs nothing), and reports each task's observed state.
 """
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+import ipaddress
 
-from corral.manager import node_changes, task_reports
-from corral.manager.api.deps import context, require_token
+from fastapi import Depends, Query
+from pydantic import BaseModel, Field, field_validator
+
+from corral.manager import credentials, node_changes, task_reports
+from corral.manager.api.deps import agent_router, context, join_router
 from corral.manager.context import ManagerContext
 from corral.model import Node, PublishedPort, Resources, Task, TaskState
-from corral.model.errors import NotFound
+from corral.model.node import NodeLabels
 
-router = APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_token)])
+join = join_router()
+router = agent_router()
 
 
 class RegisterRequest(BaseModel):
     name: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
-    address: str
+    address: str = Field(description="the node's IP address; published ports bind there")
     resources: Resources
-    labels: dict[str, str] = Field(default_factory=dict)
-    engine: str = "docker"
+    labels: NodeLabels = Field(default_factory=dict)
+    engine: str = Field(default="docker", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    credential: str | None = Field(
+        default=None, pattern=credentials.PATTERN, description="the credential an earlier registration returned (of this node, or of a node of the same fleet): kept"
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address") from None
 
 
 class RegisterResponse(BaseModel):
     cluster_id: str
     heartbeat_interval: float
     node: Node
+    credential: str = Field(description="the node's credential: `Authorization: Bearer ...` on every other agent call")
 
 
 class AssignedTasks(BaseModel):
@@ -40,21 +57,26 @@ class TaskStatus(BaseModel):
     state: TaskState
     container_id: str = ""
     error: str = ""
-    exit_code: int | None = None
+    exit_code: int | None = Field(default=None, strict=True)
     ports: list[PublishedPort] = Field(default_factory=list)
 
 
-@router.post("/register", response_model=RegisterResponse)
+@join.post("/register", response_model=RegisterResponse)
 async def register(body: RegisterRequest, ctx: ManagerContext = Depends(context)) -> RegisterResponse:
-    node = await node_changes.register(ctx, body.name, body.address, body.resources, body.labels, body.engine)
-    return RegisterResponse(cluster_id=ctx.cluster_id, heartbeat_interval=ctx.settings.heartbeat_interval, node=node)
+    credential = body.credential or credentials.issue()
+    node = await node_changes.register(
+        ctx, body.name, body.address, body.resources, body.labels, body.engine, credentials.digest(credential)
+    )
+    return RegisterResponse(
+        cluster_id=ctx.cluster_id, heartbeat_interval=ctx.settings.heartbeat_interval,
+        node=node.model_copy(update={"credential": ""}),  # its digest stays in the store
+        credential=credential,
+    )
 
 
 @router.post("/{node}/heartbeat")
 async def heartbeat(node: str, ctx: ManagerContext = Depends(context)) -> dict[str, str]:
-    found = ctx.cache.nodes.get(node)
-    if found is None:
-        raise NotFound(f"node {node!r} is not registered")
+    found = ctx.cache.nodes[node]  # the router's dependency answered 404 for an unknown node
     ctx.leases.renew(node, ctx.clock())
     return {"state": found.obj.state.value, "availability": found.obj.availability.value}
 

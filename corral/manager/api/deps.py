@@ -1,9 +1,22 @@
-"""Request-scoped access to the manager context, and the agent's token check."""
+"""Request-scoped access to the manager context, and the checks of who may call the agent routes.
 
-from fastapi import Header, Request
+Joining (`POST /v1/agent/register`) needs the join token; every other
+/v1/agent route is made with `agent_router()`, whose one dependency checks
+the node credential (corral/manager/credentials.py).
+"""
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from corral.manager import credentials
 from corral.manager.cluster import check_token
 from corral.manager.context import ManagerContext
+from corral.model.errors import NotFound
+
+bearer = HTTPBearer(auto_error=False, description="the join token (to register) or the node's credential (every other agent call)")
 
 
 def context(request: Request) -> ManagerContext:
@@ -11,6 +24,55 @@ def context(request: Request) -> ManagerContext:
     return ctx
 
 
-def require_token(request: Request, authorization: str | None = Header(default=None)) -> None:
-    token = authorization.removeprefix("Bearer ").strip() if authorization else None
-    check_token(context(request).join_token, token)
+def _secret(found: HTTPAuthorizationCredentials | None) -> str | None:
+    return found.credentials.strip() if found else None
+
+
+def require_token(request: Request, found: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    """The join token, to join."""
+    check_token(context(request).join_token, _secret(found))
+
+
+@dataclass(frozen=True)
+class NodeCredential:
+    """The credential a call presented; a call about many nodes checks them with `check_nodes`."""
+
+    secret: str | None
+
+    def check_nodes(self, ctx: ManagerContext, names: Iterable[str]) -> None:
+        nodes = ctx.cache.nodes
+        credentials.check_each([nodes[name].obj for name in names if name in nodes], self.secret)
+
+
+def _node_digests(request: Request) -> set[str]:
+    """The digests of every registered node's credential, remade when the cache has moved on."""
+    cache, state = context(request).cache, request.app.state
+    kept = getattr(state, "node_digests", None)
+    if kept is None or kept[0] != cache.revision:
+        kept = state.node_digests = (cache.revision, {v.obj.credential for v in cache.nodes.values() if v.obj.credential})
+    digests: set[str] = kept[1]
+    return digests
+
+
+def require_node_credential(request: Request, found: HTTPAuthorizationCredentials | None = Depends(bearer)) -> NodeCredential:
+    """A call about one node (`{node}` in the path): 404 at once for an unknown node, 401 unless the
+    credential is the node's. A call about many nodes: 401 unless the credential is a registered node's."""
+    secret = _secret(found)
+    name = request.path_params.get("node")
+    if name is not None:
+        node = context(request).cache.nodes.get(name)
+        if node is None:
+            raise NotFound(f"node {name!r} is not registered: its agent must register (again)")
+        credentials.check(node.obj, secret)
+    else:  # a call about many nodes: the credential must be some registered node's (the body says which)
+        credentials.check_known(_node_digests(request), secret)
+    return NodeCredential(secret)
+
+
+def agent_router() -> APIRouter:
+    """A router for /v1/agent routes: each checks the node credential before anything else."""
+    return APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_node_credential)])
+
+
+def join_router() -> APIRouter:
+    return APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_token)])

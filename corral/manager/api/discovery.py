@@ -15,12 +15,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from corral.manager import discovery
-from corral.manager.api.deps import context
+from corral.manager.api.deps import agent_router, context
 from corral.manager.context import ManagerContext
 from corral.manager.discovery import Endpoint, Route
 from corral.model.errors import NotFound
 
 router = APIRouter(prefix="/v1", tags=["discovery"])
+agent_routes = agent_router()  # what agents call: the node credential is checked
 
 WATCH_HEARTBEAT = 15.0  # seconds between repeats of an unchanged list on a watch (keeps proxies honest)
 
@@ -89,22 +90,18 @@ async def service_mesh(name: str, ctx: ManagerContext = Depends(context)) -> Ser
     return ServiceMesh(routes=routes, errors={node: found for node, found in errors.items() if found})
 
 
-@router.get("/agent/{node}/mesh", response_model=MeshRoutes)
+@agent_routes.get("/{node}/mesh", response_model=MeshRoutes)
 async def mesh_routes(
     node: str, known: str = "", wait: float = Query(default=0.0, ge=0, le=60), ctx: ManagerContext = Depends(context)
 ) -> MeshRoutes:
-    if node not in ctx.cache.nodes:
-        raise NotFound(f"node {node!r} is not registered")
     if wait:
         await ctx.cache.wait_change(lambda: discovery.fingerprint(_routes(ctx)) != known, float(wait))
     routes = _routes(ctx)
     return MeshRoutes(fingerprint=discovery.fingerprint(routes), routes=routes)
 
 
-@router.put("/agent/{node}/mesh/errors", response_model=MeshErrors)
+@agent_routes.put("/{node}/mesh/errors", response_model=MeshErrors)
 async def mesh_errors(node: str, body: MeshErrors, ctx: ManagerContext = Depends(context)) -> MeshErrors:
-    if node not in ctx.cache.nodes:
-        raise NotFound(f"node {node!r} is not registered")
     if body.errors:
         ctx.mesh_errors[node] = dict(body.errors)
     else:

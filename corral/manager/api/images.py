@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
+from corral.manager.api.openapi import error_responses
 from corral.manager.api.deps import context
 from corral.manager.context import ManagerContext
 from corral.model.errors import InvalidSpec, NotFound
@@ -16,7 +17,7 @@ from corral.registry import RegistryStorage, collect_garbage, repository_referen
 from corral.registry.errors import RegistryError
 from corral.registry.references import is_digest
 
-router = APIRouter(prefix="/v1", tags=["images"])
+router = APIRouter(prefix="/v1", tags=["images"], responses=error_responses(404))  # 404: the manager runs no registry
 
 
 class ImageView(BaseModel):

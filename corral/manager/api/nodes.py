@@ -10,13 +10,14 @@ from corral.manager.health import node_health
 from corral.manager.context import ManagerContext
 from corral.model import Node, NodeAvailability, Task
 from corral.model.errors import NotFound
+from corral.model.node import NodeLabels
 
 router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
 
 
 class NodeUpdate(BaseModel):
     availability: NodeAvailability | None = None
-    labels: dict[str, str] | None = None  # replaces the user labels when given
+    labels: NodeLabels | None = None  # replaces the user labels when given
 
 
 def _node(ctx: ManagerContext, name: str) -> Node:
