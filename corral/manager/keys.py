@@ -16,3 +16,20 @@ def task_key(task_id: str) -> str:
 
 def node_key(name: str) -> str:
     return NODES + name
+
+TOKENS = "tokens/"
+SECRETS = "secrets/"
+CONFIGS = "configs/"
+DATA_KEY = "cluster/data-key"  # the secrets' data-encryption key, wrapped by the key-encryption key
+
+
+def token_key(token_id: str) -> str:
+    return TOKENS + token_id
+
+
+def secret_key(name: str) -> str:
+    return SECRETS + name
+
+
+def config_key(name: str) -> str:
+    return CONFIGS + name
