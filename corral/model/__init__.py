@@ -9,6 +9,7 @@ dataclasses next to the code that uses them.
 from corral.model.node import Node, NodeAvailability, NodeState
 from corral.model.resources import Resources
 from corral.model.service import (
+    FileReference,
     Placement,
     PortSpec,
     RestartPolicy,
@@ -22,6 +23,7 @@ from corral.model.service import (
 from corral.model.task import PublishedPort, Task, TaskState, TERMINAL_STATES
 
 __all__ = [
+    "FileReference",
     "Node",
     "NodeAvailability",
     "NodeState",

@@ -105,6 +105,23 @@ class Placement(BaseModel):
     max_replicas_per_node: int | None = Field(default=None, ge=1)
 
 
+class FileReference(BaseModel):
+    """A secret or config a service's containers see as a file (compose's long form of `secrets:`/`configs:`).
+
+    `source` is the stored name of the secret or config; `target` the absolute path in the
+    container (secrets default to /run/secrets/NAME, on a tmpfs). uid and gid are strings
+    as compose has them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+    target: str = Field(pattern=r"^/")
+    uid: str = "0"
+    gid: str = "0"
+    mode: int = Field(default=0o444, ge=0, le=0o777)
+
+
 class ServiceSpec(BaseModel):
     """Everything a user says about a service; what a task runs is a copy of it."""
 
@@ -130,6 +147,8 @@ class ServiceSpec(BaseModel):
     update_config: UpdateConfig = UpdateConfig()
     rollback_config: UpdateConfig = UpdateConfig()
     canary: int | None = Field(default=None, ge=1, description="update only this many replicas, then hold")
+    secrets: list[FileReference] = Field(default_factory=list, description="secrets mounted as files (not delivered yet)")
+    configs: list[FileReference] = Field(default_factory=list, description="configs mounted as files (not delivered yet)")
 
     def task_shape(self) -> "ServiceSpec":
         """The spec without what does not change a running task (replicas, labels, rollout settings)."""
