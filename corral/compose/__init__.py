@@ -3,12 +3,17 @@
     result = parse_compose(text, stack="shop")
     result.services   # list[ServiceSpec], named "shop_<service>"
     result.warnings   # what was ignored, for the user to read
+    result.secrets, result.configs   # top-level definitions; services refer to them
+    values = read_values(result.definitions(), compose_dir, os.environ)   # the CLI only
 
 Every problem with the input is an InvalidSpec naming the dotted path of the
 bad field (`services.web.deploy.replicas`, `services.web.ports[1]`).
-Pure functions only: no file or network I/O.
+Parsing is pure: no file or network I/O. Only `read_values` (sources.py)
+reads files and the environment, on the deploying machine.
 """
 
 from corral.compose.parse import ComposeResult, parse_compose
+from corral.compose.secrets import Definition
+from corral.compose.sources import SourceValues, read_values
 
-__all__ = ["ComposeResult", "parse_compose"]
+__all__ = ["ComposeResult", "Definition", "SourceValues", "parse_compose", "read_values"]

@@ -7,7 +7,7 @@ are extensions and are skipped silently.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -21,6 +21,7 @@ from corral.compose.keyvalues import parse_environment, parse_labels
 from corral.compose.notes import Notes
 from corral.compose.paths import child
 from corral.compose.ports import parse_ports
+from corral.compose.secrets import Definition, parse_definitions, parse_references
 from corral.compose.values import optional, read_command, read_mapping, read_non_empty_string, show
 from corral.model.errors import InvalidSpec
 from corral.model.service import ServiceSpec
@@ -28,18 +29,28 @@ from corral.model.service import ServiceSpec
 _STACK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _SERVICE_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
 _MAX_NAME_LENGTH = 128  # of "{stack}_{service}", as ServiceSpec.name allows
-_TOP_LEVEL_KEYS = frozenset({"version", "name", "services"})
+_TOP_LEVEL_KEYS = frozenset({"version", "name", "services", "secrets", "configs"})
 _SERVICE_KEYS = frozenset(
-    {"image", "command", "entrypoint", "environment", "labels", "ports", "stop_grace_period", "deploy", "healthcheck"}
+    {
+        "image", "command", "entrypoint", "environment", "labels", "ports", "stop_grace_period", "deploy", "healthcheck",
+        "secrets", "configs",
+    }
 )
+# Parsed into the specs, but no agent mounts them yet (issue 14): the user is told they are ignored.
+_NOT_DELIVERED = ("secrets", "configs")
 
 
 @dataclass(frozen=True)
 class ComposeResult:
-    """The services of a compose file, and what the user should know about ignored parts."""
+    """The services of a compose file, its secrets and configs, and what the user should know about ignored parts."""
 
     services: list[ServiceSpec]
     warnings: list[str]
+    secrets: dict[str, Definition] = field(default_factory=dict)  # by compose name
+    configs: dict[str, Definition] = field(default_factory=dict)
+
+    def definitions(self) -> list[Definition]:
+        return [*self.secrets.values(), *self.configs.values()]
 
 
 def parse_compose(text: str, stack: str) -> ComposeResult:
@@ -51,8 +62,18 @@ def parse_compose(text: str, stack: str) -> ComposeResult:
     top = read_mapping(document, "")
     notes = Notes()
     notes.ignore_unknown(top, _TOP_LEVEL_KEYS, "")
-    services = [_parse_service(name, body, stack, notes) for name, body in _read_services(top.get("services")).items()]
-    return ComposeResult(services=services, warnings=notes.warnings())
+    secrets = parse_definitions(top.get("secrets"), "secrets", "secret", stack, notes)
+    configs = parse_definitions(top.get("configs"), "configs", "config", stack, notes)
+    _note_not_delivered(top, "", notes)
+    services = [
+        _parse_service(name, body, stack, notes, secrets, configs)
+        for name, body in _read_services(top.get("services")).items()
+    ]
+    return ComposeResult(services=services, warnings=notes.warnings(), secrets=secrets, configs=configs)
+
+
+def _note_not_delivered(section: dict[str, object], path: str, notes: Notes) -> None:
+    notes.unsupported.extend(child(path, key) for key in _NOT_DELIVERED if section.get(key) is not None)
 
 
 def _check_stack_name(stack: object) -> None:
@@ -92,11 +113,19 @@ def _read_services(value: object) -> dict[str, object]:
     return services
 
 
-def _parse_service(name: str, value: object, stack: str, notes: Notes) -> ServiceSpec:
+def _parse_service(
+    name: str,
+    value: object,
+    stack: str,
+    notes: Notes,
+    secrets: dict[str, Definition],
+    configs: dict[str, Definition],
+) -> ServiceSpec:
     path = child("services", name)
     full_name = _check_service_name(name, stack, path)
     section = read_mapping(value, path)
     notes.ignore_unknown(section, _SERVICE_KEYS, path)
+    _note_not_delivered(section, path, notes)
     image = read_non_empty_string(section.get("image"), child(path, "image"))
     deploy = parse_deploy(section.get("deploy"), child(path, "deploy"), notes)
     healthcheck = parse_healthcheck(section.get("healthcheck"), section.get("x-corral-healthcheck"), path, notes)
@@ -128,6 +157,8 @@ def _parse_service(name: str, value: object, stack: str, notes: Notes) -> Servic
             update_config=deploy.update_config,
             rollback_config=deploy.rollback_config,
             canary=parse_canary(section.get("x-corral-canary"), child(path, "x-corral-canary"), notes),
+            secrets=parse_references(section.get("secrets"), child(path, "secrets"), "secret", secrets),
+            configs=parse_references(section.get("configs"), child(path, "configs"), "config", configs),
         )
     except ValidationError as error:  # a safety net: the readers above should catch everything
         problem = error.errors()[0]

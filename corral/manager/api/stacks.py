@@ -17,6 +17,10 @@ class DeployRequest(BaseModel):
     compose: str = Field(description="the compose file's text (YAML)")
     dry_run: bool = False
     prune: bool = Field(default=False, description="remove the stack's services the file no longer has")
+    # Read by the CLI from the compose file's `file:` and `environment:` sources (the manager never reads the
+    # user's files). Not used by the manager yet: see docs/security.md.
+    secrets: dict[str, str] = Field(default_factory=dict, description="secret values by stored name, base64")
+    configs: dict[str, str] = Field(default_factory=dict, description="config values by stored name, base64")
 
 
 class DeployResult(BaseModel):
