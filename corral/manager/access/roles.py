@@ -16,6 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
+from corral.model.errors import CorralError
+
+
+class Forbidden(CorralError):
+    """The caller is known, but its role does not allow the action. Nothing was changed."""
+
+    status = 403
+
 
 class Role(str, Enum):
     viewer = "viewer"
@@ -78,6 +86,15 @@ def grants(held: Role, needed: Role) -> bool:
     if Role.node in (held, needed):
         return held == needed
     return _RANK[held] >= _RANK[needed]
+
+
+def require(held: Role, method: str, path_template: str) -> None:
+    """Raise Forbidden, naming the role needed, unless `held` may call `method path_template`."""
+    needed = required_role(method, path_template)
+    if not grants(held, needed):
+        if needed == Role.node:
+            raise Forbidden(f"{method.upper()} {path_template} is for agents (a node certificate), not for API tokens")
+        raise Forbidden(f"{method.upper()} {path_template} needs the {needed.value} role; this token has {held.value}")
 
 
 def _under(path: str, prefix: str) -> bool:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import corral.manager.api
-from corral.manager.access.roles import ANY, TOKEN_ROLES, Role, grants, required_role
+from corral.manager.access.roles import ANY, TOKEN_ROLES, Forbidden, Role, grants, require, required_role
 
 
 def _api_routes() -> list[tuple[str, str]]:
@@ -98,3 +98,12 @@ def test_role_sets_are_nested_for_any_request(method: str, path: str) -> None:
     assert (viewer <= deployer) and (deployer <= admin)
     if method not in ("GET", "HEAD"):
         assert not viewer
+
+
+def test_require_names_the_role_needed() -> None:
+    require(Role.admin, "PATCH", "/v1/nodes/{name}")
+    with pytest.raises(Forbidden, match="needs the admin role; this token has deployer") as refused:
+        require(Role.deployer, "PATCH", "/v1/nodes/{name}")
+    assert refused.value.status == 403
+    with pytest.raises(Forbidden, match="for agents"):
+        require(Role.admin, "POST", "/v1/agent/heartbeats")
