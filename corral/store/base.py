@@ -1,13 +1,18 @@
-"""The store interface every backend implements (etcd-shaped, as kine is).
+"""The store interface (etcd-shaped, as kine is) and the rules a backend keeps.
 
-Rules every backend keeps:
+There is one backend: SQLite (`sqlite.py`), which `open_store` opens from a
+`sqlite:///PATH` URL. The manager knows only this interface; another backend
+would implement it and pass tests/store/test_store_contract.py.
+
+Rules a backend keeps:
 - Every write bumps one cluster-wide revision; a key's `mod_revision` is the
   revision of its last write. A write is durable when the call returns.
 - A write can be conditional on the key's current `mod_revision`
   (0 = "must not exist"): compare-and-swap, enforced by the backend.
 - `watch(prefix, after)` yields every change with revision > `after`, in
   order, with nothing missed; a watcher that cannot keep up, or asks for a
-  revision already compacted away, gets `WatchExpired` and must list again.
+  revision already compacted away, gets `WatchExpired` and must read again
+  (`range`) and watch from there.
 Values are JSON-able dicts; the store does not know what they mean.
 """
 
@@ -81,7 +86,7 @@ class Store(ABC):
 
     @abstractmethod
     async def range(self, prefix: str) -> tuple[list[KeyValue], int]:
-        """Every live key under prefix (sorted by key), and the store revision they were read at."""
+        """Every live key under prefix (sorted by key), and the store revision they were read at (etcd's Range)."""
 
     @abstractmethod
     async def txn(self, ops: Sequence[Op]) -> int:

@@ -32,7 +32,7 @@ async def test_put_get_and_revisions(store: Store) -> None:
     assert await store.get("services/missing") is None
 
 
-async def test_list_by_prefix_sorted(store: Store) -> None:
+async def test_range_by_prefix_sorted(store: Store) -> None:
     await store.put("tasks/b", {"n": 2})
     await store.put("tasks/a", {"n": 1})
     await store.put("tasksx/c", {"n": 3})
