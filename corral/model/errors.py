@@ -34,3 +34,20 @@ class Conflict(CorralError):
 
 class Unauthorized(CorralError):
     status = 401
+
+
+class Compacted(CorralError):
+    """History from `revision` on is gone (compacted): a watch must start at `oldest` or later, or list again.
+
+    As etcd answers "required revision has been compacted". The message says how to resume.
+    """
+
+    status = 410
+
+    def __init__(self, revision: int, oldest: int) -> None:
+        self.revision = revision
+        self.oldest = oldest
+        super().__init__(
+            f"revision {revision} has been compacted; the oldest available is {oldest}:"
+            f" resume with --since {oldest} or without --since"
+        )

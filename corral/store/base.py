@@ -10,9 +10,13 @@ Rules a backend keeps:
 - A write can be conditional on the key's current `mod_revision`
   (0 = "must not exist"): compare-and-swap, enforced by the backend.
 - `watch(prefix, after)` yields every change with revision > `after`, in
-  order, with nothing missed; a watcher that cannot keep up, or asks for a
-  revision already compacted away, gets `WatchExpired` and must read again
-  (`range`) and watch from there.
+  order, with nothing missed; a watcher that cannot keep up gets
+  `WatchExpired` and must read again (`range`) and watch from there.
+- History is compacted (`compact`): the state at the compacted revision is
+  kept (each key's last value at or before it; a deletion's tombstone goes),
+  what came before it is forgotten. A watch from before it fails at once with
+  `corral.model.errors.Compacted`, naming `oldest_revision()`: read again
+  (`range`) and watch from there. Current values are never compacted.
 Values are JSON-able dicts; the store does not know what they mean.
 """
 
@@ -119,7 +123,19 @@ class Store(ABC):
 
     @abstractmethod
     def watch(self, prefix: str, after: int) -> AsyncIterator[WatchEvent]:
-        """Changes under prefix with revision > after, forever (until cancelled)."""
+        """Changes under prefix with revision > after, forever (until cancelled).
+
+        Raises Compacted (on the first step) when `after` is older than `oldest_revision()`."""
+
+    @abstractmethod
+    async def oldest_revision(self) -> int:
+        """The oldest revision a watch can start after (0 until something is compacted)."""
+
+    @abstractmethod
+    async def compact(self, keep: int) -> int:
+        """Forget the history older than the last `keep` revisions; returns the oldest revision kept.
+
+        Done in short steps, so writes and reads go on meanwhile; reclaims the space."""
 
     @abstractmethod
     async def close(self) -> None: ...

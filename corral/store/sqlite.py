@@ -17,6 +17,7 @@ statement steps through hands the GIL back and forth with the event loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
@@ -27,11 +28,13 @@ from typing import Any, Callable, TypeVar
 
 import orjson
 
-from corral.model.errors import Conflict
+from corral.model.errors import Compacted, Conflict
 from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired
 from corral.store.watchers import WatchHub
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS log (
@@ -53,6 +56,10 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
 
 _CHUNK = 500  # keys per IN (...) query
+COMPACT_STEP = 5_000  # revisions compacted per transaction (a few ms of the store's thread each)
+VACUUM_STEP = 2_000  # free pages (4 KiB each) given back per step
+_INCREMENTAL = 2  # PRAGMA auto_vacuum value
+_WAL_LIMIT = 64 * 1024 * 1024  # the WAL file is cut back to this after a checkpoint
 
 
 def _prefix_end(prefix: str) -> str:
@@ -79,10 +86,17 @@ class SqliteStore(Store):
     def _open_sync(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect in a new file (before its first table)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=5000")
+        db.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
         db.executescript(_SCHEMA)
+        if db.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+            # A file made before compaction reclaimed space: switching its mode takes one full VACUUM.
+            log.warning("store %s: switching to incremental vacuum (one full VACUUM)", self._path)
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            db.execute("VACUUM")
         self._db = db
         self._revision = self._revision_sync()
 
@@ -248,29 +262,76 @@ class SqliteStore(Store):
                     state[key] = (0, 0, None, last or 0)
         return state
 
-    async def compact(self, keep: int) -> int:
-        """Forget history older than the last `keep` revisions; returns the compacted revision."""
-        return await self._run(self._compact_sync, keep)
+    # -- compaction ----------------------------------------------------------
 
-    def _compact_sync(self, keep: int) -> int:
+    async def oldest_revision(self) -> int:
+        return await self._run(self._oldest_sync)
+
+    def _oldest_sync(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE name = 'compacted'").fetchone()
+        return int(row[0]) if row else 0
+
+    async def compact(self, keep: int) -> int:
+        """Forget history older than the last `keep` revisions, a step at a time; then give the space back.
+
+        Each step is one short transaction on the store's thread, so the writes queued meanwhile
+        go between two steps: compacting a million revisions never holds the store for long.
+        """
+        target = max(0, self._revision - max(keep, 0))
+        oldest = await self._run(self._oldest_sync)
+        while oldest < target:
+            oldest = await self._run(self._compact_step_sync, target)
+        while await self._run(self._vacuum_step_sync):
+            pass
+        return oldest
+
+    def _compact_step_sync(self, target: int) -> int:
+        """Compact up to COMPACT_STEP more revisions towards `target`; returns the oldest revision kept.
+
+        Compacting to revision R keeps the state at R: each key's last row at or before R (a
+        later row's previous value, what a watch from R needs), except a deletion's tombstone.
+        A row is superseded at R exactly when the key's next row is at or before R, and that
+        next row names it in `prev_revision`: so the step deletes the rows the rows of its
+        range supersede, and the tombstones of its range. A key's latest row supersedes
+        nothing newer and `current` is never touched: current values always survive.
+        """
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            upto = max(0, self._revision_sync() - keep)
-            # Keep each key's latest row (it is what `current` holds); drop older ones.
-            db.execute(
-                "DELETE FROM log WHERE revision <= ? AND revision NOT IN (SELECT revision FROM current)", (upto,)
-            )
-            db.execute(
-                "INSERT INTO meta (name, value) VALUES ('compacted', ?)"
-                " ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
-                (upto,),
-            )
+            oldest = self._oldest_sync()
+            upto = min(oldest + COMPACT_STEP, target)
+            if upto > oldest:
+                db.execute(
+                    "DELETE FROM log WHERE revision IN"
+                    " (SELECT prev_revision FROM log WHERE revision > ? AND revision <= ? AND prev_revision > 0)",
+                    (oldest, upto),
+                )
+                db.execute("DELETE FROM log WHERE revision > ? AND revision <= ? AND value IS NULL", (oldest, upto))
+                db.execute(
+                    "INSERT INTO meta (name, value) VALUES ('compacted', ?)"
+                    " ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
+                    (upto,),
+                )
+                oldest = upto
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return upto
+        return oldest
+
+    def _vacuum_step_sync(self) -> bool:
+        """Give up to VACUUM_STEP free pages back to the file system; whether more are left.
+
+        Once none are left, a checkpoint writes the WAL into the file, which then shrinks."""
+        db = self.db
+        free = db.execute("PRAGMA freelist_count").fetchone()[0]
+        if free:
+            # executescript steps the pragma to its end; execute would free one page only
+            db.executescript(f"PRAGMA incremental_vacuum({VACUUM_STEP})")
+        if free > VACUUM_STEP:
+            return True
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return False
 
     # -- watch ---------------------------------------------------------------
 
@@ -295,9 +356,9 @@ class SqliteStore(Store):
             self._hub.unsubscribe(watcher)
 
     def _history_sync(self, prefix: str, after: int) -> list[WatchEvent]:
-        row = self.db.execute("SELECT value FROM meta WHERE name = 'compacted'").fetchone()
-        if row and after < row[0]:
-            raise WatchExpired(f"revision {after} is compacted (history starts after {row[0]}); list again")
+        oldest = self._oldest_sync()
+        if after < oldest:
+            raise Compacted(after, oldest)
         rows = self.db.execute(
             "SELECT l.revision, l.key, l.value, p.value FROM log l LEFT JOIN log p ON p.revision = l.prev_revision"
             " WHERE l.revision > ? AND l.key >= ? AND l.key < ? ORDER BY l.revision",

@@ -3,14 +3,15 @@
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from corral.model.errors import Conflict
-from corral.store import Op, Store, WatchExpired, open_store
+from corral.model.errors import Compacted, Conflict
+from corral.store import Op, Store, open_store
 from corral.store.sqlite import SqliteStore
 
 
@@ -166,15 +167,107 @@ async def test_watch_misses_nothing_under_concurrent_writes(store: Store) -> Non
     assert [e.value["i"] for e in events] == list(range(200))
 
 
-async def test_watch_from_compacted_revision_expires(tmp_path: Path) -> None:
+async def test_watch_from_compacted_revision_fails_naming_the_oldest(store: Store) -> None:
+    for i in range(10):
+        await store.put("k", {"i": i})
+        await store.put(f"other/{i}", {"i": i})
+    await store.put("gone", {"i": 0})
+    deleted_at = await store.delete("gone")
+    assert await store.oldest_revision() == 0
+    oldest = await store.compact(keep=4)
+    assert oldest == deleted_at - 4 == await store.oldest_revision()
+    with pytest.raises(Compacted) as err:
+        await _collect(store, "", 1, 1)
+    assert (err.value.revision, err.value.oldest) == (1, oldest)
+    assert "compacted" in str(err.value) and f"oldest available is {oldest}" in str(err.value)
+    # from the oldest revision on, history is whole, previous values included
+    replay = await _collect(store, "", oldest, 4)
+    assert [e.revision for e in replay] == list(range(oldest + 1, deleted_at + 1))
+    assert replay[0].key == "k" and replay[0].prev_value == {"i": 8}  # its previous row is older than `oldest`
+    assert replay[-1].key == "gone" and replay[-1].deleted and replay[-1].prev_value == {"i": 0}
+    assert (await store.get("k")).value == {"i": 9}  # type: ignore[union-attr]
+
+
+async def test_compaction_keeps_every_current_value(store: Store) -> None:
+    """Updates, deletes and re-creations, compacted to the last revision: the live state is unchanged,
+    keys compacted away can be created again (CAS 0), and compare-and-swap still holds."""
+    await store.txn([Op.put(f"t/{i}", {"i": i}) for i in range(50)])
+    for round_ in range(1, 5):
+        await store.txn([Op.put(f"t/{i}", {"r": round_, "i": i}) for i in range(40, 50)])
+        await store.txn([Op.delete(f"t/{i}") for i in range(round_ * 7, round_ * 7 + 5)])
+    await store.put("t/8", {"again": True}, expect=0)  # deleted in round 1, created again
+    before, revision = await store.list("")
+    assert await store.compact(keep=0) == revision
+    after, _ = await store.list("")
+    assert [(kv.key, kv.value, kv.create_revision, kv.mod_revision) for kv in after] == [
+        (kv.key, kv.value, kv.create_revision, kv.mod_revision) for kv in before
+    ]
+    assert await store.compact(keep=0) == revision  # nothing more to do
+    await store.put("t/28", {"new": 1}, expect=0)  # deleted in round 4, its tombstone compacted
+    with pytest.raises(Conflict):
+        await store.put("t/8", {"x": 1}, expect=0)
+    kv = await store.get("t/8")
+    assert kv is not None
+    await store.put("t/8", {"x": 2}, expect=kv.mod_revision)
+    events = await _collect(store, "t/", revision, 2)
+    assert [(e.key, e.prev_value) for e in events] == [("t/28", None), ("t/8", {"again": True})]
+
+
+async def test_write_during_compaction_is_not_lost(store: Store) -> None:
+    for start in range(0, 30_000, 1000):
+        await store.txn([Op.put(f"k/{i % 100}", {"i": i}) for i in range(start, start + 1000)])
+    watching = store.watch("k/", await store.revision())
+    compaction = asyncio.create_task(store.compact(keep=10))
+    written = []
+    while not compaction.done():  # the compaction goes in steps: writes land between them
+        kv = await store.get("k/7")
+        assert kv is not None
+        written.append(await store.put("k/7", {"i": len(written)}, expect=kv.mod_revision))
+        await asyncio.sleep(0)
+    await compaction
+    assert len(written) > 1  # some of them went while it ran
+    assert (await store.get("k/7")).value == {"i": len(written) - 1}  # type: ignore[union-attr]
+    seen = [await anext(watching) for _ in written]
+    assert [e.revision for e in seen] == written
+    await watching.aclose()
+
+
+async def test_compaction_gives_the_space_back(tmp_path: Path) -> None:
     store = await SqliteStore(tmp_path / "s.db").open()
     try:
-        for i in range(10):
-            await store.put("k", {"i": i})
-        await store.compact(keep=2)
-        with pytest.raises(WatchExpired):
-            await _collect(store, "k", 1, 1)
-        assert (await store.get("k")).value == {"i": 9}  # type: ignore[union-attr]
+        blob = "x" * 2000
+        for start in range(0, 20_000, 500):
+            await store.txn([Op.put(f"k/{i % 50}", {"i": i, "blob": blob}) for i in range(start, start + 500)])
+        pages, page_size = (store.db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size"))
+        assert pages * page_size > 20_000 * 2000
+        await store.compact(keep=100)
+        assert await store.oldest_revision() == 20_000 - 100
+        size = (tmp_path / "s.db").stat().st_size
+        assert size < pages * page_size / 20, (pages * page_size, size)
+        assert (tmp_path / "s.db-wal").stat().st_size == 0  # checkpointed
+        assert len((await store.list("k/"))[0]) == 50
+    finally:
+        await store.close()
+
+
+async def test_old_file_switches_to_incremental_vacuum(tmp_path: Path) -> None:
+    """A store file made before compaction existed (auto_vacuum off) is converted once, data kept."""
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE log (revision INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, value TEXT,"
+        " create_revision INTEGER NOT NULL, prev_revision INTEGER NOT NULL);"
+        "INSERT INTO log (key, value, create_revision, prev_revision) VALUES ('a', '{\"v\": 1}', 1, 0);"
+        "CREATE TABLE current (key TEXT PRIMARY KEY, revision INTEGER NOT NULL, create_revision INTEGER NOT NULL,"
+        " value TEXT NOT NULL);"
+        "INSERT INTO current VALUES ('a', 1, 1, '{\"v\": 1}');"
+    )
+    db.close()
+    store = await SqliteStore(path).open()
+    try:
+        assert (await store.get("a")).value == {"v": 1}  # type: ignore[union-attr]
+        assert store.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+        assert await store.put("a", {"v": 2}, expect=1) == 2
     finally:
         await store.close()
 
