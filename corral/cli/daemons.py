@@ -63,6 +63,18 @@ def _mesh(value: str) -> DataPath:
     fail(f"--mesh: unknown data path {value!r}: expected userspace or kernel")
 
 
+HistoryOption = typer.Option(
+    ManagerSettings.store_history, "--store-history",
+    help="store revisions kept for watches and `corral events --since` (older ones are compacted)",
+)
+
+
+def _history(value: int) -> int:
+    if value < 1:
+        fail(f"--store-history: must be at least 1 revision, got {value}")
+    return value
+
+
 RegistryOption = typer.Option(
     "127.0.0.1:5000", "--registry-listen", help="HOST:PORT of the image registry, or 'off' (no access control yet: keep it on loopback)"
 )
@@ -119,6 +131,7 @@ def manager(
     service_network: str = NetworkOption,
     registry_listen: str = RegistryOption,
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
+    store_history: int = HistoryOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a manager (the control plane) in the foreground."""
@@ -128,7 +141,7 @@ def manager(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
-        service_network=_network(service_network),
+        service_network=_network(service_network), store_history=_history(store_history),
     )
 
     async def run() -> None:
@@ -276,6 +289,7 @@ def up(
     registry_listen: str = RegistryOption,
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     mesh: str = MeshOption,
+    store_history: int = HistoryOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a whole local cluster in the foreground: a manager and NODES agents on loopback addresses.
@@ -292,7 +306,7 @@ def up(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
-        service_network=_network(service_network),
+        service_network=_network(service_network), store_history=_history(store_history),
     )
     data_path = _mesh(mesh)
     resources = _resources(node_cpus, node_memory)

@@ -79,7 +79,10 @@ class ManagerClient:
                     raise _error(response)
                 async for line in response.aiter_lines():
                     if line.strip():
-                        yield json.loads(line)
+                        item = json.loads(line)
+                        if "error" in item:  # the stream failed after it started (docs/api.md)
+                            raise ApiError(str(item["error"]), 0, item.get("path"))
+                        yield item
         except httpx.TransportError as err:
             raise ApiError(f"lost the manager at {self.url}: {err or type(err).__name__}") from err
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from corral.manager import keys
 from corral.model import Node, Service, Task, TaskState
+from corral.model.errors import Compacted
 from corral.model.task import DesiredState, SharedSpecs, TERMINAL_STATES
 from corral.store import KeyValue, Store, WatchEvent, WatchExpired
 
@@ -95,7 +96,9 @@ class StateCache:
     listeners: list[Callable[[WatchEvent], None]] = field(default_factory=list)
 
     async def run(self) -> None:
-        """List, then follow the watch forever; re-list when the watch expires."""
+        """List, then follow the watch forever; re-list when the watch expires or its start was compacted.
+
+        After a re-list every agent's next watch gets its node's whole list (see `_load`)."""
         while True:
             items, revision = await self.store.range("")
             self._load(items, revision)
@@ -110,8 +113,8 @@ class StateCache:
                     applied += 1
                     if applied % YIELD_EVERY == 0:  # a burst of thousands of changes must not stall the API
                         await asyncio.sleep(0)
-            except WatchExpired as err:
-                log.warning("cache watch expired (%s); listing again", err)
+            except (WatchExpired, Compacted) as err:  # compacted: more was written between list and watch than is kept
+                log.warning("cache watch ended (%s); listing again", err)
 
     def _load(self, items: list[KeyValue], revision: int) -> None:
         self.services.clear()

@@ -11,6 +11,7 @@ from corral.manager import data_dir, keys
 from corral.manager.api import create_app
 from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases, load_or_create_token
+from corral.manager.compaction import Compactor
 from corral.manager.context import ManagerContext
 from corral.manager.registry_server import RegistryServer
 from corral.manager.controller import Controller
@@ -59,6 +60,8 @@ class Manager:
         self._tasks.append(asyncio.create_task(cache.run(), name="cache"))
         await cache.synced.wait()
         self._tasks.append(asyncio.create_task(Controller(store, cache, ctx.leases, settings).run(), name="controller"))
+        compactor = Compactor(store, settings.store_history, settings.compact_interval)
+        self._tasks.append(asyncio.create_task(compactor.run(), name="compactor"))
         config = uvicorn.Config(
             create_app(ctx),
             host=settings.listen_host,

@@ -17,6 +17,10 @@ class ManagerSettings:
     reconcile_interval: float = 1.0  # a reconcile pass at least this often
     schedule_sample: int | None = None  # candidate nodes examined per placement (None: all)
     registry_listen: str | None = None  # HOST:PORT of the image registry (None: no registry; the CLI defaults to 127.0.0.1:5000)
+    # Store revisions kept for watches and `corral events --since` (about a day of normal operation,
+    # see docs/architecture.md); older ones are compacted every `compact_interval` seconds.
+    store_history: int = 100_000
+    compact_interval: float = 10.0
 
     @property
     def registry_root(self) -> Path:
