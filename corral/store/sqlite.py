@@ -56,8 +56,8 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
 
 _CHUNK = 500  # keys per IN (...) query
-COMPACT_STEP = 5_000  # revisions compacted per transaction (a few ms of the store's thread each)
-VACUUM_STEP = 2_000  # free pages (4 KiB each) given back per step
+COMPACT_STEP = 2_000  # revisions compacted per transaction (about 20-50 ms of the store thread)
+VACUUM_STEP = 1_000  # free pages (4 KiB each) given back per step
 _INCREMENTAL = 2  # PRAGMA auto_vacuum value
 _WAL_LIMIT = 64 * 1024 * 1024  # the WAL file is cut back to this after a checkpoint
 
