@@ -12,6 +12,10 @@ transactions that queue while one commits are committed together (group
 commit: one SQLite transaction and one fsync for all, each still applied or
 refused on its own), and rows go in multi-row statements: every row a
 statement steps through hands the GIL back and forth with the event loop.
+
+`compact` forgets old history a step (one short transaction) at a time and
+gives the space back with incremental vacuum; the oldest revision kept is
+`meta.compacted`.
 """
 
 from __future__ import annotations
