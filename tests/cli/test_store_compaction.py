@@ -7,8 +7,6 @@ import os
 import select
 import sqlite3
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -40,7 +38,7 @@ def test_store_history_bounds_the_file_and_events_since_a_compacted_revision_fai
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     db = tmp_path / "store.db"
-    procs: list[subprocess.Popen] = []
+    procs: list[subprocess.Popen[str]] = []
     try:
         procs.append(subprocess.Popen(
             [*CORRAL, "manager", "--data-dir", str(tmp_path), "--listen", f"127.0.0.1:{port}", "--no-registry",
@@ -71,11 +69,10 @@ def test_store_history_bounds_the_file_and_events_since_a_compacted_revision_fai
         assert revision > 3000, sizes
         # The compactor runs every 10 s: wait for a round that compacted up to (about) the end.
         assert _wait_for(lambda: _store(db)[1] >= revision - HISTORY, 30), _store(db)
-        time.sleep(1.0)  # the round gives the space back after it compacts
+        assert _wait_for(lambda: _size(db) < peak / 2, 10), (peak, _size(db))  # the round gave the space back
         revision, oldest, rows = _store(db)
         live = 300 + 20 + 10  # keys: at most a task per slot (and a few stopped), nodes, services and cluster
         assert rows <= (revision - oldest) + live, (revision, oldest, rows)
-        assert _size(db) < peak / 2, (peak, _size(db))
 
         gone = subprocess.run([*CORRAL, "events", "--manager", url, "--since", "1"], capture_output=True, text=True, timeout=30)
         assert gone.returncode != 0
@@ -95,76 +92,7 @@ def test_store_history_bounds_the_file_and_events_since_a_compacted_revision_fai
         assert follow.stdout is not None
         assert select.select([follow.stdout], [], [], 30)[0], "no event within 30 s"
         first = json.loads(follow.stdout.readline())
-        assert first["revision"] > recent and first["type"] == "task", first
-        assert follow.poll() is None  # and it goes on following
-    finally:
-        db.close()
-    return int(revision), int(found[0]) if found else 0, int(rows)
-
-
-def _size(path: Path) -> int:
-    wal = path.with_name(path.name + "-wal")
-    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
-
-
-def test_store_history_bounds_the_file_and_events_since_a_compacted_revision_fail(tmp_path: Path) -> None:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    db = tmp_path / "store.db"
-    procs: list[subprocess.Popen] = []
-    try:
-        procs.append(subprocess.Popen(
-            [*CORRAL, "manager", "--data-dir", str(tmp_path), "--listen", f"127.0.0.1:{port}", "--no-registry",
-             "--store-history", str(HISTORY)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
-        token_file = tmp_path / "join-token"
-        assert _wait_for(token_file.exists, 30), "the manager did not start"
-        fleet = subprocess.Popen(
-            [*CORRAL, "agent", "--manager", url, "--token", token_file.read_text().strip(), "--engine", "hollow",
-             "--count", "20", "--name-prefix", "hist-", "--address", "127.0.0.1", "--hollow-delay", "1-5"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        procs.append(fleet)
-        assert fleet.stdout is not None and "joined" in fleet.stdout.readline(), "the fleet did not join"
-
-        # Thousands of revisions: 300 tasks started and stopped, again and again (each a few writes).
-        peak, sizes = 0, []
-        with httpx.Client(base_url=url, timeout=30) as api:
-            assert api.post("/v1/stacks/shop/deploy", json={"compose": WEB}).status_code == 200
-            for replicas in (300, 0, 300, 0, 300, 0):
-                assert api.post("/v1/services/shop_web/scale", json={"replicas": replicas}).status_code == 200
-                settled = lambda: sum(s["running"] for s in api.get("/v1/services").json()) == replicas  # noqa: E731
-                assert _wait_for(settled, 60), f"{replicas} replicas did not settle"
-                peak = max(peak, _size(db))
-                sizes.append(_store(db))
-        revision, oldest, rows = _store(db)
-        assert revision > 3000, sizes
-        # The compactor runs every 10 s: wait for a round that compacted up to (about) the end.
-        assert _wait_for(lambda: _store(db)[1] >= revision - HISTORY, 30), _store(db)
-        time.sleep(1.0)  # the round gives the space back after it compacts
-        revision, oldest, rows = _store(db)
-        live = 300 + 20 + 10  # keys: at most a task per slot (and a few stopped), nodes, services and cluster
-        assert rows <= (revision - oldest) + live, (revision, oldest, rows)
-        assert _size(db) < peak / 2, (peak, _size(db))
-
-        gone = subprocess.run([*CORRAL, "events", "--manager", url, "--since", "1"], capture_output=True, text=True, timeout=30)
-        assert gone.returncode != 0
-        message = " ".join((gone.stderr + gone.stdout).split())
-        assert "revision 1 has been compacted" in message, message
-        named = int(message.split("the oldest available is ")[1].split(":")[0])
-        assert oldest <= named <= revision and f"--since {named}" in message
-
-        follow = subprocess.Popen(
-            [*CORRAL, "events", "--manager", url, "--since", str(named), "-o", "json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        procs.append(follow)
-        assert follow.stdout is not None
-        assert select.select([follow.stdout], [], [], 30)[0], "no event within 30 s"
-        first = json.loads(follow.stdout.readline())  # the history kept replays
-        assert first["revision"] > named
-        time.sleep(0.5)
+        assert first["revision"] > recent and (first["type"], first["action"]) == ("service", "update"), first
         assert follow.poll() is None  # and it goes on following
     finally:
         for proc in reversed(procs):  # by PID, whatever happened

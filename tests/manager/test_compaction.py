@@ -105,8 +105,8 @@ async def test_cache_lists_again_when_its_watch_start_was_compacted(tmp_path: Pa
     class BusyStore(SqliteStore):
         lists = 0
 
-        async def list(self, prefix: str) -> tuple[list[KeyValue], int]:
-            found = await super().list(prefix)
+        async def range(self, prefix: str) -> tuple[list[KeyValue], int]:
+            found = await super().range(prefix)
             self.lists += 1
             if self.lists == 1:  # writes land, and are compacted, before the watch starts
                 for i in range(5):

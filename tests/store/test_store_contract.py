@@ -196,9 +196,9 @@ async def test_compaction_keeps_every_current_value(store: Store) -> None:
         await store.txn([Op.put(f"t/{i}", {"r": round_, "i": i}) for i in range(40, 50)])
         await store.txn([Op.delete(f"t/{i}") for i in range(round_ * 7, round_ * 7 + 5)])
     await store.put("t/8", {"again": True}, expect=0)  # deleted in round 1, created again
-    before, revision = await store.list("")
+    before, revision = await store.range("")
     assert await store.compact(keep=0) == revision
-    after, _ = await store.list("")
+    after, _ = await store.range("")
     assert [(kv.key, kv.value, kv.create_revision, kv.mod_revision) for kv in after] == [
         (kv.key, kv.value, kv.create_revision, kv.mod_revision) for kv in before
     ]
@@ -245,7 +245,7 @@ async def test_compaction_gives_the_space_back(tmp_path: Path) -> None:
         size = (tmp_path / "s.db").stat().st_size
         assert size < pages * page_size / 20, (pages * page_size, size)
         assert (tmp_path / "s.db-wal").stat().st_size == 0  # checkpointed
-        assert len((await store.list("k/"))[0]) == 50
+        assert len((await store.range("k/"))[0]) == 50
     finally:
         await store.close()
 
