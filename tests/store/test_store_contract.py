@@ -250,6 +250,26 @@ async def test_compaction_gives_the_space_back(tmp_path: Path) -> None:
         await store.close()
 
 
+async def test_tombstones_last_as_long_as_history_needs_them(tmp_path: Path) -> None:
+    store = await SqliteStore(tmp_path / "s.db").open()
+    try:
+        await store.put("a", {"v": 1})
+        await store.put("b", {"v": 1})
+        await store.put("b", {"v": 2})
+        deleted_at = await store.delete("b")
+        await store.put("a", {"v": 2})
+        rows = lambda: store.db.execute("SELECT revision, value IS NULL FROM log ORDER BY revision").fetchall()  # noqa: E731
+        await store.compact(keep=2)  # to deleted_at - 1: a watch from there still sees the deletion
+        assert [e.prev_value for e in await _collect(store, "b", deleted_at - 1, 1)] == [{"v": 2}]
+        assert (deleted_at, 1) in rows()
+        await store.compact(keep=1)  # to deleted_at: no watch needs the tombstone any more
+        assert rows() == [(1, 0), (deleted_at + 1, 0)]  # a's first row is the previous value of its last
+        await store.compact(keep=0)
+        assert rows() == [(deleted_at + 1, 0)]  # only the current value
+    finally:
+        await store.close()
+
+
 async def test_old_file_switches_to_incremental_vacuum(tmp_path: Path) -> None:
     """A store file made before compaction existed (auto_vacuum off) is converted once, data kept."""
     path = tmp_path / "old.db"
