@@ -24,8 +24,8 @@ async def events(since: int | None = None, ctx: ManagerContext = Depends(context
     410 Gone when `since` has been compacted away (the error names the oldest revision left).
     A stream that fails once started ends with one line `{"error": ..., "path": null}`.
     """
-    start = ctx.cache.revision if since is None else since
     oldest = await ctx.store.oldest_revision()
+    start = max(ctx.cache.revision, oldest) if since is None else since  # "now": a lagging cache is no reason for a 410
     if start < oldest:
         raise Compacted(start, oldest)
 
