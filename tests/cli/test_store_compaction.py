@@ -48,7 +48,7 @@ def test_store_history_bounds_the_file_and_events_since_a_compacted_revision_fai
         token_file = tmp_path / "join-token"
         assert _wait_for(token_file.exists, 30), "the manager did not start"
         fleet = subprocess.Popen(
-            [*CORRAL, "agent", "--manager", url, "--token", token_file.read_text().strip(), "--engine", "hollow",
+            [*CORRAL, "agent", "--manager", url, "--token-file", str(token_file), "--engine", "hollow",
              "--count", "20", "--name-prefix", "hist-", "--address", "127.0.0.1", "--hollow-delay", "1-5"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )

@@ -147,6 +147,8 @@ async def test_events_from_a_compacted_revision_are_410_naming_the_oldest(tmp_pa
             await ctx.store.put(keys.node_key("n1"), dump(make_node("n1", address=f"127.0.0.{i + 2}")))
         oldest = await ctx.store.compact(5)
         async with httpx.AsyncClient(base_url=manager.settings.url) as client:
+            declared = (await client.get("/openapi.json")).json()["paths"]["/v1/events"]["get"]["responses"]
+            assert declared["410"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
             gone = await client.get("/v1/events", params={"since": 1})
             assert gone.status_code == 410
             assert gone.json() == {

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from corral.manager.api.deps import context
+from corral.manager.api.openapi import error_responses
 from corral.manager.context import ManagerContext
 from corral.manager.events import describe
 from corral.model.errors import Compacted
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 log = logging.getLogger(__name__)
 
 
-@router.get("")
+@router.get("", responses=error_responses(410))
 async def events(since: int | None = None, ctx: ManagerContext = Depends(context)) -> StreamingResponse:
     """Events after revision `since` (default: from now on), one JSON object per line.
 

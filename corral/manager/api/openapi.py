@@ -35,6 +35,7 @@ REASONS = {
     404: "Not found",
     409: "Somebody else changed it first; retry",
     422: "Invalid input: the field path and why; nothing was changed",
+    410: "That revision has been compacted: the error names the oldest one available",
 }
 
 
