@@ -10,6 +10,9 @@ import subprocess
 from pathlib import Path
 
 import httpx
+from typer.testing import CliRunner
+
+from corral.cli.main import app
 
 from test_manager_stops import CORRAL, _free_port, _wait_for
 
@@ -99,3 +102,11 @@ def test_store_history_bounds_the_file_and_events_since_a_compacted_revision_fai
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_store_history_must_keep_a_revision(tmp_path: Path) -> None:
+    for command in ("manager", "up"):
+        result = CliRunner().invoke(app, [command, "--data-dir", str(tmp_path / command), "--store-history", "0"])
+        assert result.exit_code != 0
+        assert "--store-history: must be at least 1 revision, got 0" in " ".join(result.output.split())
+        assert not (tmp_path / command).exists()  # refused before anything started
