@@ -3,7 +3,6 @@
 import asyncio
 import json
 import logging
-import socket
 from pathlib import Path
 
 import httpx
@@ -19,6 +18,7 @@ from corral.model.errors import Compacted
 from corral.store import KeyValue
 from corral.store.sqlite import SqliteStore
 
+from test_api import _free_port
 from factories import make_node, make_service, make_task
 
 WEB = make_service("web")
@@ -30,21 +30,21 @@ class Ticks:
     def __init__(self) -> None:
         self.slept: list[float] = []
         self._ticks: asyncio.Queue[None] = asyncio.Queue()
+        self._asleep = asyncio.Condition()
 
     async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
+        async with self._asleep:
+            self.slept.append(seconds)
+            self._asleep.notify_all()
         await self._ticks.get()
 
     def tick(self) -> None:
         self._ticks.put_nowait(None)
 
-
-async def _until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met")
+    async def until_asleep(self, times: int) -> None:
+        """Until the compactor has gone to sleep `times` times (its rounds before are done)."""
+        async with self._asleep:
+            await asyncio.wait_for(self._asleep.wait_for(lambda: len(self.slept) >= times), 5)
 
 
 async def test_compactor_keeps_the_last_revisions_each_round(tmp_path: Path) -> None:
@@ -54,15 +54,15 @@ async def test_compactor_keeps_the_last_revisions_each_round(tmp_path: Path) -> 
     try:
         for i in range(50):
             await store.put("k", {"i": i})
-        await _until(lambda: len(ticks.slept) == 1)
+        await ticks.until_asleep(1)
         assert await store.oldest_revision() == 0  # nothing before the first interval has passed
         ticks.tick()
-        await _until(lambda: len(ticks.slept) == 2)
+        await ticks.until_asleep(2)
         assert await store.oldest_revision() == 40 and ticks.slept == [30.0, 30.0]
         for i in range(20):
             await store.put("k", {"i": 50 + i})
         ticks.tick()
-        await _until(lambda: len(ticks.slept) == 3)
+        await ticks.until_asleep(3)
         assert await store.oldest_revision() == 60
         assert (await store.get("k")).value == {"i": 69}  # type: ignore[union-attr]
     finally:
@@ -88,10 +88,10 @@ async def test_compactor_failure_is_logged_and_retried(tmp_path: Path, caplog: p
             await store.put("k", {"i": i})
         with caplog.at_level(logging.ERROR, logger="corral.manager.compaction"):
             ticks.tick()
-            await _until(lambda: len(ticks.slept) == 2)
+            await ticks.until_asleep(2)
         assert "store compaction failed" in caplog.text and "disk full" in caplog.text
         ticks.tick()
-        await _until(lambda: len(ticks.slept) == 3)
+        await ticks.until_asleep(3)
         assert await store.oldest_revision() == 4
     finally:
         runner.cancel()
@@ -121,22 +121,17 @@ async def test_cache_lists_again_when_its_watch_start_was_compacted(tmp_path: Pa
     cache.node_changed["n1"] = 1  # an agent has watched n1
     runner = asyncio.create_task(cache.run())
     try:
-        await _until(lambda: cache.loads == 2 and cache.revision == 7)
+        await cache.wait_for(7)
+        assert cache.loads == 2
         with pytest.raises(Compacted):
             await anext(store.watch("", 1))
         full, tasks, _ = cache.node_delta("n1", 2)  # an agent that saw revision 2 before the re-list
         assert full and [t.id for t in tasks] == ["t1"]
-        await store.put(keys.node_key("n2"), dump(make_node("n2")))  # and the watch goes on
-        await _until(lambda: "n2" in cache.nodes)
+        await cache.wait_for(await store.put(keys.node_key("n2"), dump(make_node("n2"))))  # and the watch goes on
+        assert "n2" in cache.nodes
     finally:
         runner.cancel()
         await store.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_events_from_a_compacted_revision_are_410_naming_the_oldest(tmp_path: Path) -> None:
