@@ -34,8 +34,12 @@ class Compactor:
             except Exception:  # the disk, a closed store: the manager runs on, the next round retries
                 log.exception("store compaction failed")
 
+    oldest: int = 0  # where the history kept started after the last round
+
     async def once(self) -> int:
         """Compact now; returns the oldest revision kept."""
         oldest = await self.store.compact(self.history)
-        log.info("store compacted: history starts after revision %d", oldest)
+        if oldest != self.oldest:
+            log.info("store compacted: history kept after revision %d", oldest)
+            self.oldest = oldest
         return oldest
