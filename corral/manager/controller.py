@@ -1,32 +1,51 @@
 """The control loop: health, then replication, then scheduling, over and over.
 
-One pass reads the cache, asks each pure reconciler what to change, writes
-the changes with compare-and-swap, and waits until the cache has seen its
-own writes before the next pass, so a pass never acts on state older than
-what it wrote. A pass runs when the state changes, and at least every
-`reconcile_interval` seconds for what time alone changes (leases, restart
-delays). Restarting the manager at any moment is safe: a pass looks only at
-what is stored.
+Changes come in as keys on a work queue (`queue.WorkQueue`, as in Kubernetes
+controllers): the cache's listener turns each store change into the names of
+the services it touches (a node change: the services with tasks on it, and
+the global services). A pass takes every ready key and reconciles each
+service on its own from a snapshot of the cache, with its own error handling:
+a service whose reconcile raises gets its error in its `reconcile_error`
+(shown by `corral service inspect` and `corral events`) and is retried with
+a per-key exponential back-off with jitter, while the others go on.
+
+Every step returns a `plan.Plan` whose changes carry the revision of the copy
+they were computed from; `plan.apply` writes them with exactly those
+revisions (never the live cache's), so a change somebody else made after the
+snapshot (an agent's report, a user's scale) makes the controller's change
+lose, and the lost change's service is queued again to be reconciled from
+what is stored now. After writing, a pass waits until the cache has seen its
+own writes, so the next one never acts on state older than what it wrote.
+
+Health looks at node leases on its own timer (HEALTH_EVERY, or at once after
+a node change). Scheduling stays one batch over every unplaced task per pass,
+with a placement index kept between passes: placing tasks one service at a
+time would rebuild what the batch shares (candidate nodes per constraint set,
+ranking) and was what kept 100,000 placements fast. A periodic full resync
+(every service queued, at most every `reconcile_interval` and at most
+1/FULL_PASS_SHARE of the time) is the safety net. Restarting the manager at
+any moment is safe: a pass looks only at what is stored.
 """
 
 import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from corral.manager import health, replication
-from corral.manager.cache import StateCache
+from corral.manager import health, keys, replication
+from corral.manager.cache import StateCache, Versioned
 from corral.manager.cluster import Leases
-from corral.manager import keys
+from corral.manager.plan import Plan, apply
+from corral.manager.queue import WorkQueue
 from corral.manager.scheduling import ClusterIndex, schedule
 from corral.manager.settings import ManagerSettings
-from corral.manager.writes import apply, changed_only, node_put, service_put, task_delete, task_put
-from corral.model import Node, NodeState, Task, TaskState
+from corral.model import Node, NodeState, Service, ServiceMode, Task, TaskState
 from corral.model.service import ROLLOUT_SETTLED
 from corral.model.task import DesiredState, TERMINAL_STATES, UNPLACED_STATES
-from corral.store import Op, Store, WatchEvent
+from corral.store import Store, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +58,15 @@ def new_task_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+@dataclass
+class _Replicated:
+    """What replication decided for the keys of one pass."""
+
+    plan: Plan = field(default_factory=lambda: Plan("replication"))
+    create: list[Task] = field(default_factory=list)  # written once placed, by scheduling
+    errors: dict[str, str] = field(default_factory=dict)  # service -> why its reconcile failed
+
+
 class Controller:
     def __init__(
         self,
@@ -47,17 +75,19 @@ class Controller:
         leases: Leases,
         settings: ManagerSettings,
         clock: Callable[[], float] = time.time,
+        queue: WorkQueue | None = None,
+        on_plan: Callable[[Plan], Awaitable[None]] | None = None,
     ) -> None:
+        """`on_plan` (for tests) is awaited with each plan before it is applied."""
         self.store = store
         self.cache = cache
         self.leases = leases
         self.settings = settings
         self.clock = clock
+        self.queue = queue if queue is not None else WorkQueue(clock)
+        self.on_plan = on_plan
         self.wake = asyncio.Event()
-        # What changed since the last pass, so a pass looks only at that (see `_note`).
-        self._dirty_services: set[str] = set()
-        self._dirty_tasks: set[str] = set()
-        self._everything_dirty = True
+        self._dirty_tasks: set[str] = set()  # tasks changed since the last pass, for scheduling
         self._next_full_pass = 0.0
         self._loads_seen = -1
         self._index = ClusterIndex()  # the scheduler's view, kept between passes
@@ -67,9 +97,9 @@ class Controller:
         cache.listeners.append(self._note)
 
     def _note(self, event: WatchEvent) -> None:
-        """Remember what an event touched: its task and service; a node change touches every service.
+        """Turn a change into keys: its task's service, the service, or what a node change affects.
 
-        Called by the cache just before it applies the event, so the cache holds the task as it was.
+        Called by the cache just before it applies the event, so the cache holds the object as it was.
         """
         if event.key.startswith(keys.TASKS):
             task_id = event.key.removeprefix(keys.TASKS)
@@ -81,13 +111,31 @@ class Controller:
             else:
                 service = event.value["service"] if event.value is not None else before.service if before else None
                 if service is not None and not self._progress_only(before, event.value):
-                    self._dirty_services.add(service)
+                    self.queue.add(service)
         elif event.key.startswith(keys.SERVICES):
-            self._dirty_services.add(event.key.removeprefix(keys.SERVICES))
-        else:
-            self._everything_dirty = True
+            name = event.key.removeprefix(keys.SERVICES)
+            if not self._own_error_only(name, event.value):
+                self.queue.add(name)
+        elif event.key.startswith(keys.NODES):
             self._next_health = 0.0
+            for name in self._affected_by_node(event.key.removeprefix(keys.NODES)):
+                self.queue.add(name)
         self.wake.set()
+
+    def _affected_by_node(self, node: str) -> set[str]:
+        """The services a node change may change: those with tasks on it, and the global ones."""
+        cache = self.cache
+        affected = {cache.tasks[task_id].obj.service for task_id in cache.node_tasks.get(node, ())}
+        affected.update(name for name, v in cache.services.items() if v.obj.spec.mode == ServiceMode.global_)
+        return affected
+
+    def _own_error_only(self, name: str, after: dict[str, Any] | None) -> bool:
+        """Only the service's `reconcile_error` changed (the controller's own note): not a reason to retry
+        before its back-off ends."""
+        found = self.cache.services.get(name)
+        if found is None or after is None or after.get("reconcile_error", "") == found.obj.reconcile_error:
+            return False
+        return Service.model_validate({**after, "reconcile_error": found.obj.reconcile_error}) == found.obj
 
     async def run(self) -> None:
         await self.cache.synced.wait()
@@ -96,22 +144,28 @@ class Controller:
             self.wake.clear()
             try:
                 await self.pass_once()
-            except Exception:  # a bad pass must not stop the control plane
+            except Exception:  # a bad pass (the store failing) must not stop the control plane
                 log.exception("reconcile pass failed; retrying")
                 await asyncio.sleep(self.settings.reconcile_interval)
+            wait = self.settings.reconcile_interval
+            due = self.queue.next_due()
+            if due is not None:
+                wait = min(wait, max(0.0, due - self.clock()))
             try:
-                await asyncio.wait_for(self.wake.wait(), self.settings.reconcile_interval)
+                await asyncio.wait_for(self.wake.wait(), wait)
             except TimeoutError:
                 pass
 
     async def pass_once(self) -> None:
-        await self._write(self._health_ops())
-        changes, created = await self._replication_ops()
-        await self._write(changes)
+        await self._apply(self._health_plan())
+        replicated = await self._replication_plan()
+        requeued = await self._apply(replicated.plan)
+        # A service with a change that lost was planned from a stale copy: its new tasks wait for its next turn.
+        created = [task for task in replicated.create if task.service not in requeued]
         # New tasks are placed before they are first written (one write each, as Nomad's
         # allocations are, instead of a write as `new` and another as `assigned`).
         try:
-            lost = await self._write(await self._scheduling_ops(created))
+            lost = await self._apply(await self._scheduling_plan(created))
         except BaseException:
             self._loads_seen = -1  # the index may hold placements never written: rebuild it next pass
             self._created.clear()
@@ -119,37 +173,49 @@ class Controller:
         if lost:
             self._loads_seen = -1
 
-    async def _write(self, ops: list[Op]) -> int:
-        """Write ops; returns how many lost a race."""
-        if not ops:
-            return 0
-        revision, lost = await apply(self.store, ops)
-        if lost:
-            log.info("%d writes lost a race; next pass retries", lost)
-            self._everything_dirty = True
-        if revision:
-            await self.cache.wait_for(revision)
-        return lost
+    async def _apply(self, plan: Plan) -> set[str]:
+        """Write the plan; returns the keys queued again because a change of theirs lost a race."""
+        if not plan.changes:
+            return set()
+        if self.on_plan is not None:
+            await self.on_plan(plan)
+        applied = await apply(self.store, plan)
+        requeue = applied.requeue
+        if applied.lost:
+            log.info("%d %s changes lost a race; reconciling %d services again", len(applied.lost), plan.stage, len(requeue))
+            for key in requeue:
+                self.queue.add(key)
+            if plan.stage == "health":
+                self._next_health = 0.0
+        if applied.revision:  # with every change lost, the revision they lost to: the next pass must see it
+            await self.cache.wait_for(applied.revision)
+        return requeue
 
-    def _health_ops(self) -> list[Op]:
+    def _health_plan(self) -> Plan:
         """Nodes past their lease go down and their tasks are lost; looked at every HEALTH_EVERY
         seconds, or at once when a node changed (a pass per task change cost 13% of the manager
         with 5,000 nodes)."""
         cache = self.cache
+        plan = Plan("health")
         now = self.clock()
         if now < self._next_health:
-            return []
+            return plan
         self._next_health = now + HEALTH_EVERY
-        nodes = {name: v.obj for name, v in cache.nodes.items()}
-        plan = health.reconcile(
-            nodes,
-            (task for name in self._nodes_at_risk(nodes, now) for task in cache.tasks_on(name)),
-            self.leases.last,
-            now,
-            self.settings.down_after,
+        read_nodes = dict(cache.nodes)
+        nodes = {name: v.obj for name, v in read_nodes.items()}
+        read_tasks = {
+            task_id: cache.tasks[task_id]
+            for name in self._nodes_at_risk(nodes, now)
+            for task_id in cache.node_tasks.get(name, ())
+        }
+        decided = health.reconcile(
+            nodes, (v.obj for v in read_tasks.values()), self.leases.last, now, self.settings.down_after
         )
-        return [node_put(cache, node) for node in plan.nodes] + [task_put(cache, task) for task in plan.tasks]
-
+        for node in decided.nodes:
+            plan.put_node(node, read_nodes[node.name])
+        for task in decided.tasks:
+            plan.put_task(task, read_tasks[task.id], task.service)
+        return plan
     def _nodes_at_risk(self, nodes: dict[str, Node], now: float) -> list[str]:
         """The nodes holding tasks whose tasks health may change: gone, down, or past their lease.
 
@@ -186,49 +252,84 @@ class Controller:
         status = service.obj.update_status if service is not None else None
         return status is None or status.state in ROLLOUT_SETTLED
 
-    async def _replication_ops(self) -> tuple[list[Op], list[Task]]:
-        """Replication of the services that changed since the last pass; of all of them now and then.
+    async def _replication_plan(self) -> _Replicated:
+        """Replication of the services whose keys are ready; now and then of every service.
 
-        Services in the middle of a rollout are looked at every pass (time moves a rollout on).
-        The pass over every service (a safety net) runs every `reconcile_interval` at most and
-        takes at most 1/FULL_PASS_SHARE of the time. The pure work runs in a worker thread, so that with
-        100,000 tasks the event loop (the API) keeps getting its turn. Returns the writes, and
-        the tasks to create (written once placed, by `_scheduling_ops`).
+        Services in the middle of a rollout are queued every pass (time moves a rollout on).
+        The snapshot (each service and its tasks, with their revisions) is taken on the event
+        loop; the pure work runs in a worker thread, so that with 100,000 tasks the event loop
+        (the API) keeps getting its turn.
         """
         cache = self.cache
         began = time.perf_counter()
         now = self.clock()
-        full = self._everything_dirty or now >= self._next_full_pass or self._loads_seen != cache.loads
-        dirty, self._dirty_services = self._dirty_services, set()
+        full = now >= self._next_full_pass or self._loads_seen != cache.loads
         if full:
-            self._everything_dirty = False
-            services = {name: v.obj for name, v in cache.services.items()}
-            tasks = [v.obj for v in cache.tasks.values()]
-        else:
-            dirty |= {
-                name for name, v in cache.services.items()
-                if v.obj.update_status is not None and v.obj.update_status.state not in ROLLOUT_SETTLED
-            }
-            if not dirty:
-                return [], []
-            services = {name: cache.services[name].obj for name in dirty if name in cache.services}
-            tasks = [task for name in dirty for task in cache.tasks_of(name)]
+            self.queue.add_all([*cache.services, *(name for name, ids in cache.service_tasks.items() if ids)])
+        self.queue.add_all(
+            name for name, v in cache.services.items()
+            if v.obj.update_status is not None and v.obj.update_status.state not in ROLLOUT_SETTLED
+        )
+        names = self.queue.take()
+        if not names:
+            return _Replicated()
+        services = {name: cache.services.get(name) for name in names}
+        tasks = {name: [cache.tasks[task_id] for task_id in cache.service_tasks.get(name, ())] for name in names}
         nodes = {name: v.obj for name, v in cache.nodes.items()}
-
-        def plan_and_dump() -> tuple[list[Op], list[Task]]:
-            plan = replication.reconcile(services, tasks, nodes, now, new_task_id)
-            # the rollout's status (or a rollback) first: the tasks of a rolled-back spec come after
-            ops = [service_put(cache, service) for service in plan.services]
-            ops += [task_put(cache, task) for task in changed_only(cache, plan.update)]
-            ops += [task_delete(cache, task_id) for task_id in plan.delete]
-            return ops, plan.create
-
-        # Only reads of the cache happen in the thread; the writes are compare-and-swap against
-        # the revisions read, so a change made meanwhile costs a retry, never a wrong write.
-        result = await asyncio.to_thread(plan_and_dump)
+        try:
+            result = await asyncio.to_thread(self._replicate, services, tasks, nodes, now)
+        finally:
+            for name in names:
+                self.queue.done(name)
+        for name in names:
+            error = result.errors.get(name)
+            if error is None:
+                self.queue.forget(name)
+            else:
+                delay = self.queue.retry(name)
+                log.warning("reconciling service %s failed (%s); retrying in %.1fs", name, error, delay)
         if full:
             spent = time.perf_counter() - began
             self._next_full_pass = now + max(self.settings.reconcile_interval, FULL_PASS_SHARE * spent)
+        return result
+
+    @staticmethod
+    def _replicate(
+        services: dict[str, Versioned[Service] | None],
+        tasks: dict[str, list[Versioned[Task]]],
+        nodes: dict[str, Node],
+        now: float,
+    ) -> _Replicated:
+        """Each service on its own: one that raises gets its error noted, and does not stop the others."""
+        result = _Replicated()
+        for name, read in services.items():
+            service = read.obj if read is not None else None
+            read_tasks = tasks[name]
+            try:
+                decided = replication.reconcile(
+                    {name: service} if service is not None else {}, [v.obj for v in read_tasks], nodes, now, new_task_id
+                )
+                part = Plan("replication")
+                if read is not None:
+                    # the rollout's status (or a rollback) first: the tasks of a rolled-back spec come after
+                    stored = decided.services[-1] if decided.services else read.obj
+                    if stored.reconcile_error:
+                        stored = stored.model_copy(update={"reconcile_error": ""})
+                    part.put_service(stored, read, requeue=name)
+                by_id = {v.obj.id: v for v in read_tasks}
+                for task in decided.update:
+                    part.put_task(task, by_id[task.id], requeue=name)
+                for task_id in decided.delete:
+                    part.delete(keys.task_key(task_id), by_id[task_id], requeue=name)
+            except Exception as err:  # one service's failure is its own: noted on it, retried with back-off
+                log.exception("reconciling service %s failed", name)
+                error = f"{type(err).__name__}: {err}"
+                result.errors[name] = error
+                if read is not None and read.obj.reconcile_error != error:
+                    result.plan.put_service(read.obj.model_copy(update={"reconcile_error": error}), read)
+                continue
+            result.plan.changes += part.changes
+            result.create += decided.create
         return result
 
     def _follow_tasks(self, changed: set[str] | list[str]) -> None:
@@ -256,7 +357,7 @@ class Controller:
             else:
                 self._unplaced.pop(task_id, None)
 
-    async def _scheduling_ops(self, created: list[Task]) -> list[Op]:
+    async def _scheduling_plan(self, created: list[Task]) -> Plan:
         """Place the unplaced tasks and the new ones with the index kept between passes.
 
         The pure work runs in a worker thread. Every new task is in the result (created
@@ -265,36 +366,41 @@ class Controller:
         now = self.clock()
         changed, self._dirty_tasks = self._dirty_tasks, set()
         if not changed and not self._unplaced and not created and self._loads_seen == self.cache.loads:
-            return []
+            return Plan("scheduling")
         nodes = [v.obj for v in self.cache.nodes.values()]
         # Only the controller touches the index, and it waits for the thread. Following 100,000
         # new tasks into the index takes a while: on the event loop it held up the API.
         return await asyncio.to_thread(self._placements, nodes, changed, created, now)
 
-    def _placements(self, nodes: list[Node], changed_ids: set[str], created: list[Task], now: float) -> list[Op]:
+    def _placements(self, nodes: list[Node], changed: set[str], created: list[Task], now: float) -> Plan:
         cache = self.cache
-        self._follow_tasks(changed_ids)
-        unplaced = [found.obj for task_id in self._unplaced if (found := cache.tasks.get(task_id)) is not None]
-        if not unplaced and not created:
-            return []
-        plan = schedule(nodes, (), [*unplaced, *created], now, sample=self.settings.schedule_sample, index=self._index)
-        by_id = {t.id: t for t in unplaced}
+        self._follow_tasks(changed)
+        # Each unplaced task as read now (object and revision together): what its change is computed from.
+        read = {task_id: found for task_id in self._unplaced if (found := cache.tasks.get(task_id)) is not None}
+        plan = Plan("scheduling")
+        if not read and not created:
+            return plan
+        by_id = {task_id: v.obj for task_id, v in read.items()}
         by_id.update((t.id, t) for t in created)
-        changed: dict[str, Task] = {}
-        for assignment in plan.assignments:
+        decided = schedule(nodes, (), by_id.values(), now, sample=self.settings.schedule_sample, index=self._index)
+        changes: dict[str, Task] = {}
+        for assignment in decided.assignments:
             task = by_id[assignment.task_id]
-            changed[task.id] = task.model_copy(
+            changes[task.id] = task.model_copy(
                 update={"node": assignment.node, "state": TaskState.assigned, "error": "", "updated_at": now}
             )
         for task in by_id.values():
             if task.not_before > now and not task.error.startswith("restart delayed"):
                 wait = task.not_before - now
-                changed[task.id] = task.model_copy(update={"error": f"restart delayed {wait:.0f}s (restart policy back-off)"})
-        for miss in plan.unplaced:
+                changes[task.id] = task.model_copy(update={"error": f"restart delayed {wait:.0f}s (restart policy back-off)"})
+        for miss in decided.unplaced:
             task = by_id[miss.task_id]
             if task.state != TaskState.pending or task.error != miss.reason:
-                changed[task.id] = task.model_copy(update={"state": TaskState.pending, "error": miss.reason, "updated_at": now})
-        ops = [task_put(cache, changed.get(task.id, task), create=True) for task in created]
+                changes[task.id] = task.model_copy(update={"state": TaskState.pending, "error": miss.reason, "updated_at": now})
+        for task in created:
+            plan.put_task(changes.get(task.id, task), None, requeue=task.service)
         self._created.update(task.id for task in created)
-        new = {task.id for task in created}
-        return ops + [task_put(cache, task) for task_id, task in changed.items() if task_id not in new]
+        for task_id, task in changes.items():
+            if task_id in read:
+                plan.put_task(task, read[task_id], requeue=task.service)
+        return plan

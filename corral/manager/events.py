@@ -61,6 +61,13 @@ def _service_event(event: WatchEvent) -> Event:
         if new["spec"].get(field) != old["spec"].get(field)
     ]
     status = new.get("update_status")
+    error = new.get("reconcile_error", "")
+    if not changes and error != old.get("reconcile_error", "") and (error or status == old.get("update_status")):
+        when = _time(new, "updated_at")
+        if error:
+            message = f"service {name} cannot be reconciled: {error} (retried with back-off)"
+            return Event(revision=event.revision, time=when, type="service", action="reconcile-error", name=name, message=message)
+        return Event(revision=event.revision, time=when, type="service", action="reconciled", name=name, message=f"service {name} reconciles again")
     if not changes and status and status != old.get("update_status"):  # the controller moved a rollout on
         when = status.get("completed_at") or status["started_at"]
         message = f"service {name} rollout {status['state']}: {status['updated']}/{status['total']} updated"

@@ -1,49 +1,18 @@
-"""Writing reconcile results to the store with compare-and-swap.
+"""Writing objects to the store: what an object is written as (`dump`), and the API's
+read-change-write with compare-and-swap (`write_with_retry`, `put_with_retry`).
 
-Each changed object is written only if it is still at the revision the
-cache read it at; a lost race costs a retry on the next pass, never a
-wrong write. Large plans go in batches of one transaction each; a write
-that loses a race is skipped inside its batch (`Store.txn_each`), so the
-rest still lands in that one transaction.
+The controller's writes go through a plan instead (`plan.apply`).
 """
 
-import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from corral.manager import keys
 from corral.manager.cache import StateCache, Versioned
-from corral.model import Node, Service, ServiceSpec, Task
+from corral.model import ServiceSpec, Task
 from corral.model.errors import Conflict
 from corral.store import Op, Store
-
-log = logging.getLogger(__name__)
-
-BATCH = 2000
-
-
-def task_put(cache: StateCache, task: Task, create: bool = False) -> Op:
-    if create:
-        return Op.put(keys.task_key(task.id), dump(task), expect=0)
-    current = cache.tasks.get(task.id)
-    return Op.put(keys.task_key(task.id), dump(task), expect=current.revision if current else 0)
-
-
-def task_delete(cache: StateCache, task_id: str) -> Op:
-    current = cache.tasks.get(task_id)
-    return Op.delete(keys.task_key(task_id), expect=current.revision if current else None)
-
-
-def service_put(cache: StateCache, service: Service) -> Op:
-    current = cache.services.get(service.name)
-    return Op.put(keys.service_key(service.name), dump(service), expect=current.revision if current else 0)
-
-
-def node_put(cache: StateCache, node: Node) -> Op:
-    current = cache.nodes.get(node.name)
-    return Op.put(keys.node_key(node.name), dump(node), expect=current.revision if current else 0)
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -137,27 +106,3 @@ def _spec_data(spec: ServiceSpec) -> dict[str, Any]:
     data = spec.model_dump(mode="json", exclude_defaults=True)
     _SPEC_DATA[id(spec)] = (spec, data)
     return data
-
-
-async def apply(store: Store, ops: Sequence[Op]) -> tuple[int, int]:
-    """Write ops; returns (last revision written, how many ops lost a race)."""
-    revision = 0
-    lost = 0
-    for start in range(0, len(ops), BATCH):
-        batch = ops[start : start + BATCH]
-        written, skipped = await store.txn_each(batch)
-        revision = max(revision, written)
-        lost += len(skipped)
-        for at in skipped:
-            log.debug("write lost a race: %s", batch[at].key)
-    return revision, lost
-
-
-def changed_only(cache: StateCache, tasks: Iterable[Task]) -> list[Task]:
-    """Drop updates that would write what is already stored."""
-    result = []
-    for task in tasks:
-        current = cache.tasks.get(task.id)
-        if current is None or current.obj != task:
-            result.append(task)
-    return result

@@ -206,6 +206,9 @@ class Service(BaseModel):
     previous_spec: ServiceSpec | None = Field(default=None, description="the spec before the last update: what rollback returns to")
     update_status: UpdateStatus | None = None
     vip: str = Field(default="", description="virtual IP where the other services of its stack reach it by name")
+    reconcile_error: str = Field(
+        default="", description="why the controller's last reconcile of the service failed (retried with back-off); empty when it succeeds"
+    )
 
     @property
     def name(self) -> str:

@@ -64,6 +64,7 @@ class ServiceView(BaseModel):
     spec: ServiceSpec
     update_status: UpdateStatus | None = None  # the latest rollout: state, updated/total, message
     previous_spec: ServiceSpec | None = None  # what `corral service rollback` returns to
+    reconcile_error: str = ""  # why the controller's last reconcile of it failed (retried with back-off)
 
     @staticmethod
     def of(service: Service, tasks: Iterable[Task]) -> "ServiceView":
@@ -93,6 +94,7 @@ class ServiceView(BaseModel):
             spec=spec,
             update_status=service.update_status,
             previous_spec=service.previous_spec,
+            reconcile_error=service.reconcile_error,
         )
 
 
