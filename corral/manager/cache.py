@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from corral.manager import keys
 from corral.model import Node, Service, Task, TaskState
-from corral.model.errors import Compacted
+from corral.model.errors import Compacted, NotCaughtUp
 from corral.model.task import DesiredState, SharedSpecs, TERMINAL_STATES
 from corral.store import KeyValue, Store, WatchEvent, WatchExpired
 
@@ -28,6 +28,7 @@ M = TypeVar("M", bound=BaseModel)
 
 LEFT_PER_NODE = 1000  # departed tasks remembered per node for delta watches
 YIELD_EVERY = 200  # changes applied in a row before the cache lets other work run
+CATCH_UP_TIMEOUT = 10.0  # seconds `wait_for` waits for the cache to see a write
 JOURNAL_LIMIT = 200_000  # node changes remembered for watches of many nodes (see `nodes_changed_since`)
 
 
@@ -292,9 +293,15 @@ class StateCache:
             except TimeoutError:
                 pass
 
-    async def wait_for(self, revision: int, timeout: float = 10.0) -> None:
-        """Return once the cache has seen `revision` (read-your-writes for the API)."""
-        await self._until(lambda: self.revision >= revision, timeout)
+    async def wait_for(self, revision: int, timeout: float | None = None) -> None:
+        """Return once the cache has seen `revision` (read-your-writes for the API).
+
+        NotCaughtUp (HTTP 503: the change is stored, retry the read) after `timeout`
+        (default CATCH_UP_TIMEOUT) seconds."""
+        try:
+            await self._until(lambda: self.revision >= revision, CATCH_UP_TIMEOUT if timeout is None else timeout)
+        except TimeoutError:
+            raise NotCaughtUp(revision) from None
 
     async def close(self) -> None:
         """The manager is stopping: every wait_change returns now, so long polls answer and end."""

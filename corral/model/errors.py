@@ -51,3 +51,16 @@ class Compacted(CorralError):
             f"revision {revision} has been compacted; the oldest available is {oldest}:"
             f" resume with --since {oldest} or without --since"
         )
+
+
+class NotCaughtUp(CorralError, TimeoutError):
+    """A write is durable, but this manager's cache has not seen it in time: the change is
+    stored, only reading it back must wait. (A TimeoutError too, for callers that just wait.)"""
+
+    status = 503
+
+    def __init__(self, revision: int) -> None:
+        self.revision = revision
+        super().__init__(
+            f"the change is stored (revision {revision}) but this manager has not caught up yet; retry the read"
+        )

@@ -4,7 +4,9 @@ Every error body is {"error": message, "path": field path or null}, whoever
 raised it: corral's own errors, pydantic validation of a request (with the
 field path), a body that is not JSON, an unknown route (404), a method the
 path does not have (405, with an `Allow` header naming every method the path
-has), and anything unexpected (500).
+has), and anything unexpected (500). Each CorralError carries its status
+(corral/model/errors.py); a 503 (NotCaughtUp: the write is stored, this
+manager has not seen it yet) also says when to retry (`Retry-After`).
 """
 
 import logging
@@ -16,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from corral.model.errors import CorralError, InvalidSpec
+from corral.model.errors import CorralError, InvalidSpec, NotCaughtUp
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(CorralError)
     async def corral_error(_request: Request, err: CorralError) -> JSONResponse:
         path = err.path if isinstance(err, InvalidSpec) else None
-        return error_response(err.status, str(err), path)
+        headers = {"Retry-After": "1"} if isinstance(err, NotCaughtUp) else None
+        return error_response(err.status, str(err), path, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, err: RequestValidationError) -> JSONResponse:
