@@ -35,14 +35,20 @@ BATCH = 2000  # changes per transaction
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    key: str
-    value: dict[str, Any] | None  # None: delete
-    expect: int  # mod_revision of the copy it was computed from; 0: the key must not exist
+    """One write of a plan: `op.expect` is the mod_revision of the copy it was computed from
+    (0: the key must not exist yet), never None."""
+
+    op: Op
     requeue: str | None = None  # the work-queue key to reconcile again if this change loses
 
     @property
-    def op(self) -> Op:
-        return Op(self.key, self.value, self.expect)
+    def key(self) -> str:
+        return self.op.key
+
+    @property
+    def expect(self) -> int:
+        assert self.op.expect is not None
+        return self.op.expect
 
 
 @dataclass
@@ -59,11 +65,11 @@ class Plan:
         """Write `obj` over `read` (the snapshot's copy; None: create it). Nothing if it is unchanged."""
         if read is not None and read.obj == obj:
             return
-        self.changes.append(Change(key, dump(obj), read.revision if read is not None else 0, requeue))
+        self.changes.append(Change(Op(key, dump(obj), read.revision if read is not None else 0), requeue))
 
     def delete(self, key: str, read: Versioned[Any], requeue: str | None = None) -> None:
         """Delete the object the snapshot read as `read`, only if it is still that copy."""
-        self.changes.append(Change(key, None, read.revision, requeue))
+        self.changes.append(Change(Op(key, None, read.revision), requeue))
 
     def put_task(self, task: Task, read: Versioned[Task] | None, requeue: str | None = None) -> None:
         self.put(keys.task_key(task.id), task, read, requeue)
