@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from corral.manager import events, keys, replication
 from corral.manager.api.views import ServiceView
-from corral.model import Task, TaskState
+from corral.model import NodeAvailability, Task, TaskState
 from corral.model.task import DesiredState, TERMINAL_STATES
+from corral.manager.writes import dump
 from corral.store import WatchEvent
 from controller_harness import Harness, start
 
@@ -142,6 +143,38 @@ async def test_a_failing_service_backs_off_shows_its_error_and_the_others_go_on(
     assert queue.failures("bad") == 0
     await h.settle()
     assert h.cache.services["bad"].obj.reconcile_error == "" and len(h.live("bad")) == 1
+
+
+async def test_a_change_reconciles_its_own_service_and_a_node_change_those_it_affects(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness
+    real = replication.reconcile
+    seen: list[set[str]] = []
+
+    def reconcile(services, tasks, *args, **kwargs):  # type: ignore[no-untyped-def]
+        tasks = list(tasks)
+        seen.append({t.service for t in tasks} | set(services))
+        return real(services, tasks, *args, **kwargs)
+
+    monkeypatch.setattr(replication, "reconcile", reconcile)
+    await h.add_node("n1")
+    await h.add_node("n2")
+    for name in ("a", "b", "c"):
+        await h.deploy(name, replicas=1)
+    await h.settle()
+    h.clock.advance(0.5)  # within the resync interval: only what changed is reconciled
+    seen.clear()
+    await h.scale("b", 2)
+    await h.step()
+    assert seen == [{"b"}]
+    on_n2 = {t.service for t in h.tasks() if t.node == "n2" and not t.terminal}
+    seen.clear()
+    node = h.cache.nodes["n2"]
+    drained = node.obj.model_copy(update={"availability": NodeAvailability.drain})
+    await h._as("user", h.store.put(keys.node_key("n2"), dump(drained), expect=node.revision))
+    await h.step()
+    assert on_n2 and set().union(*seen) == on_n2
 
 
 def test_reconcile_errors_are_events() -> None:
