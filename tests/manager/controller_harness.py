@@ -68,8 +68,8 @@ class RecordingStore(Store):
     async def get(self, key: str) -> KeyValue | None:
         return await self.inner.get(key)
 
-    async def list(self, prefix: str) -> tuple[list[KeyValue], int]:  # type: ignore[override]
-        return await self.inner.list(prefix)
+    async def range(self, prefix: str) -> tuple[list[KeyValue], int]:
+        return await self.inner.range(prefix)
 
     async def revision(self) -> int:
         return await self.inner.revision()
@@ -119,6 +119,8 @@ class Harness:
     _cache_task: asyncio.Task[None] | None = None
     _interleave: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     _restore: list[Callable[[], None]] = field(default_factory=list)
+    _while_planning: Callable[[], Awaitable[None]] | None = None
+    _planning_patched: bool = False
 
     # -- driving the controller
 
@@ -145,17 +147,21 @@ class Harness:
     def while_replication_plans(self, action: Callable[[], Awaitable[None]]) -> None:
         """Run `action` once, on the event loop, while the next replication plan is being computed
         in the controller's worker thread (after its snapshot, before any write is built)."""
-        real = replication.reconcile
-        loop = asyncio.get_running_loop()
+        if not self._planning_patched:
+            self._planning_patched = True
+            real = replication.reconcile
+            loop = asyncio.get_running_loop()
 
-        def planning(*args: Any, **kwargs: Any) -> Any:
-            replication.reconcile = real
-            result = real(*args, **kwargs)
-            asyncio.run_coroutine_threadsafe(self._interleaved(action), loop).result(timeout=10)
-            return result
+            def planning(*args: Any, **kwargs: Any) -> Any:
+                result = real(*args, **kwargs)
+                pending, self._while_planning = self._while_planning, None
+                if pending is not None:
+                    asyncio.run_coroutine_threadsafe(self._interleaved(pending), loop).result(timeout=10)
+                return result
 
-        replication.reconcile = planning  # type: ignore[assignment]
-        self._restore.append(lambda: setattr(replication, "reconcile", real))
+            replication.reconcile = planning  # type: ignore[assignment]
+            self._restore.append(lambda: setattr(replication, "reconcile", real))
+        self._while_planning = action
 
     async def _interleaved(self, action: Callable[[], Awaitable[None]]) -> None:
         await action()
@@ -247,7 +253,7 @@ class Harness:
     # -- life
 
     async def close(self) -> None:
-        for restore in self._restore:
+        for restore in reversed(self._restore):
             restore()
         if self._cache_task is not None:
             self._cache_task.cancel()
