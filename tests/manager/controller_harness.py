@@ -77,6 +77,12 @@ class RecordingStore(Store):
     def watch(self, prefix: str, after: int) -> AsyncIterator[WatchEvent]:
         return self.inner.watch(prefix, after)
 
+    async def oldest_revision(self) -> int:
+        return await self.inner.oldest_revision()
+
+    async def compact(self, keep: int) -> int:
+        return await self.inner.compact(keep)
+
     async def close(self) -> None:
         await self.inner.close()
 
