@@ -6,7 +6,7 @@ become text as a container would see them (null is "", booleans true/false).
 
 from corral.compose.notes import Notes
 from corral.compose.paths import child, item
-from corral.compose.values import read_mapping, read_scalar_text
+from corral.compose.values import read_mapping, read_scalar_text, show
 from corral.model.errors import InvalidSpec
 
 # key, its value (None for a bare `KEY` in list form), path of the entry
@@ -41,7 +41,7 @@ def _list_entry(entry: object, path: str) -> Entry:
         raise InvalidSpec(path, "must be a KEY=VALUE string")
     key, equals, text = entry.partition("=")
     if not key.strip():
-        raise InvalidSpec(path, f"the name is empty in {entry!r}")
+        raise InvalidSpec(path, f"the name is empty in {show(entry)}")
     return key, text if equals else None, path
 
 

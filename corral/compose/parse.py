@@ -7,6 +7,8 @@ are extensions and are skipped silently.
 """
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import yaml
@@ -24,6 +26,7 @@ from corral.compose.ports import parse_ports
 from corral.compose.secrets import Definition, parse_definitions, parse_references
 from corral.compose.values import optional, read_command, read_mapping, read_non_empty_string, show
 from corral.model.errors import InvalidSpec
+from corral.model.limits import Limits, check_services, check_spec
 from corral.model.service import ServiceSpec
 
 _STACK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
@@ -53,10 +56,18 @@ class ComposeResult:
         return [*self.secrets.values(), *self.configs.values()]
 
 
-def parse_compose(text: str, stack: str) -> ComposeResult:
-    """Turn compose YAML into the specs of stack `stack`; raises InvalidSpec on bad input."""
+def parse_compose(
+    text: str, stack: str, limits: Limits = Limits(), budget: float = 10.0, clock: Callable[[], float] = time.monotonic
+) -> ComposeResult:
+    """Turn compose YAML into the specs of stack `stack`; raises InvalidSpec on bad input.
+
+    The file and each spec must stay within `limits`, and reading the YAML within `budget` seconds.
+    """
     _check_stack_name(stack)
-    document = _load_yaml(text)
+    size = len(text.encode())
+    if size > limits.request_bytes:
+        raise InvalidSpec("compose", f"the file is {size} bytes: at most {limits.request_bytes} (--max-request-bytes)")
+    document = _load_yaml(text, limits, budget, clock)
     if not isinstance(document, dict):
         raise InvalidSpec("", "a compose file must be a mapping with a 'services' key")
     top = read_mapping(document, "")
@@ -65,10 +76,13 @@ def parse_compose(text: str, stack: str) -> ComposeResult:
     secrets = parse_definitions(top.get("secrets"), "secrets", "secret", stack, notes)
     configs = parse_definitions(top.get("configs"), "configs", "config", stack, notes)
     _note_not_delivered(top, "", notes)
-    services = [
-        _parse_service(name, body, stack, notes, secrets, configs)
-        for name, body in _read_services(top.get("services")).items()
-    ]
+    sections = _read_services(top.get("services"))
+    check_services(len(sections), limits)
+    services = []
+    for name, body in sections.items():
+        spec = _parse_service(name, body, stack, notes, secrets, configs)
+        check_spec(spec, limits, child("services", name))
+        services.append(spec)
     return ComposeResult(services=services, warnings=notes.warnings(), secrets=secrets, configs=configs)
 
 
@@ -84,9 +98,9 @@ def _check_stack_name(stack: object) -> None:
         )
 
 
-def _load_yaml(text: str) -> object:
+def _load_yaml(text: str, limits: Limits, budget: float, clock: Callable[[], float]) -> object:
     try:
-        return compose_yaml.load(text)
+        return compose_yaml.load(text, limits, budget, clock)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"line {mark.line + 1}: " if mark else ""

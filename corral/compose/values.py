@@ -6,6 +6,7 @@ InvalidSpec naming the path and what was expected.
 """
 
 import datetime
+import reprlib
 import shlex
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -18,12 +19,22 @@ Word = TypeVar("Word", bound=str)
 
 
 def show(value: object, limit: int = 60) -> str:
-    """`value` as quoted in an error message, shortened when long."""
-    try:
-        text = repr(value)
-    except ValueError:  # an integer with more digits than Python will print
+    """`value` as quoted in an error message, shortened when long.
+
+    Never the repr of the whole value: a list nested by YAML aliases can stand
+    for billions of items, and its repr would take minutes and gigabytes.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
         return "a very large number"
+    try:
+        text = _EXCERPT.repr(value)
+    except ValueError:  # a very large integer inside a list
+        return "a value too large to show"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_EXCERPT = reprlib.Repr()
+_EXCERPT.maxlevel, _EXCERPT.maxlist, _EXCERPT.maxdict, _EXCERPT.maxstring, _EXCERPT.maxother = 2, 4, 4, 60, 60
 
 
 def optional(

@@ -33,7 +33,7 @@ def parse_constraint(text: str, path: str = "constraint") -> Constraint:
     if not match or not match.group(3):
         raise InvalidSpec(
             path,
-            f"invalid constraint {text!r}: expected 'node.name|node.labels.KEY ==|!= VALUE'",
+            f"invalid constraint {text[:60]!r}: expected 'node.name|node.labels.KEY ==|!= VALUE'",
         )
     field = match.group(1).removeprefix("node.")
     if field in ("hostname", "id"):

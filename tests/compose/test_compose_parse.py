@@ -68,7 +68,8 @@ def test_yaml_that_loads_into_nonsense_is_invalid_yaml() -> None:
 
 def test_unreadable_character_names_the_line() -> None:
     error = compose_error("services:\n  web:\n    image: \x00\n")
-    assert (error.path, error.reason) == ("", "invalid YAML: line 3: special characters are not allowed")
+    assert error.path == "" and error.reason.startswith("invalid YAML: line 3: ")
+    assert error.reason.endswith("characters are not allowed")  # "control" from libyaml, "special" from PyYAML
 
 
 @pytest.mark.parametrize("text", ["", "- a\n- b\n", "just text", "42"])
