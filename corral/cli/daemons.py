@@ -24,6 +24,7 @@ from corral.manager.cluster import TOKEN_FILE
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
 from corral.model import Resources
+from corral.model.limits import Limits
 from corral.model.errors import InvalidSpec
 
 DEFAULT_DATA_DIR = Path.home() / ".corral"
@@ -48,6 +49,29 @@ def _network(value: str) -> str:
     if network.version != 4 or network.num_addresses < 4 or network.is_loopback:
         fail(f"--service-network: {value} must be an IPv4 network of at least 4 addresses, not loopback")
     return str(network)
+
+
+MaxRequestOption = typer.Option(
+    Limits.request_bytes, "--max-request-bytes", help="largest API request body (a compose file is sent in one)"
+)
+LimitOption = typer.Option(
+    [], "--limit", metavar="NAME=N",
+    help=f"change one bound on specs (repeatable; docs/api.md): {', '.join(n for n in Limits.names() if n != 'request_bytes')}",
+)
+
+
+def _limits(max_request_bytes: int, changes: list[str]) -> Limits:
+    values: dict[str, int] = {"request_bytes": max_request_bytes}
+    for change in changes:
+        name, _, number = change.partition("=")
+        if name not in Limits.names() or name == "request_bytes":
+            fail(f"--limit: unknown bound {name!r}: expected one of {', '.join(n for n in Limits.names() if n != 'request_bytes')}")
+        if not number.isdigit() or int(number) < 1:
+            fail(f"--limit {name}: expected a positive whole number, not {number!r}")
+        values[name] = int(number)
+    if max_request_bytes < 1024:
+        fail("--max-request-bytes: must be at least 1024")
+    return Limits(**values)
 
 
 MeshOption = typer.Option(
@@ -132,6 +156,8 @@ def manager(
     registry_listen: str = RegistryOption,
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     store_history: int = HistoryOption,
+    max_request_bytes: int = MaxRequestOption,
+    limit: list[str] = LimitOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a manager (the control plane) in the foreground."""
@@ -142,6 +168,7 @@ def manager(
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
         service_network=_network(service_network), store_history=_history(store_history),
+        limits=_limits(max_request_bytes, limit),
     )
 
     async def run() -> None:
@@ -290,6 +317,8 @@ def up(
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     mesh: str = MeshOption,
     store_history: int = HistoryOption,
+    max_request_bytes: int = MaxRequestOption,
+    limit: list[str] = LimitOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a whole local cluster in the foreground: a manager and NODES agents on loopback addresses.
@@ -307,6 +336,7 @@ def up(
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
         service_network=_network(service_network), store_history=_history(store_history),
+        limits=_limits(max_request_bytes, limit),
     )
     data_path = _mesh(mesh)
     resources = _resources(node_cpus, node_memory)

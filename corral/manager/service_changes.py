@@ -19,6 +19,7 @@ from corral.manager.context import ManagerContext
 from corral.manager.writes import put_with_retry, write_with_retry
 from corral.model import Service, ServiceMode, ServiceSpec
 from corral.model.errors import InvalidSpec, NotFound
+from corral.model.limits import Limits, check_replicas, check_spec
 from corral.store import Op
 
 
@@ -41,8 +42,9 @@ def _check_scalable(service: Service) -> None:
         raise InvalidSpec("replicas", f"service {service.name} is global: it runs one task per node and cannot be scaled")
 
 
-def scaled(service: Service, replicas: int, now: float) -> Service:
+def scaled(service: Service, replicas: int, now: float, limits: Limits = Limits()) -> Service:
     """The service with `replicas` replicas (itself when it has them already); a global service cannot scale."""
+    check_replicas(replicas, limits)
     _check_scalable(service)
     if service.spec.replicas == replicas:
         return service
@@ -50,8 +52,8 @@ def scaled(service: Service, replicas: int, now: float) -> Service:
     return service.model_copy(update={"spec": spec, "updated_at": now})
 
 
-def patched_spec(service: Service, patch: SpecPatch) -> ServiceSpec:
-    """The service's spec with `patch` applied, checked as a whole."""
+def patched_spec(service: Service, patch: SpecPatch, limits: Limits = Limits()) -> ServiceSpec:
+    """The service's spec with `patch` applied, checked as a whole and against `limits`."""
     spec = service.spec
     if patch.replicas is not None:
         _check_scalable(service)
@@ -74,15 +76,17 @@ def patched_spec(service: Service, patch: SpecPatch) -> ServiceSpec:
         if config is not None:
             changes[name] = {**getattr(spec, name).model_dump(), **config}
     try:
-        return ServiceSpec.model_validate({**spec.model_dump(), **changes})
+        patched = ServiceSpec.model_validate({**spec.model_dump(), **changes})
     except ValidationError as error:
         problem = error.errors()[0]
         raise InvalidSpec(".".join(str(part) for part in problem["loc"]), problem["msg"]) from None
+    check_spec(patched, limits)  # paths are the spec's field names, as the update request's are
+    return patched
 
 
-def updated(service: Service, patch: SpecPatch, now: float) -> Service:
+def updated(service: Service, patch: SpecPatch, now: float, limits: Limits = Limits()) -> Service:
     """The service with its spec patched; a new version rolls out when its tasks must change."""
-    return rollout.updated(service, patched_spec(service, patch), now)
+    return rollout.updated(service, patched_spec(service, patch, limits), now)
 
 
 def _not_found(name: str) -> NotFound:

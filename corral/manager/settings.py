@@ -1,7 +1,9 @@
 """The manager's settings, with every default in one place."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from corral.model.limits import Limits
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,8 @@ class ManagerSettings:
     # see docs/architecture.md); older ones are compacted every `compact_interval` seconds.
     store_history: int = 100_000
     compact_interval: float = 10.0
+    limits: Limits = field(default_factory=Limits)  # how large a request body, a compose file and a spec may be
+    parse_budget: float = 10.0  # seconds a compose file may take to read before it is refused
 
     @property
     def registry_root(self) -> Path:

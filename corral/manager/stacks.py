@@ -18,6 +18,7 @@ from corral.manager.discovery import DEFAULT_SERVICE_NETWORK, free_vips
 from corral.manager.writes import dump, write_with_retry
 from corral.model import Service, ServiceSpec, Task
 from corral.model.errors import Conflict, InvalidSpec, NotFound
+from corral.model.limits import check_services
 from corral.store import Op
 
 _DEPLOY_ATTEMPTS = 5
@@ -38,7 +39,9 @@ def plan_deploy(
     now: float,
     prune: bool,
     service_network: str = DEFAULT_SERVICE_NETWORK,
+    dry_run: bool = False,
 ) -> DeployPlan:
+    """What deploying `specs` as `stack` changes; a dry run gives new services no virtual IP (it allocates nothing)."""
     plan = DeployPlan()
     check_published_ports(existing, stack, specs)
     vips = free_vips(service_network, {s.vip for s in existing.values() if s.vip})
@@ -50,7 +53,7 @@ def plan_deploy(
                 f"service name {spec.name} already belongs to stack {current.spec.stack!r}; rename the service or the stack",
             )
         if current is None:
-            plan.create.append(Service(spec=spec, version=1, created_at=now, updated_at=now, vip=_next_vip(vips)))
+            plan.create.append(Service(spec=spec, version=1, created_at=now, updated_at=now, vip="" if dry_run else _next_vip(vips)))
         elif current.spec == spec:
             plan.unchanged.append(spec.name)
         else:
@@ -81,7 +84,9 @@ async def deploy(
 
     def plan() -> tuple[list[Op], DeployPlan]:
         existing = {name: v.obj for name, v in cache.services.items()}
-        planned = plan_deploy(existing, stack, specs, ctx.clock(), prune, ctx.settings.service_network)
+        planned = plan_deploy(existing, stack, specs, ctx.clock(), prune, ctx.settings.service_network, dry_run)
+        kept = {name for name, s in existing.items() if s.spec.stack == stack} - set(planned.remove)
+        check_services(len(kept | {s.name for s in planned.create}), ctx.settings.limits)
         check_not_stopping(planned, (v.obj for v in cache.tasks.values()))
         if dry_run:
             return [], planned

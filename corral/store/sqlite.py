@@ -32,7 +32,7 @@ from typing import Any, Callable, TypeVar
 
 import orjson
 
-from corral.model.errors import Compacted, Conflict
+from corral.model.errors import Compacted, Conflict, InvalidSpec
 from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired
 from corral.store.watchers import WatchHub
 
@@ -179,8 +179,8 @@ class SqliteStore(Store):
                 group.append(txn)
                 size += len(txn.ops)
             try:
-                results = await self._run(self._group_sync, group)
-            except BaseException as err:  # the whole group failed (disk, closed store): each caller learns why
+                results = await self._commit_group(group)
+            except BaseException as err:  # the store stopped (cancelled, closed): each caller learns why
                 for txn in group:
                     if not txn.future.done():
                         txn.future.set_exception(err if isinstance(err, Exception) else RuntimeError("store stopped"))
@@ -195,8 +195,24 @@ class SqliteStore(Store):
                 else:
                     txn.future.set_result(result)
 
+    async def _commit_group(self, group: list["_Txn"]) -> list[tuple[int, list[int]] | Exception]:
+        """Commit a group; if its SQLite transaction fails (a row SQLite refuses, a disk error), nothing
+        of it was written, and each transaction is tried alone: only those at fault fail."""
+        try:
+            return await self._run(self._group_sync, group)
+        except Exception as err:
+            if len(group) == 1:
+                return [err]
+        results: list[tuple[int, list[int]] | Exception] = []
+        for txn in group:
+            try:
+                results += await self._run(self._group_sync, [txn])
+            except Exception as err:
+                results.append(err)
+        return results
+
     def _group_sync(self, group: list["_Txn"]) -> list[tuple[int, list[int]] | Exception]:
-        """Several transactions in one SQLite transaction; a Conflict fails only its own.
+        """Several transactions in one SQLite transaction; a Conflict or a value that cannot be encoded fails only its own.
 
         The ops are worked out in memory first (each sees the ones before it), then written with
         a few statements of many rows each: SQLite releases and retakes the GIL for each row
@@ -215,7 +231,7 @@ class SqliteStore(Store):
                 try:
                     revision, skipped = _plan(txn, state, revision, log_rows, events)
                     results.append((revision, skipped))
-                except Conflict as err:
+                except (Conflict, InvalidSpec) as err:
                     results.append(err)
             if log_rows:
                 _insert(db, "INSERT INTO log (revision, key, value, create_revision, prev_revision)", log_rows)
@@ -428,7 +444,8 @@ def _plan(
     """Work out one transaction against `state` (key -> mod revision, create revision, value, last
     log revision), appending its log rows and events; returns (its revision, skipped op indexes).
 
-    Raises Conflict, having changed nothing, when an expectation fails and not `txn.each`.
+    Raises Conflict, having changed nothing, when an expectation fails and not `txn.each`; InvalidSpec
+    when a value cannot be encoded.
     """
     changes: dict[str, tuple[int, int, str | None, int]] = {}
     rows: list[_LogRow] = []
@@ -451,7 +468,10 @@ def _plan(
             found.append(WatchEvent(revision, op.key, None, text))
             continue
         revision += 1
-        new_text = orjson.dumps(op.value).decode()
+        try:
+            new_text = orjson.dumps(op.value).decode()
+        except orjson.JSONEncodeError as err:  # e.g. an integer beyond 64 bits: refused, this transaction only
+            raise InvalidSpec("", f"{op.key} cannot be stored: {err}") from None
         created = create_revision if text is not None else revision
         rows.append((revision, op.key, new_text, created, last))
         changes[op.key] = (revision, created, new_text, revision)

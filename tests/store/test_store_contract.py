@@ -113,6 +113,23 @@ async def test_concurrent_txns_each_keep_their_own_outcome(store: Store) -> None
     assert await store.revision() == before + 5
 
 
+async def test_a_write_that_cannot_be_stored_fails_alone(store: Store) -> None:
+    """Issue 12 #4: an integer beyond 64 bits (or a key SQLite refuses) sent among valid writes fails only
+    its own transaction, even when a backend commits the queued ones together."""
+    before = await store.revision()
+    writes = [store.put(f"k/{i}", {"n": i}) for i in range(45)]
+    writes.insert(10, store.put("k/big", {"n": 10**30}))
+    writes.insert(30, store.txn([Op.put("k/ok", {"n": 1}), Op.put("k/\udc80", {"n": 1})]))  # a lone surrogate
+    outcomes = await asyncio.gather(*writes, return_exceptions=True)
+    failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    assert len(failed) == 2 and isinstance(outcomes[10], Exception) and isinstance(outcomes[30], Exception)
+    assert "k/big" in str(outcomes[10])
+    revisions = [outcome for outcome in outcomes if isinstance(outcome, int)]
+    assert sorted(revisions) == list(range(before + 1, before + 46))  # each valid write landed, none twice
+    values = {kv.key: kv.value["n"] for kv in (await store.range("k/"))[0]}
+    assert values == {f"k/{i}": i for i in range(45)}  # nothing of the two refused transactions
+
+
 async def test_delete_and_recreate(store: Store) -> None:
     rev = await store.put("k", {"v": 1})
     await store.delete("k", expect=rev)

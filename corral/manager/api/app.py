@@ -5,6 +5,7 @@ from pydantic import BaseModel
 
 import corral
 from corral.manager.api import agent_batches, agents, discovery, errors, events, images, nodes, openapi, services, stacks, tasks
+from corral.manager.api.body_limit import LimitRequestBody
 from corral.manager.api.deps import context
 from corral.manager.priority import CountUserRequests
 from corral.manager.context import ManagerContext
@@ -39,6 +40,7 @@ def create_app(ctx: ManagerContext) -> FastAPI:
     app.state.context = ctx
     errors.install(app)
     app.add_middleware(CountUserRequests, users=ctx.users_first)
+    app.add_middleware(LimitRequestBody, max_bytes=ctx.settings.limits.request_bytes)
     routers = (
         info_router, stacks.router, services.router, tasks.router, nodes.router,
         agents.join, agents.router, agent_batches.router, discovery.router, discovery.agent_routes, events.router, images.router,

@@ -72,7 +72,9 @@ async def service_tasks(name: str, ctx: ManagerContext = Depends(context)) -> li
 
 @router.post("/{name}/scale", response_model=ServiceView)
 async def scale_service(name: str, body: ScaleRequest, ctx: ManagerContext = Depends(context)) -> ServiceView:
-    service = await service_changes.change(ctx, name, lambda current: service_changes.scaled(current, body.replicas, ctx.clock()))
+    service = await service_changes.change(
+        ctx, name, lambda current: service_changes.scaled(current, body.replicas, ctx.clock(), ctx.settings.limits)
+    )
     return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
 
 
@@ -83,7 +85,8 @@ async def update_service(name: str, body: UpdateRequest, ctx: ManagerContext = D
         image=body.image, env=body.env, env_remove=body.env_remove, command=body.command, replicas=body.replicas,
         canary=body.canary, update_config=body.update_config, rollback_config=body.rollback_config,
     )
-    service = await service_changes.change(ctx, name, lambda current: service_changes.updated(current, patch, ctx.clock()))
+    limits = ctx.settings.limits
+    service = await service_changes.change(ctx, name, lambda current: service_changes.updated(current, patch, ctx.clock(), limits))
     return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
 
 

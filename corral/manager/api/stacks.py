@@ -1,6 +1,8 @@
 """/v1/stacks: deploy a compose file as a stack, list stacks, remove one."""
 
+import asyncio
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -11,6 +13,10 @@ from corral.manager.api.deps import context
 from corral.manager.context import ManagerContext
 
 router = APIRouter(prefix="/v1/stacks", tags=["stacks"])
+
+# Compose files are read here, off the event loop: heartbeats and other requests are answered meanwhile.
+# Each read is bounded (Limits, parse_budget); two at a time, the others queue.
+_PARSERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compose-parse")
 
 
 class DeployRequest(BaseModel):
@@ -42,7 +48,10 @@ class StackView(BaseModel):
 
 @router.post("/{stack}/deploy", response_model=DeployResult)
 async def deploy(stack: str, body: DeployRequest, ctx: ManagerContext = Depends(context)) -> DeployResult:
-    parsed = parse_compose(body.compose, stack)
+    settings = ctx.settings
+    parsed = await asyncio.get_running_loop().run_in_executor(
+        _PARSERS, parse_compose, body.compose, stack, settings.limits, settings.parse_budget
+    )
     plan, revision = await stacks.deploy(ctx, stack, parsed.services, body.prune, body.dry_run)
     return DeployResult(
         stack=stack,
