@@ -22,6 +22,7 @@ IMAGE_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 EMPTY_JSON = "application/vnd.oci.empty.v1+json"
 MAX_MANIFEST = 4 * 1024 * 1024  # the size the spec asks registries to accept at least
+MAX_DEPTH = 32  # nesting of a manifest's JSON (real ones nest 4 levels: manifest, layers, descriptor, annotations)
 
 
 class DescriptorBody(BaseModel):
@@ -66,8 +67,12 @@ def parse_manifest(data: bytes, content_type: str | None) -> Manifest:
         raw = json.loads(data)
     except (ValueError, UnicodeDecodeError) as err:
         raise _invalid(f"manifest is not JSON: {err}") from err
+    except RecursionError:
+        raise _invalid(f"manifest is nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(raw, dict):
         raise _invalid("manifest must be a JSON object")
+    if _depth(raw) > MAX_DEPTH:
+        raise _invalid(f"manifest is nested deeper than {MAX_DEPTH} levels")
     try:
         body = ManifestBody.model_validate(raw)
     except ValidationError as err:
@@ -107,6 +112,22 @@ def parse_manifest(data: bytes, content_type: str | None) -> Manifest:
     blobs = digests([body.config], "config") + digests(body.layers or [], "layers")
     artifact_type = body.artifactType or body.config.mediaType
     return Manifest(media_type, blobs=blobs, subject=subject, artifact_type=artifact_type, annotations=body.annotations or {}, sizes=sizes)
+
+
+def _depth(value: object) -> int:
+    """How deeply JSON data nests (an object or array is one level), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        stack.extend((inner, depth + 1) for inner in children)
+    return deepest
 
 
 def _invalid(message: str) -> RegistryError:

@@ -268,9 +268,11 @@ class RegistryStorage:
         for blob in manifest.blobs:
             if not self.has_blob(name, blob):
                 raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"manifest references blob {blob}, not pushed to {name}", {"digest": str(blob)})
+            self._check_size(manifest, blob)
         for child in manifest.children:
             if not self.manifest_link(name, child).exists():
                 raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"index references manifest {child}, not pushed to {name}", {"digest": str(child)})
+            self._check_size(manifest, child)
         target = self.blob_path(digest)
         if not target.exists():
             _write_atomic(target, data)
@@ -285,6 +287,15 @@ class RegistryStorage:
                 descriptor["annotations"] = manifest.annotations
             _write_atomic(self._referrer_file(name, manifest.subject, digest), json.dumps(descriptor).encode())
         return digest, manifest
+
+    def _check_size(self, manifest: Manifest, digest: Digest) -> None:
+        """A descriptor's size must be that of the content it names (a client trusts it when it pulls)."""
+        declared = manifest.sizes[digest]
+        actual = self.blob_path(digest).stat().st_size
+        if declared != actual:
+            raise RegistryError(
+                "SIZE_INVALID", f"manifest gives {digest} a size of {declared} bytes; it has {actual}", {"digest": str(digest)}
+            )
 
     def _referrer_file(self, name: str, subject: Digest, referrer: Digest) -> Path:
         return self._repo(name) / "_referrers" / subject.algorithm / subject.hex / f"{referrer.algorithm}-{referrer.hex}"

@@ -232,3 +232,29 @@ def test_catalog_lists_repositories(client: httpx.Client) -> None:
     push_image(client, "a", "1", [b"x"])
     assert client.get("/v2/_catalog").json() == {"repositories": ["a", "b/app"]}
     assert client.get("/v2/_catalog", params={"n": 1}).json() == {"repositories": ["a"]}
+
+
+def test_manifest_sizes_must_match_the_blobs(client: httpx.Client) -> None:
+    """Issue 12 #7: a layer's `size` that is not the blob's size is refused (a puller trusts it)."""
+    push_blob(client, "app", b"{}")
+    push_blob(client, "app", b"layer of 19 bytes..")
+    body = json.loads(image_manifest(b"{}", [b"layer of 19 bytes.."]))
+    body["layers"][0]["size"] = 5
+    wrong = client.put("/v2/app/manifests/1", content=json.dumps(body), headers={"Content-Type": OCI_MANIFEST})
+    assert wrong.status_code == 400 and error_code(wrong) == "SIZE_INVALID"
+    assert "5 bytes" in wrong.json()["errors"][0]["message"] and "19" in wrong.json()["errors"][0]["message"]
+    assert client.get("/v2/app/manifests/1").status_code == 404
+    amd64 = push_image(client, "app", "amd64", [b"amd64 layer"])
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"mediaType": OCI_MANIFEST, "digest": amd64, "size": 1}]}
+    wrong = client.put("/v2/app/manifests/multi", content=json.dumps(index), headers={"Content-Type": OCI_INDEX})
+    assert wrong.status_code == 400 and error_code(wrong) == "SIZE_INVALID"
+
+
+def test_deeply_nested_manifest_is_400_not_500(client: httpx.Client) -> None:
+    """Issue 12 #7: nesting gave a RecursionError (500); now MANIFEST_INVALID, as does nesting past the bound."""
+    for depth in (100_000, 40):
+        nested = "[" * depth + "]" * depth
+        body = '{"schemaVersion": 2, "mediaType": "%s", "x": %s}' % (OCI_MANIFEST, nested)
+        refused = client.put("/v2/app/manifests/deep", content=body, headers={"Content-Type": OCI_MANIFEST})
+        assert refused.status_code == 400 and error_code(refused) == "MANIFEST_INVALID", (depth, refused.text)
+        assert "nested deeper" in refused.json()["errors"][0]["message"]
