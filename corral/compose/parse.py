@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import yaml
 
@@ -81,13 +82,33 @@ def parse_compose(
     services = []
     for name, body in sections.items():
         spec = _parse_service(name, body, stack, notes, secrets, configs)
-        check_spec(spec, limits, child("services", name))
+        check_spec(spec, limits, partial(_compose_path, child("services", name)))
         services.append(spec)
     return ComposeResult(services=services, warnings=notes.warnings(), secrets=secrets, configs=configs)
 
 
 def _note_not_delivered(section: dict[str, object], path: str, notes: Notes) -> None:
     notes.unsupported.extend(child(path, key) for key in _NOT_DELIVERED if section.get(key) is not None)
+
+
+# Where a spec's fields come from in a compose file, when the names differ.
+_COMPOSE_FIELDS = {
+    "replicas": "deploy.replicas",
+    "service_labels": "deploy.labels",
+    "limits": "deploy.resources.limits",
+    "reservations": "deploy.resources.reservations",
+    "placement": "deploy.placement",
+    "restart_policy": "deploy.restart_policy",
+    "update_config": "deploy.update_config",
+    "rollback_config": "deploy.rollback_config",
+    "canary": "x-corral-canary",
+}
+
+
+def _compose_path(service: str, field: str) -> str:
+    """The compose path of spec field `field` (`limits.memory`) of the service at `service`."""
+    head, dot, rest = field.partition(".")
+    return child(service, _COMPOSE_FIELDS.get(head, head) + dot + rest) if field else service
 
 
 def _check_stack_name(stack: object) -> None:

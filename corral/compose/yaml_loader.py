@@ -17,6 +17,7 @@ Events come from libyaml when it is installed (several times faster).
 import re
 import time
 from collections.abc import Callable
+from typing import Any, NoReturn
 
 import yaml
 from yaml.composer import Composer
@@ -39,6 +40,8 @@ class _BoundedComposer(Composer):
     limits: Limits
     deadline: float
     clock: Callable[[], float]
+    check_event: Callable[..., bool]  # the parser's (PyYAML's mixins are untyped)
+    peek_event: Callable[[], Any]
 
     def start_counting(self, limits: Limits, deadline: float, clock: Callable[[], float]) -> None:
         self.limits, self.deadline, self.clock = limits, deadline, clock
@@ -58,7 +61,7 @@ class _BoundedComposer(Composer):
         before = self._nodes
         self._count(1)
         anchor = self.peek_event().anchor
-        node: Node = super().compose_node(parent, index)
+        node: Node = super().compose_node(parent, index)  # type: ignore[arg-type, assignment]
         if anchor is not None:
             self._sizes[id(node)] = self._nodes - before
         self._path.pop()
@@ -74,8 +77,10 @@ class _BoundedComposer(Composer):
             size = self._sizes.get(id(node))
             if size is None:
                 self._refuse(f"the alias *{event.anchor} is inside the node it names (a loop)")
-            self._count(size)
-        return super().compose_node(None, None)  # type: ignore[no-any-return]  # PyYAML's own checks (undefined alias)
+            else:
+                self._count(size)
+        found: Node = super().compose_node(None, None)  # type: ignore[arg-type, assignment]  # PyYAML's own checks (undefined alias)
+        return found
 
     def _count(self, nodes: int) -> None:
         self._nodes += nodes
@@ -94,7 +99,7 @@ class _BoundedComposer(Composer):
             return str(index.value)[:60]
         return "?"
 
-    def _refuse(self, reason: str, whole: bool = False) -> None:
+    def _refuse(self, reason: str, whole: bool = False) -> NoReturn:
         path = ""
         for segment in [] if whole else self._path:
             if segment.startswith("["):
@@ -108,7 +113,7 @@ class _BoundedComposer(Composer):
 
 class ComposeLoader(_BoundedComposer, Parser, SafeConstructor, Resolver):  # type: ignore[misc]
     def __init__(self, stream: str) -> None:
-        Parser.__init__(self, stream)
+        Parser.__init__(self, stream)  # type: ignore[misc]
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
         Composer.__init__(self)

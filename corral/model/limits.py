@@ -8,7 +8,7 @@ an InvalidSpec naming the field. The defaults fit every real compose file
 with a wide margin; docs/api.md lists them.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 
 import orjson
@@ -55,38 +55,38 @@ def check_replicas(replicas: int, limits: Limits, path: str = "replicas") -> Non
         raise InvalidSpec(path, f"must be at most {limits.replicas} (--limit replicas=N)")
 
 
-def check_spec(spec: ServiceSpec, limits: Limits, path: str = "") -> None:
-    """Refuse a spec beyond `limits`; `path` is where the spec sits in the input (e.g. services.web)."""
-
-    def at(field: str) -> str:
-        return f"{path}.{field}" if path else field
-
-    check_replicas(spec.replicas, limits, at("replicas"))
-    _check_pairs(spec.environment, limits.environment, limits.environment_bytes, at("environment"), "environment variables")
-    _check_pairs(spec.labels, limits.labels, limits.labels_bytes, at("labels"), "labels")
-    _check_pairs(spec.service_labels, limits.labels, limits.labels_bytes, at("deploy.labels"), "labels")
+def check_spec(spec: ServiceSpec, limits: Limits, where: Callable[[str], str] = lambda field: field) -> None:
+    """Refuse a spec beyond `limits`. `where` turns a field's path in the spec (`environment`,
+    `limits.memory`, "" for the whole spec) into its path in the input (a compose file's differs)."""
+    check_replicas(spec.replicas, limits, where("replicas"))
+    _check_pairs(spec.environment, limits.environment, limits.environment_bytes, where("environment"), "environment variables")
+    _check_pairs(spec.labels, limits.labels, limits.labels_bytes, where("labels"), "labels")
+    _check_pairs(spec.service_labels, limits.labels, limits.labels_bytes, where("service_labels"), "labels")
     if len(spec.ports) > limits.ports:
-        raise InvalidSpec(at("ports"), f"{len(spec.ports)} ports: at most {limits.ports} (--limit ports=N)")
+        raise InvalidSpec(where("ports"), f"{len(spec.ports)} ports: at most {limits.ports} (--limit ports=N)")
     if len(spec.placement.constraints) > limits.constraints:
         raise InvalidSpec(
-            at("deploy.placement.constraints"),
+            where("placement.constraints"),
             f"{len(spec.placement.constraints)} constraints: at most {limits.constraints} (--limit constraints=N)",
         )
     data = spec.model_dump(mode="json", exclude_defaults=True)
     for field, value in _integers(data, ""):
         if not -INT64_MAX - 1 <= value <= INT64_MAX:
-            raise InvalidSpec(at(field), f"must be at most {INT64_MAX} (a 64-bit integer)")
+            raise InvalidSpec(where(field), f"must be at most {INT64_MAX} (a 64-bit integer)")
     size = len(orjson.dumps(data))
     if size > limits.spec_bytes:
-        raise InvalidSpec(path or "spec", f"the spec is {size} bytes: at most {limits.spec_bytes} (--limit spec_bytes=N)")
+        raise InvalidSpec(where(""), f"the service's spec is {size} bytes: at most {limits.spec_bytes} (--limit spec_bytes=N)")
 
 
 def _check_pairs(pairs: dict[str, str], count: int, size: int, path: str, what: str) -> None:
     if len(pairs) > count:
-        raise InvalidSpec(path, f"{len(pairs)} {what}: at most {count}")
+        raise InvalidSpec(path, f"{len(pairs)} {what}: at most {count} (--limit {_OPTION[what]}=N)")
     total = sum(len(key.encode()) + len(value.encode()) for key, value in pairs.items())
     if total > size:
-        raise InvalidSpec(path, f"{what} of {total} bytes: at most {size} together")
+        raise InvalidSpec(path, f"{what} of {total} bytes: at most {size} together (--limit {_OPTION[what]}_bytes=N)")
+
+
+_OPTION = {"environment variables": "environment", "labels": "labels"}
 
 
 def _integers(value: object, path: str) -> Iterator[tuple[str, int]]:
