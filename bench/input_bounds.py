@@ -29,24 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from corral.manager.server import Manager  # noqa: E402
 from corral.manager.settings import ManagerSettings  # noqa: E402
+from tests.manager.factories import alias_bomb, many_services  # noqa: E402
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def alias_bomb() -> str:
-    lines = ['x-a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    for previous, name in zip("abcdefg", "bcdefgh"):
-        lines.append(f"x-{name}: &{name} [{','.join(['*' + previous] * 9)}]")
-    lines.append("services:\n  web:\n    image: x\n    deploy:\n      resources:\n        limits:\n          cpus: *h")
-    return "\n".join(lines) + "\n"
-
-
-def many_services(count: int) -> str:
-    return "services:\n" + "".join(f"  s{i}:\n    image: x\n" for i in range(count))
 
 
 def large_valid() -> str:

@@ -256,3 +256,16 @@ class ToyCluster:
         self.services[name] = service.model_copy(
             update={"spec": service.spec.model_copy(update={"image": image}), "version": service.version + 1}
         )
+
+
+def alias_bomb() -> str:
+    """A "billion laughs" compose file (9**8 strings) whose bomb sits in deploy.resources.limits.cpus."""
+    lines = ['x-a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for previous, name in zip("abcdefg", "bcdefgh"):
+        lines.append(f"x-{name}: &{name} [{','.join(['*' + previous] * 9)}]")
+    lines.append("services:\n  web:\n    image: x\n    deploy:\n      resources:\n        limits:\n          cpus: *h")
+    return "\n".join(lines) + "\n"
+
+
+def many_services(count: int) -> str:
+    return "services:\n" + "".join(f"  s{i}:\n    image: x\n" for i in range(count))

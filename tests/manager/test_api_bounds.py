@@ -16,6 +16,7 @@ import pytest
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
 from corral.model.limits import Limits
+from factories import alias_bomb, many_services
 
 
 def _free_port() -> int:
@@ -38,19 +39,6 @@ async def _serve(settings: ManagerSettings) -> AsyncIterator[httpx.AsyncClient]:
 async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     async for client in _serve(ManagerSettings(data_dir=tmp_path, listen_port=_free_port())):
         yield client
-
-
-def alias_bomb() -> str:
-    """A "billion laughs" compose file (9**8 strings) whose bomb sits in deploy.resources.limits.cpus."""
-    lines = ['x-a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    for previous, name in zip("abcdefg", "bcdefgh"):
-        lines.append(f"x-{name}: &{name} [{','.join(['*' + previous] * 9)}]")
-    lines.append("services:\n  web:\n    image: x\n    deploy:\n      resources:\n        limits:\n          cpus: *h")
-    return "\n".join(lines) + "\n"
-
-
-def many_services(count: int) -> str:
-    return "services:\n" + "".join(f"  s{i}:\n    image: x\n" for i in range(count))
 
 
 async def _refused(api: httpx.AsyncClient, compose: str, status: int = 422, **extra: object) -> dict[str, object]:
