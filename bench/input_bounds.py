@@ -15,6 +15,8 @@ For each: status, seconds to the answer, and the slowest and median
 """
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 import json
 import socket
 import statistics
@@ -87,7 +89,7 @@ async def main() -> None:
                     await client.get("/v1/info")
                     pings.append(time.perf_counter() - began)
                 results["baseline /v1/info"] = {"info_max_ms": round(max(pings) * 1000, 1), "info_median_ms": round(statistics.median(pings) * 1000, 1)}
-                cases = {
+                cases: dict[str, Callable[[], Coroutine[Any, Any, int]]] = {
                     f"alias bomb ({len(alias_bomb())} B)": lambda: _deploy(client, alias_bomb()),
                     f"100,000 services ({len(many_services(100_000)) / 1e6:.1f} MB)": lambda: _deploy(client, many_services(100_000)),
                     f"600 services x 150 env ({len(large_valid()) / 1e6:.1f} MB, valid)": lambda: _deploy(client, large_valid()),

@@ -16,7 +16,7 @@ import pytest
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
 from corral.model.limits import Limits
-from factories import alias_bomb, many_services
+from factories import alias_bomb, many_services  # type: ignore[import-not-found]  # tests/manager, on pytest's path
 
 
 def _free_port() -> int:
@@ -110,7 +110,7 @@ async def test_a_slow_file_is_read_off_the_event_loop_and_within_its_budget(tmp_
     async for api in _serve(settings):
         started = time.perf_counter()
         deploy = asyncio.create_task(api.post("/v1/stacks/shop/deploy", json={"compose": text, "dry_run": True}))
-        latencies = await _ping_while(api, deploy)  # type: ignore[arg-type]
+        latencies = await _ping_while(api, deploy)
         response = await deploy
         took = time.perf_counter() - started
         assert response.status_code == 422 and "takes too long" in response.json()["error"], response.text
