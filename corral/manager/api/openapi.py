@@ -7,7 +7,8 @@ document already says of the operation (so a route added later gets them
 without a word):
 
 - 422 for an operation with parameters or a body, or that writes (validation; `InvalidSpec`);
-- 400 for an operation with a body (one that cannot be read at all);
+- 400 for an operation with a body (one that cannot be read at all), and 413
+  (a body over `--max-request-bytes`, api/body_limit.py);
 - 404 for an operation with a path parameter (the object is unknown);
 - 401 for an operation behind a credential (`security`: the agent routes);
 - 409 for an operation that writes (POST, PUT, PATCH, DELETE: a lost compare-and-swap);
@@ -35,6 +36,7 @@ REASONS = {
     401: "A missing or wrong credential",
     404: "Not found",
     409: "Somebody else changed it first; retry",
+    413: "The body is larger than the manager's --max-request-bytes",
     422: "Invalid input: the field path and why; nothing was changed",
     410: "That revision has been compacted: the error names the oldest one available",
     503: "The change is stored, but this manager has not caught up yet; retry the read",
@@ -63,7 +65,7 @@ def declared_errors(method: str, operation: dict[str, Any]) -> set[int]:
     if parameters or "requestBody" in operation or method in WRITES:
         statuses.add(422)
     if "requestBody" in operation:
-        statuses.add(400)
+        statuses |= {400, 413}
     if any(p.get("in") == "path" for p in parameters):
         statuses.add(404)
     if operation.get("security"):
