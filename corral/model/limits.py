@@ -8,6 +8,7 @@ an InvalidSpec naming the field. The defaults fit every real compose file
 with a wide margin; docs/api.md lists them.
 """
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 
@@ -70,8 +71,10 @@ def check_spec(spec: ServiceSpec, limits: Limits, where: Callable[[str], str] = 
             f"{len(spec.placement.constraints)} constraints: at most {limits.constraints} (--limit constraints=N)",
         )
     data = spec.model_dump(mode="json", exclude_defaults=True)
-    for field, value in _integers(data, ""):
-        if not -INT64_MAX - 1 <= value <= INT64_MAX:
+    for field, value in _numbers(data, ""):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidSpec(where(field), "must be a finite number")
+        if isinstance(value, int) and not -INT64_MAX - 1 <= value <= INT64_MAX:
             raise InvalidSpec(where(field), f"must be at most {INT64_MAX} (a 64-bit integer)")
     size = len(orjson.dumps(data))
     if size > limits.spec_bytes:
@@ -89,15 +92,16 @@ def _check_pairs(pairs: dict[str, str], count: int, size: int, path: str, what: 
 _OPTION = {"environment variables": "environment", "labels": "labels"}
 
 
-def _integers(value: object, path: str) -> Iterator[tuple[str, int]]:
-    """Every integer in JSON-like data, with its dotted path."""
+def _numbers(value: object, path: str) -> Iterator[tuple[str, int | float]]:
+    """Every number in JSON-like data, with its dotted path (JSON keeps neither infinities nor NaN,
+    and the store and the engines no integer beyond 64 bits)."""
     if isinstance(value, bool):
         return
-    if isinstance(value, int):
+    if isinstance(value, (int, float)):
         yield path, value
     elif isinstance(value, dict):
         for key, inner in value.items():
-            yield from _integers(inner, f"{path}.{key}" if path else str(key))
+            yield from _numbers(inner, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list):
         for index, inner in enumerate(value):
-            yield from _integers(inner, f"{path}[{index}]")
+            yield from _numbers(inner, f"{path}[{index}]")

@@ -9,7 +9,7 @@ class Resources(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cpus: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    memory: int = Field(default=0, ge=0, strict=True)  # strict: `false` is not 0 bytes
+    memory: int = Field(default=0, ge=0, le=2**63 - 1, strict=True)  # strict: `false` is not 0 bytes; 64 bits as stored
 
     def fits_in(self, free: "Resources") -> bool:
         return self.cpus <= free.cpus + 1e-9 and self.memory <= free.memory

@@ -179,6 +179,10 @@ async def test_large_integers_anywhere_in_a_spec_are_422(api: httpx.AsyncClient)
     assert (await api.post("/v1/stacks/shop/deploy", json={"compose": WEB})).status_code == 200
     response = await api.post("/v1/services/shop_web/update", json={"update_config": {"parallelism": 10**30}})
     assert response.status_code == 422 and response.json()["path"] == "update_config.parallelism", response.text
+    infinite = '{"update_config": {"delay": Infinity}}'  # Python's JSON reader takes it; JSON cannot store it
+    response = await api.post("/v1/services/shop_web/update", content=infinite, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and response.json()["path"] == "update_config.delay", response.text
+    assert (await api.get("/v1/services/shop_web")).json()["version"] == 1
 
 
 async def test_environment_is_bounded(api: httpx.AsyncClient) -> None:
