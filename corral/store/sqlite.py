@@ -12,6 +12,9 @@ transactions that queue while one commits are committed together (group
 commit: one SQLite transaction and one fsync for all, each still applied or
 refused on its own), and rows go in multi-row statements: every row a
 statement steps through hands the GIL back and forth with the event loop.
+A transaction that cannot be stored fails alone: a value that does not
+encode is refused while the group is planned, and if the group's SQLite
+transaction fails (nothing of it is written), each is committed alone.
 
 `compact` forgets old history a step (one short transaction) at a time and
 gives the space back with incremental vacuum; the oldest revision kept is
