@@ -55,6 +55,7 @@ class Agent:
         self.engine: Engine | None = None
         self.tasks: dict[str, Task] = {}
         self._tasks_revision = 0
+        self._full_list = False  # the next look at the manager's tasks takes the whole list (see `resync`)
         self._wake = asyncio.Event()
         self._busy: set[str] = set()
         self._inflight: set[asyncio.Task[None]] = set()
@@ -140,10 +141,27 @@ class Agent:
                 await asyncio.sleep(1.0)
         return await self.register()
 
+    def resync(self) -> None:
+        """The node was down and is back (a partition, a stop, a manager that could not listen): the
+        manager replaced its tasks meanwhile. List them afresh: the lost ones' containers are stopped
+        and removed (`reconcile.plan`), the others adopted as they run."""
+        log.warning("%s: the node is ready again after being down: listing its tasks afresh", self.prefix)
+        self._full_list = True
+        self._wake.set()
+
+    def take_full_list(self) -> bool:
+        """Whether the next look at the tasks must take the whole list (once per `resync`)."""
+        full, self._full_list = self._full_list, False
+        return full
+
     async def _heartbeat_loop(self, interval: float) -> None:
         while True:
             try:
-                await self.client.post(f"/v1/agent/{self.settings.name}/heartbeat")
+                reply = await self.client.request(
+                    "POST", f"/v1/agent/{self.settings.name}/heartbeat", timeout=self.settings.heartbeat_timeout
+                )
+                if reply.get("recovered"):
+                    self.resync()
             except ApiError as err:
                 if err.status in (401, 404):  # the manager forgot us (node removed, store reset): join again
                     await self._reregister()
@@ -160,10 +178,9 @@ class Agent:
     async def _watch_loop(self) -> None:
         """Long-poll the manager for this node's tasks; every answer is the whole list."""
         while True:
+            after = 0 if self.take_full_list() else self._tasks_revision
             try:
-                reply = await self.client.get(
-                    f"/v1/agent/{self.settings.name}/tasks", after=self._tasks_revision, wait=self.settings.long_poll
-                )
+                reply = await self.client.get(f"/v1/agent/{self.settings.name}/tasks", after=after, wait=self.settings.long_poll)
             except ApiError as err:
                 log.warning("%s: cannot fetch tasks: %s", self.prefix, err)
                 await asyncio.sleep(1.0)

@@ -217,10 +217,16 @@ class Fleet:
             names = list(self._by_name)
             for group in range(groups):
                 try:
-                    reply = await self.client.post("/v1/agent/heartbeats", {"nodes": names[group::groups]})
+                    reply = await self.client.request(
+                        "POST", "/v1/agent/heartbeats", json_body={"nodes": names[group::groups]},
+                        timeout=self.template.heartbeat_timeout,
+                    )
                     for name in reply["unknown"]:  # the manager forgot them (node removed, store reset)
                         if name in self._by_name:
                             await self._by_name[name]._reregister()
+                    for name in reply.get("recovered", ()):  # down until now: their tasks were replaced
+                        if name in self._by_name:
+                            self._by_name[name].resync()
                 except ApiError as err:
                     log.warning("fleet: heartbeat failed: %s", err)
                     if err.status == 401:  # no node holds the fleet's credential any more (store reset): join again
@@ -234,7 +240,7 @@ class Fleet:
         after = {name: 0 for name in self._by_name}
         while True:
             began = loop.time()
-            after = {name: after.get(name, 0) for name in self._by_name}
+            after = {name: 0 if agent.take_full_list() else after.get(name, 0) for name, agent in self._by_name.items()}
             try:
                 reply = await self.client.request(
                     "POST", "/v1/agent/watch", json_body={"after": after, "wait": self.template.long_poll}

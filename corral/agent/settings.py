@@ -17,6 +17,7 @@ class AgentSettings:
     labels: dict[str, str] = field(default_factory=dict)
     poll_interval: float = 1.0  # how often the engine's containers are listed
     long_poll: float = 20.0  # how long one wait for new tasks may last
+    heartbeat_timeout: float = 3.0  # a heartbeat not answered by then is given up (the next one goes on a fresh try)
     mesh: bool = True  # serve the routing mesh (published ports) on `address`
     mesh_data_path: DataPath = "userspace"  # or "kernel": iptables DNAT for TCP (see corral/agent/mesh/kernel.py)
     drain_delay: float = 1.0  # seconds between leaving the mesh and SIGTERM, for every node's proxy to let go

@@ -72,6 +72,14 @@ def registered_node(
     )
 
 
+def back_up(node: Node, now: float) -> Node:
+    """A down node whose agent was heard from again: ready, with the heartbeat that brought it back.
+
+    Its tasks were lost when it went down and are replaced elsewhere; the agent stops and
+    removes their containers when it sees them `lost` (agent/reconcile.py)."""
+    return node.model_copy(update={"state": NodeState.ready, "message": "", "last_heartbeat": now})
+
+
 def with_availability(node: Node, availability: NodeAvailability) -> Node:
     return node.model_copy(update={"availability": availability})
 
@@ -107,3 +115,8 @@ class Leases:
 
     def forget(self, node: str) -> None:
         self.last.pop(node, None)
+
+    def extend(self, by: float) -> None:
+        """Every lease lasts `by` seconds longer: the manager could not hear heartbeats for that long."""
+        for name in self.last:
+            self.last[name] += by

@@ -42,6 +42,7 @@ from corral.manager.plan import Plan, apply
 from corral.manager.queue import WorkQueue
 from corral.manager.scheduling import ClusterIndex, schedule
 from corral.manager.settings import ManagerSettings
+from corral.manager.stalls import StallWatch
 from corral.model import Node, NodeState, Service, ServiceMode, Task, TaskState
 from corral.model.service import ROLLOUT_SETTLED
 from corral.model.task import DesiredState, TERMINAL_STATES, UNPLACED_STATES
@@ -77,9 +78,12 @@ class Controller:
         clock: Callable[[], float] = time.time,
         queue: WorkQueue | None = None,
         on_plan: Callable[[Plan], Awaitable[None]] | None = None,
+        stalls: StallWatch | None = None,
     ) -> None:
-        """`on_plan` (for tests) is awaited with each plan before it is applied."""
+        """`on_plan` (for tests) is awaited with each plan before it is applied. `stalls`: the manager's
+        loop-lag monitor, asked before every health decision (see stalls.py)."""
         self.store = store
+        self.stalls = stalls
         self.cache = cache
         self.leases = leases
         self.settings = settings
@@ -197,6 +201,8 @@ class Controller:
         with 5,000 nodes)."""
         cache = self.cache
         plan = Plan("health")
+        if self.stalls is not None:
+            self.stalls.tick()  # a stall that just ended extends the leases before they are judged
         now = self.clock()
         if now < self._next_health:
             return plan
@@ -216,6 +222,7 @@ class Controller:
         for task in decided.tasks:
             plan.put_task(task, read_tasks[task.id], task.service)
         return plan
+
     def _nodes_at_risk(self, nodes: dict[str, Node], now: float) -> list[str]:
         """The nodes holding tasks whose tasks health may change: gone, down, or past their lease.
 

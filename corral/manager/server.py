@@ -17,6 +17,7 @@ from corral.manager.registry_server import RegistryServer
 from corral.manager.controller import Controller
 from corral.manager.runtime import keep_old_objects_out_of_collections
 from corral.manager.settings import ManagerSettings
+from corral.manager.stalls import StallWatch
 from corral.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,17 @@ class Manager:
         token = load_or_create_token(settings.data_dir)
         store = await open_store(settings.store)
         cache = StateCache(store)
+        leases = Leases()
+        stalls = StallWatch(leases, time.time, settings.stall_threshold)
         ctx = ManagerContext(
-            settings=settings, store=store, cache=cache, leases=Leases(), join_token=token, cluster_id=await _cluster_id(store)
+            settings=settings, store=store, cache=cache, leases=leases, join_token=token, cluster_id=await _cluster_id(store)
         )
         self.context = ctx
+        self._tasks.append(asyncio.create_task(stalls.run(), name="stalls"))
         self._tasks.append(asyncio.create_task(keep_old_objects_out_of_collections(), name="gc"))
         self._tasks.append(asyncio.create_task(cache.run(), name="cache"))
         await cache.synced.wait()
-        self._tasks.append(asyncio.create_task(Controller(store, cache, ctx.leases, settings).run(), name="controller"))
+        self._tasks.append(asyncio.create_task(Controller(store, cache, leases, settings, stalls=stalls).run(), name="controller"))
         compactor = Compactor(store, settings.store_history, settings.compact_interval)
         self._tasks.append(asyncio.create_task(compactor.run(), name="compactor"))
         config = uvicorn.Config(

@@ -60,3 +60,41 @@ async def test_a_start_that_ends_while_listing_is_not_a_vanished_container() -> 
     assert [r.state for r in reports] == [TaskState.starting, TaskState.running]
     assert agent.tasks["t1"].state == TaskState.running
     await agent.client.close()
+
+
+class RecordingClient:
+    """The manager as the agent's loops see it: a heartbeat says the node recovered, once."""
+
+    def __init__(self) -> None:
+        self.heartbeats = 0
+        self.lists: list[int] = []
+
+    async def request(self, method: str, path: str, **_: object) -> dict:
+        self.heartbeats += 1
+        return {"state": "ready", "availability": "active", "recovered": self.heartbeats == 2}
+
+    async def get(self, path: str, after: int = 0, wait: float = 0.0) -> dict:
+        self.lists.append(after)
+        await asyncio.sleep(0.01)
+        return {"revision": 7 + len(self.lists), "tasks": []}
+
+
+async def test_a_node_that_recovered_lists_its_tasks_afresh() -> None:
+    client = RecordingClient()
+    agent = Agent(
+        AgentSettings(manager_url="http://127.0.0.1:9", name="n1", address="127.0.0.2", token="t"),
+        lambda *_: SlowEngine(), client=client,  # type: ignore[arg-type]
+    )
+    watch = asyncio.create_task(agent._watch_loop())
+    await asyncio.sleep(0.05)
+    assert client.lists[0] == 0 and all(after > 0 for after in client.lists[1:])  # then only what changed
+    beats = asyncio.create_task(agent._heartbeat_loop(0.01))
+    while client.heartbeats < 3:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    beats.cancel()
+    watch.cancel()
+    await asyncio.gather(beats, watch, return_exceptions=True)
+    # the heartbeat that said `recovered` made the next look take the whole list, once
+    assert client.lists.count(0) == 2, client.lists  # the first look, and the one after `recovered`
+    assert agent._wake.is_set()

@@ -37,6 +37,7 @@ from corral.manager.api.openapi import body_of
 from corral.manager.api.deps import NodeCredential, agent_router, context, require_node_credential
 from corral.manager.cache import StateCache
 from corral.manager.context import ManagerContext
+from corral.manager.heartbeats import hear
 from corral.manager.writes import dump
 from corral.model import TaskState
 
@@ -109,15 +110,10 @@ def _json(body: object) -> Response:
 
 @router.post("/heartbeats", openapi_extra=body_of(HeartbeatBatch))
 async def heartbeats(body: HeartbeatBatch = Depends(_body(HeartbeatBatch)), ctx: ManagerContext = Depends(context)) -> dict[str, list[str]]:
-    """Renew the lease of every registered node named; the unknown ones must register again."""
-    now = ctx.clock()
-    unknown = []
-    for node in body.nodes:
-        if node in ctx.cache.nodes:
-            ctx.leases.renew(node, now)
-        else:
-            unknown.append(node)
-    return {"unknown": unknown}
+    """Renew the lease of every registered node named; the unknown ones must register again, the
+    `recovered` ones (down until now, ready again) should list their tasks afresh."""
+    heard = await hear(ctx, body.nodes)
+    return {"unknown": heard.unknown, "recovered": heard.recovered}
 
 
 @router.post("/watch", openapi_extra=body_of(WatchRequest))

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from corral.manager import credentials, node_changes, task_reports
 from corral.manager.api.deps import agent_router, context, join_router
 from corral.manager.context import ManagerContext
+from corral.manager.heartbeats import hear
 from corral.model import Node, PublishedPort, Resources, Task, TaskState
 from corral.model.node import NodeLabels
 
@@ -75,10 +76,11 @@ async def register(body: RegisterRequest, ctx: ManagerContext = Depends(context)
 
 
 @router.post("/{node}/heartbeat")
-async def heartbeat(node: str, ctx: ManagerContext = Depends(context)) -> dict[str, str]:
-    found = ctx.cache.nodes[node]  # the router's dependency answered 404 for an unknown node
-    ctx.leases.renew(node, ctx.clock())
-    return {"state": found.obj.state.value, "availability": found.obj.availability.value}
+async def heartbeat(node: str, ctx: ManagerContext = Depends(context)) -> dict[str, str | bool]:
+    """Renew the node's lease; a node that was down is ready again (`recovered`: list the tasks afresh)."""
+    heard = await hear(ctx, [node])  # the router's dependency answered 404 for an unknown node
+    found = ctx.cache.nodes[node]
+    return {"state": found.obj.state.value, "availability": found.obj.availability.value, "recovered": bool(heard.recovered)}
 
 
 @router.get("/{node}/tasks", response_model=AssignedTasks)
