@@ -45,7 +45,7 @@ async def hear(ctx: ManagerContext, nodes: Iterable[str]) -> Heard:
             back.append(name)
     if ops:
         revision, skipped = await ctx.store.txn_each(ops)
-        lost = set(skipped)
+        lost: set[int] = set(skipped)
         heard.recovered = [name for at, name in enumerate(back) if at not in lost]
         if revision:
             await ctx.cache.wait_for(revision)  # the reply says ready: the API says so too from now on

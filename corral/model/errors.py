@@ -64,3 +64,9 @@ class NotCaughtUp(CorralError, TimeoutError):
         super().__init__(
             f"the change is stored (revision {revision}) but this manager has not caught up yet; retry the read"
         )
+
+
+class StorageFull(CorralError):
+    """The store cannot write: the manager's disk is full. Nothing was changed; writes work again once space is freed."""
+
+    status = 507

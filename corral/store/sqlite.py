@@ -35,7 +35,7 @@ from typing import Any, Callable, TypeVar
 
 import orjson
 
-from corral.model.errors import Compacted, Conflict, InvalidSpec
+from corral.model.errors import Compacted, Conflict, InvalidSpec, StorageFull
 from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired
 from corral.store.watchers import WatchHub
 
@@ -251,14 +251,26 @@ class SqliteStore(Store):
                     " create_revision = excluded.create_revision",
                 )
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as err:
+            self._abandon(err)
             raise
         self._revision = revision
         if events and self._loop is not None:
             # Published from this one worker thread, so in revision order.
             self._loop.call_soon_threadsafe(self._hub.publish, events)
         return results
+
+    def _abandon(self, err: BaseException) -> None:
+        """Roll back a failed write transaction; a full disk raises StorageFull (from `err`).
+
+        On some errors (a full disk) SQLite has rolled back already, and a second ROLLBACK
+        would hide the real error behind "no transaction is active"."""
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+        if isinstance(err, sqlite3.Error) and err.sqlite_errorcode & 0xFF == sqlite3.SQLITE_FULL:
+            raise StorageFull(
+                f"the manager's disk is full ({self._path.parent}): writes are refused until space is freed; nothing was changed"
+            ) from err
 
     def _current_sync(self, keys: list[str]) -> dict[str, tuple[int, int, str | None, int]]:
         """key -> (mod revision, create revision, value or None if absent, revision of its last log row).
@@ -337,8 +349,8 @@ class SqliteStore(Store):
                 )
                 oldest = upto
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as err:
+            self._abandon(err)
             raise
         return oldest
 
