@@ -63,6 +63,7 @@ class Agent:
         self.mesh: Mesh | None = None
         self.routing: MeshFollower | None = None
         self._loops: list[asyncio.Task[None]] = []
+        self._watch_task: asyncio.Task[None] | None = None
         self.registered = asyncio.Event()
 
     @property
@@ -103,9 +104,10 @@ class Agent:
                 VipInterface(registration.cluster_id), self.settings.long_poll,
             )
             self._loops.append(asyncio.create_task(self.routing.run(), name=f"{self.prefix} mesh"))
+        self._watch_task = asyncio.create_task(self._watch_loop(), name=f"{self.prefix} watch")
         self._loops += [
             asyncio.create_task(self._heartbeat_loop(registration.heartbeat_interval), name=f"{self.prefix} heartbeat"),
-            asyncio.create_task(self._watch_loop(), name=f"{self.prefix} watch"),
+            self._watch_task,
             asyncio.create_task(self._reconcile_loop(), name=f"{self.prefix} reconcile"),
         ]
 
@@ -148,6 +150,12 @@ class Agent:
         log.warning("%s: the node is ready again after being down: listing its tasks afresh", self.prefix)
         self._full_list = True
         self._wake.set()
+        watching = self._watch_task
+        if watching is not None and not watching.done():
+            # The long poll under way may sit on a connection the partition broke: ask again now.
+            watching.cancel()
+            self._watch_task = asyncio.create_task(self._watch_loop(), name=f"{self.prefix} watch")
+            self._loops = [self._watch_task if loop is watching else loop for loop in self._loops]
 
     def take_full_list(self) -> bool:
         """Whether the next look at the tasks must take the whole list (once per `resync`)."""

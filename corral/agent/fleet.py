@@ -176,6 +176,8 @@ class Fleet:
         self.agents = [FleetAgent(replace(template, name=name), engine_factory, self) for name in settings.names()]
         self._by_name = {agent.settings.name: agent for agent in self.agents}
         self._loops: list[asyncio.Task[None]] = []
+        self._watch_task: asyncio.Task[None] | None = None
+        self._after: dict[str, int] = {}  # node -> the revision of its tasks last seen
 
     async def start(self) -> None:
         """Register every node (raises the first ApiError: wrong token, bad name...), then run the fleet's loops."""
@@ -191,10 +193,8 @@ class Fleet:
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             raise failed[0]
-        self._loops += [
-            asyncio.create_task(self._heartbeat_loop(), name="fleet heartbeats"),
-            asyncio.create_task(self._watch_loop(), name="fleet watch"),
-        ]
+        self._watch_task = asyncio.create_task(self._watch_loop(), name="fleet watch")
+        self._loops += [asyncio.create_task(self._heartbeat_loop(), name="fleet heartbeats"), self._watch_task]
 
     async def stop(self) -> None:
         for loop in self._loops:
@@ -224,9 +224,11 @@ class Fleet:
                     for name in reply["unknown"]:  # the manager forgot them (node removed, store reset)
                         if name in self._by_name:
                             await self._by_name[name]._reregister()
-                    for name in reply.get("recovered", ()):  # down until now: their tasks were replaced
-                        if name in self._by_name:
-                            self._by_name[name].resync()
+                    recovered = [name for name in reply.get("recovered", ()) if name in self._by_name]
+                    for name in recovered:  # down until now: their tasks were replaced
+                        self._by_name[name].resync()
+                    if recovered:
+                        self._restart_watch()
                 except ApiError as err:
                     log.warning("fleet: heartbeat failed: %s", err)
                     if err.status == 401:  # no node holds the fleet's credential any more (store reset): join again
@@ -235,12 +237,21 @@ class Fleet:
                                 await self._by_name[name]._reregister()
                 await asyncio.sleep(self.heartbeat_interval / groups)
 
+    def _restart_watch(self) -> None:
+        """Some nodes recovered: the long poll under way may sit on a connection a partition broke."""
+        watching = self._watch_task
+        if watching is not None and not watching.done():
+            watching.cancel()
+            self._watch_task = asyncio.create_task(self._watch_loop(), name="fleet watch")
+            self._loops = [self._watch_task if loop is watching else loop for loop in self._loops]
+
     async def _watch_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        after = {name: 0 for name in self._by_name}
         while True:
             began = loop.time()
-            after = {name: 0 if agent.take_full_list() else after.get(name, 0) for name, agent in self._by_name.items()}
+            self._after = after = {
+                name: 0 if agent.take_full_list() else self._after.get(name, 0) for name, agent in self._by_name.items()
+            }
             try:
                 reply = await self.client.request(
                     "POST", "/v1/agent/watch", json_body={"after": after, "wait": self.template.long_poll}
