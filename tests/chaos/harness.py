@@ -1,0 +1,199 @@
+"""The chaos suite's cluster: a split cluster (tests/e2e/split.py) whose pieces a test can stop, cut off and starve.
+
+- Each agent reaches the manager through a door of its own: a port on
+  127.0.0.1 that an iptables DNAT rule sends to the manager's port. A
+  partition of one agent is a DROP rule on its door (both directions, by
+  the connection's original port), so the others still talk.
+- A process is stalled with SIGSTOP and resumed with SIGCONT, by its PID.
+- A `Sampler` thread counts the service's running containers all along:
+  the replicas above and below the wanted count at worst.
+
+Every iptables rule carries a comment naming this cluster and is removed in
+`cleanup`, whatever happened.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from tests.e2e.cluster import CORRAL, free_port, wait_until
+from tests.e2e.split import SplitCluster
+
+TERMINAL = ("complete", "failed", "shutdown", "rejected", "lost", "orphaned")
+
+
+def docker_ready() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "image", "inspect", "corral-demo:latest"], capture_output=True).returncode == 0
+
+
+def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(["iptables", "-w", *args], capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise AssertionError(f"iptables {' '.join(args)}: {done.stderr.strip()}")
+    return done
+
+
+class ChaosCluster(SplitCluster):
+    def __init__(self, data_dir: Path, nodes: int = 3, first_address: int = 44, manager_args: list[str] | None = None,
+                 agent_env: dict[str, str] | None = None) -> None:
+        super().__init__(data_dir, nodes=nodes, first_address=first_address, manager_args=manager_args)
+        self.doors = {name: free_port() for name in self.names}
+        self.tag = f"corral-chaos-{self.port}"
+        self.agent_env = {**os.environ, **(agent_env or {})}
+
+    def start(self) -> "ChaosCluster":
+        for door in self.doors.values():
+            _iptables("-t", "nat", "-A", "OUTPUT", *self._door_rule(door))
+        super().start()
+        return self
+
+    def _door_rule(self, door: int) -> list[str]:
+        return ["-o", "lo", "-p", "tcp", "-d", "127.0.0.1", "--dport", str(door), "-m", "comment", "--comment", self.tag,
+                "-j", "DNAT", "--to-destination", f"127.0.0.1:{self.port}"]
+
+    def start_agent(self, name: str) -> None:
+        self.agents[name] = subprocess.Popen(
+            [*CORRAL, "agent", "--manager", f"http://127.0.0.1:{self.doors[name]}", "--name", name,
+             "--address", self.addresses[name], "--token", self.token],
+            stdout=self._log, stderr=subprocess.STDOUT, env=self.agent_env,
+        )
+
+    def cleanup(self) -> None:
+        for proc in [*self.agents.values(), self.manager]:  # a stopped process cannot take its SIGTERM
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+        try:
+            super().cleanup()
+        finally:
+            self.remove_rules()
+
+    def remove_rules(self) -> None:
+        for table in ("filter", "nat"):
+            for line in _iptables("-t", table, "-S", "OUTPUT").stdout.splitlines():
+                if self.tag in line and line.startswith("-A "):
+                    rule = subprocess.run(["sh", "-c", f"iptables -w -t {table} -D {line[3:]}"], capture_output=True, text=True)
+                    assert rule.returncode == 0, rule.stderr
+
+    # -- faults
+
+    def pause(self, proc: subprocess.Popen[bytes] | None) -> None:
+        assert proc is not None and proc.poll() is None
+        os.kill(proc.pid, signal.SIGSTOP)
+
+    def resume(self, proc: subprocess.Popen[bytes] | None) -> None:
+        assert proc is not None
+        os.kill(proc.pid, signal.SIGCONT)
+
+    @contextmanager
+    def partition(self, name: str) -> Iterator[None]:
+        """`name`'s agent and the manager cannot reach each other (packets dropped both ways) until the block ends."""
+        rule = ["OUTPUT", "-p", "tcp", "-m", "conntrack", "--ctorigdstport", str(self.doors[name]),
+                "-m", "comment", "--comment", self.tag, "-j", "DROP"]
+        _iptables("-I", *rule)
+        try:
+            yield
+        finally:
+            _iptables("-D", *rule)
+
+    # -- looking
+
+    def node_states(self) -> dict[str, str]:
+        return {n["name"]: n["state"] for n in self.api("GET", "/v1/nodes")}
+
+    def all_ready(self) -> bool:
+        return set(self.node_states().values()) == {"ready"} and len(self.node_states()) == len(self.names)
+
+    def settled(self, services: dict[str, int]) -> bool:
+        """Every service at exactly its count (tasks and containers), every node ready, one live task per slot."""
+        return self.all_ready() and all(self.converged(s, n) is not None for s, n in services.items()) and all(
+            max(live_slots(self.tasks(s)).values(), default=1) == 1 for s in services
+        )
+
+    def wait_settled(self, services: dict[str, int], timeout: float = 60) -> float:
+        began = time.monotonic()
+        wait_until(lambda: self.settled(services), timeout, 0.2, what=f"{services} converged with every node ready")
+        return time.monotonic() - began
+
+
+def live_slots(tasks: list[dict[str, Any]]) -> Counter[Any]:
+    return Counter(t["slot"] for t in tasks if t["desired_state"] == "running" and t["state"] not in TERMINAL)
+
+
+class Sampler:
+    """Counts a service's running containers every `every` seconds (from Docker: the truth, whatever the manager says)."""
+
+    def __init__(self, cluster: SplitCluster, service: str, every: float = 0.2, client: Any = None) -> None:
+        self.cluster = cluster
+        self.service = service
+        self.every = every
+        self.wanted = 0
+        self.above = 0
+        self.below = 0
+        self._client = client or docker.from_env()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def count(self) -> int:
+        filters = [f"corral.cluster={self.cluster.cluster_id}", f"corral.service={self.service}"]
+        return len(self._client.containers.list(filters={"label": filters, "status": "running"}))
+
+    def expect(self, wanted: int) -> None:
+        """From now on `wanted` replicas are wanted; the worst seen is counted from here."""
+        self.wanted, self.above, self.below = wanted, 0, 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                running = self.count()
+            except Exception:  # noqa: BLE001 - a private engine being restarted; look again
+                running = -1
+            if running >= 0 and self.wanted:
+                self.above = max(self.above, running - self.wanted)
+                self.below = max(self.below, self.wanted - running)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "Sampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+@dataclass
+class Figure:
+    """What one fault cost, as docs/reliability.md reports it."""
+
+    fault: str
+    held_s: float  # how long the fault lasted
+    node_ready_s: float | None = None  # from its end until the node was ready again
+    converged_s: float = 0.0  # from its end until every replica ran exactly once and every node was ready
+    above: int = 0  # running containers above the wanted count, at worst
+    below: int = 0  # and below it
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class Figures:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[Figure] = []
+
+    def add(self, figure: Figure) -> None:
+        self.rows.append(figure)
+        self.path.write_text(json.dumps([asdict(row) for row in self.rows], indent=1))
+        print(f"CHAOS {json.dumps(asdict(figure))}", flush=True)
