@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -49,11 +50,13 @@ def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str
 
 class ChaosCluster(SplitCluster):
     def __init__(self, data_dir: Path, nodes: int = 3, first_address: int = 44, manager_args: list[str] | None = None,
-                 agent_env: dict[str, str] | None = None) -> None:
+                 docker_host: str | None = None) -> None:
+        """`docker_host`: the agents' engine (DOCKER_HOST), when not the machine's own."""
         super().__init__(data_dir, nodes=nodes, first_address=first_address, manager_args=manager_args)
         self.doors = {name: free_port() for name in self.names}
         self.tag = f"corral-chaos-{self.port}"
-        self.agent_env = {**os.environ, **(agent_env or {})}
+        self.agent_env = {**os.environ, **({"DOCKER_HOST": docker_host} if docker_host else {})}
+        self.docker = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
 
     def start(self) -> "ChaosCluster":
         for door in self.doors.values():
@@ -78,6 +81,7 @@ class ChaosCluster(SplitCluster):
                 proc.send_signal(signal.SIGCONT)
         try:
             super().cleanup()
+            self.remove_containers()  # those of a private engine (super() removes the machine engine's)
         finally:
             self.remove_rules()
 
@@ -87,6 +91,17 @@ class ChaosCluster(SplitCluster):
                 if self.tag in line and line.startswith("-A "):
                     rule = subprocess.run(["sh", "-c", f"iptables -w -t {table} -D {line[3:]}"], capture_output=True, text=True)
                     assert rule.returncode == 0, rule.stderr
+
+    def containers(self, **labels: str) -> list[Any]:
+        filters = [f"corral.cluster={self.cluster_id}", *(f"corral.{k}={v}" for k, v in labels.items())]
+        return self.docker.containers.list(all=True, filters={"label": filters})  # type: ignore[no-any-return]
+
+    def remove_containers(self) -> None:
+        for container in self.containers():
+            try:
+                container.remove(force=True)
+            except docker.errors.APIError:
+                pass
 
     # -- faults
 
@@ -136,14 +151,14 @@ def live_slots(tasks: list[dict[str, Any]]) -> Counter[Any]:
 class Sampler:
     """Counts a service's running containers every `every` seconds (from Docker: the truth, whatever the manager says)."""
 
-    def __init__(self, cluster: SplitCluster, service: str, every: float = 0.2, client: Any = None) -> None:
+    def __init__(self, cluster: ChaosCluster, service: str, every: float = 0.2) -> None:
         self.cluster = cluster
         self.service = service
         self.every = every
         self.wanted = 0
         self.above = 0
         self.below = 0
-        self._client = client or docker.from_env()
+        self._client = cluster.docker
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -197,3 +212,55 @@ class Figures:
         self.rows.append(figure)
         self.path.write_text(json.dumps([asdict(row) for row in self.rows], indent=1))
         print(f"CHAOS {json.dumps(asdict(figure))}", flush=True)
+
+
+class PrivateDocker:
+    """A Docker daemon of the test's own (never the machine's: other work shares that one), to restart under the agents.
+
+    Its own data root, exec root, pid file and socket under a temp dir; no bridge, no iptables.
+    Stopped and started again by the PID this object started."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="corral-chaos-docker-"))
+        self.socket = f"unix://{self.root}/docker.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log = (self.root / "dockerd.log").open("ab")
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["dockerd", "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
+             "--pidfile", str(self.root / "dockerd.pid"), "-H", self.socket, "--bridge=none", "--iptables=false",
+             "--ip-masq=false", "--ip-forward=false", "--userland-proxy=false", "--shutdown-timeout", "1"],
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        wait_until(self.answers, 30, 0.1, what="the private dockerd")
+
+    def answers(self) -> bool:
+        return subprocess.run(["docker", "-H", self.socket, "info"], capture_output=True).returncode == 0
+
+    def load_demo_image(self) -> None:
+        saved = subprocess.Popen(["docker", "save", "corral-demo:latest"], stdout=subprocess.PIPE)
+        loaded = subprocess.run(["docker", "-H", self.socket, "load"], stdin=saved.stdout, capture_output=True)
+        assert saved.wait() == 0 and loaded.returncode == 0, loaded.stderr
+
+    def stop(self) -> None:
+        """SIGTERM by its PID, as a service manager restarting Docker would; its containers die with it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def cleanup(self) -> None:
+        try:
+            if self.proc is not None and self.answers():
+                ids = subprocess.run(["docker", "-H", self.socket, "ps", "-aq"], capture_output=True, text=True).stdout.split()
+                if ids:
+                    subprocess.run(["docker", "-H", self.socket, "rm", "-f", *ids], capture_output=True)
+            self.stop()
+        finally:
+            self._log.close()
+            shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,160 @@
+"""The Docker daemon restarted under the agents, and the manager's disk full.
+
+- Docker restart: a private dockerd of the test's own (the machine's is shared with other
+  work and never touched), SIGTERMed and started again by its PID; its containers die with it,
+  the agents notice, and the replicas are started again: converged, nodes ready throughout.
+- Disk full: the manager's data dir is a small tmpfs the test mounts; once it is filled,
+  every write is refused with 507 and a message saying the disk is full, nothing is
+  corrupted, the cluster runs on as it was, and writes resume once space is freed.
+"""
+
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.chaos.harness import ChaosCluster, Figure, Figures, PrivateDocker, Sampler
+from tests.e2e.cluster import wait_until
+
+LEASE, GRACE = 2.0, 1.0
+MANAGER_ARGS = ["--node-lease", str(LEASE), "--node-grace", str(GRACE)]
+STACK = """
+services:
+  web:
+    image: corral-demo:latest
+    stop_grace_period: 1s
+    deploy:
+      replicas: {web}
+      restart_policy: {{condition: any, delay: 0s}}
+  api:
+    image: corral-demo:latest
+    stop_grace_period: 1s
+    deploy:
+      replicas: 1
+      restart_policy: {{condition: any, delay: 0s}}
+"""
+
+
+def _ready_throughout(cluster: ChaosCluster, seconds: float, seen: set[str]) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        seen |= set(cluster.node_states().values())
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def private_docker() -> Iterator[PrivateDocker]:
+    engine = PrivateDocker()
+    try:
+        engine.start()
+    except (AssertionError, OSError) as err:
+        engine.cleanup()
+        pytest.skip(f"a private dockerd cannot run here: {err}")
+    try:
+        engine.load_demo_image()
+        yield engine
+    finally:
+        engine.cleanup()
+
+
+def test_docker_restarted_under_the_agents(private_docker: PrivateDocker, tmp_path: Path) -> None:
+    figures = Figures(tmp_path / "figures.json")
+    cluster = ChaosCluster(tmp_path / "cluster", nodes=3, first_address=44, manager_args=MANAGER_ARGS,
+                           docker_host=private_docker.socket)
+    try:
+        cluster.start()
+        compose = tmp_path / "compose.yaml"
+        compose.write_text(STACK.format(web=6))
+        cluster.deploy(compose, "app")
+        cluster.wait_settled({"app_web": 6, "app_api": 1})
+        seen: set[str] = set()
+        with Sampler(cluster, "app_web") as sampler:
+            sampler.expect(6)
+            began = time.monotonic()
+            private_docker.stop()
+            # with the engine away, the nodes stay ready (their agents beat) and writes are acknowledged
+            assert cluster.api("POST", "/v1/services/app_api/scale", {"replicas": 2})["replicas"] == 2
+            _ready_throughout(cluster, LEASE + GRACE + 1, seen)
+            private_docker.start()
+            ended = time.monotonic()
+            converged = cluster.wait_settled({"app_web": 6, "app_api": 2}, timeout=90)
+            figures.add(Figure("Docker daemon restart", round(ended - began, 1), None, round(converged, 2),
+                               sampler.above, sampler.below))
+        assert seen == {"ready"}
+        # every container of a task that is over is cleared away or stopped: only the live ones run
+        running = [c for c in cluster.containers() if c.status == "running"]
+        assert len(running) == 8
+    finally:
+        cluster.cleanup()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "cluster" / "manager"
+    mount.mkdir(parents=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def _fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * (1 << 16))
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_the_managers_disk_full(small_disk: Path, tmp_path: Path) -> None:
+    figures = Figures(tmp_path / "figures.json")
+    cluster = ChaosCluster(tmp_path / "cluster", nodes=2, first_address=47, manager_args=MANAGER_ARGS)
+    try:
+        cluster.start()
+        compose = tmp_path / "compose.yaml"
+        compose.write_text(STACK.format(web=4))
+        cluster.deploy(compose, "app")
+        cluster.wait_settled({"app_web": 4, "app_api": 1})
+        seen: set[str] = set()
+        with Sampler(cluster, "app_web") as sampler:
+            sampler.expect(4)
+            began = time.monotonic()
+            filler = _fill(small_disk)
+            refused = httpx.post(f"{cluster.url}/v1/services/app_web/scale", json={"replicas": 5}, timeout=10)
+            assert refused.status_code == 507, refused.text
+            assert "disk is full" in refused.json()["error"]
+            compose.write_text(STACK.format(web=7))
+            deploy = httpx.post(f"{cluster.url}/v1/stacks/app/deploy", json={"compose": compose.read_text()}, timeout=10)
+            assert deploy.status_code == 507 and "disk is full" in deploy.json()["error"]
+            # the cluster runs on as it was: nodes ready (leases are in memory), replicas untouched
+            _ready_throughout(cluster, LEASE + GRACE + 1, seen)
+            assert cluster.api("GET", "/v1/services/app_web")["replicas"] == 4
+            filler.unlink()
+            ended = time.monotonic()
+            assert cluster.api("POST", "/v1/services/app_web/scale", {"replicas": 5})["replicas"] == 5
+            converged = cluster.wait_settled({"app_web": 5, "app_api": 1})
+            figures.add(Figure("manager disk full", round(ended - began, 1), None, round(converged, 2), sampler.above,
+                               sampler.below, {"refused_with": 507}))
+        assert seen == {"ready"}
+        store = small_disk / "store.db"
+        check = sqlite3.connect(f"file:{store}?mode=ro", uri=True).execute("PRAGMA integrity_check").fetchone()
+        assert check == ("ok",)
+        # the acknowledged write survives a restart of the manager
+        cluster.kill_manager()
+        cluster.start_manager()
+        assert cluster.api("GET", "/v1/services/app_web")["replicas"] == 5
+        cluster.wait_settled({"app_web": 5, "app_api": 1})
+    finally:
+        cluster.cleanup()
