@@ -140,8 +140,22 @@ class ChaosCluster(SplitCluster):
 
     def wait_settled(self, services: dict[str, int], timeout: float = 60) -> float:
         began = time.monotonic()
-        wait_until(lambda: self.settled(services), timeout, 0.2, what=f"{services} converged with every node ready")
+        try:
+            wait_until(lambda: self.settled(services), timeout, 0.2, what=f"{services} converged with every node ready")
+        except AssertionError as err:
+            raise AssertionError(f"{err}\n{self.describe(services)}") from None
         return time.monotonic() - began
+
+    def describe(self, services: dict[str, int]) -> str:
+        """What the cluster looks like, for a failure's message: nodes, tasks, containers, the log's end."""
+        lines = [f"nodes: {self.node_states()}"]
+        for service in services:
+            tasks = Counter((t["node"], t["state"], t["desired_state"]) for t in self.tasks(service))
+            running = Counter(c.labels.get("corral.node") for c in self.containers(service=service) if c.status == "running")
+            lines.append(f"{service}: tasks {dict(tasks)}; running containers by node {dict(running)}")
+        log = (self.data_dir / "cluster.log").read_text(errors="replace").splitlines()
+        lines += ["cluster.log (end):", *[line for line in log if " INFO " not in line][-25:]]
+        return "\n".join(lines)
 
 
 def live_slots(tasks: list[dict[str, Any]]) -> Counter[Any]:
