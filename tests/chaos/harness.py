@@ -28,11 +28,30 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import httpx
 
 from tests.e2e.cluster import CORRAL, free_port, wait_until
 from tests.e2e.split import SplitCluster
 
 TERMINAL = ("complete", "failed", "shutdown", "rejected", "lost", "orphaned")
+LEASE, GRACE = 2.0, 1.0  # the chaos clusters' leases: a node is down 3 s after its last heartbeat
+MANAGER_ARGS = ["--node-lease", str(LEASE), "--node-grace", str(GRACE)]
+HOLD = LEASE + GRACE + 4.0  # how long a fault lasts: past lease and grace, long enough for replacements to run
+STACK = """
+services:
+  web:
+    image: corral-demo:latest
+    stop_grace_period: 1s
+    deploy:
+      replicas: {web}
+      restart_policy: {{condition: any, delay: 0s}}
+  api:
+    image: corral-demo:latest
+    stop_grace_period: 1s
+    deploy:
+      replicas: {api}
+      restart_policy: {{condition: any, delay: 0s}}
+"""
 
 
 def docker_ready() -> bool:
@@ -49,10 +68,9 @@ def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str
 
 
 class ChaosCluster(SplitCluster):
-    def __init__(self, data_dir: Path, nodes: int = 3, first_address: int = 44, manager_args: list[str] | None = None,
-                 docker_host: str | None = None) -> None:
+    def __init__(self, data_dir: Path, nodes: int = 3, first_address: int = 44, docker_host: str | None = None) -> None:
         """`docker_host`: the agents' engine (DOCKER_HOST), when not the machine's own."""
-        super().__init__(data_dir, nodes=nodes, first_address=first_address, manager_args=manager_args)
+        super().__init__(data_dir, nodes=nodes, first_address=first_address, manager_args=MANAGER_ARGS)
         self.doors = {name: free_port() for name in self.names}
         self.tag = f"corral-chaos-{self.port}"
         self.agent_env = {**os.environ, **({"DOCKER_HOST": docker_host} if docker_host else {})}
@@ -124,7 +142,39 @@ class ChaosCluster(SplitCluster):
         finally:
             _iptables("-D", *rule)
 
+    # -- acting
+
+    def deploy_stack(self, web: int, api: int) -> Path:
+        """Deploy STACK as `app` (services app_web, app_api) and wait until it runs; returns the compose file."""
+        compose = self.data_dir / "compose.yaml"
+        compose.write_text(STACK.format(web=web, api=api))
+        self.deploy(compose, "app")
+        self.wait_settled({"app_web": web, "app_api": api})
+        return compose
+
+    def scale(self, service: str, replicas: int) -> None:
+        """Scale, and check the write was acknowledged."""
+        assert self.api("POST", f"/v1/services/{service}/scale", {"replicas": replicas})["replicas"] == replicas
+
     # -- looking
+
+    def states_for(self, seconds: float) -> set[str]:
+        """Every node state seen over the next `seconds`."""
+        seen: set[str] = set()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                seen |= set(self.node_states().values())
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        return seen
+
+    def ready_again(self, name: str) -> float:
+        """Seconds until `name` is ready."""
+        began = time.monotonic()
+        wait_until(lambda: self.node_states()[name] == "ready", 30, 0.1, what=f"{name} ready again")
+        return time.monotonic() - began
 
     def node_states(self) -> dict[str, str]:
         return {n["name"]: n["state"] for n in self.api("GET", "/v1/nodes")}

@@ -17,34 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.chaos.harness import ChaosCluster, Figure, Figures, PrivateDocker, Sampler
-from tests.e2e.cluster import wait_until
-
-LEASE, GRACE = 2.0, 1.0
-MANAGER_ARGS = ["--node-lease", str(LEASE), "--node-grace", str(GRACE)]
-STACK = """
-services:
-  web:
-    image: corral-demo:latest
-    stop_grace_period: 1s
-    deploy:
-      replicas: {web}
-      restart_policy: {{condition: any, delay: 0s}}
-  api:
-    image: corral-demo:latest
-    stop_grace_period: 1s
-    deploy:
-      replicas: 1
-      restart_policy: {{condition: any, delay: 0s}}
-"""
-
-
-def _ready_throughout(cluster: ChaosCluster, seconds: float, seen: set[str]) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        seen |= set(cluster.node_states().values())
-        time.sleep(0.1)
-
+from tests.chaos.harness import GRACE, LEASE, ChaosCluster, Figure, Figures, PrivateDocker, Sampler
 
 @pytest.fixture
 def private_docker() -> Iterator[PrivateDocker]:
@@ -63,22 +36,17 @@ def private_docker() -> Iterator[PrivateDocker]:
 
 def test_docker_restarted_under_the_agents(private_docker: PrivateDocker, tmp_path: Path) -> None:
     figures = Figures(tmp_path / "figures.json")
-    cluster = ChaosCluster(tmp_path / "cluster", nodes=3, first_address=44, manager_args=MANAGER_ARGS,
-                           docker_host=private_docker.socket)
+    cluster = ChaosCluster(tmp_path / "cluster", nodes=3, first_address=44, docker_host=private_docker.socket)
     try:
         cluster.start()
-        compose = tmp_path / "compose.yaml"
-        compose.write_text(STACK.format(web=6))
-        cluster.deploy(compose, "app")
-        cluster.wait_settled({"app_web": 6, "app_api": 1})
-        seen: set[str] = set()
+        cluster.deploy_stack(web=6, api=1)
         with Sampler(cluster, "app_web") as sampler:
             sampler.expect(6)
             began = time.monotonic()
             private_docker.stop()
             # with the engine away, the nodes stay ready (their agents beat) and writes are acknowledged
-            assert cluster.api("POST", "/v1/services/app_api/scale", {"replicas": 2})["replicas"] == 2
-            _ready_throughout(cluster, LEASE + GRACE + 1, seen)
+            cluster.scale("app_api", 2)
+            seen = cluster.states_for(LEASE + GRACE + 1)
             private_docker.start()
             ended = time.monotonic()
             converged = cluster.wait_settled({"app_web": 6, "app_api": 2}, timeout=90)
@@ -120,14 +88,10 @@ def _fill(disk: Path) -> Path:
 
 def test_the_managers_disk_full(small_disk: Path, tmp_path: Path) -> None:
     figures = Figures(tmp_path / "figures.json")
-    cluster = ChaosCluster(tmp_path / "cluster", nodes=2, first_address=47, manager_args=MANAGER_ARGS)
+    cluster = ChaosCluster(tmp_path / "cluster", nodes=2, first_address=47)
     try:
         cluster.start()
-        compose = tmp_path / "compose.yaml"
-        compose.write_text(STACK.format(web=4))
-        cluster.deploy(compose, "app")
-        cluster.wait_settled({"app_web": 4, "app_api": 1})
-        seen: set[str] = set()
+        compose = cluster.deploy_stack(web=4, api=1)
         with Sampler(cluster, "app_web") as sampler:
             sampler.expect(4)
             began = time.monotonic()
@@ -135,15 +99,15 @@ def test_the_managers_disk_full(small_disk: Path, tmp_path: Path) -> None:
             refused = httpx.post(f"{cluster.url}/v1/services/app_web/scale", json={"replicas": 5}, timeout=10)
             assert refused.status_code == 507, refused.text
             assert "disk is full" in refused.json()["error"]
-            compose.write_text(STACK.format(web=7))
-            deploy = httpx.post(f"{cluster.url}/v1/stacks/app/deploy", json={"compose": compose.read_text()}, timeout=10)
+            bigger = compose.read_text().replace("replicas: 4", "replicas: 7")
+            deploy = httpx.post(f"{cluster.url}/v1/stacks/app/deploy", json={"compose": bigger}, timeout=10)
             assert deploy.status_code == 507 and "disk is full" in deploy.json()["error"]
             # the cluster runs on as it was: nodes ready (leases are in memory), replicas untouched
-            _ready_throughout(cluster, LEASE + GRACE + 1, seen)
+            seen = cluster.states_for(LEASE + GRACE + 1)
             assert cluster.api("GET", "/v1/services/app_web")["replicas"] == 4
             filler.unlink()
             ended = time.monotonic()
-            assert cluster.api("POST", "/v1/services/app_web/scale", {"replicas": 5})["replicas"] == 5
+            cluster.scale("app_web", 5)
             converged = cluster.wait_settled({"app_web": 5, "app_api": 1})
             figures.add(Figure("manager disk full", round(ended - began, 1), None, round(converged, 2), sampler.above,
                                sampler.below, {"refused_with": 507}))
