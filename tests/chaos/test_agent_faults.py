@@ -12,8 +12,12 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+import pytest
+
 from tests.chaos.harness import HOLD, ChaosCluster, Figure, Figures, Sampler
 from tests.e2e.cluster import wait_until
+
+pytestmark = pytest.mark.e2e
 
 BACK_WITHIN = 5.0  # seconds: a heartbeat (1 s apart) given up after 3 s, and the next one brings it back
 

@@ -19,6 +19,8 @@ import pytest
 
 from tests.chaos.harness import GRACE, LEASE, ChaosCluster, Figure, Figures, PrivateDocker, Sampler
 
+pytestmark = pytest.mark.e2e
+
 @pytest.fixture
 def private_docker() -> Iterator[PrivateDocker]:
     engine = PrivateDocker()

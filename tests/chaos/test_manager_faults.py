@@ -10,10 +10,14 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import httpx
 
 from tests.chaos.harness import GRACE, HOLD, LEASE, ChaosCluster, Figure, Figures, Sampler, live_slots
 from tests.e2e.cluster import wait_until
+
+pytestmark = pytest.mark.e2e
 
 ONE = "services:\n  s:\n    image: corral-demo:latest\n    stop_grace_period: 1s\n    deploy: {replicas: 2}\n"
 
