@@ -69,11 +69,11 @@ class RecordingClient:
         self.heartbeats = 0
         self.lists: list[int] = []
 
-    async def request(self, method: str, path: str, **_: object) -> dict:
+    async def request(self, method: str, path: str, **_: object) -> dict[str, object]:
         self.heartbeats += 1
         return {"state": "ready", "availability": "active", "recovered": self.heartbeats == 2}
 
-    async def get(self, path: str, after: int = 0, wait: float = 0.0) -> dict:
+    async def get(self, path: str, after: int = 0, wait: float = 0.0) -> dict[str, object]:
         self.lists.append(after)
         await asyncio.sleep(0.01)
         return {"revision": 7 + len(self.lists), "tasks": []}

@@ -70,7 +70,7 @@ class Manager:
     async def node_state(self, name: str) -> str:
         return str((await self.api.get(f"/v1/nodes/{name}")).json()["state"])
 
-    async def tasks(self) -> list[dict]:
+    async def tasks(self) -> list[dict[str, Any]]:
         return list((await self.api.get("/v1/services/app_web/tasks")).json())
 
     async def run_all_running(self) -> None:
