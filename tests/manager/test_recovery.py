@@ -55,13 +55,20 @@ class Manager:
     api: httpx.AsyncClient
     token: str
 
+    credential: str = ""  # the nodes' (they share one, as a fleet's do)
+
     async def agent(self, method: str, path: str, body: Any = None) -> Any:
-        response = await self.api.request(method, path, json=body, headers={"Authorization": f"Bearer {self.token}"})
+        response = await self.api.request(method, path, json=body, headers={"Authorization": f"Bearer {self.credential}"})
         assert response.status_code == 200, response.text
         return response.json()
 
     async def register(self, name: str) -> None:
-        await self.agent("POST", "/v1/agent/register", {"name": name, "address": "10.0.0.1", "resources": {"cpus": 4, "memory": 1 << 33}})
+        body = {"name": name, "address": "10.0.0.1", "resources": {"cpus": 4, "memory": 1 << 33}}
+        if self.credential:
+            body["credential"] = self.credential
+        response = await self.api.post("/v1/agent/register", json=body, headers={"Authorization": f"Bearer {self.token}"})
+        assert response.status_code == 200, response.text
+        self.credential = response.json()["credential"]
 
     async def heartbeat(self, *names: str) -> None:
         for name in names:
