@@ -93,7 +93,7 @@ async def test_a_fleet_shares_one_credential_and_keeps_it_when_joining_again(api
     second = await _join(api, {**NODE, "name": "n2", "address": "127.0.0.3", "credential": first})
     assert second == first
     both = await api.post("/v1/agent/heartbeats", json={"nodes": ["n1", "n2"]}, headers=_as(first))
-    assert both.status_code == 200 and both.json() == {"unknown": []}
+    assert both.status_code == 200 and both.json() == {"unknown": [], "recovered": []}
     bad = await api.post(
         "/v1/agent/register", json={**NODE, "credential": "guessable"}, headers=_as(api.token)  # type: ignore[attr-defined]
     )
