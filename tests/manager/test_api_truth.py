@@ -63,4 +63,4 @@ def test_errors_follow_from_an_operations_shape() -> None:
     """What a route added later gets without a word."""
     assert declared_errors("get", {"responses": {}}) == set()
     assert declared_errors("get", {"parameters": [{"in": "path", "name": "x"}]}) == {404, 422}
-    assert declared_errors("post", {"requestBody": {}, "security": [{"HTTPBearer": []}]}) == {400, 401, 409, 413, 422, 503}
+    assert declared_errors("post", {"requestBody": {}, "security": [{"HTTPBearer": []}]}) == {400, 401, 409, 413, 422, 503, 507}

@@ -12,7 +12,8 @@ without a word):
 - 404 for an operation with a path parameter (the object is unknown);
 - 401 for an operation behind a credential (`security`: the agent routes);
 - 409 for an operation that writes (POST, PUT, PATCH, DELETE: a lost compare-and-swap);
-- 503 for an operation that writes (stored, but this manager has not caught up yet: `NotCaughtUp`).
+- 503 for an operation that writes (stored, but this manager has not caught up yet: `NotCaughtUp`);
+- 507 for an operation that writes (the manager's disk is full: `StorageFull`).
 
 A route adds what its shape cannot tell with `responses=error_responses(...)`
 (e.g. 404 for the image routes of a manager without a registry), and a
@@ -40,6 +41,7 @@ REASONS = {
     422: "Invalid input: the field path and why; nothing was changed",
     410: "That revision has been compacted: the error names the oldest one available",
     503: "The change is stored, but this manager has not caught up yet; retry the read",
+    507: "The manager's disk is full: nothing was changed; writes work again once space is freed",
 }
 
 
@@ -71,7 +73,7 @@ def declared_errors(method: str, operation: dict[str, Any]) -> set[int]:
     if operation.get("security"):
         statuses |= {401, 422}
     if method in WRITES:
-        statuses |= {409, 503}
+        statuses |= {409, 503, 507}
     return statuses
 
 
