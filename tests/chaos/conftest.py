@@ -18,7 +18,7 @@ def _require_docker_and_root() -> None:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[ChaosCluster]:
-    """Three nodes on 127.0.0.44-46, each agent behind its own door, down 3 s after its last heartbeat."""
+    """Three nodes on 127.0.0.44-46, each agent behind its own door, down 5 s after its last heartbeat."""
     running = ChaosCluster(tmp_path / "cluster", nodes=3, first_address=44)
     try:
         yield running.start()

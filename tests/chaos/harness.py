@@ -34,7 +34,7 @@ from tests.e2e.cluster import CORRAL, free_port, wait_until
 from tests.e2e.split import SplitCluster
 
 TERMINAL = ("complete", "failed", "shutdown", "rejected", "lost", "orphaned")
-LEASE, GRACE = 2.0, 1.0  # the chaos clusters' leases: a node is down 3 s after its last heartbeat
+LEASE, GRACE = 3.0, 2.0  # the defaults: a node is down 5 s after its last heartbeat
 MANAGER_ARGS = ["--node-lease", str(LEASE), "--node-grace", str(GRACE)]
 HOLD = LEASE + GRACE + 4.0  # how long a fault lasts: past lease and grace, long enough for replacements to run
 STACK = """
