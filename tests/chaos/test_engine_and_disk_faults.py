@@ -46,14 +46,17 @@ def test_docker_restarted_under_the_agents(private_docker: PrivateDocker, tmp_pa
             sampler.expect(6)
             began = time.monotonic()
             private_docker.stop()
+            stop_s = time.monotonic() - began
             # with the engine away, the nodes stay ready (their agents beat) and writes are acknowledged
             cluster.scale("app_api", 2)
             seen = cluster.states_for(LEASE + GRACE + 1)
+            starting = time.monotonic()
             private_docker.start()
             ended = time.monotonic()
             converged = cluster.wait_settled({"app_web": 6, "app_api": 2}, timeout=90)
             figures.add(Figure("Docker daemon restart", round(ended - began, 1), None, round(converged, 2),
-                               sampler.above, sampler.below))
+                               sampler.above, sampler.below,
+                               {"daemon_stop_s": round(stop_s, 1), "daemon_start_s": round(ended - starting, 1)}))
         assert seen == {"ready"}
         # every container of a task that is over is cleared away or stopped: only the live ones run
         running = [c for c in cluster.containers() if c.status == "running"]
@@ -109,10 +112,11 @@ def test_the_managers_disk_full(small_disk: Path, tmp_path: Path) -> None:
             assert cluster.api("GET", "/v1/services/app_web")["replicas"] == 4
             filler.unlink()
             ended = time.monotonic()
+            above, below = sampler.above, sampler.below  # over the fault (the scale below changes what is wanted)
             cluster.scale("app_web", 5)
             converged = cluster.wait_settled({"app_web": 5, "app_api": 1})
-            figures.add(Figure("manager disk full", round(ended - began, 1), None, round(converged, 2), sampler.above,
-                               sampler.below, {"refused_with": 507}))
+            figures.add(Figure("manager disk full", round(ended - began, 1), None, round(converged, 2), above, below,
+                               {"refused_with": 507}))
         assert seen == {"ready"}
         store = small_disk / "store.db"
         check = sqlite3.connect(f"file:{store}?mode=ro", uri=True).execute("PRAGMA integrity_check").fetchone()
