@@ -281,8 +281,13 @@ class Figures:
 class PrivateDocker:
     """A Docker daemon of the test's own (never the machine's: other work shares that one), to restart under the agents.
 
-    Its own data root, exec root, pid file and socket under a temp dir; no bridge, no iptables.
+    Its own data root, exec root, pid file and socket under a temp dir, and a bridge of its own
+    (created here, removed in cleanup), no iptables. Never `--bridge=none`: a dockerd started so
+    deletes the machine's `docker0`, which the machine's own dockerd (and every later test) needs.
     Stopped and started again by the PID this object started."""
+
+    BRIDGE = "corralchaos0"
+    BRIDGE_ADDRESS = "172.31.254.1/24"
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="corral-chaos-docker-"))
@@ -290,10 +295,18 @@ class PrivateDocker:
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = (self.root / "dockerd.log").open("ab")
 
+    def _bridge(self) -> None:
+        run = lambda *args: subprocess.run(["ip", *args], capture_output=True)  # noqa: E731
+        if run("link", "show", self.BRIDGE).returncode != 0:
+            assert run("link", "add", self.BRIDGE, "type", "bridge").returncode == 0, "cannot create a bridge"
+            run("addr", "add", self.BRIDGE_ADDRESS, "dev", self.BRIDGE)
+        run("link", "set", self.BRIDGE, "up")
+
     def start(self) -> None:
+        self._bridge()
         self.proc = subprocess.Popen(
             ["dockerd", "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
-             "--pidfile", str(self.root / "dockerd.pid"), "-H", self.socket, "--bridge=none", "--iptables=false",
+             "--pidfile", str(self.root / "dockerd.pid"), "-H", self.socket, f"--bridge={self.BRIDGE}", "--iptables=false",
              "--ip-masq=false", "--ip-forward=false", "--userland-proxy=false", "--shutdown-timeout", "1"],
             stdout=self._log, stderr=subprocess.STDOUT,
         )
@@ -328,3 +341,4 @@ class PrivateDocker:
         finally:
             self._log.close()
             shutil.rmtree(self.root, ignore_errors=True)
+            subprocess.run(["ip", "link", "del", self.BRIDGE], capture_output=True)
