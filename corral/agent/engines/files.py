@@ -17,7 +17,7 @@ Blocking file system calls: the Docker engine calls these from its thread pool.
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from corral.agent.engines.base import EngineError, TaskFile
@@ -29,13 +29,15 @@ TMPFS_OPTIONS = "mode=0700,size=64m"
 class TaskFiles:
     """The directory of one node's task files under `root`."""
 
-    def __init__(self, root: Path, cluster_id: str, node: str) -> None:
+    def __init__(self, root: Path, cluster_id: str, node: str, ensure: Callable[[Path], None] | None = None) -> None:
+        """`ensure`: makes sure `root` is a tmpfs (default `ensure_tmpfs`)."""
         self.root = root
         self.base = root / cluster_id / node
+        self._ensure = ensure or ensure_tmpfs
 
     def write(self, task_id: str, files: Sequence[TaskFile]) -> list[tuple[Path, TaskFile]]:
         """Write the task's files; (host path, file) for each, to bind-mount."""
-        ensure_tmpfs(self.root)
+        self._ensure(self.root)
         directory = self.base / task_id
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         for parent in (self.base.parent, self.base, directory):  # made with the umask's bits when they were missing
