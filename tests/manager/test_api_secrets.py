@@ -185,3 +185,26 @@ async def test_the_value_is_nowhere_in_the_store_the_data_dir_or_the_events(api:
     events = [json.loads(line) for line in lines]
     assert {"secret app_db created (%d bytes)" % len(VALUE), "config app_site created (10 bytes)"} <= {e["message"] for e in events}
     assert not _leaks("\n".join(lines))
+
+
+async def test_the_policy_gives_writes_to_deployers_and_no_user_route_a_secrets_value(api: httpx.AsyncClient) -> None:
+    from corral.manager.access.roles import Role, required_role
+
+    document = (await api.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    seen = 0
+    for template, operations in document["paths"].items():
+        if "/secrets" not in template and "/configs" not in template:
+            continue
+        for method, operation in operations.items():
+            seen += 1
+            role = required_role(method, template)
+            if template.startswith("/v1/agent/"):
+                assert role == Role.node, template
+                continue
+            assert role == (Role.viewer if method == "get" else Role.deployer), (method, template)
+            if "/secrets" in template:
+                schema = operation["responses"][next(iter(operation["responses"]))]["content"]["application/json"]["schema"]
+                name = (schema.get("items") or schema)["$ref"].rsplit("/", 1)[1]
+                assert "data" not in schemas[name]["properties"], (method, template)
+    assert seen == 10
