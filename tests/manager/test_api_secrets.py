@@ -4,6 +4,7 @@ manager (SQLite store, uvicorn): values sealed at rest, metadata only in the API
 import asyncio
 import base64
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -31,7 +32,7 @@ configs:
 
 
 @pytest.fixture
-async def api(tmp_path: Path):
+async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     manager = Manager(ManagerSettings(data_dir=tmp_path / "data", listen_port=_free_port(), registry_listen=None))
     ctx = await manager.start()
     async with httpx.AsyncClient(base_url=manager.settings.url) as client:
