@@ -4,15 +4,11 @@ manager (SQLite store, uvicorn): values sealed at rest, metadata only in the API
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from corral.manager.server import Manager
-from corral.manager.settings import ManagerSettings
-from test_api import _free_port
+from test_node_credentials import api  # noqa: F401 - the fixture: a real manager, its data dir beside
 
 VALUE = b"hunter2-\x00\xff-do-not-leak-7f3a9c"
 B64 = base64.b64encode(VALUE).decode()
@@ -29,17 +25,6 @@ secrets:
 configs:
   site: {content: "listen 80;"}
 """
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    manager = Manager(ManagerSettings(data_dir=tmp_path / "data", listen_port=_free_port(), registry_listen=None))
-    ctx = await manager.start()
-    async with httpx.AsyncClient(base_url=manager.settings.url) as client:
-        client.token = ctx.join_token  # type: ignore[attr-defined]
-        client.data_dir = tmp_path / "data"  # type: ignore[attr-defined]
-        yield client
-    await manager.stop()
 
 
 async def _join(api: httpx.AsyncClient, name: str, address: str) -> dict[str, str]:
