@@ -74,7 +74,8 @@ def _write_file(path: Path, file: TaskFile) -> None:
         os.fchmod(descriptor, 0o000)
         os.write(descriptor, file.data)
         uid, gid = int(file.reference.uid), int(file.reference.gid)
-        if (uid, gid) != (os.geteuid(), os.getegid()):
+        # An agent that is not root leaves the default owner (root, who reads any file) as its own.
+        if (uid, gid) != (os.geteuid(), os.getegid()) and (os.geteuid() == 0 or (uid, gid) != (0, 0)):
             try:
                 os.fchown(descriptor, uid, gid)
             except PermissionError:

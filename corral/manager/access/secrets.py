@@ -110,11 +110,11 @@ async def create(store: Store, kind: Kind, name: str, value: bytes, now: float, 
 
 
 async def read(store: Store, kind: Kind, name: str, data_key: bytes | None = None) -> bytes:
-    return value_of(await _record(store, kind, name), data_key)
+    return value_of(await record(store, kind, name), data_key)
 
 
 async def inspect(store: Store, kind: Kind, name: str) -> ValueMetadata:
-    return (await _record(store, kind, name)).metadata()
+    return (await record(store, kind, name)).metadata()
 
 
 async def list_metadata(store: Store, kind: Kind) -> list[ValueMetadata]:
@@ -134,7 +134,8 @@ async def remove(store: Store, kind: Kind, name: str, services: Iterable[Service
     return StoredValue.model_validate(found.value).metadata()
 
 
-async def _record(store: Store, kind: Kind, name: str) -> StoredValue:
+async def record(store: Store, kind: Kind, name: str) -> StoredValue:
+    """The stored record (NotFound naming it): for a secret, `data` is the ciphertext."""
     found = await store.get(store_key(kind, name))
     if found is None:
         raise NotFound(f"no {kind} named {name!r}")

@@ -82,9 +82,8 @@ async def inspect_secret(name: str, ctx: ManagerContext = Depends(context)) -> V
 
 @configs_router.get("/{name}", response_model=ConfigView)
 async def inspect_config(name: str, ctx: ManagerContext = Depends(context)) -> ConfigView:
-    value = await secrets.read(ctx.store, "config", name)
-    metadata = await secrets.inspect(ctx.store, "config", name)
-    return ConfigView(**metadata.model_dump(), data=base64.b64encode(value).decode())
+    stored = await secrets.record(ctx.store, "config", name)  # a config's `data` is its value, in base64
+    return ConfigView(**stored.metadata().model_dump(), data=stored.data)
 
 
 async def _for_node(ctx: ManagerContext, node: str, kind: Kind, name: str) -> AgentValue:
