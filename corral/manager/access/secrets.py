@@ -99,14 +99,14 @@ def users(kind: Kind, name: str, services: Iterable[ServiceSpec]) -> list[str]:
 
 
 async def create(store: Store, kind: Kind, name: str, value: bytes, now: float, data_key: bytes | None = None) -> ValueMetadata:
-    record = new_record(kind, name, value, now, data_key)
+    stored = new_record(kind, name, value, now, data_key)
     try:
-        await store.put(store_key(kind, name), record.model_dump(mode="json"), expect=0)
+        await store.put(store_key(kind, name), stored.model_dump(mode="json"), expect=0)
     except Conflict:
         raise Conflict(
             f"{kind} {name!r} already exists; values do not change: create a new {kind} and update the services"
         ) from None
-    return record.metadata()
+    return stored.metadata()
 
 
 async def read(store: Store, kind: Kind, name: str, data_key: bytes | None = None) -> bytes:
