@@ -48,7 +48,12 @@ def _group(kind: Kind) -> typer.Typer:
         emit(
             rows,
             output,
-            [("NAME", lambda r: r["name"]), ("SIZE", lambda r: size(r["size"])), ("CREATED", lambda r: ago(r["created_at"]))],
+            [
+                ("NAME", lambda r: r["name"]),
+                ("STACK", lambda r: r.get("stack") or "-"),
+                ("SIZE", lambda r: size(r["size"])),
+                ("CREATED", lambda r: ago(r["created_at"])),
+            ],
         )
 
     shown = "metadata (never its value)" if kind == "secret" else "metadata and its value (base64)"

@@ -9,7 +9,7 @@ one compare-and-swap transaction, planned again after a lost race (the
 controller writes rollout status to the same services).
 """
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from corral.manager import keys, rollout
@@ -99,15 +99,19 @@ async def deploy(
     return await write_with_retry(ctx.store, cache, plan, f"stack {stack}", attempts=_DEPLOY_ATTEMPTS)
 
 
-async def remove(ctx: ManagerContext, stack: str) -> tuple[list[str], int]:
-    """Remove every service of `stack`; their names and the revision written."""
+async def remove(
+    ctx: ManagerContext, stack: str, also: Callable[[list[ServiceSpec]], Sequence[Op]] = lambda _: ()
+) -> tuple[list[str], int]:
+    """Remove every service of `stack`, and in the same transaction the ops `also` makes from the
+    services that remain (the stack's secrets and configs they do not use); the names and the revision."""
     cache = ctx.cache
 
     def plan() -> tuple[list[Op], list[str]]:
         names = sorted(name for name, v in cache.services.items() if v.obj.spec.stack == stack)
         if not names:
             raise NotFound(f"stack {stack!r} not found (see `corral stack ls`)")
-        return [Op.delete(keys.service_key(n), expect=cache.services[n].revision) for n in names], names
+        remaining = [v.obj.spec for v in cache.services.values() if v.obj.spec.stack != stack]
+        return [*(Op.delete(keys.service_key(n), expect=cache.services[n].revision) for n in names), *also(remaining)], names
 
     return await write_with_retry(ctx.store, cache, plan, f"stack {stack}")
 

@@ -122,7 +122,20 @@ async def test_a_value_in_use_cannot_be_removed(api: httpx.AsyncClient) -> None:
     for kind, name in (("secrets", "api"), ("secrets", "app_db"), ("configs", "app_site")):
         refused = await api.delete(f"/v1/{kind}/{name}")
         assert refused.status_code == 409 and "app_web" in refused.json()["error"], refused.text
+    assert (await api.get("/v1/secrets/app_db")).json()["stack"] == "app" and (await api.get("/v1/secrets/api")).json()["stack"] == ""
+    await api.delete("/v1/stacks/app")  # the values its deploy stored go with it; the external one stays
+    assert [s["name"] for s in (await api.get("/v1/secrets")).json()] == ["api"] and (await api.get("/v1/configs")).json() == []
+    assert (await api.delete("/v1/secrets/api")).status_code == 200
+
+
+async def test_a_stacks_value_another_stack_uses_stays_when_the_stack_goes(api: httpx.AsyncClient) -> None:
+    await api.post("/v1/secrets", json={"name": "api", "data": B64})
+    await _deploy(api)
+    other = "services:\n  job:\n    image: corral-demo:latest\n    secrets: [db]\nsecrets:\n  db: {external: true, name: app_db}\n"
+    assert (await api.post("/v1/stacks/other/deploy", json={"compose": other})).status_code == 200
     await api.delete("/v1/stacks/app")
+    assert {s["name"] for s in (await api.get("/v1/secrets")).json()} == {"api", "app_db"}
+    await api.delete("/v1/stacks/other")  # app_db is not other's: it stays until removed by name
     assert (await api.delete("/v1/secrets/app_db")).status_code == 200
 
 

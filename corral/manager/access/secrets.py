@@ -41,6 +41,7 @@ class ValueMetadata(BaseModel):
     created_at: float
     size: int = Field(ge=0, description="bytes of the value")
     digest: str = Field(description="sha256 of the stored bytes: the ciphertext for a secret, the value for a config")
+    stack: str = Field(default="", description="the stack whose compose file defined it (removed with it), or empty")
 
 
 class StoredValue(ValueMetadata):
@@ -56,8 +57,9 @@ def store_key(kind: Kind, name: str) -> str:
     return keys.secret_key(name) if kind == "secret" else keys.config_key(name)
 
 
-def new_record(kind: Kind, name: str, value: bytes, now: float, data_key: bytes | None) -> StoredValue:
-    """The record for a new value; a secret needs the cluster's data key to be sealed with."""
+def new_record(kind: Kind, name: str, value: bytes, now: float, data_key: bytes | None, stack: str = "") -> StoredValue:
+    """The record for a new value; a secret needs the cluster's data key to be sealed with. `stack`: the
+    stack that defined it, if any (`corral stack rm` removes it then)."""
     if len(value) > MAX_VALUE_BYTES:
         raise InvalidSpec("data", f"a {kind} may hold at most {MAX_VALUE_BYTES} bytes, this one has {len(value)}")
     if kind == "secret":
@@ -74,6 +76,7 @@ def new_record(kind: Kind, name: str, value: bytes, now: float, data_key: bytes 
             size=len(value),
             digest=hashlib.sha256(stored).hexdigest(),
             data=base64.b64encode(stored).decode(),
+            stack=stack,
         )
     except ValueError:
         raise InvalidSpec("name", f"invalid {kind} name {name!r}: use letters, digits, '_', '.' and '-'") from None

@@ -8,6 +8,10 @@ the user's files). A value not stored yet becomes a put (`expect=0`) in the
 deploy's own transaction, so a refused deploy stores nothing. A stored one
 must hold the same bytes: values never change (as Swarm), so other bytes
 under an existing name are a Conflict that says to use a new name.
+
+A value a deploy stored belongs to its stack (`stack` in the record) and is
+removed with it, in the same transaction, unless another stack's service
+uses it (as `docker stack rm`).
 """
 
 import base64
@@ -18,9 +22,11 @@ from dataclasses import dataclass, field
 
 from corral.compose import Definition
 from corral.compose.paths import child
-from corral.manager.access.secrets import StoredValue, new_record, store_key, value_of
+from corral.manager import keys
+from corral.manager.access.secrets import StoredValue, new_record, store_key, users, value_of
+from corral.model import ServiceSpec
 from corral.model.errors import Conflict, InvalidSpec
-from corral.store import Op, Store
+from corral.store import KeyValue, Op, Store
 
 
 @dataclass
@@ -34,6 +40,7 @@ class ValueWrites:
 
 async def plan_values(
     store: Store,
+    stack: str,
     definitions: Iterable[Definition],
     sent_secrets: Mapping[str, str],
     sent_configs: Mapping[str, str],
@@ -62,7 +69,7 @@ async def plan_values(
                     f"store the new value under a new name (`name:` in {definition.path}) and deploy again"
                 )
             continue
-        record = new_record(kind, name, value, now, data_key)
+        record = new_record(kind, name, value, now, data_key, stack)
         writes.ops.append(Op.put(store_key(kind, name), record.model_dump(mode="json"), expect=0))
         (writes.secrets if kind == "secret" else writes.configs).append(name)
     return writes
@@ -89,3 +96,20 @@ def _check_nothing_extra(definitions: list[Definition], sent: Mapping[str, Mappi
         expected = {d.name for d in definitions if d.kind == kind and not d.external and d.content is None}
         for name in sorted(set(values) - expected):
             raise InvalidSpec(f"{kind}s.{name}", f"the compose file defines no {kind} stored as {name!r} from a file or the environment")
+
+
+async def stack_values(store: Store, stack: str) -> list[tuple[KeyValue, StoredValue]]:
+    """The values a deploy of `stack` stored (read before the stack's removal is planned)."""
+    found: list[tuple[KeyValue, StoredValue]] = []
+    for prefix in (keys.SECRETS, keys.CONFIGS):
+        rows, _ = await store.range(prefix)
+        found += [(row, record) for row in rows if (record := StoredValue.model_validate(row.value)).stack == stack]
+    return found
+
+
+def removal_ops(owned: Iterable[tuple[KeyValue, StoredValue]], remaining: Iterable[ServiceSpec]) -> list[Op]:
+    """Deletes of a removed stack's values that no remaining service uses (each only if still as read)."""
+    specs = list(remaining)
+    return [
+        Op.delete(row.key, expect=row.mod_revision) for row, record in owned if not users(record.kind, record.name, specs)
+    ]

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from corral.compose import parse_compose
 from corral.manager import stacks
-from corral.manager.access.stack_values import plan_values
+from corral.manager.access.stack_values import plan_values, removal_ops, stack_values
 from corral.manager.api.deps import context
 from corral.manager.context import ManagerContext
 
@@ -56,7 +56,7 @@ async def deploy(stack: str, body: DeployRequest, ctx: ManagerContext = Depends(
         _PARSERS, parse_compose, body.compose, stack, settings.limits, settings.parse_budget
     )
     values = await plan_values(
-        ctx.store, parsed.definitions(), body.secrets, body.configs, ctx.clock(), ctx.secrets_key() if parsed.secrets else None
+        ctx.store, stack, parsed.definitions(), body.secrets, body.configs, ctx.clock(), ctx.secrets_key() if parsed.secrets else None
     )
     plan, revision = await stacks.deploy(ctx, stack, parsed.services, body.prune, body.dry_run, values.ops)
     return DeployResult(
@@ -82,5 +82,6 @@ async def list_stacks(ctx: ManagerContext = Depends(context)) -> list[StackView]
 
 @router.delete("/{stack}", response_model=DeployResult)
 async def remove_stack(stack: str, ctx: ManagerContext = Depends(context)) -> DeployResult:
-    names, revision = await stacks.remove(ctx, stack)
+    owned = await stack_values(ctx.store, stack)  # its secrets and configs go too, unless another stack uses them
+    names, revision = await stacks.remove(ctx, stack, lambda remaining: removal_ops(owned, remaining))
     return DeployResult(stack=stack, created=[], updated=[], unchanged=[], removed=names, warnings=[], dry_run=False, revision=revision)
