@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError
 from corral.agent.engines.hollow import HollowEngine, HollowTiming
@@ -22,6 +23,7 @@ from corral.agent.probes import probe_for
 from corral.agent.routing import MeshFollower
 from corral.agent.vips import VipInterface
 from corral.agent.reconcile import Report, Stop, describe_stop, plan
+from corral.agent.secrets import task_files
 from corral.agent.settings import AgentSettings
 from corral.client import ApiError, ManagerClient
 from corral.model import Resources, Task, TaskState
@@ -269,7 +271,8 @@ class Agent:
         if task.state != TaskState.starting:
             await self._report(Report(task.id, TaskState.starting))
         try:
-            info = await self.engine.start(task, self.settings.address, await self._hosts(task))
+            files = await task_files(self.client, self.settings.name, task) if self.engine.takes_files else []
+            info = await self.engine.start(task, self.settings.address, await self._hosts(task), files)
         except EngineError as err:
             state = TaskState.rejected if err.permanent else TaskState.failed
             await self._report(Report(task.id, state, error=str(err)))
@@ -337,15 +340,18 @@ class EngineFactory:
 
     KINDS = ("docker", "hollow")
 
-    def __init__(self, kind: str, hollow_timing: HollowTiming | None = None) -> None:
+    def __init__(self, kind: str, hollow_timing: HollowTiming | None = None, secrets_dir: Path | None = None) -> None:
+        """`secrets_dir`: the tmpfs where the Docker engine keeps containers' secrets and configs."""
         if kind not in self.KINDS:
             raise EngineError(f"unknown engine {kind!r}: expected one of {', '.join(self.KINDS)}", permanent=True)
         self.kind = kind
         self.hollow_timing = hollow_timing
+        self.secrets_dir = secrets_dir
 
     def __call__(self, cluster_id: str, node: str) -> Engine:
         if self.kind == "hollow":
             return HollowEngine(node, self.hollow_timing or HollowTiming())
         from corral.agent.engines.docker import DockerEngine
+        from corral.agent.engines.files import DEFAULT_ROOT
 
-        return DockerEngine(cluster_id, node)
+        return DockerEngine(cluster_id, node, files_root=self.secrets_dir or DEFAULT_ROOT)

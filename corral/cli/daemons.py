@@ -12,6 +12,7 @@ import typer
 import uvloop
 
 from corral.agent.daemon import Agent, EngineFactory, machine_resources
+from corral.agent.engines.files import DEFAULT_ROOT as DEFAULT_SECRETS_DIR
 from corral.agent.engines.hollow import HollowTiming
 from corral.agent.fleet import Fleet, FleetSettings
 from corral.agent.mesh.settings import DATA_PATHS, DataPath
@@ -77,6 +78,10 @@ def _limits(max_request_bytes: int, changes: list[str]) -> Limits:
 MeshOption = typer.Option(
     "userspace", "--mesh",
     help="routing mesh data path: userspace (retries a dead replica) or kernel (iptables DNAT: faster, no retry)",
+)
+
+SecretsDirOption = typer.Option(
+    DEFAULT_SECRETS_DIR, "--secrets-dir", help="where containers' secrets and configs are kept on this host (a tmpfs is mounted there if needed)"
 )
 
 
@@ -203,6 +208,7 @@ def agent(
     count: int = typer.Option(1, "--count", min=1, help="run this many nodes in this process (needs --engine hollow)"),
     name_prefix: str | None = typer.Option(None, "--name-prefix", help="nodes are named PREFIX1..PREFIXcount"),
     hollow_delay: str = typer.Option("50-200", "--hollow-delay", help="hollow engine: LOW-HIGH ms per operation"),
+    secrets_dir: Path = SecretsDirOption,
     mesh: str = MeshOption,
     cpus: float | None = typer.Option(None, "--cpus", help="CPUs to offer (default: all)"),
     memory: str | None = typer.Option(None, "--memory", help="memory to offer, e.g. 4g (default: all)"),
@@ -243,11 +249,11 @@ def agent(
         mesh_data_path=_mesh(mesh),
     )
     if name_prefix is not None:
-        _run_daemon(_run_fleet(settings, FleetSettings(count=count, name_prefix=name_prefix), EngineFactory(engine, timing)))
+        _run_daemon(_run_fleet(settings, FleetSettings(count=count, name_prefix=name_prefix), EngineFactory(engine, timing, secrets_dir)))
         return
 
     async def run() -> None:
-        node = Agent(settings, EngineFactory(engine, timing))
+        node = Agent(settings, EngineFactory(engine, timing, secrets_dir))
         try:
             await node.start()
         except ApiError as err:
@@ -319,6 +325,7 @@ def up(
     store_history: int = HistoryOption,
     max_request_bytes: int = MaxRequestOption,
     limit: list[str] = LimitOption,
+    secrets_dir: Path = SecretsDirOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a whole local cluster in the foreground: a manager and NODES agents on loopback addresses.
@@ -350,7 +357,7 @@ def up(
                     manager_url=settings.url, name=f"node-{i + 1}", address=str(base + i), token=ctx.join_token,
                     resources=resources, mesh_data_path=data_path,
                 ),
-                EngineFactory("docker"),
+                EngineFactory("docker", secrets_dir=secrets_dir),
             )
             for i in range(nodes)
         ]

@@ -2,7 +2,7 @@
 
 import typer
 
-from corral.cli import daemons, discovery, events, images, nodes, services, stacks
+from corral.cli import daemons, discovery, events, images, nodes, secrets, services, stacks
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",
@@ -22,6 +22,8 @@ app.add_typer(services.app, name="service")
 app.add_typer(nodes.app, name="node")
 app.add_typer(images.app, name="image")
 app.add_typer(images.registry_app, name="registry")
+app.add_typer(secrets.secret_app, name="secret")
+app.add_typer(secrets.config_app, name="config")
 
 if __name__ == "__main__":
     app()

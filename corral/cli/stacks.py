@@ -1,11 +1,14 @@
 """`corral deploy` and `corral stack ls|rm`."""
 
+import os
 from pathlib import Path
 
 import typer
 
 from corral.cli.output import ManagerOption, OutputOption, call, check_output, console, emit, errors, fail
 from corral.cli.rollouts import WatchOption, should_watch, watch
+from corral.compose import parse_compose, read_values
+from corral.model.errors import InvalidSpec
 
 app = typer.Typer(help="Stacks: groups of services deployed from one compose file.", no_args_is_help=True)
 
@@ -23,10 +26,9 @@ def deploy(
         text = compose_file.read_text()
     except OSError as err:
         fail(f"cannot read {compose_file}: {err.strerror}")
-    result = call(
-        manager,
-        lambda c: c.post(f"/v1/stacks/{name}/deploy", {"compose": text, "dry_run": dry_run, "prune": prune}),
-    )
+    secrets, configs = _values(text, name, compose_file)
+    body = {"compose": text, "dry_run": dry_run, "prune": prune, "secrets": secrets, "configs": configs}
+    result = call(manager, lambda c: c.post(f"/v1/stacks/{name}/deploy", body))
     for warning in result["warnings"]:
         errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     verb = "would " if dry_run else ""
@@ -36,12 +38,30 @@ def deploy(
             console.print(f"{verb + label if dry_run else past} service {service}", highlight=False)
     for service in result["unchanged"]:
         console.print(f"Unchanged service {service}", highlight=False)
+    for kind in ("secret", "config"):
+        for stored in result.get(f"created_{kind}s", []):
+            console.print(f"{'would create' if dry_run else 'Created'} {kind} {stored}", highlight=False)
     if dry_run:
         console.print("Dry run: nothing was changed.")
         return
     changed = [*result["created"], *result["updated"]]
     if changed and should_watch(watch_flag) and not call(manager, lambda c: watch(c, changed)):
         raise typer.Exit(1)
+
+
+def _values(text: str, stack: str, compose_file: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The `file:` and `environment:` values of the compose file's secrets and configs, read here (base64).
+
+    A file the manager would refuse anyway sends none: its error comes from the manager, as for any file.
+    """
+    try:
+        parsed = parse_compose(text, stack)
+    except InvalidSpec:
+        return {}, {}
+    try:
+        return read_values(parsed.definitions(), compose_file.parent, os.environ).encoded()
+    except InvalidSpec as err:
+        fail(str(err))
 
 
 @app.command("ls")

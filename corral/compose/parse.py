@@ -40,8 +40,6 @@ _SERVICE_KEYS = frozenset(
         "secrets", "configs",
     }
 )
-# Parsed into the specs, but no agent mounts them yet (issue 14): the user is told they are ignored.
-_NOT_DELIVERED = ("secrets", "configs")
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,6 @@ def parse_compose(
     notes.ignore_unknown(top, _TOP_LEVEL_KEYS, "")
     secrets = parse_definitions(top.get("secrets"), "secrets", "secret", stack, notes)
     configs = parse_definitions(top.get("configs"), "configs", "config", stack, notes)
-    _note_not_delivered(top, "", notes)
     sections = _read_services(top.get("services"))
     check_services(len(sections), limits)
     services = []
@@ -85,10 +82,6 @@ def parse_compose(
         check_spec(spec, limits, partial(_compose_path, child("services", name)))
         services.append(spec)
     return ComposeResult(services=services, warnings=notes.warnings(), secrets=secrets, configs=configs)
-
-
-def _note_not_delivered(section: dict[str, object], path: str, notes: Notes) -> None:
-    notes.unsupported.extend(child(path, key) for key in _NOT_DELIVERED if section.get(key) is not None)
 
 
 # Where a spec's fields come from in a compose file, when the names differ.
@@ -160,7 +153,6 @@ def _parse_service(
     full_name = _check_service_name(name, stack, path)
     section = read_mapping(value, path)
     notes.ignore_unknown(section, _SERVICE_KEYS, path)
-    _note_not_delivered(section, path, notes)
     image = read_non_empty_string(section.get("image"), child(path, "image"))
     deploy = parse_deploy(section.get("deploy"), child(path, "deploy"), notes)
     healthcheck = parse_healthcheck(section.get("healthcheck"), section.get("x-corral-healthcheck"), path, notes)

@@ -9,6 +9,7 @@ from corral.manager.priority import UsersFirst
 from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases
 from corral.manager.settings import ManagerSettings
+from corral.model.errors import CorralError
 from corral.store import Store
 
 
@@ -26,3 +27,10 @@ class ManagerContext:
     # wait off the event loop's ready queue, so a user's request queues behind one batch, not all.
     agent_batches: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     users_first: UsersFirst = field(default_factory=UsersFirst)  # and they wait while users are answered
+    data_key: bytes | None = None  # the cluster's data-encryption key, which seals secret values (access/encryption.py)
+
+    def secrets_key(self) -> bytes:
+        """The data key; a manager started without one cannot read or store secrets."""
+        if self.data_key is None:
+            raise CorralError("this manager has no data key: secrets cannot be stored or read")
+        return self.data_key

@@ -16,7 +16,7 @@ from corral.store import WatchEvent
 class Event(BaseModel):
     revision: int
     time: float
-    type: str  # service | task | node
+    type: str  # service | task | node | secret | config
     action: str  # create | update | remove | <new task state> | <new node state> ...
     name: str
     message: str
@@ -30,6 +30,8 @@ def describe(event: WatchEvent) -> Event | None:
         return _task_event(event)
     if key.startswith(keys.NODES):
         return _node_event(event)
+    if key.startswith((keys.SECRETS, keys.CONFIGS)):
+        return _value_event(event)
     return None
 
 
@@ -116,3 +118,14 @@ def _node_event(event: WatchEvent) -> Event | None:
     if old["availability"] != new["availability"]:
         return Event(revision=event.revision, time=when, type="node", action=new["availability"], name=name, message=f"node {name} availability {new['availability']}")
     return None
+
+
+def _value_event(event: WatchEvent) -> Event:
+    """A secret or config created or removed: its name and size, never its value."""
+    kind, _, name = event.key.partition("/")
+    kind = kind.removesuffix("s")
+    record = event.value or event.prev_value or {}
+    if event.value is None:
+        return Event(revision=event.revision, time=0.0, type=kind, action="remove", name=name, message=f"{kind} {name} removed")
+    message = f"{kind} {name} created ({record.get('size', 0)} bytes)"
+    return Event(revision=event.revision, time=_time(record, "created_at"), type=kind, action="create", name=name, message=message)

@@ -8,6 +8,7 @@ import time
 import uvicorn
 
 from corral.manager import data_dir, keys
+from corral.manager.access.encryption import open_data_key
 from corral.manager.api import create_app
 from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases, load_or_create_token
@@ -56,7 +57,8 @@ class Manager:
         leases = Leases()
         stalls = StallWatch(leases, time.time, settings.stall_threshold)
         ctx = ManagerContext(
-            settings=settings, store=store, cache=cache, leases=leases, join_token=token, cluster_id=await _cluster_id(store)
+            settings=settings, store=store, cache=cache, leases=leases, join_token=token, cluster_id=await _cluster_id(store),
+            data_key=await open_data_key(store, settings.data_dir),
         )
         self.context = ctx
         self._tasks.append(asyncio.create_task(stalls.run(), name="stalls"))

@@ -9,7 +9,7 @@ one compare-and-swap transaction, planned again after a lost race (the
 controller writes rollout status to the same services).
 """
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from corral.manager import keys, rollout
@@ -76,10 +76,11 @@ def check_not_stopping(plan: DeployPlan, tasks: Iterable[Task]) -> None:
 
 
 async def deploy(
-    ctx: ManagerContext, stack: str, specs: list[ServiceSpec], prune: bool, dry_run: bool
+    ctx: ManagerContext, stack: str, specs: list[ServiceSpec], prune: bool, dry_run: bool, also: Sequence[Op] = ()
 ) -> tuple[DeployPlan, int]:
-    """Plan the deploy of `specs` as `stack` and write it (unless `dry_run`); the plan and the revision
-    it is at (the cache's when nothing was written)."""
+    """Plan the deploy of `specs` as `stack` and write it (unless `dry_run`), with the ops `also` (the
+    stack's new secrets and configs) in the same transaction; the plan and the revision it is at (the
+    cache's when nothing was written)."""
     cache = ctx.cache
 
     def plan() -> tuple[list[Op], DeployPlan]:
@@ -90,7 +91,7 @@ async def deploy(
         check_not_stopping(planned, (v.obj for v in cache.tasks.values()))
         if dry_run:
             return [], planned
-        ops = [Op.put(keys.service_key(s.name), dump(s), expect=0) for s in planned.create]
+        ops = [*also, *(Op.put(keys.service_key(s.name), dump(s), expect=0) for s in planned.create)]
         ops += [Op.put(keys.service_key(s.name), dump(s), expect=cache.services[s.name].revision) for s in planned.update]
         ops += [Op.delete(keys.service_key(name), expect=cache.services[name].revision) for name in planned.remove]
         return ops, planned
@@ -98,15 +99,19 @@ async def deploy(
     return await write_with_retry(ctx.store, cache, plan, f"stack {stack}", attempts=_DEPLOY_ATTEMPTS)
 
 
-async def remove(ctx: ManagerContext, stack: str) -> tuple[list[str], int]:
-    """Remove every service of `stack`; their names and the revision written."""
+async def remove(
+    ctx: ManagerContext, stack: str, also: Callable[[list[ServiceSpec]], Sequence[Op]] = lambda _: ()
+) -> tuple[list[str], int]:
+    """Remove every service of `stack`, and in the same transaction the ops `also` makes from the
+    services that remain (the stack's secrets and configs they do not use); the names and the revision."""
     cache = ctx.cache
 
     def plan() -> tuple[list[Op], list[str]]:
         names = sorted(name for name, v in cache.services.items() if v.obj.spec.stack == stack)
         if not names:
             raise NotFound(f"stack {stack!r} not found (see `corral stack ls`)")
-        return [Op.delete(keys.service_key(n), expect=cache.services[n].revision) for n in names], names
+        remaining = [v.obj.spec for v in cache.services.values() if v.obj.spec.stack != stack]
+        return [*(Op.delete(keys.service_key(n), expect=cache.services[n].revision) for n in names), *also(remaining)], names
 
     return await write_with_retry(ctx.store, cache, plan, f"stack {stack}")
 

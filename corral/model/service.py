@@ -147,8 +147,8 @@ class ServiceSpec(BaseModel):
     update_config: UpdateConfig = UpdateConfig()
     rollback_config: UpdateConfig = UpdateConfig()
     canary: int | None = Field(default=None, ge=1, description="update only this many replicas, then hold")
-    secrets: list[FileReference] = Field(default_factory=list, description="secrets mounted as files (not delivered yet)")
-    configs: list[FileReference] = Field(default_factory=list, description="configs mounted as files (not delivered yet)")
+    secrets: list[FileReference] = Field(default_factory=list, description="secrets mounted as files: /run/secrets/NAME on a tmpfs")
+    configs: list[FileReference] = Field(default_factory=list, description="configs mounted as files")
 
     def task_shape(self) -> "ServiceSpec":
         """The spec without what does not change a running task (replicas, labels, rollout settings)."""

@@ -1,10 +1,10 @@
 """The agent's reconcile round against a fake engine (the Docker driver is covered end to end)."""
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from corral.agent.daemon import Agent
-from corral.agent.engines.base import ContainerInfo, Engine
+from corral.agent.engines.base import ContainerInfo, Engine, TaskFile
 from corral.agent.reconcile import Report
 from corral.agent.settings import AgentSettings
 from corral.model import ServiceSpec, Task, TaskState
@@ -22,7 +22,7 @@ class SlowEngine(Engine):
         await asyncio.sleep(0.2)
         return snapshot
 
-    async def start(self, task: Task, address: str, hosts: Mapping[str, str] | None = None) -> ContainerInfo:
+    async def start(self, task: Task, address: str, hosts: Mapping[str, str] | None = None, files: Sequence[TaskFile] = ()) -> ContainerInfo:
         await asyncio.sleep(0.05)
         info = ContainerInfo(id=f"c-{task.id}", task_id=task.id, running=True)
         self.containers[task.id] = info

@@ -73,9 +73,8 @@ def test_service_references_in_short_and_long_form() -> None:
     ]
 
 
-def test_they_are_still_reported_as_ignored_until_agents_deliver_them() -> None:
-    warnings = _parse(FULL).warnings
-    assert any("configs" in w and "secrets" in w and "services.web.secrets" in w for w in warnings), warnings
+def test_they_are_no_longer_reported_as_ignored() -> None:
+    assert not any("secrets" in w or "configs" in w for w in _parse(FULL).warnings)
 
 
 def test_a_spec_without_secrets_is_unchanged() -> None:

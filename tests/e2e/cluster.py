@@ -93,8 +93,10 @@ class Cluster:
         response.raise_for_status()
         return response.json()
 
-    def cli(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-        env = {**os.environ, "CORRAL_MANAGER": self.url}
+    def cli(
+        self, *args: str, check: bool = True, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        env = {**os.environ, "CORRAL_MANAGER": self.url, **(env or {})}
         done = subprocess.run([*CORRAL, *args], env=env, capture_output=True, text=True, timeout=60, input=stdin)
         if check and done.returncode != 0:
             raise AssertionError(f"corral {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")

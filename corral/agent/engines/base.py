@@ -3,8 +3,9 @@
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
-from corral.model import PublishedPort, Task
+from corral.model import FileReference, PublishedPort, Task
 
 
 class EngineError(Exception):
@@ -26,16 +27,30 @@ class ContainerInfo:
     ip: str = ""  # its address on the engine's network (for probes from outside)
 
 
+@dataclass(frozen=True)
+class TaskFile:
+    """A secret or config value a task's container sees as a file at `reference.target`."""
+
+    kind: Literal["secret", "config"]
+    reference: FileReference
+    data: bytes = field(repr=False)  # never in a log line or a traceback
+
+
 class Engine(ABC):
     """Runs the containers of one node's tasks; every method is safe to call again."""
+
+    takes_files = False  # whether `start` puts secrets and configs in containers (the agent fetches them only then)
 
     @abstractmethod
     async def list(self) -> list[ContainerInfo]:
         """The containers this agent started (running or not)."""
 
     @abstractmethod
-    async def start(self, task: Task, address: str, hosts: Mapping[str, str] | None = None) -> ContainerInfo:
-        """Create and start the task's container, publishing its ports on `address`; `hosts` go into its /etc/hosts."""
+    async def start(
+        self, task: Task, address: str, hosts: Mapping[str, str] | None = None, files: Sequence[TaskFile] = ()
+    ) -> ContainerInfo:
+        """Create and start the task's container, publishing its ports on `address`; `hosts` go into its
+        /etc/hosts; `files` (its secrets and configs) are mounted read-only, never put in its environment."""
 
     @abstractmethod
     async def stop(self, container_id: str, grace: float) -> ContainerInfo:

@@ -3,30 +3,41 @@
 A task becomes one container named SERVICE.SLOT.TASKID, labelled with its
 task, service, stack, node and cluster, limited by the service's resource
 limits, restart policy "no" (corral decides about restarts, not Docker), and
-its ports published on the node's address.
+its ports published on the node's address. Its secrets and configs are
+files on the host's tmpfs (engines/files.py), bind-mounted read-only: never
+in its environment, never in `docker inspect` beyond the host path.
 """
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import docker
 import docker.errors
 from docker.models.containers import Container
+from docker.types import Mount
 
 from corral.agent import labels
-from corral.agent.engines.base import ContainerInfo, Engine, EngineError
+from corral.agent.engines.base import ContainerInfo, Engine, EngineError, TaskFile
+from corral.agent.engines.files import DEFAULT_ROOT, TaskFiles
 from corral.model import PublishedPort, Task
 
 T = TypeVar("T")
 
 
 class DockerEngine(Engine):
-    def __init__(self, cluster_id: str, node: str, client: docker.DockerClient | None = None) -> None:
+    takes_files = True
+
+    def __init__(
+        self, cluster_id: str, node: str, client: docker.DockerClient | None = None, files_root: Path = DEFAULT_ROOT
+    ) -> None:
         self.cluster_id = cluster_id
         self.node = node
         self._client = client or docker.from_env(timeout=120)
+        self.files = TaskFiles(files_root, cluster_id, node)
+        self._starting: set[str] = set()  # tasks whose files are written but whose container may not be listed yet
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"docker-{node}")
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -34,6 +45,7 @@ class DockerEngine(Engine):
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
     async def list(self) -> list[ContainerInfo]:
+        starting = set(self._starting)  # before listing: a start that ends meanwhile has a container the list may miss
         try:
             containers = await self._run(
                 self._client.containers.list,
@@ -43,12 +55,21 @@ class DockerEngine(Engine):
             )
         except docker.errors.DockerException as err:
             raise EngineError(f"cannot list containers: {err}") from err
-        return [_info(c) for c in containers]
+        found = [_info(c) for c in containers]
+        keep = {info.task_id for info in found} | starting | self._starting
+        await self._run(self.files.sweep, keep)  # the files of containers removed while the agent was away
+        return found
 
-    async def start(self, task: Task, address: str, hosts: Mapping[str, str] | None = None) -> ContainerInfo:
-        return await self._run(self._start_sync, task, address, dict(hosts or {}))
+    async def start(
+        self, task: Task, address: str, hosts: Mapping[str, str] | None = None, files: Sequence[TaskFile] = ()
+    ) -> ContainerInfo:
+        self._starting.add(task.id)
+        try:
+            return await self._run(self._start_sync, task, address, dict(hosts or {}), tuple(files))
+        finally:
+            self._starting.discard(task.id)
 
-    def _start_sync(self, task: Task, address: str, hosts: dict[str, str]) -> ContainerInfo:
+    def _start_sync(self, task: Task, address: str, hosts: dict[str, str], files: Sequence[TaskFile]) -> ContainerInfo:
         spec = task.spec
         self._ensure_image(spec.image)
         slot = str(task.slot) if task.slot is not None else (task.node or "")
@@ -86,12 +107,16 @@ class DockerEngine(Engine):
             options["mem_limit"] = spec.limits.memory
         if spec.reservations.memory:
             options["mem_reservation"] = spec.reservations.memory
+        if files:
+            written = self.files.write(task.id, files)
+            options["mounts"] = [Mount(f.reference.target, str(path), type="bind", read_only=True) for path, f in written]
         try:
             container = self._client.containers.create(spec.image, **options)
         except docker.errors.APIError as err:
             if err.status_code == 409:  # created before a crash: adopt it
                 container = self._client.containers.get(options["name"])
             else:
+                self.files.remove(task.id)
                 raise EngineError(f"cannot create container: {err.explanation or err}", permanent=err.status_code == 400) from err
         try:
             container.start()
@@ -146,8 +171,13 @@ class DockerEngine(Engine):
             return -1, f"cannot run {command[0]}: {err.explanation or err}"
 
     async def remove(self, container_id: str) -> None:
+        def remove_sync() -> None:
+            task_id = (self._client.api.inspect_container(container_id).get("Config", {}).get("Labels") or {}).get(labels.TASK, "")
+            self._client.api.remove_container(container_id, force=True)
+            self.files.remove(task_id)  # its secrets and configs go with it
+
         try:
-            await self._run(lambda: self._client.api.remove_container(container_id, force=True))
+            await self._run(remove_sync)
         except docker.errors.NotFound:
             return
         except docker.errors.APIError as err:

@@ -11,10 +11,10 @@ of hollow nodes loads the manager exactly as real nodes would.
 import asyncio
 import itertools
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from corral.agent.engines.base import ContainerInfo, Engine, EngineError
+from corral.agent.engines.base import ContainerInfo, Engine, EngineError, TaskFile
 from corral.model import PublishedPort, Task
 
 FIRST_HOST_PORT = 30000
@@ -57,7 +57,10 @@ class HollowEngine(Engine):
     async def list(self) -> list[ContainerInfo]:
         return list(self._containers.values())
 
-    async def start(self, task: Task, address: str, hosts: Mapping[str, str] | None = None) -> ContainerInfo:
+    async def start(
+        self, task: Task, address: str, hosts: Mapping[str, str] | None = None, files: Sequence[TaskFile] = ()
+    ) -> ContainerInfo:
+        """Pretend to start the task; its `files` are never fetched for a hollow node (takes_files is False)."""
         container_id = f"hollow-{task.id}"
         existing = self._containers.get(container_id)
         if existing is not None and existing.running:

@@ -41,6 +41,7 @@ class ValueMetadata(BaseModel):
     created_at: float
     size: int = Field(ge=0, description="bytes of the value")
     digest: str = Field(description="sha256 of the stored bytes: the ciphertext for a secret, the value for a config")
+    stack: str = Field(default="", description="the stack whose compose file defined it (removed with it), or empty")
 
 
 class StoredValue(ValueMetadata):
@@ -56,8 +57,9 @@ def store_key(kind: Kind, name: str) -> str:
     return keys.secret_key(name) if kind == "secret" else keys.config_key(name)
 
 
-def new_record(kind: Kind, name: str, value: bytes, now: float, data_key: bytes | None) -> StoredValue:
-    """The record for a new value; a secret needs the cluster's data key to be sealed with."""
+def new_record(kind: Kind, name: str, value: bytes, now: float, data_key: bytes | None, stack: str = "") -> StoredValue:
+    """The record for a new value; a secret needs the cluster's data key to be sealed with. `stack`: the
+    stack that defined it, if any (`corral stack rm` removes it then)."""
     if len(value) > MAX_VALUE_BYTES:
         raise InvalidSpec("data", f"a {kind} may hold at most {MAX_VALUE_BYTES} bytes, this one has {len(value)}")
     if kind == "secret":
@@ -74,6 +76,7 @@ def new_record(kind: Kind, name: str, value: bytes, now: float, data_key: bytes 
             size=len(value),
             digest=hashlib.sha256(stored).hexdigest(),
             data=base64.b64encode(stored).decode(),
+            stack=stack,
         )
     except ValueError:
         raise InvalidSpec("name", f"invalid {kind} name {name!r}: use letters, digits, '_', '.' and '-'") from None
@@ -99,22 +102,22 @@ def users(kind: Kind, name: str, services: Iterable[ServiceSpec]) -> list[str]:
 
 
 async def create(store: Store, kind: Kind, name: str, value: bytes, now: float, data_key: bytes | None = None) -> ValueMetadata:
-    record = new_record(kind, name, value, now, data_key)
+    stored = new_record(kind, name, value, now, data_key)
     try:
-        await store.put(store_key(kind, name), record.model_dump(mode="json"), expect=0)
+        await store.put(store_key(kind, name), stored.model_dump(mode="json"), expect=0)
     except Conflict:
         raise Conflict(
             f"{kind} {name!r} already exists; values do not change: create a new {kind} and update the services"
         ) from None
-    return record.metadata()
+    return stored.metadata()
 
 
 async def read(store: Store, kind: Kind, name: str, data_key: bytes | None = None) -> bytes:
-    return value_of(await _record(store, kind, name), data_key)
+    return value_of(await record(store, kind, name), data_key)
 
 
 async def inspect(store: Store, kind: Kind, name: str) -> ValueMetadata:
-    return (await _record(store, kind, name)).metadata()
+    return (await record(store, kind, name)).metadata()
 
 
 async def list_metadata(store: Store, kind: Kind) -> list[ValueMetadata]:
@@ -134,7 +137,8 @@ async def remove(store: Store, kind: Kind, name: str, services: Iterable[Service
     return StoredValue.model_validate(found.value).metadata()
 
 
-async def _record(store: Store, kind: Kind, name: str) -> StoredValue:
+async def record(store: Store, kind: Kind, name: str) -> StoredValue:
+    """The stored record (NotFound naming it): for a secret, `data` is the ciphertext."""
     found = await store.get(store_key(kind, name))
     if found is None:
         raise NotFound(f"no {kind} named {name!r}")

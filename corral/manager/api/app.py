@@ -4,7 +4,9 @@ from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel
 
 import corral
-from corral.manager.api import agent_batches, agents, discovery, errors, events, images, nodes, openapi, services, stacks, tasks
+from corral.manager.api import (
+    agent_batches, agents, discovery, errors, events, images, nodes, openapi, secrets, services, stacks, tasks,
+)
 from corral.manager.api.body_limit import LimitRequestBody
 from corral.manager.api.deps import context
 from corral.manager.priority import CountUserRequests
@@ -44,6 +46,7 @@ def create_app(ctx: ManagerContext) -> FastAPI:
     routers = (
         info_router, stacks.router, services.router, tasks.router, nodes.router,
         agents.join, agents.router, agent_batches.router, discovery.router, discovery.agent_routes, events.router, images.router,
+        secrets.secrets_router, secrets.configs_router, secrets.agent_values,
     )
     for router in routers:
         app.include_router(router)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from corral.compose import parse_compose
 from corral.manager import stacks
+from corral.manager.access.stack_values import plan_values, removal_ops, stack_values
 from corral.manager.api.deps import context
 from corral.manager.context import ManagerContext
 
@@ -24,7 +25,7 @@ class DeployRequest(BaseModel):
     dry_run: bool = False
     prune: bool = Field(default=False, description="remove the stack's services the file no longer has")
     # Read by the CLI from the compose file's `file:` and `environment:` sources (the manager never reads the
-    # user's files). Not used by the manager yet: see docs/security.md.
+    # user's files); stored encrypted (secrets) with the deploy, see docs/security.md.
     secrets: dict[str, str] = Field(default_factory=dict, description="secret values by stored name, base64")
     configs: dict[str, str] = Field(default_factory=dict, description="config values by stored name, base64")
 
@@ -38,6 +39,8 @@ class DeployResult(BaseModel):
     warnings: list[str]
     dry_run: bool
     revision: int
+    created_secrets: list[str] = Field(default_factory=list, description="secrets the deploy stored (names only)")
+    created_configs: list[str] = Field(default_factory=list, description="configs the deploy stored")
 
 
 class StackView(BaseModel):
@@ -52,7 +55,10 @@ async def deploy(stack: str, body: DeployRequest, ctx: ManagerContext = Depends(
     parsed = await asyncio.get_running_loop().run_in_executor(
         _PARSERS, parse_compose, body.compose, stack, settings.limits, settings.parse_budget
     )
-    plan, revision = await stacks.deploy(ctx, stack, parsed.services, body.prune, body.dry_run)
+    values = await plan_values(
+        ctx.store, stack, parsed.definitions(), body.secrets, body.configs, ctx.clock(), ctx.secrets_key() if parsed.secrets else None
+    )
+    plan, revision = await stacks.deploy(ctx, stack, parsed.services, body.prune, body.dry_run, values.ops)
     return DeployResult(
         stack=stack,
         created=[s.name for s in plan.create],
@@ -62,6 +68,8 @@ async def deploy(stack: str, body: DeployRequest, ctx: ManagerContext = Depends(
         warnings=parsed.warnings,
         dry_run=body.dry_run,
         revision=revision,
+        created_secrets=values.secrets,
+        created_configs=values.configs,
     )
 
 
@@ -74,5 +82,6 @@ async def list_stacks(ctx: ManagerContext = Depends(context)) -> list[StackView]
 
 @router.delete("/{stack}", response_model=DeployResult)
 async def remove_stack(stack: str, ctx: ManagerContext = Depends(context)) -> DeployResult:
-    names, revision = await stacks.remove(ctx, stack)
+    owned = await stack_values(ctx.store, stack)  # its secrets and configs go too, unless another stack uses them
+    names, revision = await stacks.remove(ctx, stack, lambda remaining: removal_ops(owned, remaining))
     return DeployResult(stack=stack, created=[], updated=[], unchanged=[], removed=names, warnings=[], dry_run=False, revision=revision)
