@@ -1,23 +1,28 @@
-"""The agent's loops: register, heartbeat, follow assigned tasks, reconcile the engine.
+"""One node's agent: register, follow its tasks, make its engine run exactly those.
 
 The agent keeps no state of its own: the tasks come from the manager, the
 containers from the engine (found by their labels), so an agent restarted
 at any moment adopts the containers it started and carries on. When the
 manager is away the containers keep running; the agent retries quietly.
+
+Heartbeats, the watch of its tasks and its status reports go through a
+`ManagerLink` (link.py): its own when it runs alone, a fleet's when it is
+one of many nodes in a process (fleet.py). The protocol is the same.
 """
 
 import asyncio
 import hashlib
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from corral.agent.clock import SYSTEM_CLOCK, Backoff, Clock, wait_event
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError
 from corral.agent.engines.hollow import HollowEngine, HollowTiming
 from corral.agent.health import HealthMonitor
+from corral.agent.link import LinkSettings, ManagerLink
 from corral.agent.mesh import Mesh, MeshSettings
 from corral.agent.probes import probe_for
 from corral.agent.routing import MeshFollower
@@ -31,6 +36,8 @@ from corral.model.service import HealthCheck
 from corral.model.task import DesiredState
 
 log = logging.getLogger(__name__)
+
+EngineMaker = Callable[[str, str], Engine]  # (cluster id, node name) -> engine
 
 
 def machine_resources() -> Resources:
@@ -46,18 +53,21 @@ class Registration:
 
 class Agent:
     def __init__(
-        self, settings: AgentSettings, engine_factory: Callable[[str, str], Engine], client: ManagerClient | None = None
+        self, settings: AgentSettings, engine_factory: EngineMaker, link: ManagerLink | None = None, clock: Clock | None = None
     ) -> None:
-        """`client`: a client shared with other agents of this process (a fleet); it is theirs to close."""
+        """`link`: a fleet's, shared with the other nodes of this process (theirs to stop); else the agent's own."""
         self.settings = settings
-        self._owns_client = client is None
-        # The client carries the node's credential once registered; the join token is sent only to register.
-        self.client = client or ManagerClient(settings.manager_url, timeout=settings.long_poll + 10)
+        self._owns_link = link is None
+        if link is None:
+            # The client carries the node's credential once registered; the join token is sent only to register.
+            client = ManagerClient(settings.manager_url, timeout=settings.long_poll + 30)
+            link = ManagerLink(client, settings.long_poll, LinkSettings.lone(), clock or SYSTEM_CLOCK, settings.heartbeat_timeout)
+        self.link = link
+        self.client = link.client
+        self.clock = clock or link.clock
         self._engine_factory = engine_factory
         self.engine: Engine | None = None
         self.tasks: dict[str, Task] = {}
-        self._tasks_revision = 0
-        self._full_list = False  # the next look at the manager's tasks takes the whole list (see `resync`)
         self._wake = asyncio.Event()
         self._busy: set[str] = set()
         self._inflight: set[asyncio.Task[None]] = set()
@@ -65,8 +75,11 @@ class Agent:
         self.mesh: Mesh | None = None
         self.routing: MeshFollower | None = None
         self._loops: list[asyncio.Task[None]] = []
-        self._watch_task: asyncio.Task[None] | None = None
         self.registered = asyncio.Event()
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
 
     @property
     def prefix(self) -> str:
@@ -93,28 +106,31 @@ class Agent:
         return Registration(reply["cluster_id"], float(reply["heartbeat_interval"]))
 
     async def start(self) -> None:
+        """Register (patiently), then follow the tasks; a lone agent starts its link too."""
         registration = await self._register_patiently()
         self.engine = self._engine_factory(registration.cluster_id, self.settings.name)
+        self.link.heartbeat_interval = registration.heartbeat_interval
+        self.link.attach(self)
         self.registered.set()
         if self.settings.mesh and self.settings.engine != "hollow":
             # iptables chains are per node: several agents of a local cluster share one host
             chains = hashlib.sha1(f"{registration.cluster_id}/{self.settings.name}".encode()).hexdigest()[:11]
-            self.mesh = Mesh(MeshSettings(cluster=chains, data_path=self.settings.mesh_data_path))
+            self.mesh = Mesh(MeshSettings(cluster=chains, data_path=self.settings.mesh_data_path))  # type: ignore[arg-type]
             vip_mesh = Mesh(MeshSettings(cluster=registration.cluster_id, reuse_port=True))
             self.routing = MeshFollower(
                 self.client, self.settings.name, self.settings.address, self.mesh, vip_mesh,
-                VipInterface(registration.cluster_id), self.settings.long_poll,
+                VipInterface(registration.cluster_id), self.settings.long_poll, self.clock,
             )
             self._loops.append(asyncio.create_task(self.routing.run(), name=f"{self.prefix} mesh"))
-        self._watch_task = asyncio.create_task(self._watch_loop(), name=f"{self.prefix} watch")
-        self._loops += [
-            asyncio.create_task(self._heartbeat_loop(registration.heartbeat_interval), name=f"{self.prefix} heartbeat"),
-            self._watch_task,
-            asyncio.create_task(self._reconcile_loop(), name=f"{self.prefix} reconcile"),
-        ]
+        self._loops.append(asyncio.create_task(self._reconcile_loop(), name=f"{self.prefix} reconcile"))
+        if self._owns_link:
+            self.link.start()
 
     async def stop(self, remove_containers: bool = False) -> None:
         """Stop the loops. Containers keep running unless remove_containers (`corral up` teardown)."""
+        self.link.detach(self.name)
+        if self._owns_link:
+            await self.link.stop()
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
@@ -130,74 +146,46 @@ class Agent:
                 for container in await self.engine.list():
                     await self.engine.remove(container.id)
             await self.engine.close()
-        if self._owns_client:
+        if self._owns_link:
             await self.client.close()
 
-    async def _register_patiently(self, attempts: int = 30) -> Registration:
-        """Register; a refusal (wrong token, bad request) raises at once, a busy or unreachable manager is retried."""
-        for _ in range(attempts - 1):
+    async def _register_patiently(self) -> Registration:
+        """Register; a refusal (wrong token, bad request) raises at once, a busy or unreachable manager
+        is retried with back-off for `register_patience` seconds."""
+        backoff = Backoff(self.clock)
+        give_up = self.clock.now() + self.settings.register_patience
+        while True:
             try:
                 return await self.register()
             except ApiError as err:
-                if 0 < err.status < 500 and err.status != 409:
+                if (0 < err.status < 500 and err.status != 409) or self.clock.now() >= give_up:
                     raise
                 log.warning("%s: cannot register yet (%s); retrying", self.prefix, err)
-                await asyncio.sleep(1.0)
-        return await self.register()
+            await backoff.wait()
 
-    def resync(self) -> None:
-        """The node was down and is back (a partition, a stop, a manager that could not listen): the
-        manager replaced its tasks meanwhile. List them afresh: the lost ones' containers are stopped
-        and removed (`reconcile.plan`), the others adopted as they run."""
-        log.warning("%s: the node is ready again after being down: listing its tasks afresh", self.prefix)
-        self._full_list = True
-        self._wake.set()
-        watching = self._watch_task
-        if watching is not None and not watching.done():
-            # The long poll under way may sit on a connection the partition broke: ask again now.
-            watching.cancel()
-            self._watch_task = asyncio.create_task(self._watch_loop(), name=f"{self.prefix} watch")
-            self._loops = [self._watch_task if loop is watching else loop for loop in self._loops]
-
-    def take_full_list(self) -> bool:
-        """Whether the next look at the tasks must take the whole list (once per `resync`)."""
-        full, self._full_list = self._full_list, False
-        return full
-
-    async def _heartbeat_loop(self, interval: float) -> None:
-        while True:
-            try:
-                reply = await self.client.request(
-                    "POST", f"/v1/agent/{self.settings.name}/heartbeat", timeout=self.settings.heartbeat_timeout
-                )
-                if reply.get("recovered"):
-                    self.resync()
-            except ApiError as err:
-                if err.status in (401, 404):  # the manager forgot us (node removed, store reset): join again
-                    await self._reregister()
-                else:
-                    log.warning("%s: heartbeat failed: %s", self.prefix, err)
-            await asyncio.sleep(interval)
-
-    async def _reregister(self) -> None:
+    async def rejoin(self) -> None:
+        """The manager forgot this node (removed, store reset): register again, and take the whole task list."""
         try:
             await self.register()
         except ApiError as err:
             log.warning("%s: re-registration failed: %s", self.prefix, err)
+            return
+        self.link.start_over(self.name)
 
-    async def _watch_loop(self) -> None:
-        """Long-poll the manager for this node's tasks; every answer is the whole list."""
-        while True:
-            after = 0 if self.take_full_list() else self._tasks_revision
-            try:
-                reply = await self.client.get(f"/v1/agent/{self.settings.name}/tasks", after=after, wait=self.settings.long_poll)
-            except ApiError as err:
-                log.warning("%s: cannot fetch tasks: %s", self.prefix, err)
-                await asyncio.sleep(1.0)
-                continue
-            self.tasks = {t["id"]: Task.model_validate(t) for t in reply["tasks"]}
-            self._tasks_revision = int(reply["revision"])
-            self._wake.set()
+    def take_changes(self, full: bool, tasks: list[Task], removed: list[str]) -> None:
+        """Take this node's entry of a watch answer: the whole list, or what changed.
+
+        The manager does not send a node's own reports back to it (see `_report`, which keeps
+        what the manager answered), so every entry here is news.
+        """
+        if full:
+            self.tasks = {task.id: task for task in tasks}
+        else:
+            for task in tasks:
+                self.tasks[task.id] = task
+            for task_id in removed:
+                self.tasks.pop(task_id, None)
+        self._wake.set()
 
     async def _reconcile_loop(self) -> None:
         while True:
@@ -208,10 +196,7 @@ class Agent:
                 log.warning("%s: %s", self.prefix, err)
             except Exception:
                 log.exception("%s: reconcile failed", self.prefix)
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
-            except TimeoutError:
-                pass
+            await wait_event(self.clock, self._wake, self.settings.poll_interval)
 
     async def reconcile_once(self) -> None:
         assert self.engine is not None
@@ -248,7 +233,7 @@ class Agent:
                 del self._health[task_id]
         for task_id, (container, check) in wanted.items():
             if task_id not in self._health:
-                monitor = HealthMonitor(container.id, check, probe_for(check, self.engine, container), self._wake.set)
+                monitor = HealthMonitor(container.id, check, probe_for(check, self.engine, container), self._wake.set, self.clock)
                 monitor.start()
                 self._health[task_id] = monitor
 
@@ -286,9 +271,7 @@ class Agent:
         """The names of the other services of the task's stack, for its /etc/hosts (once the mesh is known)."""
         if self.routing is None:
             return {}
-        try:
-            await asyncio.wait_for(self.routing.synced.wait(), 5.0)
-        except TimeoutError:
+        if not await wait_event(self.clock, self.routing.synced, 5.0):
             log.warning("%s: starting %s before the mesh routes are known: no service names", self.prefix, task.id)
         return self.routing.hosts(task.stack)
 
@@ -299,10 +282,10 @@ class Agent:
         if _on_the_mesh(task):
             # The manager dropped it from the endpoints when it decided to stop it; give every
             # node's proxy a moment to let go before the container goes away.
-            await asyncio.sleep(self.settings.drain_delay)
-        began = time.monotonic()
+            await self.clock.sleep(self.settings.drain_delay)
+        began = self.clock.now()
         info = await self.engine.stop(container.id, grace)
-        ending = describe_stop(info.exit_code, grace, time.monotonic() - began)
+        ending = describe_stop(info.exit_code, grace, self.clock.now() - began)
         error = stop.error or "; ".join(part for part in (task.error, ending) if part)
         await self._report(Report(task.id, stop.state, container.id, error=error, exit_code=info.exit_code))
 
@@ -311,23 +294,26 @@ class Agent:
         await self.engine.remove(container.id)
 
     async def _report(self, report: Report) -> None:
-        body = {
-            "state": report.state.value,
-            "container_id": report.container_id,
-            "error": report.error,
-            "exit_code": report.exit_code,
-            "ports": [p.model_dump() for p in report.ports],
-        }
         try:
-            reply = await self.client.request(
-                "PUT", f"/v1/agent/{self.settings.name}/tasks/{report.task_id}/status", json_body=body
-            )
-            self.tasks[report.task_id] = Task.model_validate(reply)
+            result = await self.link.send(self.settings.name, report)
         except ApiError as err:
-            if err.status == 404:
-                self.tasks.pop(report.task_id, None)
-            else:
-                log.warning("%s: cannot report task %s: %s", self.prefix, report.task_id, err)
+            log.warning("%s: cannot report task %s: %s", self.prefix, report.task_id, err)
+            return
+        task = self.tasks.get(report.task_id)
+        if result["status"] == 404:  # no longer this node's (removed, or placed elsewhere)
+            self.tasks.pop(report.task_id, None)
+        elif result["status"] != 200:
+            log.warning("%s: cannot report task %s: %s", self.prefix, report.task_id, result.get("error"))
+        elif task is not None:
+            # What the manager now holds; the watch does not send it back (only what others change).
+            update: dict[str, object] = {"state": TaskState(result["state"])}
+            if result["state"] == report.state.value:
+                update.update(error=report.error, exit_code=report.exit_code)
+                if report.container_id:
+                    update["container_id"] = report.container_id
+                if report.ports:
+                    update["ports"] = list(report.ports)
+            self.tasks[report.task_id] = task.model_copy(update=update)
 
 
 def _on_the_mesh(task: Task) -> bool:

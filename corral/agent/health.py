@@ -9,11 +9,11 @@ probe on that schedule and says when the status changes.
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from corral.agent.clock import SYSTEM_CLOCK, Clock
 from corral.model.service import HealthCheck
 
 log = logging.getLogger(__name__)
@@ -91,11 +91,12 @@ class HealthMonitor:
     check: HealthCheck
     probe: Probe
     on_change: Callable[[], None]
+    clock: Clock = SYSTEM_CLOCK
     state: HealthState = field(init=False)
     _loop: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.state = HealthState(self.check, started_at=time.monotonic())
+        self.state = HealthState(self.check, started_at=self.clock.now())
 
     @property
     def status(self) -> HealthStatus:
@@ -117,14 +118,14 @@ class HealthMonitor:
         # corral would rather put a healthy replica to work sooner).
         while True:
             try:
-                result = await asyncio.wait_for(self.probe(), self.check.timeout)
+                result = await self.clock.wait_for(self.probe(), self.check.timeout)
             except TimeoutError:
                 result = ProbeResult(False, f"timed out after {self.check.timeout:g}s")
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # noqa: BLE001 - a probe that breaks is a failed probe
                 result = ProbeResult(False, str(err) or type(err).__name__)
-            now = time.monotonic()
+            now = self.clock.now()
             if self.state.record(result, now):
                 self.on_change()
-            await asyncio.sleep(self.state.next_delay(now))
+            await self.clock.sleep(self.state.next_delay(now))

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from corral.agent.clock import SYSTEM_CLOCK, Backoff, Clock
 from corral.agent.mesh import Mesh
 from corral.agent.vips import VipError, VipInterface
 from corral.client import ApiError, ManagerClient
@@ -56,7 +57,15 @@ def hosts_of(routes: Iterable[Mapping[str, Any]], stack: str) -> dict[str, str]:
 
 class MeshFollower:
     def __init__(
-        self, client: ManagerClient, node: str, address: str, mesh: Mesh, vip_mesh: Mesh, vips: VipInterface, long_poll: float
+        self,
+        client: ManagerClient,
+        node: str,
+        address: str,
+        mesh: Mesh,
+        vip_mesh: Mesh,
+        vips: VipInterface,
+        long_poll: float,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.client = client
         self.node = node
@@ -65,6 +74,7 @@ class MeshFollower:
         self.vip_mesh = vip_mesh
         self.vips = vips
         self.long_poll = long_poll
+        self.clock = clock
         self.fingerprint = ""
         self.routes: list[Mapping[str, Any]] = []
         self.synced = asyncio.Event()
@@ -74,13 +84,15 @@ class MeshFollower:
         return hosts_of(self.routes, stack)
 
     async def run(self) -> None:
+        backoff = Backoff(self.clock)
         while True:
             try:
                 reply = await self.client.get(f"/v1/agent/{self.node}/mesh", known=self.fingerprint, wait=self.long_poll)
             except ApiError as err:
                 log.warning("agent %s: cannot fetch mesh routes: %s", self.node, err)
-                await asyncio.sleep(1.0)
+                await backoff.wait()
                 continue
+            backoff.reset()
             self.routes = list(reply["routes"])
             errors = await self._apply(self.routes)
             self.fingerprint = str(reply["fingerprint"])

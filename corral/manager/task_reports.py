@@ -1,18 +1,17 @@
 """What an agent's status report does to a task, and writing reports with compare-and-swap.
 
 `with_status` is the rule (pure): a task only moves forward, a terminal task
-never changes, an identical report is no write. `report` writes one report
-(again after a lost race); `report_batch` writes many nodes' reports in one
-transaction, retrying the ones that lost a race while the others land.
+never changes, an identical report is no write. `report_batch` writes many
+nodes' reports in one transaction (every agent reports in batches, a lone
+one too), retrying the ones that lost a race while the others land.
 """
 
 from collections.abc import Sequence
 from typing import Protocol
 
 from corral.manager import keys
-from corral.manager.cache import Versioned
 from corral.manager.context import ManagerContext
-from corral.manager.writes import dump, put_with_retry
+from corral.manager.writes import dump
 from corral.model import PublishedPort, Task, TaskState
 from corral.model.errors import Conflict, NotFound
 from corral.model.task import TERMINAL_STATES
@@ -71,19 +70,6 @@ def with_status(task: Task, status: Report, now: float) -> Task:
 
 def _not_assigned(task_id: str, node: str) -> NotFound:
     return NotFound(f"task {task_id} is not assigned to node {node}")
-
-
-async def report(ctx: ManagerContext, node: str, task_id: str, status: Report) -> Task:
-    """Apply one report of `node` about `task_id`; NotFound if the task is not on that node."""
-
-    def reported(found: Versioned[Task] | None) -> Task:
-        if found is None or found.obj.node != node:
-            raise _not_assigned(task_id, node)
-        return with_status(found.obj, status, ctx.clock())
-
-    return await put_with_retry(
-        ctx.store, ctx.cache, keys.task_key(task_id), lambda: ctx.cache.tasks.get(task_id), reported, f"task {task_id}"
-    )
 
 
 async def report_batch(ctx: ManagerContext, reports: Sequence[NodeReport]) -> list[TaskState | NotFound | Conflict]:

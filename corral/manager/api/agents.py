@@ -1,26 +1,24 @@
-"""/v1/agent: what node agents call.
+"""/v1/agent/register: a node joins; and the body of a status report.
 
 An agent registers its node with the join token and gets the node's
-credential, which every other call carries (corral/manager/credentials.py);
-then it renews its lease with heartbeats, long-polls
-for the tasks assigned to it (the whole list each time: level-driven, so a
-lost response costs nothing), and reports each task's observed state.
+credential, which every other call carries (corral/manager/credentials.py).
+Everything after (heartbeats, the watch of its tasks, status reports) goes
+through the batched routes of `agent_batches.py`, the one protocol of lone
+agents and fleets alike, and the mesh routes of `discovery.py`.
 """
 
 import ipaddress
 
-from fastapi import Depends, Query
+from fastapi import Depends
 from pydantic import BaseModel, Field, field_validator
 
-from corral.manager import credentials, node_changes, task_reports
-from corral.manager.api.deps import agent_router, context, join_router
+from corral.manager import credentials, node_changes
+from corral.manager.api.deps import context, join_router
 from corral.manager.context import ManagerContext
-from corral.manager.heartbeats import hear
-from corral.model import Node, PublishedPort, Resources, Task, TaskState
+from corral.model import Node, PublishedPort, Resources, TaskState
 from corral.model.node import NodeLabels
 
 join = join_router()
-router = agent_router()
 
 
 class RegisterRequest(BaseModel):
@@ -49,11 +47,6 @@ class RegisterResponse(BaseModel):
     credential: str = Field(description="the node's credential: `Authorization: Bearer ...` on every other agent call")
 
 
-class AssignedTasks(BaseModel):
-    revision: int
-    tasks: list[Task]
-
-
 class TaskStatus(BaseModel):
     state: TaskState
     container_id: str = ""
@@ -73,26 +66,3 @@ async def register(body: RegisterRequest, ctx: ManagerContext = Depends(context)
         node=node.model_copy(update={"credential": ""}),  # its digest stays in the store
         credential=credential,
     )
-
-
-@router.post("/{node}/heartbeat")
-async def heartbeat(node: str, ctx: ManagerContext = Depends(context)) -> dict[str, str | bool]:
-    """Renew the node's lease; a node that was down is ready again (`recovered`: list the tasks afresh)."""
-    heard = await hear(ctx, [node])  # the router's dependency answered 404 for an unknown node
-    found = ctx.cache.nodes[node]
-    return {"state": found.obj.state.value, "availability": found.obj.availability.value, "recovered": bool(heard.recovered)}
-
-
-@router.get("/{node}/tasks", response_model=AssignedTasks)
-async def assigned_tasks(
-    node: str, after: int = 0, wait: float = Query(default=0.0, ge=0, le=60), ctx: ManagerContext = Depends(context)
-) -> AssignedTasks:
-    cache = ctx.cache
-    if wait:
-        await cache.wait_change(lambda: cache.node_changed.get(node, 0) > after, float(wait))
-    return AssignedTasks(revision=max(cache.node_changed.get(node, 0), 1), tasks=cache.tasks_on(node))
-
-
-@router.put("/{node}/tasks/{task_id}/status", response_model=Task)
-async def report_status(node: str, task_id: str, body: TaskStatus, ctx: ManagerContext = Depends(context)) -> Task:
-    return await task_reports.report(ctx, node, task_id, body)
