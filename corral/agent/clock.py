@@ -96,8 +96,11 @@ class FakeClock:
         return sum(1 for _, _, future in self._sleepers if not future.done())
 
     async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:  # no time to wait: only a turn of the loop, as asyncio.sleep(0)
+            await asyncio.sleep(0)
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.time + max(0.0, seconds), next(self._order), future))
+        heapq.heappush(self._sleepers, (self.time + seconds, next(self._order), future))
         self._parked.set()
         try:
             await future
@@ -111,17 +114,12 @@ class FakeClock:
         work = asyncio.ensure_future(awaitable)
         timer = asyncio.ensure_future(self.sleep(timeout))
         try:
-            await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             timer.cancel()
-            if not work.done():
-                work.cancel()
-        if work.done() and not work.cancelled():
+            work.cancel()  # (nothing, when it is done)
+        if work in done:
             return work.result()
-        try:
-            await work
-        except asyncio.CancelledError:
-            pass
         raise TimeoutError(f"timed out after {timeout:g}s (fake clock)")
 
     def advance(self, seconds: float) -> None:

@@ -240,8 +240,9 @@ class ManagerLink:
                 continue  # start_over cancelled the call: ask again at once
             backoff.reset()
             self.take(reply, seen)
-            if not reply.get("more"):  # (more: the manager held changes back: fetch them now)
-                await self.clock.sleep(max(0.0, self.settings.watch_interval - (self.clock.now() - began)))
+            pause = self.settings.watch_interval - (self.clock.now() - began)
+            if pause > 0 and not reply.get("more"):  # (more: the manager held changes back: fetch them now)
+                await self.clock.sleep(pause)
 
     async def _ask(self, seen: dict[str, int]) -> Json | None:
         """One watch call (ApiError when it fails); None when `start_over` cancelled it."""
