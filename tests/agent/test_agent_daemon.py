@@ -1,60 +1,90 @@
-"""The agent's reconcile round against a fake engine (the Docker driver is covered end to end)."""
+"""The agent's reconcile round against a fake engine (the Docker driver is covered end to end).
+
+The order of events is set by the test: the engine's calls wait at gates the
+test opens, and the agent's waits are on a fake clock the test moves.
+"""
 
 import asyncio
 from collections.abc import Mapping, Sequence
 
+from corral.agent.clock import FakeClock
 from corral.agent.daemon import Agent
 from corral.agent.engines.base import ContainerInfo, Engine, TaskFile
 from corral.agent.reconcile import Report
 from corral.agent.settings import AgentSettings
-from corral.model import ServiceSpec, Task, TaskState
+from corral.model import PortSpec, Task, TaskState
+from corral.model.task import DesiredState
+
+from agent_factories import make_task
 
 
-class SlowEngine(Engine):
-    """Starting takes a moment; listing takes longer, so a start can finish mid-list."""
+class GatedEngine(Engine):
+    """An engine whose calls wait at gates (open by default) that a test may close."""
 
     def __init__(self) -> None:
         self.containers: dict[str, ContainerInfo] = {}
         self.started: list[str] = []
+        self.stopped: list[str] = []
+        self.list_gate = asyncio.Event()
+        self.start_gate = asyncio.Event()
+        self.listing = asyncio.Event()  # set while a list waits at its gate
+        self.list_gate.set()
+        self.start_gate.set()
 
     async def list(self) -> list[ContainerInfo]:
         snapshot = list(self.containers.values())
-        await asyncio.sleep(0.2)
+        self.listing.set()
+        await self.list_gate.wait()
+        self.listing.clear()
         return snapshot
 
-    async def start(self, task: Task, address: str, hosts: Mapping[str, str] | None = None, files: Sequence[TaskFile] = ()) -> ContainerInfo:
-        await asyncio.sleep(0.05)
+    async def start(
+        self, task: Task, address: str, hosts: Mapping[str, str] | None = None, files: Sequence[TaskFile] = ()
+    ) -> ContainerInfo:
+        await self.start_gate.wait()
         info = ContainerInfo(id=f"c-{task.id}", task_id=task.id, running=True)
         self.containers[task.id] = info
         self.started.append(task.id)
         return info
 
     async def stop(self, container_id: str, grace: float) -> ContainerInfo:
-        raise AssertionError("nothing should be stopped")
+        self.stopped.append(container_id)
+        return ContainerInfo(id=container_id, task_id=container_id.removeprefix("c-"), running=False, exit_code=0)
 
     async def remove(self, container_id: str) -> None:
         raise AssertionError("nothing should be removed")
 
 
-async def test_a_start_that_ends_while_listing_is_not_a_vanished_container() -> None:
-    engine = SlowEngine()
-    agent = Agent(AgentSettings(manager_url="http://127.0.0.1:9", name="n1", address="127.0.0.2", token="t"), lambda *_: engine)
+def agent_with(engine: GatedEngine, clock: FakeClock) -> tuple[Agent, list[Report]]:
+    settings = AgentSettings(manager_url="http://127.0.0.1:9", name="n1", address="127.0.0.2", token="t", drain_delay=1.0)
+    agent = Agent(settings, lambda *_: engine, clock=clock)
     agent.engine = engine
     reports: list[Report] = []
 
-    async def record(report: Report) -> None:
+    async def record(report: Report) -> None:  # as the manager would take it
         reports.append(report)
         task = agent.tasks[report.task_id]
         agent.tasks[report.task_id] = task.model_copy(update={"state": report.state, "container_id": report.container_id})
 
     agent._report = record  # type: ignore[method-assign]
-    spec = ServiceSpec(name="s", image="img")
-    agent.tasks = {"t1": Task(id="t1", service="s", slot=1, node="n1", state=TaskState.assigned, spec=spec, created_at=0, updated_at=0)}
+    return agent, reports
 
-    await agent.reconcile_once()  # launches the start
-    await agent.reconcile_once()  # lists while the start finishes
+
+async def test_a_start_that_ends_while_listing_is_not_a_vanished_container() -> None:
+    engine = GatedEngine()
+    agent, reports = agent_with(engine, FakeClock())
+    agent.tasks = {"t1": make_task("t1")}
+
+    engine.start_gate.clear()
+    await agent.reconcile_once()  # launches the start, which waits at its gate
+    engine.list_gate.clear()
+    listing = asyncio.create_task(agent.reconcile_once())
+    await engine.listing.wait()  # the list has taken its snapshot: no container yet
+    engine.start_gate.set()
+    await asyncio.gather(*agent._inflight)  # the start ends while the list is out
+    engine.list_gate.set()
+    await listing  # its list does not show the container: it must not count as vanished
     await agent.reconcile_once()  # sees the container
-    await asyncio.gather(*agent._inflight)
 
     assert engine.started == ["t1"]
     assert [r.state for r in reports] == [TaskState.starting, TaskState.running]
@@ -62,39 +92,22 @@ async def test_a_start_that_ends_while_listing_is_not_a_vanished_container() -> 
     await agent.client.close()
 
 
-class RecordingClient:
-    """The manager as the agent's loops see it: a heartbeat says the node recovered, once."""
+async def test_a_task_on_the_mesh_is_stopped_after_the_drain_delay_on_the_clock() -> None:
+    engine = GatedEngine()
+    clock = FakeClock()
+    agent, reports = agent_with(engine, clock)
+    engine.containers["t1"] = ContainerInfo(id="c-t1", task_id="t1", running=True)
+    task = make_task("t1", TaskState.running, desired=DesiredState.shutdown, ports=[PortSpec(target=80)], container_id="c-t1")
+    agent.tasks = {"t1": task}
 
-    def __init__(self) -> None:
-        self.heartbeats = 0
-        self.lists: list[int] = []
+    await agent.reconcile_once()
+    await clock.sleeping(1)  # the stop waits for the other nodes' proxies to let go
+    clock.advance(0.99)
+    await asyncio.sleep(0)
+    assert engine.stopped == [] and clock.sleepers == 1
+    clock.advance(0.01)
+    await asyncio.gather(*agent._inflight)
 
-    async def request(self, method: str, path: str, **_: object) -> dict[str, object]:
-        self.heartbeats += 1
-        return {"state": "ready", "availability": "active", "recovered": self.heartbeats == 2}
-
-    async def get(self, path: str, after: int = 0, wait: float = 0.0) -> dict[str, object]:
-        self.lists.append(after)
-        await asyncio.sleep(0.01)
-        return {"revision": 7 + len(self.lists), "tasks": []}
-
-
-async def test_a_node_that_recovered_lists_its_tasks_afresh() -> None:
-    client = RecordingClient()
-    agent = Agent(
-        AgentSettings(manager_url="http://127.0.0.1:9", name="n1", address="127.0.0.2", token="t"),
-        lambda *_: SlowEngine(), client=client,  # type: ignore[arg-type]
-    )
-    watch = asyncio.create_task(agent._watch_loop())
-    await asyncio.sleep(0.05)
-    assert client.lists[0] == 0 and all(after > 0 for after in client.lists[1:])  # then only what changed
-    beats = asyncio.create_task(agent._heartbeat_loop(0.01))
-    while client.heartbeats < 3:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)
-    beats.cancel()
-    watch.cancel()
-    await asyncio.gather(beats, watch, return_exceptions=True)
-    # the heartbeat that said `recovered` made the next look take the whole list, once
-    assert client.lists.count(0) == 2, client.lists  # the first look, and the one after `recovered`
-    assert agent._wake.is_set()
+    assert engine.stopped == ["c-t1"]
+    assert [(r.state, r.error) for r in reports] == [(TaskState.shutdown, "exited on SIGTERM with code 0")]
+    await agent.client.close()

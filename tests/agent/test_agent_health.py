@@ -5,6 +5,7 @@ import socket
 
 import pytest
 
+from corral.agent.clock import FakeClock
 from corral.agent.health import HealthMonitor, HealthState, HealthStatus, ProbeResult
 from corral.agent.probes import http_probe, tcp_probe
 from corral.model.service import HealthCheck
@@ -57,40 +58,52 @@ def test_a_pass_in_the_start_period_ends_it() -> None:
 
 
 async def test_monitor_probes_on_its_schedule_and_reports_changes() -> None:
+    clock = FakeClock()
     results = [OK, FAIL, FAIL]
     probes: list[float] = []
-    changed = asyncio.Event()
+    changes: list[HealthStatus] = []
 
     async def probe() -> ProbeResult:
-        probes.append(asyncio.get_running_loop().time())
+        probes.append(clock.now())
         return results.pop(0) if results else FAIL
 
-    monitor = HealthMonitor("c1", HealthCheck(tcp={"port": 80}, interval=0.05, retries=2), probe, changed.set)
+    monitor = HealthMonitor("c1", HealthCheck(tcp={"port": 80}, interval=5.0, retries=2), probe, lambda: changes.append(monitor.status), clock)
+    began = clock.now()
     monitor.start()
     try:
-        await asyncio.wait_for(changed.wait(), 2)
-        assert monitor.status == HealthStatus.healthy
-        changed.clear()
-        await asyncio.wait_for(changed.wait(), 2)
-        assert monitor.view().status == HealthStatus.unhealthy
+        await clock.sleeping(1)  # the first probe comes at once; then the monitor waits an interval
+        assert changes == [HealthStatus.healthy]
+        clock.advance(5.0)
+        await clock.sleeping(1)  # one failure: not yet unhealthy
+        assert changes == [HealthStatus.healthy] and monitor.status == HealthStatus.healthy
+        clock.advance(5.0)
+        await clock.sleeping(1)
+        assert changes == [HealthStatus.healthy, HealthStatus.unhealthy]
         assert monitor.view().reason.startswith("health check failed 2 times in a row")
-        assert len(probes) == 3
+        assert probes == [began, began + 5.0, began + 10.0]
     finally:
         monitor.cancel()
 
 
 async def test_monitor_counts_a_slow_probe_as_failed() -> None:
+    clock = FakeClock()
     changed = asyncio.Event()
+    never = asyncio.Event()
 
     async def hang() -> ProbeResult:
-        await asyncio.sleep(10)
+        await never.wait()
         return OK
 
-    monitor = HealthMonitor("c1", HealthCheck(tcp={"port": 80}, interval=0.01, timeout=0.05, retries=1), hang, changed.set)
+    monitor = HealthMonitor("c1", HealthCheck(tcp={"port": 80}, interval=1.0, timeout=3.0, retries=1), hang, changed.set, clock)
     monitor.start()
     try:
-        await asyncio.wait_for(changed.wait(), 2)
-        assert monitor.view().reason == "health check failed 1 times in a row: timed out after 0.05s"
+        await clock.sleeping(1)  # the probe's timeout runs on the clock
+        clock.advance(2.9)
+        await asyncio.sleep(0)
+        assert not changed.is_set()
+        clock.advance(0.1)
+        await asyncio.wait_for(changed.wait(), 5)
+        assert monitor.view().reason == "health check failed 1 times in a row: timed out after 3s"
     finally:
         monitor.cancel()
 

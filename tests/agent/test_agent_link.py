@@ -166,6 +166,8 @@ class ScriptedManager:
         self.hold = asyncio.Event()  # a call with no scripted answer waits for this (a long poll)
 
     async def request(self, method: str, path: str, *, json_body: Any = None, **_: Any) -> Any:
+        if path == "/v1/agent/heartbeats":
+            return await self.post(path, json_body)
         assert (method, path) == ("POST", "/v1/agent/watch")
         self.asked.append(dict(json_body["after"]))
         if not self.answers:
@@ -254,5 +256,28 @@ async def test_failed_watch_calls_back_off_on_the_clock() -> None:
             clock.advance(0.01)
         await _watching(scripted, 5)  # the answer, then at once the next call (a long poll)
         assert scripted.asked[3:] == [{"n1": 0}, {"n1": 3}]
+    finally:
+        await link.stop()
+
+
+async def test_a_node_the_manager_had_marked_down_lists_its_tasks_afresh() -> None:
+    scripted = ScriptedManager([{"revision": 9, "nodes": {"n1": _entry(9, True, ["t1"])}, "more": False}])
+    link = ManagerLink(scripted, long_poll=60, settings=LinkSettings.lone(), clock=FakeClock())  # type: ignore[arg-type]
+    n1 = Node("n1")
+    link.attach(n1)
+    link.start()
+    try:
+        await _watching(scripted, 2)  # the long poll is out (maybe on a connection a partition broke)
+        beats: list[list[str]] = []
+
+        async def recovered(path: str, body: Any = None) -> Any:
+            beats.append(body["nodes"])
+            return {"unknown": [], "recovered": ["n1"]}
+
+        scripted.post = recovered  # type: ignore[method-assign]
+        await link.heartbeat(["n1"])
+        await _watching(scripted, 3)  # asked again at once, for the whole list
+        assert beats == [["n1"]] and scripted.asked == [{"n1": 0}, {"n1": 9}, {"n1": 0}]
+        assert n1.rejoined == 0  # it is registered: nothing to join
     finally:
         await link.stop()

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 
+from corral.agent.clock import SYSTEM_CLOCK, Clock
 from corral.agent.mesh.balancing import Pool
 from corral.agent.mesh.kernel import KernelPath, KernelPathError
 from corral.agent.mesh.settings import MeshSettings
@@ -30,8 +31,10 @@ Serving = TcpListener | UdpListener
 
 
 class Mesh:
-    def __init__(self, settings: MeshSettings | None = None) -> None:
+    def __init__(self, settings: MeshSettings | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+        """`clock`: what idle UDP sessions are timed by (a fake one in tests)."""
         self.settings = settings or MeshSettings()
+        self.clock = clock
         self.listeners: dict[Listener, Serving] = {}
         self.errors: dict[Listener, str] = {}  # from the last apply
         self._lock = asyncio.Lock()
@@ -83,5 +86,5 @@ class Mesh:
 
     def _serving(self, listener: Listener, pool: Pool) -> Serving:
         if listener.protocol == "udp":
-            return UdpListener(listener, pool, self.settings)
+            return UdpListener(listener, pool, self.settings, self.clock)
         return TcpListener(listener, pool, self.settings)

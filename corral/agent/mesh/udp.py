@@ -11,8 +11,8 @@ datagram sent is gone.
 
 import asyncio
 import logging
-import time
 
+from corral.agent.clock import SYSTEM_CLOCK, Clock
 from corral.agent.mesh.balancing import Pool
 from corral.agent.mesh.settings import MeshSettings
 from corral.agent.mesh.table import Backend, Listener
@@ -23,10 +23,11 @@ Address = tuple[str, int]
 
 
 class UdpListener:
-    def __init__(self, listener: Listener, pool: Pool, settings: MeshSettings) -> None:
+    def __init__(self, listener: Listener, pool: Pool, settings: MeshSettings, clock: Clock = SYSTEM_CLOCK) -> None:
         self.listener = listener
         self.pool = pool
         self.settings = settings
+        self.clock = clock
         self.sessions: dict[Address, Session] = {}
         self._front: asyncio.DatagramTransport | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -66,8 +67,8 @@ class UdpListener:
     async def _sweep(self) -> None:
         idle = self.settings.udp_idle_timeout
         while True:
-            await asyncio.sleep(idle / 2)
-            now = time.monotonic()
+            await self.clock.sleep(idle / 2)
+            now = self.clock.now()
             for session in list(self.sessions.values()):
                 if now - session.last_used > idle:
                     session.close()
@@ -91,7 +92,7 @@ class Session(asyncio.DatagramProtocol):
         self.client = client
         self.backend = backend
         self.front = front
-        self.last_used = time.monotonic()
+        self.last_used = owner.clock.now()
         self.queued: list[bytes] = []  # datagrams that arrived while the socket was being made
         self.transport: asyncio.DatagramTransport | None = None
         self.closed = False
@@ -115,14 +116,14 @@ class Session(asyncio.DatagramProtocol):
         self.queued.clear()
 
     def send(self, data: bytes) -> None:
-        self.last_used = time.monotonic()
+        self.last_used = self.owner.clock.now()
         if self.transport is None:
             self.queued.append(data)
         else:
             self.transport.sendto(data)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
-        self.last_used = time.monotonic()
+        self.last_used = self.owner.clock.now()
         self.front.sendto(data, self.client)
 
     def error_received(self, exc: Exception) -> None:

@@ -2,7 +2,18 @@
 
 import asyncio
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+
+async def until(condition: Callable[[], bool], what: str, within: float = 5.0) -> None:
+    """Wait until `condition` holds, checking after each turn of the event loop's I/O (fails after `within` s)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.001)
 
 
 def free_port(ip: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
@@ -19,6 +30,7 @@ class NamedServer:
     server: asyncio.Server
     port: int
     accepted: int = 0
+    serving: int = 0  # connections whose handler still runs
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
 
     @property
@@ -29,13 +41,14 @@ class NamedServer:
         self.server.close()
         for writer in self.writers:
             writer.close()
-        await asyncio.sleep(0.01)  # the handlers see their connections end
+        await until(lambda: self.serving == 0, f"server {self.name}'s handlers to end")
         await self.server.wait_closed()
 
 
 async def start_named_server(name: str) -> NamedServer:
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         named.accepted += 1
+        named.serving += 1
         named.writers.append(writer)
         try:
             while line := await reader.readline():
@@ -45,6 +58,7 @@ async def start_named_server(name: str) -> NamedServer:
             pass
         finally:
             writer.close()
+            named.serving -= 1
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     named = NamedServer(name, server, server.sockets[0].getsockname()[1])

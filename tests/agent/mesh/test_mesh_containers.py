@@ -13,7 +13,7 @@ import pytest
 
 from corral.agent.mesh import Mesh
 
-from mesh_backends import free_port
+from mesh_backends import free_port, until
 
 pytestmark = pytest.mark.e2e
 
@@ -89,10 +89,11 @@ async def test_a_container_killed_under_load_costs_no_request(mesh: Mesh, contai
         asyncio.create_task(asyncio.to_thread(load, f"http://{front[0]}:{front[1]}/", stop, record, failures))
         for _ in range(4)
     ]
-    await asyncio.sleep(1.0)
+    # Under load, every container answering, before and after the kill (conditions, not durations):
+    await until(lambda: set(Counter(name for _, name in record)) == set(containers) and len(record) > 50, "load on every container", 30)
     await asyncio.to_thread(docker, "kill", victim)
     killed_at = time.monotonic()
-    await asyncio.sleep(2.0)
+    await until(lambda: sum(1 for at, _ in record if at > killed_at + 0.5) > 100, "100 answers after the kill", 30)
     stop.set()
     await asyncio.gather(*workers)
 

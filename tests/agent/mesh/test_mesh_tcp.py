@@ -9,7 +9,7 @@ import pytest
 from corral.agent.mesh import Listener, Mesh, MeshSettings
 from corral.model.errors import InvalidSpec
 
-from mesh_backends import ask, free_port
+from mesh_backends import ask, free_port, until
 
 
 @pytest.fixture
@@ -30,8 +30,8 @@ async def test_round_robin_reaches_every_backend(mesh: Mesh, named_servers) -> N
     answers = [await ask(front[:2], f"r{i}") for i in range(30)]
     assert Counter(a.split(":")[0] for a in answers) == {"b0": 10, "b1": 10, "b2": 10}
     assert answers[0].endswith(":r0")
-    await asyncio.sleep(0.1)
-    assert mesh.listeners[Listener(*front)].relays == set()  # every closed connection was let go
+    serving = mesh.listeners[Listener(*front)]
+    await until(lambda: serving.relays == set(), "every closed connection let go")  # type: ignore[union-attr]
     assert sum(s.accepted for s in servers) == 30
 
 
@@ -47,7 +47,8 @@ async def test_least_connections_avoids_a_busy_backend(named_servers) -> None:
         picked = set()
         for _ in range(5):
             picked.add((await ask(front[:2])).split(":")[0])
-            await asyncio.sleep(0.05)  # let the mesh see the close before the next pick
+            serving = mesh.listeners[Listener(*front)]
+            await until(lambda: len(serving.relays) == 1, "the mesh to see the close before the next pick")  # type: ignore[union-attr]
         assert picked == {"b1"}
         writer.close()
     finally:

@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from corral.agent.clock import FakeClock
 from corral.agent.mesh import Listener, Mesh, MeshSettings
 from corral.agent.mesh.udp import UdpListener
 
@@ -35,8 +36,13 @@ def udp_listener(ip: str = "127.0.0.5") -> tuple[str, int, str]:
 
 
 @pytest.fixture
-async def mesh():
-    running = Mesh(MeshSettings(udp_idle_timeout=0.3))
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def mesh(clock: FakeClock):
+    running = Mesh(MeshSettings(udp_idle_timeout=30.0), clock)
     yield running
     await running.close()
 
@@ -57,7 +63,7 @@ async def test_each_client_keeps_its_backend_and_clients_are_spread(mesh: Mesh, 
             transport.close()
 
 
-async def test_idle_sessions_are_closed(mesh: Mesh, udp_echoes) -> None:
+async def test_idle_sessions_are_closed(mesh: Mesh, clock: FakeClock, udp_echoes) -> None:
     backends = await udp_echoes(1)
     front = udp_listener()
     await mesh.apply({front: backends})
@@ -66,7 +72,13 @@ async def test_idle_sessions_are_closed(mesh: Mesh, udp_echoes) -> None:
         assert await exchange(transport, protocol, "x") == "u0:x"
         serving = mesh.listeners[Listener(*front)]
         assert isinstance(serving, UdpListener) and len(serving.sessions) == 1
-        await asyncio.sleep(0.8)
+        for _ in range(2):  # the sweeper looks every 15 s: at 15 s and 30 s the session is not idle long enough
+            await clock.sleeping(1)
+            clock.advance(15.0)
+            await clock.sleeping(1)  # (it swept, and waits again)
+            assert len(serving.sessions) == 1
+        clock.advance(15.0)  # 45 s unused
+        await clock.sleeping(1)
         assert serving.sessions == {}
         assert await exchange(transport, protocol, "y") == "u0:y"  # a new session
     finally:
