@@ -66,9 +66,13 @@ class Backoff:
     def __post_init__(self) -> None:
         self._next = self.first
 
-    async def wait(self) -> None:
+    def next(self) -> float:
+        """The delay to wait now; the one after is longer."""
         delay, self._next = self._next, min(self.cap, self._next * 2)
-        await self.clock.sleep(delay)
+        return delay
+
+    async def wait(self) -> None:
+        await self.clock.sleep(self.next())
 
     def reset(self) -> None:
         self._next = self.first

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from corral.agent.clock import SYSTEM_CLOCK, Backoff, Clock
+from corral.agent.clock import SYSTEM_CLOCK, Backoff, Clock, wait_event
 from corral.agent.reconcile import Report
 from corral.client import ApiError, ManagerClient
 from corral.model import Task
@@ -145,6 +145,7 @@ class ManagerLink:
         self.nodes: dict[str, LinkedNode] = {}
         self._seen: dict[str, int] = {}  # node -> the revision of its tasks it has seen (0: none, send all)
         self._watch_call: asyncio.Future[Json] | None = None
+        self._restart = asyncio.Event()  # set by start_over: ends a back-off wait of the watch
         self._loops: list[asyncio.Task[None]] = []
 
     def attach(self, node: LinkedNode) -> None:
@@ -162,6 +163,7 @@ class ManagerLink:
         for name in names or list(self.nodes):
             if name in self.nodes:
                 self._seen[name] = 0
+        self._restart.set()
         if self._watch_call is not None:  # a long poll already out does not name them so: ask again now
             self._watch_call.cancel()
 
@@ -225,6 +227,7 @@ class ManagerLink:
         backoff = Backoff(self.clock)
         while True:
             began = self.clock.now()
+            self._restart.clear()
             seen = {name: self._seen.get(name, 0) for name in self.nodes}
             try:
                 reply = await self._ask(seen)
@@ -234,7 +237,7 @@ class ManagerLink:
                     self.start_over()
                     continue
                 log.warning("link: cannot fetch tasks: %s", err)
-                await backoff.wait()
+                await wait_event(self.clock, self._restart, backoff.next())  # (a node that joins again asks at once)
                 continue
             if reply is None:
                 continue  # start_over cancelled the call: ask again at once

@@ -48,7 +48,7 @@ async def test_the_document_declares_every_error_with_the_error_body(api: httpx.
     assert "HTTPValidationError" not in document["components"]["schemas"]
     node = document["paths"]["/v1/nodes/{name}"]
     assert {"404", "422", "409"} <= set(node["patch"]["responses"])
-    assert {"401", "404", "422"} <= set(document["paths"]["/v1/agent/{node}/tasks"]["get"]["responses"])
+    assert {"401", "404", "422"} <= set(document["paths"]["/v1/agent/{node}/mesh"]["get"]["responses"])
     assert "401" in document["paths"]["/v1/agent/heartbeats"]["post"]["responses"]
     assert "requestBody" in document["paths"]["/v1/agent/heartbeats"]["post"]  # read by the route itself, still documented
     assert "404" in document["paths"]["/v1/images"]["get"]["responses"]  # a manager without a registry

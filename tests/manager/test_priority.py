@@ -12,7 +12,7 @@ def scope(path: str, query: bytes = b"") -> dict:
 
 def test_agents_and_streams_are_not_counted() -> None:
     assert _counted(scope("/v1/services")) and _counted(scope("/v1/nodes"))
-    assert not _counted(scope("/v1/agent/status")) and not _counted(scope("/v1/agent/n1/tasks"))
+    assert not _counted(scope("/v1/agent/status")) and not _counted(scope("/v1/agent/n1/mesh"))
     assert not _counted(scope("/v1/events")) and not _counted(scope("/v1/services/web/endpoints", b"watch=true"))
     assert not _counted({"type": "websocket", "path": "/v1/services"})
 
