@@ -1,11 +1,10 @@
-"""/v1/agent batched calls: one request for many nodes (a fleet of hollow nodes, or any agent process).
+"""/v1/agent heartbeats, watch and status: the one protocol of every agent process (one node or a fleet).
 
-With thousands of nodes behind one process, a call per node per heartbeat,
-per long poll and per status report is what would cost the most. These
-routes do the same work as the per-node routes of `agents.py` for many
-nodes at once, through the same pieces: leases are renewed in
-`ctx.leases`, the tasks come from the cache's per-node index, and a report
-changes a task through the same rule (`task_reports.with_status`). Differences:
+Every call is about many nodes at once (a lone agent names one): with
+thousands of nodes behind one process, a call per node per heartbeat, per
+long poll and per status report is what would cost the most. Leases are
+renewed in `ctx.leases`, the tasks come from the cache's per-node index,
+and a report changes a task through one rule (`task_reports.with_status`).
 
 - the watch sends only what changed on each node since the revision the
   caller last saw (the tasks changed, the ids of those that left), or the
