@@ -115,7 +115,7 @@ class Agent:
         if self.settings.mesh and self.settings.engine != "hollow":
             # iptables chains are per node: several agents of a local cluster share one host
             chains = hashlib.sha1(f"{registration.cluster_id}/{self.settings.name}".encode()).hexdigest()[:11]
-            self.mesh = Mesh(MeshSettings(cluster=chains, data_path=self.settings.mesh_data_path), self.clock)  # type: ignore[arg-type]
+            self.mesh = Mesh(MeshSettings(cluster=chains, data_path=self.settings.mesh_data_path), self.clock)
             vip_mesh = Mesh(MeshSettings(cluster=registration.cluster_id, reuse_port=True), self.clock)
             self.routing = MeshFollower(
                 self.client, self.settings.name, self.settings.address, self.mesh, vip_mesh,
