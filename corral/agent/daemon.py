@@ -69,6 +69,9 @@ class Agent:
         self.engine: Engine | None = None
         self.tasks: dict[str, Task] = {}
         self._wake = asyncio.Event()
+        # Set by the first whole task list: until then an empty `tasks` means "not known yet", not
+        # "none", and a reconcile would remove every container this node runs (an agent restarted).
+        self.listed = asyncio.Event()
         self._busy: set[str] = set()
         self._inflight: set[asyncio.Task[None]] = set()
         self._health: dict[str, HealthMonitor] = {}
@@ -180,6 +183,7 @@ class Agent:
         """
         if full:
             self.tasks = {task.id: task for task in tasks}
+            self.listed.set()
         else:
             for task in tasks:
                 self.tasks[task.id] = task
@@ -188,6 +192,7 @@ class Agent:
         self._wake.set()
 
     async def _reconcile_loop(self) -> None:
+        await self.listed.wait()  # no reconcile on the strength of a task list not yet received
         while True:
             self._wake.clear()
             try:

@@ -25,6 +25,8 @@ class GatedEngine(Engine):
         self.containers: dict[str, ContainerInfo] = {}
         self.started: list[str] = []
         self.stopped: list[str] = []
+        self.removed: list[str] = []
+        self.lists = 0
         self.list_gate = asyncio.Event()
         self.start_gate = asyncio.Event()
         self.listing = asyncio.Event()  # set while a list waits at its gate
@@ -33,6 +35,7 @@ class GatedEngine(Engine):
 
     async def list(self) -> list[ContainerInfo]:
         snapshot = list(self.containers.values())
+        self.lists += 1
         self.listing.set()
         await self.list_gate.wait()
         self.listing.clear()
@@ -52,7 +55,7 @@ class GatedEngine(Engine):
         return ContainerInfo(id=container_id, task_id=container_id.removeprefix("c-"), running=False, exit_code=0)
 
     async def remove(self, container_id: str) -> None:
-        raise AssertionError("nothing should be removed")
+        self.removed.append(container_id)
 
 
 def agent_with(engine: GatedEngine, clock: FakeClock) -> tuple[Agent, list[Report]]:
@@ -111,3 +114,27 @@ async def test_a_task_on_the_mesh_is_stopped_after_the_drain_delay_on_the_clock(
     assert engine.stopped == ["c-t1"]
     assert [(r.state, r.error) for r in reports] == [(TaskState.shutdown, "exited on SIGTERM with code 0")]
     await agent.client.close()
+
+
+async def test_a_restarted_agent_touches_nothing_before_its_first_task_list() -> None:
+    engine = GatedEngine()
+    agent, reports = agent_with(engine, FakeClock())
+    engine.containers["t1"] = ContainerInfo(id="c-t1", task_id="t1", running=True)  # started before the restart
+    loop = asyncio.create_task(agent._reconcile_loop())
+    try:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert engine.lists == 0  # an empty task list is "not known yet": no container of it goes
+
+        engine.list_gate.clear()
+        agent.take_changes(True, [make_task("t1", TaskState.running, container_id="c-t1")], [])
+        await engine.listing.wait()
+        engine.list_gate.set()
+        while engine.lists < 2:  # a whole round done: the loop lists again only after it
+            engine.listing.clear()
+            agent._wake.set()
+            await engine.listing.wait()
+        assert engine.removed == [] and engine.stopped == [] and reports == []  # adopted as it is
+    finally:
+        loop.cancel()
+        await agent.client.close()
