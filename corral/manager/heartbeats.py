@@ -1,7 +1,7 @@
 """Hearing a heartbeat: the lease is renewed, and a node that was down is ready again.
 
-Both heartbeat routes (one node: `POST /v1/agent/{node}/heartbeat`; many:
-`POST /v1/agent/heartbeats`) come here. A node is declared down when its lease
+The heartbeat route (`POST /v1/agent/heartbeats`, for one node or many)
+comes here. A node is declared down when its lease
 runs out (health.py); its agent may well be alive (a partition, a stopped
 process, a manager that could not listen). The first heartbeat heard from it
 again brings it back: the lease first (so no health pass sees it ready with

@@ -70,9 +70,8 @@ class Manager:
         assert response.status_code == 200, response.text
         self.credential = response.json()["credential"]
 
-    async def heartbeat(self, *names: str) -> None:
-        for name in names:
-            await self.agent("POST", f"/v1/agent/{name}/heartbeat")
+    async def heartbeat(self, *names: str) -> dict[str, list[str]]:
+        return dict(await self.agent("POST", "/v1/agent/heartbeats", {"nodes": list(names)}))
 
     async def node_state(self, name: str) -> str:
         return str((await self.api.get(f"/v1/nodes/{name}")).json()["state"])
@@ -82,9 +81,12 @@ class Manager:
 
     async def run_all_running(self) -> None:
         """Every placed task is reported running by its agent."""
-        for task in await self.tasks():
-            if task["state"] == "assigned":
-                await self.agent("PUT", f"/v1/agent/{task['node']}/tasks/{task['id']}/status", {"state": "running", "container_id": "c-" + task["id"]})
+        reports = [
+            {"node": task["node"], "task_id": task["id"], "state": "running", "container_id": "c-" + task["id"]}
+            for task in await self.tasks() if task["state"] == "assigned"
+        ]
+        if reports:
+            await self.agent("POST", "/v1/agent/status", {"reports": reports})
 
     async def settle(self, passes: int = 4) -> None:
         for _ in range(passes):
@@ -144,15 +146,16 @@ async def test_a_node_declared_down_is_ready_again_at_its_first_heartbeat(manage
     assert [t["node"] for t in replacement] == ["n2"]  # replaced on the node still up
 
     # n1's agent reaches the manager again: one heartbeat brings its node back, and says so.
-    reply = await m.agent("POST", "/v1/agent/n1/heartbeat")
-    assert reply == {"state": "ready", "availability": "active", "recovered": True}
+    reply = await m.heartbeat("n1")
+    assert reply == {"unknown": [], "recovered": ["n1"]}
     assert await m.node_state("n1") == "ready"
     node = (await m.api.get("/v1/nodes/n1")).json()
     assert node["message"] == "" and node["health"] == "ok"
 
     # What its agent then lists: the lost task (its container is to be stopped and removed), nothing else live.
-    listed = await m.agent("GET", "/v1/agent/n1/tasks")
-    assert [(t["id"], t["state"]) for t in listed["tasks"]] == [(on["n1"], "lost")]
+    listed = await m.agent("POST", "/v1/agent/watch", {"after": {"n1": 0}})
+    entry = listed["nodes"]["n1"]
+    assert entry["full"] and [(t["id"], t["state"]) for t in entry["tasks"]] == [(on["n1"], "lost")]
 
     # It stays ready while it beats, takes work again, and a second heartbeat is no recovery.
     for _ in range(int(LEASE + GRACE) + 2):
@@ -160,7 +163,7 @@ async def test_a_node_declared_down_is_ready_again_at_its_first_heartbeat(manage
         await m.heartbeat("n1", "n2")
         await m.settle(1)
     assert await m.node_state("n1") == "ready"
-    assert (await m.agent("POST", "/v1/agent/n1/heartbeat"))["recovered"] is False
+    assert (await m.heartbeat("n1"))["recovered"] == []
     scaled = await m.api.post("/v1/services/app_web/scale", json={"replicas": 4})
     assert scaled.status_code == 200
     await m.settle()
