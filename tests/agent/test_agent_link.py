@@ -205,6 +205,17 @@ async def _watching(manager: ScriptedManager, calls: int) -> None:
     await _until(lambda: asyncio.sleep(0, len(manager.asked) >= calls), f"watch call {calls}", within=5)
 
 
+async def _one_node_long_polling() -> tuple[ScriptedManager, ManagerLink, Node]:
+    """A link for node n1 whose first watch got its list (revision 9) and whose second is a long poll, out."""
+    scripted = ScriptedManager([{"revision": 9, "nodes": {"n1": _entry(9, True, ["t1"])}, "more": False}])
+    link = ManagerLink(scripted, long_poll=60, settings=LinkSettings.lone(), clock=FakeClock())  # type: ignore[arg-type]
+    n1 = Node("n1")
+    link.attach(n1)
+    link.start()
+    await _watching(scripted, 2)
+    return scripted, link, n1
+
+
 async def test_a_compacted_watch_makes_every_node_take_its_whole_list_again() -> None:
     scripted = ScriptedManager([
         {"revision": 7, "nodes": {"n1": _entry(7, True, ["t1"]), "n2": _entry(5, True)}, "more": False},
@@ -226,13 +237,8 @@ async def test_a_compacted_watch_makes_every_node_take_its_whole_list_again() ->
 
 
 async def test_a_node_that_starts_over_does_not_wait_for_the_long_poll_out() -> None:
-    scripted = ScriptedManager([{"revision": 9, "nodes": {"n1": _entry(9, True, ["t1"])}, "more": False}])
-    link = ManagerLink(scripted, long_poll=60, settings=LinkSettings.lone(), clock=FakeClock())  # type: ignore[arg-type]
-    n1 = Node("n1")
-    link.attach(n1)
-    link.start()
+    scripted, link, n1 = await _one_node_long_polling()
     try:
-        await _watching(scripted, 2)  # the second call is a long poll, out until something changes
         link.start_over("n1")  # (the node registered again: the manager may have lost what it saw)
         await _watching(scripted, 3)
         assert scripted.asked == [{"n1": 0}, {"n1": 9}, {"n1": 0}]
@@ -261,13 +267,8 @@ async def test_failed_watch_calls_back_off_on_the_clock() -> None:
 
 
 async def test_a_node_the_manager_had_marked_down_lists_its_tasks_afresh() -> None:
-    scripted = ScriptedManager([{"revision": 9, "nodes": {"n1": _entry(9, True, ["t1"])}, "more": False}])
-    link = ManagerLink(scripted, long_poll=60, settings=LinkSettings.lone(), clock=FakeClock())  # type: ignore[arg-type]
-    n1 = Node("n1")
-    link.attach(n1)
-    link.start()
-    try:
-        await _watching(scripted, 2)  # the long poll is out (maybe on a connection a partition broke)
+    scripted, link, n1 = await _one_node_long_polling()
+    try:  # the long poll is out (maybe on a connection a partition broke)
         beats: list[list[str]] = []
 
         async def recovered(path: str, body: Any = None) -> Any:
