@@ -24,6 +24,7 @@ from corral.compose.keyvalues import parse_environment, parse_labels
 from corral.compose.notes import Notes
 from corral.compose.paths import child
 from corral.compose.ports import parse_ports
+from corral.compose.privileges import check_privileges
 from corral.compose.secrets import Definition, parse_definitions, parse_references
 from corral.compose.values import optional, read_command, read_mapping, read_non_empty_string, show
 from corral.model.errors import InvalidSpec
@@ -152,6 +153,7 @@ def _parse_service(
     path = child("services", name)
     full_name = _check_service_name(name, stack, path)
     section = read_mapping(value, path)
+    check_privileges(section, path)
     notes.ignore_unknown(section, _SERVICE_KEYS, path)
     image = read_non_empty_string(section.get("image"), child(path, "image"))
     deploy = parse_deploy(section.get("deploy"), child(path, "deploy"), notes)
