@@ -69,7 +69,7 @@ def test_docker_restarted_under_the_agents(private_docker: PrivateDocker, tmp_pa
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "cluster" / "manager"
     mount.mkdir(parents=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(mount)], capture_output=True, text=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", str(mount)], capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
