@@ -5,6 +5,7 @@ It knows URLs and JSON, not what the objects mean: callers get plain dicts
 """
 
 import json
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -24,11 +25,12 @@ class ApiError(Exception):
 class ManagerClient:
     """`token`: sent as `Authorization: Bearer` on every call (an agent's node credential, see `use_token`)."""
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0, verify: ssl.SSLContext | bool = True) -> None:
+        """`verify`: the TLS context to check the manager with (the cluster CA; a node's certificate), as httpx takes it."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
         self.token = token
-        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout, verify=verify)
 
     def use_token(self, token: str) -> None:
         """Send this token from now on."""

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import secrets
 import time
+from typing import Any
 
 import uvicorn
 
@@ -16,9 +17,11 @@ from corral.manager.compaction import Compactor
 from corral.manager.context import ManagerContext
 from corral.manager.registry_server import RegistryServer
 from corral.manager.controller import Controller
+from corral.manager.peer_certs import PeerCertificateProtocol
 from corral.manager.runtime import keep_old_objects_out_of_collections
 from corral.manager.settings import ManagerSettings
 from corral.manager.stalls import StallWatch
+from corral.pki import ClusterCA, load_or_create_ca, load_or_create_server_certificate, uvicorn_ssl_options
 from corral.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,10 @@ class Manager:
     async def start(self) -> ManagerContext:
         settings = self.settings
         data_dir.prepare(settings.data_dir, settings.sqlite_file)
-        token = load_or_create_token(settings.data_dir)
+        ca = load_or_create_ca(settings.data_dir, time.time())
+        token = load_or_create_token(settings.data_dir, ca.certificate)
+        tls_options = self._tls_options(ca)
+        data_dir.prepare(settings.data_dir)  # the certificates just written are private too (the dir is 0700 anyway)
         store = await open_store(settings.store)
         cache = StateCache(store)
         leases = Leases()
@@ -59,6 +65,7 @@ class Manager:
         ctx = ManagerContext(
             settings=settings, store=store, cache=cache, leases=leases, join_token=token, cluster_id=await _cluster_id(store),
             data_key=await open_data_key(store, settings.data_dir),
+            ca=ca,
         )
         self.context = ctx
         self._tasks.append(asyncio.create_task(stalls.run(), name="stalls"))
@@ -75,6 +82,8 @@ class Manager:
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=1,
+            http=PeerCertificateProtocol,
+            **tls_options,
         )
         self._server = uvicorn.Server(config)
         # No install_signal_handlers override: uvicorn (>= 0.29) has no such hook; it captures SIGINT/SIGTERM only while
@@ -93,6 +102,19 @@ class Manager:
                 print(f"WARNING: image registry not started: {err}", flush=True)
                 log.error("image registry not started: %s", err)
         return ctx
+
+    def _tls_options(self, ca: ClusterCA) -> dict[str, Any]:
+        """uvicorn's TLS options: the server certificate (the given one, or the cluster CA's), client certificates optional."""
+        settings = self.settings
+        if not settings.tls:
+            return {}
+        if settings.tls_cert is not None and settings.tls_key is not None:
+            cert, key = settings.tls_cert, settings.tls_key
+        else:
+            dns, ips = settings.server_names()
+            cert, key = load_or_create_server_certificate(settings.data_dir, ca, dns, ips, time.time())
+        # Optional: people's CLIs have no certificate (they bring a token); the agent routes require one (api/deps.py).
+        return uvicorn_ssl_options(cert, key, settings.ca_file, client_certs="optional")
 
     async def stop(self) -> None:
         if self._registry is not None:
