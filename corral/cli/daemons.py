@@ -255,7 +255,10 @@ def manager(
 
 
 def agent(
-    manager_url: str = typer.Option("http://127.0.0.1:7070", "--manager", envvar="CORRAL_MANAGER"),
+    manager_url: str = typer.Option(
+        "https://127.0.0.1:7070", "--manager", envvar="CORRAL_MANAGER",
+        help="the manager's URL; over https the agent checks the manager's CA against the join token",
+    ),
     name: str | None = typer.Option(None, "--name", help="the node's name"),
     address: str = typer.Option(..., "--address", help="the node's IP address; published ports bind here"),
     token: str | None = typer.Option(
@@ -272,6 +275,9 @@ def agent(
     cpus: float | None = typer.Option(None, "--cpus", help="CPUs to offer (default: all)"),
     memory: str | None = typer.Option(None, "--memory", help="memory to offer, e.g. 4g (default: all)"),
     label: list[str] = typer.Option([], "--label", help="node label KEY=VALUE (repeatable)"),
+    state_dir: Path | None = typer.Option(
+        None, "--state-dir", help="where the node keeps its key and certificate (0600; default: a private temporary dir)"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a node agent in the foreground. SIGTERM stops the agent and leaves its containers running.
@@ -302,7 +308,7 @@ def agent(
         labels[key] = value
     settings = AgentSettings(
         manager_url=manager_url, name=name or str(name_prefix), address=address, token=token, engine=engine,
-        resources=_resources(cpus, memory), labels=labels,
+        resources=_resources(cpus, memory), labels=labels, state_dir=state_dir,
         # A hollow container changes only when asked to: listing it often would only burn CPU.
         poll_interval=10.0 if engine == "hollow" else 1.0,
         mesh_data_path=_mesh(mesh),
@@ -417,7 +423,7 @@ def up(
             Agent(
                 AgentSettings(
                     manager_url=settings.url, name=f"node-{i + 1}", address=str(base + i), token=ctx.join_token,
-                    resources=resources, mesh_data_path=data_path,
+                    resources=resources, mesh_data_path=data_path, state_dir=data_dir / "nodes" / f"node-{i + 1}",
                 ),
                 EngineFactory("docker", secrets_dir=secrets_dir),
             )

@@ -112,25 +112,3 @@ async def renew(
     await node_changes.renew_certificate(ctx, body.node, node_identity.serial_of(certificate))
     return RenewResponse(certificate=node_identity.pem(certificate))
 
-
-@router.post("/{node}/heartbeat")
-async def heartbeat(node: str, ctx: ManagerContext = Depends(context)) -> dict[str, str | bool]:
-    """Renew the node's lease; a node that was down is ready again (`recovered`: list the tasks afresh)."""
-    heard = await hear(ctx, [node])  # the router's dependency answered 404 for an unknown node
-    found = ctx.cache.nodes[node]
-    return {"state": found.obj.state.value, "availability": found.obj.availability.value, "recovered": bool(heard.recovered)}
-
-
-@router.get("/{node}/tasks", response_model=AssignedTasks)
-async def assigned_tasks(
-    node: str, after: int = 0, wait: float = Query(default=0.0, ge=0, le=60), ctx: ManagerContext = Depends(context)
-) -> AssignedTasks:
-    cache = ctx.cache
-    if wait:
-        await cache.wait_change(lambda: cache.node_changed.get(node, 0) > after, float(wait))
-    return AssignedTasks(revision=max(cache.node_changed.get(node, 0), 1), tasks=cache.tasks_on(node))
-
-
-@router.put("/{node}/tasks/{task_id}/status", response_model=Task)
-async def report_status(node: str, task_id: str, body: TaskStatus, ctx: ManagerContext = Depends(context)) -> Task:
-    return await task_reports.report(ctx, node, task_id, body)
