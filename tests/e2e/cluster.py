@@ -95,10 +95,14 @@ class Cluster:
         response.raise_for_status()
         return response.json()
 
+    def cli_env(self) -> dict[str, str]:
+        """The environment of a `corral` command for this cluster: its URL, its CA."""
+        return {**os.environ, "CORRAL_MANAGER": self.url, "CORRAL_CA": str(ca_file(self.data_dir))}
+
     def cli(
         self, *args: str, check: bool = True, stdin: str | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess:
-        env = {**os.environ, "CORRAL_MANAGER": self.url, "CORRAL_CA": str(ca_file(self.data_dir)), **(env or {})}
+        env = {**self.cli_env(), **(env or {})}
         done = subprocess.run([*CORRAL, *args], env=env, capture_output=True, text=True, timeout=60, input=stdin)
         if check and done.returncode != 0:
             raise AssertionError(f"corral {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")

@@ -20,6 +20,7 @@ import docker
 import httpx
 import pytest
 
+from tests.tls import ca_file, verify
 from tests.e2e.cluster import CORRAL, Cluster, free_port, remove_containers, wait_until
 from tests.e2e.test_mesh import Load
 
@@ -220,22 +221,22 @@ def test_manual_rollback_and_canary(cluster: Cluster, compose_file) -> None:
 
 def test_manager_killed_mid_rollout_finishes_after_restart(tmp_path: Path, compose_file) -> None:
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     data = tmp_path / "manager"
-    env = {**os.environ, "CORRAL_MANAGER": url}
+    env = {**os.environ, "CORRAL_MANAGER": url, "CORRAL_CA": str(ca_file(data))}
     logs = (tmp_path / "cluster.log").open("ab")
     manager_cmd = [*CORRAL, "manager", "--data-dir", str(data), "--listen", f"127.0.0.1:{port}", "--no-registry"]
     procs: list[subprocess.Popen] = []
     cluster_id = ""
 
     def api(path: str) -> object:
-        return httpx.get(url + path, timeout=5).json()
+        return httpx.get(verify=verify(data), url=url + path, timeout=5).json()
 
     try:
         manager = subprocess.Popen(manager_cmd, stdout=logs, stderr=subprocess.STDOUT)
         procs.append(manager)
         token = wait_until(lambda: (data / "join-token").exists() and (data / "join-token").read_text().strip(), 20, what="join token")
-        wait_until(lambda: httpx.get(url + "/v1/info").status_code == 200, 20, what="manager API")
+        wait_until(lambda: httpx.get(verify=verify(data), url=url + "/v1/info").status_code == 200, 20, what="manager API")
         cluster_id = api("/v1/info")["cluster_id"]  # type: ignore[index]
         for i in range(1, 4):
             procs.append(subprocess.Popen(
