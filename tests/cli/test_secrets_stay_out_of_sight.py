@@ -23,7 +23,7 @@ def _wait_for(check, timeout: float) -> bool:  # type: ignore[no-untyped-def]
         try:
             if check():
                 return True
-        except httpx.TransportError:
+        except (httpx.TransportError, FileNotFoundError):  # not serving yet, or its CA not written yet
             pass
         time.sleep(0.1)
     return False
