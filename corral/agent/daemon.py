@@ -51,6 +51,7 @@ def machine_resources() -> Resources:
 class Registration:
     cluster_id: str
     heartbeat_interval: float
+    registry: str | None = None  # HOST:PORT of the cluster's registry: pulled from with the node's credential
 
 
 class Agent:
@@ -113,7 +114,7 @@ class Agent:
             self.client.use_token(reply["credential"])
         if reply.get("certificate"):
             await self.identity.install(settings.name, reply["certificate"], self.client)
-        return Registration(reply["cluster_id"], float(reply["heartbeat_interval"]))
+        return Registration(reply["cluster_id"], float(reply["heartbeat_interval"]), reply.get("registry"))
 
     async def _send_registration(self, body: dict[str, Any]) -> Any:
         """Over TLS: the manager's CA checked against the join token first, and a certificate request for this node.
@@ -133,6 +134,8 @@ class Agent:
         """Register (patiently), then follow the tasks; a lone agent starts its link too."""
         registration = await self._register_patiently()
         self.engine = self._engine_factory(registration.cluster_id, self.settings.name)
+        if registration.registry:
+            self.engine.use_registry(registration.registry, self.settings.name, lambda: self.client.token)
         self.link.heartbeat_interval = registration.heartbeat_interval
         self.link.attach(self)
         self.registered.set()

@@ -17,7 +17,9 @@ from corral.manager.compaction import Compactor
 from corral.manager.context import ManagerContext
 from corral.manager.registry_server import RegistryServer
 from corral.manager.controller import Controller
+from corral.manager.access import tokens
 from corral.manager.peer_certs import PeerCertificateProtocol
+from corral.manager.registry_access import registry_authorizer
 from corral.manager.runtime import keep_old_objects_out_of_collections
 from corral.manager.settings import ManagerSettings
 from corral.manager.stalls import StallWatch
@@ -59,6 +61,7 @@ class Manager:
         tls_options = self._tls_options(ca)
         data_dir.prepare(settings.data_dir)  # the certificates just written are private too (the dir is 0700 anyway)
         store = await open_store(settings.store)
+        await tokens.ensure_admin_token(store, settings.data_dir, time.time())  # DATA_DIR/admin-token: what `docker login` takes
         cache = StateCache(store)
         leases = Leases()
         stalls = StallWatch(leases, time.time, settings.stall_threshold)
@@ -95,7 +98,7 @@ class Manager:
             await asyncio.sleep(0.02)
         if settings.registry_listen is not None:
             try:
-                self._registry = RegistryServer(settings)
+                self._registry = RegistryServer(settings, registry_authorizer(ctx), self._registry_tls(ca))
                 await self._registry.start()
             except (OSError, ValueError) as err:  # the control plane runs on; deploys from other registries still work
                 self._registry = None
@@ -115,6 +118,15 @@ class Manager:
             cert, key = load_or_create_server_certificate(settings.data_dir, ca, dns, ips, time.time())
         # Optional: people's CLIs have no certificate (they bring a token); the agent routes require one (api/deps.py).
         return uvicorn_ssl_options(cert, key, settings.ca_file, client_certs="optional")
+
+    def _registry_tls(self, ca: ClusterCA) -> dict[str, Any]:
+        """The registry's TLS (off loopback): the cluster CA's certificate, valid for the registry's host too."""
+        settings = self.settings
+        if settings.registry_listen is None:
+            return {}
+        dns, ips = settings.server_names()
+        cert, key = load_or_create_server_certificate(settings.data_dir, ca, dns, ips, time.time())
+        return uvicorn_ssl_options(cert, key)
 
     async def stop(self) -> None:
         if self._registry is not None:

@@ -62,9 +62,11 @@ class ManagerSettings:
         return f"{'https' if self.tls else 'http'}://{host}:{self.listen_port}"
 
     def server_names(self) -> tuple[list[str], list[str]]:
-        """The DNS names and IP addresses the server certificate must cover: the listen address, loopback, --advertise."""
+        """The DNS names and IP addresses the server certificate must cover: the listen address, loopback, --advertise,
+        the registry's host."""
         dns, ips = ["localhost"], ["127.0.0.1"]
-        for name in (self.listen_host, *self.advertise):
+        registry = [self.registry_listen.rpartition(":")[0].strip("[]")] if self.registry_listen else []
+        for name in (self.listen_host, *self.advertise, *registry):
             if name in ("0.0.0.0", "::", ""):
                 continue
             try:

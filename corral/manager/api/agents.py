@@ -54,6 +54,7 @@ class RegisterResponse(BaseModel):
     node: Node
     credential: str = Field(description="the node's credential: `Authorization: Bearer ...` on every other agent call")
     certificate: str | None = Field(default=None, description="the node's certificate (PEM) when a `csr` was sent: the client certificate of every other call")
+    registry: str | None = Field(default=None, description="HOST:PORT of the cluster's registry: the node pulls from it with its name and credential (basic auth)")
 
 
 class RenewRequest(BaseModel):
@@ -85,6 +86,7 @@ async def register(body: RegisterRequest, ctx: ManagerContext = Depends(context)
         cluster_id=ctx.cluster_id, heartbeat_interval=ctx.settings.heartbeat_interval,
         node=node.model_copy(update={"credential": ""}),  # its digest stays in the store
         credential=credential, certificate=node_identity.pem(certificate) if certificate else None,
+        registry=ctx.settings.registry_listen,
     )
 
 
