@@ -98,8 +98,8 @@ def live_tasks(tasks: list[dict]) -> list[dict]:
 class Sampler:
     """Samples a service's tasks in the background: the fewest running, the most live in one slot."""
 
-    def __init__(self, url: str, service: str) -> None:
-        self.url, self.service = url, service
+    def __init__(self, cluster: Cluster, service: str) -> None:
+        self.url, self.service, self.trust = cluster.url, service, cluster.data_dir
         self.min_running = 10**6
         self.max_live_per_slot = 0
         self.samples = 0
@@ -117,7 +117,7 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                tasks = httpx.get(f"{self.url}/v1/services/{self.service}/tasks", timeout=5).json()
+                tasks = httpx.get(f"{self.url}/v1/services/{self.service}/tasks", timeout=5, verify=verify(self.trust)).json()
             except httpx.HTTPError:
                 continue
             live = live_tasks(tasks)
@@ -140,7 +140,7 @@ def test_rolling_update_start_first_then_stop_first(cluster: Cluster, compose_fi
     cluster.cli("deploy", "-c", str(compose_file(stack())), "--name", "shop", "--detach")
     cluster.wait_running("shop_web", 3)
 
-    with Sampler(cluster.url, "shop_web") as start_first:
+    with Sampler(cluster, "shop_web") as start_first:
         done = cluster.cli("service", "update", "shop_web", "--image", V2, "--watch")
     assert "update completed" in done.stdout
     assert images_running(cluster, "shop_web") == [V2] * 3
@@ -152,7 +152,7 @@ def test_rolling_update_start_first_then_stop_first(cluster: Cluster, compose_fi
     assert service["update_status"]["state"] == "completed" and service["update_status"]["updated"] == 3
     assert "completed 3/3" in cluster.cli("service", "ls").stdout
 
-    with Sampler(cluster.url, "shop_web") as stop_first:
+    with Sampler(cluster, "shop_web") as stop_first:
         done = cluster.cli("service", "update", "shop_web", "--image", V1, "--update-order", "stop-first", "--watch")
     assert "update completed" in done.stdout
     assert images_running(cluster, "shop_web") == [V1] * 3
@@ -331,12 +331,12 @@ def test_update_and_rollback_under_load_through_the_mesh_drop_no_request(mesh_cl
 
     with Load(f"http://127.0.0.82:{port}/") as load:  # node-2's mesh address: most replicas are elsewhere
         wait_until(lambda: load.total > 50, 20, what="load to start")
-        with Sampler(mesh_cluster.url, "shop_web") as update:
+        with Sampler(mesh_cluster, "shop_web") as update:
             done = mesh_cluster.cli("service", "update", "shop_web", "--image", V2, "--watch")
             wait_until(lambda: only_image(mesh_cluster, "shop_web", V2, 3), 30, 0.3, what="only v2 containers")
         assert "update completed" in done.stdout
         after_update = load.total
-        with Sampler(mesh_cluster.url, "shop_web") as rollback:
+        with Sampler(mesh_cluster, "shop_web") as rollback:
             done = mesh_cluster.cli("service", "rollback", "shop_web", "--watch")
             wait_until(lambda: only_image(mesh_cluster, "shop_web", V1, 3), 30, 0.3, what="only v1 containers again")
         assert "rollback completed" in done.stdout
