@@ -159,6 +159,7 @@ class Agent:
         self.link.detach(self.name)
         if self._owns_link:
             await self.link.stop()
+            self.identity.forget_temporary()
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)

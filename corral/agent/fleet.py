@@ -76,6 +76,7 @@ class Fleet:
             self._renewal.cancel()
             await asyncio.gather(self._renewal, return_exceptions=True)
         await self.link.stop()
+        self.identity.forget_temporary()
         await asyncio.gather(*(agent.stop() for agent in self.agents), return_exceptions=True)
         await self.link.client.close()
 

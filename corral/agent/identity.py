@@ -18,6 +18,7 @@ loopback only) there is nothing to pin and no certificate.
 """
 
 import logging
+import shutil
 import ssl
 import tempfile
 import time
@@ -72,6 +73,7 @@ class NodeIdentity:
     """The TLS side of an agent (or a fleet): `context` is what its ManagerClient verifies with and presents."""
 
     def __init__(self, state_dir: Path | None = None) -> None:
+        self._temporary = state_dir is None  # removed when the agent stops: a new key at the next start
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="corral-node-"))
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         key_path = self.state_dir / KEY_FILE
@@ -88,6 +90,11 @@ class NodeIdentity:
         self.ca_pem: bytes | None = None
         self.owner: str | None = None  # the node the certificate is for (a fleet's first node)
         self.certificate: x509.Certificate | None = None
+
+    def forget_temporary(self) -> None:
+        """Remove the key and certificate files of a temporary state dir (the context keeps what it loaded)."""
+        if self._temporary:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     @property
     def key_file(self) -> Path:

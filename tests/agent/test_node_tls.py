@@ -1,6 +1,7 @@
 """Mutual TLS between agents and a real manager (uvicorn over TLS, SQLite): joining by the CA digest of the
 join token, node certificates on every agent call, refusals with clear messages, renewal without a restart."""
 
+import re
 import socket
 import ssl
 import time
@@ -168,3 +169,25 @@ async def test_the_ca_the_agent_pins_is_the_data_dirs(manager: Manager) -> None:
 
 def test_an_ssl_context_is_what_the_client_verifies_with() -> None:
     assert isinstance(NodeIdentity().context, ssl.SSLContext)
+
+
+async def test_every_agent_route_over_tls_needs_a_node_certificate(manager: Manager) -> None:
+    """A route added later is covered too: with the node's credential but no certificate, each /v1/agent operation
+    but joining and the CA answers 401 naming the missing certificate."""
+    agent = _agent(manager, "n1")
+    await agent.register()
+    await agent.client.close()
+    seen = 0
+    async with httpx.AsyncClient(base_url=manager.settings.url, verify=verify(manager.settings.data_dir)) as bare:
+        document = (await bare.get("/openapi.json")).json()
+        for template, operations in document["paths"].items():
+            if not template.startswith("/v1/agent/") or template in ("/v1/agent/register", "/v1/agent/ca"):
+                continue
+            path = re.sub(r"\{[^}]+\}", "x", template.replace("{node}", "n1"))
+            for method in operations:
+                seen += 1
+                response = await bare.request(
+                    method.upper(), path, json={}, headers={"Authorization": f"Bearer {agent.client.token}"}
+                )
+                assert response.status_code == 401 and "no client certificate" in response.text, (method, template, response.text)
+    assert seen >= 6
