@@ -101,6 +101,8 @@ _JSON = {"content-type": "application/json"}
 def _why(url: str, err: httpx.TransportError) -> str:
     """What went wrong on the way; a TLS connection closed without a word is what a refused client certificate looks like."""
     said = str(err) or type(err).__name__
+    if "CERTIFICATE_VERIFY_FAILED" in said:
+        return f"{said}: trust the cluster's CA (its DATA_DIR/ca.pem) with CORRAL_CA=FILE or `corral --ca FILE`"
     if url.startswith("https://") and isinstance(err, (httpx.ReadError, httpx.RemoteProtocolError)):
         return f"{said}: the manager closed the connection (over TLS: is the node certificate from another cluster's CA?)"
     return said
