@@ -45,7 +45,8 @@ def test_service_image_pulled_from_the_cluster_registry(cluster: Cluster, tmp_pa
 
     subprocess.run(["docker", "tag", "corral-demo:latest", image], check=True, capture_output=True)
     anonymous = subprocess.run(["docker", "push", image], capture_output=True, text=True, timeout=120, env=docker_env)
-    assert anonymous.returncode != 0 and "unauthorized" in (anonymous.stderr + anonymous.stdout).lower(), anonymous
+    refusal = (anonymous.stderr + anonymous.stdout).lower()
+    assert anonymous.returncode != 0 and ("no basic auth credentials" in refusal or "unauthorized" in refusal), anonymous
     admin = (cluster.data_dir / "admin-token").read_text().strip()
     login = subprocess.run(
         ["docker", "login", cluster.registry, "-u", "corral", "--password-stdin"],
