@@ -40,6 +40,8 @@ from pathlib import Path
 
 import httpx
 
+from corral.pki import client_context
+
 ROOT = Path(__file__).resolve().parent.parent
 CORRAL = [sys.executable, "-m", "corral.cli.main"]
 
@@ -169,16 +171,22 @@ async def sample(api: httpx.AsyncClient, into: Latencies, stop_event: asyncio.Ev
 
 async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Popen]) -> dict:
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'http' if args.insecure else 'https'}://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     logs = workdir / "logs"
     logs.mkdir()
     manager_cmd = [*CORRAL, "manager", "--data-dir", str(workdir / "data"), "--listen", f"127.0.0.1:{port}",
-                   "--node-lease", str(args.node_lease), "--no-registry"]
+                   "--node-lease", str(args.node_lease), "--no-registry", *(["--insecure"] if args.insecure else [])]
     procs.append(subprocess.Popen(manager_cmd, env=env, stdout=open(logs / "manager.log", "w"), stderr=subprocess.STDOUT))
     manager_proc = procs[-1]
     token_file = workdir / "data" / "join-token"
-    async with httpx.AsyncClient(base_url=url, timeout=120) as api:
+    ca = workdir / "data" / "ca.pem"  # the API is HTTPS with the cluster CA unless --insecure
+    for _ in range(600):
+        if token_file.exists() and ca.exists():
+            break
+        await asyncio.sleep(0.1)
+    trust = True if args.insecure else client_context(ca.read_bytes())
+    async with httpx.AsyncClient(base_url=url, timeout=120, verify=trust) as api:
         await wait_until(lambda: api.get("/v1/info") if token_file.exists() else asyncio.sleep(0), 60, "the manager")
         token = token_file.read_text().strip()
 
@@ -329,6 +337,7 @@ def main() -> None:
     parser.add_argument("--py-spy", metavar="FILE", help="record the manager with py-spy into FILE")
     parser.add_argument("--py-spy-format", default="speedscope", choices=["speedscope", "flamegraph", "raw"])
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, store)")
+    parser.add_argument("--insecure", action="store_true", help="the API over plain HTTP (loopback): the baseline to measure TLS against")
     args = parser.parse_args()
     if args.nodes < 1 or args.tasks < 1 or args.services < 1:
         parser.error("--nodes, --tasks and --services must be at least 1")

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import httpx
 
+from corral.pki import client_context
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from corral.manager.server import Manager  # noqa: E402
@@ -82,7 +84,7 @@ async def main() -> None:
         await manager.start()
         results: dict[str, dict[str, float | int]] = {}
         try:
-            async with httpx.AsyncClient(base_url=settings.url, timeout=120) as client:
+            async with httpx.AsyncClient(base_url=settings.url, timeout=120, verify=client_context(settings.ca_file.read_bytes())) as client:
                 pings = []
                 for _ in range(50):
                     began = time.perf_counter()

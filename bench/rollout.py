@@ -147,7 +147,7 @@ def latency_ms(out: str, before: str) -> float:
 
 
 def corral(cluster: Cluster, *args: str) -> None:
-    env = {**os.environ, "CORRAL_MANAGER": cluster.url}
+    env = cluster.cli_env()
     done = subprocess.run([*CORRAL, *args], env=env, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise SystemExit(f"corral {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")

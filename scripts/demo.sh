@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 state=.demo
 mkdir -p "$state"
-export CORRAL_MANAGER=http://127.0.0.1:7070
+export CORRAL_MANAGER=https://127.0.0.1:7070
+export CORRAL_CA=$state/data/ca.pem  # the API is HTTPS with the cluster's own CA, written by the manager at its first start
 corral=.venv/bin/corral
 
 if [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null; then
@@ -37,5 +38,5 @@ echo
 echo
 echo "try: curl http://127.0.0.2:18080/   (or 127.0.0.3, 127.0.0.4: the routing mesh answers on every node)"
 echo "The cluster runs in the background (pid $(cat "$state/pid"), log $state/cluster.log)."
-echo "CLI: export CORRAL_MANAGER=$CORRAL_MANAGER; .venv/bin/corral --help"
+echo "CLI: export CORRAL_MANAGER=$CORRAL_MANAGER CORRAL_CA=$CORRAL_CA; .venv/bin/corral --help"
 echo "Stop it (and its containers) with: make demo-stop"

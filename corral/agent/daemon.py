@@ -17,6 +17,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from corral.agent.clock import SYSTEM_CLOCK, Backoff, Clock, wait_event
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError
@@ -30,6 +31,7 @@ from corral.agent.vips import VipInterface
 from corral.agent.reconcile import Report, Stop, describe_stop, plan
 from corral.agent.secrets import task_files
 from corral.agent.settings import AgentSettings
+from corral.agent.identity import NodeIdentity
 from corral.client import ApiError, ManagerClient
 from corral.model import Resources, Task, TaskState
 from corral.model.service import HealthCheck
@@ -49,18 +51,22 @@ def machine_resources() -> Resources:
 class Registration:
     cluster_id: str
     heartbeat_interval: float
+    registry: str | None = None  # HOST:PORT of the cluster's registry: pulled from with the node's credential
 
 
 class Agent:
     def __init__(
-        self, settings: AgentSettings, engine_factory: EngineMaker, link: ManagerLink | None = None, clock: Clock | None = None
+        self, settings: AgentSettings, engine_factory: EngineMaker, link: ManagerLink | None = None, clock: Clock | None = None,
+        identity: NodeIdentity | None = None,
     ) -> None:
-        """`link`: a fleet's, shared with the other nodes of this process (theirs to stop); else the agent's own."""
+        """`link`, `identity`: a fleet's, shared with the other nodes of this process (theirs to stop); else the agent's own."""
         self.settings = settings
         self._owns_link = link is None
+        # The node's TLS identity: the CA pinned by the join token, its key and certificate (see identity.py).
+        self.identity = identity or NodeIdentity(settings.state_dir)
         if link is None:
             # The client carries the node's credential once registered; the join token is sent only to register.
-            client = ManagerClient(settings.manager_url, timeout=settings.long_poll + 30)
+            client = ManagerClient(settings.manager_url, timeout=settings.long_poll + 30, verify=self.identity.context)
             link = ManagerLink(client, settings.long_poll, LinkSettings.lone(), clock or SYSTEM_CLOCK, settings.heartbeat_timeout)
         self.link = link
         self.client = link.client
@@ -103,15 +109,33 @@ class Agent:
             "engine": settings.engine,
             "credential": self.client.token,
         }
-        reply = await self.client.request("POST", "/v1/agent/register", json_body=body, token=settings.token)
+        reply = await self._send_registration(body)
         if reply["credential"] != self.client.token:
             self.client.use_token(reply["credential"])
-        return Registration(reply["cluster_id"], float(reply["heartbeat_interval"]))
+        if reply.get("certificate"):
+            await self.identity.install(settings.name, reply["certificate"], self.client)
+        return Registration(reply["cluster_id"], float(reply["heartbeat_interval"]), reply.get("registry"))
+
+    async def _send_registration(self, body: dict[str, Any]) -> Any:
+        """Over TLS: the manager's CA checked against the join token first, and a certificate request for this node.
+        Before the node has a certificate, the call goes on a connection of its own (the client's connections
+        must all carry the certificate)."""
+        settings, identity = self.settings, self.identity
+        await identity.pin(settings.manager_url, settings.token)
+        if not identity.wants_certificate(settings.name, settings.manager_url):
+            return await self.client.request("POST", "/v1/agent/register", json_body=body, token=settings.token)
+        body["csr"] = identity.request(settings.name)
+        if identity.certificate is not None:
+            return await self.client.request("POST", "/v1/agent/register", json_body=body, token=settings.token)
+        async with ManagerClient(settings.manager_url, timeout=30, verify=identity.join_context()) as joining:
+            return await joining.request("POST", "/v1/agent/register", json_body=body, token=settings.token)
 
     async def start(self) -> None:
         """Register (patiently), then follow the tasks; a lone agent starts its link too."""
         registration = await self._register_patiently()
         self.engine = self._engine_factory(registration.cluster_id, self.settings.name)
+        if registration.registry:
+            self.engine.use_registry(registration.registry, self.settings.name, lambda: self.client.token)
         self.link.heartbeat_interval = registration.heartbeat_interval
         self.link.attach(self)
         self.registered.set()
@@ -127,6 +151,7 @@ class Agent:
             self._loops.append(asyncio.create_task(self.routing.run(), name=f"{self.prefix} mesh"))
         self._loops.append(asyncio.create_task(self._reconcile_loop(), name=f"{self.prefix} reconcile"))
         if self._owns_link:
+            self._loops.append(asyncio.create_task(self.identity.keep_renewed(self.client, self.clock.sleep), name=f"{self.prefix} certificate"))
             self.link.start()
 
     async def stop(self, remove_containers: bool = False) -> None:
@@ -134,6 +159,7 @@ class Agent:
         self.link.detach(self.name)
         if self._owns_link:
             await self.link.stop()
+            self.identity.forget_temporary()
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)

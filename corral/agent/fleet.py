@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from corral.agent.clock import SYSTEM_CLOCK, Clock
 from corral.agent.daemon import Agent, EngineMaker
 from corral.agent.link import LinkSettings, ManagerLink
+from corral.agent.identity import NodeIdentity
 from corral.agent.settings import AgentSettings
 from corral.client import ManagerClient
 
@@ -44,9 +45,14 @@ class Fleet:
         self.settings = settings
         self.template = template
         # Its nodes share one credential: the first registration gets it, the others keep it (see `start`).
-        client = ManagerClient(template.manager_url, timeout=template.long_poll + 30)
+        # ... and one certificate, its first node's (see identity.py).
+        self.identity = NodeIdentity(template.state_dir)
+        client = ManagerClient(template.manager_url, timeout=template.long_poll + 30, verify=self.identity.context)
         self.link = ManagerLink(client, template.long_poll, settings.link, clock, template.heartbeat_timeout)
-        self.agents = [Agent(replace(template, name=name), engine_factory, self.link, clock) for name in settings.names()]
+        self.agents = [
+            Agent(replace(template, name=name), engine_factory, self.link, clock, self.identity) for name in settings.names()
+        ]
+        self._renewal: asyncio.Task[None] | None = None
         self._by_name = {agent.name: agent for agent in self.agents}
 
     async def start(self) -> None:
@@ -63,9 +69,14 @@ class Fleet:
         if failed:
             raise failed[0]
         self.link.start()
+        self._renewal = asyncio.create_task(self.identity.keep_renewed(self.link.client, self.link.clock.sleep), name="fleet certificate")
 
     async def stop(self) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
+            await asyncio.gather(self._renewal, return_exceptions=True)
         await self.link.stop()
+        self.identity.forget_temporary()
         await asyncio.gather(*(agent.stop() for agent in self.agents), return_exceptions=True)
         await self.link.client.close()
 

@@ -1,6 +1,7 @@
 """The agent's settings, with every default in one place."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from corral.agent.mesh.settings import DataPath
 from corral.model import Resources
@@ -21,4 +22,5 @@ class AgentSettings:
     heartbeat_timeout: float = 3.0  # a heartbeat not answered by then is given up (the next one goes on a fresh try)
     mesh: bool = True  # serve the routing mesh (published ports) on `address`
     mesh_data_path: DataPath = "userspace"  # or "kernel": iptables DNAT for TCP (see corral/agent/mesh/kernel.py)
+    state_dir: Path | None = None  # the node's key and certificate (default: a private temporary dir)
     drain_delay: float = 1.0  # seconds between leaving the mesh and SIGTERM, for every node's proxy to let go

@@ -4,6 +4,7 @@ import asyncio
 import ipaddress
 import logging
 import signal
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,13 @@ from corral.cli.output import console, fail
 from corral.client import ApiError
 from corral.compose.sizes import parse_bytes
 from corral.manager import runtime
-from corral.manager.cluster import TOKEN_FILE
+from corral.manager.cluster import TOKEN_FILE, rotate_token
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
 from corral.model import Resources
 from corral.model.limits import Limits
 from corral.model.errors import InvalidSpec
+from corral.pki import CA_CERT_FILE, KeyMaterialError, load_or_create_ca
 
 DEFAULT_DATA_DIR = Path.home() / ".corral"
 
@@ -116,6 +118,56 @@ def _registry_listen(value: str, disabled: bool) -> str | None:
     return value
 
 
+InsecureOption = typer.Option(
+    False, "--insecure", help="serve the API over plain HTTP (refused unless --listen is a loopback address)"
+)
+TlsCertOption = typer.Option(None, "--tls-cert", help="the API's certificate (PEM; default: one issued by the cluster CA)")
+TlsKeyOption = typer.Option(None, "--tls-key", help="the key of --tls-cert (PEM)")
+AdvertiseOption = typer.Option(
+    [], "--advertise", help="another name or address clients reach the manager at (repeatable): in its certificate"
+)
+CertExpiryOption = typer.Option("90d", "--cert-expiry", help="how long a node certificate is valid (e.g. 90d, 12h, 30m, 600s)")
+
+
+def _tls(host: str, insecure: bool, cert: Path | None, key: Path | None) -> dict[str, Any]:
+    """The manager's TLS settings; plain HTTP is allowed on a loopback address only."""
+    if insecure:
+        if not _is_loopback(host):
+            fail(f"--insecure: refused for {host}: plain HTTP is allowed only on a loopback address (127.0.0.0/8, ::1, localhost)")
+        if cert is not None or key is not None:
+            fail("--insecure and --tls-cert/--tls-key: give one")
+        return {"tls": False}
+    if (cert is None) != (key is None):
+        fail("--tls-cert and --tls-key: give both, or neither")
+    for path, option in ((cert, "--tls-cert"), (key, "--tls-key")):
+        if path is not None and not path.is_file():
+            fail(f"{option}: no such file: {path}")
+    return {"tls": True, "tls_cert": cert, "tls_key": key}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration(value: str, option: str) -> float:
+    number, unit = (value[:-1], value[-1]) if value and value[-1] in _UNITS else (value, "s")
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        fail(f"{option}: invalid duration {value!r}: expected e.g. 90d, 12h, 30m or 600s")
+    if not seconds > 0:
+        fail(f"{option}: must be more than 0, got {value!r}")
+    return seconds
+
+
 def _positive(value: float, option: str, zero: bool = False) -> float:
     if value < 0 or (value == 0 and not zero) or value != value:
         fail(f"{option}: must be {'zero or more' if zero else 'more than 0'} seconds, got {value:g}")
@@ -163,9 +215,14 @@ def manager(
     store_history: int = HistoryOption,
     max_request_bytes: int = MaxRequestOption,
     limit: list[str] = LimitOption,
+    insecure: bool = InsecureOption,
+    tls_cert: Path | None = TlsCertOption,
+    tls_key: Path | None = TlsKeyOption,
+    advertise: list[str] = AdvertiseOption,
+    cert_expiry: str = CertExpiryOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Run a manager (the control plane) in the foreground."""
+    """Run a manager (the control plane) in the foreground. The API is HTTPS with the cluster CA's certificate."""
     _logging(verbose)
     host, port = _listen(listen)
     settings = ManagerSettings(
@@ -173,13 +230,15 @@ def manager(
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
         service_network=_network(service_network), store_history=_history(store_history),
-        limits=_limits(max_request_bytes, limit),
+        limits=_limits(max_request_bytes, limit), advertise=tuple(advertise),
+        cert_expiry=_duration(cert_expiry, "--cert-expiry"), **_tls(host, insecure, tls_cert, tls_key),
     )
 
     async def run() -> None:
         mgr = Manager(settings)
         ctx = await mgr.start()
         console.print(f"corral manager {ctx.cluster_id} serving on {settings.url} (data in {data_dir})", highlight=False)
+        console.print(f"cluster CA: {settings.ca_file} (the CLI: CORRAL_CA or --ca; agents pin it by the join token)", highlight=False)
         token_file = data_dir / TOKEN_FILE  # the token itself is never printed: this output often ends in a log
         console.print(f"join token: in {token_file} (`corral join-token --data-dir {data_dir}` prints it)", highlight=False)
         console.print(
@@ -196,7 +255,10 @@ def manager(
 
 
 def agent(
-    manager_url: str = typer.Option("http://127.0.0.1:7070", "--manager", envvar="CORRAL_MANAGER"),
+    manager_url: str = typer.Option(
+        "https://127.0.0.1:7070", "--manager", envvar="CORRAL_MANAGER",
+        help="the manager's URL; over https the agent checks the manager's CA against the join token",
+    ),
     name: str | None = typer.Option(None, "--name", help="the node's name"),
     address: str = typer.Option(..., "--address", help="the node's IP address; published ports bind here"),
     token: str | None = typer.Option(
@@ -213,6 +275,9 @@ def agent(
     cpus: float | None = typer.Option(None, "--cpus", help="CPUs to offer (default: all)"),
     memory: str | None = typer.Option(None, "--memory", help="memory to offer, e.g. 4g (default: all)"),
     label: list[str] = typer.Option([], "--label", help="node label KEY=VALUE (repeatable)"),
+    state_dir: Path | None = typer.Option(
+        None, "--state-dir", help="where the node keeps its key and certificate (0600; default: a private temporary dir)"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a node agent in the foreground. SIGTERM stops the agent and leaves its containers running.
@@ -243,7 +308,7 @@ def agent(
         labels[key] = value
     settings = AgentSettings(
         manager_url=manager_url, name=name or str(name_prefix), address=address, token=token, engine=engine,
-        resources=_resources(cpus, memory), labels=labels,
+        resources=_resources(cpus, memory), labels=labels, state_dir=state_dir,
         # A hollow container changes only when asked to: listing it often would only burn CPU.
         poll_interval=10.0 if engine == "hollow" else 1.0,
         mesh_data_path=_mesh(mesh),
@@ -326,6 +391,8 @@ def up(
     max_request_bytes: int = MaxRequestOption,
     limit: list[str] = LimitOption,
     secrets_dir: Path = SecretsDirOption,
+    insecure: bool = InsecureOption,
+    cert_expiry: str = CertExpiryOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a whole local cluster in the foreground: a manager and NODES agents on loopback addresses.
@@ -343,7 +410,8 @@ def up(
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
         service_network=_network(service_network), store_history=_history(store_history),
-        limits=_limits(max_request_bytes, limit),
+        limits=_limits(max_request_bytes, limit), cert_expiry=_duration(cert_expiry, "--cert-expiry"),
+        **_tls(host, insecure, None, None),
     )
     data_path = _mesh(mesh)
     resources = _resources(node_cpus, node_memory)
@@ -355,7 +423,7 @@ def up(
             Agent(
                 AgentSettings(
                     manager_url=settings.url, name=f"node-{i + 1}", address=str(base + i), token=ctx.join_token,
-                    resources=resources, mesh_data_path=data_path,
+                    resources=resources, mesh_data_path=data_path, state_dir=data_dir / "nodes" / f"node-{i + 1}",
                 ),
                 EngineFactory("docker", secrets_dir=secrets_dir),
             )
@@ -391,9 +459,18 @@ def _run_daemon(main: Coroutine[Any, Any, None]) -> None:
 
 def join_token(
     data_dir: Path = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="the manager's data dir"),
+    rotate: bool = typer.Option(False, "--rotate", help="make a new token: the old one no longer joins new nodes"),
 ) -> None:
     """Print the join token agents need, read from the manager's data dir (it is not served over HTTP)."""
     path = data_dir / TOKEN_FILE
+    if rotate:
+        try:
+            ca = load_or_create_ca(data_dir, time.time()) if (data_dir / CA_CERT_FILE).exists() else None
+        except (KeyMaterialError, OSError) as err:
+            fail(f"cannot read the cluster CA in {data_dir}: {err}")
+        if ca is None:
+            fail(f"no cluster CA in {data_dir}: has a manager run with --data-dir {data_dir}?")
+        rotate_token(data_dir, ca.certificate)  # a running manager reads the file at every registration
     try:
         typer.echo(path.read_text().strip())
     except FileNotFoundError:

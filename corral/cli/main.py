@@ -1,5 +1,7 @@
 """The `corral` command: assembles the command groups."""
 
+import os
+
 import typer
 
 from corral.cli import daemons, discovery, events, images, nodes, secrets, services, stacks
@@ -10,6 +12,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def main(
+    ca: str | None = typer.Option(None, "--ca", envvar="CORRAL_CA", help="the CA certificate file to trust for the manager's HTTPS API"),
+) -> None:
+    """corral: a container orchestrator small enough to read in an afternoon."""
+    if ca:
+        os.environ["CORRAL_CA"] = ca  # read by corral/cli/trust.py
+
+
 app.command()(daemons.up)
 app.command()(daemons.manager)
 app.command()(daemons.agent)

@@ -12,11 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from corral.cli.trust import verify_for
 from corral.client import ApiError, ManagerClient
 
 T = TypeVar("T")
 
-DEFAULT_MANAGER = "http://127.0.0.1:7070"
+DEFAULT_MANAGER = "https://127.0.0.1:7070"
 # Scripts and pipes get whole lines, never columns cut at 80 characters.
 console = Console(width=None if sys.stdout.isatty() else 250)
 errors = Console(stderr=True, width=None if sys.stderr.isatty() else 250)
@@ -33,7 +34,8 @@ def call(manager: str | None, fn: Callable[[ManagerClient], Awaitable[T]]) -> T:
     """Run one API interaction; an API error becomes a message and exit code 1."""
 
     async def run() -> T:
-        async with ManagerClient(manager_url(manager)) as client:
+        url = manager_url(manager)
+        async with ManagerClient(url, verify=verify_for(url)) as client:
             return await fn(client)
 
     try:

@@ -5,6 +5,7 @@ It knows URLs and JSON, not what the objects mean: callers get plain dicts
 """
 
 import json
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -24,11 +25,18 @@ class ApiError(Exception):
 class ManagerClient:
     """`token`: sent as `Authorization: Bearer` on every call (an agent's node credential, see `use_token`)."""
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0, verify: ssl.SSLContext | bool = True) -> None:
+        """`verify`: the TLS context to check the manager with (the cluster CA; a node's certificate), as httpx takes it."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
         self.token = token
-        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
+        self._options: dict[str, Any] = {"base_url": self.url, "timeout": timeout, "verify": verify}
+        self._http = httpx.AsyncClient(headers=headers, **self._options)
+
+    async def reconnect(self) -> None:
+        """New connections from now on (a node certificate was replaced in the TLS context); the open ones are closed."""
+        old, self._http = self._http, httpx.AsyncClient(headers=self._http.headers, **self._options)
+        await old.aclose()
 
     def use_token(self, token: str) -> None:
         """Send this token from now on."""
@@ -59,7 +67,7 @@ class ManagerClient:
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.TransportError as err:
-            raise ApiError(f"cannot reach the manager at {self.url}: {err or type(err).__name__}") from err
+            raise ApiError(f"cannot reach the manager at {self.url}: {_why(self.url, err)}") from err
         if response.status_code >= 400:
             raise _error(response)
         return orjson.loads(response.content) if response.content else None
@@ -88,6 +96,16 @@ class ManagerClient:
 
 
 _JSON = {"content-type": "application/json"}
+
+
+def _why(url: str, err: httpx.TransportError) -> str:
+    """What went wrong on the way; a TLS connection closed without a word is what a refused client certificate looks like."""
+    said = str(err) or type(err).__name__
+    if "CERTIFICATE_VERIFY_FAILED" in said:
+        return f"{said}: trust the cluster's CA (its DATA_DIR/ca.pem) with CORRAL_CA=FILE or `corral --ca FILE`"
+    if url.startswith("https://") and isinstance(err, (httpx.ReadError, httpx.RemoteProtocolError)):
+        return f"{said}: the manager closed the connection (over TLS: is the node certificate from another cluster's CA?)"
+    return said
 
 
 def _error(response: httpx.Response) -> ApiError:

@@ -1,40 +1,66 @@
 """Cluster management: the join token, node registration, leases, availability.
 
-The join token is made at the manager's first start and kept in
-DATA_DIR/join-token (as k3s keeps its node token); an agent presents it on
-every call. Leases are in memory (see health.py for why).
+The join token (`corral-<CA digest>-<secret>`, corral/pki/join_token.py) is
+made at the manager's first start and kept in DATA_DIR/join-token (as k3s
+keeps its node token); an agent presents it to register. `rotate_token`
+writes a new secret (`corral join-token --rotate`): the running manager
+reads the file at every registration, so the old token stops working for
+new joins at once. Leases are in memory (see health.py for why).
 """
 
 import hmac
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
+
 from corral.model import Node, NodeAvailability, NodeState, Resources
 from corral.model.errors import InvalidSpec, Unauthorized
+from corral.pki import InvalidJoinToken, JoinToken
+from corral.pki.files import write_private
 
 TOKEN_FILE = "join-token"
 
 
-def load_or_create_token(data_dir: Path) -> str:
+def load_or_create_token(data_dir: Path, ca_certificate: x509.Certificate) -> str:
+    """The cluster's join token, made when missing.
+
+    A token that does not pin this CA (the `corral-<secret>` of older versions, or one of another
+    CA) is replaced: an agent could not verify the manager with it, so it is of no use to keep.
+    """
     path = data_dir / TOKEN_FILE
     if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    token = "corral-" + secrets.token_hex(24)
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)  # touch(mode=) sets the mode only of a file it creates
-    tmp.touch(mode=0o600)
-    tmp.write_text(token + "\n")
-    tmp.rename(path)
+        text = path.read_text().strip()
+        try:
+            JoinToken.parse(text).verify_ca(ca_certificate)
+            return text
+        except InvalidJoinToken:
+            pass
+    return rotate_token(data_dir, ca_certificate)
+
+
+def rotate_token(data_dir: Path, ca_certificate: x509.Certificate) -> str:
+    """A new join token (new secret, same CA digest), written to DATA_DIR/join-token (0600)."""
+    token = str(JoinToken.generate(ca_certificate))
+    write_private(data_dir / TOKEN_FILE, (token + "\n").encode())
     return token
+
+
+def current_token(data_dir: Path, fallback: str) -> str:
+    """The token in the data dir now (it may have been rotated since the start), else `fallback`."""
+    try:
+        return (data_dir / TOKEN_FILE).read_text().strip() or fallback
+    except OSError:
+        return fallback
 
 
 def check_token(expected: str, presented: str | None) -> None:
     if not presented:
         raise Unauthorized("missing join token: pass --token-file (see `corral join-token` on the manager)")
     if not hmac.compare_digest(expected.encode(), presented.encode()):
-        raise Unauthorized("wrong join token: this is not the token of this cluster (see `corral join-token`)")
+        raise Unauthorized(
+            "wrong join token: not this cluster's current token (was it rotated? see `corral join-token` on the manager)"
+        )
 
 
 def registered_node(

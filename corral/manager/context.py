@@ -10,6 +10,7 @@ from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases
 from corral.manager.settings import ManagerSettings
 from corral.model.errors import CorralError
+from corral.pki import ClusterCA
 from corral.store import Store
 
 
@@ -21,6 +22,7 @@ class ManagerContext:
     leases: Leases
     join_token: str
     cluster_id: str
+    ca: ClusterCA | None = None  # signs node certificates (None: a context made by hand in a test)
     clock: Callable[[], float] = field(default=time.time)
     mesh_errors: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> listener -> why it cannot serve it
     # One batch of many nodes' work (a watch reply, a status batch) worked on at a time: the others

@@ -23,9 +23,12 @@ def _found(name: str, found: Versioned[Node] | None) -> Versioned[Node]:
 
 async def register(
     ctx: ManagerContext, name: str, address: str, resources: Resources, labels: dict[str, str], engine: str,
-    credential_digest: str,
+    credential_digest: str, certificate_serial: str | None = None,
 ) -> Node:
-    """Register (or re-register) an agent's node with the digest of its credential; its lease is renewed first."""
+    """Register (or re-register) an agent's node with the digest of its credential; its lease is renewed first.
+
+    `certificate_serial`: of the certificate just issued to it, the only one it may connect with from now
+    on (None: the node keeps the ones it had; a fleet's other nodes share its first node's certificate)."""
     now = ctx.clock()
     # The lease first: no controller pass may see the node ready again with its old, expired lease.
     ctx.leases.renew(name, now)
@@ -36,9 +39,22 @@ async def register(
         lambda: ctx.cache.nodes.get(name),
         lambda current: registered_node(
             current.obj if current else None, name, address, resources, labels, engine, now
-        ).model_copy(update={"credential": credential_digest}),
+        ).model_copy(update={"credential": credential_digest, **({"certificates": [certificate_serial]} if certificate_serial else {})}),
         f"node {name}",
         attempts=5,
+    )
+
+
+async def renew_certificate(ctx: ManagerContext, name: str, serial: str) -> Node:
+    """The node's agent got a new certificate: it and the one before it are the node's (the old one for
+    connections still open); older ones are refused."""
+    return await put_with_retry(
+        ctx.store,
+        ctx.cache,
+        keys.node_key(name),
+        lambda: ctx.cache.nodes.get(name),
+        lambda found: _found(name, found).obj.model_copy(update={"certificates": [*_found(name, found).obj.certificates, serial][-2:]}),
+        f"node {name}",
     )
 
 

@@ -1,18 +1,25 @@
 """Serving the image registry (corral.registry) next to the manager's API, on its own address.
 
-The registry has no access control yet (that comes with tokens): it is meant
-to listen on loopback, and its start-up line says so.
+Every request needs credentials (registry_access.py: an API token, or a
+node's credential to pull). On a loopback address it serves plain HTTP:
+Docker treats 127.0.0.0/8 as an insecure registry and logs in over HTTP
+there, and nothing leaves the machine. On any other address it serves TLS
+with the manager's certificate from the cluster CA, so the credentials are
+never sent in clear; Docker then needs the CA once:
+`/etc/docker/certs.d/HOST:PORT/ca.crt` (a copy of DATA_DIR/ca.pem).
 """
 
 import asyncio
 import ipaddress
 import logging
 import socket
+from typing import Any
 
 import uvicorn
 
 from corral.manager.settings import ManagerSettings
 from corral.registry import create_registry_app
+from corral.registry.access import Authorizer
 
 log = logging.getLogger(__name__)
 
@@ -25,24 +32,33 @@ def split_listen(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def startup_line(host: str, port: int) -> str:
+def is_loopback(host: str) -> bool:
     try:
-        loopback = ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        loopback = host == "localhost"
-    where = "loopback only" if loopback else "NOT loopback: anyone who can reach it"
-    return f"corral registry serving on http://{host}:{port} ({where}; no access control, anyone can push and pull)"
+        return host == "localhost"
+
+
+def startup_line(host: str, port: int) -> str:
+    if is_loopback(host):
+        return f"corral registry serving on http://{host}:{port} (loopback only; `docker login {host}:{port} -u corral -p TOKEN`)"
+    return (
+        f"corral registry serving on https://{host}:{port} (cluster CA: copy DATA_DIR/ca.pem to "
+        f"/etc/docker/certs.d/{host}:{port}/ca.crt, then `docker login {host}:{port} -u corral -p TOKEN`)"
+    )
 
 
 class RegistryServer:
     """The registry app under its own uvicorn server; `start` returns once it is serving."""
 
-    def __init__(self, settings: ManagerSettings) -> None:
+    def __init__(self, settings: ManagerSettings, authorize: Authorizer, tls: dict[str, Any]) -> None:
+        """`tls`: uvicorn's TLS options (the manager's certificate), used unless the registry listens on loopback."""
         assert settings.registry_listen is not None
         self.host, self.port = split_listen(settings.registry_listen)
         config = uvicorn.Config(
-            create_registry_app(settings.registry_root), host=self.host, port=self.port,
+            create_registry_app(settings.registry_root, authorize), host=self.host, port=self.port,
             log_level="error", lifespan="off", timeout_graceful_shutdown=1,
+            **({} if is_loopback(self.host) else {**tls, "ssl_cert_reqs": 0}),
         )
         self._server = uvicorn.Server(config)
         # No install_signal_handlers override: uvicorn (>= 0.29) has no such hook; it captures SIGINT/SIGTERM only while

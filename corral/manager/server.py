@@ -4,6 +4,7 @@ import asyncio
 import logging
 import secrets
 import time
+from typing import Any
 
 import uvicorn
 
@@ -16,9 +17,13 @@ from corral.manager.compaction import Compactor
 from corral.manager.context import ManagerContext
 from corral.manager.registry_server import RegistryServer
 from corral.manager.controller import Controller
+from corral.manager.access import tokens
+from corral.manager.peer_certs import PeerCertificateProtocol
+from corral.manager.registry_access import registry_authorizer
 from corral.manager.runtime import keep_old_objects_out_of_collections
 from corral.manager.settings import ManagerSettings
 from corral.manager.stalls import StallWatch
+from corral.pki import ClusterCA, load_or_create_ca, load_or_create_server_certificate, uvicorn_ssl_options
 from corral.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -51,14 +56,19 @@ class Manager:
     async def start(self) -> ManagerContext:
         settings = self.settings
         data_dir.prepare(settings.data_dir, settings.sqlite_file)
-        token = load_or_create_token(settings.data_dir)
+        ca = load_or_create_ca(settings.data_dir, time.time())
+        token = load_or_create_token(settings.data_dir, ca.certificate)
+        tls_options = self._tls_options(ca)
+        data_dir.prepare(settings.data_dir)  # the certificates just written are private too (the dir is 0700 anyway)
         store = await open_store(settings.store)
+        await tokens.ensure_admin_token(store, settings.data_dir, time.time())  # DATA_DIR/admin-token: what `docker login` takes
         cache = StateCache(store)
         leases = Leases()
         stalls = StallWatch(leases, time.time, settings.stall_threshold)
         ctx = ManagerContext(
             settings=settings, store=store, cache=cache, leases=leases, join_token=token, cluster_id=await _cluster_id(store),
             data_key=await open_data_key(store, settings.data_dir),
+            ca=ca,
         )
         self.context = ctx
         self._tasks.append(asyncio.create_task(stalls.run(), name="stalls"))
@@ -75,6 +85,8 @@ class Manager:
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=1,
+            http=PeerCertificateProtocol,
+            **tls_options,
         )
         self._server = uvicorn.Server(config)
         # No install_signal_handlers override: uvicorn (>= 0.29) has no such hook; it captures SIGINT/SIGTERM only while
@@ -86,13 +98,35 @@ class Manager:
             await asyncio.sleep(0.02)
         if settings.registry_listen is not None:
             try:
-                self._registry = RegistryServer(settings)
+                self._registry = RegistryServer(settings, registry_authorizer(ctx), self._registry_tls(ca))
                 await self._registry.start()
             except (OSError, ValueError) as err:  # the control plane runs on; deploys from other registries still work
                 self._registry = None
                 print(f"WARNING: image registry not started: {err}", flush=True)
                 log.error("image registry not started: %s", err)
         return ctx
+
+    def _tls_options(self, ca: ClusterCA) -> dict[str, Any]:
+        """uvicorn's TLS options: the server certificate (the given one, or the cluster CA's), client certificates optional."""
+        settings = self.settings
+        if not settings.tls:
+            return {}
+        if settings.tls_cert is not None and settings.tls_key is not None:
+            cert, key = settings.tls_cert, settings.tls_key
+        else:
+            dns, ips = settings.server_names()
+            cert, key = load_or_create_server_certificate(settings.data_dir, ca, dns, ips, time.time())
+        # Optional: people's CLIs have no certificate (they bring a token); the agent routes require one (api/deps.py).
+        return uvicorn_ssl_options(cert, key, settings.ca_file, client_certs="optional")
+
+    def _registry_tls(self, ca: ClusterCA) -> dict[str, Any]:
+        """The registry's TLS (off loopback): the cluster CA's certificate, valid for the registry's host too."""
+        settings = self.settings
+        if settings.registry_listen is None:
+            return {}
+        dns, ips = settings.server_names()
+        cert, key = load_or_create_server_certificate(settings.data_dir, ca, dns, ips, time.time())
+        return uvicorn_ssl_options(cert, key)
 
     async def stop(self) -> None:
         if self._registry is not None:

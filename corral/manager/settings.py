@@ -1,9 +1,11 @@
 """The manager's settings, with every default in one place."""
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from corral.model.limits import Limits
+from corral.pki import CA_CERT_FILE, DEFAULT_NODE_CERT_LIFETIME
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,11 @@ class ManagerSettings:
     compact_interval: float = 10.0
     limits: Limits = field(default_factory=Limits)  # how large a request body, a compose file and a spec may be
     parse_budget: float = 10.0  # seconds a compose file may take to read before it is refused
+    tls: bool = True  # the API over HTTPS; False (`--insecure`) only on a loopback address
+    tls_cert: Path | None = None  # the API's certificate and key (default: issued by the cluster CA, in the data dir)
+    tls_key: Path | None = None
+    advertise: tuple[str, ...] = ()  # more names and addresses the server certificate is valid for
+    cert_expiry: float = DEFAULT_NODE_CERT_LIFETIME  # seconds a node certificate is valid
 
     @property
     def registry_root(self) -> Path:
@@ -46,5 +53,25 @@ class ManagerSettings:
         return Path(self.store.removeprefix("sqlite://")) if self.store.startswith("sqlite://") else None
 
     @property
+    def ca_file(self) -> Path:
+        return self.data_dir / CA_CERT_FILE
+
+    @property
     def url(self) -> str:
-        return f"http://{self.listen_host}:{self.listen_port}"
+        host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.listen_port}"
+
+    def server_names(self) -> tuple[list[str], list[str]]:
+        """The DNS names and IP addresses the server certificate must cover: the listen address, loopback, --advertise,
+        the registry's host."""
+        dns, ips = ["localhost"], ["127.0.0.1"]
+        registry = [self.registry_listen.rpartition(":")[0].strip("[]")] if self.registry_listen else []
+        for name in (self.listen_host, *self.advertise, *registry):
+            if name in ("0.0.0.0", "::", ""):
+                continue
+            try:
+                ipaddress.ip_address(name)
+                ips.append(name)
+            except ValueError:
+                dns.append(name)
+        return list(dict.fromkeys(dns)), list(dict.fromkeys(ips))

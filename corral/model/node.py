@@ -44,3 +44,6 @@ class Node(BaseModel):
     registered_at: float
     message: str = ""
     credential: str = ""  # SHA-256 digest of the node's credential (corral/manager/credentials.py); never shown
+    # Serial numbers (hex) of the node certificates its agent may connect with: the newest and, while it
+    # renews, the one before. Any other certificate in the node's name is refused (docs/security.md).
+    certificates: list[str] = Field(default_factory=list)

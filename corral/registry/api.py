@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from corral.registry.access import Authorizer, RequireCredentials
 from corral.registry.errors import RegistryError
 from corral.registry.manifests import MAX_MANIFEST, OCI_INDEX
 from corral.registry.references import Digest, check_name, check_upload_id, parse_digest
@@ -30,7 +31,8 @@ from corral.registry.uploads import parse_content_range, receive_into
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 
 
-def create_registry_app(root: Path) -> ASGIApp:
+def create_registry_app(root: Path, authorize: Authorizer | None = None) -> ASGIApp:
+    """The registry; with `authorize`, every request needs credentials it accepts (see access.py)."""
     storage = RegistryStorage(root)
 
     def endpoint(fn: Callable[[Request, RegistryStorage], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -55,7 +57,8 @@ def create_registry_app(root: Path) -> ASGIApp:
     ]
     # Starlette types every handler as taking any Exception; this one is registered for HTTPException only.
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})  # type: ignore[dict-item]
-    return _with_version_header(app)
+    served = _with_version_header(app)
+    return served if authorize is None else RequireCredentials(served, authorize)
 
 
 def error_response(err: RegistryError) -> Response:

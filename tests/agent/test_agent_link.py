@@ -7,6 +7,7 @@ when the test says, never because the machine was fast or slow.
 """
 
 import asyncio
+import time
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,6 +23,8 @@ from corral.agent.link import LinkSettings, ManagerLink
 from corral.agent.settings import AgentSettings
 from corral.client import ApiError
 from corral.manager.cluster import load_or_create_token
+from corral.pki import load_or_create_ca
+from tests.tls import verify
 from corral.manager.context import ManagerContext
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
@@ -69,7 +72,8 @@ async def manager(tmp_path: Path) -> AsyncIterator[tuple[Manager, ManagerContext
 async def test_registration_waits_for_the_manager_with_back_off(tmp_path: Path) -> None:
     clock = FakeClock()
     settings = ManagerSettings(data_dir=tmp_path, listen_port=_free_port())
-    agent = Agent(_settings(settings.url, load_or_create_token(tmp_path)), EngineFactory("hollow"), clock=clock)
+    token = load_or_create_token(tmp_path, load_or_create_ca(tmp_path, time.time()).certificate)  # the manager finds both
+    agent = Agent(_settings(settings.url, token), EngineFactory("hollow"), clock=clock)
     starting = asyncio.create_task(agent.start())
     try:
         await clock.sleeping(1)  # nothing listens yet: the first attempt failed, the agent waits 0.5 s
@@ -121,7 +125,7 @@ async def test_a_lone_agent_runs_its_tasks_and_joins_again_once_forgotten(manage
     running, ctx = manager
     agent = Agent(_settings(running.settings.url, ctx.join_token), EngineFactory("hollow", HollowTiming(0.01, 0.02)), clock=clock)
     await agent.start()
-    async with httpx.AsyncClient(base_url=running.settings.url, timeout=30) as api:
+    async with httpx.AsyncClient(base_url=running.settings.url, timeout=30, verify=verify(running.settings.data_dir)) as api:
         try:
             assert (await api.post("/v1/stacks/app/deploy", json={"compose": COMPOSE})).status_code == 200
 

@@ -88,7 +88,7 @@ class ChaosCluster(SplitCluster):
 
     def start_agent(self, name: str) -> None:
         self.agents[name] = subprocess.Popen(
-            [*CORRAL, "agent", "--manager", f"http://127.0.0.1:{self.doors[name]}", "--name", name,
+            [*CORRAL, "agent", "--manager", f"https://127.0.0.1:{self.doors[name]}", "--name", name,
              "--address", self.addresses[name], "--token", self.token],
             stdout=self._log, stderr=subprocess.STDOUT, env=self.agent_env,
         )

@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.chaos.harness import GRACE, LEASE, ChaosCluster, Figure, Figures, PrivateDocker, Sampler
@@ -101,11 +100,11 @@ def test_the_managers_disk_full(small_disk: Path, tmp_path: Path) -> None:
             sampler.expect(4)
             began = time.monotonic()
             filler = _fill(small_disk)
-            refused = httpx.post(f"{cluster.url}/v1/services/app_web/scale", json={"replicas": 5}, timeout=10)
+            refused = cluster.request("POST", "/v1/services/app_web/scale", {"replicas": 5})
             assert refused.status_code == 507, refused.text
             assert "disk is full" in refused.json()["error"]
             bigger = compose.read_text().replace("replicas: 4", "replicas: 7")
-            deploy = httpx.post(f"{cluster.url}/v1/stacks/app/deploy", json={"compose": bigger}, timeout=10)
+            deploy = cluster.request("POST", "/v1/stacks/app/deploy", {"compose": bigger})
             assert deploy.status_code == 507 and "disk is full" in deploy.json()["error"]
             # the cluster runs on as it was: nodes ready (leases are in memory), replicas untouched
             seen = cluster.states_for(LEASE + GRACE + 1)

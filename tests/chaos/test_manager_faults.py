@@ -16,6 +16,7 @@ import httpx
 
 from tests.chaos.harness import GRACE, HOLD, LEASE, ChaosCluster, Figure, Figures, Sampler, live_slots
 from tests.e2e.cluster import wait_until
+from tests.e2e.split import SplitCluster
 
 pytestmark = pytest.mark.e2e
 
@@ -25,9 +26,9 @@ ONE = "services:\n  s:\n    image: corral-demo:latest\n    stop_grace_period: 1s
 class Deployer(threading.Thread):
     """Deploys stacks d1, d2... one after another until the manager stops answering; remembers which were acknowledged."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, cluster: SplitCluster) -> None:
         super().__init__(daemon=True)
-        self.url = url
+        self.cluster = cluster
         self.acknowledged: list[str] = []
         self.tried: list[str] = []
 
@@ -36,7 +37,7 @@ class Deployer(threading.Thread):
             stack = f"d{i}"
             self.tried.append(stack)
             try:
-                response = httpx.post(f"{self.url}/v1/stacks/{stack}/deploy", json={"compose": ONE}, timeout=5)
+                response = self.cluster.request("POST", f"/v1/stacks/{stack}/deploy", {"compose": ONE}, timeout=5)
             except httpx.HTTPError:
                 return
             if response.status_code != 200:
@@ -70,7 +71,7 @@ def test_a_stalled_or_killed_manager_loses_nothing_and_declares_nobody_dead(clus
 
         # 2. SIGKILL in the middle of a run of deploys, then start it again.
         sampler.expect(6)
-        deployer = Deployer(cluster.url)
+        deployer = Deployer(cluster)
         deployer.start()
         wait_until(lambda: len(deployer.acknowledged) >= 4, 30, 0.05, what="4 deploys acknowledged")
         began = time.monotonic()

@@ -3,6 +3,7 @@ real manager process."""
 
 import base64
 import json
+import os
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 from typer.testing import CliRunner
+
+from tests.tls import ca_file, verify
 
 from corral.cli.main import app
 
@@ -23,15 +26,17 @@ VALUE = b"pa55-\x00\xff-cli-only-91ce"
 @pytest.fixture(scope="module")
 def manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data, port = tmp_path_factory.mktemp("data"), _free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [*CORRAL, "manager", "--data-dir", str(data), "--listen", f"127.0.0.1:{port}", "--no-registry"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        assert _wait_for(lambda: httpx.get(url + "/v1/info").status_code == 200, 30), "the manager did not start"
+        assert _wait_for(lambda: httpx.get(url + "/v1/info", verify=verify(data)).status_code == 200, 30), "the manager did not start"
+        os.environ["CORRAL_CA"] = str(ca_file(data))  # the CLI (in this process) trusts the cluster CA
         yield url
     finally:
+        os.environ.pop("CORRAL_CA", None)
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(10)
@@ -81,7 +86,7 @@ def test_deploy_sends_file_and_environment_values(manager: str, tmp_path: Path) 
     code, output = _run(manager, "deploy", "-c", str(compose), "-n", "cli", "--detach", env={"APP_TOKEN": "t0k3n"})
     assert code == 0, output
     assert "Created secret cli_db" in output and "Created secret cli_token" in output and "warning" not in output
-    assert {row["name"] for row in httpx.get(manager + "/v1/secrets").json()} >= {"cli_db", "cli_token"}
+    assert {row["name"] for row in httpx.get(manager + "/v1/secrets", verify=verify(Path(os.environ["CORRAL_CA"]).parent)).json()} >= {"cli_db", "cli_token"}
     code, output = _run(manager, "deploy", "-c", str(compose), "-n", "cli", "--detach", env={"APP_TOKEN": "changed"})
     assert code == 1 and "new name" in output
     code, output = _run(manager, "deploy", "-c", str(compose), "-n", "cli2", "--detach", env={"APP_TOKEN": ""})

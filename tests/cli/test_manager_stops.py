@@ -27,7 +27,7 @@ def _wait_for(check, timeout: float) -> bool:  # type: ignore[no-untyped-def]
 
 def test_manager_exits_on_sigterm_with_a_fleet_watching(tmp_path: Path) -> None:
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     procs: list[subprocess.Popen] = []
     try:
         manager = subprocess.Popen(

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from tests.tls import ca_file, verify
 from typer.testing import CliRunner
 
 from corral.cli.main import app
@@ -21,7 +23,7 @@ def _wait_for(check, timeout: float) -> bool:  # type: ignore[no-untyped-def]
         try:
             if check():
                 return True
-        except httpx.TransportError:
+        except (httpx.TransportError, FileNotFoundError):  # not serving yet, or its CA not written yet
             pass
         time.sleep(0.1)
     return False
@@ -40,7 +42,7 @@ def test_token_options_are_checked(tmp_path: Path) -> None:
 
 def test_no_secret_in_the_output_of_manager_and_agents(tmp_path: Path) -> None:
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     data = tmp_path / "data"
     procs: list[subprocess.Popen] = []
     logs = {name: (tmp_path / f"{name}.log") for name in ("manager", "one", "fleet")}
@@ -49,7 +51,7 @@ def test_no_secret_in_the_output_of_manager_and_agents(tmp_path: Path) -> None:
             [*CORRAL, "manager", "--data-dir", str(data), "--listen", f"127.0.0.1:{port}", "--no-registry", "-v"],
             stdout=logs["manager"].open("wb"), stderr=subprocess.STDOUT,
         ))
-        assert _wait_for(lambda: httpx.get(url + "/v1/info").status_code == 200, 30), "the manager did not start"
+        assert _wait_for(lambda: httpx.get(url + "/v1/info", verify=verify(data)).status_code == 200, 30), "the manager did not start"
         token = (data / "join-token").read_text().strip()
         procs.append(subprocess.Popen(
             [*CORRAL, "agent", "--manager", url, "--token-file", str(data / "join-token"), "--engine", "hollow",
@@ -61,7 +63,7 @@ def test_no_secret_in_the_output_of_manager_and_agents(tmp_path: Path) -> None:
              "--address", "127.0.0.1", "-v"],
             stdout=logs["fleet"].open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "CORRAL_JOIN_TOKEN": token},
         ))
-        assert _wait_for(lambda: len(httpx.get(url + "/v1/nodes").json()) == 4, 30), "the agents did not join"
+        assert _wait_for(lambda: len(httpx.get(url + "/v1/nodes", verify=verify(data)).json()) == 4, 30), "the agents did not join"
         time.sleep(2.0)  # heartbeats, watches: whatever they log
         for proc in procs[1:]:
             assert token not in " ".join(Path(f"/proc/{proc.pid}/cmdline").read_text().split("\0"))

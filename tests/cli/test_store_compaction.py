@@ -10,6 +10,8 @@ import subprocess
 from pathlib import Path
 
 import httpx
+
+from tests.tls import ca_file, verify
 from typer.testing import CliRunner
 
 from corral.cli.main import app
@@ -39,7 +41,7 @@ def _size(path: Path) -> int:
 
 def test_store_history_bounds_the_file_and_events_since_a_compacted_revision_fail(tmp_path: Path) -> None:
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     db = tmp_path / "store.db"
     procs: list[subprocess.Popen[str]] = []
     try:
@@ -60,7 +62,7 @@ def test_store_history_bounds_the_file_and_events_since_a_compacted_revision_fai
 
         # Thousands of revisions: 300 tasks started and stopped, again and again (each a few writes).
         peak, sizes = 0, []
-        with httpx.Client(base_url=url, timeout=30) as api:
+        with httpx.Client(base_url=url, timeout=30, verify=verify(tmp_path)) as api:
             assert api.post("/v1/stacks/shop/deploy", json={"compose": WEB}).status_code == 200
             for replicas in (300, 0, 300, 0, 300, 0):
                 assert api.post("/v1/services/shop_web/scale", json={"replicas": replicas}).status_code == 200
@@ -77,7 +79,10 @@ def test_store_history_bounds_the_file_and_events_since_a_compacted_revision_fai
         live = 300 + 20 + 10  # keys: at most a task per slot (and a few stopped), nodes, services and cluster
         assert rows <= (revision - oldest) + live, (revision, oldest, rows)
 
-        gone = subprocess.run([*CORRAL, "events", "--manager", url, "--since", "1"], capture_output=True, text=True, timeout=30)
+        cli_env = {**os.environ, "CORRAL_CA": str(ca_file(tmp_path))}
+        gone = subprocess.run(
+            [*CORRAL, "events", "--manager", url, "--since", "1"], capture_output=True, text=True, timeout=30, env=cli_env
+        )
         assert gone.returncode != 0
         message = " ".join((gone.stderr + gone.stdout).split())
         assert "revision 1 has been compacted" in message, message
@@ -87,10 +92,10 @@ def test_store_history_bounds_the_file_and_events_since_a_compacted_revision_fai
         recent = _store(db)[0]
         follow = subprocess.Popen(
             [*CORRAL, "events", "--manager", url, "--since", str(recent), "-o", "json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**cli_env, "PYTHONUNBUFFERED": "1"},
         )
         procs.append(follow)
-        with httpx.Client(base_url=url, timeout=30) as api:  # news after `recent`
+        with httpx.Client(base_url=url, timeout=30, verify=verify(tmp_path)) as api:  # news after `recent`
             assert api.post("/v1/services/shop_web/scale", json={"replicas": 2}).status_code == 200
         assert follow.stdout is not None
         assert select.select([follow.stdout], [], [], 30)[0], "no event within 30 s"

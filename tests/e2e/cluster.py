@@ -20,6 +20,8 @@ from typing import Any
 import docker
 import httpx
 
+from tests.tls import ca_file, verify
+
 CORRAL = [sys.executable, "-m", "corral.cli.main"]
 
 
@@ -51,7 +53,7 @@ class Cluster:
         self.nodes = nodes
         self.first_address = first_address
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://127.0.0.1:{self.port}"
         self.extra = extra or []
         # The image registry on a free port when asked for, else none (never the default 5000, which a demo may hold).
         self.registry = f"127.0.0.1:{free_port()}" if registry else None
@@ -89,14 +91,18 @@ class Cluster:
             remove_containers(self.cluster_id)
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
-        response = httpx.request(method, self.url + path, json=body, timeout=10)
+        response = httpx.request(method, self.url + path, json=body, timeout=10, verify=verify(self.data_dir))
         response.raise_for_status()
         return response.json()
+
+    def cli_env(self) -> dict[str, str]:
+        """The environment of a `corral` command for this cluster: its URL, its CA."""
+        return {**os.environ, "CORRAL_MANAGER": self.url, "CORRAL_CA": str(ca_file(self.data_dir))}
 
     def cli(
         self, *args: str, check: bool = True, stdin: str | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess:
-        env = {**os.environ, "CORRAL_MANAGER": self.url, **(env or {})}
+        env = {**self.cli_env(), **(env or {})}
         done = subprocess.run([*CORRAL, *args], env=env, capture_output=True, text=True, timeout=60, input=stdin)
         if check and done.returncode != 0:
             raise AssertionError(f"corral {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")

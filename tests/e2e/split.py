@@ -17,13 +17,14 @@ import docker
 import httpx
 
 from tests.e2e.cluster import CORRAL, free_port, private_service_network, remove_containers, wait_until
+from tests.tls import ca_file, verify
 
 
 class SplitCluster:
     def __init__(self, data_dir: Path, nodes: int = 3, first_address: int = 40, manager_args: list[str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://127.0.0.1:{self.port}"
         self.names = [f"node-{i + 1}" for i in range(nodes)]
         self.addresses = {name: f"127.0.0.{first_address + i}" for i, name in enumerate(self.names)}
         self.manager_args = manager_args or []
@@ -52,7 +53,7 @@ class SplitCluster:
             "manager", "--data-dir", str(self.data_dir / "manager"), "--listen", f"127.0.0.1:{self.port}", "--no-registry", "-v",
             "--service-network", self.service_network, *self.manager_args
         )
-        wait_until(lambda: httpx.get(self.url + "/v1/info", timeout=2).status_code == 200, 30, 0.1, what="manager API")
+        wait_until(lambda: self.api("GET", "/v1/info"), 30, 0.1, what="manager API")
 
     def start_agent(self, name: str) -> None:
         self.agents[name] = self._spawn(
@@ -95,14 +96,18 @@ class SplitCluster:
 
     # -- looking
 
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 10) -> httpx.Response:
+        """One API call over HTTPS, trusting the cluster CA of the manager's data dir."""
+        return httpx.request(method, self.url + path, json=body, timeout=timeout, verify=verify(self.data_dir / "manager"))
+
     def api(self, method: str, path: str, body: Any = None) -> Any:
-        response = httpx.request(method, self.url + path, json=body, timeout=10)
+        response = self.request(method, path, body)
         response.raise_for_status()
         return response.json()
 
     def cli(self, *args: str) -> str:
         """Run `corral ARGS` against this cluster; its stdout (fails the test on a non-zero exit)."""
-        env = {**os.environ, "CORRAL_MANAGER": self.url}
+        env = {**os.environ, "CORRAL_MANAGER": self.url, "CORRAL_CA": str(ca_file(self.data_dir / "manager"))}
         done = subprocess.run([*CORRAL, *args], env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, f"corral {' '.join(args)} failed ({done.returncode}): {done.stderr}"
         return done.stdout

@@ -142,7 +142,7 @@ services:
 
 def test_events_stream_what_the_cluster_does(cluster: Cluster, compose_file) -> None:
     watcher = subprocess.Popen(
-        [*CORRAL, "events", "--output", "json"], env={**os.environ, "CORRAL_MANAGER": cluster.url},
+        [*CORRAL, "events", "--output", "json"], env=cluster.cli_env(),
         stdout=subprocess.PIPE, text=True,
     )
     try:

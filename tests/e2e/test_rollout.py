@@ -20,6 +20,7 @@ import docker
 import httpx
 import pytest
 
+from tests.tls import ca_file, verify
 from tests.e2e.cluster import CORRAL, Cluster, free_port, remove_containers, wait_until
 from tests.e2e.test_mesh import Load
 
@@ -97,8 +98,8 @@ def live_tasks(tasks: list[dict]) -> list[dict]:
 class Sampler:
     """Samples a service's tasks in the background: the fewest running, the most live in one slot."""
 
-    def __init__(self, url: str, service: str) -> None:
-        self.url, self.service = url, service
+    def __init__(self, cluster: Cluster, service: str) -> None:
+        self.url, self.service, self.trust = cluster.url, service, cluster.data_dir
         self.min_running = 10**6
         self.max_live_per_slot = 0
         self.samples = 0
@@ -116,7 +117,7 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                tasks = httpx.get(f"{self.url}/v1/services/{self.service}/tasks", timeout=5).json()
+                tasks = httpx.get(f"{self.url}/v1/services/{self.service}/tasks", timeout=5, verify=verify(self.trust)).json()
             except httpx.HTTPError:
                 continue
             live = live_tasks(tasks)
@@ -139,7 +140,7 @@ def test_rolling_update_start_first_then_stop_first(cluster: Cluster, compose_fi
     cluster.cli("deploy", "-c", str(compose_file(stack())), "--name", "shop", "--detach")
     cluster.wait_running("shop_web", 3)
 
-    with Sampler(cluster.url, "shop_web") as start_first:
+    with Sampler(cluster, "shop_web") as start_first:
         done = cluster.cli("service", "update", "shop_web", "--image", V2, "--watch")
     assert "update completed" in done.stdout
     assert images_running(cluster, "shop_web") == [V2] * 3
@@ -151,7 +152,7 @@ def test_rolling_update_start_first_then_stop_first(cluster: Cluster, compose_fi
     assert service["update_status"]["state"] == "completed" and service["update_status"]["updated"] == 3
     assert "completed 3/3" in cluster.cli("service", "ls").stdout
 
-    with Sampler(cluster.url, "shop_web") as stop_first:
+    with Sampler(cluster, "shop_web") as stop_first:
         done = cluster.cli("service", "update", "shop_web", "--image", V1, "--update-order", "stop-first", "--watch")
     assert "update completed" in done.stdout
     assert images_running(cluster, "shop_web") == [V1] * 3
@@ -220,22 +221,22 @@ def test_manual_rollback_and_canary(cluster: Cluster, compose_file) -> None:
 
 def test_manager_killed_mid_rollout_finishes_after_restart(tmp_path: Path, compose_file) -> None:
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     data = tmp_path / "manager"
-    env = {**os.environ, "CORRAL_MANAGER": url}
+    env = {**os.environ, "CORRAL_MANAGER": url, "CORRAL_CA": str(ca_file(data))}
     logs = (tmp_path / "cluster.log").open("ab")
     manager_cmd = [*CORRAL, "manager", "--data-dir", str(data), "--listen", f"127.0.0.1:{port}", "--no-registry"]
     procs: list[subprocess.Popen] = []
     cluster_id = ""
 
     def api(path: str) -> object:
-        return httpx.get(url + path, timeout=5).json()
+        return httpx.get(verify=verify(data), url=url + path, timeout=5).json()
 
     try:
         manager = subprocess.Popen(manager_cmd, stdout=logs, stderr=subprocess.STDOUT)
         procs.append(manager)
         token = wait_until(lambda: (data / "join-token").exists() and (data / "join-token").read_text().strip(), 20, what="join token")
-        wait_until(lambda: httpx.get(url + "/v1/info").status_code == 200, 20, what="manager API")
+        wait_until(lambda: httpx.get(verify=verify(data), url=url + "/v1/info").status_code == 200, 20, what="manager API")
         cluster_id = api("/v1/info")["cluster_id"]  # type: ignore[index]
         for i in range(1, 4):
             procs.append(subprocess.Popen(
@@ -330,12 +331,12 @@ def test_update_and_rollback_under_load_through_the_mesh_drop_no_request(mesh_cl
 
     with Load(f"http://127.0.0.82:{port}/") as load:  # node-2's mesh address: most replicas are elsewhere
         wait_until(lambda: load.total > 50, 20, what="load to start")
-        with Sampler(mesh_cluster.url, "shop_web") as update:
+        with Sampler(mesh_cluster, "shop_web") as update:
             done = mesh_cluster.cli("service", "update", "shop_web", "--image", V2, "--watch")
             wait_until(lambda: only_image(mesh_cluster, "shop_web", V2, 3), 30, 0.3, what="only v2 containers")
         assert "update completed" in done.stdout
         after_update = load.total
-        with Sampler(mesh_cluster.url, "shop_web") as rollback:
+        with Sampler(mesh_cluster, "shop_web") as rollback:
             done = mesh_cluster.cli("service", "rollback", "shop_web", "--watch")
             wait_until(lambda: only_image(mesh_cluster, "shop_web", V1, 3), 30, 0.3, what="only v1 containers again")
         assert "rollback completed" in done.stdout

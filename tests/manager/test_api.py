@@ -19,7 +19,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 async def api(tmp_path: Path):
-    manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port()))
+    manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), tls=False))
     ctx = await manager.start()
     async with httpx.AsyncClient(base_url=manager.settings.url) as client:
         client.token = ctx.join_token  # type: ignore[attr-defined]

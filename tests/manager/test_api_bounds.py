@@ -16,6 +16,7 @@ import pytest
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
 from corral.model.limits import Limits
+from tests.tls import verify
 from factories import alias_bomb, many_services  # type: ignore[import-not-found]  # tests/manager, on pytest's path
 
 
@@ -30,7 +31,7 @@ WEB = "services:\n  web:\n    image: corral-demo:latest\n    deploy: {replicas: 
 async def _serve(settings: ManagerSettings) -> AsyncIterator[httpx.AsyncClient]:
     manager = Manager(settings)
     await manager.start()
-    async with httpx.AsyncClient(base_url=settings.url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=settings.url, timeout=60, verify=verify(settings.data_dir)) as client:
         yield client
     await manager.stop()
 
@@ -126,7 +127,7 @@ async def test_a_body_over_the_limit_is_413_before_it_is_read(tmp_path: Path, ch
     async for api in _serve(settings):
         start = time.perf_counter()
         head = f"POST /v1/stacks/shop/deploy HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        reader, writer = await asyncio.open_connection(settings.listen_host, settings.listen_port)
+        reader, writer = await asyncio.open_connection(settings.listen_host, settings.listen_port, ssl=verify(settings.data_dir))
         if chunked:
             writer.write((head + "Transfer-Encoding: chunked\r\n\r\n").encode())
             chunk = b"x" * 16384

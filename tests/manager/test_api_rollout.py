@@ -19,7 +19,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 async def api(tmp_path: Path):
-    manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port()))
+    manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), tls=False))
     await manager.start()
     async with httpx.AsyncClient(base_url=manager.settings.url) as client:
         await client.post("/v1/stacks/shop/deploy", json={"compose": WEB})

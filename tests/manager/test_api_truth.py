@@ -13,7 +13,7 @@ from test_api import _free_port
 
 @pytest.fixture
 async def api(tmp_path: Path):
-    manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), registry_listen=None))
+    manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), tls=False, registry_listen=None))
     await manager.start()
     async with httpx.AsyncClient(base_url=manager.settings.url) as client:
         yield client

@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from corral.manager.cluster import TOKEN_FILE, Leases, check_token, load_or_create_token, registered_node, with_availability
+from corral.manager.cluster import (
+    TOKEN_FILE, Leases, check_token, current_token, load_or_create_token, registered_node, rotate_token, with_availability,
+)
+from corral.pki import JoinToken, ca_fingerprint, create_ca
 from corral.model import NodeAvailability, NodeState, Resources
 from corral.model.errors import InvalidSpec, Unauthorized
 
@@ -36,27 +39,44 @@ def test_right_token_passes() -> None:
     check_token("corral-abc", "corral-abc")
 
 
-def test_token_is_created_once_and_kept(tmp_path: Path) -> None:
+CA = create_ca(1_700_000_000.0)
+
+
+def test_token_is_created_once_and_kept_and_pins_the_ca(tmp_path: Path) -> None:
     data = tmp_path / "data" / "nested"
-    first = load_or_create_token(data)
-    assert first.startswith("corral-") and len(first) > 30
-    assert load_or_create_token(data) == first
+    first = load_or_create_token(data, CA.certificate)
+    JoinToken.parse(first).verify_ca(CA.certificate)
+    assert load_or_create_token(data, CA.certificate) == first
     assert (data / TOKEN_FILE).read_text().strip() == first
     assert list(data.iterdir()) == [data / TOKEN_FILE]  # no temp file left behind
 
 
 def test_token_file_is_private(tmp_path: Path) -> None:
-    load_or_create_token(tmp_path)
+    load_or_create_token(tmp_path, CA.certificate)
     assert stat.S_IMODE((tmp_path / TOKEN_FILE).stat().st_mode) == 0o600
 
 
-def test_existing_token_file_is_read(tmp_path: Path) -> None:
-    (tmp_path / TOKEN_FILE).write_text("corral-given\n")
-    assert load_or_create_token(tmp_path) == "corral-given"
+def test_an_old_format_token_or_one_of_another_ca_is_replaced(tmp_path: Path) -> None:
+    """`corral-<secret>` of older versions pins no CA: an agent could not verify the manager with it."""
+    (tmp_path / TOKEN_FILE).write_text("corral-" + "a" * 48 + "\n")
+    replaced = load_or_create_token(tmp_path, CA.certificate)
+    JoinToken.parse(replaced).verify_ca(CA.certificate)
+    other = create_ca(1_700_000_000.0)
+    assert JoinToken.parse(load_or_create_token(tmp_path, other.certificate)).ca_digest == ca_fingerprint(other.certificate)
+
+
+def test_rotation_changes_the_secret_and_keeps_the_digest(tmp_path: Path) -> None:
+    first = JoinToken.parse(load_or_create_token(tmp_path, CA.certificate))
+    second = JoinToken.parse(rotate_token(tmp_path, CA.certificate))
+    assert second.ca_digest == first.ca_digest and second.secret != first.secret
+    assert current_token(tmp_path, "fallback") == str(second)
+    with pytest.raises(Unauthorized, match="rotated"):
+        check_token(current_token(tmp_path, "fallback"), str(first))
 
 
 def test_each_cluster_gets_its_own_token(tmp_path: Path) -> None:
-    assert load_or_create_token(tmp_path / "a") != load_or_create_token(tmp_path / "b")
+    assert load_or_create_token(tmp_path / "a", CA.certificate) != load_or_create_token(tmp_path / "b", CA.certificate)
+
 
 
 # -- registration

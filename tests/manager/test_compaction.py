@@ -135,7 +135,7 @@ async def test_cache_lists_again_when_its_watch_start_was_compacted(tmp_path: Pa
 
 
 async def test_events_from_a_compacted_revision_are_410_naming_the_oldest(tmp_path: Path) -> None:
-    manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), store_history=5, compact_interval=3600))
+    manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), tls=False, store_history=5, compact_interval=3600))
     ctx = await manager.start()
     try:
         for i in range(20):

@@ -22,7 +22,7 @@ def _free_port() -> int:
 
 
 async def test_a_stored_write_the_cache_has_not_seen_is_a_clear_503(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port()))
+    manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), tls=False))
     ctx = await manager.start()
     try:
         async with httpx.AsyncClient(base_url=manager.settings.url) as api:

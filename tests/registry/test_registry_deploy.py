@@ -1,5 +1,6 @@
 """End to end: a `corral up` cluster deploys a service whose image lives only in its registry."""
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +27,11 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 def test_service_image_pulled_from_the_cluster_registry(cluster: Cluster, tmp_path: Path) -> None:
     assert cluster.registry is not None
     image = f"{cluster.registry}/app:2"
-    assert httpx.get(f"http://{cluster.registry}/v2/").status_code == 200
+    assert httpx.get(f"http://{cluster.registry}/v2/").status_code == 401  # credentials needed
     assert f"corral registry serving on http://{cluster.registry} (loopback only" in cluster.log.read_text()
+    # A Docker config of this test's own: `docker login` must never touch the machine's ~/.docker.
+    docker_env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    (tmp_path / "docker-config").mkdir()
     compose = tmp_path / "compose.yaml"
     compose.write_text(f"services:\n  web:\n    image: {image}\n    deploy:\n      replicas: 2\n      restart_policy: {{delay: 1s}}\n")
     cluster.cli("deploy", "-c", str(compose), "--name", "shop")
@@ -40,7 +44,16 @@ def test_service_image_pulled_from_the_cluster_registry(cluster: Cluster, tmp_pa
     wait_until(failed_for_missing_image, 30, what="a task failing for the missing image")
 
     subprocess.run(["docker", "tag", "corral-demo:latest", image], check=True, capture_output=True)
-    subprocess.run(["docker", "push", image], check=True, capture_output=True, timeout=120)
+    anonymous = subprocess.run(["docker", "push", image], capture_output=True, text=True, timeout=120, env=docker_env)
+    refusal = (anonymous.stderr + anonymous.stdout).lower()
+    assert anonymous.returncode != 0 and ("no basic auth credentials" in refusal or "unauthorized" in refusal), anonymous
+    admin = (cluster.data_dir / "admin-token").read_text().strip()
+    login = subprocess.run(
+        ["docker", "login", cluster.registry, "-u", "corral", "--password-stdin"],
+        input=admin, capture_output=True, text=True, timeout=60, env=docker_env,
+    )
+    assert login.returncode == 0, login.stderr
+    subprocess.run(["docker", "push", image], check=True, capture_output=True, timeout=120, env=docker_env)
     subprocess.run(["docker", "rmi", image], check=True, capture_output=True)  # only the registry has it now
     tasks = cluster.wait_running("shop_web", 2, timeout=60)
     assert {t["image"] for t in tasks} == {image}

@@ -1,7 +1,7 @@
 """The interface every engine driver implements, and what it reports about a container."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -40,6 +40,10 @@ class Engine(ABC):
     """Runs the containers of one node's tasks; every method is safe to call again."""
 
     takes_files = False  # whether `start` puts secrets and configs in containers (the agent fetches them only then)
+
+    def use_registry(self, registry: str, user: str, password: Callable[[], str | None]) -> None:
+        """Pull images of the cluster's registry (HOST:PORT) as `user` (the node) with `password()` (its credential).
+        An engine that pulls nothing ignores it."""
 
     @abstractmethod
     async def list(self) -> list[ContainerInfo]:

@@ -38,6 +38,7 @@ class DockerEngine(Engine):
         self._client = client or docker.from_env(timeout=120)
         self.files = TaskFiles(files_root, cluster_id, node)
         self._starting: set[str] = set()  # tasks whose files are written but whose container may not be listed yet
+        self._registry: tuple[str, str, Callable[[], str | None]] | None = None
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"docker-{node}")
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -125,6 +126,16 @@ class DockerEngine(Engine):
         container.reload()
         return _info(container)
 
+    def use_registry(self, registry: str, user: str, password: Callable[[], str | None]) -> None:
+        self._registry = (registry, user, password)
+
+    def _auth_for(self, repository: str) -> dict[str, str] | None:
+        """The node's credentials for an image of the cluster's registry; none for any other (never sent elsewhere)."""
+        if self._registry is None or repository.split("/", 1)[0] != self._registry[0]:
+            return None
+        secret = self._registry[2]()
+        return {"username": self._registry[1], "password": secret} if secret else None
+
     def _ensure_image(self, image: str) -> None:
         try:
             self._client.images.get(image)
@@ -135,7 +146,7 @@ class DockerEngine(Engine):
             raise EngineError(f"cannot inspect image {image}: {err.explanation or err}") from err
         repository, tag = _split_reference(image)
         try:
-            self._client.images.pull(repository, tag=tag)
+            self._client.images.pull(repository, tag=tag, auth_config=self._auth_for(repository))
         except docker.errors.NotFound as err:  # it may be pushed later: retried with back-off
             raise EngineError(f"image {image} not found in registry") from err
         except docker.errors.APIError as err:

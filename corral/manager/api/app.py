@@ -45,7 +45,7 @@ def create_app(ctx: ManagerContext) -> FastAPI:
     app.add_middleware(LimitRequestBody, max_bytes=ctx.settings.limits.request_bytes)
     routers = (
         info_router, stacks.router, services.router, tasks.router, nodes.router,
-        agents.join, agent_batches.router, discovery.router, discovery.agent_routes, events.router, images.router,
+        agents.trust, agents.join, agents.router, agent_batches.router, discovery.router, discovery.agent_routes, events.router, images.router,
         secrets.secrets_router, secrets.configs_router, secrets.agent_values,
     )
     for router in routers:

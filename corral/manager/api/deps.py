@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from corral.manager import credentials
-from corral.manager.cluster import check_token
+from corral.manager import credentials, node_identity
+from corral.manager.cluster import check_token, current_token
 from corral.manager.context import ManagerContext
+from corral.manager.peer_certs import client_certificate
 from corral.model.errors import NotFound
 
 bearer = HTTPBearer(auto_error=False, description="the join token (to register) or the node's credential (every other agent call)")
@@ -29,8 +30,15 @@ def _secret(found: HTTPAuthorizationCredentials | None) -> str | None:
 
 
 def require_token(request: Request, found: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-    """The join token, to join."""
-    check_token(context(request).join_token, _secret(found))
+    """The join token, to join: the one in the data dir now (`corral join-token --rotate` replaces it)."""
+    ctx = context(request)
+    check_token(current_token(ctx.settings.data_dir, ctx.join_token), _secret(found))
+
+
+def peer_node(request: Request) -> str | None:
+    """The node whose certificate this TLS connection presented (refused unless it is one of the node's current
+    certificates); None over plain HTTP (`--insecure`, loopback only)."""
+    return node_identity.check_peer(context(request), client_certificate(request.scope), request.url.scheme == "https")
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,9 @@ def _node_digests(request: Request) -> set[str]:
 
 def require_node_credential(request: Request, found: HTTPAuthorizationCredentials | None = Depends(bearer)) -> NodeCredential:
     """A call about one node (`{node}` in the path): 404 at once for an unknown node, 401 unless the
-    credential is the node's. A call about many nodes: 401 unless the credential is a registered node's."""
+    credential is the node's. A call about many nodes: 401 unless the credential is a registered node's.
+    Over TLS, first: the client certificate of a registered node, not revoked (`peer_node`)."""
+    peer_node(request)
     secret = _secret(found)
     name = request.path_params.get("node")
     if name is not None:

@@ -1,0 +1,31 @@
+"""Who may push to and pull from the cluster's registry (HTTP basic auth, corral/registry/access.py).
+
+- A person or a CI job: any user name, an API token as the password. Any
+  role pulls; pushing (and deleting) needs `deployer` or `admin`.
+- An agent: its node name and its node credential (`corral-node-...`):
+  it may pull, never push.
+"""
+
+from corral.manager import credentials
+from corral.manager.access import tokens
+from corral.manager.access.roles import Forbidden, Role, grants
+from corral.manager.context import ManagerContext
+from corral.model.errors import Unauthorized
+from corral.registry.access import Authorizer
+
+
+def registry_authorizer(ctx: ManagerContext) -> Authorizer:
+    async def authorize(user: str, password: str, writes: bool) -> None:
+        if password.startswith(credentials.PREFIX):
+            found = ctx.cache.nodes.get(user)
+            if found is None:
+                raise Unauthorized(f"node {user!r} is not registered: a node pulls with its own name and credential")
+            credentials.check(found.obj, password)
+            if writes:
+                raise Forbidden("a node may pull images, not push them: push with an API token of the deployer or admin role")
+            return
+        record = await tokens.authenticate(ctx.store, password, ctx.clock())
+        if writes and not grants(record.role, Role.deployer):
+            raise Forbidden(f"pushing needs the deployer or admin role; token {record.name!r} has the {record.role.value} role")
+
+    return authorize
