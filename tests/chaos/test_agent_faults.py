@@ -49,8 +49,10 @@ def _survive(cluster: ChaosCluster, sampler: Sampler, figures: Figures, label: s
     converged = ready + cluster.wait_settled({"app_web": 6, "app_api": api})
     figures.add(Figure(label, round(held, 1), round(ready, 2), round(converged, 2), sampler.above, sampler.below,
                        {"declared_down_s": round(down_s, 2)}))
-    # the lost tasks' containers were stopped and removed by the agent that came back
-    assert not [c for c in cluster.containers(node=name) if c.labels["corral.task"] in lost]
+    # the lost tasks' containers are stopped and removed by the agent that came back (their stop
+    # runs beside the replacements' start, so it may end after the service has converged)
+    wait_until(lambda: not [c for c in cluster.containers(node=name) if c.labels["corral.task"] in lost], 20, 0.2,
+               what=f"the lost tasks' containers on {name} to be removed")
     assert ready < BACK_WITHIN, f"{name} took {ready:.1f}s to be ready again"
 
 
