@@ -27,7 +27,7 @@ from corral.manager import rollout
 from corral.model import Node, Service, ServiceMode, ServiceSpec, Task, TaskState
 from corral.model.constraint import parse_constraint
 from corral.model.node import NodeAvailability, NodeState
-from corral.model.task import DesiredState, TERMINAL_STATES, UNPLACED_STATES
+from corral.model.task import DesiredState, UNPLACED_STATES
 
 HISTORY_PER_SLOT = 5  # ended tasks kept per slot for `service ps` (Swarm keeps 5)
 MAX_RESTART_DELAY = 60.0
