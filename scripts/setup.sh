@@ -13,6 +13,8 @@ command -v skopeo >/dev/null || need_apt+=(skopeo)                    # registry
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)  # bench/registry.py's baseline
 command -v iptables-restore >/dev/null || need_apt+=(iptables)        # the mesh's kernel data path
 command -v wrk >/dev/null || need_apt+=(wrk)                          # bench/mesh.py's load
+command -v chromium >/dev/null || need_apt+=(chromium)                # the web UI's browser tests (tests/ui)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -4,7 +4,7 @@ import os
 
 import typer
 
-from corral.cli import daemons, discovery, events, images, nodes, secrets, services, stacks
+from corral.cli import daemons, discovery, events, images, nodes, secrets, services, stacks, ui
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",
@@ -29,6 +29,7 @@ app.command()(daemons.agent)
 app.command("join-token")(daemons.join_token)
 app.command()(stacks.deploy)
 app.command()(events.events)
+app.command()(ui.ui)
 app.add_typer(stacks.app, name="stack")
 services.app.command("endpoints")(discovery.endpoints)
 app.add_typer(services.app, name="service")

@@ -1,11 +1,12 @@
 """The FastAPI application: routers, error handling, and /v1/info."""
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
 import corral
 from corral.manager.api import (
-    agent_batches, agents, discovery, errors, events, images, nodes, openapi, secrets, services, stacks, tasks,
+    agent_batches, agents, discovery, errors, events, images, nodes, openapi, secrets, services, stacks, tasks, ui,
 )
 from corral.manager.api.body_limit import LimitRequestBody
 from corral.manager.api.deps import context
@@ -38,7 +39,8 @@ async def info(ctx: ManagerContext = Depends(context)) -> Info:
 
 
 def create_app(ctx: ManagerContext) -> FastAPI:
-    app = FastAPI(title="corral", version=corral.__version__, description="The corral container orchestrator API")
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from the package, not from a CDN (works offline)
+    app = FastAPIOffline(title="corral", version=corral.__version__, description="The corral container orchestrator API")
     app.state.context = ctx
     errors.install(app)
     app.add_middleware(CountUserRequests, users=ctx.users_first)
@@ -50,5 +52,6 @@ def create_app(ctx: ManagerContext) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    ui.install(app)
     openapi.install(app)
     return app

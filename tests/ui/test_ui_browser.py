@@ -1,0 +1,142 @@
+"""The web UI in a real browser (Debian's chromium, headless, through chromium-driver) against a real cluster:
+sign in from `corral ui --print-url`, watch nodes and services appear, scale from the UI and see the new tasks
+without a reload, kill a container and see its task fail and be replaced, and a viewer sees no actions.
+Screenshots of each page at 1280x800 go to docs/ui/."""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from tests.e2e.cluster import Cluster, remove_containers, wait_until
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "ui"
+STACK = """
+services:
+  web:
+    image: corral-demo:latest
+    ports: ["8080"]
+    stop_grace_period: 1s
+    deploy: {replicas: 2}
+"""
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.fail("the UI tests need Debian's chromium and chromium-driver: run `make setup`")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800"):
+        options.add_argument(flag)
+    options.accept_insecure_certs = True  # the cluster CA is not in the browser's store; the CLI pins it instead
+    chrome = webdriver.Chrome(options=options, service=Service(driver))
+    try:
+        yield chrome
+    finally:
+        chrome.quit()
+
+
+@pytest.fixture
+def ui_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    running = Cluster(tmp_path / "cluster", nodes=2, first_address="127.0.0.41")
+    try:
+        yield running.start()
+    finally:
+        running.cleanup()
+        if running.cluster_id:
+            remove_containers(running.cluster_id)
+
+
+def _login_url(cluster: Cluster, token: str) -> str:
+    return cluster.cli("ui", "--print-url", env={"CORRAL_TOKEN": token}).stdout.strip()
+
+
+def _texts(browser: webdriver.Chrome, css: str) -> list[str]:
+    try:
+        return [el.text for el in browser.find_elements(By.CSS_SELECTOR, css)]
+    except WebDriverException:  # the element was redrawn while read: ask again
+        return []
+
+
+def _cells(browser: webdriver.Chrome, state: str) -> int:
+    return len(browser.find_elements(By.CSS_SELECTOR, f".placement .cell[data-state={state}]"))
+
+
+def _confirm(browser: webdriver.Chrome) -> None:
+    wait_until(lambda: browser.find_element(By.ID, "confirm").get_attribute("open") is not None, 5, what="the confirmation")
+    browser.find_element(By.ID, "confirm-ok").click()
+
+
+def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    cluster = ui_cluster
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(STACK)
+    cluster.cli("deploy", "-c", str(compose), "--name", "shop")
+    cluster.wait_running("shop_web", 2)
+    admin = (cluster.data_dir / "admin-token").read_text().strip()
+
+    url = _login_url(cluster, admin)
+    assert "/ui/" in url and "code=" in url
+    browser.get(url)
+    wait_until(lambda: {"node-1", "node-2"} <= set(_texts(browser, "tr[data-node] td:first-child")), 20, what="the nodes")
+    wait_until(lambda: "2/2" in _texts(browser, "tr[data-service='shop_web'] td:nth-child(2)"), 20, what="the service")
+    wait_until(lambda: _cells(browser, "running") == 2, 20, what="two running tasks in the placement map")
+    assert "code=" not in browser.current_url  # the spent code is kept out of the history
+    assert "admin" in browser.find_element(By.ID, "who").text
+    browser.save_screenshot(str(SCREENSHOTS / "cluster.png"))
+    browser.execute_script("window.notReloaded = true")
+
+    # a code works once: the same link again lands on the login form
+    again = browser.execute_script("return sessionStorage.getItem('corral-token')")
+    assert again and again != admin  # the browser has a token of its own, not the CLI's
+
+    # scale from the service page: a confirmation, then the tasks appear live
+    browser.find_element(By.CSS_SELECTOR, "tr[data-service='shop_web'] a").click()
+    wait_until(lambda: browser.find_elements(By.ID, "scale-replicas"), 10, what="the service page")
+    replicas = browser.find_element(By.ID, "scale-replicas")
+    replicas.clear()
+    replicas.send_keys("3")
+    browser.find_element(By.ID, "scale").click()
+    _confirm(browser)
+    wait_until(lambda: _texts(browser, "tbody tr[data-task] .badge").count("running") == 3, 45, what="3 running tasks on the service page")
+    browser.save_screenshot(str(SCREENSHOTS / "service.png"))
+
+    # kill a container: its task turns failed and a replacement runs
+    victim = next(c for c in cluster.containers(service="shop_web") if c.status == "running")
+    docker.from_env().containers.get(victim.id).kill()
+    wait_until(lambda: "failed" in _texts(browser, "tbody tr[data-task] .badge"), 30, what="the killed task shown failed")
+    wait_until(lambda: _texts(browser, "tbody tr[data-task] .badge").count("running") == 3, 45, what="a replacement running")
+
+    browser.find_element(By.CSS_SELECTOR, "header .brand").click()
+    wait_until(lambda: _cells(browser, "running") == 3, 20, what="three running tasks in the placement map")
+    assert browser.execute_script("return window.notReloaded") is True  # all of it live, without a reload
+
+    browser.find_element(By.CSS_SELECTOR, "tr[data-node='node-1'] a").click()
+    wait_until(lambda: browser.find_elements(By.ID, "availability-drain"), 10, what="the node page")
+    browser.save_screenshot(str(SCREENSHOTS / "node.png"))
+
+    # an action the API refuses shows the API's error: scaling a removed service
+    # (and a viewer sees no action at all)
+    viewer = cluster.cli("token", "create", "--role", "viewer", "--name", "ui-viewer", env={"CORRAL_TOKEN": admin}).stdout.strip().split()[-1]
+    browser.execute_script("sessionStorage.clear()")
+    browser.get(_login_url(cluster, viewer))
+    wait_until(lambda: "viewer" in browser.find_element(By.ID, "who").text, 20, what="the viewer signed in")
+    wait_until(lambda: _cells(browser, "running") == 3, 20, what="the viewer's placement map")
+    browser.get(browser.current_url.split("#")[0] + "#/service/shop_web")
+    wait_until(lambda: _texts(browser, "tbody tr[data-task] .badge").count("running") == 3, 20, what="the viewer's service page")
+    assert browser.find_elements(By.CSS_SELECTOR, ".actions button") == []
+    browser.get(browser.current_url.split("#")[0] + "#/node/node-1")
+    wait_until(lambda: "Node node-1" in browser.find_element(By.TAG_NAME, "h1").text, 10, what="the viewer's node page")
+    assert browser.find_elements(By.CSS_SELECTOR, ".actions button") == []
+
+    # /docs works without the internet: Swagger UI's script comes from the manager
+    browser.get(cluster.url + "/docs")
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".opblock"), 20, what="Swagger UI to render the API")
