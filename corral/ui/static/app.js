@@ -5,6 +5,7 @@
 
 const TOKEN_KEY = "corral-token";
 const BURST = 50; // more changed objects than this in one tick: refetch the whole list instead
+const PAGE = 50; // nodes per page of the cluster page's tables (a page of a large cluster draws in tens of ms)
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
   role: "viewer",
@@ -14,6 +15,7 @@ const state = {
   tasks: new Map(),
   events: [],
   serviceDetail: new Map(), // name -> {tasks, endpoints}: filled when its page is open
+  nodePage: 0, // which page of nodes the cluster page shows
 };
 const CAN_WRITE = { viewer: false, deployer: true, admin: true };
 // for bench/ui.py: when the first data arrived, when it was first drawn, and each draw's [start, duration] (ms)
@@ -233,8 +235,22 @@ function runningCounts() {
   return counts;
 }
 
+function pager(total) {
+  const pages = Math.max(1, Math.ceil(total / PAGE));
+  state.nodePage = Math.min(state.nodePage, pages - 1);
+  if (pages === 1) return null;
+  const first = state.nodePage * PAGE;
+  const go = (page) => () => { state.nodePage = page; draw(); };
+  return h("nav.pager", { "aria-label": "pages of nodes" },
+    h("button", { id: "nodes-previous", disabled: state.nodePage === 0, onclick: go(state.nodePage - 1) }, "Previous"),
+    h("span", {}, `nodes ${first + 1}-${Math.min(total, first + PAGE)} of ${total}`),
+    h("button", { id: "nodes-next", disabled: state.nodePage === pages - 1, onclick: go(state.nodePage + 1) }, "Next"));
+}
+
 function clusterPage() {
-  const nodes = [...state.nodes.values()].sort((a, b) => a.name.localeCompare(b.name));
+  const allNodes = [...state.nodes.values()].sort((a, b) => a.name.localeCompare(b.name));
+  const pages = pager(allNodes.length);
+  const nodes = allNodes.slice(state.nodePage * PAGE, (state.nodePage + 1) * PAGE);
   const services = [...state.services.values()].sort((a, b) => a.name.localeCompare(b.name));
   const tasks = [...state.tasks.values()];
   const running = runningCounts();
@@ -242,8 +258,9 @@ function clusterPage() {
   return h("div.page", {},
     h("h1", {}, "Cluster"),
     h("div.summary", {},
-      h("span", {}, `${nodes.length} nodes`), h("span", {}, `${services.length} services`),
+      h("span", {}, `${allNodes.length} nodes`), h("span", {}, `${services.length} services`),
       h("span", {}, `${tasks.filter((t) => t.state === "running").length} tasks running`)),
+    pages,
     table("Nodes", ["Node", "Address", "State", "Availability", "Labels", "CPU reserved", "Memory reserved", "Tasks"],
       nodes.map((n) => h("tr", { "data-node": n.name },
         h("td", {}, h("a", { href: `#/node/${encodeURIComponent(n.name)}` }, n.name)),
@@ -262,6 +279,7 @@ function clusterPage() {
         h("td", {}, s.update_status ? `${s.update_status.state} ${s.update_status.updated}/${s.update_status.total}` : ""))),
       "nothing deployed: corral deploy -c compose.yaml"),
     placementMap(nodes, services, tasks),
+    pages && pager(allNodes.length),
     eventList(state.events.slice(0, 30)));
 }
 
