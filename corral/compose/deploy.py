@@ -34,7 +34,7 @@ _UPDATE_FAILURE_ACTIONS: tuple[FailureAction, ...] = ("pause", "continue", "roll
 _ROLLBACK_FAILURE_ACTIONS: tuple[FailureAction, ...] = ("pause", "continue")  # as in Swarm: a rollback does not roll back
 _PLACEMENT_KEYS = frozenset({"constraints", "max_replicas_per_node"})
 _RESTART_KEYS = frozenset({"condition", "delay", "max_attempts", "window"})
-_MODES = ("replicated", "global")
+_MODES = ("replicated", "global", "replicated-job", "global-job")
 _CONDITIONS: tuple[Condition, ...] = ("none", "on-failure", "any")
 
 
@@ -59,8 +59,8 @@ def parse_deploy(value: object, path: str, notes: Notes) -> Deploy:
     notes.ignore_unknown(section, _DEPLOY_KEYS, path)
     mode = ServiceMode(optional(section, "mode", path, _read_mode, "replicated"))
     replicas = optional(section, "replicas", path, read_count, ServiceSpec.model_fields["replicas"].default)
-    if mode is ServiceMode.global_ and section.get("replicas") is not None:
-        raise InvalidSpec(child(path, "replicas"), "is not allowed with mode global")
+    if mode in (ServiceMode.global_, ServiceMode.global_job) and section.get("replicas") is not None:
+        raise InvalidSpec(child(path, "replicas"), f"is not allowed with mode {mode.value}")
     limits, reservations = parse_resources(section.get("resources"), child(path, "resources"), notes)
     return Deploy(
         mode=mode,

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from corral.compose.deploy import parse_canary, parse_deploy
 from corral.compose.durations import parse_duration
 from corral.compose.healthcheck import parse_healthcheck
+from corral.compose.jobs import parse_job
 from corral.compose.keyvalues import parse_environment, parse_labels
 from corral.compose.notes import Notes
 from corral.compose.paths import child
@@ -96,6 +97,7 @@ _COMPOSE_FIELDS = {
     "update_config": "deploy.update_config",
     "rollback_config": "deploy.rollback_config",
     "canary": "x-corral-canary",
+    "job": "x-corral-job",
 }
 
 
@@ -188,6 +190,7 @@ def _parse_service(
             canary=parse_canary(section.get("x-corral-canary"), child(path, "x-corral-canary"), notes),
             secrets=parse_references(section.get("secrets"), child(path, "secrets"), "secret", secrets),
             configs=parse_references(section.get("configs"), child(path, "configs"), "config", configs),
+            job=parse_job(section, path, deploy.mode, notes),
         )
     except ValidationError as error:  # a safety net: the readers above should catch everything
         problem = error.errors()[0]
