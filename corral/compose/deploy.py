@@ -13,9 +13,11 @@ from corral.compose.values import (
     optional,
     read_choice,
     read_count,
+    read_list,
     read_mapping,
     read_positive_count,
     read_ratio,
+    read_string,
     read_string_list,
 )
 from corral.model.constraint import parse_constraint
@@ -32,7 +34,8 @@ _UPDATE_KEYS = frozenset({"parallelism", "delay", "order", "monitor", "max_failu
 _ORDERS: tuple[UpdateOrder, ...] = ("stop-first", "start-first")
 _UPDATE_FAILURE_ACTIONS: tuple[FailureAction, ...] = ("pause", "continue", "rollback")
 _ROLLBACK_FAILURE_ACTIONS: tuple[FailureAction, ...] = ("pause", "continue")  # as in Swarm: a rollback does not roll back
-_PLACEMENT_KEYS = frozenset({"constraints", "max_replicas_per_node"})
+_PLACEMENT_KEYS = frozenset({"constraints", "max_replicas_per_node", "preferences"})
+_SPREAD_PREFIX = "node.labels."
 _RESTART_KEYS = frozenset({"condition", "delay", "max_attempts", "window"})
 _MODES = ("replicated", "global", "replicated-job", "global-job")
 _CONDITIONS: tuple[Condition, ...] = ("none", "on-failure", "any")
@@ -91,7 +94,23 @@ def _parse_placement(value: object, path: str, notes: Notes) -> Placement:
     return Placement(
         constraints=constraints,
         max_replicas_per_node=optional(section, "max_replicas_per_node", path, read_positive_count, None),
+        preferences=_parse_preferences(section.get("preferences"), child(path, "preferences")),
     )
+
+
+def _parse_preferences(value: object, path: str) -> list[str]:
+    """`[{spread: node.labels.zone}, ...]` (Swarm's placement preferences): the spread descriptors, in order."""
+    spreads = []
+    for index, entry in enumerate(read_list(value, path) if value is not None else []):
+        at = item(path, index)
+        preference = read_mapping(entry, at)
+        if set(preference) != {"spread"}:
+            raise InvalidSpec(at, "must be {spread: node.labels.KEY}: spread is the only preference")
+        spread = read_string(preference["spread"], child(at, "spread"))
+        if not spread.startswith(_SPREAD_PREFIX) or not spread.removeprefix(_SPREAD_PREFIX):
+            raise InvalidSpec(child(at, "spread"), f"invalid spread {spread!r}: expected node.labels.KEY, e.g. node.labels.zone")
+        spreads.append(spread)
+    return spreads
 
 
 def _parse_restart_policy(value: object, path: str, notes: Notes) -> RestartPolicy:

@@ -17,6 +17,7 @@ import yaml
 from corral.compose import yaml_loader as compose_yaml
 from pydantic import ValidationError
 
+from corral.compose.affinity import parse_affinities
 from corral.compose.deploy import parse_canary, parse_deploy
 from corral.compose.durations import parse_duration
 from corral.compose.healthcheck import parse_healthcheck
@@ -80,7 +81,7 @@ def parse_compose(
     check_services(len(sections), limits)
     services = []
     for name, body in sections.items():
-        spec = _parse_service(name, body, stack, notes, secrets, configs)
+        spec = _parse_service(name, body, stack, notes, secrets, configs, set(sections))
         check_spec(spec, limits, partial(_compose_path, child("services", name)))
         services.append(spec)
     return ComposeResult(services=services, warnings=notes.warnings(), secrets=secrets, configs=configs)
@@ -151,6 +152,7 @@ def _parse_service(
     notes: Notes,
     secrets: dict[str, Definition],
     configs: dict[str, Definition],
+    siblings: set[str],
 ) -> ServiceSpec:
     path = child("services", name)
     full_name = _check_service_name(name, stack, path)
@@ -191,6 +193,7 @@ def _parse_service(
             secrets=parse_references(section.get("secrets"), child(path, "secrets"), "secret", secrets),
             configs=parse_references(section.get("configs"), child(path, "configs"), "config", configs),
             job=parse_job(section, path, deploy.mode, notes),
+            affinities=parse_affinities(section, path, name, stack, siblings, notes),
         )
     except ValidationError as error:  # a safety net: the readers above should catch everything
         problem = error.errors()[0]

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from corral.model.affinity import Affinity
 from corral.model.job import JobSpec, JobStatus
 from corral.model.resources import Resources
 
@@ -110,6 +111,9 @@ class Placement(BaseModel):
 
     constraints: list[str] = Field(default_factory=list)
     max_replicas_per_node: int | None = Field(default=None, ge=1)
+    preferences: list[str] = Field(
+        default_factory=list, description="spread over these node labels' values, in order (node.labels.KEY; Swarm's spread preferences)"
+    )
 
 
 class FileReference(BaseModel):
@@ -156,6 +160,7 @@ class ServiceSpec(BaseModel):
     canary: int | None = Field(default=None, ge=1, description="update only this many replicas, then hold")
     secrets: list[FileReference] = Field(default_factory=list, description="secrets mounted as files: /run/secrets/NAME on a tmpfs")
     configs: list[FileReference] = Field(default_factory=list, description="configs mounted as files")
+    affinities: list[Affinity] = Field(default_factory=list, description="x-corral-affinity and x-corral-anti-affinity")
     job: JobSpec | None = Field(default=None, description="a job's runs: x-corral-job and x-corral-schedule (job modes only)")
 
     def task_shape(self) -> "ServiceSpec":
