@@ -4,9 +4,8 @@ Driven by `controller_harness` (fake clock, real SQLite store and cache).
 """
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-
-import pytest
 
 from corral.manager import keys
 from corral.manager.writes import dump
@@ -14,13 +13,6 @@ from corral.model import Service, ServiceMode, ServiceSpec, TaskState
 from corral.model.job import JobSpec
 from corral.model.task import DesiredState
 from controller_harness import Harness, start
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    h = await start(tmp_path)
-    yield h
-    await h.close()
 
 
 async def deploy_job(h: Harness, name: str, replicas: int, job: JobSpec) -> None:
@@ -33,9 +25,22 @@ def status(h: Harness, name: str):  # type: ignore[no-untyped-def]
     return h.cache.services[name].obj.job_status
 
 
-async def test_cron_job_runs_on_the_fake_clock_and_its_runs_are_remembered(harness: Harness) -> None:
-    h = harness
-    await h.add_node("n1")
+@asynccontextmanager
+async def harnessed(tmp_path: Path) -> AsyncIterator[Harness]:
+    h = await start(tmp_path)
+    try:
+        await h.add_node("n1")
+        yield h
+    finally:
+        await h.close()
+
+
+async def test_cron_job_runs_on_the_fake_clock_and_its_runs_are_remembered(tmp_path: Path) -> None:
+    async with harnessed(tmp_path) as h:
+        await _cron_runs(h)
+
+
+async def _cron_runs(h: Harness) -> None:
     await deploy_job(h, "tick", 1, JobSpec(schedule="@every 10s"))
     await h.settle()
     assert h.tasks("tick") == [] and status(h, "tick").state == "waiting"
@@ -53,9 +58,12 @@ async def test_cron_job_runs_on_the_fake_clock_and_its_runs_are_remembered(harne
     assert h.clock() - 1000.0 < 35, "three runs of @every 10s within 35 s of the fake clock"
 
 
-async def test_deadline_fails_a_run_with_no_event_but_time(harness: Harness) -> None:
-    h = harness
-    await h.add_node("n1")
+async def test_deadline_fails_a_run_with_no_event_but_time(tmp_path: Path) -> None:
+    async with harnessed(tmp_path) as h:
+        await _deadline(h)
+
+
+async def _deadline(h: Harness) -> None:
     await deploy_job(h, "batch", 2, JobSpec(deadline=30.0))
     await h.settle()
     for task in h.live("batch"):
