@@ -27,6 +27,7 @@ from corral.compose.notes import Notes
 from corral.compose.paths import child
 from corral.compose.ports import parse_ports
 from corral.compose.privileges import check_privileges
+from corral.compose.rebalance import parse_rebalance
 from corral.compose.secrets import Definition, parse_definitions, parse_references
 from corral.compose.values import optional, read_command, read_mapping, read_non_empty_string, show
 from corral.model.errors import InvalidSpec
@@ -161,6 +162,7 @@ def _parse_service(
     notes.ignore_unknown(section, _SERVICE_KEYS, path)
     image = read_non_empty_string(section.get("image"), child(path, "image"))
     deploy = parse_deploy(section.get("deploy"), child(path, "deploy"), notes)
+    rebalance, cooldown = parse_rebalance(section, path, notes)
     healthcheck = parse_healthcheck(section.get("healthcheck"), section.get("x-corral-healthcheck"), path, notes)
     try:
         return ServiceSpec(
@@ -194,6 +196,8 @@ def _parse_service(
             configs=parse_references(section.get("configs"), child(path, "configs"), "config", configs),
             job=parse_job(section, path, deploy.mode, notes),
             affinities=parse_affinities(section, path, name, stack, siblings, notes),
+            rebalance=rebalance,
+            rebalance_cooldown=cooldown,
         )
     except ValidationError as error:  # a safety net: the readers above should catch everything
         problem = error.errors()[0]

@@ -256,6 +256,8 @@ class Controller:
             return False
         if before.state in TERMINAL_STATES or TaskState(after["state"]) in TERMINAL_STATES:
             return False
+        if after.get("moved_from"):
+            return False  # a rebalancing move: its old replica stops once it runs
         service = self.cache.services.get(after["service"])
         status = service.obj.update_status if service is not None else None
         return status is None or status.state in ROLLOUT_SETTLED

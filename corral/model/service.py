@@ -161,6 +161,8 @@ class ServiceSpec(BaseModel):
     secrets: list[FileReference] = Field(default_factory=list, description="secrets mounted as files: /run/secrets/NAME on a tmpfs")
     configs: list[FileReference] = Field(default_factory=list, description="configs mounted as files")
     affinities: list[Affinity] = Field(default_factory=list, description="x-corral-affinity and x-corral-anti-affinity")
+    rebalance: bool = Field(default=True, description="x-corral-rebalance: move replicas to restore the spread when nodes come")
+    rebalance_cooldown: float = Field(default=60.0, ge=0, description="a replica started this many seconds ago or less is not moved")
     job: JobSpec | None = Field(default=None, description="a job's runs: x-corral-job and x-corral-schedule (job modes only)")
 
     def task_shape(self) -> "ServiceSpec":
@@ -173,6 +175,8 @@ class ServiceSpec(BaseModel):
                 "rollback_config": UpdateConfig(),
                 "canary": None,
                 "job": None,
+                "rebalance": True,
+                "rebalance_cooldown": 60.0,
             }
         )
 

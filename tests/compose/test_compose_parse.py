@@ -265,7 +265,7 @@ services:
       resources:
         limits: {cpus: '1', pids: 10}
         reservations: {devices: []}
-      placement: {preferences: [{spread: node.labels.zone}]}
+      placement: {preferences: [{spread: node.labels.zone}], x-extra: 1}
       restart_policy: {condition: any, x-extra: 1, jitter: 1}
 networks: {}
 volumes: {data: {}}
@@ -275,7 +275,6 @@ volumes: {data: {}}
         "Ignoring unsupported options: "
         "networks, "
         "services.web.deploy.endpoint_mode, "
-        "services.web.deploy.placement.preferences, "
         "services.web.deploy.resources.limits.pids, "
         "services.web.deploy.resources.reservations.devices, "
         "services.web.deploy.restart_policy.jitter, "

@@ -50,3 +50,19 @@ def test_bad_preferences_and_affinities_name_the_field(service: dict[str, object
     error = web_error({"image": "x", **service})
     assert error.path == path
     assert reason in error.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, (True, 60.0)), (False, (False, 60.0)), (True, (True, 60.0)), ({"cooldown": "10s"}, (True, 10.0))],
+)
+def test_rebalance_switch_and_cooldown(value: object, expected: tuple[bool, float]) -> None:
+    spec = web({"image": "x", "x-corral-rebalance": value})
+    assert (spec.rebalance, spec.rebalance_cooldown) == expected
+
+
+def test_bad_rebalance_names_the_field() -> None:
+    error = web_error({"image": "x", "x-corral-rebalance": "sometimes"})
+    assert (error.path, error.reason) == ("services.web.x-corral-rebalance", "must be true, false or {cooldown: DURATION}")
+    error = web_error({"image": "x", "x-corral-rebalance": {"cooldown": "soon"}})
+    assert error.path == "services.web.x-corral-rebalance.cooldown"
