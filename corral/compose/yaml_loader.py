@@ -144,3 +144,22 @@ def load(text: str, limits: Limits = Limits(), budget: float = 10.0, clock: Call
         return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+def read_document(text: str, limits: Limits = Limits(), budget: float = 10.0, clock: Callable[[], float] = time.monotonic) -> object:
+    """`load`, every failure turned into an InvalidSpec that says what is wrong and on which line."""
+    try:
+        return load(text, limits, budget, clock)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise InvalidSpec("", f"invalid YAML: {where}{error.problem or error.context or error}") from None
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        raise InvalidSpec("", f"invalid YAML: line {line}: {error.reason}") from None
+    except yaml.YAMLError as error:
+        raise InvalidSpec("", f"invalid YAML: {error}") from None
+    except (ValueError, OverflowError) as error:  # e.g. a date like 2024-13-45
+        raise InvalidSpec("", f"invalid YAML: {error}") from None
+    except RecursionError:
+        raise InvalidSpec("", "invalid YAML: nested too deeply") from None

@@ -22,6 +22,18 @@ class InvalidSpec(CorralError):
         super().__init__(f"{path}: {reason}" if path else reason)
 
 
+class InvalidSpecs(InvalidSpec):
+    """Several problems of one input (a compose file), reported together: one line each, path first."""
+
+    def __init__(self, problems: "list[InvalidSpec]") -> None:
+        self.problems = problems
+        super().__init__(problems[0].path, problems[0].reason)
+        self.args = ("\n".join(str(problem) for problem in problems),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class NotFound(CorralError):
     status = 404
 
