@@ -23,14 +23,14 @@ def classify(section: Mapping[str, object], table: Mapping[str, Rule], path: str
         if rule is None:
             near = difflib.get_close_matches(key, list(table), n=1)
             hint = f"; did you mean {near[0]}?" if near else f"; known keys: {', '.join(sorted(table))}"
-            problems.add(where, f"is not a Compose key corral knows{hint}")
+            problems.add(where, f"not a Compose key corral knows{hint}")
         elif rule.verdict == "ignored":
             notes.ignored(where, rule.why)
         elif rule.verdict == "refused" and value is not None:
             if isinstance(value, str) and value in HARMLESS_VALUES.get(key, frozenset()):
                 notes.ignored(where, HARMLESS_WHY[key])
             else:
-                problems.add(where, f"is not supported: {rule.why}")
+                problems.add(where, f"not supported: {rule.why}")
 
 
 def check_mounts(volumes: object, path: str, problems: Problems) -> None:
