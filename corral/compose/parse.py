@@ -148,7 +148,8 @@ def _parse_service(
     def read(key: str, reader: Callable[[object, str], T], default: T) -> T:
         return problems.attempt(lambda: reader(section.get(key), child(path, key)), default)
 
-    image = read("image", read_non_empty_string, "")
+    built = section.get("image") is None and section.get("build") is not None  # the build: problem says it all
+    image = "" if built else read("image", read_non_empty_string, "")
     deploy = problems.attempt(lambda: parse_deploy(section.get("deploy"), child(path, "deploy"), notes), None)
     healthcheck = problems.attempt(
         lambda: parse_healthcheck(section.get("healthcheck"), section.get("x-corral-healthcheck"), path, notes), None
