@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from corral.compose.paths import child, item
 from corral.compose.problems import Problems
+from corral.compose.yaml_loader import Override
 
 _NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
@@ -223,4 +224,6 @@ def _walk(value: object, steps: list[str], path: str, variables: Mapping[str, st
         return {key: _walk(entry, [*steps, str(key)], child(path, str(key)), variables, problems, found) for key, entry in value.items()}
     if isinstance(value, list):
         return [_walk(entry, [*steps, "*"], item(path, index), variables, problems, found) for index, entry in enumerate(value)]
+    if isinstance(value, Override):
+        return Override(_walk(value.value, steps, path, variables, problems, found))
     return value

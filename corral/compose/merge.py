@@ -4,13 +4,15 @@ Mappings merge key by key, the later file winning; lists are appended;
 `command`, `entrypoint` and `healthcheck.test` are replaced; `ports`,
 `volumes`, `secrets` and `configs` of a service keep one entry per unique key
 (the later one wins); `environment` and `labels` merge in their mapping form,
-whichever form each file wrote them in. Each file is interpolated before the
-merge (the Compose Specification's order). Pure.
+whichever form each file wrote them in. `!reset` removes a value and
+`!override` replaces it whole. Each file is interpolated before the merge
+(the Compose Specification's order). Pure.
 """
 
 from collections.abc import Callable
 
 from corral.compose.keyvalues import as_mapping
+from corral.compose.yaml_loader import Override, Reset
 
 _REPLACED = frozenset({("command",), ("entrypoint",), ("healthcheck", "test")})
 _KEY_VALUES = frozenset({("environment",), ("labels",), ("deploy", "labels"), ("sysctls",), ("build", "args")})
@@ -21,10 +23,23 @@ def merge_documents(documents: list[object]) -> object:
     merged: object = documents[0] if documents else {}
     for document in documents[1:]:
         merged = _merge(merged, document, ())
-    return merged
+    return _without_tags(merged)
+
+
+def _without_tags(value: object) -> object:
+    """`value` with `!override` unwrapped and `!reset` entries left out (in the base file, they have nothing to act on)."""
+    if isinstance(value, Override):
+        return _without_tags(value.value)
+    if isinstance(value, dict):
+        return {key: _without_tags(entry) for key, entry in value.items() if not isinstance(entry, Reset)}
+    if isinstance(value, list):
+        return [_without_tags(entry) for entry in value if not isinstance(entry, Reset)]
+    return value
 
 
 def _merge(base: object, override: object, steps: tuple[str, ...]) -> object:
+    if isinstance(override, (Reset, Override)):
+        return override  # acted on by _without_tags once every file is merged
     service = steps[2:] if len(steps) >= 2 and steps[0] == "services" else None
     if service is not None and service in _KEY_VALUES:
         try:

@@ -19,8 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from corral.compose.env_files import EnvFileError, parse_env_file
 from corral.compose.interpolate import Interpolation, interpolate_document
 from corral.compose.keyvalues import as_mapping
@@ -28,7 +26,7 @@ from corral.compose.merge import merge_documents
 from corral.compose.paths import child, item
 from corral.compose.problems import Problems
 from corral.compose.values import show
-from corral.compose.yaml_loader import read_document
+from corral.compose.yaml_loader import dump, read_document
 from corral.model.errors import InvalidSpec
 from corral.model.limits import Limits
 
@@ -50,7 +48,7 @@ class Project:
 
     @property
     def text(self) -> str:
-        return yaml.safe_dump(self.document, sort_keys=False, allow_unicode=True, width=1_000_000)
+        return dump(self.document)
 
 
 def load_project(

@@ -238,3 +238,34 @@ def test_the_text_sent_is_the_document(tmp_path: Path) -> None:
     project = load_project([_source(text)], tmp_path, {"V": "a: [b"})
     assert yaml.safe_load(project.text) == project.document
     assert parse_compose(project.text, "s").services[0].command == ["echo", "a: [b"]
+
+
+def test_reset_and_override_tags(tmp_path: Path) -> None:
+    base = "services:\n  app:\n    image: myapp\n    ports: ['8080:80']\n    environment: {FOO: BAR, KEEP: '1'}\n    command: [a]\n"
+    override = (
+        "services:\n  app:\n    ports: !override ['8443:443']\n    environment:\n      FOO: !reset null\n    command: !reset []\n"
+        "    labels: !override {team: '${TEAM}'}\n"
+    )
+    project = load_project([_source(base), _source(override, "o.yaml")], tmp_path, {"TEAM": "blue"})
+    assert project.document == {
+        "services": {"app": {"image": "myapp", "ports": ["8443:443"], "environment": {"KEEP": "1"}, "labels": {"team": "blue"}}}
+    }
+
+
+def test_reset_in_a_single_file_leaves_the_key_out(tmp_path: Path) -> None:
+    project = load_project([_source("services:\n  app:\n    image: x\n    ports: !reset ['1:1']\n")], tmp_path, {})
+    assert project.document == {"services": {"app": {"image": "x"}}}
+
+
+_scalars = st.one_of(st.text(max_size=12), st.integers(-(2**40), 2**40), st.booleans(), st.none())
+_documents = st.recursive(
+    _scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(min_size=1, max_size=8), inner, max_size=3), max_leaves=12
+)
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=8), _documents, max_size=4))
+def test_the_text_sent_reads_back_as_the_same_document(document: dict[str, object]) -> None:
+    """Strings stay strings ('0o17', '1e3', 'on'), whatever YAML 1.1 or 1.2 would make of them unquoted."""
+    from corral.compose.yaml_loader import dump, load
+
+    assert load(dump(document)) == document
