@@ -25,10 +25,15 @@ class InvalidSpec(CorralError):
 class InvalidSpecs(InvalidSpec):
     """Several problems of one input (a compose file), reported together: one line each, path first."""
 
+    SHOWN = 100  # lines; a file of ten thousand misspelled keys gets a readable answer
+
     def __init__(self, problems: "list[InvalidSpec]") -> None:
         self.problems = problems
         super().__init__(problems[0].path, problems[0].reason)
-        self.args = ("\n".join(str(problem) for problem in problems),)
+        lines = [str(problem) for problem in problems[: self.SHOWN]]
+        if len(problems) > self.SHOWN:
+            lines.append(f"... and {len(problems) - self.SHOWN} more problems")
+        self.args = ("\n".join(lines),)
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -57,3 +57,9 @@ def test_errors_of_several_services_and_sections_come_together() -> None:
         parse_compose(text, "app")
     paths = [line.split(": ")[0] for line in str(caught.value).splitlines()]
     assert paths == ["secrets.s", "services.web.deploy.replicas", "services.web.ports[0]", "services.db.user", "services.db.image"]
+
+
+def test_thousands_of_problems_make_a_readable_answer() -> None:
+    service = {"image": "nginx", **{f"bad{i}": 1 for i in range(500)}}
+    lines = str(web_error(service)).splitlines()
+    assert len(lines) == 101 and lines[-1] == "... and 400 more problems"
