@@ -65,6 +65,10 @@ def test_each_corpus_file_is_accepted_or_refused_as_expected(manager: str, path:
         assert code == 0, output
         assert "Dry run: nothing was changed." in output
         assert re.search(rf"\+ would create service {stack}_", output)
+        # and for real: the manager stores the services (no agent runs them here; the images are not on this machine)
+        code, output = _run(manager, "deploy", "-c", str(path), "--name", stack, "--detach", env=env)
+        assert code == 0 and f"Created service {stack}_" in output, output
+        assert _run(manager, "stack", "rm", stack)[0] == 0
         return
     assert code == 1, output
     errors = _errors(output)
