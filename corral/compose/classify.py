@@ -26,7 +26,7 @@ def classify(section: Mapping[str, object], table: Mapping[str, Rule], path: str
             problems.add(where, f"not a Compose key corral knows{hint}")
         elif rule.verdict == "ignored":
             notes.ignored(where, rule.why)
-        elif rule.verdict == "refused" and value is not None:
+        elif rule.verdict == "refused" and value not in (None, [], {}, ""):  # empty asks for nothing
             if isinstance(value, str) and value in HARMLESS_VALUES.get(key, frozenset()):
                 notes.ignored(where, HARMLESS_WHY[key])
             else:

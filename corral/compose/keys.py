@@ -130,6 +130,20 @@ SERVICE: dict[str, Rule] = {
     "devices": HONOURED,
 }
 
+# Keys inside a service's sections that its reader does not take, by their place in the service
+# (`[]` is any list item). A key of those sections not listed here is ignored with a generic warning.
+NESTED: dict[str, Rule] = {
+    "deploy.endpoint_mode": _ignored("every service gets a virtual IP, and `tasks.NAME` resolves to its replicas"),
+    "deploy.placement.preferences": _ignored("corral spreads the replicas of a service across nodes already"),
+    "deploy.resources.limits.pids": _ignored("corral does not limit the number of processes yet"),
+    "deploy.resources.reservations.devices": _refused("corral does not schedule devices or GPUs: the task would run without them"),
+    "deploy.resources.reservations.generic_resources": _refused("corral does not schedule generic resources"),
+    "deploy.restart_policy.jitter": _ignored("not part of the Compose Specification"),
+    "ports[].app_protocol": _ignored("a hint for tools; the routing mesh forwards TCP and UDP as they are"),
+    "ports[].name": _ignored("a name for tools; ports are addressed by number"),
+    "healthcheck.start_interval": HONOURED,
+}
+
 # The few other keys whose meaning the table cannot say alone:
 # `restart: always` and `unless-stopped` are what corral does anyway (it restarts any task that stops).
 HARMLESS_VALUES: dict[str, frozenset[object]] = {"restart": frozenset({"always", "unless-stopped"})}

@@ -82,6 +82,8 @@ def parse_compose(
         if spec is not None:
             problems.attempt(lambda: check_spec(spec, limits, partial(_compose_path, child("services", name))), None)
             services.append(spec)
+    for refused in notes.refused:
+        problems.note(refused)
     problems.raise_if_any()
     return ComposeResult(services=services, warnings=notes.warnings(), secrets=secrets, configs=configs)
 

@@ -63,3 +63,12 @@ def test_thousands_of_problems_make_a_readable_answer() -> None:
     service = {"image": "nginx", **{f"bad{i}": 1 for i in range(500)}}
     lines = str(web_error(service)).splitlines()
     assert len(lines) == 101 and lines[-1] == "... and 400 more problems"
+
+
+def test_a_nested_key_that_changes_behaviour_is_refused_with_the_rest() -> None:
+    error = web_error({"image": "nginx", "user": "app", "deploy": {"resources": {"reservations": {"devices": [{"capabilities": ["gpu"]}]}}}})
+    assert [line.split(": ")[0] for line in str(error).splitlines()] == [
+        "services.web.user",
+        "services.web.deploy.resources.reservations.devices",
+    ]
+    assert "cap_add" not in str(web_error({"image": "nginx", "cap_add": [], "user": "x"}))  # empty asks for nothing
