@@ -269,3 +269,12 @@ def test_the_text_sent_reads_back_as_the_same_document(document: dict[str, objec
     from corral.compose.yaml_loader import dump, load
 
     assert load(dump(document)) == document
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=8), _documents, max_size=4))
+def test_merging_with_nothing_or_with_itself_keeps_a_document(document: dict[str, object]) -> None:
+    assert merge_documents([document]) == document
+    assert merge_documents([document, {}]) == document
+    assert merge_documents([{}, document]) == document
+    doubled = merge_documents([document, document])
+    assert isinstance(doubled, dict) and doubled.keys() == document.keys()  # mappings merge, never nest or drop
