@@ -173,3 +173,25 @@ def test_every_bad_form_of_a_document_is_a_problem_with_its_path() -> None:
         ("services.web.image", "required variable IMAGE is not set: set IMAGE to the image to run"),
         ("services.web.command[1]", "${X/y/z} is not a compose interpolation: after X comes :-, -, :?, ?, :+ or + (write $$ for a literal $)"),
     ]
+
+
+# --- against bash: for the forms compose shares with the shell, both must agree ---
+
+_LITERAL = st.text(alphabet="abc xyz-_.:/=@", max_size=4)
+_VAR = st.sampled_from(["A", "B", "C"])
+
+
+def _template(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    form = st.sampled_from(["${{{v}}}", "${{{v}:-{t}}}", "${{{v}-{t}}}", "${{{v}:+{t}}}", "${{{v}+{t}}}", "${v}"])
+    return st.builds(lambda f, v, t: f.format(v=v, t=t), form, _VAR, inner)
+
+
+_TEMPLATES = st.recursive(_LITERAL, lambda inner: st.lists(st.one_of(_LITERAL, _template(inner)), max_size=3).map("".join), max_leaves=6)
+
+
+@given(_TEMPLATES, st.dictionaries(_VAR, st.sampled_from(["", "v", "x y"])))
+def test_the_shared_forms_agree_with_bash(template: str, env: dict[str, str]) -> None:
+    import subprocess
+
+    shell = subprocess.run(["bash", "-c", f'printf %s "{template}"'], env=env, capture_output=True, text=True, check=True)
+    assert interpolate(template, env) == shell.stdout
