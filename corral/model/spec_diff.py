@@ -22,6 +22,10 @@ def spec_changes(old: ServiceSpec | None, new: ServiceSpec) -> list[FieldChange]
     """The fields of `new` that differ from `old`; for a new service, those that differ from the defaults."""
     before = _flat(old.model_dump(mode="json")) if old is not None else _flat(_defaults(new))
     after = _flat(new.model_dump(mode="json"))
+    if old is None:  # a new service's name and stack are in its heading already
+        for identity in ("name", "stack"):
+            before.pop(identity, None)
+            after.pop(identity, None)
     changes = []
     for field in sorted(before.keys() | after.keys()):
         if before.get(field) != after.get(field):
@@ -36,7 +40,7 @@ def show(value: object) -> str:
 
 def _defaults(spec: ServiceSpec) -> dict[str, object]:
     """A spec with only the required fields of `spec` set: what a created service's changes are measured from."""
-    return ServiceSpec(name=spec.name, image=spec.image).model_dump(mode="json") | {"image": None, "name": None}
+    return ServiceSpec(name=spec.name, image=spec.image).model_dump(mode="json") | {"image": None}
 
 
 def _flat(value: object, prefix: str = "") -> dict[str, object]:

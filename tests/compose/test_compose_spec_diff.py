@@ -23,6 +23,7 @@ def test_a_new_service_lists_what_differs_from_the_defaults() -> None:
     assert changes["command"] == (None, ["run"])
     assert changes["ports"][1][0]["published"] == 8080
     assert "replicas" not in changes and "restart_policy.condition" not in changes  # defaults are not news
+    assert "name" not in changes and "stack" not in changes  # the heading names the service
 
 
 def test_values_show_as_json() -> None:
