@@ -2,6 +2,8 @@
 
 from collections import Counter
 
+from hypothesis import given, settings, strategies as st
+
 from corral.manager import rebalance, replication
 from corral.model import Service, Task, TaskState, UpdateConfig
 from corral.model.service import UpdateState, UpdateStatus
@@ -104,3 +106,32 @@ def slots(tasks: dict[str, Task]) -> dict[str, list[Task]]:
     for task in tasks.values():
         by_slot.setdefault(task.slot_key, []).append(task)
     return by_slot
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.integers(min_value=0, max_value=6), min_size=2, max_size=3),
+    parallelism=st.integers(min_value=0, max_value=3),
+)
+def test_any_spread_ends_even_with_the_fewest_moves_never_below_wanted(counts: list[int], parallelism: int) -> None:
+    per_node = {f"n{i + 1}": count for i, count in enumerate(counts)}
+    replicas = sum(counts)
+    web = make_service("web", replicas=replicas, update_config=UpdateConfig(parallelism=parallelism))
+    tasks = crowded(web, per_node)
+    nodes = len(NODES)
+    floor, ceil = replicas // nodes, -(-replicas // nodes)
+    totals = [per_node.get(name, 0) for name in NODES]
+    fewest = max(sum(max(0, floor - c) for c in totals), sum(max(0, c - ceil) for c in totals))
+    moves = 0
+    for step in range(60):
+        plan = pass_(web, tasks, NOW + step)
+        moves += sum(1 for t in plan.create if t.moved_from)
+        assert len([t for t in live(tasks) if t.state == TaskState.running]) >= replicas
+        under_way = [slot for slot, n in Counter(t.slot for t in live(tasks)).items() if n > 1]
+        assert len(under_way) <= (parallelism or replicas)
+        if plan.empty:
+            break
+    spread = Counter({name: 0 for name in NODES}) + Counter(t.node for t in live(tasks))
+    final = [spread.get(name, 0) for name in NODES]
+    assert max(final) - min(final) <= 1
+    assert moves == fewest
