@@ -19,6 +19,7 @@ from corral.agent.fleet import Fleet, FleetSettings
 from corral.agent.mesh.settings import DATA_PATHS, DataPath
 from corral.agent.settings import AgentSettings
 from corral.cli.output import console, fail
+from corral.cli.output import duration as _duration
 from corral.client import ApiError
 from corral.compose.sizes import parse_bytes
 from corral.manager import runtime
@@ -152,20 +153,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def _duration(value: str, option: str) -> float:
-    number, unit = (value[:-1], value[-1]) if value and value[-1] in _UNITS else (value, "s")
-    try:
-        seconds = float(number) * _UNITS[unit]
-    except ValueError:
-        fail(f"{option}: invalid duration {value!r}: expected e.g. 90d, 12h, 30m or 600s")
-    if not seconds > 0:
-        fail(f"{option}: must be more than 0, got {value!r}")
-    return seconds
 
 
 def _positive(value: float, option: str, zero: bool = False) -> float:
