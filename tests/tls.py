@@ -1,5 +1,6 @@
 """How test harnesses trust a real manager's HTTPS API: the cluster CA it wrote in its data dir."""
 
+import os
 import ssl
 import time
 from pathlib import Path
@@ -34,3 +35,8 @@ async def new_admin_headers(store: Store) -> dict[str, str]:
 
     text, _ = await create_token(store, "test-admin", Role.admin, time.time())
     return {"Authorization": f"Bearer {text}"}
+
+
+def cli_env(url: str, data_dir: Path) -> dict[str, str]:
+    """The environment of a `corral` command for the manager at `url` whose data dir this is: its URL, CA and admin token."""
+    return {**os.environ, "CORRAL_MANAGER": url, "CORRAL_CA": str(ca_file(data_dir)), "CORRAL_TOKEN": admin_token(data_dir)}

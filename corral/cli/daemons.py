@@ -232,6 +232,7 @@ def manager(
             f"add a node: corral agent --manager {settings.url} --name NAME --address ADDRESS --token-file {token_file}",
             highlight=False,
         )
+        console.print(f"the CLI: corral login {settings.url} --token-file {data_dir / 'admin-token'} --ca {settings.ca_file}", highlight=False)
         try:
             await _until_signalled()
         finally:
@@ -424,6 +425,8 @@ def up(
                 f"({agents[0].settings.address}..{agents[-1].settings.address}), data in {data_dir}",
                 highlight=False,
             )
+            if data_dir.resolve() != DEFAULT_DATA_DIR.resolve():  # ~/.corral's admin token and CA: the CLI finds them itself
+                console.print(f"the CLI: corral login {settings.url} --token-file {data_dir / 'admin-token'} --ca {settings.ca_file}", highlight=False)
             console.print("Press Ctrl-C (or send SIGTERM) to stop the cluster and its containers.")
             await _until_signalled()
         finally:
