@@ -94,7 +94,7 @@ async def test_every_route_needs_a_token_and_the_role_the_policy_names(api: Api)
             continue
         missing = await api.call(method, path, None, {})
         assert missing.status_code == 401, (method, template, missing.status_code)
-        assert f"needs a token of the {needed.value} role" in _says_role(missing), missing.text
+        assert f"{method} {template} needs a token of the {needed.value} role" in _says_role(missing), missing.text
         assert missing.headers["www-authenticate"] == "Bearer"
         bad = await api.call(method, path, "corral_000000000000_" + "A" * 43, {})
         assert bad.status_code == 401 and "matches no token" in _says_role(bad), (method, template, bad.text)

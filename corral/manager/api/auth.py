@@ -36,7 +36,7 @@ api_token = HTTPBearer(
 
 def route_template(request: Request) -> str:
     route = request.scope.get("route")
-    return route.path if isinstance(route, Route) else request.url.path
+    return route.path_format if isinstance(route, Route) else request.url.path  # as the document has it: {ref}, not {ref:path}
 
 
 async def authorize(request: Request, found: HTTPAuthorizationCredentials | None = Depends(api_token)) -> None:
