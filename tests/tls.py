@@ -1,4 +1,4 @@
-"""How test harnesses trust a real manager's HTTPS API: the cluster CA it wrote in its data dir."""
+"""How test harnesses reach a real manager's HTTPS API: the cluster CA and the admin token it wrote in its data dir."""
 
 import os
 import ssl
