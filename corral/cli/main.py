@@ -4,7 +4,7 @@ import os
 
 import typer
 
-from corral.cli import compose_config, daemons, discovery, events, images, jobs, nodes, secrets, services, stacks
+from corral.cli import access, compose_config, daemons, discovery, events, images, jobs, nodes, secrets, services, stacks
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",
@@ -39,6 +39,10 @@ app.add_typer(secrets.secret_app, name="secret")
 secrets.config_app.callback(invoke_without_command=True)(compose_config.config)
 app.add_typer(secrets.config_app, name="config")
 app.add_typer(jobs.app, name="job")
+app.add_typer(access.token_app, name="token")
+app.command()(access.login)
+app.command()(access.logout)
+app.command()(access.whoami)
 
 if __name__ == "__main__":
     app()

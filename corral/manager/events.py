@@ -16,10 +16,11 @@ from corral.store import WatchEvent
 class Event(BaseModel):
     revision: int
     time: float
-    type: str  # service | task | node | secret | config
-    action: str  # create | update | remove | <new task state> | <new node state> ...
+    type: str  # service | task | node | secret | config | audit
+    action: str  # create | update | remove | <new task state> | <new node state> | <method of an audited write> ...
     name: str
     message: str
+    actor: str | None = None  # audit events: the name of the token that made the write
 
 
 def describe(event: WatchEvent) -> Event | None:
@@ -32,7 +33,20 @@ def describe(event: WatchEvent) -> Event | None:
         return _node_event(event)
     if key.startswith((keys.SECRETS, keys.CONFIGS)):
         return _value_event(event)
+    if key == keys.AUDIT:
+        return _audit_event(event)
     return None
+
+
+def _audit_event(event: WatchEvent) -> Event | None:
+    new = event.value
+    if new is None:
+        return None
+    message = f"{new['actor']} ({new['role']}): {new['method']} {new['path']} -> {new['status']}"
+    return Event(
+        revision=event.revision, time=_time(new, "time"), type="audit", action=str(new["method"]).lower(), name=new["actor"],
+        message=message, actor=new["actor"],
+    )
 
 
 def _time(value: dict[str, Any] | None, *fields: str) -> float:
