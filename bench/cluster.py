@@ -181,12 +181,14 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
     manager_proc = procs[-1]
     token_file = workdir / "data" / "join-token"
     ca = workdir / "data" / "ca.pem"  # the API is HTTPS with the cluster CA unless --insecure
+    admin = workdir / "data" / "admin-token"  # every API call carries the admin token the manager wrote
     for _ in range(600):
-        if token_file.exists() and ca.exists():
+        if token_file.exists() and ca.exists() and admin.exists():
             break
         await asyncio.sleep(0.1)
     trust = True if args.insecure else client_context(ca.read_bytes())
-    async with httpx.AsyncClient(base_url=url, timeout=120, verify=trust) as api:
+    headers = {"Authorization": f"Bearer {admin.read_text().strip()}"}
+    async with httpx.AsyncClient(base_url=url, timeout=120, verify=trust, headers=headers) as api:
         await wait_until(lambda: api.get("/v1/info") if token_file.exists() else asyncio.sleep(0), 60, "the manager")
         token = token_file.read_text().strip()
 

@@ -84,7 +84,8 @@ async def main() -> None:
         await manager.start()
         results: dict[str, dict[str, float | int]] = {}
         try:
-            async with httpx.AsyncClient(base_url=settings.url, timeout=120, verify=client_context(settings.ca_file.read_bytes())) as client:
+            async with httpx.AsyncClient(base_url=settings.url, timeout=120, verify=client_context(settings.ca_file.read_bytes()),
+                                         headers={"Authorization": f"Bearer {(settings.data_dir / 'admin-token').read_text().strip()}"}) as client:
                 pings = []
                 for _ in range(50):
                     began = time.perf_counter()

@@ -16,6 +16,13 @@ reserved on the fullest and the emptiest node.
 
     .venv/bin/python bench/scheduler.py --tasks 100000
     .venv/bin/python bench/scheduler.py --nodes 5000 --tasks 1000000 --sample 8
+    .venv/bin/python bench/scheduler.py --tasks 100000 --preferences 3
+
+`--preferences N` measures instead the cost of placement preferences and affinity: the same
+tasks placed N times each, alternately, by the plain workload and by one whose services add
+`spread: node.labels.zone` (web, api, worker), preferred anti-affinity (api away from db),
+required anti-affinity (worker away from edge) and preferred affinity (cache beside api);
+it prints the median rate of both and their ratio, and how even web's spread over zones is.
 
 The last line printed is one JSON object with the figures.
 """
@@ -44,6 +51,7 @@ from corral.model import (  # noqa: E402
     Task,
     TaskState,
 )
+from corral.model.affinity import Affinity  # noqa: E402
 from corral.model.constraint import parse_constraint  # noqa: E402
 
 MiB = 1 << 20
@@ -89,7 +97,7 @@ def make_nodes(count: int, rng: random.Random) -> list[Node]:
     return nodes
 
 
-def make_services() -> list[Service]:
+def make_services(preferences: bool = False) -> list[Service]:
     def spec(name: str, cpus: float = 0, memory: int = 0, constraints: tuple[str, ...] = (), **extra: object) -> ServiceSpec:
         return ServiceSpec(
             name=name,
@@ -99,7 +107,23 @@ def make_services() -> list[Service]:
             **extra,  # type: ignore[arg-type]
         )
 
-    return [
+    zone = ["node.labels.zone"]
+    with_prefs: dict[str, dict[str, object]] = {
+        "web": {"preferences": zone},
+        "api": {"preferences": zone, "affinities": [Affinity(service="db", anti=True, mode="prefer")]},
+        "worker": {"preferences": zone, "affinities": [Affinity(service="edge", anti=True)]},
+        "cache": {"affinities": [Affinity(service="api", mode="prefer")]},
+    } if preferences else {}
+
+    def preferring(service: Service) -> Service:
+        extra = with_prefs.get(service.spec.name)
+        if not extra:
+            return service
+        placement = service.spec.placement.model_copy(update={"preferences": extra.get("preferences", [])})
+        spec_ = service.spec.model_copy(update={"placement": placement, "affinities": extra.get("affinities", [])})
+        return Service(spec_, service.share, service.pinned)
+
+    return [preferring(service) for service in [
         Service(spec("web"), 0.40),  # no reservations, no constraints: the fast path
         Service(spec("api", cpus=0.02, memory=32 * MiB), 0.20),
         Service(spec("worker", cpus=0.05, memory=64 * MiB, constraints=("node.labels.zone != zone-d",)), 0.15),
@@ -108,7 +132,7 @@ def make_services() -> list[Service]:
         Service(spec("db", cpus=0.5, memory=GiB, constraints=("node.labels.tier == db",), max_per_node=8), 0.005),
         Service(spec("edge", cpus=0.1, memory=64 * MiB, ports=[PortSpec(target=443, published=443, mode="host")]), 0.002),
         Service(spec("agent", cpus=0.05, memory=32 * MiB, mode="global"), 0.0, pinned=True),
-    ]
+    ]]
 
 
 def task_order(services: list[Service], nodes: list[Node], total: int, rng: random.Random) -> list[tuple[int, str | None]]:
@@ -256,8 +280,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000, help="tasks per schedule() call")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-baseline", action="store_true", help="skip the random-placement baseline")
+    parser.add_argument("--preferences", type=int, default=0, metavar="N",
+                        help="compare plain and preference/affinity workloads, N runs each, interleaved")
     args = parser.parse_args()
     sample = args.sample or None
+    if args.preferences:
+        compare_preferences(args, sample)
+        return
 
     rng = random.Random(args.seed)
     nodes = make_nodes(args.nodes, rng)
@@ -309,6 +338,34 @@ def main() -> None:
         print(f"{label:<10} CPU reserved: fullest node {cpu['max']:.1%}, emptiest {cpu['min']:.1%}, "
               f"mean {cpu['mean']:.1%}, std {cpu['std']:.1%}")
     print(json.dumps(figures))
+
+def compare_preferences(args: argparse.Namespace, sample: int | None) -> None:
+    """The same tasks placed by the plain workload and by the one with preferences and affinity, interleaved."""
+    rng = random.Random(args.seed)
+    nodes = make_nodes(args.nodes, rng)
+    plain, preferring = make_services(), make_services(preferences=True)
+    order = task_order(plain, nodes, args.tasks, rng)
+    zone_of = {n.name: n.labels["zone"] for n in nodes}
+    rates: dict[str, list[float]] = {"plain": [], "preferences": []}
+    zones: dict[str, dict[str, int]] = {}
+    print(f"{len(nodes)} nodes, {len(order)} tasks, batches of {args.batch}, sample={sample or 'all'}, {args.preferences} runs each")
+    for _ in range(args.preferences):
+        for label, services in (("plain", plain), ("preferences", preferring)):
+            index, elapsed, placed, _reasons = run_scheduler(services, nodes, order, args.batch, sample)
+            rates[label].append(len(order) / elapsed)
+            per_zone: Counter[str] = Counter()
+            for usage in index.usage():
+                per_zone[zone_of[usage.name]] += usage.replicas.get("web", 0)
+            zones[label] = dict(sorted(per_zone.items()))
+    medians = {label: sorted(values)[len(values) // 2] for label, values in rates.items()}
+    ratio = medians["preferences"] / medians["plain"]
+    for label in rates:
+        runs = ", ".join(f"{rate:,.0f}" for rate in rates[label])
+        print(f"{label:<12} median {medians[label]:>10,.0f} placements/s  (runs: {runs})  web per zone: {zones[label]}")
+    print(f"ratio preferences/plain: {ratio:.2f}")
+    print(json.dumps({"plain_per_s": round(medians["plain"]), "preferences_per_s": round(medians["preferences"]),
+                      "ratio": round(ratio, 3), "web_per_zone": zones, "nodes": len(nodes), "tasks": len(order)}))
+
 
 if __name__ == "__main__":
     main()

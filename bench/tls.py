@@ -67,11 +67,15 @@ class Served:
         # Plain HTTP verifies nothing: False spares httpx loading the system's CAs for each new client.
         return False if self.insecure else client_context((self.data / "ca.pem").read_bytes())
 
+    def headers(self) -> dict[str, str]:
+        """Every call carries the admin token the manager wrote in its data dir."""
+        return {"Authorization": f"Bearer {(self.data / 'admin-token').read_text().strip()}"}
+
     def wait(self) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(self.url + "/v1/info", verify=self.verify(), timeout=2).status_code == 200:  # type: ignore[arg-type]
+                if httpx.get(self.url + "/v1/info", verify=self.verify(), headers=self.headers(), timeout=2).status_code == 200:  # type: ignore[arg-type]
                     return
             except (httpx.HTTPError, OSError):
                 pass
@@ -104,10 +108,10 @@ def main() -> None:
         for served in managers:
             served.wait()
             reply = httpx.post(served.url + "/v1/stacks/bench/deploy", json={"compose": compose(args.services)},
-                               verify=served.verify(), timeout=60)  # type: ignore[arg-type]
+                               verify=served.verify(), headers=served.headers(), timeout=60)  # type: ignore[arg-type]
             reply.raise_for_status()
         timings: dict[str, dict[str, list[float]]] = {m.name: {"kept": [], "new": []} for m in managers}
-        clients = {m.name: httpx.Client(base_url=m.url, verify=m.verify(), timeout=30) for m in managers}  # type: ignore[arg-type]
+        clients = {m.name: httpx.Client(base_url=m.url, verify=m.verify(), headers=m.headers(), timeout=30) for m in managers}  # type: ignore[arg-type]
         per_round = max(1, args.requests // args.rounds)
         for _ in range(args.rounds):
             for served in managers:
@@ -119,7 +123,7 @@ def main() -> None:
                     kept.append(time.perf_counter() - began)
                 for _ in range(per_round):
                     began = time.perf_counter()
-                    with httpx.Client(verify=context, timeout=30) as once:  # type: ignore[arg-type]
+                    with httpx.Client(verify=context, headers=served.headers(), timeout=30) as once:  # type: ignore[arg-type]
                         once.get(served.url + "/v1/services").raise_for_status()
                     new.append(time.perf_counter() - began)
         for client in clients.values():

@@ -14,9 +14,11 @@ if [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null; then
 else
   (umask 077; nohup "$corral" up --nodes 3 --data-dir "$state/data" --listen 127.0.0.1:7070 >"$state/cluster.log" 2>&1 &
   echo $! >"$state/pid")  # umask 077: the log is the user's alone
-  for _ in $(seq 100); do "$corral" node ls >/dev/null 2>&1 && break; sleep 0.2; done
-  "$corral" node ls >/dev/null || { cat "$state/cluster.log"; exit 1; }
+  for _ in $(seq 100); do [ -s "$state/data/admin-token" ] && "$corral" whoami --manager "$CORRAL_MANAGER" >/dev/null 2>&1 && break; sleep 0.2; done
 fi
+# Every API call needs a token: log the CLI in with the admin token the manager wrote, pinning the cluster CA,
+# so that later `corral service ls` (any shell, no variables) just works.
+"$corral" login "$CORRAL_MANAGER" --token-file "$state/data/admin-token" --ca "$CORRAL_CA" || { cat "$state/cluster.log"; exit 1; }
 
 "$corral" deploy -c examples/compose.yaml --name demo
 echo "demo: waiting for the replicas to run"
@@ -38,5 +40,5 @@ echo
 echo
 echo "try: curl http://127.0.0.2:18080/   (or 127.0.0.3, 127.0.0.4: the routing mesh answers on every node)"
 echo "The cluster runs in the background (pid $(cat "$state/pid"), log $state/cluster.log)."
-echo "CLI: export CORRAL_MANAGER=$CORRAL_MANAGER CORRAL_CA=$CORRAL_CA; .venv/bin/corral --help"
+echo "CLI: .venv/bin/corral --help (logged in as the cluster's admin: corral whoami; corral token create --role viewer --name ci)"
 echo "Stop it (and its containers) with: make demo-stop"

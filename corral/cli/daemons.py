@@ -21,6 +21,7 @@ from corral.agent.fleet import Fleet, FleetSettings
 from corral.agent.mesh.settings import DATA_PATHS, DataPath
 from corral.agent.settings import AgentSettings
 from corral.cli.output import console, fail
+from corral.cli.output import duration as _duration
 from corral.client import ApiError
 from corral.compose.sizes import parse_bytes
 from corral.manager import runtime
@@ -182,20 +183,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def _duration(value: str, option: str) -> float:
-    number, unit = (value[:-1], value[-1]) if value and value[-1] in _UNITS else (value, "s")
-    try:
-        seconds = float(number) * _UNITS[unit]
-    except ValueError:
-        fail(f"{option}: invalid duration {value!r}: expected e.g. 90d, 12h, 30m or 600s")
-    if not seconds > 0:
-        fail(f"{option}: must be more than 0, got {value!r}")
-    return seconds
-
-
 def _positive(value: float, option: str, zero: bool = False) -> float:
     if value < 0 or (value == 0 and not zero) or value != value:
         fail(f"{option}: must be {'zero or more' if zero else 'more than 0'} seconds, got {value:g}")
@@ -276,6 +263,7 @@ def manager(
             f"add a node: corral agent --manager {settings.url} --name NAME --address ADDRESS --token-file {token_file}",
             highlight=False,
         )
+        console.print(f"the CLI: corral login {settings.url} --token-file {data_dir / 'admin-token'} --ca {settings.ca_file}", highlight=False)
         try:
             await _until_signalled()
         finally:
@@ -468,6 +456,8 @@ def up(
                 f"({agents[0].settings.address}..{agents[-1].settings.address}), data in {data_dir}",
                 highlight=False,
             )
+            if data_dir.resolve() != DEFAULT_DATA_DIR.resolve():  # ~/.corral's admin token and CA: the CLI finds them itself
+                console.print(f"the CLI: corral login {settings.url} --token-file {data_dir / 'admin-token'} --ca {settings.ca_file}", highlight=False)
             console.print("Press Ctrl-C (or send SIGTERM) to stop the cluster and its containers.")
             await _until_signalled()
         finally:

@@ -4,7 +4,11 @@ import os
 
 import typer
 
+<<<<<<< HEAD
 from corral.cli import daemons, discovery, events, images, nodes, secrets, services, stacks, ui
+=======
+from corral.cli import access, compose_config, daemons, discovery, events, images, jobs, nodes, secrets, services, stacks
+>>>>>>> main
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",
@@ -37,7 +41,13 @@ app.add_typer(nodes.app, name="node")
 app.add_typer(images.app, name="image")
 app.add_typer(images.registry_app, name="registry")
 app.add_typer(secrets.secret_app, name="secret")
+secrets.config_app.callback(invoke_without_command=True)(compose_config.config)
 app.add_typer(secrets.config_app, name="config")
+app.add_typer(jobs.app, name="job")
+app.add_typer(access.token_app, name="token")
+app.command()(access.login)
+app.command()(access.logout)
+app.command()(access.whoami)
 
 if __name__ == "__main__":
     app()

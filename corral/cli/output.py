@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -12,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from corral.cli.trust import verify_for
+from corral.cli import credentials
+from corral.cli.credentials import DEFAULT_MANAGER
 from corral.client import ApiError, ManagerClient
 
 T = TypeVar("T")
@@ -26,22 +26,18 @@ ManagerOption = typer.Option(None, "--manager", envvar="CORRAL_MANAGER", help=f"
 OutputOption = typer.Option("table", "--output", "-o", help="table or json")
 
 
-def manager_url(value: str | None) -> str:
-    return value or os.environ.get("CORRAL_MANAGER") or DEFAULT_MANAGER
-
-
 def call(manager: str | None, fn: Callable[[ManagerClient], Awaitable[T]]) -> T:
     """Run one API interaction; an API error becomes a message and exit code 1."""
 
     async def run() -> T:
-        url = manager_url(manager)
-        async with ManagerClient(url, verify=verify_for(url)) as client:
+        async with credentials.client(manager) as client:  # the URL, token and CA: corral/cli/credentials.py
             return await fn(client)
 
     try:
         return asyncio.run(run())
     except ApiError as err:
-        fail(f"{err.path}: {err}" if err.path and not str(err).startswith(err.path) else str(err))
+        said = credentials.explain(err, credentials.manager_url(manager))
+        fail(f"{err.path}: {said}" if err.path and not said.startswith(err.path) else said)
     except KeyboardInterrupt:
         raise typer.Exit(130)
 
@@ -49,6 +45,20 @@ def call(manager: str | None, fn: Callable[[ManagerClient], Awaitable[T]]) -> T:
 def fail(message: str, code: int = 1) -> NoReturn:
     errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
     raise typer.Exit(code)
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration(value: str, option: str) -> float:
+    number, unit = (value[:-1], value[-1]) if value and value[-1] in _UNITS else (value, "s")
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        fail(f"{option}: invalid duration {value!r}: expected e.g. 90d, 12h, 30m or 600s")
+    if not seconds > 0:
+        fail(f"{option}: must be more than 0, got {value!r}")
+    return seconds
 
 
 def check_output(output: str) -> None:

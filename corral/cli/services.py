@@ -4,6 +4,7 @@ from typing import Any
 
 import typer
 
+from corral.cli.jobs import RUN_COLUMNS, run_rows
 from corral.cli.output import ManagerOption, OutputOption, ago, call, check_output, emit, emit_one, fail
 from corral.cli.rollouts import WatchOption, should_watch, watch
 from corral.client import ManagerClient
@@ -26,7 +27,7 @@ def list_services(
         [
             ("NAME", lambda r: r["name"]),
             ("MODE", lambda r: r["mode"]),
-            ("REPLICAS", lambda r: f"{r['running']}/{r['replicas']}"),
+            ("REPLICAS", lambda r: r.get("job") or f"{r['running']}/{r['replicas']}"),
             ("IMAGE", lambda r: r["image"]),
             ("PORTS", lambda r: ", ".join(r["ports"]) or "-"),
             ("VERSION", lambda r: r["version"]),
@@ -52,6 +53,7 @@ def service_tasks(
     """List a service's tasks: where each replica runs, its state, and why."""
     check_output(output)
     rows = call(manager, lambda c: c.get(f"/v1/services/{service}/tasks"))
+    runs = run_rows(call(manager, lambda c: c.get(f"/v1/services/{service}"))) if output != "json" else []
     if not all_tasks:
         rows = [r for r in rows if r["desired_state"] == "running" or r["state"] not in _ENDED]
     emit(
@@ -68,6 +70,9 @@ def service_tasks(
             ("ERROR", lambda r: r["error"] or ""),
         ],
     )
+    if runs:  # a job: its runs and their outcome under its tasks
+        typer.echo("")
+        emit(runs, output, RUN_COLUMNS)
 
 
 _ENDED = {"complete", "failed", "shutdown", "rejected", "lost", "orphaned"}

@@ -13,9 +13,11 @@ from corral.compose.values import (
     optional,
     read_choice,
     read_count,
+    read_list,
     read_mapping,
     read_positive_count,
     read_ratio,
+    read_string,
     read_string_list,
 )
 from corral.model.constraint import parse_constraint
@@ -32,9 +34,10 @@ _UPDATE_KEYS = frozenset({"parallelism", "delay", "order", "monitor", "max_failu
 _ORDERS: tuple[UpdateOrder, ...] = ("stop-first", "start-first")
 _UPDATE_FAILURE_ACTIONS: tuple[FailureAction, ...] = ("pause", "continue", "rollback")
 _ROLLBACK_FAILURE_ACTIONS: tuple[FailureAction, ...] = ("pause", "continue")  # as in Swarm: a rollback does not roll back
-_PLACEMENT_KEYS = frozenset({"constraints", "max_replicas_per_node"})
+_PLACEMENT_KEYS = frozenset({"constraints", "max_replicas_per_node", "preferences"})
+_SPREAD_PREFIX = "node.labels."
 _RESTART_KEYS = frozenset({"condition", "delay", "max_attempts", "window"})
-_MODES = ("replicated", "global")
+_MODES = ("replicated", "global", "replicated-job", "global-job")
 _CONDITIONS: tuple[Condition, ...] = ("none", "on-failure", "any")
 
 
@@ -59,8 +62,8 @@ def parse_deploy(value: object, path: str, notes: Notes) -> Deploy:
     notes.ignore_unknown(section, _DEPLOY_KEYS, path)
     mode = ServiceMode(optional(section, "mode", path, _read_mode, "replicated"))
     replicas = optional(section, "replicas", path, read_count, ServiceSpec.model_fields["replicas"].default)
-    if mode is ServiceMode.global_ and section.get("replicas") is not None:
-        raise InvalidSpec(child(path, "replicas"), "is not allowed with mode global")
+    if mode in (ServiceMode.global_, ServiceMode.global_job) and section.get("replicas") is not None:
+        raise InvalidSpec(child(path, "replicas"), f"is not allowed with mode {mode.value}")
     limits, reservations = parse_resources(section.get("resources"), child(path, "resources"), notes)
     return Deploy(
         mode=mode,
@@ -91,7 +94,23 @@ def _parse_placement(value: object, path: str, notes: Notes) -> Placement:
     return Placement(
         constraints=constraints,
         max_replicas_per_node=optional(section, "max_replicas_per_node", path, read_positive_count, None),
+        preferences=_parse_preferences(section.get("preferences"), child(path, "preferences")),
     )
+
+
+def _parse_preferences(value: object, path: str) -> list[str]:
+    """`[{spread: node.labels.zone}, ...]` (Swarm's placement preferences): the spread descriptors, in order."""
+    spreads = []
+    for index, entry in enumerate(read_list(value, path) if value is not None else []):
+        at = item(path, index)
+        preference = read_mapping(entry, at)
+        if set(preference) != {"spread"}:
+            raise InvalidSpec(at, "must be {spread: node.labels.KEY}: spread is the only preference")
+        spread = read_string(preference["spread"], child(at, "spread"))
+        if not spread.startswith(_SPREAD_PREFIX) or not spread.removeprefix(_SPREAD_PREFIX):
+            raise InvalidSpec(child(at, "spread"), f"invalid spread {spread!r}: expected node.labels.KEY, e.g. node.labels.zone")
+        spreads.append(spread)
+    return spreads
 
 
 def _parse_restart_policy(value: object, path: str, notes: Notes) -> RestartPolicy:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.manager import health, keys, replication
+from corral.manager.jobs import runs as job_runs
 from corral.manager.cache import StateCache, Versioned
 from corral.manager.cluster import Leases
 from corral.manager.plan import Plan, apply
@@ -255,6 +256,8 @@ class Controller:
             return False
         if before.state in TERMINAL_STATES or TaskState(after["state"]) in TERMINAL_STATES:
             return False
+        if after.get("moved_from"):
+            return False  # a rebalancing move: its old replica stops once it runs
         service = self.cache.services.get(after["service"])
         status = service.obj.update_status if service is not None else None
         return status is None or status.state in ROLLOUT_SETTLED
@@ -277,6 +280,8 @@ class Controller:
             name for name, v in cache.services.items()
             if v.obj.update_status is not None and v.obj.update_status.state not in ROLLOUT_SETTLED
         )
+        # Jobs that run or wait for a cron time: time alone moves them on (deadline, back-off, schedule).
+        self.queue.add_all(name for name, v in cache.services.items() if _timed_job(v.obj))
         names = self.queue.take()
         if not names:
             return _Replicated()
@@ -312,8 +317,9 @@ class Controller:
         for name, read in services.items():
             service = read.obj if read is not None else None
             read_tasks = tasks[name]
+            reconcile = job_runs.reconcile if service is not None and service.spec.mode.is_job else replication.reconcile
             try:
-                decided = replication.reconcile(
+                decided = reconcile(
                     {name: service} if service is not None else {}, [v.obj for v in read_tasks], nodes, now, new_task_id
                 )
                 part = Plan("replication")
@@ -411,3 +417,11 @@ class Controller:
             if task_id in read:
                 plan.put_task(task, read[task_id], requeue=task.service)
         return plan
+
+
+def _timed_job(service: Service) -> bool:
+    """A job whose run is under way, or a cron job: passes must look at it as time goes by."""
+    if not service.spec.mode.is_job:
+        return False
+    status = service.job_status
+    return status is None or status.active or (service.spec.job is not None and service.spec.job.schedule is not None)

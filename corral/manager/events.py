@@ -16,10 +16,11 @@ from corral.store import WatchEvent
 class Event(BaseModel):
     revision: int
     time: float
-    type: str  # service | task | node | secret | config
-    action: str  # create | update | remove | <new task state> | <new node state> ...
+    type: str  # service | task | node | secret | config | audit
+    action: str  # create | update | remove | <new task state> | <new node state> | <method of an audited write> ...
     name: str
     message: str
+    actor: str | None = None  # audit events: the name of the token that made the write
 
 
 def describe(event: WatchEvent) -> Event | None:
@@ -32,7 +33,20 @@ def describe(event: WatchEvent) -> Event | None:
         return _node_event(event)
     if key.startswith((keys.SECRETS, keys.CONFIGS)):
         return _value_event(event)
+    if key == keys.AUDIT:
+        return _audit_event(event)
     return None
+
+
+def _audit_event(event: WatchEvent) -> Event | None:
+    new = event.value
+    if new is None:
+        return None
+    message = f"{new['actor']} ({new['role']}): {new['method']} {new['path']} -> {new['status']}"
+    return Event(
+        revision=event.revision, time=_time(new, "time"), type="audit", action=str(new["method"]).lower(), name=new["actor"],
+        message=message, actor=new["actor"],
+    )
 
 
 def _time(value: dict[str, Any] | None, *fields: str) -> float:
@@ -70,6 +84,9 @@ def _service_event(event: WatchEvent) -> Event:
             message = f"service {name} cannot be reconciled: {error} (retried with back-off)"
             return Event(revision=event.revision, time=when, type="service", action="reconcile-error", name=name, message=message)
         return Event(revision=event.revision, time=when, type="service", action="reconciled", name=name, message=f"service {name} reconciles again")
+    job, was = new.get("job_status"), old.get("job_status") or {}
+    if not changes and job and (job["run"], job["state"]) != (was.get("run"), was.get("state")) and job["run"]:
+        return _job_event(event, name, job)
     if not changes and status and status != old.get("update_status"):  # the controller moved a rollout on
         when = status.get("completed_at") or status["started_at"]
         message = f"service {name} rollout {status['state']}: {status['updated']}/{status['total']} updated"
@@ -77,6 +94,15 @@ def _service_event(event: WatchEvent) -> Event:
         return Event(revision=event.revision, time=when, type="service", action="rollout", name=name, message=message)
     message = f"service {name} updated to version {new['version']}: " + ("; ".join(changes) or "no spec change")
     return Event(revision=event.revision, time=_time(new, "updated_at"), type="service", action="update", name=name, message=message)
+
+
+def _job_event(event: WatchEvent, name: str, job: dict[str, Any]) -> Event:
+    """A job's run began or ended (the controller wrote its `job_status`)."""
+    message = f"job {name} run {job['run']} {job['state']}"
+    if job["state"] != "running":
+        message += f": {job['completed']}/{job['wanted']} completed" + (f", {job['message']}" if job["message"] else "")
+    when = job.get("ended_at") or job["started_at"]
+    return Event(revision=event.revision, time=when, type="service", action="job", name=name, message=message)
 
 
 def _task_event(event: WatchEvent) -> Event | None:

@@ -20,6 +20,7 @@ def node_key(name: str) -> str:
 TOKENS = "tokens/"
 SECRETS = "secrets/"
 CONFIGS = "configs/"
+AUDIT = "audit/last"  # the last write a token made (api/audit.py): its history is the audit trail
 DATA_KEY = "cluster/data-key"  # the secrets' data-encryption key, wrapped by the key-encryption key
 
 

@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from corral.manager import rollout
+from corral.manager import rebalance, rollout
 from corral.model import Node, Service, ServiceMode, ServiceSpec, Task, TaskState
 from corral.model.constraint import parse_constraint
 from corral.model.node import NodeAvailability, NodeState
@@ -104,10 +104,17 @@ def _reconcile_service(
         plan.services.append(step.service)
         service = step.service
     shape = service.spec.task_shape()  # once per service: every new task shares this (frozen) spec
+    changes = len(plan.create) + len(plan.update) + len(plan.delete)
     for key, (slot, node) in wanted.items():
         history = slots.get(key, [])
         _reconcile_slot(service, shape, slot, node, history, nodes, now, new_id, plan, key in step.replace, step.start_first)
         _trim_history(history, plan)
+    if changes == len(plan.create) + len(plan.update) + len(plan.delete) and not step.replace:
+        # At rest this pass: replicas may move to restore the spread (rebalance.py), start-first.
+        for move in rebalance.moves(service, {key: slots.get(key, []) for key in wanted}, nodes, now):
+            old = move.task
+            task = _new_task(service, shape, old.slot, None, old.attempt + 1, old.restarts, 0.0, now, new_id)
+            plan.create.append(task.model_copy(update={"moved_from": old.id}))
 
 
 def _wanted_slots(
@@ -152,6 +159,11 @@ def _reconcile_slot(
     start_first: bool,
 ) -> None:
     running = [t for t in history if t.desired_state == DesiredState.running]
+    if len(running) > 1 and running[-1].moved_from and (running[-1].terminal or running[-1].state == TaskState.pending):
+        # A rebalancing move that cannot be placed, or failed: cancelled, the replica stays where it runs.
+        moved = running[-1]
+        plan.update.append(_shut_down(moved, now, f"rebalance cancelled: {moved.error or moved.state.value}"))
+        return
     keep = _live_to_keep(running, shape, nodes)
     if len(keep) > 1 and _replace_reason(keep[0], nodes) is not None and not _on_drained_node(keep[0], nodes):
         keep = keep[1:]  # the old task of a handover cannot stay where it is (it ended, or its node is gone)
@@ -159,7 +171,8 @@ def _reconcile_slot(
     for extra in running:
         if extra.id not in kept:
             why = _replace_reason(extra, nodes) or (
-                "duplicate task in slot" if rollout.runs(extra, shape) else f"updated to version {service.version}"
+                f"moved to node {keep[-1].node} (rebalance)" if keep and keep[-1].moved_from == extra.id
+                else "duplicate task in slot" if rollout.runs(extra, shape) else f"updated to version {service.version}"
             )
             plan.update.append(_shut_down(extra, now, why))
     current = keep[-1] if keep else (history[-1] if history else None)
@@ -219,7 +232,7 @@ def _live_to_keep(running: list[Task], shape: ServiceSpec, nodes: Mapping[str, N
         t
         for t in running[: running.index(newest)]
         if not t.terminal
-        and (not rollout.runs(t, shape) or (replacement_placed and _on_drained_node(t, nodes)))
+        and (not rollout.runs(t, shape) or (replacement_placed and _on_drained_node(t, nodes)) or newest.moved_from == t.id)
     ]
     if current and newest.state != TaskState.running and older_leaving:
         return [older_leaving[-1], newest]  # the old task serves until the new one runs

@@ -38,8 +38,8 @@ class SpecPatch:
 
 
 def _check_scalable(service: Service) -> None:
-    if service.spec.mode == ServiceMode.global_:
-        raise InvalidSpec("replicas", f"service {service.name} is global: it runs one task per node and cannot be scaled")
+    if service.spec.mode in (ServiceMode.global_, ServiceMode.global_job):
+        raise InvalidSpec("replicas", f"service {service.name} is {service.spec.mode.value}: it runs one task per node and cannot be scaled")
 
 
 def scaled(service: Service, replicas: int, now: float, limits: Limits = Limits()) -> Service:

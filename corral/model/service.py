@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from corral.model.affinity import Affinity
+from corral.model.job import JobSpec, JobStatus
 from corral.model.resources import Resources
 
 UpdateOrder = Literal["stop-first", "start-first"]
@@ -14,6 +16,12 @@ FailureAction = Literal["pause", "continue", "rollback"]
 class ServiceMode(str, Enum):
     replicated = "replicated"
     global_ = "global"
+    replicated_job = "replicated-job"  # `replicas` tasks run to completion
+    global_job = "global-job"  # one task per eligible node runs to completion
+
+    @property
+    def is_job(self) -> bool:
+        return self in (ServiceMode.replicated_job, ServiceMode.global_job)
 
 
 class PortSpec(BaseModel):
@@ -103,6 +111,9 @@ class Placement(BaseModel):
 
     constraints: list[str] = Field(default_factory=list)
     max_replicas_per_node: int | None = Field(default=None, ge=1)
+    preferences: list[str] = Field(
+        default_factory=list, description="spread over these node labels' values, in order (node.labels.KEY; Swarm's spread preferences)"
+    )
 
 
 class FileReference(BaseModel):
@@ -149,6 +160,10 @@ class ServiceSpec(BaseModel):
     canary: int | None = Field(default=None, ge=1, description="update only this many replicas, then hold")
     secrets: list[FileReference] = Field(default_factory=list, description="secrets mounted as files: /run/secrets/NAME on a tmpfs")
     configs: list[FileReference] = Field(default_factory=list, description="configs mounted as files")
+    affinities: list[Affinity] = Field(default_factory=list, description="x-corral-affinity and x-corral-anti-affinity")
+    rebalance: bool = Field(default=True, description="x-corral-rebalance: move replicas to restore the spread when nodes come")
+    rebalance_cooldown: float = Field(default=60.0, ge=0, description="a replica started this many seconds ago or less is not moved")
+    job: JobSpec | None = Field(default=None, description="a job's runs: x-corral-job and x-corral-schedule (job modes only)")
 
     def task_shape(self) -> "ServiceSpec":
         """The spec without what does not change a running task (replicas, labels, rollout settings)."""
@@ -159,6 +174,9 @@ class ServiceSpec(BaseModel):
                 "update_config": UpdateConfig(),
                 "rollback_config": UpdateConfig(),
                 "canary": None,
+                "job": None,
+                "rebalance": True,
+                "rebalance_cooldown": 60.0,
             }
         )
 
@@ -205,6 +223,7 @@ class Service(BaseModel):
     updated_at: float
     previous_spec: ServiceSpec | None = Field(default=None, description="the spec before the last update: what rollback returns to")
     update_status: UpdateStatus | None = None
+    job_status: JobStatus | None = Field(default=None, description="a job's current run and the runs before it")
     vip: str = Field(default="", description="virtual IP where the other services of its stack reach it by name")
     reconcile_error: str = Field(
         default="", description="why the controller's last reconcile of the service failed (retried with back-off); empty when it succeeds"

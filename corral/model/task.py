@@ -63,6 +63,8 @@ class Task(BaseModel):
     attempt: int = Field(default=0, description="how many tasks ran in this slot before this one")
     restarts: int = Field(default=0, description="restarts of this slot charged to the restart policy")
     backoff: int = Field(default=0, description="consecutive fast failures of this slot (restart back-off exponent)")
+    moved_from: str = Field(default="", description="rebalancing: the task on another node this one replaces once it runs")
+    job_run: int = Field(default=0, description="the run of a job this task belongs to (0: not a job)")
     not_before: float = Field(default=0.0, description="restart delay: the scheduler places it no earlier")
     ports: list[PublishedPort] = Field(default_factory=list)
     started_at: float | None = Field(default=None, description="when it was first reported running (a rollout's monitor counts from here)")

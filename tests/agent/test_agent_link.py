@@ -24,7 +24,7 @@ from corral.agent.settings import AgentSettings
 from corral.client import ApiError
 from corral.manager.cluster import load_or_create_token
 from corral.pki import load_or_create_ca
-from tests.tls import verify
+from tests.tls import admin_headers, verify
 from corral.manager.context import ManagerContext
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
@@ -89,7 +89,8 @@ async def test_registration_waits_for_the_manager_with_back_off(tmp_path: Path) 
             clock.advance(0.5)
             await asyncio.wait_for(starting, 10)
             assert agent.registered.is_set()
-            nodes = (await agent.client.get("/v1/nodes"))
+            async with httpx.AsyncClient(base_url=settings.url, verify=verify(settings.data_dir), headers=admin_headers(settings.data_dir)) as api:
+                nodes = (await api.get("/v1/nodes")).json()  # an admin's look: a node's identity reads nothing outside /v1/agent
             assert [n["name"] for n in nodes] == ["solo"]
         finally:
             await agent.stop()
@@ -125,7 +126,7 @@ async def test_a_lone_agent_runs_its_tasks_and_joins_again_once_forgotten(manage
     running, ctx = manager
     agent = Agent(_settings(running.settings.url, ctx.join_token), EngineFactory("hollow", HollowTiming(0.01, 0.02)), clock=clock)
     await agent.start()
-    async with httpx.AsyncClient(base_url=running.settings.url, timeout=30, verify=verify(running.settings.data_dir)) as api:
+    async with httpx.AsyncClient(base_url=running.settings.url, timeout=30, verify=verify(running.settings.data_dir), headers=admin_headers(running.settings.data_dir)) as api:
         try:
             assert (await api.post("/v1/stacks/app/deploy", json={"compose": COMPOSE})).status_code == 200
 

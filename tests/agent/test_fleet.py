@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.tls import verify
+from tests.tls import admin_headers, verify
 import pytest
 
 from corral.agent.daemon import EngineFactory
@@ -59,7 +59,7 @@ async def cluster(tmp_path: Path):
     )
     fleet = Fleet(template, FleetSettings(count=NODES, name_prefix="hollow-t-"), EngineFactory("hollow", HollowTiming(0.01, 0.05)))
     await fleet.start()
-    async with httpx.AsyncClient(base_url=manager.settings.url, timeout=30, verify=verify(tmp_path)) as api:
+    async with httpx.AsyncClient(base_url=manager.settings.url, timeout=30, verify=verify(tmp_path), headers=admin_headers(tmp_path)) as api:
         yield api, fleet
     await fleet.stop()
     await manager.stop()

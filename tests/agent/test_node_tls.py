@@ -21,7 +21,7 @@ from corral.manager.settings import ManagerSettings
 from corral.model import Resources
 from corral.pki import JoinToken, certificate_request, create_ca, load_or_create_ca, new_private_key, sign_node_request
 from corral.pki.authority import certificate_pem, private_key_pem
-from tests.tls import verify
+from tests.tls import admin_headers, verify
 
 HOUR = 3600.0
 
@@ -123,7 +123,7 @@ async def test_a_removed_node_can_no_longer_connect(manager: Manager) -> None:
     agent = _agent(manager, "n1")
     await agent.register()
     data_dir = manager.settings.data_dir
-    async with httpx.AsyncClient(base_url=manager.settings.url, verify=verify(data_dir)) as api:
+    async with httpx.AsyncClient(base_url=manager.settings.url, verify=verify(data_dir), headers=admin_headers(data_dir)) as api:
         assert (await api.delete("/v1/nodes/n1", params={"force": "true"})).status_code == 200
     with pytest.raises(ApiError, match="node n1 is refused: the node is not registered") as caught:
         await _heartbeat(agent.client, "n1")

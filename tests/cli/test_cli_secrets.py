@@ -13,7 +13,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tests.tls import ca_file, verify
+from tests.tls import admin_headers, admin_token, ca_file, verify
 
 from corral.cli.main import app
 
@@ -32,11 +32,13 @@ def manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        assert _wait_for(lambda: httpx.get(url + "/v1/info", verify=verify(data)).status_code == 200, 30), "the manager did not start"
+        assert _wait_for(lambda: httpx.get(url + "/v1/info", verify=verify(data), headers=admin_headers(data)).status_code == 200, 30), "the manager did not start"
         os.environ["CORRAL_CA"] = str(ca_file(data))  # the CLI (in this process) trusts the cluster CA
+        os.environ["CORRAL_TOKEN"] = admin_token(data)  # and calls as its admin
         yield url
     finally:
         os.environ.pop("CORRAL_CA", None)
+        os.environ.pop("CORRAL_TOKEN", None)
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(10)
@@ -86,7 +88,7 @@ def test_deploy_sends_file_and_environment_values(manager: str, tmp_path: Path) 
     code, output = _run(manager, "deploy", "-c", str(compose), "-n", "cli", "--detach", env={"APP_TOKEN": "t0k3n"})
     assert code == 0, output
     assert "Created secret cli_db" in output and "Created secret cli_token" in output and "warning" not in output
-    assert {row["name"] for row in httpx.get(manager + "/v1/secrets", verify=verify(Path(os.environ["CORRAL_CA"]).parent)).json()} >= {"cli_db", "cli_token"}
+    assert {row["name"] for row in httpx.get(manager + "/v1/secrets", verify=verify(Path(os.environ["CORRAL_CA"]).parent), headers=admin_headers(Path(os.environ["CORRAL_CA"]).parent)).json()} >= {"cli_db", "cli_token"}
     code, output = _run(manager, "deploy", "-c", str(compose), "-n", "cli", "--detach", env={"APP_TOKEN": "changed"})
     assert code == 1 and "new name" in output
     code, output = _run(manager, "deploy", "-c", str(compose), "-n", "cli2", "--detach", env={"APP_TOKEN": ""})

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.tls import ca_file, verify
+from tests.tls import admin_headers, ca_file, verify
 from typer.testing import CliRunner
 
 from corral.cli.main import app
@@ -51,7 +51,7 @@ def test_no_secret_in_the_output_of_manager_and_agents(tmp_path: Path) -> None:
             [*CORRAL, "manager", "--data-dir", str(data), "--listen", f"127.0.0.1:{port}", "--no-registry", "-v"],
             stdout=logs["manager"].open("wb"), stderr=subprocess.STDOUT,
         ))
-        assert _wait_for(lambda: httpx.get(url + "/v1/info", verify=verify(data)).status_code == 200, 30), "the manager did not start"
+        assert _wait_for(lambda: httpx.get(url + "/v1/info", verify=verify(data), headers=admin_headers(data)).status_code == 200, 30), "the manager did not start"
         token = (data / "join-token").read_text().strip()
         procs.append(subprocess.Popen(
             [*CORRAL, "agent", "--manager", url, "--token-file", str(data / "join-token"), "--engine", "hollow",
@@ -63,7 +63,7 @@ def test_no_secret_in_the_output_of_manager_and_agents(tmp_path: Path) -> None:
              "--address", "127.0.0.1", "-v"],
             stdout=logs["fleet"].open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "CORRAL_JOIN_TOKEN": token},
         ))
-        assert _wait_for(lambda: len(httpx.get(url + "/v1/nodes", verify=verify(data)).json()) == 4, 30), "the agents did not join"
+        assert _wait_for(lambda: len(httpx.get(url + "/v1/nodes", verify=verify(data), headers=admin_headers(data)).json()) == 4, 30), "the agents did not join"
         time.sleep(2.0)  # heartbeats, watches: whatever they log
         for proc in procs[1:]:
             assert token not in " ".join(Path(f"/proc/{proc.pid}/cmdline").read_text().split("\0"))

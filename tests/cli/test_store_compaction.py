@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.tls import ca_file, verify
+from tests.tls import admin_headers, admin_token, ca_file, verify
 from typer.testing import CliRunner
 
 from corral.cli.main import app
@@ -62,7 +62,7 @@ def test_store_history_bounds_the_file_and_events_since_a_compacted_revision_fai
 
         # Thousands of revisions: 300 tasks started and stopped, again and again (each a few writes).
         peak, sizes = 0, []
-        with httpx.Client(base_url=url, timeout=30, verify=verify(tmp_path)) as api:
+        with httpx.Client(base_url=url, timeout=30, verify=verify(tmp_path), headers=admin_headers(tmp_path)) as api:
             assert api.post("/v1/stacks/shop/deploy", json={"compose": WEB}).status_code == 200
             for replicas in (300, 0, 300, 0, 300, 0):
                 assert api.post("/v1/services/shop_web/scale", json={"replicas": replicas}).status_code == 200
@@ -79,7 +79,7 @@ def test_store_history_bounds_the_file_and_events_since_a_compacted_revision_fai
         live = 300 + 20 + 10  # keys: at most a task per slot (and a few stopped), nodes, services and cluster
         assert rows <= (revision - oldest) + live, (revision, oldest, rows)
 
-        cli_env = {**os.environ, "CORRAL_CA": str(ca_file(tmp_path))}
+        cli_env = {**os.environ, "CORRAL_CA": str(ca_file(tmp_path)), "CORRAL_TOKEN": admin_token(tmp_path)}
         gone = subprocess.run(
             [*CORRAL, "events", "--manager", url, "--since", "1"], capture_output=True, text=True, timeout=30, env=cli_env
         )
@@ -95,7 +95,7 @@ def test_store_history_bounds_the_file_and_events_since_a_compacted_revision_fai
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**cli_env, "PYTHONUNBUFFERED": "1"},
         )
         procs.append(follow)
-        with httpx.Client(base_url=url, timeout=30, verify=verify(tmp_path)) as api:  # news after `recent`
+        with httpx.Client(base_url=url, timeout=30, verify=verify(tmp_path), headers=admin_headers(tmp_path)) as api:  # news after `recent`
             assert api.post("/v1/services/shop_web/scale", json={"replicas": 2}).status_code == 200
         assert follow.stdout is not None
         assert select.select([follow.stdout], [], [], 30)[0], "no event within 30 s"

@@ -60,8 +60,8 @@ def test_replicas_are_not_allowed_with_global_mode() -> None:
 @pytest.mark.parametrize(
     ("mode", "reason"),
     [
-        ("replicated-job", "unknown mode 'replicated-job': expected replicated or global"),
-        (3, "must be replicated or global"),
+        ("cron-job", "unknown mode 'cron-job': expected replicated, global, replicated-job or global-job"),
+        (3, "must be replicated, global, replicated-job or global-job"),
     ],
 )
 def test_unknown_mode(mode: object, reason: str) -> None:

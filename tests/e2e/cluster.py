@@ -20,7 +20,7 @@ from typing import Any
 import docker
 import httpx
 
-from tests.tls import ca_file, verify
+from tests.tls import admin_headers, ca_file, cli_env, verify
 
 CORRAL = [sys.executable, "-m", "corral.cli.main"]
 
@@ -91,13 +91,13 @@ class Cluster:
             remove_containers(self.cluster_id)
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
-        response = httpx.request(method, self.url + path, json=body, timeout=10, verify=verify(self.data_dir))
+        response = httpx.request(method, self.url + path, json=body, timeout=10, verify=verify(self.data_dir), headers=admin_headers(self.data_dir))
         response.raise_for_status()
         return response.json()
 
     def cli_env(self) -> dict[str, str]:
-        """The environment of a `corral` command for this cluster: its URL, its CA."""
-        return {**os.environ, "CORRAL_MANAGER": self.url, "CORRAL_CA": str(ca_file(self.data_dir))}
+        """The environment of a `corral` command for this cluster: its URL, its CA, its admin token."""
+        return cli_env(self.url, self.data_dir)
 
     def cli(
         self, *args: str, check: bool = True, stdin: str | None = None, env: dict[str, str] | None = None

@@ -17,7 +17,7 @@ import docker
 import httpx
 
 from tests.e2e.cluster import CORRAL, free_port, private_service_network, remove_containers, wait_until
-from tests.tls import ca_file, verify
+from tests.tls import admin_headers, ca_file, cli_env, verify
 
 
 class SplitCluster:
@@ -98,7 +98,7 @@ class SplitCluster:
 
     def request(self, method: str, path: str, body: Any = None, timeout: float = 10) -> httpx.Response:
         """One API call over HTTPS, trusting the cluster CA of the manager's data dir."""
-        return httpx.request(method, self.url + path, json=body, timeout=timeout, verify=verify(self.data_dir / "manager"))
+        return httpx.request(method, self.url + path, json=body, timeout=timeout, verify=verify(self.data_dir / "manager"), headers=admin_headers(self.data_dir / "manager"))
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         response = self.request(method, path, body)
@@ -107,7 +107,7 @@ class SplitCluster:
 
     def cli(self, *args: str) -> str:
         """Run `corral ARGS` against this cluster; its stdout (fails the test on a non-zero exit)."""
-        env = {**os.environ, "CORRAL_MANAGER": self.url, "CORRAL_CA": str(ca_file(self.data_dir / "manager"))}
+        env = cli_env(self.url, self.data_dir / "manager")
         done = subprocess.run([*CORRAL, *args], env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, f"corral {' '.join(args)} failed ({done.returncode}): {done.stderr}"
         return done.stdout

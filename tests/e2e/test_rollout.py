@@ -20,7 +20,7 @@ import docker
 import httpx
 import pytest
 
-from tests.tls import ca_file, verify
+from tests.tls import admin_headers, admin_token, ca_file, verify
 from tests.e2e.cluster import CORRAL, Cluster, free_port, remove_containers, wait_until
 from tests.e2e.test_mesh import Load
 
@@ -117,7 +117,7 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                tasks = httpx.get(f"{self.url}/v1/services/{self.service}/tasks", timeout=5, verify=verify(self.trust)).json()
+                tasks = httpx.get(f"{self.url}/v1/services/{self.service}/tasks", timeout=5, verify=verify(self.trust), headers=admin_headers(self.trust)).json()
             except httpx.HTTPError:
                 continue
             live = live_tasks(tasks)
@@ -230,13 +230,14 @@ def test_manager_killed_mid_rollout_finishes_after_restart(tmp_path: Path, compo
     cluster_id = ""
 
     def api(path: str) -> object:
-        return httpx.get(verify=verify(data), url=url + path, timeout=5).json()
+        return httpx.get(verify=verify(data), headers=admin_headers(data), url=url + path, timeout=5).json()
 
     try:
         manager = subprocess.Popen(manager_cmd, stdout=logs, stderr=subprocess.STDOUT)
         procs.append(manager)
         token = wait_until(lambda: (data / "join-token").exists() and (data / "join-token").read_text().strip(), 20, what="join token")
-        wait_until(lambda: httpx.get(verify=verify(data), url=url + "/v1/info").status_code == 200, 20, what="manager API")
+        wait_until(lambda: httpx.get(verify=verify(data), headers=admin_headers(data), url=url + "/v1/info").status_code == 200, 20, what="manager API")
+        env["CORRAL_TOKEN"] = admin_token(data)
         cluster_id = api("/v1/info")["cluster_id"]  # type: ignore[index]
         for i in range(1, 4):
             procs.append(subprocess.Popen(

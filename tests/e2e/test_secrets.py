@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from corral.agent.engines.files import filesystem_type
-from tests.tls import verify
+from tests.tls import admin_headers, verify
 from tests.e2e.cluster import Cluster, wait_until
 
 COMPOSE = """
@@ -53,7 +53,7 @@ def _exec(container: object, *command: str) -> str:
 def _events(cluster: Cluster) -> str:
     """Every event since the start, as the API streams them (read until the service's creation is in)."""
     seen: list[str] = []
-    with httpx.stream("GET", cluster.url + "/v1/events", params={"since": 0}, timeout=10, verify=verify(cluster.data_dir)) as response:
+    with httpx.stream("GET", cluster.url + "/v1/events", params={"since": 0}, timeout=10, verify=verify(cluster.data_dir), headers=admin_headers(cluster.data_dir)) as response:
         for line in response.iter_lines():
             seen.append(line)
             if "service sec_web created" in line:
@@ -97,7 +97,7 @@ def test_a_secret_reaches_the_container_as_a_file_and_nowhere_else(secure: Clust
     assert any(name.endswith("store.db") for name in places) and any(name.endswith("cluster.log") for name in places)
     for route in ("/v1/secrets", "/v1/secrets/sec_db", "/v1/configs", "/v1/services", "/v1/services/sec_web",
                   "/v1/services/sec_web/tasks", "/v1/stacks", "/v1/nodes"):
-        places[route] = httpx.get(secure.url + route, timeout=10, verify=verify(secure.data_dir)).text
+        places[route] = httpx.get(secure.url + route, timeout=10, verify=verify(secure.data_dir), headers=admin_headers(secure.data_dir)).text
     for where, text in places.items():
         assert value not in text and api_key not in text, f"a secret's bytes are in {where}"
     assert "secret sec_db created" in places["events"]

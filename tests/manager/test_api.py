@@ -9,6 +9,7 @@ import pytest
 
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
+from tests.tls import admin_headers
 
 
 def _free_port() -> int:
@@ -21,7 +22,7 @@ def _free_port() -> int:
 async def api(tmp_path: Path):
     manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), tls=False))
     ctx = await manager.start()
-    async with httpx.AsyncClient(base_url=manager.settings.url) as client:
+    async with httpx.AsyncClient(base_url=manager.settings.url, headers=admin_headers(manager.settings.data_dir)) as client:
         client.token = ctx.join_token  # type: ignore[attr-defined]
         yield client
     await manager.stop()
@@ -68,7 +69,7 @@ async def test_deploy_creates_tasks_that_wait_for_nodes(api: httpx.AsyncClient) 
 
 async def test_agent_calls_need_the_join_token(api: httpx.AsyncClient) -> None:
     body = {"name": "n1", "address": "127.0.0.2", "resources": {"cpus": 2, "memory": 2**30}}
-    missing = await api.post("/v1/agent/register", json=body)
+    missing = await api.post("/v1/agent/register", json=body, headers={"Authorization": ""})  # not the admin token the client sends
     assert missing.status_code == 401 and "missing join token" in missing.json()["error"]
     wrong = await api.post("/v1/agent/register", json=body, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and "wrong join token" in wrong.json()["error"]

@@ -16,7 +16,7 @@ import pytest
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
 from corral.model.limits import Limits
-from tests.tls import verify
+from tests.tls import admin_headers, verify
 from factories import alias_bomb, many_services  # type: ignore[import-not-found]  # tests/manager, on pytest's path
 
 
@@ -31,7 +31,7 @@ WEB = "services:\n  web:\n    image: corral-demo:latest\n    deploy: {replicas: 
 async def _serve(settings: ManagerSettings) -> AsyncIterator[httpx.AsyncClient]:
     manager = Manager(settings)
     await manager.start()
-    async with httpx.AsyncClient(base_url=settings.url, timeout=60, verify=verify(settings.data_dir)) as client:
+    async with httpx.AsyncClient(base_url=settings.url, timeout=60, verify=verify(settings.data_dir), headers=admin_headers(settings.data_dir)) as client:
         yield client
     await manager.stop()
 

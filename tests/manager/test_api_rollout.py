@@ -9,6 +9,7 @@ import pytest
 
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
+from tests.tls import admin_headers
 
 
 def _free_port() -> int:
@@ -21,7 +22,7 @@ def _free_port() -> int:
 async def api(tmp_path: Path):
     manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), tls=False))
     await manager.start()
-    async with httpx.AsyncClient(base_url=manager.settings.url) as client:
+    async with httpx.AsyncClient(base_url=manager.settings.url, headers=admin_headers(manager.settings.data_dir)) as client:
         await client.post("/v1/stacks/shop/deploy", json={"compose": WEB})
         yield client
     await manager.stop()

@@ -8,6 +8,7 @@ import pytest
 from corral.manager.api.openapi import declared_errors
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
+from tests.tls import admin_headers
 from test_api import _free_port
 
 
@@ -15,7 +16,7 @@ from test_api import _free_port
 async def api(tmp_path: Path):
     manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), tls=False, registry_listen=None))
     await manager.start()
-    async with httpx.AsyncClient(base_url=manager.settings.url) as client:
+    async with httpx.AsyncClient(base_url=manager.settings.url, headers=admin_headers(manager.settings.data_dir)) as client:
         yield client
     await manager.stop()
 
@@ -63,4 +64,4 @@ def test_errors_follow_from_an_operations_shape() -> None:
     """What a route added later gets without a word."""
     assert declared_errors("get", {"responses": {}}) == set()
     assert declared_errors("get", {"parameters": [{"in": "path", "name": "x"}]}) == {404, 422}
-    assert declared_errors("post", {"requestBody": {}, "security": [{"HTTPBearer": []}]}) == {400, 401, 409, 413, 422, 503, 507}
+    assert declared_errors("post", {"requestBody": {}, "security": [{"HTTPBearer": []}]}) == {400, 401, 403, 409, 413, 422, 503, 507}

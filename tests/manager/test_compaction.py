@@ -20,6 +20,7 @@ from corral.store.sqlite import SqliteStore
 
 from test_api import _free_port
 from factories import make_node, make_service, make_task
+from tests.tls import admin_headers
 
 WEB = make_service("web")
 
@@ -141,7 +142,7 @@ async def test_events_from_a_compacted_revision_are_410_naming_the_oldest(tmp_pa
         for i in range(20):
             await ctx.store.put(keys.node_key("n1"), dump(make_node("n1", address=f"127.0.0.{i + 2}")))
         oldest = await ctx.store.compact(5)
-        async with httpx.AsyncClient(base_url=manager.settings.url) as client:
+        async with httpx.AsyncClient(base_url=manager.settings.url, headers=admin_headers(manager.settings.data_dir)) as client:
             declared = (await client.get("/openapi.json")).json()["paths"]["/v1/events"]["get"]["responses"]
             assert declared["410"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
             gone = await client.get("/v1/events", params={"since": 1})

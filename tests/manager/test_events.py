@@ -173,3 +173,17 @@ def test_node_heartbeat_only_is_not_news() -> None:
 
 def test_other_keys_are_not_news() -> None:
     assert describe(WatchEvent(revision=1, key=keys.CLUSTER, value={"id": "x"}, prev=None)) is None
+
+
+def test_job_runs_beginning_and_ending_are_events() -> None:
+    from corral.model.job import JobStatus
+
+    batch = make_service("batch", replicas=3, mode=ServiceMode.replicated_job)
+    running = batch.model_copy(update={"job_status": JobStatus(run=1, state="running", started_at=20.0, wanted=3)})
+    e = describe(event(keys.service_key("batch"), running, batch))
+    assert e is not None and (e.action, e.time, e.message) == ("job", 20.0, "job batch run 1 running")
+    assert describe(event(keys.service_key("batch"), running.model_copy(update={"job_status": running.job_status.model_copy(update={"completed": 1})}), running)).action == "update"  # type: ignore[union-attr]
+    failed = running.job_status.model_copy(update={"state": "failed", "ended_at": 30.0, "failed": 3, "message": "backoff limit reached"})  # type: ignore[union-attr]
+    e = describe(event(keys.service_key("batch"), running.model_copy(update={"job_status": failed}), running))
+    assert e is not None and (e.action, e.time) == ("job", 30.0)
+    assert e.message == "job batch run 1 failed: 0/3 completed, backoff limit reached"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
+from tests.tls import admin_headers
 from test_api import _free_port
 
 NODE = {"name": "n1", "address": "127.0.0.2", "resources": {"cpus": 2, "memory": 2**30}}
@@ -21,7 +22,7 @@ NODE = {"name": "n1", "address": "127.0.0.2", "resources": {"cpus": 2, "memory":
 async def api(tmp_path: Path):
     manager = Manager(ManagerSettings(data_dir=tmp_path / "data", listen_port=_free_port(), tls=False, registry_listen=None))
     ctx = await manager.start()
-    async with httpx.AsyncClient(base_url=manager.settings.url) as client:
+    async with httpx.AsyncClient(base_url=manager.settings.url, headers=admin_headers(manager.settings.data_dir)) as client:
         client.token = ctx.join_token  # type: ignore[attr-defined]
         client.data_dir = tmp_path / "data"  # type: ignore[attr-defined]
         yield client

@@ -1,5 +1,6 @@
 """`GET /v1/nodes` encodes each node from a kept template: it must give exactly the JSON of the NodeView models."""
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,8 @@ from corral.manager.context import ManagerContext
 from corral.manager.health import node_health
 from corral.manager.settings import ManagerSettings
 from corral.manager.writes import dump
+from corral.store import open_store
+from tests.tls import new_admin_headers
 from corral.model import Node, NodeAvailability, NodeState, Resources, ServiceSpec, Task, TaskState
 
 NOW = 1_795_681_257.25
@@ -41,6 +44,7 @@ class Cluster:
         )
         self.revision = 0
         self.app = create_app(self.ctx)
+        self.headers: dict[str, str] = {}
 
     def put_node(self, name: str, **fields: object) -> Node:
         values: dict = {"address": "10.0.0.1", "resources": Resources(cpus=4, memory=8 << 30), "last_heartbeat": NOW - 1,
@@ -71,13 +75,17 @@ class Cluster:
         return views
 
     async def listing(self) -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://corral") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://corral", headers=self.headers) as client:
             return await client.get("/v1/nodes")
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Cluster:
-    return Cluster(tmp_path)
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    made = Cluster(tmp_path)
+    made.ctx.store = await open_store(made.ctx.settings.store)  # holds the API token only: the listing reads the cache
+    made.headers = await new_admin_headers(made.ctx.store)
+    yield made
+    await made.ctx.store.close()
 
 
 async def test_listing_is_the_json_of_the_models_with_reservations_and_health(cluster: Cluster) -> None:
@@ -149,7 +157,7 @@ async def test_inspect_says_what_the_listing_says(cluster: Cluster) -> None:
     cluster.put_task("web0", WEB, "n1")
     cluster.put_task("db0", DB, "n2")
     listed = (await cluster.listing()).json()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=cluster.app), base_url="http://corral") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=cluster.app), base_url="http://corral", headers=cluster.headers) as client:
         inspected = [(await client.get(f"/v1/nodes/{name}")).json() for name in ("n1", "n2")]
     assert inspected == listed and [row["tasks"] for row in listed] == [1, 1]
 
@@ -160,7 +168,7 @@ async def test_no_nodes_is_an_empty_list(cluster: Cluster) -> None:
 
 
 async def test_openapi_still_documents_the_listing_as_node_views(cluster: Cluster) -> None:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=cluster.app), base_url="http://corral") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=cluster.app), base_url="http://corral", headers=cluster.headers) as client:
         schema = (await client.get("/openapi.json")).json()
     answer = schema["paths"]["/v1/nodes"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert answer == {"type": "array", "items": {"$ref": "#/components/schemas/NodeView"}, "title": answer.get("title")}

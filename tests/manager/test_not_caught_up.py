@@ -11,6 +11,7 @@ from corral.manager import cache as cache_module
 from corral.manager import keys
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
+from tests.tls import admin_headers
 
 WEB = "services:\n  web:\n    image: corral-demo:latest\n    deploy: {replicas: 2}\n"
 
@@ -25,7 +26,7 @@ async def test_a_stored_write_the_cache_has_not_seen_is_a_clear_503(tmp_path: Pa
     manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), tls=False))
     ctx = await manager.start()
     try:
-        async with httpx.AsyncClient(base_url=manager.settings.url) as api:
+        async with httpx.AsyncClient(base_url=manager.settings.url, headers=admin_headers(manager.settings.data_dir)) as api:
             assert (await api.post("/v1/stacks/shop/deploy", json={"compose": WEB})).status_code == 200
             # The cache stops following the store (as when it lags far behind).
             [following] = [task for task in manager._tasks if task.get_name() == "cache"]

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from corral.manager.api.app import create_app
+from tests.tls import new_admin_headers
 from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases
 from corral.manager.context import ManagerContext
@@ -105,7 +106,8 @@ async def manager(tmp_path: Path) -> AsyncIterator[Manager]:
     stalls = StallWatch(leases, clock, settings.stall_threshold)
     ctx = ManagerContext(settings=settings, store=store, cache=cache, leases=leases, join_token="tok", cluster_id="c", clock=clock)
     controller = Controller(store, cache, leases, settings, clock=clock, stalls=stalls)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(ctx)), base_url="http://corral") as api:
+    headers = await new_admin_headers(store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(ctx)), base_url="http://corral", headers=headers) as api:
         yield Manager(clock, store, cache, leases, stalls, controller, api, "tok")
     await cache.close()
     running.cancel()

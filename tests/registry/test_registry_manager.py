@@ -13,7 +13,7 @@ from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
 from tests.registry.conftest import free_port
 from tests.registry.registry_helpers import OCI_MANIFEST, image_manifest, sha256
-from tests.tls import verify
+from tests.tls import admin_headers, verify
 
 
 async def push(client: httpx.AsyncClient, name: str, tag: str, layers: list[bytes]) -> str:
@@ -33,7 +33,7 @@ async def test_manager_serves_registry_and_manages_its_images(tmp_path: Path, ca
         assert f"corral registry serving on http://{registry} (loopback only; `docker login {registry}" in capsys.readouterr().out
         admin = (tmp_path / "admin-token").read_text().strip()
         async with httpx.AsyncClient(base_url=f"http://{registry}", auth=("corral", admin)) as reg, \
-                httpx.AsyncClient(base_url=manager.settings.url, verify=verify(tmp_path)) as api:
+                httpx.AsyncClient(base_url=manager.settings.url, verify=verify(tmp_path), headers=admin_headers(tmp_path)) as api:
             digest = await push(reg, "team/app", "2", [b"a" * 1000, b"b" * 500])
             await push(reg, "team/app", "3", [b"c" * 10])
             images = (await api.get("/v1/images")).json()
@@ -64,7 +64,7 @@ async def test_registry_address_taken_leaves_the_manager_running(tmp_path: Path,
         await manager.start()
         try:
             assert f"WARNING: image registry not started: the registry cannot listen on 127.0.0.1:{port}" in capsys.readouterr().out
-            async with httpx.AsyncClient(base_url=manager.settings.url, verify=verify(tmp_path)) as api:
+            async with httpx.AsyncClient(base_url=manager.settings.url, verify=verify(tmp_path), headers=admin_headers(tmp_path)) as api:
                 assert (await api.get("/v1/info")).status_code == 200
         finally:
             await manager.stop()
@@ -74,7 +74,7 @@ async def test_no_registry(tmp_path: Path) -> None:
     manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=free_port(), registry_listen=None))
     await manager.start()
     try:
-        async with httpx.AsyncClient(base_url=manager.settings.url, verify=verify(tmp_path)) as api:
+        async with httpx.AsyncClient(base_url=manager.settings.url, verify=verify(tmp_path), headers=admin_headers(tmp_path)) as api:
             answer = await api.get("/v1/images")
             assert answer.status_code == 404 and "--no-registry" in answer.json()["error"]
     finally:

@@ -6,8 +6,14 @@ from pydantic import BaseModel
 
 import corral
 from corral.manager.api import (
+<<<<<<< HEAD
     agent_batches, agents, discovery, errors, events, images, nodes, openapi, secrets, services, stacks, tasks, ui,
+=======
+    agent_batches, agents, discovery, errors, events, images, nodes, openapi, secrets, services, stacks, tasks, tokens,
+>>>>>>> main
 )
+from corral.manager.api.audit import AuditWrites
+from corral.manager.api.auth import authorize
 from corral.manager.api.body_limit import LimitRequestBody
 from corral.manager.api.deps import context
 from corral.manager.priority import CountUserRequests
@@ -39,16 +45,24 @@ async def info(ctx: ManagerContext = Depends(context)) -> Info:
 
 
 def create_app(ctx: ManagerContext) -> FastAPI:
+<<<<<<< HEAD
     # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from the package, not from a CDN (works offline)
     app = FastAPIOffline(title="corral", version=corral.__version__, description="The corral container orchestrator API")
+=======
+    app = FastAPI(
+        title="corral", version=corral.__version__, description="The corral container orchestrator API",
+        dependencies=[Depends(authorize)],  # every route: a token with the role roles.POLICY names (api/auth.py)
+    )
+>>>>>>> main
     app.state.context = ctx
     errors.install(app)
     app.add_middleware(CountUserRequests, users=ctx.users_first)
+    app.add_middleware(AuditWrites, ctx=ctx)
     app.add_middleware(LimitRequestBody, max_bytes=ctx.settings.limits.request_bytes)
     routers = (
         info_router, stacks.router, services.router, tasks.router, nodes.router,
         agents.trust, agents.join, agents.router, agent_batches.router, discovery.router, discovery.agent_routes, events.router, images.router,
-        secrets.secrets_router, secrets.configs_router, secrets.agent_values,
+        secrets.secrets_router, secrets.configs_router, secrets.agent_values, tokens.router, tokens.whoami_router,
     )
     for router in routers:
         app.include_router(router)

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from corral.model.errors import CorralError, InvalidSpec, NotCaughtUp
+from corral.model.errors import CorralError, InvalidSpec, NotCaughtUp, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(CorralError)
     async def corral_error(_request: Request, err: CorralError) -> JSONResponse:
         path = err.path if isinstance(err, InvalidSpec) else None
-        headers = {"Retry-After": "1"} if isinstance(err, NotCaughtUp) else None
+        headers = {"Retry-After": "1"} if isinstance(err, NotCaughtUp) else {"WWW-Authenticate": "Bearer"} if isinstance(err, Unauthorized) else None
         return error_response(err.status, str(err), path, headers)
 
     @app.exception_handler(RequestValidationError)

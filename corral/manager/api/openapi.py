@@ -10,7 +10,7 @@ without a word):
 - 400 for an operation with a body (one that cannot be read at all), and 413
   (a body over `--max-request-bytes`, api/body_limit.py);
 - 404 for an operation with a path parameter (the object is unknown);
-- 401 for an operation behind a credential (`security`: the agent routes);
+- 401 and 403 for an operation behind a credential (`security`: every route, api/auth.py);
 - 409 for an operation that writes (POST, PUT, PATCH, DELETE: a lost compare-and-swap);
 - 503 for an operation that writes (stored, but this manager has not caught up yet: `NotCaughtUp`);
 - 507 for an operation that writes (the manager's disk is full: `StorageFull`).
@@ -28,13 +28,17 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from corral.manager.access.roles import Role, required_role
 from corral.manager.api.errors import ErrorBody
+
+API_TOKEN = "APIToken"  # the security scheme of api/auth.py
 
 WRITES = {"post", "put", "patch", "delete"}
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 REASONS = {
     400: "The body could not be read",
-    401: "A missing or wrong credential",
+    401: "A missing, unknown, expired or revoked credential; the error says which role the route needs",
+    403: "The token's role does not allow this: the error names the role needed",
     404: "Not found",
     409: "Somebody else changed it first; retry",
     413: "The body is larger than the manager's --max-request-bytes",
@@ -71,7 +75,7 @@ def declared_errors(method: str, operation: dict[str, Any]) -> set[int]:
     if any(p.get("in") == "path" for p in parameters):
         statuses.add(404)
     if operation.get("security"):
-        statuses |= {401, 422}
+        statuses |= {401, 403, 422}
     if method in WRITES:
         statuses |= {409, 503, 507}
     return statuses
@@ -86,6 +90,7 @@ def completed(document: dict[str, Any]) -> dict[str, Any]:
         _, bodies = models_json_schema([(m, "validation") for m in _BODIES.values()], ref_template="#/components/schemas/{model}")
         for name, schema in bodies.get("$defs", {}).items():
             schemas.setdefault(name, schema)
+    _agent_routes_take_no_api_token(document)
     for operations in document.get("paths", {}).values():
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
@@ -99,6 +104,17 @@ def completed(document: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return document
+
+
+def _agent_routes_take_no_api_token(document: dict[str, Any]) -> None:
+    """The app-wide check (api/auth.py) declares an API token on every operation; the agent routes check a node's
+    identity instead (their own `security`, or none: the CA certificate is public)."""
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            if isinstance(operation, dict) and required_role(method, path) == Role.node and "security" in operation:
+                operation["security"] = [s for s in operation["security"] if API_TOKEN not in s]
+                if not operation["security"]:
+                    del operation["security"]
 
 
 def install(app: FastAPI) -> None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from corral.manager import rollout, service_changes
+from corral.manager.jobs import runs as job_runs
 from corral.manager.api.deps import context
 from corral.manager.api.views import ServiceView, TaskView
 from corral.manager.context import ManagerContext
@@ -101,6 +102,13 @@ async def rollback_service(name: str, ctx: ManagerContext = Depends(context)) ->
 async def promote_service(name: str, ctx: ManagerContext = Depends(context)) -> ServiceView:
     """Lift a canary: the rollout goes on to every replica."""
     service = await service_changes.change(ctx, name, lambda current: rollout.promoted(current, ctx.clock()))
+    return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
+
+
+@router.post("/{name}/run", response_model=ServiceView)
+async def run_job(name: str, ctx: ManagerContext = Depends(context)) -> ServiceView:
+    """Run a job again: a new run with every completion to do (409 while a run is under way)."""
+    service = await service_changes.change(ctx, name, lambda current: job_runs.rerun(current, ctx.clock()))
     return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
 
 

@@ -5,7 +5,8 @@ from collections.abc import Iterable
 from pydantic import BaseModel, Field
 from pydantic_core import to_json
 
-from corral.model import Node, Resources, Service, ServiceSpec, Task, UpdateStatus
+from corral.model import Node, Resources, Service, ServiceMode, ServiceSpec, Task, UpdateStatus
+from corral.model.job import JobStatus
 from corral.model.task import DesiredState, TERMINAL_STATES, TaskState
 
 
@@ -65,6 +66,8 @@ class ServiceView(BaseModel):
     update_status: UpdateStatus | None = None  # the latest rollout: state, updated/total, message
     previous_spec: ServiceSpec | None = None  # what `corral service rollback` returns to
     reconcile_error: str = ""  # why the controller's last reconcile of it failed (retried with back-off)
+    job_status: JobStatus | None = None  # a job's current run and the runs before it
+    job: str = ""  # a job's state in a few words: `3/3 completed`, `2/3 running`, `failed: backoff limit reached`
 
     @staticmethod
     def of(service: Service, tasks: Iterable[Task]) -> "ServiceView":
@@ -75,7 +78,7 @@ class ServiceView(BaseModel):
     def counted(service: Service, live: int, running: int) -> "ServiceView":
         """From the numbers of its live and running tasks (the cache keeps them: no scan)."""
         spec = service.spec
-        desired = spec.replicas if spec.mode.value == "replicated" else live
+        desired = spec.replicas if spec.mode in (ServiceMode.replicated, ServiceMode.replicated_job) else live
         ports = [
             f"{p.published}:{p.target}/{p.protocol}" if p.published else f"{p.target}/{p.protocol}" for p in spec.ports
         ]
@@ -95,6 +98,8 @@ class ServiceView(BaseModel):
             update_status=service.update_status,
             previous_spec=service.previous_spec,
             reconcile_error=service.reconcile_error,
+            job_status=service.job_status,
+            job=service.job_status.summary(running) if service.job_status is not None else "",
         )
 
 

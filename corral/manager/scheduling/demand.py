@@ -8,6 +8,7 @@ scheduler groups unplaced tasks by their `Demand` and does the per-node work
 from dataclasses import dataclass, field
 
 from corral.model import ServiceSpec, Task
+from corral.model.affinity import Affinity
 
 HostPort = tuple[int, str]
 """A host-mode published port: (port, protocol)."""
@@ -21,6 +22,8 @@ class Demand:
     constraints: tuple[str, ...]
     max_per_node: int | None
     host_ports: tuple[HostPort, ...]
+    spread: tuple[str, ...] = ()  # node label keys to spread over, outermost first (placement.preferences)
+    affinities: tuple[Affinity, ...] = ()  # require: filters; prefer: a ranking step
 
     @property
     def reserves(self) -> bool:
@@ -46,6 +49,8 @@ def demand_of(task: Task) -> Demand:
         constraints=tuple(placement.constraints),
         max_per_node=placement.max_replicas_per_node,
         host_ports=host_ports,
+        spread=tuple(spread.removeprefix("node.labels.") for spread in placement.preferences),
+        affinities=tuple(spec.affinities),
     )
 
 

@@ -112,6 +112,23 @@ class HostPorts:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class RequiredAffinity:
+    """The node runs a task of `service` (affinity), or none (anti-affinity): x-corral-(anti-)affinity, mode require."""
+
+    service: str
+    anti: bool
+    dynamic: ClassVar[bool] = True  # other services' placements change it
+
+    def reject(self, slot: NodeSlot) -> str | None:
+        runs = slot.replicas.get(self.service, 0) > 0
+        if self.anti and runs:
+            return f"runs {self.service} (anti-affinity)"
+        if not self.anti and not runs:
+            return f"does not run {self.service} (affinity)"
+        return None
+
+
 @dataclass(frozen=True)
 class Chain:
     """The filters one demand goes through, static ones first."""
@@ -152,6 +169,7 @@ def chain_for(demand: Demand, constraints: tuple[Constraint, ...]) -> Chain:
         steps.append(FreeMemory(demand.memory))
     if demand.host_ports:
         steps.append(HostPorts(demand.host_ports))
+    steps.extend(RequiredAffinity(rule.service, rule.anti) for rule in demand.affinities if rule.mode == "require")
     return Chain(
         static=tuple(step for step in steps if not step.dynamic),
         dynamic=tuple(step for step in steps if step.dynamic),

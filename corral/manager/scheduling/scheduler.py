@@ -20,7 +20,7 @@ passed as `index` is brought up to date and records the assignments made
 """
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from corral.model import Node, Task, TERMINAL_STATES
 from corral.model.constraint import Constraint, parse_constraint
@@ -29,6 +29,7 @@ from corral.manager.scheduling.demand import Demand, DemandCache
 from corral.manager.scheduling.filters import Chain, chain_for
 from corral.manager.scheduling.plan import Assignment, Plan, Unplaced
 from corral.manager.scheduling.ranking import ExactRanker, Ranker, SampledRanker
+from corral.manager.scheduling.preferences import has_preferences, preferring
 from corral.manager.scheduling.reasons import explain, explain_pinned
 from corral.manager.scheduling.snapshot import ClusterIndex, NodeSlot
 
@@ -153,9 +154,14 @@ class _Pass:
     def _ranker(self, demand: Demand, chain: Chain) -> Ranker:
         candidates = self._static_candidates(demand, chain)
         fits = chain.fits_now if chain.dynamic else None
-        if self.sample is None:
-            return ExactRanker(candidates, demand, fits)
-        return SampledRanker(candidates, demand, self.sample, self.rng, fits)
+        sample = self.sample
+
+        def leaf(nodes: Sequence[NodeSlot]) -> Ranker:
+            if sample is None:
+                return ExactRanker(nodes, demand, fits)
+            return SampledRanker(nodes, demand, sample, self.rng, fits)
+
+        return preferring(candidates, demand, leaf) if has_preferences(demand) else leaf(candidates)
 
     def _place_group(self, demand: Demand, tasks: list[Task]) -> None:
         chain = self._chain(demand)
