@@ -4,11 +4,7 @@ import os
 
 import typer
 
-<<<<<<< HEAD
-from corral.cli import daemons, discovery, events, images, nodes, secrets, services, stacks, ui
-=======
-from corral.cli import access, compose_config, daemons, discovery, events, images, jobs, nodes, secrets, services, stacks
->>>>>>> main
+from corral.cli import access, compose_config, daemons, discovery, events, images, jobs, nodes, secrets, services, stacks, ui
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",

@@ -71,6 +71,9 @@ POLICY: tuple[Rule, ...] = (
     Rule(READ, "/", Role.viewer),
 )
 UNLISTED = Role.admin
+# Routes whose request carries its own one-time credential instead of a token: the web UI trading its login code
+# (access/login_codes.py) for a token. The check of every other route (api/auth.py) lets these through.
+CODE_ONLY: frozenset[tuple[str, str]] = frozenset({("POST", "/v1/ui/session")})
 
 
 def required_role(method: str, path_template: str, policy: Iterable[Rule] = POLICY) -> Role:

@@ -1,16 +1,11 @@
 """The FastAPI application: routers, error handling, and /v1/info."""
 
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
 import corral
 from corral.manager.api import (
-<<<<<<< HEAD
-    agent_batches, agents, discovery, errors, events, images, nodes, openapi, secrets, services, stacks, tasks, ui,
-=======
-    agent_batches, agents, discovery, errors, events, images, nodes, openapi, secrets, services, stacks, tasks, tokens,
->>>>>>> main
+    agent_batches, agents, discovery, errors, events, images, nodes, openapi, secrets, services, stacks, tasks, tokens, ui,
 )
 from corral.manager.api.audit import AuditWrites
 from corral.manager.api.auth import authorize
@@ -45,15 +40,11 @@ async def info(ctx: ManagerContext = Depends(context)) -> Info:
 
 
 def create_app(ctx: ManagerContext) -> FastAPI:
-<<<<<<< HEAD
-    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from the package, not from a CDN (works offline)
-    app = FastAPIOffline(title="corral", version=corral.__version__, description="The corral container orchestrator API")
-=======
     app = FastAPI(
         title="corral", version=corral.__version__, description="The corral container orchestrator API",
+        docs_url=None, redoc_url=None,  # served by ui.install from the package: no CDN
         dependencies=[Depends(authorize)],  # every route: a token with the role roles.POLICY names (api/auth.py)
     )
->>>>>>> main
     app.state.context = ctx
     errors.install(app)
     app.add_middleware(CountUserRequests, users=ctx.users_first)

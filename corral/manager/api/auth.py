@@ -22,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import Route
 
 from corral.manager.access import tokens
-from corral.manager.access.roles import Role, require, required_role
+from corral.manager.access.roles import CODE_ONLY, Role, require, required_role
 from corral.manager.access.tokens import TokenRecord
 from corral.manager.api.deps import context
 from corral.manager.api.openapi import API_TOKEN
@@ -43,6 +43,8 @@ async def authorize(request: Request, found: HTTPAuthorizationCredentials | None
     needed = required_role(request.method, route_template(request))
     if needed == Role.node:
         return  # the agent routes' own dependencies check the node's identity
+    if (request.method, route_template(request)) in CODE_ONLY:
+        return  # the body's one-time code is the credential (the web UI signing in)
     ctx = context(request)
     try:
         record = await tokens.authenticate(ctx.store, found.credentials if found else None, ctx.clock())

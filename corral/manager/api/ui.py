@@ -1,20 +1,29 @@
-"""The web UI: its static files at /ui/, and the one-time codes that sign a browser in (access/login_codes.py)."""
+"""The web UI: its static files at /ui/, the one-time codes that sign a browser in (access/login_codes.py), and
+/docs and /redoc with their scripts from the package (fastapi-offline's copies of Swagger UI and ReDoc), not a CDN.
 
+The page, its files and the API's documentation hold no data: they are Starlette routes, outside the
+application-wide token check (auth.py); every call the page makes sends its own token.
+"""
+
+from pathlib import Path
+
+import fastapi_offline
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import RedirectResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from corral.manager.access import tokens
 from corral.manager.access.login_codes import SESSION_LIFETIME, LoginCodes
+from corral.manager.access.tokens import TokenRecord
+from corral.manager.api.auth import caller
 from corral.manager.api.deps import context
 from corral.manager.api.openapi import error_responses
 from corral.manager.context import ManagerContext
 from corral.ui import STATIC_DIR
 
 router = APIRouter(prefix="/v1/ui", tags=["ui"])
-bearer = HTTPBearer(auto_error=False, description="an API token")
 
 
 class LoginCode(BaseModel):
@@ -42,13 +51,9 @@ def _codes(request: Request) -> LoginCodes:
     return codes
 
 
-@router.post("/codes", response_model=LoginCode, status_code=201, responses=error_responses(401))
-async def create_code(
-    found: HTTPAuthorizationCredentials | None = Depends(bearer), ctx: ManagerContext = Depends(context),
-    codes: LoginCodes = Depends(_codes),
-) -> LoginCode:
+@router.post("/codes", response_model=LoginCode, status_code=201)
+async def create_code(record: TokenRecord = Depends(caller), codes: LoginCodes = Depends(_codes)) -> LoginCode:
     """A one-time login code standing for the caller's token (`corral ui` prints the URL)."""
-    record = await tokens.authenticate(ctx.store, found.credentials if found else None, ctx.clock())
     code, grant = codes.issue(record.name, record.role)
     return LoginCode(code=code, path=f"/ui/#/?code={code}", expires_at=grant.expires_at)
 
@@ -66,11 +71,31 @@ async def create_session(
     return Session(token=text, name=record.name, role=record.role.value, expires_at=record.expires_at)
 
 
+DOCS_ASSETS = "/docs-assets"
+
+
 def install(app: FastAPI) -> None:
-    """/ui/ serves the page and its files (they hold no data: the page reads the API with its token)."""
+    """/ui/ serves the page and its files; /docs and /redoc the API's documentation, offline."""
     app.include_router(router)
     app.mount("/ui/", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="docs-assets")
+    title, document = app.title, app.openapi_url or "/openapi.json"
 
-    @app.get("/ui", include_in_schema=False)
-    async def ui_root() -> RedirectResponse:
+    async def ui_root(_: Request) -> RedirectResponse:
         return RedirectResponse("/ui/")
+
+    async def swagger(_: Request) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=document, title=f"{title} API", swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css", swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    async def redoc(_: Request) -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=document, title=f"{title} API", redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False,
+        )
+
+    app.add_route("/ui", ui_root, include_in_schema=False)
+    app.add_route("/docs", swagger, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
