@@ -26,6 +26,7 @@ from corral.compose.paths import child
 from corral.compose.ports import parse_ports
 from corral.compose.privileges import check_privileges
 from corral.compose.secrets import Definition, parse_definitions, parse_references
+from corral.compose.volumes import VolumeDefinition, parse_mounts, parse_volume_definitions
 from corral.compose.values import optional, read_command, read_mapping, read_non_empty_string, show
 from corral.model.errors import InvalidSpec
 from corral.model.limits import Limits, check_services, check_spec
@@ -34,11 +35,11 @@ from corral.model.service import ServiceSpec
 _STACK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _SERVICE_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
 _MAX_NAME_LENGTH = 128  # of "{stack}_{service}", as ServiceSpec.name allows
-_TOP_LEVEL_KEYS = frozenset({"version", "name", "services", "secrets", "configs"})
+_TOP_LEVEL_KEYS = frozenset({"version", "name", "services", "secrets", "configs", "volumes"})
 _SERVICE_KEYS = frozenset(
     {
         "image", "command", "entrypoint", "environment", "labels", "ports", "stop_grace_period", "deploy", "healthcheck",
-        "secrets", "configs",
+        "secrets", "configs", "volumes",
     }
 )
 
@@ -75,11 +76,12 @@ def parse_compose(
     notes.ignore_unknown(top, _TOP_LEVEL_KEYS, "")
     secrets = parse_definitions(top.get("secrets"), "secrets", "secret", stack, notes)
     configs = parse_definitions(top.get("configs"), "configs", "config", stack, notes)
+    volumes = parse_volume_definitions(top.get("volumes"), stack, notes)
     sections = _read_services(top.get("services"))
     check_services(len(sections), limits)
     services = []
     for name, body in sections.items():
-        spec = _parse_service(name, body, stack, notes, secrets, configs)
+        spec = _parse_service(name, body, stack, notes, secrets, configs, volumes)
         check_spec(spec, limits, partial(_compose_path, child("services", name)))
         services.append(spec)
     return ComposeResult(services=services, warnings=notes.warnings(), secrets=secrets, configs=configs)
@@ -149,6 +151,7 @@ def _parse_service(
     notes: Notes,
     secrets: dict[str, Definition],
     configs: dict[str, Definition],
+    volumes: dict[str, VolumeDefinition],
 ) -> ServiceSpec:
     path = child("services", name)
     full_name = _check_service_name(name, stack, path)
@@ -188,6 +191,7 @@ def _parse_service(
             canary=parse_canary(section.get("x-corral-canary"), child(path, "x-corral-canary"), notes),
             secrets=parse_references(section.get("secrets"), child(path, "secrets"), "secret", secrets),
             configs=parse_references(section.get("configs"), child(path, "configs"), "config", configs),
+            volumes=parse_mounts(section.get("volumes"), child(path, "volumes"), volumes, notes),
         )
     except ValidationError as error:  # a safety net: the readers above should catch everything
         problem = error.errors()[0]

@@ -12,6 +12,7 @@ from corral.manager import stacks
 from corral.manager.access.stack_values import plan_values, removal_ops, stack_values
 from corral.manager.api.deps import context
 from corral.manager.context import ManagerContext
+from corral.manager.volumes.binds import check_binds
 
 router = APIRouter(prefix="/v1/stacks", tags=["stacks"])
 
@@ -55,6 +56,7 @@ async def deploy(stack: str, body: DeployRequest, ctx: ManagerContext = Depends(
     parsed = await asyncio.get_running_loop().run_in_executor(
         _PARSERS, parse_compose, body.compose, stack, settings.limits, settings.parse_budget
     )
+    check_binds(parsed.services, settings.allow_bind)
     values = await plan_values(
         ctx.store, stack, parsed.definitions(), body.secrets, body.configs, ctx.clock(), ctx.secrets_key() if parsed.secrets else None
     )
