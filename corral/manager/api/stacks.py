@@ -4,7 +4,7 @@ import asyncio
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from corral.compose import parse_compose
@@ -12,6 +12,9 @@ from corral.manager import stacks
 from corral.manager.access.stack_values import plan_values, removal_ops, stack_values
 from corral.manager.api.deps import context
 from corral.manager.context import ManagerContext
+from corral.model import ServiceSpec
+from corral.store import Op
+from corral.manager.volumes import records as volume_records
 from corral.manager.volumes.binds import check_binds
 
 router = APIRouter(prefix="/v1/stacks", tags=["stacks"])
@@ -83,7 +86,16 @@ async def list_stacks(ctx: ManagerContext = Depends(context)) -> list[StackView]
 
 
 @router.delete("/{stack}", response_model=DeployResult)
-async def remove_stack(stack: str, ctx: ManagerContext = Depends(context)) -> DeployResult:
+async def remove_stack(
+    stack: str,
+    volumes: bool = Query(default=False, description="remove its named volumes too (kept by default)"),
+    ctx: ManagerContext = Depends(context),
+) -> DeployResult:
     owned = await stack_values(ctx.store, stack)  # its secrets and configs go too, unless another stack uses them
-    names, revision = await stacks.remove(ctx, stack, lambda remaining: removal_ops(owned, remaining))
+
+    def also(remaining: list[ServiceSpec]) -> list[Op]:
+        held = volume_records.removal_ops(volume_records.matching(ctx.cache, stack=stack)) if volumes else []
+        return [*removal_ops(owned, remaining), *held]
+
+    names, revision = await stacks.remove(ctx, stack, also)
     return DeployResult(stack=stack, created=[], updated=[], unchanged=[], removed=names, warnings=[], dry_run=False, revision=revision)
