@@ -257,7 +257,7 @@ def test_unsupported_options_are_one_sorted_warning() -> None:
 services:
   web:
     image: nginx
-    volumes: [data:/data]
+    logging: {driver: none}
     healthcheck: {test: [CMD, "true"]}
     deploy:
       update_config: {parallelism: 1, x-extra: 2, window: 3}
@@ -268,11 +268,12 @@ services:
       placement: {preferences: [{spread: node.labels.zone}]}
       restart_policy: {condition: any, x-extra: 1, jitter: 1}
 networks: {}
-volumes: {data: {}}
+include: []
 """
     result = parse_compose(text, "app")
     assert result.warnings == [
         "Ignoring unsupported options: "
+        "include, "
         "networks, "
         "services.web.deploy.endpoint_mode, "
         "services.web.deploy.placement.preferences, "
@@ -280,14 +281,13 @@ volumes: {data: {}}
         "services.web.deploy.resources.reservations.devices, "
         "services.web.deploy.restart_policy.jitter, "
         "services.web.deploy.update_config.window, "
-        "services.web.volumes, "
-        "volumes"
+        "services.web.logging"
     ]
 
 
 def test_unsupported_options_of_every_service_are_gathered() -> None:
-    text = "services:\n  a:\n    image: x\n    volumes: []\n  b:\n    image: y\n    networks: []\n"
-    assert parse_compose(text, "s").warnings == ["Ignoring unsupported options: services.a.volumes, services.b.networks"]
+    text = "services:\n  a:\n    image: x\n    logging: {}\n  b:\n    image: y\n    networks: []\n"
+    assert parse_compose(text, "s").warnings == ["Ignoring unsupported options: services.a.logging, services.b.networks"]
 
 
 def test_invalid_spec_is_what_is_raised() -> None:
