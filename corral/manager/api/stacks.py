@@ -94,7 +94,7 @@ async def remove_stack(
     owned = await stack_values(ctx.store, stack)  # its secrets and configs go too, unless another stack uses them
 
     def also(remaining: list[ServiceSpec]) -> list[Op]:
-        held = volume_records.removal_ops(volume_records.matching(ctx.cache, stack=stack)) if volumes else []
+        held = volume_records.removal_ops(volume_records.matching(ctx.cache, stack=stack), ctx.cache.nodes) if volumes else []
         return [*removal_ops(owned, remaining), *held]
 
     names, revision = await stacks.remove(ctx, stack, also)

@@ -8,10 +8,12 @@ removes a volume implicitly. Removal is asked for (`corral volume rm`,
 agent removes the engine's volume once no container uses it, and reports
 it; then the record goes. A user's removal of a volume a live task uses is
 refused; the stack's removal marks its volumes while its tasks stop (the
-agent waits until they have).
+agent waits until they have). The record of a volume on a node no longer in
+the cluster (`corral node rm`) is dropped at once: no agent is left to ask,
+and the slot it held is free to start elsewhere.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 
 from corral.manager import keys
 from corral.manager.cache import StateCache, Versioned
@@ -47,13 +49,16 @@ def matching(cache: StateCache, name: str | None = None, node: str | None = None
     return sorted(found, key=lambda v: (v.obj.node, v.obj.name))
 
 
-def removal_ops(records: Iterable[Versioned[Volume]]) -> list[Op]:
-    """Mark each record `removing` (compare-and-swap against the copy read)."""
-    return [
-        Op.put(keys.volume_key(v.obj.node, v.obj.name), dump(v.obj.model_copy(update={"removing": True})), expect=v.revision)
-        for v in records
-        if not v.obj.removing
-    ]
+def removal_ops(records: Iterable[Versioned[Volume]], nodes: Container[str]) -> list[Op]:
+    """Mark each record `removing`, or drop it if its node is not in `nodes` (compare-and-swap against the copy read)."""
+    ops = []
+    for v in records:
+        key = keys.volume_key(v.obj.node, v.obj.name)
+        if v.obj.node not in nodes:
+            ops.append(Op.delete(key, expect=v.revision))
+        elif not v.obj.removing:
+            ops.append(Op.put(key, dump(v.obj.model_copy(update={"removing": True})), expect=v.revision))
+    return ops
 
 
 async def ask_removal(ctx: ManagerContext, name: str, node: str | None) -> list[Volume]:
@@ -75,7 +80,7 @@ async def ask_removal(ctx: ManagerContext, name: str, node: str | None) -> list[
                     f"volume {v.obj.name} on {v.obj.node} is in use by task {live[0].id} of service {live[0].service}; "
                     "remove or scale down the service first"
                 )
-        return removal_ops(found), [v.obj.model_copy(update={"removing": True}) for v in found]
+        return removal_ops(found, cache.nodes), [v.obj.model_copy(update={"removing": True}) for v in found]
 
     volumes, _ = await write_with_retry(ctx.store, cache, plan, f"volume {name}")
     return volumes
