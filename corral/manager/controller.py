@@ -41,7 +41,7 @@ from corral.manager.cluster import Leases
 from corral.manager.plan import Plan, apply
 from corral.manager.queue import WorkQueue
 from corral.manager.scheduling import ClusterIndex, schedule
-from corral.manager.scheduling.volumes import bindings_of, needs_volumes, new_volumes
+from corral.manager.scheduling.volumes import bindings_of, needs_volumes, new_volumes, removing_of
 from corral.manager.settings import ManagerSettings
 from corral.manager.stalls import StallWatch
 from corral.model import Node, NodeState, Service, ServiceMode, Task, TaskState
@@ -395,7 +395,7 @@ class Controller:
         volumes = [v.obj for v in cache.volumes.values()] if with_volumes else []
         decided = schedule(
             nodes, (), by_id.values(), now, sample=self.settings.schedule_sample, index=self._index,
-            volumes=bindings_of(volumes) if with_volumes else None,
+            volumes=bindings_of(volumes) if with_volumes else None, removing=removing_of(volumes),
         )
         changes: dict[str, Task] = {}
         known = [(volume.node, volume.name) for volume in volumes]

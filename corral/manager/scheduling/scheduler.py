@@ -20,7 +20,7 @@ passed as `index` is brought up to date and records the assignments made
 """
 
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from corral.model import Node, Task, TERMINAL_STATES
 from corral.model.constraint import Constraint, parse_constraint
@@ -44,6 +44,7 @@ def schedule(
     seed: int = 0,
     index: ClusterIndex | None = None,
     volumes: Mapping[str, str] | None = None,
+    removing: Collection[str] = (),
 ) -> Plan:
     """Assign the `unplaced` tasks to `nodes`.
 
@@ -63,6 +64,7 @@ def schedule(
     volumes: sticky volume name -> the node holding it (see `volumes`): a
         task whose slot's volume a node holds can only go to that node, and
         waits with a reason naming the volume while that node cannot take it.
+    removing: sticky volume names being removed: their slots' tasks wait.
 
     Every task of `unplaced` not left out ends up either in
     `plan.assignments` or in `plan.unplaced`.
@@ -74,14 +76,19 @@ def schedule(
     else:
         index.set_nodes(nodes)
         index.record_all(placed)
-    return _Pass(index, sample, random.Random(seed), dict(volumes) if volumes is not None else None).run(unplaced, now)
+    bindings = dict(volumes) if volumes is not None else None
+    return _Pass(index, sample, random.Random(seed), bindings, frozenset(removing)).run(unplaced, now)
 
 
 class _Pass:
     """One call of `schedule()`: the state that lives while it runs."""
 
-    def __init__(self, index: ClusterIndex, sample: int | None, rng: random.Random, bindings: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, index: ClusterIndex, sample: int | None, rng: random.Random, bindings: dict[str, str] | None = None,
+        removing: frozenset[str] = frozenset(),
+    ) -> None:
         self.index = index
+        self.removing = removing
         self.bindings = bindings  # grows with this pass's placements of tasks whose volumes no node held
         self.sample = sample
         self.rng = rng
@@ -104,7 +111,7 @@ class _Pass:
             demand = demands.of(task)
             if task.node is not None:
                 pinned.append((task, demand))
-            elif self.bindings is not None and (pin := volume_pin(task, self.bindings)) is not None:
+            elif self.bindings is not None and (pin := volume_pin(task, self.bindings, self.removing)) is not None:
                 if isinstance(pin, str):
                     self.unplaced.append(Unplaced(task.id, pin))
                 else:
@@ -203,7 +210,7 @@ class _Pass:
         assignments = self.assignments
         bindings = self.bindings
         for done, task in enumerate(tasks):
-            if bindings is not None and (pin := volume_pin(task, bindings)) is not None:
+            if bindings is not None and (pin := volume_pin(task, bindings, self.removing)) is not None:
                 # its slot's volume was placed earlier in this pass (two tasks of one slot: an update)
                 if isinstance(pin, str):
                     self.unplaced.append(Unplaced(task.id, pin))

@@ -12,7 +12,7 @@ controller then records its volumes on that node (`new_volumes`).
 Pure functions over plain values: no store, no clock.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from corral.manager.scheduling.filters import INSUFFICIENT_CPU, INSUFFICIENT_MEMORY
@@ -58,9 +58,19 @@ def bindings_of(volumes: Iterable[Volume]) -> dict[str, str]:
     return {name: node for name, (_, node) in bound.items()}
 
 
-def volume_pin(task: Task, bindings: Bindings) -> VolumePin | str | None:
-    """The node the task's volumes tie it to; None if none is held yet; a reason if they are on different nodes."""
-    held = [(name, bindings[name]) for name in sticky_names(task) if name in bindings]
+def removing_of(volumes: Iterable[Volume]) -> set[str]:
+    """The names of the sticky volumes being removed (a slot waits until they are gone, then starts afresh)."""
+    return {volume.name for volume in volumes if volume.sticky and volume.removing}
+
+
+def volume_pin(task: Task, bindings: Bindings, removing: Collection[str] = ()) -> VolumePin | str | None:
+    """The node the task's volumes tie it to; None if none is held yet; a reason to wait if they are on different
+    nodes or being removed."""
+    names = sticky_names(task)
+    for name in names:
+        if name in removing:
+            return f"volume {name} is being removed from {bindings.get(name, 'its node')}; the task starts once it is gone"
+    held = [(name, bindings[name]) for name in names if name in bindings]
     if not held:
         return None
     nodes = sorted({node for _, node in held})

@@ -122,3 +122,19 @@ def test_reasons_read_well() -> None:
     assert explain_volume(pin, "paused") == "volume shop_data.1 is on node-2, which is paused"
     assert explain_volume(pin, "insufficient memory", memory=1 << 30) == "volume shop_data.1 is on node-2, which does not have 1GiB memory free"
     assert explain_volume(pin, "constraint node.labels.x==y") == "volume shop_data.1 is on node-2, which is not suitable: constraint node.labels.x==y"
+
+
+def test_a_slot_whose_volume_is_being_removed_waits_for_it_to_go() -> None:
+    from corral.manager.scheduling.volumes import removing_of
+
+    records = [record("shop_data.1", "n2").model_copy(update={"removing": True}), record("shop_data.2", "n1")]
+    assert removing_of(records) == {"shop_data.1"}
+    svc = service(DATA)
+    plan = schedule(NODES, (), [unplaced(svc, 1), unplaced(svc, 2)], 0.0, volumes=bindings_of(records), removing=removing_of(records))
+    assert [(u.task_id, u.reason) for u in plan.unplaced] == [
+        ("t1", "volume shop_data.1 is being removed from n2; the task starts once it is gone")
+    ]
+    assert [(a.task_id, a.node) for a in plan.assignments] == [("t2", "n1")]
+    # once its record is gone, the slot starts afresh wherever it fits
+    plan = schedule(NODES, (), [unplaced(svc, 1)], 0.0, volumes=bindings_of(records[1:]), removing=())
+    assert len(plan.assignments) == 1
