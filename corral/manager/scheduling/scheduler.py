@@ -31,7 +31,7 @@ from corral.manager.scheduling.plan import Assignment, Plan, Unplaced
 from corral.manager.scheduling.ranking import ExactRanker, Ranker, SampledRanker
 from corral.manager.scheduling.reasons import explain, explain_pinned
 from corral.manager.scheduling.snapshot import ClusterIndex, NodeSlot
-from corral.manager.scheduling.volumes import VolumePin, explain_volume, sticky_names, volume_pin
+from corral.manager.scheduling.volumes import VolumePin, explain_volume, pin_of, sticky_names
 
 
 def schedule(
@@ -89,6 +89,8 @@ class _Pass:
     ) -> None:
         self.index = index
         self.removing = removing
+        self._names: dict[str, list[str]] = {}  # task id -> its sticky volume names (tasks that have some)
+        self._bound_here: set[str] = set()  # volume names this pass placed for the first time
         self.bindings = bindings  # grows with this pass's placements of tasks whose volumes no node held
         self.sample = sample
         self.rng = rng
@@ -111,8 +113,12 @@ class _Pass:
             demand = demands.of(task)
             if task.node is not None:
                 pinned.append((task, demand))
-            elif self.bindings is not None and (pin := volume_pin(task, self.bindings, self.removing)) is not None:
-                if isinstance(pin, str):
+            elif self.bindings is not None and (names := sticky_names(task)):
+                self._names[task.id] = names
+                pin = pin_of(names, self.bindings, self.removing)
+                if pin is None:
+                    groups.setdefault(demand, []).append(task)
+                elif isinstance(pin, str):
                     self.unplaced.append(Unplaced(task.id, pin))
                 else:
                     by_volume.append((task, demand, pin))
@@ -188,9 +194,12 @@ class _Pass:
 
     def _bind(self, task: Task, node: str) -> None:
         """Remember where this pass put a task's volumes, for a later task of the same slot in the pass."""
-        if self.bindings is not None:
-            for name in sticky_names(task):
-                self.bindings.setdefault(name, node)
+        names = self._names.get(task.id)
+        if names and self.bindings is not None:
+            for name in names:
+                if name not in self.bindings:
+                    self.bindings[name] = node
+                    self._bound_here.add(name)
 
     def _ranker(self, demand: Demand, chain: Chain) -> Ranker:
         candidates = self._static_candidates(demand, chain)
@@ -208,9 +217,13 @@ class _Pass:
         take, put = ranker.take, ranker.put
         place = self.index.place
         assignments = self.assignments
-        bindings = self.bindings
+        bindings, bound_here, names_of = self.bindings, self._bound_here, self._names
         for done, task in enumerate(tasks):
-            if bindings is not None and (pin := volume_pin(task, bindings, self.removing)) is not None:
+            names = names_of.get(task.id) if bound_here else None
+            if (
+                names and bindings is not None and not bound_here.isdisjoint(names)
+                and (pin := pin_of(names, bindings, self.removing)) is not None
+            ):
                 # its slot's volume was placed earlier in this pass (two tasks of one slot: an update)
                 if isinstance(pin, str):
                     self.unplaced.append(Unplaced(task.id, pin))

@@ -66,18 +66,30 @@ def removing_of(volumes: Iterable[Volume]) -> set[str]:
 def volume_pin(task: Task, bindings: Bindings, removing: Collection[str] = ()) -> VolumePin | str | None:
     """The node the task's volumes tie it to; None if none is held yet; a reason to wait if they are on different
     nodes or being removed."""
-    names = sticky_names(task)
+    return pin_of(sticky_names(task), bindings, removing)
+
+
+def pin_of(names: list[str], bindings: Bindings, removing: Collection[str] = ()) -> VolumePin | str | None:
+    """`volume_pin` for a task whose sticky volume names are `names` (the scheduler works them out once a task)."""
+    node: str | None = None
+    first = ""
+    apart = False
     for name in names:
-        if name in removing:
+        if removing and name in removing:
             return f"volume {name} is being removed from {bindings.get(name, 'its node')}; the task starts once it is gone"
-    held = [(name, bindings[name]) for name in names if name in bindings]
-    if not held:
+        held = bindings.get(name)
+        if held is None:
+            continue
+        if node is None:
+            node, first = held, name
+        elif held != node:
+            apart = True
+    if node is None:
         return None
-    nodes = sorted({node for _, node in held})
-    if len(nodes) > 1:
-        where = ", ".join(f"{name} on {node}" for name, node in held)
+    if apart:
+        where = ", ".join(f"{name} on {bindings[name]}" for name in names if name in bindings)
         return f"its volumes are on different nodes ({where}); remove one with `corral volume rm`"
-    return VolumePin(node=nodes[0], volume=held[0][0])
+    return VolumePin(node=node, volume=first)
 
 
 def explain_volume(pin: VolumePin, reason: str | None, cpus: float = 0.0, memory: int = 0) -> str:
