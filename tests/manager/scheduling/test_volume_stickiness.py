@@ -138,3 +138,12 @@ def test_a_slot_whose_volume_is_being_removed_waits_for_it_to_go() -> None:
     # once its record is gone, the slot starts afresh wherever it fits
     plan = schedule(NODES, (), [unplaced(svc, 1)], 0.0, volumes=bindings_of(records[1:]), removing=())
     assert len(plan.assignments) == 1
+
+
+def test_a_global_service_has_one_volume_per_node() -> None:
+    glob = service(DATA, global_=True)
+    tasks = [make_task(glob, None, id=f"g-{n}", state=TaskState.new, node=n) for n in ("n1", "n2")]
+    plan = schedule(NODES, (), tasks, 0.0, volumes={})
+    assert sorted(a.node for a in plan.assignments) == ["n1", "n2"]
+    records = new_volumes(unplaced(glob, None, node="n2"), "n2", [], 1.0)
+    assert [(r.name, r.node, r.slot) for r in records] == [("shop_data.n2", "n2", None)]
