@@ -188,8 +188,10 @@ class DockerEngine(Engine):
             except docker.errors.NotFound:
                 return
             owner = volume.attrs.get("Labels") or {}
-            if owner.get(labels.CLUSTER) != self.cluster_id or owner.get(labels.NODE) != self.node:
-                raise EngineError(f"volume {name} is not this node's: left alone", permanent=True)
+            if owner.get(labels.CLUSTER) != self.cluster_id:
+                raise EngineError(f"volume {name} is not this cluster's: left alone", permanent=True)
+            if owner.get(labels.NODE) != self.node:
+                return  # nodes sharing one engine (a local cluster): the node that made it removes it
             volume.remove()
 
         try:
