@@ -184,13 +184,13 @@ class _Pass:
             self.unplaced.append(Unplaced(task.id, chain))
             return
         slot = self.index.slot(pin.node)
-        rejection = chain.reject(slot) if slot is not None else (0, None)
-        if slot is None or rejection is not None:
-            reason = rejection[1] if rejection is not None else None
-            self.unplaced.append(Unplaced(task.id, explain_volume(pin, reason, demand.cpus, demand.memory)))
+        rejection = chain.reject(slot) if slot is not None else None
+        if slot is not None and rejection is None:
+            self.index.place(task.id, slot, demand)
+            self.assignments.append(Assignment(task.id, pin.node))
             return
-        self.index.place(task.id, slot, demand)
-        self.assignments.append(Assignment(task.id, pin.node))
+        reason = rejection[1] if rejection is not None else None  # None: the node is not in the cluster
+        self.unplaced.append(Unplaced(task.id, explain_volume(pin, reason, demand.cpus, demand.memory)))
 
     def _bind(self, task: Task, node: str) -> None:
         """Remember where this pass put a task's volumes, for a later task of the same slot in the pass."""
@@ -238,5 +238,6 @@ class _Pass:
                 return
             place(task.id, slot, demand)
             assignments.append(Assignment(task.id, slot.name))
-            self._bind(task, slot.name)
+            if bindings is not None:
+                self._bind(task, slot.name)
             put(slot)
