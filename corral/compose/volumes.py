@@ -16,6 +16,7 @@ the manager's decision (`corral manager --allow-bind`), not the file's.
 """
 
 import posixpath
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from corral.compose.keyvalues import parse_labels
@@ -163,6 +164,17 @@ def _host_path(value: str, path: str) -> str:
     if ".." in value.split("/"):
         raise InvalidSpec(path, f"bind mount source {show(value)} must not contain '..'")
     return posixpath.normpath(value)
+
+
+def is_allowed(path: str, allowed: Iterable[str]) -> bool:
+    """Whether host path `path` is one of the `allowed` directories or under one (normalised, lexically: the
+    manager cannot resolve a node's symlinks)."""
+    path = posixpath.normpath(path)
+    for directory in allowed:
+        directory = posixpath.normpath(directory)
+        if path == directory or path.startswith(directory.rstrip("/") + "/"):
+            return True
+    return False
 
 
 def _flag(value: object, path: str, default: bool) -> bool:

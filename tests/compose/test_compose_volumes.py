@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from corral.compose import parse_compose
-from corral.manager.volumes.binds import check_binds, is_allowed
+from corral.compose.volumes import is_allowed
 from corral.model.errors import InvalidSpec
 from corral.model.volume import Mount
 
@@ -63,7 +63,7 @@ def test_external_volumes_keep_their_name_and_are_not_sticky() -> None:
     [
         (["nope:/data"], {"data": None}, "services.db.volumes[0]", "unknown volume 'nope'"),
         (["/data"], None, "services.db.volumes[0]", "anonymous volume"),
-        (["./site:/site"], None, "services.db.volumes[0]", "absolute path"),
+        (["./site:/site"], None, "services.db.volumes[0]", "on your machine, not on the nodes"),
         (["/a/../etc:/x"], None, "services.db.volumes[0]", "'..'"),
         (["data:relative"], {"data": None}, "services.db.volumes[0]", "absolute path in the container"),
         (["data:/d:rx"], {"data": None}, "services.db.volumes[0]", "unknown mode"),
@@ -93,17 +93,20 @@ def test_unknown_mount_options_are_warned_about() -> None:
             volumes:
               - {type: bind, source: /srv, target: /srv, bind: {propagation: rshared}, consistency: cached}
     """)
-    assert parse_compose(text, "shop").warnings == ["Ignoring unsupported options: services.db.volumes[0].consistency"]
+    assert parse_compose(text, "shop").warnings == [
+        "services.db.volumes[0].consistency is ignored: corral does not support this option here"
+    ]
 
 
 def test_bind_mounts_only_under_allowed_directories() -> None:
     assert is_allowed("/srv/data/x", ["/srv/data"]) and is_allowed("/srv/data", ["/srv/data/"])
     assert not is_allowed("/srv/database", ["/srv/data"]) and not is_allowed("/etc", [])
-    specs = parse_compose("services:\n  db:\n    image: img\n    volumes: ['/etc:/host-etc:ro']\n", "shop").services
-    check_binds(specs, ["/etc"])
+    text = "services:\n  db:\n    image: img\n    volumes: ['/etc:/host-etc:ro', {type: bind, source: /srv/x, target: /x}]\n"
+    assert len(parse_compose(text, "shop").services[0].volumes) == 2  # the CLI: the manager decides
+    assert len(parse_compose(text, "shop", allow_bind=["/etc", "/srv"]).services[0].volumes) == 2
     with pytest.raises(InvalidSpec) as caught:
-        check_binds(specs, ["/srv"])
+        parse_compose(text, "shop", allow_bind=["/srv"])
     assert caught.value.path == "services.db.volumes[0]"
-    assert "/etc" in caught.value.reason and "--allow-bind" in caught.value.reason and "allowed: /srv" in caught.value.reason
+    assert "'/etc'" in caught.value.reason and "--allow-bind" in caught.value.reason and "allowed: /srv" in caught.value.reason
     with pytest.raises(InvalidSpec, match="allowed: none"):
-        check_binds(specs, [])
+        parse_compose(text, "shop", allow_bind=[])
