@@ -57,6 +57,18 @@ def _network(value: str) -> str:
     return str(network)
 
 
+AllowBindOption = typer.Option(
+    [], "--allow-bind", metavar="DIR", help="a host directory services may bind-mount paths under (repeatable; none by default)"
+)
+
+
+def _allow_bind(directories: list[str]) -> tuple[str, ...]:
+    for directory in directories:
+        if not directory.startswith("/"):
+            fail(f"--allow-bind: {directory!r} must be an absolute directory")
+    return tuple(directories)
+
+
 MaxRequestOption = typer.Option(
     Limits.request_bytes, "--max-request-bytes", help="largest API request body (a compose file is sent in one)"
 )
@@ -235,6 +247,7 @@ def manager(
     tls_key: Path | None = TlsKeyOption,
     advertise: list[str] = AdvertiseOption,
     cert_expiry: str = CertExpiryOption,
+    allow_bind: list[str] = AllowBindOption,
     autolock: bool = AutolockOption,
     unlock_key_file: Path | None = UnlockKeyFileOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
@@ -249,6 +262,7 @@ def manager(
         service_network=_network(service_network), store_history=_history(store_history),
         limits=_limits(max_request_bytes, limit), advertise=tuple(advertise),
         cert_expiry=_duration(cert_expiry, "--cert-expiry"), unlock_key=_unlock_key(autolock, unlock_key_file),
+        allow_bind=_allow_bind(allow_bind),
         **_tls(host, insecure, tls_cert, tls_key),
     )
 
@@ -412,6 +426,7 @@ def up(
     secrets_dir: Path = SecretsDirOption,
     insecure: bool = InsecureOption,
     cert_expiry: str = CertExpiryOption,
+    allow_bind: list[str] = AllowBindOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a whole local cluster in the foreground: a manager and NODES agents on loopback addresses.
@@ -430,7 +445,7 @@ def up(
         registry_listen=_registry_listen(registry_listen, no_registry),
         service_network=_network(service_network), store_history=_history(store_history),
         limits=_limits(max_request_bytes, limit), cert_expiry=_duration(cert_expiry, "--cert-expiry"),
-        **_tls(host, insecure, None, None),
+        allow_bind=_allow_bind(allow_bind), **_tls(host, insecure, None, None),
     )
     data_path = _mesh(mesh)
     resources = _resources(node_cpus, node_memory)

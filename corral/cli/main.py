@@ -4,7 +4,7 @@ import os
 
 import typer
 
-from corral.cli import access, compose_config, daemons, discovery, events, images, jobs, nodes, secrets, services, stacks
+from corral.cli import access, compose_config, daemons, discovery, events, images, jobs, nodes, secrets, services, stacks, volumes
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",
@@ -43,6 +43,7 @@ app.add_typer(access.token_app, name="token")
 app.command()(access.login)
 app.command()(access.logout)
 app.command()(access.whoami)
+app.add_typer(volumes.app, name="volume")
 
 if __name__ == "__main__":
     app()

@@ -90,8 +90,13 @@ def list_stacks(output: str = OutputOption, manager: str | None = ManagerOption)
 
 
 @app.command("rm")
-def remove_stack(name: str, manager: str | None = ManagerOption) -> None:
-    """Remove a stack: its services, and so its containers."""
-    result = call(manager, lambda c: c.request("DELETE", f"/v1/stacks/{name}"))
+def remove_stack(
+    name: str,
+    volumes: bool = typer.Option(False, "--volumes", help="remove its named volumes too (kept by default: a redeploy finds its data)"),
+    manager: str | None = ManagerOption,
+) -> None:
+    """Remove a stack: its services, and so its containers; its volumes stay unless --volumes."""
+    params = {"volumes": "true"} if volumes else None
+    result = call(manager, lambda c: c.request("DELETE", f"/v1/stacks/{name}", params=params))
     for service in result["removed"]:
         console.print(f"Removing service {service}", highlight=False)

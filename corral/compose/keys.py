@@ -43,7 +43,7 @@ TOP_LEVEL: dict[str, Rule] = {
     "name": HONOURED,
     "version": HONOURED,  # obsolete in the Compose Specification, and harmless: accepted silently
     "networks": _ignored("every service of a stack shares one network, where each reaches the others by name"),
-    "volumes": _ignored("named volumes are created by the engine of each node when a task first uses them"),
+    "volumes": HONOURED,
     "include": _refused("corral does not read included files; pass each file with -c, in order"),
     "models": _refused("corral does not run AI models; deploy a service that serves the model"),
 }
@@ -70,7 +70,7 @@ SERVICE: dict[str, Rule] = {
     "scale": _ignored("use deploy.replicas (scale is the older form; deploy.replicas is what corral reads)"),
     "depends_on": _ignored("start order is not enforced yet: services must retry until what they depend on answers"),
     "logging": _ignored("containers log with each node's default driver; read them with `corral service logs`"),
-    "volumes": _ignored("a named volume lives on the node where the task runs and does not follow it to another node"),
+    "volumes": HONOURED,  # named volumes (one per replica, kept on its node), bind mounts under --allow-bind, tmpfs
     "develop": _ignored("`docker compose watch` settings have no meaning for a deploy"),
     "attach": _ignored("`docker compose up` log attachment has no meaning for a deploy; use `corral service logs`"),
     "stdin_open": _ignored("nothing attaches to a task's standard input; use `corral service exec`-style tools"),

@@ -42,6 +42,7 @@ from corral.manager.cluster import Leases
 from corral.manager.plan import Plan, apply
 from corral.manager.queue import WorkQueue
 from corral.manager.scheduling import ClusterIndex, schedule
+from corral.manager.scheduling.volumes import bindings_of, needs_volumes, new_volumes, removing_of
 from corral.manager.settings import ManagerSettings
 from corral.manager.stalls import StallWatch
 from corral.model import Node, NodeState, Service, ServiceMode, Task, TaskState
@@ -395,13 +396,24 @@ class Controller:
             return plan
         by_id = {task_id: v.obj for task_id, v in read.items()}
         by_id.update((t.id, t) for t in created)
-        decided = schedule(nodes, (), by_id.values(), now, sample=self.settings.schedule_sample, index=self._index)
+        # Only a batch with volumes reads the volume records (a slot sticks to the node holding its data).
+        with_volumes = any(needs_volumes(task) for task in by_id.values())
+        volumes = [v.obj for v in cache.volumes.values()] if with_volumes else []
+        decided = schedule(
+            nodes, (), by_id.values(), now, sample=self.settings.schedule_sample, index=self._index,
+            volumes=bindings_of(volumes) if with_volumes else None, removing=removing_of(volumes),
+        )
         changes: dict[str, Task] = {}
+        known = [(volume.node, volume.name) for volume in volumes]
         for assignment in decided.assignments:
             task = by_id[assignment.task_id]
             changes[task.id] = task.model_copy(
                 update={"node": assignment.node, "state": TaskState.assigned, "error": "", "updated_at": now}
             )
+            if with_volumes:  # recorded with the placement: from now on the slot comes back to this node
+                for volume in new_volumes(task, assignment.node, known, now):
+                    plan.put(keys.volume_key(volume.node, volume.name), volume, None, requeue=task.service)
+                    known.append((volume.node, volume.name))
         for task in by_id.values():
             if task.not_before > now and not task.error.startswith("restart delayed"):
                 wait = task.not_before - now

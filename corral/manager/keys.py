@@ -34,3 +34,10 @@ def secret_key(name: str) -> str:
 
 def config_key(name: str) -> str:
     return CONFIGS + name
+
+VOLUMES = "volumes/"
+
+
+def volume_key(node: str, name: str) -> str:
+    """A volume is known by the node that holds it and its name (a disposable one may be on several nodes)."""
+    return f"{VOLUMES}{node}/{name}"

@@ -139,5 +139,11 @@ def remove_containers(cluster_id: str) -> None:
             container.remove(force=True)
         except docker.errors.NotFound:
             pass
+    # its named volumes, which outlive containers and stacks by design
+    for volume in client.volumes.list(filters={"label": f"corral.cluster={cluster_id}"}):
+        try:
+            volume.remove(force=True)
+        except docker.errors.APIError:
+            pass
     # the service VIPs its agents put on `lo` (left behind when an agent was killed)
     subprocess.run(["ip", "addr", "flush", "dev", "lo", "label", f"lo:crl{cluster_id[:8]}"], capture_output=True)
