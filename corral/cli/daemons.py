@@ -27,7 +27,8 @@ from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
 from corral.model import Resources
 from corral.model.limits import Limits
-from corral.model.errors import InvalidSpec
+from corral.model.errors import InvalidSpec, StoreUnavailable
+from corral.store.etcd import EtcdSettings
 from corral.pki import CA_CERT_FILE, KeyMaterialError, load_or_create_ca
 
 DEFAULT_DATA_DIR = Path.home() / ".corral"
@@ -103,6 +104,24 @@ HistoryOption = typer.Option(
 def _history(value: int) -> int:
     if value < 1:
         fail(f"--store-history: must be at least 1 revision, got {value}")
+    return value
+
+
+StoreOption = typer.Option(
+    "", "--store",
+    help="where the cluster's state lives: etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (default: SQLite in --data-dir)",
+)
+
+
+def _store(value: str) -> str:
+    if not value:
+        return ""
+    if value.startswith("sqlite://"):
+        return value
+    try:
+        EtcdSettings.parse(value)
+    except InvalidSpec as err:
+        fail(f"--store: {err.reason}")
     return value
 
 
@@ -213,6 +232,7 @@ def manager(
     registry_listen: str = RegistryOption,
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     store_history: int = HistoryOption,
+    store: str = StoreOption,
     max_request_bytes: int = MaxRequestOption,
     limit: list[str] = LimitOption,
     insecure: bool = InsecureOption,
@@ -229,7 +249,7 @@ def manager(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
-        service_network=_network(service_network), store_history=_history(store_history),
+        service_network=_network(service_network), store_history=_history(store_history), store_url=_store(store),
         limits=_limits(max_request_bytes, limit), advertise=tuple(advertise),
         cert_expiry=_duration(cert_expiry, "--cert-expiry"), **_tls(host, insecure, tls_cert, tls_key),
     )
@@ -453,7 +473,7 @@ def _run_daemon(main: Coroutine[Any, Any, None]) -> None:
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(main)
-    except OSError as err:
+    except (OSError, StoreUnavailable) as err:  # a port taken, a store that does not answer
         fail(str(err))
 
 

@@ -1,12 +1,16 @@
 """The store interface (etcd-shaped, as kine is) and the rules a backend keeps.
 
-There is one backend: SQLite (`sqlite.py`), which `open_store` opens from a
-`sqlite:///PATH` URL. The manager knows only this interface; another backend
-would implement it and pass tests/store/test_store_contract.py.
+Two backends: SQLite (`sqlite.py`, `sqlite:///PATH`, the embedded default) and
+etcd v3 (`etcd/`, `etcd://HOST:PORT[,...]`, for several managers), opened by
+`open_store` from a URL. The manager knows only this interface; every backend
+passes tests/store/test_store_contract.py.
 
 Rules a backend keeps:
 - Every write bumps one cluster-wide revision; a key's `mod_revision` is the
   revision of its last write. A write is durable when the call returns.
+  Revisions only grow; the ops of one transaction get revisions in order, one
+  each (SQLite) or one for all (etcd): never count on the numbering, only on
+  the revisions the store hands back.
 - A write can be conditional on the key's current `mod_revision`
   (0 = "must not exist"): compare-and-swap, enforced by the backend.
 - `watch(prefix, after)` yields every change with revision > `after`, in
