@@ -408,6 +408,7 @@ def up(
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     mesh: str = MeshOption,
     store_history: int = HistoryOption,
+    store: str = StoreOption,
     max_request_bytes: int = MaxRequestOption,
     limit: list[str] = LimitOption,
     secrets_dir: Path = SecretsDirOption,
@@ -429,7 +430,7 @@ def up(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
-        service_network=_network(service_network), store_history=_history(store_history),
+        service_network=_network(service_network), store_history=_history(store_history), store_url=_store(store),
         limits=_limits(max_request_bytes, limit), cert_expiry=_duration(cert_expiry, "--cert-expiry"),
         **_tls(host, insecure, None, None),
     )
