@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.cluster import CORRAL, free_port, private_service_network, remove_containers, wait_until
+from tests.e2e.cluster import CORRAL, free_port, private_service_network, remove_containers, stop_process, wait_until
 from tests.etcd_server import EtcdCluster, start_etcd
 from tests.tls import ca_file, verify
 
@@ -109,13 +109,7 @@ class ControlPlane:
 
     def cleanup(self) -> None:
         for proc in [*self.agents, *(m.proc for m in self.managers if m.proc is not None)]:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
         if self.cluster_id:
             remove_containers(self.cluster_id)
         self.etcd.stop()

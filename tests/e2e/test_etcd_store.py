@@ -9,15 +9,8 @@ import httpx
 
 from tests.e2e.cluster import wait_until
 from tests.e2e.control_plane import ControlPlane
+from tests.e2e.test_lifecycle import ONE as WEB  # two replicas of the demo image, port 8080
 
-WEB = """
-services:
-  web:
-    image: corral-demo:latest
-    ports: ["8080"]
-    stop_grace_period: 1s
-    deploy: {replicas: 2}
-"""
 
 
 def test_a_manager_on_etcd_deploys_and_survives_sigkill(tmp_path: Path) -> None:
