@@ -6,6 +6,7 @@ import logging
 import signal
 import time
 from collections.abc import Coroutine
+from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from corral.manager import runtime
 from corral.manager.cluster import TOKEN_FILE, rotate_token
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
+from corral.manager.shared_identity import ForeignCA
 from corral.model import Resources
 from corral.model.limits import Limits
 from corral.model.errors import InvalidSpec, StoreUnavailable
@@ -109,7 +111,7 @@ def _history(value: int) -> int:
 
 StoreOption = typer.Option(
     "", "--store",
-    help="where the cluster's state lives: etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (default: SQLite in --data-dir)",
+    help="where the cluster's state lives: etcd://HOST:PORT,HOST:PORT... with an optional /PREFIX (default: SQLite in --data-dir)",
 )
 
 
@@ -143,8 +145,27 @@ InsecureOption = typer.Option(
 TlsCertOption = typer.Option(None, "--tls-cert", help="the API's certificate (PEM; default: one issued by the cluster CA)")
 TlsKeyOption = typer.Option(None, "--tls-key", help="the key of --tls-cert (PEM)")
 AdvertiseOption = typer.Option(
-    [], "--advertise", help="another name or address clients reach the manager at (repeatable): in its certificate"
+    [], "--advertise",
+    help="another name or address clients reach the manager at (repeatable): in its certificate;"
+    " a URL (https://HOST:PORT) is also where the other managers send agents and clients to",
 )
+
+
+def _advertise(values: list[str]) -> dict[str, Any]:
+    """--advertise: names and addresses for the certificate, and at most one URL (whose host is one of the names)."""
+    names, urls = [], []
+    for value in values:
+        if "://" not in value:
+            names.append(value)
+            continue
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            fail(f"--advertise: invalid URL {value!r}: expected https://HOST:PORT")
+        urls.append(value.rstrip("/"))
+        names.append(parts.hostname)
+    if len(urls) > 1:
+        fail(f"--advertise: give one URL, not {len(urls)}")
+    return {"advertise": tuple(dict.fromkeys(names)), **({"advertise_url": urls[0]} if urls else {})}
 CertExpiryOption = typer.Option("90d", "--cert-expiry", help="how long a node certificate is valid (e.g. 90d, 12h, 30m, 600s)")
 
 
@@ -224,6 +245,7 @@ async def _until_signalled() -> None:
 
 
 def manager(
+    context: typer.Context,
     data_dir: Path = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="where the store and join token live"),
     listen: str = typer.Option("127.0.0.1:7070", "--listen", help="HOST:PORT of the API"),
     node_lease: float = LeaseOption,
@@ -240,9 +262,15 @@ def manager(
     tls_key: Path | None = TlsKeyOption,
     advertise: list[str] = AdvertiseOption,
     cert_expiry: str = CertExpiryOption,
+    name: str = typer.Option("manager", "--name", help="this manager's name among the managers of one etcd store"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Run a manager (the control plane) in the foreground. The API is HTTPS with the cluster CA's certificate."""
+    """Run a manager (the control plane) in the foreground. The API is HTTPS with the cluster CA's certificate.
+
+    Several managers share one control plane on an etcd store (--store etcd://...): each with its own --name
+    and --advertise URL, the same cluster CA and join token in their data dirs; one leads, elected through etcd."""
+    if context.invoked_subcommand is not None:  # `corral manager ls`: not a manager to run
+        return
     _logging(verbose)
     host, port = _listen(listen)
     settings = ManagerSettings(
@@ -250,7 +278,7 @@ def manager(
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
         service_network=_network(service_network), store_history=_history(store_history), store_url=_store(store),
-        limits=_limits(max_request_bytes, limit), advertise=tuple(advertise),
+        limits=_limits(max_request_bytes, limit), name=name, **_advertise(advertise),
         cert_expiry=_duration(cert_expiry, "--cert-expiry"), **_tls(host, insecure, tls_cert, tls_key),
     )
 
@@ -474,7 +502,7 @@ def _run_daemon(main: Coroutine[Any, Any, None]) -> None:
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(main)
-    except (OSError, StoreUnavailable) as err:  # a port taken, a store that does not answer
+    except (OSError, StoreUnavailable, ForeignCA) as err:  # a port taken, a store that does not answer, another CA
         fail(str(err))
 
 

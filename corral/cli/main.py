@@ -4,7 +4,7 @@ import os
 
 import typer
 
-from corral.cli import daemons, discovery, events, images, nodes, secrets, services, stacks
+from corral.cli import daemons, discovery, events, images, managers, nodes, secrets, services, stacks
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",
@@ -24,7 +24,7 @@ def main(
 
 
 app.command()(daemons.up)
-app.command()(daemons.manager)
+app.add_typer(managers.app, name="manager")
 app.command()(daemons.agent)
 app.command("join-token")(daemons.join_token)
 app.command()(stacks.deploy)

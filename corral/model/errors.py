@@ -83,3 +83,9 @@ class StoreUnavailable(CorralError):
     a write may be retried; reads from a manager's cache go on."""
 
     status = 503
+
+
+class NotLeader(CorralError):
+    """This manager's term as leader is over (its lease lapsed, another leads): the write was refused, nothing changed."""
+
+    status = 503

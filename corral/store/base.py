@@ -30,11 +30,14 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from corral.model.errors import Conflict
+
+if TYPE_CHECKING:
+    from corral.store.election import Election
 
 
 class WatchExpired(Exception):
@@ -143,6 +146,12 @@ class Store(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    def election(self, ttl: float) -> "Election":
+        """How managers sharing this store elect their leader (one store of one manager's own: it always leads)."""
+        from corral.store.election import SoloElection
+
+        return SoloElection(self)
 
     async def put(self, key: str, value: dict[str, Any], expect: int | None = None) -> int:
         return await self.txn([Op.put(key, value, expect)])

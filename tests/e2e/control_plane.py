@@ -8,6 +8,7 @@ its cluster-id label; the etcd members and temp dirs go too, even when a test fa
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 from dataclasses import dataclass, field
@@ -19,6 +20,9 @@ import httpx
 from tests.e2e.cluster import CORRAL, free_port, private_service_network, remove_containers, stop_process, wait_until
 from tests.etcd_server import EtcdCluster, start_etcd
 from tests.tls import ca_file, verify
+
+
+SHARED_FILES = ("ca.pem", "ca-key.pem", "join-token", "kek")  # what every manager of one cluster holds alike
 
 
 @dataclass
@@ -50,12 +54,21 @@ class ControlPlane:
     def _log(self, name: str) -> Any:
         return (self.root / f"{name}.log").open("ab")
 
-    def start_manager(self, name: str = "m1", port: int | None = None, data_dir: Path | None = None) -> ManagerProcess:
+    def start_manager(
+        self, name: str = "m1", port: int | None = None, data_dir: Path | None = None, seed: ManagerProcess | None = None
+    ) -> ManagerProcess:
+        """Start `corral manager NAME` on the etcd store; `seed`: a manager whose cluster identity (CA, join token,
+        key-encryption key) is copied into this one's data dir first, as an operator joining a manager does."""
         manager = ManagerProcess(name, data_dir or self.root / name, port or free_port())
+        if seed is not None:
+            manager.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for file in SHARED_FILES:
+                shutil.copy2(seed.data_dir / file, manager.data_dir / file)
         log = self._log(name)
         manager.proc = subprocess.Popen(
             [*CORRAL, "manager", "--data-dir", str(manager.data_dir), "--listen", f"127.0.0.1:{manager.port}",
-             "--store", self.etcd.url, "--no-registry", "--service-network", self.network],
+             "--store", self.etcd.url, "--no-registry", "--service-network", self.network,
+             "--name", name, "--advertise", manager.url],
             stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
@@ -69,11 +82,13 @@ class ControlPlane:
             raise AssertionError(f"manager {manager.name} exited: {(self.root / (manager.name + '.log')).read_text()[-2000:]}")
         return ca_file(manager.data_dir).exists() and httpx.get(manager.url + "/v1/info", verify=verify(manager.data_dir), timeout=2).status_code == 200
 
-    def start_agent(self, manager: ManagerProcess, name: str, address: str) -> None:
+    def start_agent(self, manager: ManagerProcess, name: str, address: str, managers: list[ManagerProcess] | None = None) -> None:
+        """An agent of `manager`'s cluster, told every manager of `managers` (comma-separated) when given."""
         token = (manager.data_dir / "join-token").read_text().strip()
+        urls = ",".join(m.url for m in managers) if managers else manager.url
         log = self._log(name)
         self.agents.append(subprocess.Popen(
-            [*CORRAL, "agent", "--manager", manager.url, "--name", name, "--address", address, "--token", token],
+            [*CORRAL, "agent", "--manager", urls, "--name", name, "--address", address, "--token", token],
             stdout=log, stderr=subprocess.STDOUT,
         ))
         log.close()
@@ -88,10 +103,12 @@ class ControlPlane:
         response.raise_for_status()
         return response.json()
 
-    def cli(self, manager: ManagerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "CORRAL_MANAGER": manager.url, "CORRAL_CA": str(ca_file(manager.data_dir))}
+    def cli(self, manager: ManagerProcess | list[ManagerProcess], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`corral ARGS` against one manager, or a list of them (CORRAL_MANAGER=URL1,URL2,...)."""
+        managers = manager if isinstance(manager, list) else [manager]
+        env = {**os.environ, "CORRAL_MANAGER": ",".join(m.url for m in managers), "CORRAL_CA": str(ca_file(managers[0].data_dir))}
         done = subprocess.run([*CORRAL, *args], env=env, capture_output=True, text=True, timeout=60)
-        if done.returncode != 0:
+        if check and done.returncode != 0:
             raise AssertionError(f"corral {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
         return done
 

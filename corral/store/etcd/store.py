@@ -29,9 +29,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from corral.model.errors import Compacted, Conflict, InvalidSpec, StoreUnavailable, TooLarge
+from corral.model.errors import Compacted, Conflict, InvalidSpec, NotLeader, StoreUnavailable, TooLarge
 from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired
+from corral.store.election import Election
 from corral.store.etcd import txns
+from corral.store.etcd.election import EtcdElection
 from corral.store.etcd.gateway import Gateway, b64, prefix_end, unb64
 
 log = logging.getLogger(__name__)
@@ -78,17 +80,29 @@ class EtcdSettings:
 
 
 class EtcdStore(Store):
-    def __init__(self, settings: EtcdSettings) -> None:
+    def __init__(self, settings: EtcdSettings, gateway: Gateway | None = None, fence: int = 0) -> None:
         self.settings = settings
-        self._gateway = Gateway(settings.endpoints)
+        self.gateway = gateway or Gateway(settings.endpoints)
         self._prefix = settings.prefix.encode()
+        self.leader_key = settings.prefix.rstrip("/").encode() + b".leader"  # beside the prefix: no watcher of it sees it
+        self._fence = fence  # when set, every Txn requires the leader key's create revision to be this
+        self._max_ops = settings.max_ops - 1  # one compare and one read are kept for the fence
         self._oldest = 0  # the compacted revision last found (it only moves forward)
+
+    def election(self, ttl: float) -> Election:
+        return EtcdElection(self, ttl)
+
+    def with_fence(self, revision: int) -> "EtcdStore":
+        """This store, whose every write also requires the leader term that began at `revision` (shares the connections)."""
+        fenced = EtcdStore(self.settings, self.gateway, revision)
+        fenced._oldest = self._oldest
+        return fenced
 
     async def open(self) -> "EtcdStore":
         try:
             await self.revision()
         except StoreUnavailable:
-            await self._gateway.close()
+            await self.gateway.close()
             raise
         return self
 
@@ -106,7 +120,7 @@ class EtcdStore(Store):
     # -- reads ---------------------------------------------------------------
 
     async def get(self, key: str) -> KeyValue | None:
-        reply = await self._gateway.call("/v3/kv/range", {"key": b64(self._key(key))})
+        reply = await self.gateway.call("/v3/kv/range", {"key": b64(self._key(key))})
         kvs = reply.get("kvs") or []
         return self._kv(kvs[0]) if kvs else None
 
@@ -119,7 +133,7 @@ class EtcdStore(Store):
             body: dict[str, Any] = {"key": b64(start), "range_end": b64(end), "limit": str(RANGE_PAGE)}
             if revision:
                 body["revision"] = str(revision)  # every page from the first page's revision
-            reply = await self._gateway.call("/v3/kv/range", body)
+            reply = await self.gateway.call("/v3/kv/range", body)
             revision = revision or int(reply["header"]["revision"])
             kvs = reply.get("kvs") or []
             items += [self._kv(kv) for kv in kvs]
@@ -128,7 +142,7 @@ class EtcdStore(Store):
             start = unb64(kvs[-1]["key"]) + b"\0"
 
     async def revision(self) -> int:
-        reply = await self._gateway.call("/v3/kv/range", {"key": b64(self._prefix), "count_only": True})
+        reply = await self.gateway.call("/v3/kv/range", {"key": b64(self._prefix), "count_only": True})
         return int(reply["header"]["revision"])
 
     # -- writes --------------------------------------------------------------
@@ -139,7 +153,7 @@ class EtcdStore(Store):
             raise Conflict(plan.conflict)
         if not plan.writes:
             return await self.revision()
-        txns.refuse_if_too_large(plan, self._prefix, self.settings.max_ops, self.settings.max_bytes)
+        txns.refuse_if_too_large(plan, self._prefix, self._max_ops, self.settings.max_bytes)
         succeeded, revision, found = await self._commit(plan, list(plan.compares))
         if not succeeded:
             raise txns.conflict(plan.compares, found)
@@ -148,7 +162,7 @@ class EtcdStore(Store):
     async def txn_each(self, ops: Sequence[Op]) -> tuple[int, list[int]]:
         for op in ops:
             txns.encode(op)  # a value that cannot be stored refuses the whole call before any part is written
-        groups = txns.chunks(ops, self.settings.max_ops, self.settings.max_bytes - len(self._prefix) * 2)
+        groups = txns.chunks(ops, self._max_ops, self.settings.max_bytes - len(self._prefix) * 2)
         revision, skipped = 0, []
         for group in groups:
             written, left_out = await self._each([ops[at] for at in group])
@@ -170,8 +184,10 @@ class EtcdStore(Store):
         raise Conflict("the keys of a batch kept changing while it was written (100 tries); nothing more of it was written")
 
     async def _commit(self, plan: txns.EtcdTxn, read_back: list[str]) -> tuple[bool, int, dict[str, int]]:
-        """Send the Txn; (succeeded, its revision, the mod_revision of each `read_back` key if it failed)."""
-        body = {
+        """Send the Txn; (succeeded, its revision, the mod_revision of each `read_back` key if it failed).
+
+        NotLeader when the store is fenced and the term it is fenced with is over."""
+        body: dict[str, list[dict[str, Any]]] = {
             "compare": [
                 {"key": b64(self._key(key)), "target": "MOD", "result": "EQUAL", "mod_revision": str(expect)}
                 for key, expect in plan.compares.items()
@@ -186,14 +202,29 @@ class EtcdStore(Store):
             if plan.compares
             else [],
         }
-        reply = await self._gateway.call("/v3/kv/txn", body)
+        if self._fence:
+            body["compare"].append(
+                {"key": b64(self.leader_key), "target": "CREATE", "result": "EQUAL", "create_revision": str(self._fence)}
+            )
+            body["failure"].append({"request_range": {"key": b64(self.leader_key), "keys_only": True}})
+        reply = await self.gateway.call("/v3/kv/txn", body)
         revision = int(reply["header"]["revision"])
         if reply.get("succeeded"):
             return True, revision, {}
         found = {key: 0 for key in read_back}
+        leader = 0
         for response in reply.get("responses") or []:
             for kv in (response.get("response_range") or {}).get("kvs") or []:
-                found[unb64(kv["key"])[len(self._prefix):].decode()] = int(kv["mod_revision"])
+                key = unb64(kv["key"])
+                if key == self.leader_key:
+                    leader = int(kv.get("create_revision", 0))
+                else:
+                    found[key[len(self._prefix):].decode()] = int(kv["mod_revision"])
+        if self._fence and leader != self._fence:
+            raise NotLeader(
+                f"this manager's term as leader (from revision {self._fence}) is over"
+                f" ({'another manager leads' if leader else 'nobody leads now'}): its write was refused, nothing changed"
+            )
         return False, revision, found
 
     # -- watch ---------------------------------------------------------------
@@ -209,7 +240,7 @@ class EtcdStore(Store):
         while True:
             request = {"create_request": {"key": b64(key), "range_end": b64(prefix_end(key)), "start_revision": str(start), "prev_kv": True}}
             try:
-                async for result in self._gateway.stream("/v3/watch", request):
+                async for result in self.gateway.stream("/v3/watch", request):
                     gone_since = None
                     compacted = int(result.get("compact_revision", 0))
                     if compacted:
@@ -263,7 +294,7 @@ class EtcdStore(Store):
 
     async def _readable(self, revision: int) -> bool:
         try:
-            await self._gateway.call("/v3/kv/range", {"key": b64(self._prefix), "count_only": True, "revision": str(revision)})
+            await self.gateway.call("/v3/kv/range", {"key": b64(self._prefix), "count_only": True, "revision": str(revision)})
         except RuntimeError as err:
             if "compacted" in str(err):
                 return False
@@ -277,7 +308,7 @@ class EtcdStore(Store):
         if target <= oldest:
             return oldest
         try:
-            await self._gateway.call("/v3/kv/compaction", {"revision": str(target), "physical": True})
+            await self.gateway.call("/v3/kv/compaction", {"revision": str(target), "physical": True})
         except RuntimeError as err:
             if "compacted" not in str(err):  # compacted further already (by etcd itself or another manager)
                 raise
@@ -286,7 +317,8 @@ class EtcdStore(Store):
         return self._oldest
 
     async def close(self) -> None:
-        await self._gateway.close()
+        if not self._fence:  # a fenced copy shares its connections with the store it came from
+            await self.gateway.close()
 
 
 __all__ = ["EtcdSettings", "EtcdStore", "TooLarge"]
