@@ -62,9 +62,10 @@ class EtcdCluster:
         )
         log.close()
 
-    def wait_ready(self, timeout: float = 20.0) -> None:
+    def wait_ready(self, members: list[EtcdMember] | None = None, timeout: float = 20.0) -> None:
+        """Until each of `members` (default: all) says it is healthy (which needs a quorum)."""
         deadline = time.monotonic() + timeout
-        for member in self.members:
+        for member in members or self.members:
             while True:
                 if member.proc is not None and member.proc.poll() is not None:
                     raise RuntimeError(f"etcd {member.name} exited: see {self.root / (member.name + '.log')}")

@@ -49,6 +49,10 @@ def prefix_end(prefix: bytes) -> bytes:
     return b"\0"  # every key
 
 
+class Unanswered(StoreUnavailable):
+    """A request was sent (or may have been) and no answer came: a write may or may not have been applied."""
+
+
 class Gateway:
     """The etcd cluster's client URLs; a call goes to the one that answered last, and moves on when it does not answer."""
 
@@ -74,7 +78,8 @@ class Gateway:
                 failures.append(f"{self.endpoints[at]}: {err or type(err).__name__}")
                 continue
             except httpx.TransportError as err:
-                raise StoreUnavailable(
+                self._current = (at + 1) % len(self.endpoints)  # the next call tries another member
+                raise Unanswered(
                     f"etcd at {self.endpoints[at]} did not answer {path} ({err or type(err).__name__}); a write may or may not"
                     " have been applied: read it back before retrying"
                 ) from err

@@ -34,7 +34,7 @@ from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired
 from corral.store.election import Election
 from corral.store.etcd import txns
 from corral.store.etcd.election import EtcdElection
-from corral.store.etcd.gateway import Gateway, b64, prefix_end, unb64
+from corral.store.etcd.gateway import Gateway, Unanswered, b64, prefix_end, unb64
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,30 @@ class EtcdStore(Store):
     async def _commit(self, plan: txns.EtcdTxn, read_back: list[str]) -> tuple[bool, int, dict[str, int]]:
         """Send the Txn; (succeeded, its revision, the mod_revision of each `read_back` key if it failed).
 
-        NotLeader when the store is fenced and the term it is fenced with is over."""
+        A Txn left unanswered (its member died) is sent once more, to another member: if the first one was
+        applied after all, the second loses its compares, and the keys read back holding exactly what it
+        wrote say so (it succeeded). NotLeader when the store is fenced and its term is over."""
+        try:
+            return await self._send(plan, read_back)
+        except Unanswered as err:
+            log.warning("%s; trying another etcd member", err)
+        succeeded, revision, found = await self._send(plan, read_back)
+        if succeeded or not plan.writes:
+            return succeeded, revision, found
+        applied = await self._holds(plan.writes)
+        return (True, applied, {}) if applied else (False, revision, found)
+
+    async def _holds(self, writes: dict[str, bytes | None]) -> int:
+        """The revision at which the store holds exactly `writes` (0: it does not)."""
+        revision = 0
+        for key, value in writes.items():
+            found = await self.get(key)
+            if (found is None) != (value is None) or (found is not None and value is not None and found.value != orjson.loads(value)):
+                return 0
+            revision = max(revision, found.mod_revision if found is not None else 0)
+        return revision or await self.revision()
+
+    async def _send(self, plan: txns.EtcdTxn, read_back: list[str]) -> tuple[bool, int, dict[str, int]]:
         body: dict[str, list[dict[str, Any]]] = {
             "compare": [
                 {"key": b64(self._key(key)), "target": "MOD", "result": "EQUAL", "mod_revision": str(expect)}
