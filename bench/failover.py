@@ -54,6 +54,7 @@ class Writer:
         self.urls, self.ca = urls, ca
         self.acked: list[tuple[float, str]] = []
         self.failed = 0
+        self.errors: dict[str, int] = {}  # why writes failed (a manager killed mid-call, no leader yet...)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()))
 
@@ -65,8 +66,10 @@ class Writer:
                 try:
                     await client.post(f"/v1/stacks/{name}/deploy", {"compose": IDLE})
                     self.acked.append((time.monotonic(), name))
-                except ApiError:
+                except ApiError as err:
                     self.failed += 1
+                    why = str(err)[:120]
+                    self.errors[why] = self.errors.get(why, 0) + 1
                     await asyncio.sleep(0.05)
                 i += 1
 
@@ -84,6 +87,7 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="corral-failover-"))
     plane = ControlPlane.create(root, etcd_members=3)
+    plane.network = "10.219.0.0/16"  # a VIP per deployed service: hundreds of writes outgrow the tests' /24
     fleet: subprocess.Popen[bytes] | None = None
     try:
         first = plane.start_manager("m1")
@@ -118,13 +122,16 @@ def main() -> None:
             wait_until(lambda: leader_of(plane, survivors), 20, 0.02, what="a new leader")
             takeovers.append(time.monotonic() - killed)
             print(f"round {round_}: killed {leader.name}, new leader after {takeovers[-1]:.2f}s", flush=True)
-            plane.start_manager(leader.name, port=leader.port, data_dir=leader.data_dir)
+            managers[managers.index(leader)] = plane.start_manager(leader.name, port=leader.port, data_dir=leader.data_dir)
+            wait_until(lambda: leader_of(plane, managers), 20, 0.05, what="three healthy managers")
             time.sleep(1.0)
         writer.stop.set()
         writer.thread.join(30)
         stored = {s["name"] for s in plane.api(managers[0], "GET", "/v1/services")}
         lost = [name for _, name in writer.acked if f"{name}_idle" not in stored]
-        print(f"{len(writer.acked)} writes acknowledged, {writer.failed} refused or unanswered (retried), {len(lost)} lost")
+        print(f"{len(writer.acked)} writes acknowledged, {writer.failed} refused or unanswered (not retried), {len(lost)} lost")
+        for why, count in sorted(writer.errors.items(), key=lambda item: -item[1])[:5]:
+            print(f"  {count} x {why}")
         print(json.dumps({
             "failovers": len(takeovers),
             "takeover_p50_s": round(statistics.median(takeovers), 3),
