@@ -163,13 +163,12 @@ class EtcdStore(Store):
         for op in ops:
             txns.encode(op)  # a value that cannot be stored refuses the whole call before any part is written
         groups = txns.chunks(ops, self._max_ops, self.settings.max_bytes - len(self._prefix) * 2)
-        # The chunks share no key and their ops are independent: sent at once, etcd commits them in one raft batch.
-        outcomes = await asyncio.gather(*(self._each([ops[at] for at in group]) for group in groups))
         revision, skipped = 0, []
-        for group, (written, left_out) in zip(groups, outcomes):
+        for group in groups:
+            written, left_out = await self._each([ops[at] for at in group])
             revision = max(revision, written)
             skipped += [group[at] for at in left_out]
-        return revision or await self.revision(), sorted(skipped)
+        return revision or await self.revision(), skipped
 
     async def _each(self, ops: list[Op]) -> tuple[int, list[int]]:
         keys = list(dict.fromkeys(op.key for op in ops))
