@@ -109,13 +109,16 @@ class StateCache:
             try:
                 applied = 0
                 async for event in self.store.watch("", revision):
+                    # A burst of thousands of changes must not stall the API; but other work runs only between two
+                    # revisions: etcd gives all of a transaction's changes one, and `revision` must mean all of it.
+                    if applied >= YIELD_EVERY and event.revision != self.revision:
+                        applied = 0
+                        await asyncio.sleep(0)
                     for listener in self.listeners:  # before the event is applied: they read the state before it
                         listener(event)
                     self._apply(event)
                     self._notify()
                     applied += 1
-                    if applied % YIELD_EVERY == 0:  # a burst of thousands of changes must not stall the API
-                        await asyncio.sleep(0)
             except (WatchExpired, Compacted) as err:  # compacted: more was written between list and watch than is kept
                 log.warning("cache watch ended (%s); listing again", err)
 

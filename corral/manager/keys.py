@@ -4,6 +4,7 @@ SERVICES = "services/"
 TASKS = "tasks/"
 NODES = "nodes/"
 CLUSTER = "cluster/info"
+MANAGERS = "managers/"  # the managers of the control plane, each by its --name (its URL, when it started)
 
 
 def service_key(name: str) -> str:
