@@ -17,11 +17,13 @@ import yaml
 from corral.compose import yaml_loader as compose_yaml
 from pydantic import ValidationError
 
+from corral.compose.container import CONTAINER_KEYS, parse_container
 from corral.compose.deploy import parse_canary, parse_deploy
 from corral.compose.durations import parse_duration
 from corral.compose.healthcheck import parse_healthcheck
 from corral.compose.keyvalues import parse_environment, parse_labels
 from corral.compose.notes import Notes
+from corral.compose.older_forms import OLDER_KEYS, with_older_forms
 from corral.compose.paths import child
 from corral.compose.ports import parse_ports
 from corral.compose.privileges import check_privileges
@@ -40,7 +42,7 @@ _SERVICE_KEYS = frozenset(
         "image", "command", "entrypoint", "environment", "labels", "ports", "stop_grace_period", "deploy", "healthcheck",
         "secrets", "configs",
     }
-)
+) | CONTAINER_KEYS | OLDER_KEYS
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def _parse_service(
     check_privileges(section, path)
     notes.ignore_unknown(section, _SERVICE_KEYS, path)
     image = read_non_empty_string(section.get("image"), child(path, "image"))
-    deploy = parse_deploy(section.get("deploy"), child(path, "deploy"), notes)
+    deploy = with_older_forms(parse_deploy(section.get("deploy"), child(path, "deploy"), notes), section, path)
     healthcheck = parse_healthcheck(section.get("healthcheck"), section.get("x-corral-healthcheck"), path, notes)
     try:
         return ServiceSpec(
@@ -188,6 +190,7 @@ def _parse_service(
             canary=parse_canary(section.get("x-corral-canary"), child(path, "x-corral-canary"), notes),
             secrets=parse_references(section.get("secrets"), child(path, "secrets"), "secret", secrets),
             configs=parse_references(section.get("configs"), child(path, "configs"), "config", configs),
+            container=parse_container(section, path, notes),
         )
     except ValidationError as error:  # a safety net: the readers above should catch everything
         problem = error.errors()[0]

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from corral.model.container import ContainerOptions
 from corral.model.resources import Resources
 
 UpdateOrder = Literal["stop-first", "start-first"]
@@ -149,6 +150,7 @@ class ServiceSpec(BaseModel):
     canary: int | None = Field(default=None, ge=1, description="update only this many replicas, then hold")
     secrets: list[FileReference] = Field(default_factory=list, description="secrets mounted as files: /run/secrets/NAME on a tmpfs")
     configs: list[FileReference] = Field(default_factory=list, description="configs mounted as files")
+    container: ContainerOptions = Field(default_factory=ContainerOptions, description="engine options: user, hostname, ulimits...")
 
     def task_shape(self) -> "ServiceSpec":
         """The spec without what does not change a running task (replicas, labels, rollout settings)."""
