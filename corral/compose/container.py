@@ -16,7 +16,7 @@ from corral.compose.keyvalues import parse_labels
 from corral.compose.notes import Notes
 from corral.compose.paths import child, item
 from corral.compose.sizes import parse_bytes
-from corral.compose.values import optional, read_count, read_mapping, read_non_empty_string, read_string, read_string_list, show
+from corral.compose.values import optional, read_bool, read_count, read_mapping, read_non_empty_string, read_string, read_string_list, show
 from corral.model.container import ContainerOptions, Logging, Ulimit
 from corral.model.errors import InvalidSpec
 
@@ -68,12 +68,6 @@ def parse_container(section: Mapping[str, object], path: str, notes: Notes) -> C
         security_opt=read_string_list(get("security_opt"), child(path, "security_opt")),
         platform=optional(section, "platform", path, _read_platform, None),
     )
-
-
-def read_bool(value: object, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidSpec(path, "must be true or false")
-    return value
 
 
 def _read_user(value: object, path: str) -> str:

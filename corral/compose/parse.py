@@ -18,6 +18,7 @@ from corral.compose import yaml_loader as compose_yaml
 from pydantic import ValidationError
 
 from corral.compose.container import CONTAINER_KEYS, parse_container
+from corral.compose.dependencies import check_dependencies, parse_depends_on
 from corral.compose.deploy import parse_canary, parse_deploy
 from corral.compose.durations import parse_duration
 from corral.compose.healthcheck import parse_healthcheck
@@ -40,7 +41,7 @@ _TOP_LEVEL_KEYS = frozenset({"version", "name", "services", "secrets", "configs"
 _SERVICE_KEYS = frozenset(
     {
         "image", "command", "entrypoint", "environment", "labels", "ports", "stop_grace_period", "deploy", "healthcheck",
-        "secrets", "configs",
+        "secrets", "configs", "depends_on",
     }
 ) | CONTAINER_KEYS | OLDER_KEYS
 
@@ -84,6 +85,7 @@ def parse_compose(
         spec = _parse_service(name, body, stack, notes, secrets, configs)
         check_spec(spec, limits, partial(_compose_path, child("services", name)))
         services.append(spec)
+    services = check_dependencies(services, stack, notes)
     return ComposeResult(services=services, warnings=notes.warnings(), secrets=secrets, configs=configs)
 
 
@@ -191,6 +193,7 @@ def _parse_service(
             secrets=parse_references(section.get("secrets"), child(path, "secrets"), "secret", secrets),
             configs=parse_references(section.get("configs"), child(path, "configs"), "config", configs),
             container=parse_container(section, path, notes),
+            depends_on=parse_depends_on(section.get("depends_on"), child(path, "depends_on"), stack, notes),
         )
     except ValidationError as error:  # a safety net: the readers above should catch everything
         problem = error.errors()[0]

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from corral.model.container import ContainerOptions
+from corral.model.dependency import Dependency
 from corral.model.resources import Resources
 
 UpdateOrder = Literal["stop-first", "start-first"]
@@ -151,9 +152,10 @@ class ServiceSpec(BaseModel):
     secrets: list[FileReference] = Field(default_factory=list, description="secrets mounted as files: /run/secrets/NAME on a tmpfs")
     configs: list[FileReference] = Field(default_factory=list, description="configs mounted as files")
     container: ContainerOptions = Field(default_factory=ContainerOptions, description="engine options: user, hostname, ulimits...")
+    depends_on: list[Dependency] = Field(default_factory=list, description="services whose condition its tasks wait for")
 
     def task_shape(self) -> "ServiceSpec":
-        """The spec without what does not change a running task (replicas, labels, rollout settings)."""
+        """The spec without what does not change a running task (replicas, labels, rollout settings, dependencies)."""
         return self.model_copy(
             update={
                 "replicas": 0,
@@ -161,6 +163,7 @@ class ServiceSpec(BaseModel):
                 "update_config": UpdateConfig(),
                 "rollback_config": UpdateConfig(),
                 "canary": None,
+                "depends_on": [],
             }
         )
 
