@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 
+from corral.cli.builds import built_compose
 from corral.cli.output import ManagerOption, OutputOption, call, check_output, console, emit, errors, fail
 from corral.cli.rollouts import WatchOption, should_watch, watch
 from corral.compose import parse_compose, read_values
@@ -20,12 +21,15 @@ def deploy(
     prune: bool = typer.Option(False, "--prune", help="remove the stack's services the file no longer has"),
     watch_flag: bool | None = WatchOption,
     manager: str | None = ManagerOption,
+    build: bool = typer.Option(False, "--build", help="build the services that have build: here, push them to the cluster's registry"),
 ) -> None:
     """Create or update a stack's services from a compose file (as `docker stack deploy`)."""
     try:
         text = compose_file.read_text()
     except OSError as err:
         fail(f"cannot read {compose_file}: {err.strerror}")
+    if build:
+        text = built_compose(text, name, compose_file, manager, dry_run)
     secrets, configs = _values(text, name, compose_file)
     body = {"compose": text, "dry_run": dry_run, "prune": prune, "secrets": secrets, "configs": configs}
     result = call(manager, lambda c: c.post(f"/v1/stacks/{name}/deploy", body))

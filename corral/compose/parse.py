@@ -17,6 +17,7 @@ import yaml
 from corral.compose import yaml_loader as compose_yaml
 from pydantic import ValidationError
 
+from corral.compose.builds import check_build
 from corral.compose.container import CONTAINER_KEYS, parse_container
 from corral.compose.dependencies import check_dependencies, parse_depends_on
 from corral.compose.deploy import parse_canary, parse_deploy
@@ -41,7 +42,7 @@ _TOP_LEVEL_KEYS = frozenset({"version", "name", "services", "secrets", "configs"
 _SERVICE_KEYS = frozenset(
     {
         "image", "command", "entrypoint", "environment", "labels", "ports", "stop_grace_period", "deploy", "healthcheck",
-        "secrets", "configs", "depends_on",
+        "secrets", "configs", "depends_on", "build",
     }
 ) | CONTAINER_KEYS | OLDER_KEYS
 
@@ -159,6 +160,7 @@ def _parse_service(
     section = read_mapping(value, path)
     check_privileges(section, path)
     notes.ignore_unknown(section, _SERVICE_KEYS, path)
+    check_build(section, path)
     image = read_non_empty_string(section.get("image"), child(path, "image"))
     deploy = with_older_forms(parse_deploy(section.get("deploy"), child(path, "deploy"), notes), section, path)
     healthcheck = parse_healthcheck(section.get("healthcheck"), section.get("x-corral-healthcheck"), path, notes)
