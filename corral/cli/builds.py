@@ -12,6 +12,7 @@ machine) in a Docker config of its own, so the user's ~/.docker is not touched.
 
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,7 +59,7 @@ def build_and_push(builds: list[Build], compose_dir: Path, registry: str, stack:
             reference = build.image or f"{repository(registry, stack, build.service)}:{image_id.removeprefix('sha256:')[:_TAG_DIGITS]}"
             _docker(["tag", image_id, reference], env, f"tag {build.service} as {reference}")
             console.print(f"Built {build.service}: pushing {reference}", highlight=False)
-            _docker(["push", reference], env, f"push {reference}")
+            _docker(["push", reference], env, f"push {reference}", show=sys.stdout.isatty())  # docker's own progress bars
             pushed[build.service] = reference
     return pushed
 
@@ -83,15 +84,16 @@ def _build(build: Build, compose_dir: Path, env: Mapping[str, str]) -> str:
         return id_file.read_text().strip()
 
 
-def _docker(args: list[str], env: Mapping[str, str], what: str, stdin: str | None = None) -> None:
+def _docker(args: list[str], env: Mapping[str, str], what: str, stdin: str | None = None, show: bool = False) -> None:
+    """Run the docker client; `show`: its output goes to the terminal as it comes (a push's progress)."""
     try:
-        done = subprocess.run(["docker", *args], input=stdin, capture_output=True, text=True, env=dict(env), timeout=1800)
+        done = subprocess.run(["docker", *args], input=stdin, capture_output=not show, text=True, env=dict(env), timeout=1800)
     except FileNotFoundError:
         raise BuildFailed("--build needs the docker client on this machine: none was found on PATH") from None
     except subprocess.TimeoutExpired:
         raise BuildFailed(f"cannot {what}: docker took more than 30 minutes") from None
     if done.returncode != 0:
-        words = (done.stderr or done.stdout).strip().splitlines()
+        words = (done.stderr or done.stdout or "").strip().splitlines()
         raise BuildFailed(f"cannot {what}: {' '.join(words[-3:]) if words else f'docker exited {done.returncode}'}")
 
 
@@ -99,7 +101,7 @@ def built_compose(text: str, stack: str, compose_file: Path, manager: str | None
     """The compose text to deploy once its builds are pushed (with --dry-run: say what would be built, build nothing)."""
     try:
         builds = read_builds(text)
-    except (InvalidSpec, yaml.YAMLError):
+    except (InvalidSpec, yaml.YAMLError, ValueError, OverflowError, RecursionError):
         return text  # the manager reports what is wrong with the file, as for any file
     if not builds:
         return text
