@@ -8,7 +8,7 @@ the nodes), or, on the manager, outside the directories `--allow-bind` allows.
 import difflib
 from collections.abc import Mapping, Sequence
 
-from corral.compose.keys import HARMLESS_VALUES, HARMLESS_WHY, Rule
+from corral.compose.keys import Rule
 from corral.compose.notes import Notes
 from corral.compose.paths import child, item
 from corral.compose.problems import Problems
@@ -29,10 +29,7 @@ def classify(section: Mapping[str, object], table: Mapping[str, Rule], path: str
         elif rule.verdict == "ignored":
             notes.ignored(where, rule.why)
         elif rule.verdict == "refused" and value not in (None, [], {}, ""):  # empty asks for nothing
-            if isinstance(value, str) and value in HARMLESS_VALUES.get(key, frozenset()):
-                notes.ignored(where, HARMLESS_WHY[key])
-            else:
-                problems.add(where, f"not supported: {rule.why}")
+            problems.add(where, f"not supported: {rule.why}")
 
 
 def check_mounts(volumes: object, path: str, problems: Problems, allow_bind: Sequence[str] | None = None) -> None:

@@ -20,6 +20,9 @@ from corral.compose import yaml_loader as compose_yaml
 from pydantic import ValidationError
 
 from corral.compose.affinity import parse_affinities
+from corral.compose.builds import check_build
+from corral.compose.container import parse_container
+from corral.compose.dependencies import check_dependencies, parse_depends_on
 from corral.compose.deploy import parse_canary, parse_deploy
 from corral.compose.durations import parse_duration
 from corral.compose.healthcheck import parse_healthcheck
@@ -28,6 +31,7 @@ from corral.compose.keyvalues import parse_environment, parse_labels
 from corral.compose import keys
 from corral.compose.classify import check_mounts, classify
 from corral.compose.notes import Notes
+from corral.compose.older_forms import with_older_forms
 from corral.compose.paths import child
 from corral.compose.ports import parse_ports
 from corral.compose.privileges import check_privileges
@@ -40,6 +44,8 @@ from corral.model.affinity import Affinity
 from corral.model.errors import InvalidSpec
 from corral.model.job import JobSpec
 from corral.model.limits import Limits, check_services, check_spec
+from corral.model.container import ContainerOptions
+from corral.model.dependency import Dependency
 from corral.model.service import FileReference, PortSpec, ServiceSpec
 from corral.model.volume import Mount
 
@@ -96,6 +102,7 @@ def parse_compose(
     for refused in notes.refused:
         problems.note(refused)
     problems.raise_if_any()
+    services = check_dependencies(services, stack, notes)  # needs every service: once each one parsed
     return ComposeResult(services=services, warnings=notes.warnings(), secrets=secrets, configs=configs)
 
 
@@ -167,9 +174,12 @@ def _parse_service(
     def read(key: str, reader: Callable[[object, str], T], default: T) -> T:
         return problems.attempt(lambda: reader(section.get(key), child(path, key)), default)
 
+    problems.attempt(lambda: check_build(section, path), None)
     built = section.get("image") is None and section.get("build") is not None  # the build: problem says it all
     image = "" if built else read("image", read_non_empty_string, "")
-    deploy = problems.attempt(lambda: parse_deploy(section.get("deploy"), child(path, "deploy"), notes), None)
+    deploy = problems.attempt(
+        lambda: with_older_forms(parse_deploy(section.get("deploy"), child(path, "deploy"), notes), section, path), None
+    )
     healthcheck = problems.attempt(
         lambda: parse_healthcheck(section.get("healthcheck"), section.get("x-corral-healthcheck"), path, notes), None
     )
@@ -192,6 +202,8 @@ def _parse_service(
     mounts: list[Mount] = (
         read("volumes", lambda v, p: parse_mounts(v, p, volumes, notes), []) if mounts_allowed else []
     )
+    container = problems.attempt(lambda: parse_container(section, path, notes), ContainerOptions())
+    depends_on: list[Dependency] = read("depends_on", lambda v, p: parse_depends_on(v, p, stack, notes), [])
     if len(problems.found) > before or deploy is None:
         return None
     try:
@@ -223,6 +235,8 @@ def _parse_service(
             rebalance=rebalance,
             rebalance_cooldown=cooldown,
             volumes=mounts,
+            container=container,
+            depends_on=depends_on,
         )
     except ValidationError as error:  # a safety net: the readers above should catch everything
         problem = error.errors()[0]

@@ -25,7 +25,9 @@ from docker.types import Mount
 
 from corral.agent import labels
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError, TaskFile
+from corral.agent.engines.docker_options import create_options
 from corral.agent.engines.files import DEFAULT_ROOT, TaskFiles
+from corral.agent.engines.platforms import check_platform
 from corral.model import PublishedPort, Task
 from corral.model.volume import volume_name
 
@@ -44,6 +46,7 @@ class DockerEngine(Engine):
         self.files = TaskFiles(files_root, cluster_id, node)
         self._starting: set[str] = set()  # tasks whose files are written but whose container may not be listed yet
         self._registry: tuple[str, str, Callable[[], str | None]] | None = None
+        self._platform: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"docker-{node}")
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -77,7 +80,9 @@ class DockerEngine(Engine):
 
     def _start_sync(self, task: Task, address: str, hosts: dict[str, str], files: Sequence[TaskFile]) -> ContainerInfo:
         spec = task.spec
-        self._ensure_image(spec.image)
+        if spec.container.platform:
+            check_platform(spec.container.platform, self._engine_platform())
+        self._ensure_image(spec.image, spec.container.platform)
         slot = str(task.slot) if task.slot is not None else (task.node or "")
         container_labels = {
             **spec.labels,
@@ -99,10 +104,8 @@ class DockerEngine(Engine):
             "ports": ports,
             "detach": True,
             "restart_policy": {"Name": "no"},
-            "stop_signal": "SIGTERM",
+            **create_options(spec.container, hosts),
         }
-        if hosts:
-            options["extra_hosts"] = hosts
         if spec.command is not None:
             options["command"] = spec.command
         if spec.entrypoint is not None:
@@ -211,7 +214,17 @@ class DockerEngine(Engine):
         secret = self._registry[2]()
         return {"username": self._registry[1], "password": secret} if secret else None
 
-    def _ensure_image(self, image: str) -> None:
+    def _engine_platform(self) -> str:
+        """OS/ARCH of the engine (asked once): what a service's `platform` is checked against."""
+        if self._platform is None:
+            try:
+                info = self._client.info()
+            except docker.errors.APIError as err:
+                raise EngineError(f"cannot ask the engine for its platform: {err.explanation or err}") from err
+            self._platform = f"{info.get('OSType', 'linux')}/{info.get('Architecture', '')}"
+        return self._platform
+
+    def _ensure_image(self, image: str, platform: str | None = None) -> None:
         try:
             self._client.images.get(image)
             return
@@ -221,7 +234,7 @@ class DockerEngine(Engine):
             raise EngineError(f"cannot inspect image {image}: {err.explanation or err}") from err
         repository, tag = _split_reference(image)
         try:
-            self._client.images.pull(repository, tag=tag, auth_config=self._auth_for(repository))
+            self._client.images.pull(repository, tag=tag, auth_config=self._auth_for(repository), platform=platform)
         except docker.errors.NotFound as err:  # it may be pushed later: retried with back-off
             raise EngineError(f"image {image} not found in registry") from err
         except docker.errors.APIError as err:

@@ -25,6 +25,7 @@ class Info(BaseModel):
     nodes: int
     services: int
     tasks: int
+    registry: str | None = None  # HOST:PORT of the cluster's image registry, where `corral deploy --build` pushes
 
 
 @info_router.get("/info", response_model=Info)
@@ -37,6 +38,7 @@ async def info(ctx: ManagerContext = Depends(context)) -> Info:
         nodes=len(cache.nodes),
         services=len(cache.services),
         tasks=len(cache.tasks),
+        registry=ctx.settings.registry_listen,
     )
 
 
