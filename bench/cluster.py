@@ -42,6 +42,9 @@ import httpx
 
 from corral.pki import client_context
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.etcd_server import EtcdCluster, start_etcd  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 CORRAL = [sys.executable, "-m", "corral.cli.main"]
 
@@ -169,7 +172,7 @@ async def sample(api: httpx.AsyncClient, into: Latencies, stop_event: asyncio.Ev
             pass
 
 
-async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Popen]) -> dict:
+async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Popen], etcds: list[EtcdCluster]) -> dict:
     port = free_port()
     url = f"{'http' if args.insecure else 'https'}://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -177,6 +180,9 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
     logs.mkdir()
     manager_cmd = [*CORRAL, "manager", "--data-dir", str(workdir / "data"), "--listen", f"127.0.0.1:{port}",
                    "--node-lease", str(args.node_lease), "--no-registry", *(["--insecure"] if args.insecure else [])]
+    if args.store == "etcd":  # a real etcd-server of its own (tests/etcd_server.py), killed by PID at the end
+        etcds.append(start_etcd(1, ["--quota-backend-bytes", str(8 * 1024**3)]))
+        manager_cmd += ["--store", etcds[0].url]
     procs.append(subprocess.Popen(manager_cmd, env=env, stdout=open(logs / "manager.log", "w"), stderr=subprocess.STDOUT))
     manager_proc = procs[-1]
     token_file = workdir / "data" / "join-token"
@@ -340,6 +346,7 @@ def main() -> None:
     parser.add_argument("--py-spy-format", default="speedscope", choices=["speedscope", "flamegraph", "raw"])
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, store)")
     parser.add_argument("--insecure", action="store_true", help="the API over plain HTTP (loopback): the baseline to measure TLS against")
+    parser.add_argument("--store", choices=["sqlite", "etcd"], default="sqlite", help="the manager's store (etcd: one member started here)")
     args = parser.parse_args()
     if args.nodes < 1 or args.tasks < 1 or args.services < 1:
         parser.error("--nodes, --tasks and --services must be at least 1")
@@ -350,13 +357,16 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops what was started
     workdir = Path(tempfile.mkdtemp(prefix="corral-bench-cluster-"))
     procs: list[subprocess.Popen] = []
+    etcds: list[EtcdCluster] = []
     try:
-        figures = asyncio.run(run(args, workdir, procs))
+        figures = asyncio.run(run(args, workdir, procs, etcds))
     except TimedOut as err:  # before the deploy: nothing to report
         raise SystemExit(str(err)) from None
     finally:
         for proc in reversed(procs):  # agents first, then the manager
             stop(proc)
+        for etcd in etcds:
+            etcd.stop()
         if args.keep:
             print(f"kept {workdir}")
         else:

@@ -13,6 +13,7 @@ command -v skopeo >/dev/null || need_apt+=(skopeo)                    # registry
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)  # bench/registry.py's baseline
 command -v iptables-restore >/dev/null || need_apt+=(iptables)        # the mesh's kernel data path
 command -v wrk >/dev/null || need_apt+=(wrk)                          # bench/mesh.py's load
+command -v etcd >/dev/null || need_apt+=(etcd-server)                 # the etcd store backend's tests (each starts its own)
 command -v chromium >/dev/null || need_apt+=(chromium)                # the web UI's browser tests (tests/ui)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -23,6 +24,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   # Debian starts docker-registry as a service on :5000, the port corral's own registry wants: the bench starts its own.
   if [[ " ${need_apt[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null; then
     systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
+  # Debian may start etcd as a service on the default ports (2379/2380): tests start their own on free ports.
+  if [[ " ${need_apt[*]} " == *" etcd-server "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now etcd >/dev/null 2>&1 || true
   fi
 fi
 

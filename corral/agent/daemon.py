@@ -28,6 +28,7 @@ from corral.agent.mesh import Mesh, MeshSettings
 from corral.agent.probes import probe_for
 from corral.agent.routing import MeshFollower
 from corral.agent.vips import VipInterface
+from corral.agent.volumes import VolumeRemover
 from corral.agent.reconcile import Report, Stop, describe_stop, plan
 from corral.agent.secrets import task_files
 from corral.agent.settings import AgentSettings
@@ -150,6 +151,9 @@ class Agent:
             )
             self._loops.append(asyncio.create_task(self.routing.run(), name=f"{self.prefix} mesh"))
         self._loops.append(asyncio.create_task(self._reconcile_loop(), name=f"{self.prefix} reconcile"))
+        if self.settings.engine != "hollow":  # a fleet of simulated nodes holds no volumes
+            remover = VolumeRemover(self.client, self.name, self.engine, self.clock, self.settings.volume_poll)
+            self._loops.append(asyncio.create_task(remover.run(), name=f"{self.prefix} volumes"))
         if self._owns_link:
             self._loops.append(asyncio.create_task(self.identity.keep_renewed(self.client, self.clock.sleep), name=f"{self.prefix} certificate"))
             self.link.start()

@@ -108,7 +108,14 @@ class NodeIdentity:
         """Trust the manager's CA once it matches the join token (nothing to do over plain HTTP, or when done)."""
         if self.ca_pem is not None or urlsplit(url).scheme != "https":
             return
-        ca_pem = await fetch_pinned_ca(url, join_token)
+        urls = [each.strip() for each in url.split(",") if each.strip()]  # several managers: the first that answers
+        for at, each in enumerate(urls):
+            try:
+                ca_pem = await fetch_pinned_ca(each, join_token)
+                break
+            except ApiError:
+                if at == len(urls) - 1:
+                    raise
         self.context.load_verify_locations(cadata=ca_pem.decode("ascii"))
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
         self.ca_pem = ca_pem

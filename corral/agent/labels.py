@@ -15,3 +15,4 @@ SLOT = "corral.slot"
 def ownership_filter(cluster_id: str, node: str) -> list[str]:
     """Docker label filters that select exactly this agent's containers."""
     return [f"{CLUSTER}={cluster_id}", f"{NODE}={node}"]
+VOLUME = "corral.volume"  # on a named volume: its name in the stack (SOURCE, without the slot)

@@ -23,4 +23,5 @@ class AgentSettings:
     mesh: bool = True  # serve the routing mesh (published ports) on `address`
     mesh_data_path: DataPath = "userspace"  # or "kernel": iptables DNAT for TCP (see corral/agent/mesh/kernel.py)
     state_dir: Path | None = None  # the node's key and certificate (default: a private temporary dir)
+    volume_poll: float = 2.0  # how often the agent asks which of its volumes are to be removed
     drain_delay: float = 1.0  # seconds between leaving the mesh and SIGTERM, for every node's proxy to let go

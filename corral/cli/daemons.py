@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from collections.abc import Coroutine
+from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from corral.manager.settings import ManagerSettings
 from corral.model import Resources
 from corral.model.limits import Limits
 from corral.model.errors import CorralError, InvalidSpec
+from corral.store.etcd import EtcdSettings
 from corral.pki import CA_CERT_FILE, KeyMaterialError, load_or_create_ca
 
 DEFAULT_DATA_DIR = Path.home() / ".corral"
@@ -55,6 +57,18 @@ def _network(value: str) -> str:
     if network.version != 4 or network.num_addresses < 4 or network.is_loopback:
         fail(f"--service-network: {value} must be an IPv4 network of at least 4 addresses, not loopback")
     return str(network)
+
+
+AllowBindOption = typer.Option(
+    [], "--allow-bind", metavar="DIR", help="a host directory services may bind-mount paths under (repeatable; none by default)"
+)
+
+
+def _allow_bind(directories: list[str]) -> tuple[str, ...]:
+    for directory in directories:
+        if not directory.startswith("/"):
+            fail(f"--allow-bind: {directory!r} must be an absolute directory")
+    return tuple(directories)
 
 
 MaxRequestOption = typer.Option(
@@ -109,6 +123,24 @@ def _history(value: int) -> int:
     return value
 
 
+StoreOption = typer.Option(
+    "", "--store",
+    help="where the cluster's state lives: etcd://HOST:PORT,HOST:PORT... with an optional /PREFIX (default: SQLite in --data-dir)",
+)
+
+
+def _store(value: str) -> str:
+    if not value:
+        return ""
+    if value.startswith("sqlite://"):
+        return value
+    try:
+        EtcdSettings.parse(value)
+    except InvalidSpec as err:
+        fail(f"--store: {err.reason}")
+    return value
+
+
 RegistryOption = typer.Option(
     "127.0.0.1:5000", "--registry-listen", help="HOST:PORT of the image registry, or 'off' (off loopback: TLS, and `docker login` with an API token)"
 )
@@ -127,8 +159,29 @@ InsecureOption = typer.Option(
 TlsCertOption = typer.Option(None, "--tls-cert", help="the API's certificate (PEM; default: one issued by the cluster CA)")
 TlsKeyOption = typer.Option(None, "--tls-key", help="the key of --tls-cert (PEM)")
 AdvertiseOption = typer.Option(
-    [], "--advertise", help="another name or address clients reach the manager at (repeatable): in its certificate"
+    [], "--advertise",
+    help="another name or address clients reach the manager at (repeatable): in its certificate;"
+    " a URL (https://HOST:PORT) is also where the other managers send agents and clients to",
 )
+
+
+def _advertise(values: list[str]) -> dict[str, Any]:
+    """--advertise: names and addresses for the certificate, and at most one URL (whose host is one of the names)."""
+    names, urls = [], []
+    for value in values:
+        if "://" not in value:
+            names.append(value)
+            continue
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            fail(f"--advertise: invalid URL {value!r}: expected https://HOST:PORT")
+        urls.append(value.rstrip("/"))
+        names.append(parts.hostname)
+    if len(urls) > 1:
+        fail(f"--advertise: give one URL, not {len(urls)}")
+    return {"advertise": tuple(dict.fromkeys(names)), **({"advertise_url": urls[0]} if urls else {})}
+
+
 CertExpiryOption = typer.Option("90d", "--cert-expiry", help="how long a node certificate is valid (e.g. 90d, 12h, 30m, 600s)")
 AutolockOption = typer.Option(
     False, "--autolock",
@@ -220,6 +273,7 @@ async def _until_signalled() -> None:
 
 
 def manager(
+    context: typer.Context,
     data_dir: Path = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="where the store and join token live"),
     listen: str = typer.Option("127.0.0.1:7070", "--listen", help="HOST:PORT of the API"),
     node_lease: float = LeaseOption,
@@ -228,6 +282,7 @@ def manager(
     registry_listen: str = RegistryOption,
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     store_history: int = HistoryOption,
+    store: str = StoreOption,
     max_request_bytes: int = MaxRequestOption,
     limit: list[str] = LimitOption,
     insecure: bool = InsecureOption,
@@ -235,20 +290,28 @@ def manager(
     tls_key: Path | None = TlsKeyOption,
     advertise: list[str] = AdvertiseOption,
     cert_expiry: str = CertExpiryOption,
+    allow_bind: list[str] = AllowBindOption,
     autolock: bool = AutolockOption,
     unlock_key_file: Path | None = UnlockKeyFileOption,
+    name: str = typer.Option("manager", "--name", help="this manager's name among the managers of one etcd store"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Run a manager (the control plane) in the foreground. The API is HTTPS with the cluster CA's certificate."""
+    """Run a manager (the control plane) in the foreground. The API is HTTPS with the cluster CA's certificate.
+
+    Several managers share one control plane on an etcd store (--store etcd://...): each with its own --name
+    and --advertise URL, the same cluster CA and join token in their data dirs; one leads, elected through etcd."""
+    if context.invoked_subcommand is not None:  # `corral manager ls`: not a manager to run
+        return
     _logging(verbose)
     host, port = _listen(listen)
     settings = ManagerSettings(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
-        service_network=_network(service_network), store_history=_history(store_history),
-        limits=_limits(max_request_bytes, limit), advertise=tuple(advertise),
+        service_network=_network(service_network), store_history=_history(store_history), store_url=_store(store),
+        limits=_limits(max_request_bytes, limit), name=name, **_advertise(advertise),
         cert_expiry=_duration(cert_expiry, "--cert-expiry"), unlock_key=_unlock_key(autolock, unlock_key_file),
+        allow_bind=_allow_bind(allow_bind),
         **_tls(host, insecure, tls_cert, tls_key),
     )
 
@@ -407,11 +470,13 @@ def up(
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     mesh: str = MeshOption,
     store_history: int = HistoryOption,
+    store: str = StoreOption,
     max_request_bytes: int = MaxRequestOption,
     limit: list[str] = LimitOption,
     secrets_dir: Path = SecretsDirOption,
     insecure: bool = InsecureOption,
     cert_expiry: str = CertExpiryOption,
+    allow_bind: list[str] = AllowBindOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a whole local cluster in the foreground: a manager and NODES agents on loopback addresses.
@@ -428,9 +493,9 @@ def up(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
-        service_network=_network(service_network), store_history=_history(store_history),
+        service_network=_network(service_network), store_history=_history(store_history), store_url=_store(store),
         limits=_limits(max_request_bytes, limit), cert_expiry=_duration(cert_expiry, "--cert-expiry"),
-        **_tls(host, insecure, None, None),
+        allow_bind=_allow_bind(allow_bind), **_tls(host, insecure, None, None),
     )
     data_path = _mesh(mesh)
     resources = _resources(node_cpus, node_memory)
@@ -474,7 +539,7 @@ def _run_daemon(main: Coroutine[Any, Any, None]) -> None:
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(main)
-    except (OSError, CorralError) as err:  # a port taken, an autolocked cluster started without its passphrase...
+    except (OSError, CorralError) as err:  # a port taken, a store that does not answer, an autolocked cluster started without its passphrase...
         fail(str(err))
 
 

@@ -4,7 +4,7 @@ import os
 
 import typer
 
-from corral.cli import access, compose_config, daemons, discovery, events, images, jobs, nodes, secrets, services, stacks, ui
+from corral.cli import access, compose_config, daemons, discovery, events, images, jobs, managers, nodes, secrets, services, stacks, ui, volumes
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",
@@ -24,7 +24,7 @@ def main(
 
 
 app.command()(daemons.up)
-app.command()(daemons.manager)
+app.add_typer(managers.app, name="manager")
 app.command()(daemons.agent)
 app.command("join-token")(daemons.join_token)
 app.command()(stacks.deploy)
@@ -44,6 +44,7 @@ app.add_typer(access.token_app, name="token")
 app.command()(access.login)
 app.command()(access.logout)
 app.command()(access.whoami)
+app.add_typer(volumes.app, name="volume")
 
 if __name__ == "__main__":
     app()

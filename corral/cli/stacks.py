@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from corral.cli.builds import built_compose
 from corral.cli.compose_files import ComposeFileOption, EnvFileOption, read_project, warn
 from corral.cli.output import ManagerOption, OutputOption, call, check_output, console, emit, fail
 from corral.cli.rollouts import WatchOption, should_watch, watch
@@ -24,10 +25,13 @@ def deploy(
     prune: bool = typer.Option(False, "--prune", help="remove the stack's services the file no longer has"),
     watch_flag: bool | None = WatchOption,
     manager: str | None = ManagerOption,
+    build: bool = typer.Option(False, "--build", help="build the services that have build: here, push them to the cluster's registry"),
 ) -> None:
     """Create or update a stack's services from compose files (as `docker stack deploy`), merged and interpolated here."""
     project = read_project(compose_files, env_files)
     text = project.text
+    if build:  # after interpolation and merging: the builds are those of the file corral deploys
+        text = built_compose(text, name, project.directory, manager, dry_run)
     secrets, configs = _values(text, name, project.directory)
     body = {"compose": text, "dry_run": dry_run, "prune": prune, "secrets": secrets, "configs": configs}
     result = call(manager, lambda c: c.post(f"/v1/stacks/{name}/deploy", body))
@@ -90,8 +94,13 @@ def list_stacks(output: str = OutputOption, manager: str | None = ManagerOption)
 
 
 @app.command("rm")
-def remove_stack(name: str, manager: str | None = ManagerOption) -> None:
-    """Remove a stack: its services, and so its containers."""
-    result = call(manager, lambda c: c.request("DELETE", f"/v1/stacks/{name}"))
+def remove_stack(
+    name: str,
+    volumes: bool = typer.Option(False, "--volumes", help="remove its named volumes too (kept by default: a redeploy finds its data)"),
+    manager: str | None = ManagerOption,
+) -> None:
+    """Remove a stack: its services, and so its containers; its volumes stay unless --volumes."""
+    params = {"volumes": "true"} if volumes else None
+    result = call(manager, lambda c: c.request("DELETE", f"/v1/stacks/{name}", params=params))
     for service in result["removed"]:
         console.print(f"Removing service {service}", highlight=False)

@@ -36,7 +36,8 @@ def on_this_machine(url: str) -> bool:
 
 
 def ca_file_for(url: str) -> Path | None:
-    """The CA file to trust for `url`, or None (plain HTTP, or the system's CAs)."""
+    """The CA file to trust for `url`, or None (plain HTTP, or the system's CAs). Several managers' URLs: as the first."""
+    url = url.split(",")[0].strip()
     if urlsplit(url).scheme != "https":
         return None
     if os.environ.get("CORRAL_CA"):

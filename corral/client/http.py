@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import orjson
 
+from corral.model.managers import LEADER_HEADER
+
 
 class ApiError(Exception):
     """The manager answered with an error, or could not be reached."""
@@ -23,15 +25,36 @@ class ApiError(Exception):
 
 
 class ManagerClient:
-    """`token`: sent as `Authorization: Bearer` on every call (an agent's node credential, see `use_token`)."""
+    """`token`: sent as `Authorization: Bearer` on every call (an agent's node credential, see `use_token`).
+
+    `url` may name several managers of one control plane, comma-separated: calls go to one of them, and move
+    to the next when it cannot be reached (then the error is raised if a request may have been sent), or to
+    the leader a follower names (a 503 with the `X-Corral-Leader` header, for agents' calls).
+    """
 
     def __init__(self, url: str, token: str | None = None, timeout: float = 30.0, verify: ssl.SSLContext | bool = True) -> None:
         """`verify`: the TLS context to check the manager with (the cluster CA; a node's certificate), as httpx takes it."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.url = url.rstrip("/")
+        self.urls = [each.strip().rstrip("/") for each in url.split(",") if each.strip()] or [url.rstrip("/")]
+        self._at = 0
         self.token = token
-        self._options: dict[str, Any] = {"base_url": self.url, "timeout": timeout, "verify": verify}
+        self._options: dict[str, Any] = {"timeout": timeout, "verify": verify}
         self._http = httpx.AsyncClient(headers=headers, **self._options)
+
+    @property
+    def url(self) -> str:
+        """The manager calls go to now."""
+        return self.urls[self._at]
+
+    def _next(self, leader: str | None = None) -> None:
+        """Go to the leader a follower named (added to the list if new), else to the next manager of the list."""
+        if leader:
+            leader = leader.rstrip("/")
+            if leader not in self.urls:
+                self.urls.append(leader)
+            self._at = self.urls.index(leader)
+        else:
+            self._at = (self._at + 1) % len(self.urls)
 
     async def reconnect(self) -> None:
         """New connections from now on (a node certificate was replaced in the TLS context); the open ones are closed."""
@@ -61,16 +84,30 @@ class ManagerClient:
         headers = dict(_JSON) if body is not None else {}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        try:
-            response = await self._http.request(
-                method, path, content=body, params=params, headers=headers or None,
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
-        except httpx.TransportError as err:
-            raise ApiError(f"cannot reach the manager at {self.url}: {_why(self.url, err)}") from err
-        if response.status_code >= 400:
-            raise _error(response)
-        return orjson.loads(response.content) if response.content else None
+        for attempt in range(len(self.urls) + 1):
+            url = self.url
+            try:
+                response = await self._http.request(
+                    method, url + path, content=body, params=params, headers=headers or None,
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as err:  # nothing was sent: the next manager may answer
+                self._next()
+                if attempt < len(self.urls) - 1:
+                    continue
+                raise ApiError(f"cannot reach the manager at {url}: {_why(url, err)}") from err
+            except httpx.TransportError as err:  # may have been sent: not repeated here, but the next call goes elsewhere
+                if len(self.urls) > 1:
+                    self._next()
+                raise ApiError(f"cannot reach the manager at {url}: {_why(url, err)}") from err
+            leader = response.headers.get(LEADER_HEADER)
+            if response.status_code == 503 and leader and leader.rstrip("/") != url and attempt < len(self.urls):
+                self._next(leader)  # a follower refused an agent's call: the leader takes it
+                continue
+            if response.status_code >= 400:
+                raise _error(response)
+            return orjson.loads(response.content) if response.content else None
+        raise ApiError(f"no manager of {', '.join(self.urls)} took the call")
 
     async def get(self, path: str, **params: Any) -> Any:
         return await self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
@@ -81,7 +118,7 @@ class ManagerClient:
     async def stream(self, path: str, **params: Any) -> AsyncIterator[Any]:
         """Follow an NDJSON stream, one JSON value (an object, or a list for endpoint watches) per line."""
         try:
-            async with self._http.stream("GET", path, params=params, timeout=httpx.Timeout(10, read=None)) as response:
+            async with self._http.stream("GET", self.url + path, params=params, timeout=httpx.Timeout(10, read=None)) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise _error(response)
@@ -92,7 +129,9 @@ class ManagerClient:
                             raise ApiError(str(item["error"]), 0, item.get("path"))
                         yield item
         except httpx.TransportError as err:
-            raise ApiError(f"lost the manager at {self.url}: {err or type(err).__name__}") from err
+            url = self.url
+            self._next()  # the next stream (or call) tries another manager of the list
+            raise ApiError(f"lost the manager at {url}: {err or type(err).__name__}") from err
 
 
 _JSON = {"content-type": "application/json"}

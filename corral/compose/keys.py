@@ -7,8 +7,7 @@
 
 A key in no table is not a Compose key: refused, with the nearest known key
 as a hint (a typo such as `enviroment:` would otherwise drop the section).
-`x-` keys are extensions and are skipped. `restart` is refused only for the
-values whose behaviour corral's own restart differs from (HARMLESS_VALUES).
+`x-` keys are extensions and are skipped.
 """
 
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ TOP_LEVEL: dict[str, Rule] = {
     "name": HONOURED,
     "version": HONOURED,  # obsolete in the Compose Specification, and harmless: accepted silently
     "networks": _ignored("every service of a stack shares one network, where each reaches the others by name"),
-    "volumes": _ignored("named volumes are created by the engine of each node when a task first uses them"),
+    "volumes": HONOURED,
     "include": _refused("corral does not read included files; pass each file with -c, in order"),
     "models": _refused("corral does not run AI models; deploy a service that serves the model"),
 }
@@ -61,51 +60,51 @@ SERVICE: dict[str, Rule] = {
     "secrets": HONOURED,
     "configs": HONOURED,
     # harmless on a cluster: warnings
-    "container_name": _ignored("replicas cannot share one name; containers are named STACK_SERVICE.N.ID"),
+    "container_name": HONOURED,  # a warning from container.py: each replica gets its own name
     "expose": _ignored("documentation only: services of a stack reach each other on every port"),
     "networks": _ignored("every service of a stack shares one network, where each reaches the others by name"),
     "links": _ignored("services of a stack reach each other by service name already"),
     "external_links": _ignored("services of a stack reach each other by service name already"),
     "pull_policy": _ignored("nodes pull the image from the registry when they do not have it"),
     "scale": _ignored("use deploy.replicas (scale is the older form; deploy.replicas is what corral reads)"),
-    "depends_on": _ignored("start order is not enforced yet: services must retry until what they depend on answers"),
-    "logging": _ignored("containers log with each node's default driver; read them with `corral service logs`"),
-    "volumes": _ignored("a named volume lives on the node where the task runs and does not follow it to another node"),
+    "depends_on": HONOURED,  # dependents wait pending until the condition holds (manager/dependencies.py)
+    "logging": HONOURED,
+    "volumes": HONOURED,  # named volumes (one per replica, kept on its node), bind mounts under --allow-bind, tmpfs
     "develop": _ignored("`docker compose watch` settings have no meaning for a deploy"),
     "attach": _ignored("`docker compose up` log attachment has no meaning for a deploy; use `corral service logs`"),
-    "stdin_open": _ignored("nothing attaches to a task's standard input; use `corral service exec`-style tools"),
-    "tty": _ignored("nothing attaches to a task's terminal"),
+    "stdin_open": HONOURED,
+    "tty": HONOURED,
     "mac_address": _ignored("each task gets an address on the stack network"),
     # not honoured, and the application would behave differently: errors
     "env_file": _refused("the manager cannot read files on your machine: `corral deploy` reads env_file and sends environment"),
-    "build": _refused("corral does not build images yet: build and push the image (`corral image push`), then set image:"),
-    "restart": _refused("set deploy.restart_policy.condition instead (none, on-failure or any)"),
+    "build": HONOURED,  # `corral deploy --build` builds and pushes it; without it, refused by builds.check_build
+    "restart": HONOURED,  # the restart policy, unless deploy.restart_policy is set (older_forms.py)
     "extends": _refused("corral does not resolve extends; merge the files with several -c options instead"),
     "profiles": _refused("corral deploys every service of the file; remove the profiled services or the profiles key"),
     "volumes_from": _refused("tasks run on different nodes and cannot share another container's volumes"),
-    "user": _refused(_NOT_YET + " as that user"),
-    "working_dir": _refused(_NOT_YET + " in that directory"),
-    "hostname": _refused(_NOT_YET),
-    "domainname": _refused(_NOT_YET),
-    "cap_add": _refused(_NOT_YET + " with the added capabilities"),
-    "cap_drop": _refused(_NOT_YET + " with those capabilities"),
-    "sysctls": _refused(_NOT_YET),
-    "ulimits": _refused(_NOT_YET + " within those limits"),
-    "init": _refused(_NOT_YET + " under an init process"),
-    "tmpfs": _refused(_NOT_YET + " with those tmpfs mounts"),
-    "read_only": _refused(_NOT_YET + " with a read-only root file system"),
-    "stop_signal": _refused(_NOT_YET + ": they would be stopped with SIGTERM"),
-    "shm_size": _refused(_NOT_YET + " with that /dev/shm size"),
-    "extra_hosts": _refused(_NOT_YET + " with those /etc/hosts entries"),
-    "dns": _refused(_NOT_YET + " with those DNS servers"),
-    "dns_search": _refused(_NOT_YET + " with those DNS search domains"),
-    "dns_opt": _refused(_NOT_YET + " with those DNS options"),
-    "pids_limit": _refused(_NOT_YET + "; use deploy.resources.limits.pids"),
-    "mem_limit": _refused("use deploy.resources.limits.memory"),
-    "mem_reservation": _refused("use deploy.resources.reservations.memory"),
-    "cpus": _refused("use deploy.resources.limits.cpus"),
-    "platform": _refused(_NOT_YET + "; use a deploy.placement constraint on node.platform"),
-    "security_opt": _refused(_NOT_YET + " with those security options"),
+    "user": HONOURED,  # engine options (container.py, model/container.py)
+    "working_dir": HONOURED,
+    "hostname": HONOURED,
+    "domainname": HONOURED,
+    "cap_add": HONOURED,
+    "cap_drop": HONOURED,
+    "sysctls": HONOURED,
+    "ulimits": HONOURED,
+    "init": HONOURED,
+    "tmpfs": HONOURED,
+    "read_only": HONOURED,
+    "stop_signal": HONOURED,
+    "shm_size": HONOURED,
+    "extra_hosts": HONOURED,
+    "dns": HONOURED,
+    "dns_search": HONOURED,
+    "dns_opt": HONOURED,
+    "pids_limit": HONOURED,
+    "mem_limit": HONOURED,  # older forms of deploy.resources (older_forms.py)
+    "mem_reservation": HONOURED,
+    "cpus": HONOURED,
+    "platform": HONOURED,
+    "security_opt": HONOURED,
     "group_add": _refused(_NOT_YET + " with those groups"),
     "runtime": _refused(_NOT_YET + " under that runtime"),
     "isolation": _refused(_NOT_YET),
@@ -142,10 +141,5 @@ NESTED: dict[str, Rule] = {
     "ports[].name": _ignored("a name for tools; ports are addressed by number"),
     "healthcheck.start_interval": HONOURED,
 }
-
-# The few other keys whose meaning the table cannot say alone:
-# `restart: always` and `unless-stopped` are what corral does anyway (it restarts any task that stops).
-HARMLESS_VALUES: dict[str, frozenset[object]] = {"restart": frozenset({"always", "unless-stopped"})}
-HARMLESS_WHY: dict[str, str] = {"restart": "corral restarts every task that stops (deploy.restart_policy.condition: any)"}
 
 ALL_SERVICE_KEYS = frozenset(SERVICE)

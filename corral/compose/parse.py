@@ -9,7 +9,7 @@ problem of the file is gathered (problems.py) and reported in one error.
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
@@ -20,6 +20,9 @@ from corral.compose import yaml_loader as compose_yaml
 from pydantic import ValidationError
 
 from corral.compose.affinity import parse_affinities
+from corral.compose.builds import check_build
+from corral.compose.container import parse_container
+from corral.compose.dependencies import check_dependencies, parse_depends_on
 from corral.compose.deploy import parse_canary, parse_deploy
 from corral.compose.durations import parse_duration
 from corral.compose.healthcheck import parse_healthcheck
@@ -28,18 +31,23 @@ from corral.compose.keyvalues import parse_environment, parse_labels
 from corral.compose import keys
 from corral.compose.classify import check_mounts, classify
 from corral.compose.notes import Notes
+from corral.compose.older_forms import with_older_forms
 from corral.compose.paths import child
 from corral.compose.ports import parse_ports
 from corral.compose.privileges import check_privileges
 from corral.compose.problems import Problems
 from corral.compose.rebalance import parse_rebalance
 from corral.compose.secrets import Definition, parse_definitions, parse_references
+from corral.compose.volumes import VolumeDefinition, parse_mounts, parse_volume_definitions
 from corral.compose.values import optional, read_command, read_mapping, read_non_empty_string, show
 from corral.model.affinity import Affinity
 from corral.model.errors import InvalidSpec
 from corral.model.job import JobSpec
 from corral.model.limits import Limits, check_services, check_spec
+from corral.model.container import ContainerOptions
+from corral.model.dependency import Dependency
 from corral.model.service import FileReference, PortSpec, ServiceSpec
+from corral.model.volume import Mount
 
 _STACK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _SERVICE_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
@@ -61,11 +69,14 @@ class ComposeResult:
 
 
 def parse_compose(
-    text: str, stack: str, limits: Limits = Limits(), budget: float = 10.0, clock: Callable[[], float] = time.monotonic
+    text: str, stack: str, limits: Limits = Limits(), budget: float = 10.0, clock: Callable[[], float] = time.monotonic,
+    allow_bind: Sequence[str] | None = None,
 ) -> ComposeResult:
     """Turn compose YAML into the specs of stack `stack`; raises InvalidSpec on bad input.
 
     The file and each spec must stay within `limits`, and reading the YAML within `budget` seconds.
+    `allow_bind`: the host directories bind mounts may be under (the manager's --allow-bind); None
+    where the policy is not known (the CLI): the manager decides.
     """
     _check_stack_name(stack)
     size = len(text.encode())
@@ -79,17 +90,19 @@ def parse_compose(
     classify(top, keys.TOP_LEVEL, "", notes, problems)
     secrets: dict[str, Definition] = problems.attempt(lambda: parse_definitions(top.get("secrets"), "secrets", "secret", stack, notes), {})
     configs: dict[str, Definition] = problems.attempt(lambda: parse_definitions(top.get("configs"), "configs", "config", stack, notes), {})
+    volumes: dict[str, VolumeDefinition] = problems.attempt(lambda: parse_volume_definitions(top.get("volumes"), stack, notes), {})
     sections: dict[str, object] = problems.attempt(lambda: _read_services(top.get("services")), {})
     problems.attempt(lambda: check_services(len(sections), limits), None)
     services = []
     for name, body in sections.items():
-        spec = _parse_service(name, body, stack, notes, problems, secrets, configs, set(sections))
+        spec = _parse_service(name, body, stack, notes, problems, secrets, configs, set(sections), volumes, allow_bind)
         if spec is not None:
             problems.attempt(lambda: check_spec(spec, limits, partial(_compose_path, child("services", name))), None)
             services.append(spec)
     for refused in notes.refused:
         problems.note(refused)
     problems.raise_if_any()
+    services = check_dependencies(services, stack, notes)  # needs every service: once each one parsed
     return ComposeResult(services=services, warnings=notes.warnings(), secrets=secrets, configs=configs)
 
 
@@ -142,6 +155,8 @@ def _parse_service(
     secrets: dict[str, Definition],
     configs: dict[str, Definition],
     siblings: set[str],
+    volumes: dict[str, VolumeDefinition],
+    allow_bind: Sequence[str] | None,
 ) -> ServiceSpec | None:
     """The spec of service `name`, or None once each of its problems is noted in `problems`."""
     path = child("services", name)
@@ -152,14 +167,19 @@ def _parse_service(
         return None
     problems.attempt(lambda: check_privileges(section, path), None)
     classify(section, keys.SERVICE, path, notes, problems)
-    check_mounts(section.get("volumes"), child(path, "volumes"), problems)
+    mounts_checked = len(problems.found)
+    check_mounts(section.get("volumes"), child(path, "volumes"), problems, allow_bind)
+    mounts_allowed = len(problems.found) == mounts_checked  # a refused bind mount: not read again below
 
     def read(key: str, reader: Callable[[object, str], T], default: T) -> T:
         return problems.attempt(lambda: reader(section.get(key), child(path, key)), default)
 
+    problems.attempt(lambda: check_build(section, path), None)
     built = section.get("image") is None and section.get("build") is not None  # the build: problem says it all
     image = "" if built else read("image", read_non_empty_string, "")
-    deploy = problems.attempt(lambda: parse_deploy(section.get("deploy"), child(path, "deploy"), notes), None)
+    deploy = problems.attempt(
+        lambda: with_older_forms(parse_deploy(section.get("deploy"), child(path, "deploy"), notes), section, path), None
+    )
     healthcheck = problems.attempt(
         lambda: parse_healthcheck(section.get("healthcheck"), section.get("x-corral-healthcheck"), path, notes), None
     )
@@ -179,6 +199,11 @@ def _parse_service(
     job = problems.attempt(lambda: parse_job(section, path, deploy.mode, notes), no_job) if deploy is not None else None
     affinities: list[Affinity] = problems.attempt(lambda: parse_affinities(section, path, name, stack, siblings, notes), [])
     rebalance, cooldown = problems.attempt(lambda: parse_rebalance(section, path, notes), (True, 60.0))
+    mounts: list[Mount] = (
+        read("volumes", lambda v, p: parse_mounts(v, p, volumes, notes), []) if mounts_allowed else []
+    )
+    container = problems.attempt(lambda: parse_container(section, path, notes), ContainerOptions())
+    depends_on: list[Dependency] = read("depends_on", lambda v, p: parse_depends_on(v, p, stack, notes), [])
     if len(problems.found) > before or deploy is None:
         return None
     try:
@@ -209,6 +234,9 @@ def _parse_service(
             affinities=affinities,
             rebalance=rebalance,
             rebalance_cooldown=cooldown,
+            volumes=mounts,
+            container=container,
+            depends_on=depends_on,
         )
     except ValidationError as error:  # a safety net: the readers above should catch everything
         problem = error.errors()[0]

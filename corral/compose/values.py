@@ -128,6 +128,12 @@ def read_scalar_text(value: object, path: str) -> str:
     raise InvalidSpec(path, "must be a string, number, boolean or null")
 
 
+def read_bool(value: object, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidSpec(path, "must be true or false")
+    return value
+
+
 def read_choice(value: object, path: str, choices: tuple[Word, ...], what: str) -> Word:
     """One of a few words, e.g. read_choice(v, p, ("tcp", "udp"), "protocol")."""
     expected = ", ".join(choices[:-1]) + " or " + choices[-1]

@@ -20,6 +20,7 @@ from corral.manager import keys
 from corral.model import Node, Service, Task, TaskState
 from corral.model.errors import Compacted, NotCaughtUp
 from corral.model.task import DesiredState, SharedSpecs, TERMINAL_STATES
+from corral.model.volume import Volume
 from corral.store import KeyValue, Store, WatchEvent, WatchExpired
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class StateCache:
     services: dict[str, Versioned[Service]] = field(default_factory=dict)
     tasks: dict[str, Versioned[Task]] = field(default_factory=dict)
     nodes: dict[str, Versioned[Node]] = field(default_factory=dict)
+    volumes: dict[str, Versioned[Volume]] = field(default_factory=dict)  # by store key (keys.volume_key)
     revision: int = 0
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
@@ -107,13 +109,16 @@ class StateCache:
             try:
                 applied = 0
                 async for event in self.store.watch("", revision):
+                    # A burst of thousands of changes must not stall the API; but other work runs only between two
+                    # revisions: etcd gives all of a transaction's changes one, and `revision` must mean all of it.
+                    if applied >= YIELD_EVERY and event.revision != self.revision:
+                        applied = 0
+                        await asyncio.sleep(0)
                     for listener in self.listeners:  # before the event is applied: they read the state before it
                         listener(event)
                     self._apply(event)
                     self._notify()
                     applied += 1
-                    if applied % YIELD_EVERY == 0:  # a burst of thousands of changes must not stall the API
-                        await asyncio.sleep(0)
             except (WatchExpired, Compacted) as err:  # compacted: more was written between list and watch than is kept
                 log.warning("cache watch ended (%s); listing again", err)
 
@@ -121,6 +126,7 @@ class StateCache:
         self.services.clear()
         self.tasks.clear()
         self.nodes.clear()
+        self.volumes.clear()
         self.node_tasks.clear()
         self.node_left.clear()
         self.service_tasks.clear()
@@ -163,6 +169,8 @@ class StateCache:
         elif key.startswith(keys.NODES):
             node = Node.model_validate(value)
             self.nodes[node.name] = Versioned(node, revision)
+        elif key.startswith(keys.VOLUMES):
+            self.volumes[key] = Versioned(Volume.model_validate(value), revision)
 
     def _count(self, task: Task, sign: int) -> None:
         counts = self.service_counts.setdefault(task.service, [0, 0])
@@ -187,6 +195,8 @@ class StateCache:
             self.services.pop(key.removeprefix(keys.SERVICES), None)
         elif key.startswith(keys.NODES):
             self.nodes.pop(key.removeprefix(keys.NODES), None)
+        elif key.startswith(keys.VOLUMES):
+            self.volumes.pop(key, None)
 
     def _move_task(self, task_id: str, old: str | None, new: str | None, revision: int) -> None:
         """Keep the per-node index, and mark the nodes whose task list changed (for their agents)."""

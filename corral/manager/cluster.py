@@ -142,6 +142,11 @@ class Leases:
     def forget(self, node: str) -> None:
         self.last.pop(node, None)
 
+    def clear(self) -> None:
+        """Forget every lease: a manager taking over the lead gives every node a fresh one (`seed`), whatever it
+        heard in an earlier term."""
+        self.last.clear()
+
     def extend(self, by: float) -> None:
         """Every lease lasts `by` seconds longer: the manager could not hear heartbeats for that long."""
         for name in self.last:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from corral.manager.priority import UsersFirst
 from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases
+from corral.manager.leadership import Leadership
 from corral.manager.settings import ManagerSettings
 from corral.model.errors import CorralError
 from corral.pki import ClusterCA
@@ -30,6 +31,7 @@ class ManagerContext:
     agent_batches: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     users_first: UsersFirst = field(default_factory=UsersFirst)  # and they wait while users are answered
     data_key: bytes | None = None  # the cluster's data-encryption key, which seals secret values (access/encryption.py)
+    leadership: Leadership | None = None  # whether this manager leads the control plane (None: a context made by hand)
 
     def secrets_key(self) -> bytes:
         """The data key; a manager started without one cannot read or store secrets."""

@@ -39,9 +39,11 @@ from corral.manager import health, keys, replication
 from corral.manager.jobs import runs as job_runs
 from corral.manager.cache import StateCache, Versioned
 from corral.manager.cluster import Leases
+from corral.manager.dependencies import waiting_tasks
 from corral.manager.plan import Plan, apply
 from corral.manager.queue import WorkQueue
 from corral.manager.scheduling import ClusterIndex, schedule
+from corral.manager.scheduling.volumes import bindings_of, needs_volumes, new_volumes, removing_of
 from corral.manager.settings import ManagerSettings
 from corral.manager.stalls import StallWatch
 from corral.model import Node, NodeState, Service, ServiceMode, Task, TaskState
@@ -395,21 +397,34 @@ class Controller:
             return plan
         by_id = {task_id: v.obj for task_id, v in read.items()}
         by_id.update((t.id, t) for t in created)
-        decided = schedule(nodes, (), by_id.values(), now, sample=self.settings.schedule_sample, index=self._index)
+        waiting = waiting_tasks(cache, by_id.values())  # depends_on: pending until the dependencies are ready
+        ready = [task for task in by_id.values() if task.id not in waiting]
+        # Only a batch with volumes reads the volume records (a slot sticks to the node holding its data).
+        with_volumes = any(needs_volumes(task) for task in ready)
+        volumes = [v.obj for v in cache.volumes.values()] if with_volumes else []
+        decided = schedule(
+            nodes, (), ready, now, sample=self.settings.schedule_sample, index=self._index,
+            volumes=bindings_of(volumes) if with_volumes else None, removing=removing_of(volumes),
+        )
         changes: dict[str, Task] = {}
+        known = [(volume.node, volume.name) for volume in volumes]
         for assignment in decided.assignments:
             task = by_id[assignment.task_id]
             changes[task.id] = task.model_copy(
                 update={"node": assignment.node, "state": TaskState.assigned, "error": "", "updated_at": now}
             )
+            if with_volumes:  # recorded with the placement: from now on the slot comes back to this node
+                for volume in new_volumes(task, assignment.node, known, now):
+                    plan.put(keys.volume_key(volume.node, volume.name), volume, None, requeue=task.service)
+                    known.append((volume.node, volume.name))
         for task in by_id.values():
             if task.not_before > now and not task.error.startswith("restart delayed"):
                 wait = task.not_before - now
                 changes[task.id] = task.model_copy(update={"error": f"restart delayed {wait:.0f}s (restart policy back-off)"})
-        for miss in decided.unplaced:
-            task = by_id[miss.task_id]
-            if task.state != TaskState.pending or task.error != miss.reason:
-                changes[task.id] = task.model_copy(update={"state": TaskState.pending, "error": miss.reason, "updated_at": now})
+        for task_id, reason in [*((miss.task_id, miss.reason) for miss in decided.unplaced), *waiting.items()]:
+            task = by_id[task_id]
+            if task.state != TaskState.pending or task.error != reason:
+                changes[task.id] = task.model_copy(update={"state": TaskState.pending, "error": reason, "updated_at": now})
         for task in created:
             plan.put_task(changes.get(task.id, task), None, requeue=task.service)
         self._created.update(task.id for task in created)

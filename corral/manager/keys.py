@@ -4,6 +4,7 @@ SERVICES = "services/"
 TASKS = "tasks/"
 NODES = "nodes/"
 CLUSTER = "cluster/info"
+MANAGERS = "managers/"  # the managers of the control plane, each by its --name (its URL, when it started)
 
 
 def service_key(name: str) -> str:
@@ -34,3 +35,10 @@ def secret_key(name: str) -> str:
 
 def config_key(name: str) -> str:
     return CONFIGS + name
+
+VOLUMES = "volumes/"
+
+
+def volume_key(node: str, name: str) -> str:
+    """A volume is known by the node that holds it and its name (a disposable one may be on several nodes)."""
+    return f"{VOLUMES}{node}/{name}"

@@ -8,7 +8,7 @@ from typing import Any
 
 import uvicorn
 
-from corral.manager import data_dir, keys
+from corral.manager import data_dir, keys, managers
 from corral.manager.access.encryption import open_data_key
 from corral.manager.api import create_app
 from corral.manager.cache import StateCache
@@ -17,11 +17,13 @@ from corral.manager.compaction import Compactor
 from corral.manager.context import ManagerContext
 from corral.manager.registry_server import RegistryServer
 from corral.manager.controller import Controller
+from corral.manager.leadership import Leadership
 from corral.manager.access import tokens
 from corral.manager.peer_certs import PeerCertificateProtocol
 from corral.manager.registry_access import registry_authorizer
 from corral.manager.runtime import keep_old_objects_out_of_collections
 from corral.manager.settings import ManagerSettings
+from corral.manager.shared_identity import check_cluster_ca
 from corral.manager.stalls import StallWatch
 from corral.pki import ClusterCA, load_or_create_ca, load_or_create_server_certificate, uvicorn_ssl_options
 from corral.store import Store, open_store
@@ -61,6 +63,7 @@ class Manager:
         tls_options = self._tls_options(ca)
         data_dir.prepare(settings.data_dir)  # the certificates just written are private too (the dir is 0700 anyway)
         store = await open_store(settings.store)
+        await check_cluster_ca(store, ca)  # several managers on one store must share one CA
         await tokens.ensure_admin_token(store, settings.data_dir, time.time())  # DATA_DIR/admin-token: what `docker login` takes
         cache = StateCache(store)
         leases = Leases()
@@ -71,13 +74,23 @@ class Manager:
             ca=ca,
         )
         self.context = ctx
+        await managers.announce(ctx)
         self._tasks.append(asyncio.create_task(stalls.run(), name="stalls"))
         self._tasks.append(asyncio.create_task(keep_old_objects_out_of_collections(), name="gc"))
         self._tasks.append(asyncio.create_task(cache.run(), name="cache"))
         await cache.synced.wait()
-        self._tasks.append(asyncio.create_task(Controller(store, cache, leases, settings, stalls=stalls).run(), name="controller"))
-        compactor = Compactor(store, settings.store_history, settings.compact_interval)
-        self._tasks.append(asyncio.create_task(compactor.run(), name="compactor"))
+
+        async def lead(fenced: Store) -> None:
+            """The leader's work, through the store fenced by its term: the controller (with node health), compaction."""
+            leases.clear()  # the controller seeds a fresh lease for every node: no node is down because the leader changed
+            controller = Controller(fenced, cache, leases, settings, stalls=stalls)
+            compactor = Compactor(fenced, settings.store_history, settings.compact_interval)
+            await asyncio.gather(controller.run(), compactor.run())
+
+        ctx.leadership = Leadership(
+            store.election(settings.leader_ttl), {"name": settings.name, "url": settings.public_url}, lead
+        )
+        self._tasks.append(asyncio.create_task(ctx.leadership.run(), name="leadership"))
         config = uvicorn.Config(
             create_app(ctx),
             host=settings.listen_host,
@@ -139,8 +152,13 @@ class Manager:
                 await asyncio.wait_for(self._tasks[-1], 3)
             except (TimeoutError, asyncio.CancelledError):
                 pass
+        leadership = self.context.leadership if self.context is not None else None
+        term = leadership.term if leadership is not None else None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if leadership is not None and term is not None:  # another manager leads at once, not after the ttl
+            leadership.term = term
+            await leadership.resign()
         if self.context is not None:
             await self.context.store.close()

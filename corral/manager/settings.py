@@ -14,6 +14,11 @@ class ManagerSettings:
     listen_host: str = "127.0.0.1"
     listen_port: int = 7070
     store_url: str = ""  # default: sqlite in data_dir
+    # Several managers on one etcd store: each has a name and the URL the others, agents and the CLI reach it at;
+    # one leads (runs the controller), elected through the store with a term of `leader_ttl` seconds.
+    name: str = "manager"
+    advertise_url: str = ""  # default: `url`
+    leader_ttl: float = 2.0  # etcd's smallest lease with its default election timeout
     node_lease: float = 3.0  # a heartbeat renews a node's lease for this long
     service_network: str = "10.217.0.0/16"  # services' virtual IPs (service-to-service by name) come from here
     node_grace: float = 2.0  # past its lease a node is `late`; this much later it is down and its tasks replaced
@@ -33,6 +38,7 @@ class ManagerSettings:
     tls_key: Path | None = None
     advertise: tuple[str, ...] = ()  # more names and addresses the server certificate is valid for
     cert_expiry: float = DEFAULT_NODE_CERT_LIFETIME  # seconds a node certificate is valid
+    allow_bind: tuple[str, ...] = ()  # host directories a service may bind-mount (under); none by default
     # `--autolock`: the passphrase the key-encryption key is derived from (access/encryption.py); None: DATA_DIR/kek
     unlock_key: str | None = field(default=None, repr=False)
 
@@ -53,6 +59,11 @@ class ManagerSettings:
     def sqlite_file(self) -> Path | None:
         """The file of a SQLite store, or None for another store."""
         return Path(self.store.removeprefix("sqlite://")) if self.store.startswith("sqlite://") else None
+
+    @property
+    def public_url(self) -> str:
+        """Where the other managers, agents and the CLI reach this manager."""
+        return self.advertise_url or self.url
 
     @property
     def ca_file(self) -> Path:

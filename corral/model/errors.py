@@ -87,3 +87,22 @@ class StorageFull(CorralError):
     """The store cannot write: the manager's disk is full. Nothing was changed; writes work again once space is freed."""
 
     status = 507
+
+
+class TooLarge(CorralError):
+    """A write is larger than the store takes at once (etcd's request size or operation count). Nothing was changed."""
+
+    status = 413
+
+
+class StoreUnavailable(CorralError):
+    """The store does not answer (no etcd member reachable, or no quorum). Nothing is known to have changed:
+    a write may be retried; reads from a manager's cache go on."""
+
+    status = 503
+
+
+class NotLeader(CorralError):
+    """This manager's term as leader is over (its lease lapsed, another leads): the write was refused, nothing changed."""
+
+    status = 503

@@ -6,8 +6,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from corral.model.affinity import Affinity
+from corral.model.container import ContainerOptions
+from corral.model.dependency import Dependency
 from corral.model.job import JobSpec, JobStatus
 from corral.model.resources import Resources
+from corral.model.volume import Mount
 
 UpdateOrder = Literal["stop-first", "start-first"]
 FailureAction = Literal["pause", "continue", "rollback"]
@@ -164,9 +167,12 @@ class ServiceSpec(BaseModel):
     rebalance: bool = Field(default=True, description="x-corral-rebalance: move replicas to restore the spread when nodes come")
     rebalance_cooldown: float = Field(default=60.0, ge=0, description="a replica started this many seconds ago or less is not moved")
     job: JobSpec | None = Field(default=None, description="a job's runs: x-corral-job and x-corral-schedule (job modes only)")
+    volumes: list[Mount] = Field(default_factory=list, description="named volumes (one per slot), bind mounts, tmpfs")
+    container: ContainerOptions = Field(default_factory=ContainerOptions, description="engine options: user, hostname, ulimits...")
+    depends_on: list[Dependency] = Field(default_factory=list, description="services whose condition its tasks wait for")
 
     def task_shape(self) -> "ServiceSpec":
-        """The spec without what does not change a running task (replicas, labels, rollout settings)."""
+        """The spec without what does not change a running task (replicas, labels, rollout settings, dependencies)."""
         return self.model_copy(
             update={
                 "replicas": 0,
@@ -177,6 +183,7 @@ class ServiceSpec(BaseModel):
                 "job": None,
                 "rebalance": True,
                 "rebalance_cooldown": 60.0,
+                "depends_on": [],
             }
         )
 

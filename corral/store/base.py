@@ -1,12 +1,16 @@
 """The store interface (etcd-shaped, as kine is) and the rules a backend keeps.
 
-There is one backend: SQLite (`sqlite.py`), which `open_store` opens from a
-`sqlite:///PATH` URL. The manager knows only this interface; another backend
-would implement it and pass tests/store/test_store_contract.py.
+Two backends: SQLite (`sqlite.py`, `sqlite:///PATH`, the embedded default) and
+etcd v3 (`etcd/`, `etcd://HOST:PORT[,...]`, for several managers), opened by
+`open_store` from a URL. The manager knows only this interface; every backend
+passes tests/store/test_store_contract.py.
 
 Rules a backend keeps:
 - Every write bumps one cluster-wide revision; a key's `mod_revision` is the
   revision of its last write. A write is durable when the call returns.
+  Revisions only grow; the ops of one transaction get revisions in order, one
+  each (SQLite) or one for all (etcd): never count on the numbering, only on
+  the revisions the store hands back.
 - A write can be conditional on the key's current `mod_revision`
   (0 = "must not exist"): compare-and-swap, enforced by the backend.
 - `watch(prefix, after)` yields every change with revision > `after`, in
@@ -26,11 +30,14 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from corral.model.errors import Conflict
+
+if TYPE_CHECKING:
+    from corral.store.election import Election
 
 
 class WatchExpired(Exception):
@@ -139,6 +146,12 @@ class Store(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    def election(self, ttl: float) -> "Election":
+        """How managers sharing this store elect their leader (one store of one manager's own: it always leads)."""
+        from corral.store.election import SoloElection
+
+        return SoloElection(self)
 
     async def put(self, key: str, value: dict[str, Any], expect: int | None = None) -> int:
         return await self.txn([Op.put(key, value, expect)])

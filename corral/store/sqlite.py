@@ -468,7 +468,10 @@ def _plan(
     skipped: list[int] = []
     for at, op in enumerate(txn.ops):
         mod_revision, create_revision, text, last = changes.get(op.key) or state.get(op.key, (0, 0, None, 0))
-        if op.expect is not None and op.expect != mod_revision:
+        # A value written earlier in this transaction has no revision its writer could know (etcd gives
+        # the whole transaction one, once committed): only "absent" (0, after a delete) can be expected of it.
+        written_here = op.key in changes and text is not None
+        if op.expect is not None and (op.expect != mod_revision or written_here):
             if not txn.each:
                 where = f"at revision {mod_revision}" if text is not None else "absent"
                 raise Conflict(f"{op.key} changed: expected revision {op.expect}, it is {where}")

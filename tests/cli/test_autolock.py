@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.tls import verify
+from tests.tls import admin_headers, verify
 
 from test_manager_stops import CORRAL, _free_port
 from test_secrets_stay_out_of_sight import _wait_for
@@ -52,7 +52,7 @@ def _refused(data: Path, port: int, *args: str, key: str | None) -> str:
 def _serving(url: str, data: Path) -> Callable[[], bool]:
     def check() -> bool:
         try:
-            return httpx.get(url + "/v1/info", verify=verify(data), timeout=2).status_code == 200
+            return httpx.get(url + "/v1/info", headers=admin_headers(data), verify=verify(data), timeout=2).status_code == 200
         except (httpx.HTTPError, OSError):
             return False
 
@@ -73,10 +73,9 @@ def test_an_autolocked_manager_needs_its_passphrase_and_the_data_dir_alone_opens
     proc = _start(data, port, "--autolock", key="correct horse battery")
     try:
         assert _wait_for(serving, 30), "the autolocked manager did not start"
-        token = (data / "admin-token").read_text().strip()
         created = httpx.post(
             url + "/v1/secrets", json={"name": "db-password", "data": base64.b64encode(VALUE).decode()},
-            headers={"Authorization": f"Bearer {token}"}, verify=verify(data),
+            headers=admin_headers(data), verify=verify(data),
         )
         assert created.status_code == 201, created.text
     finally:

@@ -1,8 +1,10 @@
 """The key table: every key honoured, ignored with a reason, or refused with a reason and an alternative."""
 
 import pytest
+import yaml
 
 from corral.compose import keys, parse_compose
+from corral.model.errors import InvalidSpec
 from tests.compose.compose_helpers import web_error, web_result
 
 
@@ -40,9 +42,17 @@ def test_a_misspelled_key_is_refused_with_a_hint() -> None:
     )
 
 
-def test_bind_mounts_are_refused_and_named_volumes_are_not() -> None:
-    error = web_error({"image": "nginx", "volumes": ["data:/data", "./conf:/etc/conf:ro", {"type": "bind", "source": "/srv", "target": "/srv"}]})
-    assert [line.split(":")[0] for line in str(error).splitlines()] == ["services.web.volumes[1]", "services.web.volumes[2]"]
+def test_relative_bind_mounts_are_refused_and_absolute_ones_only_outside_allow_bind() -> None:
+    service = {"image": "nginx", "volumes": ["data:/data", "./conf:/etc/conf:ro", {"type": "bind", "source": "/srv", "target": "/srv"}]}
+    error = web_error(service)  # the CLI: the cluster's --allow-bind is not known here, the manager decides
+    assert [line.split(":")[0] for line in str(error).splitlines()] == ["services.web.volumes[1]"]
+    text = yaml.safe_dump({"services": {"web": service}, "volumes": {"data": None}})
+    with pytest.raises(InvalidSpec) as caught:  # the manager, with no directory allowed
+        parse_compose(text, "app", allow_bind=())
+    lines = str(caught.value).splitlines()
+    assert [line.split(":")[0] for line in lines] == ["services.web.volumes[1]", "services.web.volumes[2]"]
+    assert "bind mount of '/srv': not under a directory the cluster allows (allowed: none)" in lines[1]
+    assert "--allow-bind" in lines[1]
 
 
 def test_errors_of_several_services_and_sections_come_together() -> None:

@@ -127,6 +127,17 @@ class Cluster:
         return wait_until(check, timeout, 0.5, what=f"{count} running tasks of {service}")  # type: ignore[no-any-return]
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM a process this test started (by its PID), SIGKILL it if it does not stop in time."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def private_service_network() -> str:
     """A /24 of its own for a test cluster's service VIPs, so clusters running at once never share one."""
     return f"10.217.{random.randint(1, 254)}.0/24"
@@ -138,6 +149,12 @@ def remove_containers(cluster_id: str) -> None:
         try:
             container.remove(force=True)
         except docker.errors.NotFound:
+            pass
+    # its named volumes, which outlive containers and stacks by design
+    for volume in client.volumes.list(filters={"label": f"corral.cluster={cluster_id}"}):
+        try:
+            volume.remove(force=True)
+        except docker.errors.APIError:
             pass
     # the service VIPs its agents put on `lo` (left behind when an agent was killed)
     subprocess.run(["ip", "addr", "flush", "dev", "lo", "label", f"lo:crl{cluster_id[:8]}"], capture_output=True)

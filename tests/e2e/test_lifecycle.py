@@ -31,10 +31,10 @@ def test_invalid_file_is_refused_and_changes_nothing(cluster: Cluster, compose_f
     missing = cluster.cli("deploy", "-c", "/nonexistent/compose.yaml", "--name", "shop", check=False)
     assert missing.returncode != 0 and "cannot read" in missing.stderr
 
-    odd = compose_file(ONE + "    volumes: [data:/data]\n    healthcheck: {test: [NONE]}\n", "odd.yaml")
+    odd = compose_file(ONE + "    container_name: web1\n    healthcheck: {test: [NONE]}\n", "odd.yaml")
     dry = cluster.cli("deploy", "-c", str(odd), "--name", "shop", "--dry-run")
     assert "would create service shop_web" in dry.stdout
-    assert "services.web.volumes is ignored:" in dry.stderr
+    assert "services.web.container_name is ignored:" in dry.stderr
     assert cluster.cli_json("service", "ls") == []
 
     scale = cluster.cli("service", "scale", "nosuch=3", check=False)

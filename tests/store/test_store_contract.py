@@ -1,4 +1,8 @@
-"""The contract every store backend keeps (run against each backend)."""
+"""The contract every store backend keeps, run against each backend (SQLite and a real etcd: tests/store/conftest.py).
+
+Revisions are compared with those the store handed back, never counted from 0: etcd's start at 1, its
+compaction is cluster-wide, and it gives all the ops of one transaction one revision (SQLite one each).
+"""
 
 import asyncio
 import os
@@ -10,23 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from corral.model.errors import Compacted, Conflict
+from corral.model.errors import Compacted, Conflict, InvalidSpec, TooLarge
 from corral.store import Op, Store, open_store
+from corral.store.etcd import EtcdStore
 from corral.store.sqlite import SqliteStore
 
 
-@pytest.fixture(params=["sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path):
-    backend = await open_store(f"sqlite://{tmp_path}/store.db")
-    yield backend
-    await backend.close()
-
-
 async def test_put_get_and_revisions(store: Store) -> None:
-    assert await store.revision() == 0
+    base = await store.revision()
     rev1 = await store.put("services/a", {"x": 1})
     rev2 = await store.put("services/a", {"x": 2})
-    assert rev2 == rev1 + 1
+    assert base < rev1 and rev2 == rev1 + 1 == await store.revision()
     kv = await store.get("services/a")
     assert kv is not None and kv.value == {"x": 2}
     assert kv.create_revision == rev1 and kv.mod_revision == rev2
@@ -40,7 +38,7 @@ async def test_range_by_prefix_sorted(store: Store) -> None:
     await store.put("nodes/a", {"n": 0})
     items, revision = await store.range("tasks/")
     assert [kv.key for kv in items] == ["tasks/a", "tasks/b"]
-    assert revision == 4
+    assert revision == await store.revision()
 
 
 async def test_compare_and_swap(store: Store) -> None:
@@ -75,42 +73,52 @@ async def test_txn_each_skips_only_the_stale_ops(store: Store) -> None:
     assert [(await store.get(k)).value["n"] for k in ("tasks/a", "tasks/b", "tasks/c")] == [2, 1, 2]  # type: ignore[union-attr]
     assert revision == await store.revision()
     seen = [await anext(events), await anext(events)]
-    assert [e.key for e in seen] == ["tasks/a", "tasks/c"] and seen[1].revision == seen[0].revision + 1
+    assert [e.key for e in seen] == ["tasks/a", "tasks/c"] and seen[0].revision <= seen[1].revision == revision
     await events.aclose()
 
 
 async def test_ops_of_one_txn_see_each_other(store: Store) -> None:
+    """Several ops on one key in one transaction (etcd takes a key once per Txn: the backend folds them)."""
     first = await store.put("tasks/a", {"n": 1})
     revision = await store.txn(
-        [Op.put("tasks/a", {"n": 2}, expect=first), Op.put("tasks/a", {"n": 3}, expect=first + 1),
-         Op.delete("tasks/a", expect=first + 2), Op.put("tasks/a", {"n": 4}, expect=0)]
+        [Op.put("tasks/a", {"n": 2}, expect=first), Op.put("tasks/a", {"n": 3}),
+         Op.delete("tasks/a"), Op.put("tasks/a", {"n": 4}, expect=0)]
     )
     kv = await store.get("tasks/a")
-    assert kv is not None and kv.value == {"n": 4} and kv.mod_revision == revision == first + 4
-    assert kv.create_revision == revision  # created again by the last op
+    assert kv is not None and kv.value == {"n": 4} and kv.mod_revision == revision > first
     with pytest.raises(Conflict):
         await store.txn([Op.put("tasks/b", {"n": 1}, expect=0), Op.put("tasks/b", {"n": 2}, expect=0)])
+    with pytest.raises(Conflict):  # no revision of a value written in the same transaction can be expected
+        await store.txn([Op.put("tasks/b", {"n": 1}, expect=0), Op.put("tasks/b", {"n": 2}, expect=revision + 1)])
     assert await store.get("tasks/b") is None and await store.revision() == revision
+    revision, skipped = await store.txn_each(
+        [Op.put("tasks/b", {"n": 1}, expect=0), Op.put("tasks/b", {"n": 2}, expect=0), Op.put("tasks/b", {"n": 3})]
+    )
+    assert skipped == [1] and (await store.get("tasks/b")).value == {"n": 3}  # type: ignore[union-attr]
 
 
 async def test_concurrent_txns_each_keep_their_own_outcome(store: Store) -> None:
-    """Transactions sent at once (a backend may commit them together) apply in order; a conflict fails only its own."""
+    """Transactions sent at once (a backend may commit them together, in any order): each is all or nothing,
+    a conflict fails only its own."""
     await store.put("k/x", {"n": 0})
-    before = await store.revision()
+    before = await store.put("k/y", {"n": 0})
     outcomes = await asyncio.gather(
         store.txn([Op.put("k/a", {"n": 1}, expect=0), Op.put("k/x", {"n": 1})]),
-        store.txn([Op.put("k/b", {"n": 1}), Op.put("k/a", {"n": 9}, expect=0)]),  # k/a exists by now: all or nothing
-        store.txn_each([Op.put("k/a", {"n": 2}, expect=before + 1), Op.put("k/c", {"n": 1}, expect=before)]),
-        store.txn([Op.delete("k/x"), Op.put("k/x", {"n": 5}, expect=0)]),
+        store.txn([Op.put("k/b", {"n": 1}), Op.put("k/a", {"n": 9}, expect=0)]),  # one of these two creates k/a
+        store.txn_each([Op.put("k/c", {"n": 1}, expect=0), Op.put("k/y", {"n": 1}, expect=before - 1)]),
+        store.txn([Op.delete("k/y"), Op.put("k/y", {"n": 5}, expect=0)]),
         return_exceptions=True,
     )
-    assert outcomes[0] == before + 2
-    assert isinstance(outcomes[1], Conflict)
-    assert outcomes[2] == (before + 3, [1])
-    assert outcomes[3] == before + 5
+    assert [isinstance(outcome, Conflict) for outcome in outcomes[:2]].count(True) == 1
+    assert isinstance(outcomes[2], tuple) and outcomes[2][1] == [1]
+    assert isinstance(outcomes[3], int)
     values = {kv.key: kv.value["n"] for kv in (await store.range("k/"))[0]}
-    assert values == {"k/a": 2, "k/x": 5}  # no k/b (its transaction failed), no k/c (its op was stale)
-    assert await store.revision() == before + 5
+    if isinstance(outcomes[1], Conflict):
+        assert values == {"k/a": 1, "k/x": 1, "k/c": 1, "k/y": 5}  # nothing of the second
+    else:
+        assert values == {"k/a": 9, "k/b": 1, "k/x": 0, "k/c": 1, "k/y": 5}  # nothing of the first
+    revisions = [outcome for outcome in outcomes if isinstance(outcome, int)] + [outcomes[2][0]]
+    assert min(revisions) > before and max(revisions) == await store.revision()
 
 
 async def test_a_write_that_cannot_be_stored_fails_alone(store: Store) -> None:
@@ -152,10 +160,11 @@ async def _collect(store: Store, prefix: str, after: int, count: int) -> list:
 
 
 async def test_watch_replays_history_then_follows_live(store: Store) -> None:
+    base = await store.revision()
     await store.put("tasks/1", {"s": "new"})
     await store.put("nodes/1", {"s": "ready"})
     await store.put("tasks/1", {"s": "running"})
-    watching = asyncio.create_task(_collect(store, "tasks/", 0, 4))
+    watching = asyncio.create_task(_collect(store, "tasks/", base, 4))
     await asyncio.sleep(0.05)
     await store.put("tasks/2", {"s": "new"})
     await store.delete("tasks/1")
@@ -184,18 +193,90 @@ async def test_watch_misses_nothing_under_concurrent_writes(store: Store) -> Non
     assert [e.value["i"] for e in events] == list(range(200))
 
 
+async def test_watch_that_starts_behind_catches_up_without_gaps_or_duplicates(store: Store) -> None:
+    """A watch from a revision well behind, while writes go on: history, then live, each revision once."""
+    written = [await store.put(f"b/{i % 5}", {"i": i}) for i in range(150)]
+    watching = asyncio.create_task(_collect(store, "b/", written[49], 200))
+
+    async def writer() -> None:
+        for i in range(150, 250):
+            written.append(await store.put(f"b/{i % 5}", {"i": i}))
+
+    await asyncio.gather(writer(), asyncio.sleep(0))
+    events = await asyncio.wait_for(watching, 20)
+    assert [e.value["i"] for e in events] == list(range(50, 250))
+    assert [e.revision for e in events] == written[50:]
+    assert all(e.prev_value == {"i": e.value["i"] - 5} for e in events)
+
+
+async def test_conflicting_transactions_one_wins(store: Store) -> None:
+    """Many writers compare-and-swap the same key from the same revision: exactly one lands."""
+    start = await store.put("c/k", {"n": 0})
+    outcomes = await asyncio.gather(
+        *(store.txn([Op.put("c/k", {"n": i}, expect=start), Op.put(f"c/by/{i}", {"n": i})]) for i in range(1, 11)),
+        return_exceptions=True,
+    )
+    won = [i for i, outcome in enumerate(outcomes, 1) if isinstance(outcome, int)]
+    assert len(won) == 1 and all(isinstance(o, Conflict) for o in outcomes if not isinstance(o, int))
+    assert "c/k changed: expected revision" in str(next(o for o in outcomes if isinstance(o, Conflict)))
+    assert (await store.get("c/k")).value == {"n": won[0]}  # type: ignore[union-attr]
+    assert [kv.key for kv in (await store.range("c/by/"))[0]] == [f"c/by/{won[0]}"]
+
+
+async def test_a_large_value(store: Store) -> None:
+    """A value of 1 MB is stored, read, listed and watched whole; one over etcd's request limit is refused
+    (TooLarge, nothing changed), never cut."""
+    base = await store.revision()
+    big = {"blob": "v" * 1_000_000, "n": 1}
+    revision = await store.put("l/big", big)
+    assert (await store.get("l/big")).value == big  # type: ignore[union-attr]
+    assert (await store.range("l/"))[0][0].value == big
+    assert (await _collect(store, "l/", base, 1))[0].value == big
+    if isinstance(store, EtcdStore):
+        with pytest.raises(TooLarge, match="max-request-bytes"):
+            await store.put("l/big", {"blob": "w" * 2_000_000})
+        with pytest.raises(TooLarge):
+            await store.txn_each([Op.put("l/small", {"n": 1}), Op.put("l/huge", {"blob": "w" * 2_000_000})])
+        assert await store.revision() == revision and await store.get("l/small") is None
+    assert (await store.get("l/big")).value == big  # type: ignore[union-attr]
+
+
+async def test_a_transaction_with_many_operations(store: Store) -> None:
+    """1,000 ops: txn_each lands them all (etcd: in Txns of at most --max-txn-ops, each whole) and skips exactly the
+    stale ones; an all-or-nothing txn over etcd's limit is refused naming it, nothing changed."""
+    first = await store.txn_each([Op.put(f"m/{i:04}", {"i": i}) for i in range(1000)])
+    assert first[1] == []
+    items, _ = await store.range("m/")
+    assert len(items) == 1000
+    revisions = {kv.key: kv.mod_revision for kv in items}
+    ops = [Op.put(f"m/{i:04}", {"i": -i}, expect=revisions[f"m/{i:04}"] if i % 3 else 1) for i in range(1000)]
+    revision, skipped = await store.txn_each(ops)
+    assert skipped == [i for i in range(1000) if i % 3 == 0 and revisions[f"m/{i:04}"] != 1]
+    values = {kv.key: kv.value["i"] for kv in (await store.range("m/"))[0]}
+    assert values == {f"m/{i:04}": (i if i in skipped else -i) for i in range(1000)}
+    assert revision == await store.revision()
+    many = [Op.put(f"m/{i:04}", {"i": 0}) for i in range(1000)]
+    if isinstance(store, EtcdStore):
+        with pytest.raises(TooLarge, match="max-txn-ops"):
+            await store.txn(many)
+        assert await store.revision() == revision
+    else:
+        assert await store.txn(many) > revision
+
+
 async def test_watch_from_compacted_revision_fails_naming_the_oldest(store: Store) -> None:
+    base = await store.revision()
     for i in range(10):
         await store.put("k", {"i": i})
         await store.put(f"other/{i}", {"i": i})
     await store.put("gone", {"i": 0})
     deleted_at = await store.delete("gone")
-    assert await store.oldest_revision() == 0
+    assert await store.oldest_revision() <= base
     oldest = await store.compact(keep=4)
     assert oldest == deleted_at - 4 == await store.oldest_revision()
     with pytest.raises(Compacted) as err:
-        await _collect(store, "", 1, 1)
-    assert (err.value.revision, err.value.oldest) == (1, oldest)
+        await _collect(store, "", base, 1)
+    assert (err.value.revision, err.value.oldest) == (base, oldest)
     assert "compacted" in str(err.value) and f"oldest available is {oldest}" in str(err.value)
     # from the oldest revision on, history is whole, previous values included
     replay = await _collect(store, "", oldest, 4)
@@ -232,7 +313,7 @@ async def test_compaction_keeps_every_current_value(store: Store) -> None:
 
 async def test_write_during_compaction_is_not_lost(store: Store) -> None:
     for start in range(0, 30_000, 1000):
-        await store.txn([Op.put(f"k/{i % 100}", {"i": i}) for i in range(start, start + 1000)])
+        await store.txn_each([Op.put(f"k/{i % 100}", {"i": i}) for i in range(start, start + 1000)])
     watching = store.watch("k/", await store.revision())
     compaction = asyncio.create_task(store.compact(keep=10))
     written = []
@@ -323,8 +404,8 @@ asyncio.run(main())
 """
 
 
-async def test_acknowledged_write_survives_sigkill(tmp_path: Path) -> None:
-    url = f"sqlite://{tmp_path}/store.db"
+async def test_acknowledged_write_survives_sigkill(store_url: str) -> None:
+    url = store_url
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, url], stdout=subprocess.PIPE, text=True)
     try:
         acked = -1

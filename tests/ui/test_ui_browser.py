@@ -3,6 +3,7 @@ sign in from `corral ui --print-url`, watch nodes and services appear, scale fro
 without a reload, kill a container and see its task fail and be replaced, and a viewer sees no actions.
 Screenshots of each page at 1280x800 go to docs/ui/."""
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from selenium.webdriver.common.by import By
 
 from tests.e2e.cluster import Cluster, remove_containers, wait_until
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "ui"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "ui"  # written there with CORRAL_SCREENSHOTS=docs
 STACK = """
 services:
   web:
@@ -77,6 +78,7 @@ def _confirm(browser: webdriver.Chrome) -> None:
 
 def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdriver.Chrome, tmp_path: Path) -> None:
     cluster = ui_cluster
+    SCREENSHOTS = DOCS_SCREENSHOTS if os.environ.get("CORRAL_SCREENSHOTS") == "docs" else tmp_path
     compose = tmp_path / "compose.yaml"
     compose.write_text(STACK)
     cluster.cli("deploy", "-c", str(compose), "--name", "shop")

@@ -63,6 +63,10 @@ class Engine(ABC):
     @abstractmethod
     async def remove(self, container_id: str) -> None: ...
 
+    async def remove_volume(self, name: str) -> None:
+        """Remove this node's named volume `name` (made for a task); gone already is done. EngineError while a
+        container uses it. An engine that makes no volumes has nothing to remove."""
+
     async def exec(self, container_id: str, command: Sequence[str], timeout: float) -> tuple[int, str]:
         """Run `command` in the container: its exit code and output (health checks)."""
         raise EngineError(f"{type(self).__name__} cannot run commands in containers")

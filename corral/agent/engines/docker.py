@@ -5,10 +5,14 @@ task, service, stack, node and cluster, limited by the service's resource
 limits, restart policy "no" (corral decides about restarts, not Docker), and
 its ports published on the node's address. Its secrets and configs are
 files on the host's tmpfs (engines/files.py), bind-mounted read-only: never
-in its environment, never in `docker inspect` beyond the host path.
+in its environment, never in `docker inspect` beyond the host path. Its named
+volumes are created on first use, labelled as corral's (cluster, node, stack,
+service, slot, volume) and never removed with the container
+(`remove_volume` is asked for explicitly, see agent/volumes.py).
 """
 
 import asyncio
+import builtins
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,8 +25,11 @@ from docker.types import Mount
 
 from corral.agent import labels
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError, TaskFile
+from corral.agent.engines.docker_options import create_options
 from corral.agent.engines.files import DEFAULT_ROOT, TaskFiles
+from corral.agent.engines.platforms import check_platform
 from corral.model import PublishedPort, Task
+from corral.model.volume import volume_name
 
 T = TypeVar("T")
 
@@ -39,6 +46,7 @@ class DockerEngine(Engine):
         self.files = TaskFiles(files_root, cluster_id, node)
         self._starting: set[str] = set()  # tasks whose files are written but whose container may not be listed yet
         self._registry: tuple[str, str, Callable[[], str | None]] | None = None
+        self._platform: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"docker-{node}")
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -72,7 +80,9 @@ class DockerEngine(Engine):
 
     def _start_sync(self, task: Task, address: str, hosts: dict[str, str], files: Sequence[TaskFile]) -> ContainerInfo:
         spec = task.spec
-        self._ensure_image(spec.image)
+        if spec.container.platform:
+            check_platform(spec.container.platform, self._engine_platform())
+        self._ensure_image(spec.image, spec.container.platform)
         slot = str(task.slot) if task.slot is not None else (task.node or "")
         container_labels = {
             **spec.labels,
@@ -94,10 +104,8 @@ class DockerEngine(Engine):
             "ports": ports,
             "detach": True,
             "restart_policy": {"Name": "no"},
-            "stop_signal": "SIGTERM",
+            **create_options(spec.container, hosts),
         }
-        if hosts:
-            options["extra_hosts"] = hosts
         if spec.command is not None:
             options["command"] = spec.command
         if spec.entrypoint is not None:
@@ -108,9 +116,12 @@ class DockerEngine(Engine):
             options["mem_limit"] = spec.limits.memory
         if spec.reservations.memory:
             options["mem_reservation"] = spec.reservations.memory
+        mounts = self._volume_mounts(task, slot)
         if files:
             written = self.files.write(task.id, files)
-            options["mounts"] = [Mount(f.reference.target, str(path), type="bind", read_only=True) for path, f in written]
+            mounts += [Mount(f.reference.target, str(path), type="bind", read_only=True) for path, f in written]
+        if mounts:
+            options["mounts"] = mounts
         try:
             container = self._client.containers.create(spec.image, **options)
         except docker.errors.APIError as err:
@@ -126,6 +137,73 @@ class DockerEngine(Engine):
         container.reload()
         return _info(container)
 
+    def _volume_mounts(self, task: Task, slot: str) -> "builtins.list[Mount]":
+        """The task's volumes, bind mounts and tmpfs as Docker mounts; its named volumes created if missing."""
+        mounts: builtins.list[Mount] = []
+        for mount in task.spec.volumes:
+            if mount.type == "tmpfs":
+                mounts.append(Mount(mount.target, None, type="tmpfs", read_only=mount.read_only, tmpfs_size=mount.tmpfs_size))
+            elif mount.type == "bind":
+                mounts.append(Mount(mount.target, mount.source, type="bind", read_only=mount.read_only))
+            else:
+                name = volume_name(mount, task.slot, self.node)
+                if mount.external:
+                    self._external_volume(name)
+                else:
+                    self._ensure_volume(name, task, slot, mount.source, mount.driver_opts, mount.labels)
+                mounts.append(Mount(mount.target, name, type="volume", read_only=mount.read_only, no_copy=mount.nocopy))
+        return mounts
+
+    def _ensure_volume(
+        self, name: str, task: Task, slot: str, source: str, driver_opts: dict[str, str], extra: dict[str, str]
+    ) -> None:
+        try:
+            found = self._client.volumes.get(name)
+        except docker.errors.NotFound:
+            found = None
+        except docker.errors.APIError as err:
+            raise EngineError(f"cannot inspect volume {name}: {err.explanation or err}") from err
+        if found is not None:
+            if (found.attrs.get("Labels") or {}).get(labels.CLUSTER) != self.cluster_id:
+                raise EngineError(f"volume {name} exists on node {self.node} but is not this cluster's: rename or remove it", permanent=True)
+            return
+        volume_labels = {
+            **extra, labels.CLUSTER: self.cluster_id, labels.NODE: self.node, labels.STACK: task.stack,
+            labels.SERVICE: task.service, labels.SLOT: slot, labels.VOLUME: source,
+        }
+        try:
+            self._client.volumes.create(name, driver="local", driver_opts=driver_opts or None, labels=volume_labels)
+        except docker.errors.APIError as err:
+            raise EngineError(f"cannot create volume {name}: {err.explanation or err}") from err
+
+    def _external_volume(self, name: str) -> None:
+        try:
+            self._client.volumes.get(name)
+        except docker.errors.NotFound as err:  # it may be created later: retried with back-off
+            raise EngineError(f"external volume {name} not found on node {self.node}: create it there first (docker volume create)") from err
+        except docker.errors.APIError as err:
+            raise EngineError(f"cannot inspect volume {name}: {err.explanation or err}") from err
+
+    async def remove_volume(self, name: str) -> None:
+        def remove_sync() -> None:
+            try:
+                volume = self._client.volumes.get(name)
+            except docker.errors.NotFound:
+                return
+            owner = volume.attrs.get("Labels") or {}
+            if owner.get(labels.CLUSTER) != self.cluster_id:
+                raise EngineError(f"volume {name} is not this cluster's: left alone", permanent=True)
+            if owner.get(labels.NODE) != self.node:
+                return  # nodes sharing one engine (a local cluster): the node that made it removes it
+            volume.remove()
+
+        try:
+            await self._run(remove_sync)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as err:
+            raise EngineError(f"cannot remove volume {name}: {err.explanation or err}") from err
+
     def use_registry(self, registry: str, user: str, password: Callable[[], str | None]) -> None:
         self._registry = (registry, user, password)
 
@@ -136,7 +214,17 @@ class DockerEngine(Engine):
         secret = self._registry[2]()
         return {"username": self._registry[1], "password": secret} if secret else None
 
-    def _ensure_image(self, image: str) -> None:
+    def _engine_platform(self) -> str:
+        """OS/ARCH of the engine (asked once): what a service's `platform` is checked against."""
+        if self._platform is None:
+            try:
+                info = self._client.info()
+            except docker.errors.APIError as err:
+                raise EngineError(f"cannot ask the engine for its platform: {err.explanation or err}") from err
+            self._platform = f"{info.get('OSType', 'linux')}/{info.get('Architecture', '')}"
+        return self._platform
+
+    def _ensure_image(self, image: str, platform: str | None = None) -> None:
         try:
             self._client.images.get(image)
             return
@@ -146,7 +234,7 @@ class DockerEngine(Engine):
             raise EngineError(f"cannot inspect image {image}: {err.explanation or err}") from err
         repository, tag = _split_reference(image)
         try:
-            self._client.images.pull(repository, tag=tag, auth_config=self._auth_for(repository))
+            self._client.images.pull(repository, tag=tag, auth_config=self._auth_for(repository), platform=platform)
         except docker.errors.NotFound as err:  # it may be pushed later: retried with back-off
             raise EngineError(f"image {image} not found in registry") from err
         except docker.errors.APIError as err:

@@ -65,6 +65,7 @@ POLICY: tuple[Rule, ...] = (
     Rule(WRITE, "/v1/registry", Role.deployer),
     Rule(WRITE, "/v1/secrets", Role.deployer),
     Rule(WRITE, "/v1/configs", Role.deployer),
+    Rule(WRITE, "/v1/volumes", Role.deployer),
     Rule(WRITE, "/v2", Role.deployer),  # registry pushes and deletes
     Rule(WRITE, "/v1/ui", Role.viewer),  # a login code for the web UI, with the caller's own role
     # reading anything else (listings, metadata, events, pulls): every role

@@ -5,7 +5,8 @@ from pydantic import BaseModel
 
 import corral
 from corral.manager.api import (
-    agent_batches, agents, discovery, errors, events, images, nodes, openapi, secrets, services, stacks, tasks, tokens, ui,
+    agent_batches, agents, discovery, errors, events, images, managers, nodes, openapi, secrets, services, stacks, tasks, tokens,
+    ui, volumes,
 )
 from corral.manager.api.audit import AuditWrites
 from corral.manager.api.auth import authorize
@@ -24,6 +25,7 @@ class Info(BaseModel):
     nodes: int
     services: int
     tasks: int
+    registry: str | None = None  # HOST:PORT of the cluster's image registry, where `corral deploy --build` pushes
 
 
 @info_router.get("/info", response_model=Info)
@@ -36,6 +38,7 @@ async def info(ctx: ManagerContext = Depends(context)) -> Info:
         nodes=len(cache.nodes),
         services=len(cache.services),
         tasks=len(cache.tasks),
+        registry=ctx.settings.registry_listen,
     )
 
 
@@ -54,6 +57,7 @@ def create_app(ctx: ManagerContext) -> FastAPI:
         info_router, stacks.router, services.router, tasks.router, nodes.router,
         agents.trust, agents.join, agents.router, agent_batches.router, discovery.router, discovery.agent_routes, events.router, images.router,
         secrets.secrets_router, secrets.configs_router, secrets.agent_values, tokens.router, tokens.whoami_router,
+        volumes.router, volumes.agent_routes, managers.router,
     )
     for router in routers:
         app.include_router(router)

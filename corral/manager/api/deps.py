@@ -8,7 +8,7 @@ the node credential (corral/manager/credentials.py).
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from corral.manager import credentials, node_identity
@@ -16,6 +16,7 @@ from corral.manager.cluster import check_token, current_token
 from corral.manager.context import ManagerContext
 from corral.manager.peer_certs import client_certificate
 from corral.model.errors import NotFound
+from corral.model.managers import LEADER_HEADER
 
 bearer = HTTPBearer(auto_error=False, description="the join token (to register) or the node's credential (every other agent call)")
 
@@ -79,10 +80,25 @@ def require_node_credential(request: Request, found: HTTPAuthorizationCredential
     return NodeCredential(secret)
 
 
+async def require_leader(ctx: ManagerContext = Depends(context)) -> None:
+    """Agents talk to the leader (it holds the node leases and acts on them): a follower sends them there."""
+    leadership = ctx.leadership
+    if leadership is None or leadership.leading:
+        return
+    leader = await ctx.store.election(ctx.settings.leader_ttl).leader()
+    where = f"{leader.get('name')} at {leader.get('url')}" if leader else "none right now: try again shortly"
+    raise HTTPException(
+        503, f"manager {ctx.settings.name} does not lead the control plane; agents talk to the leader ({where})",
+        headers={LEADER_HEADER: str(leader.get("url", ""))} if leader else {"Retry-After": "1"},
+    )
+
+
 def agent_router() -> APIRouter:
-    """A router for /v1/agent routes: each checks the node credential before anything else."""
-    return APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_node_credential)])
+    """A router for /v1/agent routes: each checks the node credential before anything else, then that this manager leads."""
+    return APIRouter(
+        prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_node_credential), Depends(require_leader)]
+    )
 
 
 def join_router() -> APIRouter:
-    return APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_token)])
+    return APIRouter(prefix="/v1/agent", tags=["agent"], dependencies=[Depends(require_token), Depends(require_leader)])

@@ -1,11 +1,12 @@
 """/v1/stacks: deploy a compose file as a stack, list stacks, remove one."""
 
 import asyncio
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from corral.compose import parse_compose
@@ -13,7 +14,10 @@ from corral.manager import stacks
 from corral.manager.access.stack_values import plan_values, removal_ops, stack_values
 from corral.manager.api.deps import context
 from corral.manager.context import ManagerContext
+from corral.manager.volumes import records as volume_records
+from corral.model import ServiceSpec
 from corral.model.spec_diff import spec_changes
+from corral.store import Op
 
 router = APIRouter(prefix="/v1/stacks", tags=["stacks"])
 
@@ -64,7 +68,7 @@ class StackView(BaseModel):
 async def deploy(stack: str, body: DeployRequest, ctx: ManagerContext = Depends(context)) -> DeployResult:
     settings = ctx.settings
     parsed = await asyncio.get_running_loop().run_in_executor(
-        _PARSERS, parse_compose, body.compose, stack, settings.limits, settings.parse_budget
+        _PARSERS, parse_compose, body.compose, stack, settings.limits, settings.parse_budget, time.monotonic, settings.allow_bind
     )
     values = await plan_values(
         ctx.store, stack, parsed.definitions(), body.secrets, body.configs, ctx.clock(), ctx.secrets_key() if parsed.secrets else None
@@ -98,7 +102,16 @@ async def list_stacks(ctx: ManagerContext = Depends(context)) -> list[StackView]
 
 
 @router.delete("/{stack}", response_model=DeployResult)
-async def remove_stack(stack: str, ctx: ManagerContext = Depends(context)) -> DeployResult:
+async def remove_stack(
+    stack: str,
+    volumes: bool = Query(default=False, description="remove its named volumes too (kept by default)"),
+    ctx: ManagerContext = Depends(context),
+) -> DeployResult:
     owned = await stack_values(ctx.store, stack)  # its secrets and configs go too, unless another stack uses them
-    names, revision = await stacks.remove(ctx, stack, lambda remaining: removal_ops(owned, remaining))
+
+    def also(remaining: list[ServiceSpec]) -> list[Op]:
+        held = volume_records.removal_ops(volume_records.matching(ctx.cache, stack=stack), ctx.cache.nodes) if volumes else []
+        return [*removal_ops(owned, remaining), *held]
+
+    names, revision = await stacks.remove(ctx, stack, also)
     return DeployResult(stack=stack, created=[], updated=[], unchanged=[], removed=names, warnings=[], dry_run=False, revision=revision)

@@ -20,7 +20,7 @@ passed as `index` is brought up to date and records the assignments made
 """
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from corral.model import Node, Task, TERMINAL_STATES
 from corral.model.constraint import Constraint, parse_constraint
@@ -32,6 +32,7 @@ from corral.manager.scheduling.ranking import ExactRanker, Ranker, SampledRanker
 from corral.manager.scheduling.preferences import has_preferences, preferring
 from corral.manager.scheduling.reasons import explain, explain_pinned
 from corral.manager.scheduling.snapshot import ClusterIndex, NodeSlot
+from corral.manager.scheduling.volumes import VolumePin, explain_volume, pin_of, sticky_names
 
 
 def schedule(
@@ -43,6 +44,8 @@ def schedule(
     sample: int | None = None,
     seed: int = 0,
     index: ClusterIndex | None = None,
+    volumes: Mapping[str, str] | None = None,
+    removing: Collection[str] = (),
 ) -> Plan:
     """Assign the `unplaced` tasks to `nodes`.
 
@@ -59,6 +62,10 @@ def schedule(
         and `placed` (which then only needs the tasks that changed since the
         last call) and records the assignments of this plan. Without it, an
         index is built from `nodes` and `placed` and thrown away.
+    volumes: sticky volume name -> the node holding it (see `volumes`): a
+        task whose slot's volume a node holds can only go to that node, and
+        waits with a reason naming the volume while that node cannot take it.
+    removing: sticky volume names being removed: their slots' tasks wait.
 
     Every task of `unplaced` not left out ends up either in
     `plan.assignments` or in `plan.unplaced`.
@@ -70,14 +77,22 @@ def schedule(
     else:
         index.set_nodes(nodes)
         index.record_all(placed)
-    return _Pass(index, sample, random.Random(seed)).run(unplaced, now)
+    bindings = dict(volumes) if volumes is not None else None
+    return _Pass(index, sample, random.Random(seed), bindings, frozenset(removing)).run(unplaced, now)
 
 
 class _Pass:
     """One call of `schedule()`: the state that lives while it runs."""
 
-    def __init__(self, index: ClusterIndex, sample: int | None, rng: random.Random) -> None:
+    def __init__(
+        self, index: ClusterIndex, sample: int | None, rng: random.Random, bindings: dict[str, str] | None = None,
+        removing: frozenset[str] = frozenset(),
+    ) -> None:
         self.index = index
+        self.removing = removing
+        self._names: dict[str, list[str]] = {}  # task id -> its sticky volume names (tasks that have some)
+        self._bound_here: set[str] = set()  # volume names this pass placed for the first time
+        self.bindings = bindings  # grows with this pass's placements of tasks whose volumes no node held
         self.sample = sample
         self.rng = rng
         self.assignments: list[Assignment] = []
@@ -86,6 +101,7 @@ class _Pass:
 
     def run(self, tasks: Iterable[Task], now: float) -> Plan:
         pinned: list[tuple[Task, Demand]] = []
+        by_volume: list[tuple[Task, Demand, VolumePin]] = []
         groups: dict[Demand, list[Task]] = {}
         demands = DemandCache()
         seen: set[str] = set()
@@ -98,12 +114,23 @@ class _Pass:
             demand = demands.of(task)
             if task.node is not None:
                 pinned.append((task, demand))
+            elif self.bindings is not None and (names := sticky_names(task)):
+                self._names[task.id] = names
+                pin = pin_of(names, self.bindings, self.removing)
+                if pin is None:
+                    groups.setdefault(demand, []).append(task)
+                elif isinstance(pin, str):
+                    self.unplaced.append(Unplaced(task.id, pin))
+                else:
+                    by_volume.append((task, demand, pin))
             elif (group := groups.get(demand)) is not None:
                 group.append(task)
             else:
                 groups[demand] = [task]
         for task, demand in pinned:
             self._place_pinned(task, demand)
+        for task, demand, pin in by_volume:
+            self._place_by_volume(task, demand, pin)
         for demand, group in groups.items():
             self._place_group(demand, group)
         return Plan(assignments=self.assignments, unplaced=self.unplaced)
@@ -151,6 +178,30 @@ class _Pass:
         self.index.place(task.id, slot, demand)
         self.assignments.append(Assignment(task.id, name))
 
+    def _place_by_volume(self, task: Task, demand: Demand, pin: VolumePin) -> None:
+        """A task whose slot's volume a node holds: that node or nothing, and the reason names the volume."""
+        chain = self._chain(demand)
+        if isinstance(chain, str):
+            self.unplaced.append(Unplaced(task.id, chain))
+            return
+        slot = self.index.slot(pin.node)
+        rejection = chain.reject(slot) if slot is not None else None
+        if slot is not None and rejection is None:
+            self.index.place(task.id, slot, demand)
+            self.assignments.append(Assignment(task.id, pin.node))
+            return
+        reason = rejection[1] if rejection is not None else None  # None: the node is not in the cluster
+        self.unplaced.append(Unplaced(task.id, explain_volume(pin, reason, demand.cpus, demand.memory)))
+
+    def _bind(self, task: Task, node: str) -> None:
+        """Remember where this pass put a task's volumes, for a later task of the same slot in the pass."""
+        names = self._names.get(task.id)
+        if names and self.bindings is not None:
+            for name in names:
+                if name not in self.bindings:
+                    self.bindings[name] = node
+                    self._bound_here.add(name)
+
     def _ranker(self, demand: Demand, chain: Chain) -> Ranker:
         candidates = self._static_candidates(demand, chain)
         fits = chain.fits_now if chain.dynamic else None
@@ -172,7 +223,19 @@ class _Pass:
         take, put = ranker.take, ranker.put
         place = self.index.place
         assignments = self.assignments
+        bindings, bound_here, names_of = self.bindings, self._bound_here, self._names
         for done, task in enumerate(tasks):
+            names = names_of.get(task.id) if bound_here else None
+            if (
+                names and bindings is not None and not bound_here.isdisjoint(names)
+                and (pin := pin_of(names, bindings, self.removing)) is not None
+            ):
+                # its slot's volume was placed earlier in this pass (two tasks of one slot: an update)
+                if isinstance(pin, str):
+                    self.unplaced.append(Unplaced(task.id, pin))
+                else:
+                    self._place_by_volume(task, demand, pin)
+                continue
             slot = take()
             if slot is None:
                 # Placing only ever takes room, so no later task of the group fits either.
@@ -181,4 +244,6 @@ class _Pass:
                 return
             place(task.id, slot, demand)
             assignments.append(Assignment(task.id, slot.name))
+            if bindings is not None:
+                self._bind(task, slot.name)
             put(slot)

@@ -70,7 +70,11 @@ async function start() {
   document.getElementById("who").textContent = `${state.name || "signed in"} (${state.role})`;
   await loadAll();
   follow();
-  window.addEventListener("hashchange", () => { draw(); document.getElementById("main").focus(); });
+  window.addEventListener("hashchange", () => {
+    if (location.hash.includes("code=")) { location.reload(); return; } // another login link in this tab: sign in again
+    draw();
+    document.getElementById("main").focus();
+  });
   draw();
 }
 

@@ -1,0 +1,74 @@
+"""Leader election on etcd, as etcd's concurrency `Election` and Kubernetes' lease lock do it, with one key.
+
+- campaign: grant a lease of `ttl` seconds, then one Txn: if the leader key does not exist (CREATE == 0),
+  put it bound to the lease, else read it. Whoever created it leads; its create revision names the term.
+- renew: a lease keep-alive; a lease etcd no longer knows (TTL absent) means the term is over.
+- when the leader stops renewing (killed, partitioned from etcd), etcd deletes the key with its lease
+  after `ttl`, and the next campaign of another manager wins.
+- fencing: the term's store adds to every Txn the compare "leader key CREATE == term.revision": once the
+  key is gone or another manager's, the deposed leader's writes are refused by etcd (NotLeader).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from corral.store.election import Election, Term
+from corral.store.etcd.gateway import b64, unb64
+
+if TYPE_CHECKING:
+    from corral.store.etcd.store import EtcdStore
+
+log = logging.getLogger(__name__)
+
+
+class EtcdElection(Election):
+    def __init__(self, store: "EtcdStore", ttl: float) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.key = store.leader_key
+        self._lease: int | None = None
+
+    async def campaign(self, value: dict[str, Any]) -> Term | None:
+        gateway = self.store.gateway
+        for _ in range(2):
+            if self._lease is None:  # one lease for the campaigns until one wins (an unused one lapses by itself)
+                granted = await gateway.call("/v3/lease/grant", {"TTL": str(max(1, round(self.ttl)))})
+                self._lease = int(granted["ID"])
+            try:
+                reply = await gateway.call("/v3/kv/txn", {
+                    "compare": [{"key": b64(self.key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
+                    "success": [{"request_put": {"key": b64(self.key), "value": b64(orjson.dumps(value)), "lease": str(self._lease)}}],
+                    "failure": [{"request_range": {"key": b64(self.key)}}],
+                })
+                break
+            except RuntimeError as err:
+                if "lease not found" not in str(err):
+                    raise
+                self._lease = None  # it lapsed while another led: a new one
+        else:
+            return None
+        if not reply.get("succeeded"):
+            return None
+        lease, self._lease = self._lease, None
+        return Term(revision=int(reply["header"]["revision"]), lease=lease)
+
+    async def renew(self, term: Term) -> bool:
+        async for result in self.store.gateway.stream("/v3/lease/keepalive", {"ID": str(term.lease)}):
+            return int(result.get("TTL", 0)) > 0
+        return False
+
+    async def resign(self, term: Term) -> None:
+        await self.store.gateway.call("/v3/lease/revoke", {"ID": str(term.lease)})  # the key goes with its lease
+
+    async def leader(self) -> dict[str, Any] | None:
+        reply = await self.store.gateway.call("/v3/kv/range", {"key": b64(self.key)})
+        kvs = reply.get("kvs") or []
+        found: dict[str, Any] | None = orjson.loads(unb64(kvs[0]["value"])) if kvs else None
+        return found
+
+    def fenced(self, term: Term) -> "EtcdStore":
+        return self.store.with_fence(term.revision)
