@@ -78,7 +78,7 @@ def _confirm(browser: webdriver.Chrome) -> None:
 
 def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdriver.Chrome, tmp_path: Path) -> None:
     cluster = ui_cluster
-    SCREENSHOTS = DOCS_SCREENSHOTS if os.environ.get("CORRAL_SCREENSHOTS") == "docs" else tmp_path
+    shots = DOCS_SCREENSHOTS if os.environ.get("CORRAL_SCREENSHOTS") == "docs" else tmp_path
     compose = tmp_path / "compose.yaml"
     compose.write_text(STACK)
     cluster.cli("deploy", "-c", str(compose), "--name", "shop")
@@ -93,7 +93,7 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
     wait_until(lambda: _cells(browser, "running") == 2, 20, what="two running tasks in the placement map")
     assert "code=" not in browser.current_url  # the spent code is kept out of the history
     assert "admin" in browser.find_element(By.ID, "who").text
-    browser.save_screenshot(str(SCREENSHOTS / "cluster.png"))
+    browser.save_screenshot(str(shots / "cluster.png"))
     browser.execute_script("window.notReloaded = true")
 
     # a code works once: the same link again lands on the login form
@@ -109,7 +109,7 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
     browser.find_element(By.ID, "scale").click()
     _confirm(browser)
     wait_until(lambda: _texts(browser, "tbody tr[data-task] .badge").count("running") == 3, 45, what="3 running tasks on the service page")
-    browser.save_screenshot(str(SCREENSHOTS / "service.png"))
+    browser.save_screenshot(str(shots / "service.png"))
 
     # kill a container: its task turns failed and a replacement runs
     victim = next(c for c in cluster.containers(service="shop_web") if c.status == "running")
@@ -123,7 +123,7 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
 
     browser.find_element(By.CSS_SELECTOR, "tr[data-node='node-1'] a").click()
     wait_until(lambda: browser.find_elements(By.ID, "availability-drain"), 10, what="the node page")
-    browser.save_screenshot(str(SCREENSHOTS / "node.png"))
+    browser.save_screenshot(str(shots / "node.png"))
 
     # an action the API refuses shows the API's error: scaling a removed service
     # (and a viewer sees no action at all)
