@@ -125,8 +125,18 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
     wait_until(lambda: browser.find_elements(By.ID, "availability-drain"), 10, what="the node page")
     browser.save_screenshot(str(shots / "node.png"))
 
-    # an action the API refuses shows the API's error: scaling a removed service
-    # (and a viewer sees no action at all)
+    # an action the API refuses shows the API's error, and changes nothing
+    browser.find_element(By.CSS_SELECTOR, "#view a[href^='#/service/']").click()
+    wait_until(lambda: browser.find_elements(By.ID, "scale-replicas"), 10, what="the service page again")
+    replicas = browser.find_element(By.ID, "scale-replicas")
+    replicas.clear()
+    replicas.send_keys("-1")
+    browser.find_element(By.ID, "scale").click()
+    _confirm(browser)
+    wait_until(lambda: "replicas" in browser.find_element(By.CSS_SELECTOR, "#toast.error").text, 10, what="the API's refusal")
+    assert cluster.api("GET", "/v1/services/shop_web")["replicas"] == 3
+
+    # a viewer sees no action at all
     viewer = cluster.cli("token", "create", "--role", "viewer", "--name", "ui-viewer", env={"CORRAL_TOKEN": admin}).stdout.strip().split()[-1]
     browser.execute_script("sessionStorage.clear()")
     browser.get(_login_url(cluster, viewer))
@@ -136,7 +146,7 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
     wait_until(lambda: _texts(browser, "tbody tr[data-task] .badge").count("running") == 3, 20, what="the viewer's service page")
     assert browser.find_elements(By.CSS_SELECTOR, ".actions button") == []
     browser.get(browser.current_url.split("#")[0] + "#/node/node-1")
-    wait_until(lambda: "Node node-1" in browser.find_element(By.TAG_NAME, "h1").text, 10, what="the viewer's node page")
+    wait_until(lambda: "Node node-1" in browser.find_element(By.CSS_SELECTOR, "#view h1").text, 10, what="the viewer's node page")
     assert browser.find_elements(By.CSS_SELECTOR, ".actions button") == []
 
     # /docs works without the internet: Swagger UI's script comes from the manager
