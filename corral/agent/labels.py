@@ -15,3 +15,5 @@ SLOT = "corral.slot"
 def ownership_filter(cluster_id: str, node: str) -> list[str]:
     """Docker label filters that select exactly this agent's containers."""
     return [f"{CLUSTER}={cluster_id}", f"{NODE}={node}"]
+
+NETWORK = "corral.network"  # on the engine's networks: the network's name in the cluster

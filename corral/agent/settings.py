@@ -23,4 +23,6 @@ class AgentSettings:
     mesh: bool = True  # serve the routing mesh (published ports) on `address`
     mesh_data_path: DataPath = "userspace"  # or "kernel": iptables DNAT for TCP (see corral/agent/mesh/kernel.py)
     state_dir: Path | None = None  # the node's key and certificate (default: a private temporary dir)
+    dns: bool = True  # serve service names to containers (DNS responder, per-stack networks, isolation rules)
+    dns_upstreams: tuple[str, ...] | None = None  # resolvers for other names, HOST or HOST:PORT (None: /etc/resolv.conf)
     drain_delay: float = 1.0  # seconds between leaving the mesh and SIGTERM, for every node's proxy to let go

@@ -21,6 +21,7 @@ from corral.compose.deploy import parse_canary, parse_deploy
 from corral.compose.durations import parse_duration
 from corral.compose.healthcheck import parse_healthcheck
 from corral.compose.keyvalues import parse_environment, parse_labels
+from corral.compose.networks import NetworkDefinition, merge_ports, parse_expose, parse_network_definitions, parse_service_networks
 from corral.compose.notes import Notes
 from corral.compose.paths import child
 from corral.compose.ports import parse_ports
@@ -34,11 +35,11 @@ from corral.model.service import ServiceSpec
 _STACK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _SERVICE_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
 _MAX_NAME_LENGTH = 128  # of "{stack}_{service}", as ServiceSpec.name allows
-_TOP_LEVEL_KEYS = frozenset({"version", "name", "services", "secrets", "configs"})
+_TOP_LEVEL_KEYS = frozenset({"version", "name", "services", "secrets", "configs", "networks"})
 _SERVICE_KEYS = frozenset(
     {
         "image", "command", "entrypoint", "environment", "labels", "ports", "stop_grace_period", "deploy", "healthcheck",
-        "secrets", "configs",
+        "secrets", "configs", "networks", "expose",
     }
 )
 
@@ -75,11 +76,12 @@ def parse_compose(
     notes.ignore_unknown(top, _TOP_LEVEL_KEYS, "")
     secrets = parse_definitions(top.get("secrets"), "secrets", "secret", stack, notes)
     configs = parse_definitions(top.get("configs"), "configs", "config", stack, notes)
+    networks = parse_network_definitions(top.get("networks"), stack, notes)
     sections = _read_services(top.get("services"))
     check_services(len(sections), limits)
     services = []
     for name, body in sections.items():
-        spec = _parse_service(name, body, stack, notes, secrets, configs)
+        spec = _parse_service(name, body, stack, notes, secrets, configs, networks)
         check_spec(spec, limits, partial(_compose_path, child("services", name)))
         services.append(spec)
     return ComposeResult(services=services, warnings=notes.warnings(), secrets=secrets, configs=configs)
@@ -149,6 +151,7 @@ def _parse_service(
     notes: Notes,
     secrets: dict[str, Definition],
     configs: dict[str, Definition],
+    networks: dict[str, NetworkDefinition],
 ) -> ServiceSpec:
     path = child("services", name)
     full_name = _check_service_name(name, stack, path)
@@ -167,7 +170,11 @@ def _parse_service(
             entrypoint=optional(section, "entrypoint", path, read_command, None),
             environment=parse_environment(section.get("environment"), child(path, "environment"), notes),
             labels=parse_labels(section.get("labels"), child(path, "labels")),
-            ports=parse_ports(section.get("ports"), child(path, "ports"), notes),
+            ports=merge_ports(
+                parse_ports(section.get("ports"), child(path, "ports"), notes),
+                parse_expose(section.get("expose"), child(path, "expose"), notes),
+            ),
+            networks=parse_service_networks(section.get("networks"), child(path, "networks"), networks),
             stop_grace_period=optional(
                 section,
                 "stop_grace_period",

@@ -22,7 +22,9 @@ from docker.types import Mount
 from corral.agent import labels
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError, TaskFile
 from corral.agent.engines.files import DEFAULT_ROOT, TaskFiles
-from corral.model import PublishedPort, Task
+from corral.agent.networks.engine import EngineNetworks, NetworkError
+from corral.agent.networks.view import engine_name
+from corral.model import NetworkAttachment, PublishedPort, Task
 
 T = TypeVar("T")
 
@@ -37,6 +39,8 @@ class DockerEngine(Engine):
         self.node = node
         self._client = client or docker.from_env(timeout=120)
         self.files = TaskFiles(files_root, cluster_id, node)
+        self.networks: EngineNetworks = EngineNetworks(cluster_id, self._client)
+        self.dns = ""
         self._starting: set[str] = set()  # tasks whose files are written but whose container may not be listed yet
         self._registry: tuple[str, str, Callable[[], str | None]] | None = None
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"docker-{node}")
@@ -72,7 +76,7 @@ class DockerEngine(Engine):
 
     def _start_sync(self, task: Task, address: str, hosts: dict[str, str], files: Sequence[TaskFile]) -> ContainerInfo:
         spec = task.spec
-        self._ensure_image(spec.image)
+        exposed = self._ensure_image(spec.image)
         slot = str(task.slot) if task.slot is not None else (task.node or "")
         container_labels = {
             **spec.labels,
@@ -87,6 +91,14 @@ class DockerEngine(Engine):
         for port in spec.ports:
             host_port = port.published if port.mode == "host" else None
             ports[f"{port.target}/{port.protocol}"] = (address, host_port)
+        for key in exposed:  # the image's EXPOSE: published too, so its service's VIP reaches them
+            ports.setdefault(key, (address, None))
+        attachments = spec.attached_networks()
+        try:
+            for attachment in attachments:
+                self.networks.ensure(attachment)
+        except NetworkError as err:
+            raise EngineError(str(err)) from err
         options: dict[str, Any] = {
             "name": f"{task.service}.{slot}.{task.id}",
             "labels": container_labels,
@@ -95,7 +107,10 @@ class DockerEngine(Engine):
             "detach": True,
             "restart_policy": {"Name": "no"},
             "stop_signal": "SIGTERM",
+            "network": engine_name(self.cluster_id, attachments[0].name),
         }
+        if self.dns:
+            options["dns"] = [self.dns]
         if hosts:
             options["extra_hosts"] = hosts
         if spec.command is not None:
@@ -120,11 +135,15 @@ class DockerEngine(Engine):
                 self.files.remove(task.id)
                 raise EngineError(f"cannot create container: {err.explanation or err}", permanent=err.status_code == 400) from err
         try:
+            self._connect(container, attachments[1:])
             container.start()
         except docker.errors.APIError as err:
             raise EngineError(f"cannot start container: {err.explanation or err}") from err
         container.reload()
         return _info(container)
+
+    def use_dns(self, address: str) -> None:
+        self.dns = address
 
     def use_registry(self, registry: str, user: str, password: Callable[[], str | None]) -> None:
         self._registry = (registry, user, password)
@@ -136,21 +155,30 @@ class DockerEngine(Engine):
         secret = self._registry[2]()
         return {"username": self._registry[1], "password": secret} if secret else None
 
-    def _ensure_image(self, image: str) -> None:
+    def _connect(self, container: Container, attachments: Sequence[NetworkAttachment]) -> None:
+        """Join the container's other networks (before it starts: an adopted one may have them already)."""
+        joined = set((container.attrs.get("NetworkSettings", {}).get("Networks") or {}))
+        for attachment in attachments:
+            name = engine_name(self.cluster_id, attachment.name)
+            if name not in joined:
+                self._client.api.connect_container_to_network(container.id or "", name)
+
+    def _ensure_image(self, image: str) -> tuple[str, ...]:
+        """Pull the image if missing; its EXPOSEd ports (`8080/tcp`)."""
         try:
-            self._client.images.get(image)
-            return
+            return _exposed(self._client.images.get(image).attrs)
         except docker.errors.ImageNotFound:
             pass
         except docker.errors.APIError as err:
             raise EngineError(f"cannot inspect image {image}: {err.explanation or err}") from err
         repository, tag = _split_reference(image)
         try:
-            self._client.images.pull(repository, tag=tag, auth_config=self._auth_for(repository))
+            pulled = self._client.images.pull(repository, tag=tag, auth_config=self._auth_for(repository))
         except docker.errors.NotFound as err:  # it may be pushed later: retried with back-off
             raise EngineError(f"image {image} not found in registry") from err
         except docker.errors.APIError as err:
             raise EngineError(f"cannot pull image {image}: {err.explanation or err}") from err
+        return _exposed(pulled.attrs)
 
     async def stop(self, container_id: str, grace: float) -> ContainerInfo:
         def stop_sync() -> ContainerInfo:
@@ -199,6 +227,12 @@ class DockerEngine(Engine):
     async def close(self) -> None:
         self._executor.shutdown(wait=False)
         self._client.close()
+
+
+def _exposed(attrs: dict[str, Any]) -> tuple[str, ...]:
+    """The ports an image's configuration EXPOSEs, as `8080/tcp`."""
+    keys = (attrs.get("Config") or {}).get("ExposedPorts") or {}
+    return tuple(sorted(key if "/" in key else f"{key}/tcp" for key in keys))
 
 
 def _split_reference(image: str) -> tuple[str, str | None]:

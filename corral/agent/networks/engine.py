@@ -1,0 +1,96 @@
+"""The cluster's networks in the Docker engine of this host: made on demand, listed, removed when unused.
+
+Each network the tasks on this node join (`shop_default`, the networks a compose file names) is a
+bridge network of the engine, named `crl<cluster>_<name>` and labelled with the cluster and its name.
+Several agents of a local cluster share one engine, so every step tolerates another agent having
+done it first. A network is removed only when no service of the cluster names it any more and no
+container is attached; this module never touches a network without the cluster's label.
+Blocking calls (the docker SDK): callers run them in a thread.
+"""
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import docker
+import docker.errors
+
+from corral.agent import labels
+from corral.agent.networks.view import Member, Network, NetworkView, engine_name, task_of
+from corral.model import NetworkAttachment
+
+log = logging.getLogger(__name__)
+
+
+class NetworkError(Exception):
+    pass
+
+
+class EngineNetworks:
+    def __init__(self, cluster_id: str, client: docker.DockerClient) -> None:
+        self.cluster_id = cluster_id
+        self._client = client
+        self._lock = threading.Lock()
+
+    def ensure(self, attachment: NetworkAttachment) -> str:
+        """The engine's id of the network, made if missing."""
+        name = engine_name(self.cluster_id, attachment.name)
+        with self._lock:
+            found = self._find(name)
+            if found:
+                return found
+            try:
+                created = self._client.api.create_network(
+                    name, driver="bridge", internal=attachment.internal, check_duplicate=True,
+                    labels={labels.CLUSTER: self.cluster_id, labels.NETWORK: attachment.name},
+                )
+                return str(created["Id"])
+            except docker.errors.APIError as err:
+                found = self._find(name)  # another agent of this host made it meanwhile
+                if found:
+                    return found
+                raise NetworkError(f"cannot create network {attachment.name}: {err.explanation or err}") from err
+
+    def _find(self, name: str) -> str:
+        for network in self._client.api.networks(names=[name], filters={"label": [f"{labels.CLUSTER}={self.cluster_id}"]}):
+            if network.get("Name") == name:
+                return str(network["Id"])
+        return ""
+
+    def view(self) -> NetworkView:
+        """A snapshot of the cluster's networks on this engine and the containers on them."""
+        found: dict[str, Network] = {}
+        for summary in self._client.api.networks(filters={"label": [f"{labels.CLUSTER}={self.cluster_id}"]}):
+            try:
+                attrs: dict[str, Any] = self._client.api.inspect_network(summary["Id"])
+            except docker.errors.NotFound:
+                continue
+            name = (attrs.get("Labels") or {}).get(labels.NETWORK, "")
+            if not name:
+                continue
+            configs = (attrs.get("IPAM") or {}).get("Config") or [{}]
+            members = tuple(
+                Member(container=cid, task=task_of(str(c.get("Name", ""))), ip=str(c.get("IPv4Address", "")).split("/")[0])
+                for cid, c in sorted((attrs.get("Containers") or {}).items())
+                if c.get("IPv4Address")
+            )
+            bridge = (attrs.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{attrs['Id'][:12]}"
+            found[name] = Network(name, str(attrs["Id"]), bridge, str(configs[0].get("Subnet", "")), members)
+        return NetworkView(found)
+
+    def sweep(self, wanted: Iterable[str], view: NetworkView) -> list[str]:
+        """Remove the cluster's networks that no service names and no container uses; their names."""
+        keep = set(wanted)
+        removed = []
+        for network in view.networks.values():
+            if network.name in keep or network.members:
+                continue
+            try:
+                self._client.api.remove_network(network.engine_id)
+                removed.append(network.name)
+            except docker.errors.NotFound:
+                removed.append(network.name)
+            except docker.errors.APIError as err:  # a container joined meanwhile: next time
+                log.debug("network %s stays: %s", network.name, err.explanation or err)
+        return removed

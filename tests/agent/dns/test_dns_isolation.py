@@ -1,0 +1,35 @@
+"""isolation.render: what each network's bridge may reach on the service network."""
+
+from corral.agent.networks.isolation import chain_name, render
+from corral.agent.networks.keeper import allowed_vips
+from corral.agent.networks.view import Network, NetworkView
+
+VIEW = NetworkView({
+    "shop_default": Network("shop_default", "n1", "br-aaa", "172.20.0.0/16"),
+    "other_default": Network("other_default", "n2", "br-bbb", "172.21.0.0/16"),
+})
+NAMES = [
+    {"service": "shop_db", "vip": "10.217.0.2", "networks": [{"name": "shop_default"}]},
+    {"service": "shop_web", "vip": "10.217.0.3", "networks": [{"name": "shop_default"}, {"name": "other_default"}]},
+    {"service": "gone", "vip": "", "networks": [{"name": "other_default"}]},
+]
+
+
+def test_each_bridge_reaches_dns_and_its_networks_vips_then_everything_else_is_rejected() -> None:
+    allowed = allowed_vips(NAMES)
+    assert allowed == {"shop_default": {"10.217.0.2", "10.217.0.3"}, "other_default": {"10.217.0.3"}}
+    lines = render("0123456789", "10.217.0.1", VIEW, allowed).splitlines()
+    chain = chain_name("0123456789")
+    assert chain == "CORRAL-NET-01234567"
+    assert lines[:2] == ["*filter", f":{chain} - [0:0]"] and lines[-1] == "COMMIT"
+    rules = lines[2:-1]
+    assert rules[:2] == [f"-A {chain} -d 10.217.0.1/32 -p udp --dport 53 -j ACCEPT", f"-A {chain} -d 10.217.0.1/32 -p tcp --dport 53 -j ACCEPT"]
+    accepts = [r for r in rules[2:] if r.endswith("ACCEPT")]
+    assert accepts == [
+        f"-A {chain} -i br-bbb -d 10.217.0.3/32 -j ACCEPT",
+        f"-A {chain} -i br-aaa -d 10.217.0.2/32 -j ACCEPT",
+        f"-A {chain} -i br-aaa -d 10.217.0.3/32 -j ACCEPT",
+    ]
+    # the rejects come after every accept, for every engine bridge
+    assert all("REJECT" in r for r in rules[2 + len(accepts):])
+    assert any("-i br-+" in r for r in rules) and any("-i docker0" in r for r in rules)
