@@ -52,8 +52,8 @@ def parse_network_definitions(value: object, stack: str, notes: Notes) -> dict[s
 
 
 def parse_service_networks(value: object, path: str, definitions: dict[str, NetworkDefinition]) -> list[NetworkAttachment]:
-    """A service's `networks:`, as a list of keys or a mapping of keys to `aliases`; absent: the default network."""
-    if value is None:
+    """A service's `networks:`, as a list of keys or a mapping of keys to `aliases`; absent or empty: the default network."""
+    if value is None or value == [] or value == {}:
         value = ["default"]
     entries: dict[str, object]
     if isinstance(value, list):
@@ -77,8 +77,6 @@ def parse_service_networks(value: object, path: str, definitions: dict[str, Netw
         aliases = [_read_alias(alias, item(child(entry_path, "aliases"), i)) for i, alias in enumerate(read_list(section.get("aliases"), child(entry_path, "aliases")))]
         definition = definitions[key]
         attachments.append(NetworkAttachment(name=definition.name, aliases=aliases, internal=definition.internal))
-    if not attachments:
-        raise InvalidSpec(path, "names no network: leave it out to join the stack's default network")
     return attachments
 
 

@@ -10,6 +10,7 @@ from compose_helpers import compose_error, web, web_error
 
 def test_a_service_joins_its_stack_network_by_default() -> None:
     assert web({"image": "x"}).networks == [NetworkAttachment(name="app_default")]
+    assert web({"image": "x", "networks": []}).networks == [NetworkAttachment(name="app_default")]
 
 
 def test_named_external_and_internal_networks_with_aliases() -> None:
@@ -44,7 +45,7 @@ networks:
         ("services: {web: {image: x, networks: {default: {aliases: ['bad name']}}}}", "services.web.networks.default.aliases[0]", "invalid alias"),
         ("services: {web: {image: x}}\nnetworks: {n: {driver: macvlan}}", "networks.n.driver", "not supported"),
         ("services: {web: {image: x}}\nnetworks: {n: {external: yes please}}", "networks.n.external", "true or false"),
-        ("services: {web: {image: x, networks: []}}", "services.web.networks", "names no network"),
+        ("services: {web: {image: x, networks: [3]}}", "services.web.networks[0]", "name of a network"),
     ],
 )
 def test_bad_networks_name_the_field(text: str, path: str, words: str) -> None:

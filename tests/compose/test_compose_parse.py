@@ -273,7 +273,6 @@ volumes: {data: {}}
     result = parse_compose(text, "app")
     assert result.warnings == [
         "Ignoring unsupported options: "
-        "networks, "
         "services.web.deploy.endpoint_mode, "
         "services.web.deploy.placement.preferences, "
         "services.web.deploy.resources.limits.pids, "
@@ -286,8 +285,8 @@ volumes: {data: {}}
 
 
 def test_unsupported_options_of_every_service_are_gathered() -> None:
-    text = "services:\n  a:\n    image: x\n    volumes: []\n  b:\n    image: y\n    networks: []\n"
-    assert parse_compose(text, "s").warnings == ["Ignoring unsupported options: services.a.volumes, services.b.networks"]
+    text = "services:\n  a:\n    image: x\n    volumes: []\n  b:\n    image: y\n    dns: []\n"
+    assert parse_compose(text, "s").warnings == ["Ignoring unsupported options: services.a.volumes, services.b.dns"]
 
 
 def test_invalid_spec_is_what_is_raised() -> None:

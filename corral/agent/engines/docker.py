@@ -23,8 +23,7 @@ from corral.agent import labels
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError, TaskFile
 from corral.agent.engines.files import DEFAULT_ROOT, TaskFiles
 from corral.agent.networks.engine import EngineNetworks, NetworkError
-from corral.agent.networks.view import engine_name
-from corral.model import NetworkAttachment, PublishedPort, Task
+from corral.model import PublishedPort, Task
 
 T = TypeVar("T")
 
@@ -95,8 +94,7 @@ class DockerEngine(Engine):
             ports.setdefault(key, (address, None))
         attachments = spec.attached_networks()
         try:
-            for attachment in attachments:
-                self.networks.ensure(attachment)
+            network_ids = [self.networks.ensure(attachment) for attachment in attachments]
         except NetworkError as err:
             raise EngineError(str(err)) from err
         options: dict[str, Any] = {
@@ -107,7 +105,7 @@ class DockerEngine(Engine):
             "detach": True,
             "restart_policy": {"Name": "no"},
             "stop_signal": "SIGTERM",
-            "network": engine_name(self.cluster_id, attachments[0].name),
+            "network": network_ids[0],
         }
         if self.dns:
             options["dns"] = [self.dns]
@@ -135,7 +133,7 @@ class DockerEngine(Engine):
                 self.files.remove(task.id)
                 raise EngineError(f"cannot create container: {err.explanation or err}", permanent=err.status_code == 400) from err
         try:
-            self._connect(container, attachments[1:])
+            self._connect(container, network_ids[1:])
             container.start()
         except docker.errors.APIError as err:
             raise EngineError(f"cannot start container: {err.explanation or err}") from err
@@ -155,13 +153,13 @@ class DockerEngine(Engine):
         secret = self._registry[2]()
         return {"username": self._registry[1], "password": secret} if secret else None
 
-    def _connect(self, container: Container, attachments: Sequence[NetworkAttachment]) -> None:
+    def _connect(self, container: Container, network_ids: Sequence[str]) -> None:
         """Join the container's other networks (before it starts: an adopted one may have them already)."""
-        joined = set((container.attrs.get("NetworkSettings", {}).get("Networks") or {}))
-        for attachment in attachments:
-            name = engine_name(self.cluster_id, attachment.name)
-            if name not in joined:
-                self._client.api.connect_container_to_network(container.id or "", name)
+        networks = (container.attrs.get("NetworkSettings", {}).get("Networks") or {}).values()
+        joined = {n.get("NetworkID") for n in networks}
+        for network_id in network_ids:
+            if network_id not in joined:
+                self._client.api.connect_container_to_network(container.id or "", network_id)
 
     def _ensure_image(self, image: str) -> tuple[str, ...]:
         """Pull the image if missing; its EXPOSEd ports (`8080/tcp`)."""

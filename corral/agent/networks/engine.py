@@ -3,14 +3,20 @@
 Each network the tasks on this node join (`shop_default`, the networks a compose file names) is a
 bridge network of the engine, named `crl<cluster>_<name>` and labelled with the cluster and its name.
 Several agents of a local cluster share one engine, so every step tolerates another agent having
-done it first. A network is removed only when no service of the cluster names it any more and no
+done it first: making a network holds a lock file of the cluster's on the host (the engine's own
+duplicate check is not atomic), and should two networks of one name exist anyway, the oldest is the
+one used. A network is removed only when no service of the cluster names it any more and no
 container is attached; this module never touches a network without the cluster's label.
 Blocking calls (the docker SDK): callers run them in a thread.
 """
 
+import fcntl
 import logging
+import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -36,8 +42,11 @@ class EngineNetworks:
     def ensure(self, attachment: NetworkAttachment) -> str:
         """The engine's id of the network, made if missing."""
         name = engine_name(self.cluster_id, attachment.name)
-        with self._lock:
-            found = self._find(name)
+        found = self._find(name)
+        if found:
+            return found
+        with self._host_lock():
+            found = self._find(name)  # another agent of this host made it meanwhile
             if found:
                 return found
             try:
@@ -45,23 +54,34 @@ class EngineNetworks:
                     name, driver="bridge", internal=attachment.internal, check_duplicate=True,
                     labels={labels.CLUSTER: self.cluster_id, labels.NETWORK: attachment.name},
                 )
-                return str(created["Id"])
             except docker.errors.APIError as err:
-                found = self._find(name)  # another agent of this host made it meanwhile
-                if found:
-                    return found
                 raise NetworkError(f"cannot create network {attachment.name}: {err.explanation or err}") from err
+            return str(created["Id"])
+
+    @contextmanager
+    def _host_lock(self) -> Iterator[None]:
+        path = Path(tempfile.gettempdir()) / f"corral-networks-{self.cluster_id[:8]}.lock"
+        with self._lock, path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _find(self, name: str) -> str:
-        for network in self._client.api.networks(names=[name], filters={"label": [f"{labels.CLUSTER}={self.cluster_id}"]}):
-            if network.get("Name") == name:
-                return str(network["Id"])
-        return ""
+        """The id of the network named `name` (the oldest, should there be two)."""
+        matches = [
+            n for n in self._client.api.networks(names=[name], filters={"label": [f"{labels.CLUSTER}={self.cluster_id}"]})
+            if n.get("Name") == name
+        ]
+        return str(min(matches, key=lambda n: (str(n.get("Created", "")), str(n["Id"])))["Id"]) if matches else ""
 
     def view(self) -> NetworkView:
         """A snapshot of the cluster's networks on this engine and the containers on them."""
         found: dict[str, Network] = {}
-        for summary in self._client.api.networks(filters={"label": [f"{labels.CLUSTER}={self.cluster_id}"]}):
+        names: set[str] = set()
+        summaries = self._client.api.networks(filters={"label": [f"{labels.CLUSTER}={self.cluster_id}"]})
+        for summary in sorted(summaries, key=lambda n: (str(n.get("Created", "")), str(n["Id"]))):  # oldest first
             try:
                 attrs: dict[str, Any] = self._client.api.inspect_network(summary["Id"])
             except docker.errors.NotFound:
@@ -76,15 +96,16 @@ class EngineNetworks:
                 if c.get("IPv4Address")
             )
             bridge = (attrs.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{attrs['Id'][:12]}"
-            found[name] = Network(name, str(attrs["Id"]), bridge, str(configs[0].get("Subnet", "")), members)
+            found[attrs["Id"]] = Network(name, str(attrs["Id"]), bridge, str(configs[0].get("Subnet", "")), members, name in names)
+            names.add(name)
         return NetworkView(found)
 
     def sweep(self, wanted: Iterable[str], view: NetworkView) -> list[str]:
-        """Remove the cluster's networks that no service names and no container uses; their names."""
+        """Remove the cluster's networks that no service names (or that are spares) and no container uses; their names."""
         keep = set(wanted)
         removed = []
         for network in view.networks.values():
-            if network.name in keep or network.members:
+            if (network.name in keep and not network.spare) or network.members:
                 continue
             try:
                 self._client.api.remove_network(network.engine_id)

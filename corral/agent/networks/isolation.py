@@ -33,9 +33,8 @@ def render(cluster_id: str, dns: str, view: NetworkView, allowed: Mapping[str, S
     lines = ["*filter", f":{chain} - [0:0]"]
     if dns:
         lines += [f"-A {chain} -d {dns}/32 -p {protocol} --dport 53 -j ACCEPT" for protocol in ("udp", "tcp")]
-    for name in sorted(view.networks):
-        bridge = view.networks[name].bridge
-        lines += [f"-A {chain} -i {bridge} -d {vip}/32 -j ACCEPT" for vip in sorted(allowed.get(name, ()))]
+    for network in sorted(view.networks.values(), key=lambda n: (n.name, n.engine_id)):
+        lines += [f"-A {chain} -i {network.bridge} -d {vip}/32 -j ACCEPT" for vip in sorted(allowed.get(network.name, ()))]
     for interfaces in ("br-+", "docker0"):
         lines.append(f"-A {chain} -i {interfaces} -p tcp -j REJECT --reject-with tcp-reset")
         lines.append(f"-A {chain} -i {interfaces} -j REJECT --reject-with icmp-port-unreachable")

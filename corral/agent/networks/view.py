@@ -31,11 +31,12 @@ class Network:
     bridge: str  # the host interface (br-0123456789ab)
     subnet: str
     members: tuple[Member, ...] = ()
+    spare: bool = False  # a second network of the same name (two agents made it at once): the older one is used
 
 
 @dataclass(frozen=True)
 class NetworkView:
-    networks: dict[str, Network] = field(default_factory=dict)
+    networks: dict[str, Network] = field(default_factory=dict)  # by engine id
 
     def networks_of(self, ip: str) -> set[str]:
         """Every network the container with address `ip` is on (empty: not a container of the cluster)."""
@@ -46,9 +47,11 @@ class NetworkView:
         """The addresses of the containers of `tasks` on `networks`, one per container, sorted."""
         wanted = set(tasks)
         found: dict[str, str] = {}
-        for name in sorted(set(networks)):
-            network = self.networks.get(name)
-            for member in network.members if network else ():
+        names = set(networks)
+        for network in sorted(self.networks.values(), key=lambda n: (n.name, n.engine_id)):
+            if network.name not in names:
+                continue
+            for member in network.members:
                 if member.task in wanted:
                     found.setdefault(member.container, member.ip)
         return sorted(set(found.values()), key=ipaddress.ip_address)
