@@ -4,8 +4,9 @@ Containers of two different networks cannot reach each other's addresses: the en
 (Docker's DOCKER-ISOLATION chains) drop traffic between two bridges. What they could still reach
 is every service VIP, since the VIPs are addresses of the host. So one chain per cluster,
 `CORRAL-NET-<cluster>`, jumped to from `INPUT` for the service network, lets each network's bridge
-reach the DNS responder and the VIPs of the services on that network, and rejects the rest of the
-service network from any engine bridge. The chain is rewritten whole by one `iptables-restore
+reach the DNS responder and the VIPs of the services on that network (and a container on several
+networks, from its address on each, the VIPs of them all: it sends by its default route, one of
+them), and rejects the rest of the service network from any engine bridge. The chain is rewritten whole by one `iptables-restore
 --noflush` (atomic) at every change; `remove` deletes the jump and the chain.
 
 The VIP listeners are always the userspace mesh (the kernel data path serves published ports
@@ -33,8 +34,18 @@ def render(cluster_id: str, dns: str, view: NetworkView, allowed: Mapping[str, S
     lines = ["*filter", f":{chain} - [0:0]"]
     if dns:
         lines += [f"-A {chain} -d {dns}/32 -p {protocol} --dport 53 -j ACCEPT" for protocol in ("udp", "tcp")]
-    for network in sorted(view.networks.values(), key=lambda n: (n.name, n.engine_id)):
+    ordered = sorted(view.networks.values(), key=lambda n: (n.name, n.engine_id))
+    for network in ordered:
         lines += [f"-A {chain} -i {network.bridge} -d {vip}/32 -j ACCEPT" for vip in sorted(allowed.get(network.name, ()))]
+    # A container on several networks sends by one of them (its default route) to the VIPs of them all.
+    reach: dict[str, set[str]] = {}
+    for network in ordered:
+        for member in network.members:
+            reach.setdefault(member.container, set()).update(allowed.get(network.name, ()))
+    for network in ordered:
+        for member in network.members:
+            for vip in sorted(reach[member.container] - set(allowed.get(network.name, ()))):
+                lines.append(f"-A {chain} -i {network.bridge} -s {member.ip}/32 -d {vip}/32 -j ACCEPT")
     for interfaces in ("br-+", "docker0"):
         lines.append(f"-A {chain} -i {interfaces} -p tcp -j REJECT --reject-with tcp-reset")
         lines.append(f"-A {chain} -i {interfaces} -j REJECT --reject-with icmp-port-unreachable")

@@ -33,3 +33,18 @@ def test_each_bridge_reaches_dns_and_its_networks_vips_then_everything_else_is_r
     # the rejects come after every accept, for every engine bridge
     assert all("REJECT" in r for r in rules[2 + len(accepts):])
     assert any("-i br-+" in r for r in rules) and any("-i docker0" in r for r in rules)
+
+
+def test_a_container_on_two_networks_reaches_the_vips_of_both_from_either_address() -> None:
+    from corral.agent.networks.view import Member
+
+    view = NetworkView({
+        "a": Network("shop_default", "a", "br-aaa", "172.20.0.0/16", (Member("c1", "t1", "172.20.0.5"),)),
+        "b": Network("other_default", "b", "br-bbb", "172.21.0.0/16", (Member("c1", "t1", "172.21.0.5"), Member("c2", "t2", "172.21.0.6"))),
+    })
+    allowed = {"shop_default": {"10.217.0.2"}, "other_default": {"10.217.0.9"}}
+    chain = chain_name("0123456789")
+    rules = render("0123456789", "10.217.0.1", view, allowed).splitlines()
+    assert f"-A {chain} -i br-bbb -s 172.21.0.5/32 -d 10.217.0.2/32 -j ACCEPT" in rules
+    assert f"-A {chain} -i br-aaa -s 172.20.0.5/32 -d 10.217.0.9/32 -j ACCEPT" in rules
+    assert not any("172.21.0.6" in r for r in rules)  # its neighbour on one network gets nothing more
