@@ -3,7 +3,7 @@
 Each network the tasks on this node join (`shop_default`, the networks a compose file names) is a
 bridge network of the engine, named `crl<cluster>_<name>` and labelled with the cluster and its name.
 Several agents of a local cluster share one engine, so every step tolerates another agent having
-done it first: making a network holds a lock file of the cluster's on the host (the engine's own
+done it first: making a network holds a lock file on the host (the engine's own
 duplicate check is not atomic), and should two networks of one name exist anyway, the oldest is the
 one used. A network is removed only when no service of the cluster names it any more and no
 container is attached; this module never touches a network without the cluster's label.
@@ -60,7 +60,7 @@ class EngineNetworks:
 
     @contextmanager
     def _host_lock(self) -> Iterator[None]:
-        path = Path(tempfile.gettempdir()) / f"corral-networks-{self.cluster_id[:8]}.lock"
+        path = Path(tempfile.gettempdir()) / "corral-networks.lock"  # one for every cluster: nothing left per cluster
         with self._lock, path.open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
