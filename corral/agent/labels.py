@@ -17,3 +17,4 @@ def ownership_filter(cluster_id: str, node: str) -> list[str]:
     return [f"{CLUSTER}={cluster_id}", f"{NODE}={node}"]
 
 NETWORK = "corral.network"  # on the engine's networks: the network's name in the cluster
+INTERNAL = "corral.internal"  # on the engine's networks: "true" when nothing may leave the node from it

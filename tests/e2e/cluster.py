@@ -152,10 +152,10 @@ def remove_networks(cluster_id: str) -> None:
             network.remove()
         except docker.errors.APIError:
             pass
-    chain = f"CORRAL-NET-{cluster_id[:8]}"
-    rules = subprocess.run(["iptables", "-w", "-S", "INPUT"], capture_output=True, text=True).stdout
-    for rule in rules.splitlines():
-        if rule.startswith("-A INPUT ") and rule.endswith(f"-j {chain}"):
-            subprocess.run(["iptables", "-w", "-D", *rule.split()[1:]], capture_output=True)
-    subprocess.run(["iptables", "-w", "-F", chain], capture_output=True)
-    subprocess.run(["iptables", "-w", "-X", chain], capture_output=True)
+    for parent, chain in (("INPUT", f"CORRAL-NET-{cluster_id[:8]}"), ("FORWARD", f"CORRAL-NETFWD-{cluster_id[:8]}")):
+        rules = subprocess.run(["iptables", "-w", "-S", parent], capture_output=True, text=True).stdout
+        for rule in rules.splitlines():
+            if rule.startswith(f"-A {parent} ") and rule.endswith(f"-j {chain}"):
+                subprocess.run(["iptables", "-w", "-D", *rule.split()[1:]], capture_output=True)
+        subprocess.run(["iptables", "-w", "-F", chain], capture_output=True)
+        subprocess.run(["iptables", "-w", "-X", chain], capture_output=True)

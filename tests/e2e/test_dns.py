@@ -4,8 +4,9 @@ One cluster, two stacks. From a container of `shop`: every service resolves by n
 virtual IP, whether its port comes from `expose:` or from its image's EXPOSE, also one deployed after the
 container started; `tasks.web` lists the healthy replicas. From a container of `other`: none of it
 resolves, and neither shop's container addresses nor its VIPs answer; one of `other`'s services that
-joins shop's network on purpose (`external: true`) reaches what is on it. Removing the stacks leaves no
-network and no firewall rule behind.
+joins shop's network on purpose (`external: true`) reaches what is on it. A service on an `internal`
+network still resolves names and is reached on it. Removing the stacks leaves no network and no
+firewall rule behind.
 """
 
 import json
@@ -39,12 +40,19 @@ services:
   img:
     image: {image}
     command: ["sh", "-c", "{img}"]
+  vault:
+    image: corral-demo:latest
+    command: ["sh", "-c", "{vault}"]
+    expose: [6060]
+    networks: [back]
   client:
     image: corral-demo:latest
     command: ["sleep", "3600"]
+    networks: [default, back]
 {late}
 networks:
   shared: {{}}
+  back: {{internal: true}}
 """
 
 LATE = """
@@ -71,7 +79,8 @@ networks:
 def shop(with_late: bool) -> str:
     late = LATE.format(late=SERVE.format(port=7070)) if with_late else ""
     return SHOP.format(
-        web=SERVE.format(port=8080), db=SERVE.format(port=9090), img=SERVE.format(port=8081), image=EXPOSING_IMAGE, late=late
+        web=SERVE.format(port=8080), db=SERVE.format(port=9090), img=SERVE.format(port=8081), image=EXPOSING_IMAGE, late=late,
+        vault=SERVE.format(port=6060),
     )
 
 
@@ -134,7 +143,7 @@ def ip_on(box, network_suffix: str) -> str:  # type: ignore[no-untyped-def]
 def test_service_names_resolve_within_a_stack_and_stacks_stay_apart(dns_cluster: Cluster, compose_file, exposing_image) -> None:
     cluster = dns_cluster
     cluster.cli("deploy", "-c", str(compose_file(shop(False))), "--name", "shop")
-    for service, count in (("shop_web", 2), ("shop_db", 1), ("shop_img", 1), ("shop_client", 1)):
+    for service, count in (("shop_web", 2), ("shop_db", 1), ("shop_img", 1), ("shop_vault", 1), ("shop_client", 1)):
         cluster.wait_running(service, count)
     client = container(cluster, "shop_client")
     ids = {c.attrs["Config"]["Hostname"] for c in cluster.containers(service="shop_web")}
@@ -152,6 +161,11 @@ def test_service_names_resolve_within_a_stack_and_stacks_stay_apart(dns_cluster:
     assert lookup(client, "tasks.web") == web_ips
     # names that are no service's are not answered as one
     assert lookup(client, "nosuchservice") is None
+    # an internal network: its services resolve and answer (on it), and see only what is on it
+    assert fetch(client, "http://vault:6060/id.txt") == container(cluster, "shop_vault").attrs["Config"]["Hostname"]
+    vault = container(cluster, "shop_vault")
+    assert lookup(vault, "vault") == [vip(cluster, "shop_vault")]
+    assert lookup(vault, "client") == [vip(cluster, "shop_client")] and lookup(vault, "db") is None
 
     # a service deployed after the client started resolves in it, and answers
     began = time.monotonic()
@@ -187,12 +201,12 @@ def test_service_names_resolve_within_a_stack_and_stacks_stay_apart(dns_cluster:
     engine = docker.from_env()
     label = f"corral.cluster={cluster.cluster_id}"
     names = {n.attrs["Labels"]["corral.network"] for n in engine.networks.list(filters={"label": label})}
-    assert names == {"shop_default", "shop_shared", "other_default"}
+    assert names == {"shop_default", "shop_shared", "shop_back", "other_default"}
     other_bridge = f"br-{engine.networks.list(filters={'label': [label, 'corral.network=other_default']})[0].id[:12]}"
     cluster.cli("stack", "rm", "other")
     wait_until(
         lambda: {n.attrs["Labels"]["corral.network"] for n in engine.networks.list(filters={"label": label})}
-        == {"shop_default", "shop_shared"},
+        == {"shop_default", "shop_shared", "shop_back"},
         45, 0.5, what="other's network to go",
     )
     chain = f"CORRAL-NET-{cluster.cluster_id[:8]}"

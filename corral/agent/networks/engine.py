@@ -51,8 +51,13 @@ class EngineNetworks:
                 return found
             try:
                 created = self._client.api.create_network(
-                    name, driver="bridge", internal=attachment.internal, check_duplicate=True,
-                    labels={labels.CLUSTER: self.cluster_id, labels.NETWORK: attachment.name},
+                    # not the engine's `internal`, which leaves containers no route to the VIPs and the DNS
+                    # responder: isolation.py rejects what leaves an internal network's bridge instead
+                    name, driver="bridge", check_duplicate=True,
+                    labels={
+                        labels.CLUSTER: self.cluster_id, labels.NETWORK: attachment.name,
+                        labels.INTERNAL: "true" if attachment.internal else "false",
+                    },
                 )
             except docker.errors.APIError as err:
                 raise NetworkError(f"cannot create network {attachment.name}: {err.explanation or err}") from err
@@ -86,7 +91,8 @@ class EngineNetworks:
                 attrs: dict[str, Any] = self._client.api.inspect_network(summary["Id"])
             except docker.errors.NotFound:
                 continue
-            name = (attrs.get("Labels") or {}).get(labels.NETWORK, "")
+            network_labels = attrs.get("Labels") or {}
+            name = network_labels.get(labels.NETWORK, "")
             if not name:
                 continue
             configs = (attrs.get("IPAM") or {}).get("Config") or [{}]
@@ -96,7 +102,10 @@ class EngineNetworks:
                 if c.get("IPv4Address")
             )
             bridge = (attrs.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{attrs['Id'][:12]}"
-            found[attrs["Id"]] = Network(name, str(attrs["Id"]), bridge, str(configs[0].get("Subnet", "")), members, name in names)
+            found[attrs["Id"]] = Network(
+                name, str(attrs["Id"]), bridge, str(configs[0].get("Subnet", "")), members, name in names,
+                internal=network_labels.get(labels.INTERNAL) == "true",
+            )
             names.add(name)
         return NetworkView(found)
 

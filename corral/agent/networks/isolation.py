@@ -28,6 +28,10 @@ def chain_name(cluster_id: str) -> str:
     return f"CORRAL-NET-{cluster_id[:8]}"
 
 
+def forward_chain_name(cluster_id: str) -> str:
+    return f"CORRAL-NETFWD-{cluster_id[:8]}"
+
+
 def render(cluster_id: str, dns: str, view: NetworkView, allowed: Mapping[str, Set[str]]) -> str:
     """iptables-restore input: each network's bridge may reach the DNS responder and `allowed[network]` (VIPs)."""
     chain = chain_name(cluster_id)
@@ -49,6 +53,11 @@ def render(cluster_id: str, dns: str, view: NetworkView, allowed: Mapping[str, S
     for interfaces in ("br-+", "docker0"):
         lines.append(f"-A {chain} -i {interfaces} -p tcp -j REJECT --reject-with tcp-reset")
         lines.append(f"-A {chain} -i {interfaces} -j REJECT --reject-with icmp-port-unreachable")
+    forward = forward_chain_name(cluster_id)
+    lines.append(f":{forward} - [0:0]")
+    for network in ordered:
+        if network.internal:  # new connections stay on the bridge (replies to ones made to it pass)
+            lines.append(f"-A {forward} -i {network.bridge} ! -o {network.bridge} -m conntrack --ctstate NEW -j REJECT")
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
 
@@ -57,6 +66,7 @@ class Isolation:
     def __init__(self, cluster_id: str) -> None:
         self.cluster_id = cluster_id
         self.chain = chain_name(cluster_id)
+        self.forward = forward_chain_name(cluster_id)
         self._jump: list[str] = []
 
     async def apply(self, service_network: str, dns: str, view: NetworkView, allowed: Mapping[str, Set[str]]) -> None:
@@ -64,21 +74,23 @@ class Isolation:
         jump = ["INPUT", "-d", service_network, "-j", self.chain]
         if self._jump and self._jump != jump:
             await _succeeds(["iptables", "-w", "-D", *self._jump])
-        if not await _succeeds(["iptables", "-w", "-C", *jump]):
-            await _run(["iptables", "-w", "-I", jump[0], "1", *jump[1:]])
+        for rule in (jump, ["FORWARD", "-j", self.forward]):
+            if not await _succeeds(["iptables", "-w", "-C", *rule]):
+                await _run(["iptables", "-w", "-I", rule[0], "1", *rule[1:]])
         self._jump = jump
 
     async def remove(self) -> None:
         """The jumps to the chain (also those of an earlier run of the agent) and the chain."""
-        try:
-            listed = await _output(["iptables", "-w", "-S", "INPUT"])
-        except IsolationError:
-            listed = ""
-        for rule in listed.splitlines():
-            if rule.startswith("-A INPUT ") and rule.endswith(f"-j {self.chain}"):
-                await _succeeds(["iptables", "-w", "-D", *rule.split()[1:]])
-        if await _succeeds(["iptables", "-w", "-F", self.chain]):
-            await _succeeds(["iptables", "-w", "-X", self.chain])
+        for parent, chain in (("INPUT", self.chain), ("FORWARD", self.forward)):
+            try:
+                listed = await _output(["iptables", "-w", "-S", parent])
+            except IsolationError:
+                listed = ""
+            for rule in listed.splitlines():
+                if rule.startswith(f"-A {parent} ") and rule.endswith(f"-j {chain}"):
+                    await _succeeds(["iptables", "-w", "-D", *rule.split()[1:]])
+            if await _succeeds(["iptables", "-w", "-F", chain]):
+                await _succeeds(["iptables", "-w", "-X", chain])
 
 
 async def _output(command: list[str]) -> str:

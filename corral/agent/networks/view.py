@@ -32,6 +32,7 @@ class Network:
     subnet: str
     members: tuple[Member, ...] = ()
     spare: bool = False  # a second network of the same name (two agents made it at once): the older one is used
+    internal: bool = False  # no new connection leaves the node from it
 
 
 @dataclass(frozen=True)

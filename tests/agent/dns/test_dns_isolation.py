@@ -31,8 +31,17 @@ def test_each_bridge_reaches_dns_and_its_networks_vips_then_everything_else_is_r
         f"-A {chain} -i br-aaa -d 10.217.0.3/32 -j ACCEPT",
     ]
     # the rejects come after every accept, for every engine bridge
-    assert all("REJECT" in r for r in rules[2 + len(accepts):])
-    assert any("-i br-+" in r for r in rules) and any("-i docker0" in r for r in rules)
+    mine = [r for r in rules if r.startswith(f"-A {chain} ")]
+    assert all("REJECT" in r for r in mine[2 + len(accepts):])
+    assert any("-i br-+" in r for r in mine) and any("-i docker0" in r for r in mine)
+    # no internal network: the forward chain is there, empty
+    assert ":CORRAL-NETFWD-01234567 - [0:0]" in rules and not any(r.startswith("-A CORRAL-NETFWD") for r in rules)
+
+
+def test_nothing_new_leaves_an_internal_networks_bridge() -> None:
+    view = NetworkView({"a": Network("shop_back", "a", "br-aaa", "172.20.0.0/16", internal=True)})
+    rules = render("0123456789", "10.217.0.1", view, {}).splitlines()
+    assert "-A CORRAL-NETFWD-01234567 -i br-aaa ! -o br-aaa -m conntrack --ctstate NEW -j REJECT" in rules
 
 
 def test_a_container_on_two_networks_reaches_the_vips_of_both_from_either_address() -> None:
