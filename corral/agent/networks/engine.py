@@ -11,6 +11,7 @@ Blocking calls (the docker SDK): callers run them in a thread.
 """
 
 import fcntl
+import ipaddress
 import logging
 import tempfile
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.types
 
 from corral.agent import labels
 from corral.agent.networks.view import Member, Network, NetworkView, engine_name, task_of
@@ -28,15 +30,19 @@ from corral.model import NetworkAttachment
 
 log = logging.getLogger(__name__)
 
+# Each network a /24 of its own from here: the engine's default pools hold only ~30 networks a host.
+DEFAULT_POOL = "10.218.0.0/16"
+
 
 class NetworkError(Exception):
     pass
 
 
 class EngineNetworks:
-    def __init__(self, cluster_id: str, client: docker.DockerClient) -> None:
+    def __init__(self, cluster_id: str, client: docker.DockerClient, pool: str = DEFAULT_POOL) -> None:
         self.cluster_id = cluster_id
         self._client = client
+        self.pool = ipaddress.ip_network(pool)
         self._lock = threading.Lock()
 
     def ensure(self, attachment: NetworkAttachment) -> str:
@@ -49,11 +55,15 @@ class EngineNetworks:
             found = self._find(name)  # another agent of this host made it meanwhile
             if found:
                 return found
+            subnet = self._free_subnet()
+            if subnet is None:
+                raise NetworkError(f"cannot create network {attachment.name}: no free /24 left in {self.pool}")
             try:
                 created = self._client.api.create_network(
                     # not the engine's `internal`, which leaves containers no route to the VIPs and the DNS
                     # responder: isolation.py rejects what leaves an internal network's bridge instead
                     name, driver="bridge", check_duplicate=True,
+                    ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)]),
                     labels={
                         labels.CLUSTER: self.cluster_id, labels.NETWORK: attachment.name,
                         labels.INTERNAL: "true" if attachment.internal else "false",
@@ -62,6 +72,19 @@ class EngineNetworks:
             except docker.errors.APIError as err:
                 raise NetworkError(f"cannot create network {attachment.name}: {err.explanation or err}") from err
             return str(created["Id"])
+
+    def _free_subnet(self) -> str | None:
+        """The first /24 of the pool that no network of the engine overlaps (under the host lock)."""
+        used = [
+            ipaddress.ip_network(config["Subnet"], strict=False)
+            for network in self._client.api.networks()
+            for config in ((network.get("IPAM") or {}).get("Config") or [])
+            if ":" not in str(config.get("Subnet", ":"))
+        ]
+        for subnet in self.pool.subnets(new_prefix=max(24, self.pool.prefixlen)):
+            if not any(subnet.overlaps(other) for other in used):
+                return str(subnet)
+        return None
 
     @contextmanager
     def _host_lock(self) -> Iterator[None]:
