@@ -304,6 +304,10 @@ def agent(
         timing = HollowTiming.parse_ms(hollow_delay)
     except ValueError as err:
         fail(f"--hollow-delay: {err}")
+    for upstream in dns_upstream:
+        host, _, port = upstream.partition(":")
+        if not host or (port and not (port.isdigit() and 1 <= int(port) <= 65535)):
+            fail(f"--dns-upstream: invalid resolver {upstream!r}: expected HOST or HOST:PORT")
     labels = {}
     for item in label:
         key, sep, value = item.partition("=")
