@@ -3,7 +3,9 @@
 import asyncio
 import ipaddress
 import logging
+import os
 import signal
+import sys
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -27,7 +29,7 @@ from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
 from corral.model import Resources
 from corral.model.limits import Limits
-from corral.model.errors import InvalidSpec
+from corral.model.errors import CorralError, InvalidSpec
 from corral.pki import CA_CERT_FILE, KeyMaterialError, load_or_create_ca
 
 DEFAULT_DATA_DIR = Path.home() / ".corral"
@@ -107,7 +109,7 @@ def _history(value: int) -> int:
 
 
 RegistryOption = typer.Option(
-    "127.0.0.1:5000", "--registry-listen", help="HOST:PORT of the image registry, or 'off' (no access control yet: keep it on loopback)"
+    "127.0.0.1:5000", "--registry-listen", help="HOST:PORT of the image registry, or 'off' (off loopback: TLS, and `docker login` with an API token)"
 )
 
 
@@ -127,6 +129,32 @@ AdvertiseOption = typer.Option(
     [], "--advertise", help="another name or address clients reach the manager at (repeatable): in its certificate"
 )
 CertExpiryOption = typer.Option("90d", "--cert-expiry", help="how long a node certificate is valid (e.g. 90d, 12h, 30m, 600s)")
+AutolockOption = typer.Option(
+    False, "--autolock",
+    help="secrets' key-encryption key derived from a passphrase (CORRAL_UNLOCK_KEY, --unlock-key-file, or the prompt), "
+    "never stored: the data dir alone decrypts nothing; turns autolock on for an existing cluster",
+)
+UnlockKeyFileOption = typer.Option(None, "--unlock-key-file", help="a file holding the autolock passphrase (implies --autolock)")
+
+
+def _unlock_key(autolock: bool, key_file: Path | None) -> str | None:
+    """The autolock passphrase: from --unlock-key-file, CORRAL_UNLOCK_KEY, or typed at a terminal; None without autolock."""
+    if key_file is not None:
+        try:
+            passphrase = key_file.read_text().strip()
+        except OSError as err:
+            fail(f"--unlock-key-file: cannot read {key_file}: {err.strerror or err}")
+    elif not autolock:
+        return None
+    elif os.environ.get("CORRAL_UNLOCK_KEY"):
+        passphrase = os.environ["CORRAL_UNLOCK_KEY"]
+    elif sys.stdin.isatty():
+        passphrase = typer.prompt("autolock passphrase", hide_input=True)
+    else:
+        fail("--autolock needs the passphrase: set CORRAL_UNLOCK_KEY, give --unlock-key-file FILE, or run on a terminal")
+    if len(passphrase) < 8:
+        fail("the autolock passphrase must have at least 8 characters")
+    return passphrase
 
 
 def _tls(host: str, insecure: bool, cert: Path | None, key: Path | None) -> dict[str, Any]:
@@ -220,6 +248,8 @@ def manager(
     tls_key: Path | None = TlsKeyOption,
     advertise: list[str] = AdvertiseOption,
     cert_expiry: str = CertExpiryOption,
+    autolock: bool = AutolockOption,
+    unlock_key_file: Path | None = UnlockKeyFileOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a manager (the control plane) in the foreground. The API is HTTPS with the cluster CA's certificate."""
@@ -231,7 +261,8 @@ def manager(
         registry_listen=_registry_listen(registry_listen, no_registry),
         service_network=_network(service_network), store_history=_history(store_history),
         limits=_limits(max_request_bytes, limit), advertise=tuple(advertise),
-        cert_expiry=_duration(cert_expiry, "--cert-expiry"), **_tls(host, insecure, tls_cert, tls_key),
+        cert_expiry=_duration(cert_expiry, "--cert-expiry"), unlock_key=_unlock_key(autolock, unlock_key_file),
+        **_tls(host, insecure, tls_cert, tls_key),
     )
 
     async def run() -> None:
@@ -461,7 +492,7 @@ def _run_daemon(main: Coroutine[Any, Any, None]) -> None:
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(main)
-    except OSError as err:
+    except (OSError, CorralError) as err:  # a port taken, an autolocked cluster started without its passphrase...
         fail(str(err))
 
 

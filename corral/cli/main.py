@@ -4,7 +4,7 @@ import os
 
 import typer
 
-from corral.cli import daemons, discovery, events, images, nodes, secrets, services, stacks
+from corral.cli import compose_config, daemons, discovery, events, images, nodes, secrets, services, stacks
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",
@@ -36,6 +36,7 @@ app.add_typer(nodes.app, name="node")
 app.add_typer(images.app, name="image")
 app.add_typer(images.registry_app, name="registry")
 app.add_typer(secrets.secret_app, name="secret")
+secrets.config_app.callback(invoke_without_command=True)(compose_config.config)
 app.add_typer(secrets.config_app, name="config")
 
 if __name__ == "__main__":

@@ -2,54 +2,71 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from corral.cli.output import ManagerOption, OutputOption, call, check_output, console, emit, errors, fail
+from corral.cli.compose_files import ComposeFileOption, EnvFileOption, read_project, warn
+from corral.cli.output import ManagerOption, OutputOption, call, check_output, console, emit, fail
 from corral.cli.rollouts import WatchOption, should_watch, watch
 from corral.compose import parse_compose, read_values
 from corral.model.errors import InvalidSpec
+from corral.model.spec_diff import show
 
 app = typer.Typer(help="Stacks: groups of services deployed from one compose file.", no_args_is_help=True)
 
 
 def deploy(
-    compose_file: Path = typer.Option(..., "--compose-file", "-c", help="the compose file"),
+    compose_files: list[str] = ComposeFileOption,
     name: str = typer.Option(..., "--name", "-n", help="the stack's name; services are named STACK_SERVICE"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="validate and show what would change; change nothing"),
+    env_files: list[Path] | None = EnvFileOption,
+    dry_run: bool = typer.Option(False, "--dry-run", help="validate and show what would change, field by field; change nothing"),
     prune: bool = typer.Option(False, "--prune", help="remove the stack's services the file no longer has"),
     watch_flag: bool | None = WatchOption,
     manager: str | None = ManagerOption,
 ) -> None:
-    """Create or update a stack's services from a compose file (as `docker stack deploy`)."""
-    try:
-        text = compose_file.read_text()
-    except OSError as err:
-        fail(f"cannot read {compose_file}: {err.strerror}")
-    secrets, configs = _values(text, name, compose_file)
+    """Create or update a stack's services from compose files (as `docker stack deploy`), merged and interpolated here."""
+    project = read_project(compose_files, env_files)
+    text = project.text
+    secrets, configs = _values(text, name, project.directory)
     body = {"compose": text, "dry_run": dry_run, "prune": prune, "secrets": secrets, "configs": configs}
     result = call(manager, lambda c: c.post(f"/v1/stacks/{name}/deploy", body))
-    for warning in result["warnings"]:
-        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    verb = "would " if dry_run else ""
-    for label, key in (("create", "created"), ("update", "updated"), ("remove", "removed")):
+    warn(result["warnings"])
+    if dry_run:
+        print_changes(result)
+        return
+    for label, key in (("Created", "created"), ("Updated", "updated"), ("Removed", "removed")):
         for service in result[key]:
-            past = {"create": "Created", "update": "Updated", "remove": "Removed"}[label]
-            console.print(f"{verb + label if dry_run else past} service {service}", highlight=False)
+            console.print(f"{label} service {service}", highlight=False)
     for service in result["unchanged"]:
         console.print(f"Unchanged service {service}", highlight=False)
     for kind in ("secret", "config"):
         for stored in result.get(f"created_{kind}s", []):
-            console.print(f"{'would create' if dry_run else 'Created'} {kind} {stored}", highlight=False)
-    if dry_run:
-        console.print("Dry run: nothing was changed.")
-        return
+            console.print(f"Created {kind} {stored}", highlight=False)
     changed = [*result["created"], *result["updated"]]
     if changed and should_watch(watch_flag) and not call(manager, lambda c: watch(c, changed)):
         raise typer.Exit(1)
 
 
-def _values(text: str, stack: str, compose_file: Path) -> tuple[dict[str, str], dict[str, str]]:
+def print_changes(result: dict[str, Any]) -> None:
+    """A dry run's answer as `kubectl diff` shows one: per service, each changed field, old -> new."""
+    changes = result.get("changes", {})
+    for verb, key, mark in (("would create", "created", "+"), ("would update", "updated", "~")):
+        for service in result[key]:
+            console.print(f"{mark} {verb} service {service}", highlight=False, markup=False)
+            for change in changes.get(service, []):
+                console.print(f"    {change['field']}: {show(change['old'])} -> {show(change['new'])}", highlight=False, markup=False)
+    for service in result["removed"]:
+        console.print(f"- would remove service {service}", highlight=False, markup=False)
+    for service in result["unchanged"]:
+        console.print(f"  unchanged service {service}", highlight=False, markup=False)
+    for kind in ("secret", "config"):
+        for stored in result.get(f"created_{kind}s", []):
+            console.print(f"+ would create {kind} {stored}", highlight=False, markup=False)
+    console.print("Dry run: nothing was changed.")
+
+
+def _values(text: str, stack: str, directory: Path) -> tuple[dict[str, str], dict[str, str]]:
     """The `file:` and `environment:` values of the compose file's secrets and configs, read here (base64).
 
     A file the manager would refuse anyway sends none: its error comes from the manager, as for any file.
@@ -59,7 +76,7 @@ def _values(text: str, stack: str, compose_file: Path) -> tuple[dict[str, str], 
     except InvalidSpec:
         return {}, {}
     try:
-        return read_values(parsed.definitions(), compose_file.parent, os.environ).encoded()
+        return read_values(parsed.definitions(), directory, os.environ).encoded()
     except InvalidSpec as err:
         fail(str(err))
 

@@ -50,3 +50,15 @@ def _mapping_entry(key: str, raw: object, path: str) -> Entry:
         raise InvalidSpec(path, "a key is empty")
     entry_path = child(path, key)
     return key, read_scalar_text(raw, entry_path), entry_path
+
+
+def as_mapping(value: object) -> dict[object, object]:
+    """A KEY=VALUE section in mapping form (`["A=1", "B"]` -> `{A: "1", B: None}`); ValueError when it is neither form."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list) and all(isinstance(entry, str) for entry in value):
+        pairs = (str(entry).partition("=") for entry in value)
+        return {key: text if equals else None for key, equals, text in pairs}
+    raise ValueError("not a KEY=VALUE list or mapping")

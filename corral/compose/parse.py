@@ -2,8 +2,9 @@
 
 parse_compose reads the YAML, checks the top level and each service's own
 keys, and hands the sections to their modules (ports, keyvalues, deploy...).
-Options corral does not support are collected into one warning; `x-` keys
-are extensions and are skipped silently.
+What corral does with each key is in keys.py (honoured, ignored with a
+warning, refused); `x-` keys are extensions and are skipped silently. Every
+problem of the file is gathered (problems.py) and reported in one error.
 """
 
 import re
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeVar
 
 import yaml
 
@@ -22,26 +24,23 @@ from corral.compose.durations import parse_duration
 from corral.compose.healthcheck import parse_healthcheck
 from corral.compose.keyvalues import parse_environment, parse_labels
 from corral.compose.networks import NetworkDefinition, merge_ports, parse_expose, parse_network_definitions, parse_service_networks
+from corral.compose import keys
+from corral.compose.classify import check_mounts, classify
 from corral.compose.notes import Notes
 from corral.compose.paths import child
 from corral.compose.ports import parse_ports
 from corral.compose.privileges import check_privileges
+from corral.compose.problems import Problems
 from corral.compose.secrets import Definition, parse_definitions, parse_references
 from corral.compose.values import optional, read_command, read_mapping, read_non_empty_string, show
 from corral.model.errors import InvalidSpec
 from corral.model.limits import Limits, check_services, check_spec
-from corral.model.service import ServiceSpec
+from corral.model.service import FileReference, NetworkAttachment, PortSpec, ServiceSpec
 
 _STACK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _SERVICE_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
 _MAX_NAME_LENGTH = 128  # of "{stack}_{service}", as ServiceSpec.name allows
-_TOP_LEVEL_KEYS = frozenset({"version", "name", "services", "secrets", "configs", "networks"})
-_SERVICE_KEYS = frozenset(
-    {
-        "image", "command", "entrypoint", "environment", "labels", "ports", "stop_grace_period", "deploy", "healthcheck",
-        "secrets", "configs", "networks", "expose",
-    }
-)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -68,22 +67,27 @@ def parse_compose(
     size = len(text.encode())
     if size > limits.request_bytes:
         raise InvalidSpec("compose", f"the file is {size} bytes: at most {limits.request_bytes} (--max-request-bytes)")
-    document = _load_yaml(text, limits, budget, clock)
+    document = compose_yaml.read_document(text, limits, budget, clock)
     if not isinstance(document, dict):
         raise InvalidSpec("", "a compose file must be a mapping with a 'services' key")
     top = read_mapping(document, "")
-    notes = Notes()
-    notes.ignore_unknown(top, _TOP_LEVEL_KEYS, "")
-    secrets = parse_definitions(top.get("secrets"), "secrets", "secret", stack, notes)
-    configs = parse_definitions(top.get("configs"), "configs", "config", stack, notes)
-    networks = parse_network_definitions(top.get("networks"), stack, notes)
-    sections = _read_services(top.get("services"))
-    check_services(len(sections), limits)
+    notes, problems = Notes(), Problems()
+    classify(top, keys.TOP_LEVEL, "", notes, problems)
+    secrets: dict[str, Definition] = problems.attempt(lambda: parse_definitions(top.get("secrets"), "secrets", "secret", stack, notes), {})
+    configs: dict[str, Definition] = problems.attempt(lambda: parse_definitions(top.get("configs"), "configs", "config", stack, notes), {})
+    default_networks = {"default": NetworkDefinition(f"{stack}_default")}
+    networks = problems.attempt(lambda: parse_network_definitions(top.get("networks"), stack, notes), default_networks)
+    sections: dict[str, object] = problems.attempt(lambda: _read_services(top.get("services")), {})
+    problems.attempt(lambda: check_services(len(sections), limits), None)
     services = []
     for name, body in sections.items():
-        spec = _parse_service(name, body, stack, notes, secrets, configs, networks)
-        check_spec(spec, limits, partial(_compose_path, child("services", name)))
-        services.append(spec)
+        spec = _parse_service(name, body, stack, notes, problems, secrets, configs, networks)
+        if spec is not None:
+            problems.attempt(lambda: check_spec(spec, limits, partial(_compose_path, child("services", name))), None)
+            services.append(spec)
+    for refused in notes.refused:
+        problems.note(refused)
+    problems.raise_if_any()
     return ComposeResult(services=services, warnings=notes.warnings(), secrets=secrets, configs=configs)
 
 
@@ -115,24 +119,6 @@ def _check_stack_name(stack: object) -> None:
         )
 
 
-def _load_yaml(text: str, limits: Limits, budget: float, clock: Callable[[], float]) -> object:
-    try:
-        return compose_yaml.load(text, limits, budget, clock)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise InvalidSpec("", f"invalid YAML: {where}{error.problem or error.context or error}") from None
-    except yaml.reader.ReaderError as error:
-        line = text.count("\n", 0, error.position) + 1
-        raise InvalidSpec("", f"invalid YAML: line {line}: {error.reason}") from None
-    except yaml.YAMLError as error:
-        raise InvalidSpec("", f"invalid YAML: {error}") from None
-    except (ValueError, OverflowError) as error:  # e.g. a date like 2024-13-45
-        raise InvalidSpec("", f"invalid YAML: {error}") from None
-    except RecursionError:
-        raise InvalidSpec("", "invalid YAML: nested too deeply") from None
-
-
 def _read_services(value: object) -> dict[str, object]:
     if value is None:
         raise InvalidSpec("services", "is required: a mapping of service names to services")
@@ -149,39 +135,59 @@ def _parse_service(
     value: object,
     stack: str,
     notes: Notes,
+    problems: Problems,
     secrets: dict[str, Definition],
     configs: dict[str, Definition],
     networks: dict[str, NetworkDefinition],
-) -> ServiceSpec:
+) -> ServiceSpec | None:
+    """The spec of service `name`, or None once each of its problems is noted in `problems`."""
     path = child("services", name)
-    full_name = _check_service_name(name, stack, path)
-    section = read_mapping(value, path)
-    check_privileges(section, path)
-    notes.ignore_unknown(section, _SERVICE_KEYS, path)
-    image = read_non_empty_string(section.get("image"), child(path, "image"))
-    deploy = parse_deploy(section.get("deploy"), child(path, "deploy"), notes)
-    healthcheck = parse_healthcheck(section.get("healthcheck"), section.get("x-corral-healthcheck"), path, notes)
+    before = len(problems.found)
+    full_name = problems.attempt(lambda: _check_service_name(name, stack, path), "")
+    section = problems.attempt(lambda: read_mapping(value, path), None)
+    if section is None:
+        return None
+    problems.attempt(lambda: check_privileges(section, path), None)
+    classify(section, keys.SERVICE, path, notes, problems)
+    check_mounts(section.get("volumes"), child(path, "volumes"), problems)
+
+    def read(key: str, reader: Callable[[object, str], T], default: T) -> T:
+        return problems.attempt(lambda: reader(section.get(key), child(path, key)), default)
+
+    built = section.get("image") is None and section.get("build") is not None  # the build: problem says it all
+    image = "" if built else read("image", read_non_empty_string, "")
+    deploy = problems.attempt(lambda: parse_deploy(section.get("deploy"), child(path, "deploy"), notes), None)
+    healthcheck = problems.attempt(
+        lambda: parse_healthcheck(section.get("healthcheck"), section.get("x-corral-healthcheck"), path, notes), None
+    )
+    no_command: list[str] | None = None
+    command = problems.attempt(lambda: optional(section, "command", path, read_command, None), no_command)
+    entrypoint = problems.attempt(lambda: optional(section, "entrypoint", path, read_command, None), no_command)
+    environment: dict[str, str] = read("environment", partial(_with_notes, parse_environment, notes), {})
+    labels: dict[str, str] = read("labels", parse_labels, {})
+    ports: list[PortSpec] = read("ports", partial(_with_notes, parse_ports, notes), [])
+    exposed: list[PortSpec] = read("expose", partial(_with_notes, parse_expose, notes), [])
+    attachments: list[NetworkAttachment] = read("networks", lambda v, p: parse_service_networks(v, p, networks), [])
+    default_grace: float = ServiceSpec.model_fields["stop_grace_period"].default
+    grace = problems.attempt(lambda: optional(section, "stop_grace_period", path, parse_duration, default_grace), default_grace)
+    no_canary: int | None = None
+    canary = problems.attempt(lambda: parse_canary(section.get("x-corral-canary"), child(path, "x-corral-canary"), notes), no_canary)
+    secret_refs: list[FileReference] = read("secrets", lambda v, p: parse_references(v, p, "secret", secrets), [])
+    config_refs: list[FileReference] = read("configs", lambda v, p: parse_references(v, p, "config", configs), [])
+    if len(problems.found) > before or deploy is None:
+        return None
     try:
         return ServiceSpec(
             name=full_name,
             stack=stack,
             image=image,
-            command=optional(section, "command", path, read_command, None),
-            entrypoint=optional(section, "entrypoint", path, read_command, None),
-            environment=parse_environment(section.get("environment"), child(path, "environment"), notes),
-            labels=parse_labels(section.get("labels"), child(path, "labels")),
-            ports=merge_ports(
-                parse_ports(section.get("ports"), child(path, "ports"), notes),
-                parse_expose(section.get("expose"), child(path, "expose"), notes),
-            ),
-            networks=parse_service_networks(section.get("networks"), child(path, "networks"), networks),
-            stop_grace_period=optional(
-                section,
-                "stop_grace_period",
-                path,
-                parse_duration,
-                ServiceSpec.model_fields["stop_grace_period"].default,
-            ),
+            command=command,
+            entrypoint=entrypoint,
+            environment=environment,
+            labels=labels,
+            ports=merge_ports(ports, exposed),
+            networks=attachments,
+            stop_grace_period=grace,
             mode=deploy.mode,
             replicas=deploy.replicas,
             limits=deploy.limits,
@@ -192,14 +198,19 @@ def _parse_service(
             healthcheck=healthcheck,
             update_config=deploy.update_config,
             rollback_config=deploy.rollback_config,
-            canary=parse_canary(section.get("x-corral-canary"), child(path, "x-corral-canary"), notes),
-            secrets=parse_references(section.get("secrets"), child(path, "secrets"), "secret", secrets),
-            configs=parse_references(section.get("configs"), child(path, "configs"), "config", configs),
+            canary=canary,
+            secrets=secret_refs,
+            configs=config_refs,
         )
     except ValidationError as error:  # a safety net: the readers above should catch everything
         problem = error.errors()[0]
         field = ".".join(str(part) for part in problem["loc"])
-        raise InvalidSpec(child(path, field), problem["msg"]) from None
+        problems.add(child(path, field), problem["msg"])
+        return None
+
+
+def _with_notes(reader: Callable[[object, str, Notes], T], notes: Notes, value: object, path: str) -> T:
+    return reader(value, path, notes)
 
 
 def _check_service_name(name: str, stack: str, path: str) -> str:

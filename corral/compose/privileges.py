@@ -12,7 +12,7 @@ token can do changes that (docs/security.md).
 from collections.abc import Mapping
 
 from corral.compose.paths import child, item
-from corral.model.errors import InvalidSpec
+from corral.compose.problems import Problems
 
 # Capabilities that reach outside the container (Docker's default set is kept; these are not in it).
 DANGEROUS_CAPABILITIES = frozenset(
@@ -26,24 +26,30 @@ _WHY = "a deploy must not be a way to become root on every node"
 
 
 def check_privileges(section: Mapping[str, object], path: str) -> None:
-    """Refuse the first key of a service's `section` that the deploy policy does not allow."""
+    """Refuse every key of a service's `section` that the deploy policy does not allow (all in one error)."""
+    problems = Problems()
+    _check(section, path, problems)
+    problems.raise_if_any()
+
+
+def _check(section: Mapping[str, object], path: str, problems: Problems) -> None:
     if section.get("privileged") not in (None, False):
-        raise InvalidSpec(child(path, "privileged"), f"privileged containers are not allowed: {_WHY}")
+        problems.add(child(path, "privileged"), f"privileged containers are not allowed: {_WHY}")
     for key in _HOST_NAMESPACES:
         value = section.get(key)
         if isinstance(value, str) and (value == "host" or value.startswith(("container:", "service:"))):
-            raise InvalidSpec(child(path, key), f"{key}: {value[:40]} shares a namespace outside the task's own container: {_WHY}")
+            problems.add(child(path, key), f"{key}: {value[:40]} shares a namespace outside the task's own container: {_WHY}")
     if section.get("devices"):
-        raise InvalidSpec(child(path, "devices"), f"host devices are not allowed: {_WHY}")
+        problems.add(child(path, "devices"), f"host devices are not allowed: {_WHY}")
     added = section.get("cap_add")
     if isinstance(added, list):
         for index, capability in enumerate(added):
             name = str(capability).upper().removeprefix("CAP_")
             if name in DANGEROUS_CAPABILITIES:
-                raise InvalidSpec(item(child(path, "cap_add"), index), f"capability {name[:32]} is not allowed: {_WHY}")
+                problems.add(item(child(path, "cap_add"), index), f"capability {name[:32]} is not allowed: {_WHY}")
     options = section.get("security_opt")
     if isinstance(options, list):
         for index, option in enumerate(options):
             text = str(option).replace("=", ":")
             if text.endswith(":unconfined") or text in ("label:disable", "no-new-privileges:false"):
-                raise InvalidSpec(item(child(path, "security_opt"), index), f"{text[:40]} lifts the container's confinement: {_WHY}")
+                problems.add(item(child(path, "security_opt"), index), f"{text[:40]} lifts the container's confinement: {_WHY}")

@@ -16,6 +16,7 @@ Events come from libyaml when it is installed (several times faster).
 
 import re
 import time
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -136,6 +137,30 @@ ComposeLoader.add_implicit_resolver(
 )
 
 
+@dataclass(frozen=True)
+class Reset:
+    """`!reset`: merging this file removes the value (compose's merge tag)."""
+
+
+@dataclass(frozen=True)
+class Override:
+    """`!override VALUE`: merging this file replaces the value whole, bypassing the merge rules."""
+
+    value: object
+
+
+def _override(loader: ComposeLoader, node: Node) -> Override:
+    if isinstance(node, yaml.MappingNode):
+        return Override(loader.construct_mapping(node, deep=True))
+    if isinstance(node, yaml.SequenceNode):
+        return Override(loader.construct_sequence(node, deep=True))
+    return Override(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+ComposeLoader.add_constructor("!reset", lambda _loader, _node: Reset())
+ComposeLoader.add_constructor("!override", _override)
+
+
 def load(text: str, limits: Limits = Limits(), budget: float = 10.0, clock: Callable[[], float] = time.monotonic) -> object:
     """The document of `text`; InvalidSpec when it goes beyond `limits` or takes over `budget` seconds."""
     loader = ComposeLoader(text)
@@ -144,3 +169,37 @@ def load(text: str, limits: Limits = Limits(), budget: float = 10.0, clock: Call
         return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+def read_document(text: str, limits: Limits = Limits(), budget: float = 10.0, clock: Callable[[], float] = time.monotonic) -> object:
+    """`load`, every failure turned into an InvalidSpec that says what is wrong and on which line."""
+    try:
+        return load(text, limits, budget, clock)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise InvalidSpec("", f"invalid YAML: {where}{error.problem or error.context or error}") from None
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        raise InvalidSpec("", f"invalid YAML: line {line}: {error.reason}") from None
+    except yaml.YAMLError as error:
+        raise InvalidSpec("", f"invalid YAML: {error}") from None
+    except (ValueError, OverflowError) as error:  # e.g. a date like 2024-13-45
+        raise InvalidSpec("", f"invalid YAML: {error}") from None
+    except RecursionError:
+        raise InvalidSpec("", "invalid YAML: nested too deeply") from None
+
+
+class _ComposeDumper(yaml.SafeDumper):
+    """SafeDumper quoting every string either YAML 1.1 or this loader would read as something else (`0o17`, `1e3`)."""
+
+
+_ComposeDumper.yaml_implicit_resolvers = {
+    first: [*yaml.SafeDumper.yaml_implicit_resolvers.get(first, []), *ComposeLoader.yaml_implicit_resolvers.get(first, [])]
+    for first in {*yaml.SafeDumper.yaml_implicit_resolvers, *ComposeLoader.yaml_implicit_resolvers}
+}
+
+
+def dump(document: object) -> str:
+    """`document` as YAML that `load` reads back the same (strings stay strings)."""
+    return yaml.dump(document, Dumper=_ComposeDumper, sort_keys=False, width=1_000_000)  # non-ASCII escaped: NEL would read back as a break

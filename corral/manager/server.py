@@ -67,7 +67,7 @@ class Manager:
         stalls = StallWatch(leases, time.time, settings.stall_threshold)
         ctx = ManagerContext(
             settings=settings, store=store, cache=cache, leases=leases, join_token=token, cluster_id=await _cluster_id(store),
-            data_key=await open_data_key(store, settings.data_dir),
+            data_key=await open_data_key(store, settings.data_dir, settings.unlock_key),
             ca=ca,
         )
         self.context = ctx

@@ -33,6 +33,8 @@ class ManagerSettings:
     tls_key: Path | None = None
     advertise: tuple[str, ...] = ()  # more names and addresses the server certificate is valid for
     cert_expiry: float = DEFAULT_NODE_CERT_LIFETIME  # seconds a node certificate is valid
+    # `--autolock`: the passphrase the key-encryption key is derived from (access/encryption.py); None: DATA_DIR/kek
+    unlock_key: str | None = field(default=None, repr=False)
 
     @property
     def registry_root(self) -> Path:

@@ -22,6 +22,23 @@ class InvalidSpec(CorralError):
         super().__init__(f"{path}: {reason}" if path else reason)
 
 
+class InvalidSpecs(InvalidSpec):
+    """Several problems of one input (a compose file), reported together: one line each, path first."""
+
+    SHOWN = 100  # lines; a file of ten thousand misspelled keys gets a readable answer
+
+    def __init__(self, problems: "list[InvalidSpec]") -> None:
+        self.problems = problems
+        super().__init__(problems[0].path, problems[0].reason)
+        lines = [str(problem) for problem in problems[: self.SHOWN]]
+        if len(problems) > self.SHOWN:
+            lines.append(f"... and {len(problems) - self.SHOWN} more problems")
+        self.args = ("\n".join(lines),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class NotFound(CorralError):
     status = 404
 

@@ -89,4 +89,4 @@ def test_bad_checks_are_refused_naming_the_field(body: str, path: str, message: 
 
 def test_unknown_keys_are_warned_about() -> None:
     result = parse_compose("services:\n  web:\n    image: x\n    x-corral-healthcheck:\n      tcp: {port: 80, host: a}\n", "s")
-    assert result.warnings == ["Ignoring unsupported options: services.web.x-corral-healthcheck.tcp.host"]
+    assert result.warnings == ["services.web.x-corral-healthcheck.tcp.host is ignored: corral does not support this option here"]

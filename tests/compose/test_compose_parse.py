@@ -252,12 +252,13 @@ def test_stop_grace_period_error_names_the_path() -> None:
 # --- unsupported options ---
 
 
-def test_unsupported_options_are_one_sorted_warning() -> None:
+def test_unsupported_options_are_one_warning_each_saying_why() -> None:
     text = """\
 services:
   web:
     image: nginx
     volumes: [data:/data]
+    container_name: web1
     healthcheck: {test: [CMD, "true"]}
     deploy:
       update_config: {parallelism: 1, x-extra: 2, window: 3}
@@ -270,23 +271,26 @@ services:
 networks: {}
 volumes: {data: {}}
 """
-    result = parse_compose(text, "app")
-    assert result.warnings == [
-        "Ignoring unsupported options: "
-        "services.web.deploy.endpoint_mode, "
-        "services.web.deploy.placement.preferences, "
-        "services.web.deploy.resources.limits.pids, "
-        "services.web.deploy.resources.reservations.devices, "
-        "services.web.deploy.restart_policy.jitter, "
-        "services.web.deploy.update_config.window, "
-        "services.web.volumes, "
-        "volumes"
-    ]
+    warnings = parse_compose(text, "app").warnings
+    here = "is ignored: corral does not support this option here"
+    assert sorted(warnings) == sorted(
+        [
+            "volumes is ignored: named volumes are created by the engine of each node when a task first uses them",
+            "services.web.deploy.endpoint_mode is ignored: every service gets a virtual IP, and `tasks.NAME` resolves to its replicas",
+            "services.web.deploy.placement.preferences is ignored: corral spreads the replicas of a service across nodes already",
+            "services.web.deploy.resources.limits.pids is ignored: corral does not limit the number of processes yet",
+            "services.web.deploy.restart_policy.jitter is ignored: not part of the Compose Specification",
+            f"services.web.deploy.update_config.window {here}",
+            "services.web.volumes is ignored: a named volume lives on the node where the task runs and does not follow it to another node",
+            "services.web.container_name is ignored: replicas cannot share one name; containers are named STACK_SERVICE.N.ID",
+        ]
+    )
 
 
-def test_unsupported_options_of_every_service_are_gathered() -> None:
-    text = "services:\n  a:\n    image: x\n    volumes: []\n  b:\n    image: y\n    dns: []\n"
-    assert parse_compose(text, "s").warnings == ["Ignoring unsupported options: services.a.volumes, services.b.dns"]
+def test_ignored_options_of_every_service_are_gathered() -> None:
+    text = "services:\n  a:\n    image: x\n    volumes: []\n  b:\n    image: y\n    container_name: b1\n"
+    warnings = parse_compose(text, "s").warnings
+    assert [w.split(" ")[0] for w in warnings] == ["services.a.volumes", "services.b.container_name"]
 
 
 def test_invalid_spec_is_what_is_raised() -> None:

@@ -114,4 +114,4 @@ def test_same_target_without_published_port_is_fine() -> None:
 
 def test_unknown_long_syntax_keys_are_warned_about() -> None:
     result = web_result({"image": "nginx", "ports": [{"target": 80, "app_protocol": "http", "x-note": 1}]})
-    assert result.warnings == ["Ignoring unsupported options: services.web.ports[0].app_protocol"]
+    assert result.warnings == ["services.web.ports[0].app_protocol is ignored: a hint for tools; the routing mesh forwards TCP and UDP as they are"]

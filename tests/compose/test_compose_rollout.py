@@ -65,7 +65,8 @@ def test_section_must_be_a_mapping() -> None:
 def test_unknown_keys_are_named_in_the_warning() -> None:
     result = web_result(deployed({"update_config": {"parallelism": 1, "surge": 2}, "rollback_config": {"foo": 1}}))
     assert result.warnings == [
-        "Ignoring unsupported options: services.web.deploy.rollback_config.foo, services.web.deploy.update_config.surge"
+        "services.web.deploy.update_config.surge is ignored: corral does not support this option here",
+        "services.web.deploy.rollback_config.foo is ignored: corral does not support this option here",
     ]
 
 

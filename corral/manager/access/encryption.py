@@ -116,8 +116,9 @@ def unwrap(wrapped: WrappedKey, kek: bytes) -> bytes:
 async def open_data_key(store: Store, data_dir: Path, passphrase: str | None = None) -> bytes:
     """The cluster's data key: unwrapped from the store, or made and stored wrapped at first start.
 
-    With a passphrase (autolock) the KEK is derived from it, else it is DATA_DIR/kek. A cluster
-    made one way cannot be opened the other way: the error says which is needed.
+    With a passphrase (autolock) the KEK is derived from it, else it is DATA_DIR/kek. An autolocked
+    cluster cannot be opened without its passphrase (the error says how to give it); a passphrase given
+    to a cluster that is not autolocked turns autolock on (as `docker swarm update --autolock=true`).
     """
     found = await store.get(keys.DATA_KEY)
     if found is None:
@@ -137,8 +138,21 @@ async def open_data_key(store: Store, data_dir: Path, passphrase: str | None = N
     wrapped = WrappedKey.model_validate(found.value)
     if wrapped.kek == "passphrase":
         if passphrase is None or wrapped.salt is None:
-            raise WrongKey("the cluster is autolocked: start the manager with its passphrase (--autolock)")
+            raise WrongKey(
+                "the cluster is autolocked: start the manager with --autolock and its passphrase "
+                "(CORRAL_UNLOCK_KEY, --unlock-key-file, or typed at the prompt)"
+            )
         return unwrap(wrapped, await asyncio.to_thread(derive_kek, passphrase, base64.b64decode(wrapped.salt)))
+    data_key = unwrap(wrapped, load_kek(data_dir))
     if passphrase is not None:
-        raise WrongKey("this cluster is not autolocked: its key-encryption key is DATA_DIR/kek; drop --autolock")
-    return unwrap(wrapped, load_kek(data_dir))
+        await _lock(store, data_dir, data_key, passphrase, found.mod_revision)
+    return data_key
+
+
+async def _lock(store: Store, data_dir: Path, data_key: bytes, passphrase: str, revision: int) -> None:
+    """Turn autolock on for a cluster whose KEK is DATA_DIR/kek: rewrap the data key with the passphrase's KEK
+    (only if nobody rewrapped it meanwhile), then delete DATA_DIR/kek, which no longer opens anything."""
+    salt = secrets.token_bytes(16)
+    kek = await asyncio.to_thread(derive_kek, passphrase, salt)
+    await store.put(keys.DATA_KEY, wrap(data_key, kek, "passphrase", salt).model_dump(mode="json"), expect=revision)
+    (data_dir / KEK_FILE).unlink(missing_ok=True)

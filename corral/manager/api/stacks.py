@@ -3,6 +3,7 @@
 import asyncio
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -12,6 +13,7 @@ from corral.manager import stacks
 from corral.manager.access.stack_values import plan_values, removal_ops, stack_values
 from corral.manager.api.deps import context
 from corral.manager.context import ManagerContext
+from corral.model.spec_diff import spec_changes
 
 router = APIRouter(prefix="/v1/stacks", tags=["stacks"])
 
@@ -30,6 +32,12 @@ class DeployRequest(BaseModel):
     configs: dict[str, str] = Field(default_factory=dict, description="config values by stored name, base64")
 
 
+class FieldChangeView(BaseModel):
+    field: str = Field(description="dotted path in the service spec, e.g. limits.memory")
+    old: Any = Field(description="the stored value; null when absent (a created service)")
+    new: Any = Field(description="the value the deploy sets; null when removed")
+
+
 class DeployResult(BaseModel):
     stack: str
     created: list[str]
@@ -41,6 +49,9 @@ class DeployResult(BaseModel):
     revision: int
     created_secrets: list[str] = Field(default_factory=list, description="secrets the deploy stored (names only)")
     created_configs: list[str] = Field(default_factory=list, description="configs the deploy stored")
+    changes: dict[str, list[FieldChangeView]] = Field(
+        default_factory=dict, description="per created or updated service, each field that changes (old -> new)"
+    )
 
 
 class StackView(BaseModel):
@@ -58,7 +69,12 @@ async def deploy(stack: str, body: DeployRequest, ctx: ManagerContext = Depends(
     values = await plan_values(
         ctx.store, stack, parsed.definitions(), body.secrets, body.configs, ctx.clock(), ctx.secrets_key() if parsed.secrets else None
     )
+    before = {name: v.obj.spec for name, v in ctx.cache.services.items()}
     plan, revision = await stacks.deploy(ctx, stack, parsed.services, body.prune, body.dry_run, values.ops)
+    changes = {
+        s.name: [FieldChangeView(field=c.field, old=c.old, new=c.new) for c in spec_changes(before.get(s.name), s.spec)]
+        for s in [*plan.create, *plan.update]
+    }
     return DeployResult(
         stack=stack,
         created=[s.name for s in plan.create],
@@ -70,6 +86,7 @@ async def deploy(stack: str, body: DeployRequest, ctx: ManagerContext = Depends(
         revision=revision,
         created_secrets=values.secrets,
         created_configs=values.configs,
+        changes=changes,
     )
 
 

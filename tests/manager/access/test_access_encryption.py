@@ -82,7 +82,13 @@ async def test_autolock_needs_the_same_passphrase(store: Store, tmp_path: Path) 
         await open_data_key(store, tmp_path)
 
 
-async def test_a_file_kek_cluster_refuses_a_passphrase(store: Store, tmp_path: Path) -> None:
-    await open_data_key(store, tmp_path)
-    with pytest.raises(WrongKey, match="not autolocked"):
-        await open_data_key(store, tmp_path, passphrase="p")
+async def test_a_passphrase_turns_autolock_on_for_a_file_kek_cluster(store: Store, tmp_path: Path) -> None:
+    data_key = await open_data_key(store, tmp_path)
+    assert (tmp_path / "kek").exists()
+    assert await open_data_key(store, tmp_path, passphrase="p") == data_key  # the same data key: every secret still opens
+    assert not (tmp_path / "kek").exists()  # the file KEK is gone: the data dir alone opens nothing now
+    with pytest.raises(WrongKey, match="autolocked"):
+        await open_data_key(store, tmp_path)
+    with pytest.raises(WrongKey, match="autolock passphrase"):
+        await open_data_key(store, tmp_path, passphrase="q")
+    assert await open_data_key(store, tmp_path, passphrase="p") == data_key
