@@ -26,6 +26,7 @@ from corral.agent.health import HealthMonitor
 from corral.agent.link import LinkSettings, ManagerLink
 from corral.agent.mesh import Mesh, MeshSettings
 from corral.agent.probes import probe_for
+from corral.agent.networks.keeper import NetworkKeeper, keeper_for
 from corral.agent.routing import MeshFollower
 from corral.agent.vips import VipInterface
 from corral.agent.volumes import VolumeRemover
@@ -84,6 +85,7 @@ class Agent:
         self._health: dict[str, HealthMonitor] = {}
         self.mesh: Mesh | None = None
         self.routing: MeshFollower | None = None
+        self.keeper: NetworkKeeper | None = None  # DNS responder, per-stack networks, isolation (real engines)
         self._loops: list[asyncio.Task[None]] = []
         self.registered = asyncio.Event()
 
@@ -145,11 +147,16 @@ class Agent:
             chains = hashlib.sha1(f"{registration.cluster_id}/{self.settings.name}".encode()).hexdigest()[:11]
             self.mesh = Mesh(MeshSettings(cluster=chains, data_path=self.settings.mesh_data_path), self.clock)
             vip_mesh = Mesh(MeshSettings(cluster=registration.cluster_id, reuse_port=True), self.clock)
+            if self.settings.dns:
+                self.keeper = keeper_for(self.engine, registration.cluster_id, self.settings.dns_upstreams, self.clock)
             self.routing = MeshFollower(
                 self.client, self.settings.name, self.settings.address, self.mesh, vip_mesh,
                 VipInterface(registration.cluster_id), self.settings.long_poll, self.clock,
+                on_names=self._names_changed if self.keeper is not None else None,
             )
             self._loops.append(asyncio.create_task(self.routing.run(), name=f"{self.prefix} mesh"))
+            if self.keeper is not None:
+                self._loops.append(asyncio.create_task(self.keeper.run(), name=f"{self.prefix} networks"))
         self._loops.append(asyncio.create_task(self._reconcile_loop(), name=f"{self.prefix} reconcile"))
         if self.settings.engine != "hollow":  # a fleet of simulated nodes holds no volumes
             remover = VolumeRemover(self.client, self.name, self.engine, self.clock, self.settings.volume_poll)
@@ -178,6 +185,9 @@ class Agent:
             if remove_containers:
                 for container in await self.engine.list():
                     await self.engine.remove(container.id)
+        if self.keeper is not None:  # after the containers: their networks can go
+            await self.keeper.close(remove=remove_containers)
+        if self.engine is not None:
             await self.engine.close()
         if self._owns_link:
             await self.client.close()
@@ -297,18 +307,26 @@ class Agent:
             state = TaskState.rejected if err.permanent else TaskState.failed
             await self._report(Report(task.id, state, error=str(err)))
             return
+        if self.keeper is not None:
+            await self.keeper.sync()  # a new network's bridge gets its rules
         if info.running:
             # With a health check the task stays `starting` until it passes (the reconcile loop decides).
             state = TaskState.starting if task.spec.healthcheck else TaskState.running
             await self._report(Report(task.id, state, info.id, ports=tuple(info.ports)))
 
     async def _hosts(self, task: Task) -> dict[str, str]:
-        """The names of the other services of the task's stack, for its /etc/hosts (once the mesh is known)."""
+        """The names of the other services of the task's stack, for its /etc/hosts (once the mesh is known);
+        none when the node's DNS responder serves them (names then follow changes)."""
         if self.routing is None:
             return {}
         if not await wait_event(self.clock, self.routing.synced, 5.0):
             log.warning("%s: starting %s before the mesh routes are known: no service names", self.prefix, task.id)
-        return self.routing.hosts(task.stack)
+        return {} if self.routing.dns else self.routing.hosts(task.stack)
+
+    async def _names_changed(self, names: list[Any], dns: str, service_network: str) -> None:
+        assert self.keeper is not None and self.engine is not None
+        self.engine.use_dns(dns)
+        await self.keeper.update(names, dns, service_network)
 
     async def _stop(self, stop: Stop) -> None:
         assert self.engine is not None

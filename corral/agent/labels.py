@@ -16,3 +16,6 @@ def ownership_filter(cluster_id: str, node: str) -> list[str]:
     """Docker label filters that select exactly this agent's containers."""
     return [f"{CLUSTER}={cluster_id}", f"{NODE}={node}"]
 VOLUME = "corral.volume"  # on a named volume: its name in the stack (SOURCE, without the slot)
+
+NETWORK = "corral.network"  # on the engine's networks: the network's name in the cluster
+INTERNAL = "corral.internal"  # on the engine's networks: "true" when nothing may leave the node from it

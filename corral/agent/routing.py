@@ -6,7 +6,10 @@ long-polls it and serves:
 - every published port on the node's own address (so a published port
   answers on every node, whichever nodes run the replicas);
 - every service port on the service's virtual IP (on a dummy interface,
-  `vips.py`), which the containers of its stack reach by the service's name.
+  `vips.py`), which the containers of its stack reach by the service's name;
+- the cluster's service records, handed to the node's network keeper
+  (`networks/keeper.py`: DNS responder, per-stack networks, isolation rules),
+  whose DNS address goes on `lo` with the VIPs.
 
 Listeners that cannot be opened (a port already taken) are reported back to
 the manager, which shows them on the service.
@@ -14,7 +17,7 @@ the manager, which shows them on the service.
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from corral.agent.clock import SYSTEM_CLOCK, Backoff, Clock
@@ -25,6 +28,7 @@ from corral.client import ApiError, ManagerClient
 log = logging.getLogger(__name__)
 
 RawTable = dict[tuple[str, int, str], list[tuple[str, int]]]
+NamesListener = Callable[[list[Mapping[str, Any]], str, str], Awaitable[None]]  # (names, dns address, service network)
 
 
 def table_of(routes: Iterable[Mapping[str, Any]], address: str) -> tuple[RawTable, RawTable]:
@@ -66,6 +70,7 @@ class MeshFollower:
         vips: VipInterface,
         long_poll: float,
         clock: Clock = SYSTEM_CLOCK,
+        on_names: NamesListener | None = None,
     ) -> None:
         self.client = client
         self.node = node
@@ -77,6 +82,9 @@ class MeshFollower:
         self.clock = clock
         self.fingerprint = ""
         self.routes: list[Mapping[str, Any]] = []
+        self.dns = ""  # the DNS responder's address, once known
+        self.addresses: set[str] = set()  # on `lo` besides the VIPs with listeners: all VIPs, the DNS address
+        self.on_names = on_names
         self.synced = asyncio.Event()
         self._reported: dict[str, str] | None = None
 
@@ -94,7 +102,12 @@ class MeshFollower:
                 continue
             backoff.reset()
             self.routes = list(reply["routes"])
+            names = list(reply.get("names", [])) if self.on_names is not None else []
+            self.dns = str(reply.get("dns", "")) if self.on_names is not None else ""
+            self.addresses = {str(n["vip"]) for n in names if n.get("vip")} | ({self.dns} if self.dns else set())
             errors = await self._apply(self.routes)
+            if self.on_names is not None:
+                await self.on_names(names, self.dns, str(reply.get("service_network", "")))
             self.fingerprint = str(reply["fingerprint"])
             self.synced.set()
             await self._report(errors)
@@ -103,7 +116,8 @@ class MeshFollower:
         published, vips = table_of(routes, self.address)
         errors = {f"{l.port}/{l.protocol}": e for l, e in (await self.mesh.apply(published)).items()}
         try:
-            await self.vips.ensure({vip for vip, _, _ in vips})
+            # every VIP, with or without a listener (one without refuses at once), and the DNS address
+            await self.vips.ensure({vip for vip, _, _ in vips} | self.addresses)
         except VipError as err:
             log.warning("agent %s: cannot set up service VIPs: %s", self.node, err)
             return errors | {f"{vip}:{port}/{protocol}": f"no service VIPs on this node: {err}" for vip, port, protocol in vips}

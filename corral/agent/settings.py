@@ -24,4 +24,6 @@ class AgentSettings:
     mesh_data_path: DataPath = "userspace"  # or "kernel": iptables DNAT for TCP (see corral/agent/mesh/kernel.py)
     state_dir: Path | None = None  # the node's key and certificate (default: a private temporary dir)
     volume_poll: float = 2.0  # how often the agent asks which of its volumes are to be removed
+    dns: bool = True  # serve service names to containers (DNS responder, per-stack networks, isolation rules)
+    dns_upstreams: tuple[str, ...] | None = None  # resolvers for other names, HOST or HOST:PORT (None: /etc/resolv.conf)
     drain_delay: float = 1.0  # seconds between leaving the mesh and SIGTERM, for every node's proxy to let go

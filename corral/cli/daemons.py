@@ -354,6 +354,10 @@ def agent(
     hollow_delay: str = typer.Option("50-200", "--hollow-delay", help="hollow engine: LOW-HIGH ms per operation"),
     secrets_dir: Path = SecretsDirOption,
     mesh: str = MeshOption,
+    dns: bool = typer.Option(True, "--dns/--no-dns", help="serve service names to containers (DNS responder, per-stack networks, isolation rules)"),
+    dns_upstream: list[str] = typer.Option(
+        [], "--dns-upstream", help="resolver for other names, HOST or HOST:PORT (repeatable; default: /etc/resolv.conf)"
+    ),
     cpus: float | None = typer.Option(None, "--cpus", help="CPUs to offer (default: all)"),
     memory: str | None = typer.Option(None, "--memory", help="memory to offer, e.g. 4g (default: all)"),
     label: list[str] = typer.Option([], "--label", help="node label KEY=VALUE (repeatable)"),
@@ -382,6 +386,10 @@ def agent(
         timing = HollowTiming.parse_ms(hollow_delay)
     except ValueError as err:
         fail(f"--hollow-delay: {err}")
+    for upstream in dns_upstream:
+        host, _, port = upstream.partition(":")
+        if not host or (port and not (port.isdigit() and 1 <= int(port) <= 65535)):
+            fail(f"--dns-upstream: invalid resolver {upstream!r}: expected HOST or HOST:PORT")
     labels = {}
     for item in label:
         key, sep, value = item.partition("=")
@@ -393,7 +401,7 @@ def agent(
         resources=_resources(cpus, memory), labels=labels, state_dir=state_dir,
         # A hollow container changes only when asked to: listing it often would only burn CPU.
         poll_interval=10.0 if engine == "hollow" else 1.0,
-        mesh_data_path=_mesh(mesh),
+        mesh_data_path=_mesh(mesh), dns=dns, dns_upstreams=tuple(dns_upstream) or None,
     )
     if name_prefix is not None:
         _run_daemon(_run_fleet(settings, FleetSettings(count=count, name_prefix=name_prefix), EngineFactory(engine, timing, secrets_dir)))

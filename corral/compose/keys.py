@@ -41,7 +41,7 @@ TOP_LEVEL: dict[str, Rule] = {
     "configs": HONOURED,
     "name": HONOURED,
     "version": HONOURED,  # obsolete in the Compose Specification, and harmless: accepted silently
-    "networks": _ignored("every service of a stack shares one network, where each reaches the others by name"),
+    "networks": HONOURED,  # per-stack networks (agent/networks), with aliases, internal, external
     "volumes": HONOURED,
     "include": _refused("corral does not read included files; pass each file with -c, in order"),
     "models": _refused("corral does not run AI models; deploy a service that serves the model"),
@@ -61,8 +61,8 @@ SERVICE: dict[str, Rule] = {
     "configs": HONOURED,
     # harmless on a cluster: warnings
     "container_name": HONOURED,  # a warning from container.py: each replica gets its own name
-    "expose": _ignored("documentation only: services of a stack reach each other on every port"),
-    "networks": _ignored("every service of a stack shares one network, where each reaches the others by name"),
+    "expose": HONOURED,  # a listener on the service's VIP, not published
+    "networks": HONOURED,
     "links": _ignored("services of a stack reach each other by service name already"),
     "external_links": _ignored("services of a stack reach each other by service name already"),
     "pull_policy": _ignored("nodes pull the image from the registry when they do not have it"),

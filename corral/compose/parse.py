@@ -28,6 +28,7 @@ from corral.compose.durations import parse_duration
 from corral.compose.healthcheck import parse_healthcheck
 from corral.compose.jobs import parse_job
 from corral.compose.keyvalues import parse_environment, parse_labels
+from corral.compose.networks import NetworkDefinition, merge_ports, parse_expose, parse_network_definitions, parse_service_networks
 from corral.compose import keys
 from corral.compose.classify import check_mounts, classify
 from corral.compose.notes import Notes
@@ -46,7 +47,7 @@ from corral.model.job import JobSpec
 from corral.model.limits import Limits, check_services, check_spec
 from corral.model.container import ContainerOptions
 from corral.model.dependency import Dependency
-from corral.model.service import FileReference, PortSpec, ServiceSpec
+from corral.model.service import FileReference, NetworkAttachment, PortSpec, ServiceSpec
 from corral.model.volume import Mount
 
 _STACK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
@@ -91,11 +92,13 @@ def parse_compose(
     secrets: dict[str, Definition] = problems.attempt(lambda: parse_definitions(top.get("secrets"), "secrets", "secret", stack, notes), {})
     configs: dict[str, Definition] = problems.attempt(lambda: parse_definitions(top.get("configs"), "configs", "config", stack, notes), {})
     volumes: dict[str, VolumeDefinition] = problems.attempt(lambda: parse_volume_definitions(top.get("volumes"), stack, notes), {})
+    default_networks = {"default": NetworkDefinition(f"{stack}_default")}
+    networks = problems.attempt(lambda: parse_network_definitions(top.get("networks"), stack, notes), default_networks)
     sections: dict[str, object] = problems.attempt(lambda: _read_services(top.get("services")), {})
     problems.attempt(lambda: check_services(len(sections), limits), None)
     services = []
     for name, body in sections.items():
-        spec = _parse_service(name, body, stack, notes, problems, secrets, configs, set(sections), volumes, allow_bind)
+        spec = _parse_service(name, body, stack, notes, problems, secrets, configs, set(sections), volumes, allow_bind, networks)
         if spec is not None:
             problems.attempt(lambda: check_spec(spec, limits, partial(_compose_path, child("services", name))), None)
             services.append(spec)
@@ -157,6 +160,7 @@ def _parse_service(
     siblings: set[str],
     volumes: dict[str, VolumeDefinition],
     allow_bind: Sequence[str] | None,
+    networks: dict[str, NetworkDefinition],
 ) -> ServiceSpec | None:
     """The spec of service `name`, or None once each of its problems is noted in `problems`."""
     path = child("services", name)
@@ -189,6 +193,8 @@ def _parse_service(
     environment: dict[str, str] = read("environment", partial(_with_notes, parse_environment, notes), {})
     labels: dict[str, str] = read("labels", parse_labels, {})
     ports: list[PortSpec] = read("ports", partial(_with_notes, parse_ports, notes), [])
+    exposed: list[PortSpec] = read("expose", partial(_with_notes, parse_expose, notes), [])
+    attachments: list[NetworkAttachment] = read("networks", lambda v, p: parse_service_networks(v, p, networks), [])
     default_grace: float = ServiceSpec.model_fields["stop_grace_period"].default
     grace = problems.attempt(lambda: optional(section, "stop_grace_period", path, parse_duration, default_grace), default_grace)
     no_canary: int | None = None
@@ -215,7 +221,8 @@ def _parse_service(
             entrypoint=entrypoint,
             environment=environment,
             labels=labels,
-            ports=ports,
+            ports=merge_ports(ports, exposed),
+            networks=attachments,
             stop_grace_period=grace,
             mode=deploy.mode,
             replicas=deploy.replicas,

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from pydantic import BaseModel
 
-from corral.model import Service, Task, TaskState
+from corral.model import NetworkAttachment, Service, Task, TaskState
 from corral.model.task import DesiredState
 
 
@@ -53,6 +53,17 @@ class Route(BaseModel):
     backends: list[str]  # host:port
 
 
+class ServiceName(BaseModel):
+    """What every node's DNS responder knows of a service: its names on each of its networks, its VIP,
+    and which of its tasks are healthy (`tasks.NAME`)."""
+
+    service: str
+    stack: str = ""
+    vip: str = ""
+    networks: list[NetworkAttachment]
+    tasks: list[str]  # ids of its healthy tasks
+
+
 DEFAULT_SERVICE_NETWORK = "10.217.0.0/16"  # where service VIPs come from (kept clear of Docker's 172.17-31/16 pools)
 
 
@@ -63,8 +74,32 @@ def free_vips(network: str, used: set[str]) -> Iterator[str]:
     return (str(ip) for ip in hosts if str(ip) not in used)
 
 
+def dns_address(network: str) -> str:
+    """The address of every node's DNS responder: the service network's first address, never a VIP."""
+    return str(next(ipaddress.ip_network(network).hosts()))
+
+
+def is_healthy(task: Task) -> bool:
+    return task.desired_state == DesiredState.running and task.state == TaskState.running
+
+
+def names(services: Mapping[str, Service], tasks_by_service: Mapping[str, list[Task]]) -> list[ServiceName]:
+    """The DNS records of every service with a VIP, in name order."""
+    return [
+        ServiceName(
+            service=name,
+            stack=services[name].spec.stack,
+            vip=services[name].vip,
+            networks=services[name].spec.attached_networks(),
+            tasks=sorted(task.id for task in tasks_by_service.get(name, []) if is_healthy(task)),
+        )
+        for name in sorted(services)
+        if services[name].vip
+    ]
+
+
 def is_endpoint(task: Task) -> bool:
-    return task.desired_state == DesiredState.running and task.state == TaskState.running and bool(task.ports)
+    return is_healthy(task) and bool(task.ports)
 
 
 def endpoints(tasks: Iterable[Task]) -> list[Endpoint]:
@@ -85,14 +120,15 @@ def endpoints(tasks: Iterable[Task]) -> list[Endpoint]:
 
 
 def routes(services: Mapping[str, Service], tasks_by_service: Mapping[str, list[Task]]) -> list[Route]:
-    """Every ingress-published port in the cluster with its backends (the same for every node)."""
+    """Every ingress-published port in the cluster with its backends (the same for every node), and every
+    port of every service on its VIP: those of its spec and those its image EXPOSEs (which its tasks publish)."""
     result: list[Route] = []
     for name in sorted(services):
         service = services[name]
         spec = service.spec
-        if not spec.ports:
-            continue
         found = endpoints(tasks_by_service.get(name, []))
+        if not spec.ports and not found:
+            continue
 
         def backends(target: int, protocol: str) -> list[str]:
             return [p.address for e in found for p in e.ports if p.target == target and p.protocol == protocol]
@@ -103,11 +139,15 @@ def routes(services: Mapping[str, Service], tasks_by_service: Mapping[str, list[
                     Route(service=name, stack=spec.stack, port=port.published, protocol=port.protocol, target=port.target,
                           backends=backends(port.target, port.protocol))
                 )
-            if service.vip:
-                result.append(
-                    Route(service=name, stack=spec.stack, vip=service.vip, port=port.target, protocol=port.protocol,
-                          target=port.target, backends=backends(port.target, port.protocol))
-                )
+        if not service.vip:
+            continue
+        offered: list[tuple[int, str]] = [(p.target, p.protocol) for p in spec.ports]
+        offered += sorted({(p.target, p.protocol) for e in found for p in e.ports} - set(offered))
+        for target, protocol in offered:
+            result.append(
+                Route(service=name, stack=spec.stack, vip=service.vip, port=target, protocol=protocol, target=target,
+                      backends=backends(target, protocol))
+            )
     return result
 
 

@@ -11,6 +11,7 @@ from corral.model.resources import Resources
 from corral.model.service import (
     FileReference,
     Placement,
+    NetworkAttachment,
     PortSpec,
     RestartPolicy,
     Service,
@@ -28,6 +29,7 @@ __all__ = [
     "NodeAvailability",
     "NodeState",
     "Placement",
+    "NetworkAttachment",
     "PortSpec",
     "PublishedPort",
     "Resources",

@@ -136,6 +136,24 @@ class FileReference(BaseModel):
     mode: int = Field(default=0o444, ge=0, le=0o777)
 
 
+NETWORK_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$"
+
+
+class NetworkAttachment(BaseModel):
+    """A network a service's containers join on every node that runs them (compose's service `networks:`).
+
+    `name` is the network's name in the cluster (`shop_default`, `shop_backend`, or the name of another
+    stack's network joined on purpose with `external: true`); `aliases` are more names the service
+    answers to on it; an `internal` network has no route out of the node.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NETWORK_NAME)
+    aliases: list[str] = Field(default_factory=list)
+    internal: bool = False
+
+
 class ServiceSpec(BaseModel):
     """Everything a user says about a service; what a task runs is a copy of it."""
 
@@ -170,6 +188,13 @@ class ServiceSpec(BaseModel):
     volumes: list[Mount] = Field(default_factory=list, description="named volumes (one per slot), bind mounts, tmpfs")
     container: ContainerOptions = Field(default_factory=ContainerOptions, description="engine options: user, hostname, ulimits...")
     depends_on: list[Dependency] = Field(default_factory=list, description="services whose condition its tasks wait for")
+    networks: list[NetworkAttachment] = Field(
+        default_factory=list, description="networks its containers join (none: its stack's `STACK_default`)"
+    )
+
+    def attached_networks(self) -> list[NetworkAttachment]:
+        """The networks its containers join: those named, or its stack's default network."""
+        return list(self.networks) or [NetworkAttachment(name=f"{self.stack or 'corral'}_default")]
 
     def task_shape(self) -> "ServiceSpec":
         """The spec without what does not change a running task (replicas, labels, rollout settings, dependencies)."""

@@ -5,7 +5,7 @@ import yaml
 
 from corral.compose import keys, parse_compose
 from corral.model.errors import InvalidSpec
-from tests.compose.compose_helpers import web_error, web_result
+from tests.compose.compose_helpers import web, web_error, web_result
 
 
 def test_every_ignored_or_refused_key_says_why() -> None:
@@ -27,13 +27,15 @@ def test_a_refused_key_is_an_error_with_its_reason(key: str) -> None:
     assert f"services.web.{key}: not supported: {keys.SERVICE[key].why}" in str(error).splitlines()
 
 
-def test_restart_values_corral_honours_anyway_are_warnings() -> None:
-    for value in ("always", "unless-stopped"):
-        assert web_result({"image": "nginx", "restart": value}).warnings == [
-            "services.web.restart is ignored: corral restarts every task that stops (deploy.restart_policy.condition: any)"
-        ]
-    for value in ("no", "on-failure"):
-        assert web_error({"image": "nginx", "restart": value}).path == "services.web.restart"
+def test_restart_is_the_restart_policy_unless_deploy_sets_one() -> None:
+    expected = {"always": "any", "unless-stopped": "any", "no": "none", "on-failure": "on-failure"}
+    for value, condition in expected.items():
+        result = web_result({"image": "nginx", "restart": value})
+        assert result.warnings == []
+        assert result.services[0].restart_policy.condition == condition, value
+    both = web({"image": "nginx", "restart": "no", "deploy": {"restart_policy": {"condition": "on-failure"}}})
+    assert both.restart_policy.condition == "on-failure"
+    assert web_error({"image": "nginx", "restart": "sometimes"}).path == "services.web.restart"
 
 
 def test_a_misspelled_key_is_refused_with_a_hint() -> None:
@@ -59,14 +61,14 @@ def test_errors_of_several_services_and_sections_come_together() -> None:
     text = (
         "services:\n"
         "  web: {image: nginx, deploy: {replicas: -1}, ports: ['x:y']}\n"
-        "  db: {image: '', user: postgres}\n"
+        "  db: {image: '', group_add: [postgres]}\n"
         "  ok: {image: nginx}\n"
         "secrets: {s: {}}\n"
     )
     with pytest.raises(Exception) as caught:
         parse_compose(text, "app")
     paths = [line.split(": ")[0] for line in str(caught.value).splitlines()]
-    assert paths == ["secrets.s", "services.web.deploy.replicas", "services.web.ports[0]", "services.db.user", "services.db.image"]
+    assert paths == ["secrets.s", "services.web.deploy.replicas", "services.web.ports[0]", "services.db.group_add", "services.db.image"]
 
 
 def test_thousands_of_problems_make_a_readable_answer() -> None:
@@ -76,9 +78,9 @@ def test_thousands_of_problems_make_a_readable_answer() -> None:
 
 
 def test_a_nested_key_that_changes_behaviour_is_refused_with_the_rest() -> None:
-    error = web_error({"image": "nginx", "user": "app", "deploy": {"resources": {"reservations": {"devices": [{"capabilities": ["gpu"]}]}}}})
+    error = web_error({"image": "nginx", "runtime": "runsc", "deploy": {"resources": {"reservations": {"devices": [{"capabilities": ["gpu"]}]}}}})
     assert [line.split(": ")[0] for line in str(error).splitlines()] == [
-        "services.web.user",
+        "services.web.runtime",
         "services.web.deploy.resources.reservations.devices",
     ]
-    assert "cap_add" not in str(web_error({"image": "nginx", "cap_add": [], "user": "x"}))  # empty asks for nothing
+    assert "group_add" not in str(web_error({"image": "nginx", "group_add": [], "runtime": "x"}))  # empty asks for nothing

@@ -275,20 +275,19 @@ volumes: {data: {}}
     here = "is ignored: corral does not support this option here"
     assert sorted(warnings) == sorted(
         [
-            "networks is ignored: every service of a stack shares one network, where each reaches the others by name",
             "services.web.deploy.endpoint_mode is ignored: every service gets a virtual IP, and `tasks.NAME` resolves to its replicas",
             "services.web.deploy.resources.limits.pids is ignored: corral does not limit the number of processes yet",
             "services.web.deploy.restart_policy.jitter is ignored: not part of the Compose Specification",
             f"services.web.deploy.update_config.window {here}",
-            "services.web.container_name is ignored: replicas cannot share one name; containers are named STACK_SERVICE.N.ID",
+            "services.web.container_name is ignored: a service's replicas each get their own name; other services reach it by its service name",
         ]
     )
 
 
 def test_ignored_options_of_every_service_are_gathered() -> None:
-    text = "services:\n  a:\n    image: x\n    container_name: a1\n  b:\n    image: y\n    networks: []\n"
+    text = "services:\n  a:\n    image: x\n    container_name: a1\n  b:\n    image: y\n    pull_policy: always\n"
     warnings = parse_compose(text, "s").warnings
-    assert [w.split(" ")[0] for w in warnings] == ["services.a.container_name", "services.b.networks"]
+    assert [w.split(" ")[0] for w in warnings] == ["services.a.container_name", "services.b.pull_policy"]
 
 
 def test_invalid_spec_is_what_is_raised() -> None:

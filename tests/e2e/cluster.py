@@ -158,3 +158,21 @@ def remove_containers(cluster_id: str) -> None:
             pass
     # the service VIPs its agents put on `lo` (left behind when an agent was killed)
     subprocess.run(["ip", "addr", "flush", "dev", "lo", "label", f"lo:crl{cluster_id[:8]}"], capture_output=True)
+    remove_networks(cluster_id)
+
+
+def remove_networks(cluster_id: str) -> None:
+    """The per-stack networks and the isolation chain a cluster's agents made (left behind by a killed agent)."""
+    client = docker.from_env()
+    for network in client.networks.list(filters={"label": f"corral.cluster={cluster_id}"}):
+        try:
+            network.remove()
+        except docker.errors.APIError:
+            pass
+    for parent, chain in (("INPUT", f"CORRAL-NET-{cluster_id[:8]}"), ("FORWARD", f"CORRAL-NETFWD-{cluster_id[:8]}")):
+        rules = subprocess.run(["iptables", "-w", "-S", parent], capture_output=True, text=True).stdout
+        for rule in rules.splitlines():
+            if rule.startswith(f"-A {parent} ") and rule.endswith(f"-j {chain}"):
+                subprocess.run(["iptables", "-w", "-D", *rule.split()[1:]], capture_output=True)
+        subprocess.run(["iptables", "-w", "-F", chain], capture_output=True)
+        subprocess.run(["iptables", "-w", "-X", chain], capture_output=True)

@@ -72,3 +72,30 @@ def test_services_with_a_vip_get_a_route_per_container_port_and_a_hosts_entry() 
 def test_free_vips_skip_the_network_address_the_first_host_and_those_used() -> None:
     vips = free_vips("10.217.0.0/29", {"10.217.0.3"})
     assert list(vips) == ["10.217.0.2", "10.217.0.4", "10.217.0.5", "10.217.0.6"]
+
+
+def test_names_carry_every_vip_service_its_networks_and_healthy_tasks_only() -> None:
+    from corral.manager.discovery import dns_address, names
+    from corral.model import NetworkAttachment
+
+    db = make_service("shop_db", 2, stack="shop").model_copy(update={"vip": "10.217.0.2"})
+    joined = make_service("x", 1, networks=[NetworkAttachment(name="shop_default", aliases=["alias"])]).model_copy(update={"vip": "10.217.0.3"})
+    no_vip = make_service("dry", 1)
+    healthy = make_task(db, 1, state=TaskState.running)
+    starting = make_task(db, 2, state=TaskState.starting)
+    stopping = make_task(db, 3, state=TaskState.running, desired=DesiredState.shutdown)
+    found = names({"shop_db": db, "x": joined, "dry": no_vip}, {"shop_db": [healthy, starting, stopping]})
+    assert [(n.service, n.vip, [a.name for a in n.networks], n.tasks) for n in found] == [
+        ("shop_db", "10.217.0.2", ["shop_default"], [healthy.id]),
+        ("x", "10.217.0.3", ["shop_default"], []),
+    ]
+    assert found[1].networks[0].aliases == ["alias"]
+    assert dns_address("10.217.5.0/24") == "10.217.5.1"
+
+
+def test_ports_an_image_exposes_get_a_vip_route_from_the_tasks_that_publish_them() -> None:
+    img = make_service("img", 1).model_copy(update={"vip": "10.217.0.9"})  # no port in its spec
+    running = make_task(img, 1, state=TaskState.running, ports=[published("127.0.0.2", 32100, target=8081)])
+    [route] = routes({"img": img}, {"img": [running]})
+    assert (route.vip, route.port, route.target, route.backends) == ("10.217.0.9", 8081, 8081, ["127.0.0.2:32100"])
+    assert routes({"img": img}, {"img": []}) == []

@@ -3,9 +3,12 @@
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from corral.model import FileReference, PublishedPort, Task
+
+if TYPE_CHECKING:
+    from corral.agent.networks.engine import EngineNetworks
 
 
 class EngineError(Exception):
@@ -40,10 +43,15 @@ class Engine(ABC):
     """Runs the containers of one node's tasks; every method is safe to call again."""
 
     takes_files = False  # whether `start` puts secrets and configs in containers (the agent fetches them only then)
+    networks: "EngineNetworks | None" = None  # the engine's per-stack networks, if it has real ones
 
     def use_registry(self, registry: str, user: str, password: Callable[[], str | None]) -> None:
         """Pull images of the cluster's registry (HOST:PORT) as `user` (the node) with `password()` (its credential).
         An engine that pulls nothing ignores it."""
+
+    def use_dns(self, address: str) -> None:
+        """Give containers started from now on the resolver at `address` (the node's DNS responder).
+        An engine without real containers ignores it."""
 
     @abstractmethod
     async def list(self) -> list[ContainerInfo]:

@@ -28,6 +28,7 @@ from corral.agent.engines.base import ContainerInfo, Engine, EngineError, TaskFi
 from corral.agent.engines.docker_options import create_options
 from corral.agent.engines.files import DEFAULT_ROOT, TaskFiles
 from corral.agent.engines.platforms import check_platform
+from corral.agent.networks.engine import EngineNetworks, NetworkError
 from corral.model import PublishedPort, Task
 from corral.model.volume import volume_name
 
@@ -44,6 +45,8 @@ class DockerEngine(Engine):
         self.node = node
         self._client = client or docker.from_env(timeout=120)
         self.files = TaskFiles(files_root, cluster_id, node)
+        self.networks: EngineNetworks = EngineNetworks(cluster_id, self._client)
+        self.dns = ""
         self._starting: set[str] = set()  # tasks whose files are written but whose container may not be listed yet
         self._registry: tuple[str, str, Callable[[], str | None]] | None = None
         self._platform: str | None = None
@@ -82,7 +85,7 @@ class DockerEngine(Engine):
         spec = task.spec
         if spec.container.platform:
             check_platform(spec.container.platform, self._engine_platform())
-        self._ensure_image(spec.image, spec.container.platform)
+        exposed = self._ensure_image(spec.image, spec.container.platform)
         slot = str(task.slot) if task.slot is not None else (task.node or "")
         container_labels = {
             **spec.labels,
@@ -97,6 +100,13 @@ class DockerEngine(Engine):
         for port in spec.ports:
             host_port = port.published if port.mode == "host" else None
             ports[f"{port.target}/{port.protocol}"] = (address, host_port)
+        for key in exposed:  # the image's EXPOSE: published too, so its service's VIP reaches them
+            ports.setdefault(key, (address, None))
+        attachments = spec.attached_networks()
+        try:
+            network_ids = [self.networks.ensure(attachment) for attachment in attachments]
+        except NetworkError as err:
+            raise EngineError(str(err)) from err
         options: dict[str, Any] = {
             "name": f"{task.service}.{slot}.{task.id}",
             "labels": container_labels,
@@ -105,7 +115,10 @@ class DockerEngine(Engine):
             "detach": True,
             "restart_policy": {"Name": "no"},
             **create_options(spec.container, hosts),
+            "network": network_ids[0],
         }
+        if self.dns:  # the node's DNS responder first (service names), then the service's own dns: servers
+            options["dns"] = [self.dns, *options.get("dns", [])]
         if spec.command is not None:
             options["command"] = spec.command
         if spec.entrypoint is not None:
@@ -131,6 +144,7 @@ class DockerEngine(Engine):
                 self.files.remove(task.id)
                 raise EngineError(f"cannot create container: {err.explanation or err}", permanent=err.status_code == 400) from err
         try:
+            self._connect(container, network_ids[1:])
             container.start()
         except docker.errors.APIError as err:
             raise EngineError(f"cannot start container: {err.explanation or err}") from err
@@ -204,6 +218,9 @@ class DockerEngine(Engine):
         except docker.errors.APIError as err:
             raise EngineError(f"cannot remove volume {name}: {err.explanation or err}") from err
 
+    def use_dns(self, address: str) -> None:
+        self.dns = address
+
     def use_registry(self, registry: str, user: str, password: Callable[[], str | None]) -> None:
         self._registry = (registry, user, password)
 
@@ -224,21 +241,30 @@ class DockerEngine(Engine):
             self._platform = f"{info.get('OSType', 'linux')}/{info.get('Architecture', '')}"
         return self._platform
 
-    def _ensure_image(self, image: str, platform: str | None = None) -> None:
+    def _connect(self, container: Container, network_ids: Sequence[str]) -> None:
+        """Join the container's other networks (before it starts: an adopted one may have them already)."""
+        networks = (container.attrs.get("NetworkSettings", {}).get("Networks") or {}).values()
+        joined = {n.get("NetworkID") for n in networks}
+        for network_id in network_ids:
+            if network_id not in joined:
+                self._client.api.connect_container_to_network(container.id or "", network_id)
+
+    def _ensure_image(self, image: str, platform: str | None = None) -> tuple[str, ...]:
+        """Pull the image if missing; its EXPOSEd ports (`8080/tcp`)."""
         try:
-            self._client.images.get(image)
-            return
+            return _exposed(self._client.images.get(image).attrs)
         except docker.errors.ImageNotFound:
             pass
         except docker.errors.APIError as err:
             raise EngineError(f"cannot inspect image {image}: {err.explanation or err}") from err
         repository, tag = _split_reference(image)
         try:
-            self._client.images.pull(repository, tag=tag, auth_config=self._auth_for(repository), platform=platform)
+            pulled = self._client.images.pull(repository, tag=tag, auth_config=self._auth_for(repository), platform=platform)
         except docker.errors.NotFound as err:  # it may be pushed later: retried with back-off
             raise EngineError(f"image {image} not found in registry") from err
         except docker.errors.APIError as err:
             raise EngineError(f"cannot pull image {image}: {err.explanation or err}") from err
+        return _exposed(pulled.attrs)
 
     async def stop(self, container_id: str, grace: float) -> ContainerInfo:
         def stop_sync() -> ContainerInfo:
@@ -287,6 +313,12 @@ class DockerEngine(Engine):
     async def close(self) -> None:
         self._executor.shutdown(wait=False)
         self._client.close()
+
+
+def _exposed(attrs: dict[str, Any]) -> tuple[str, ...]:
+    """The ports an image's configuration EXPOSEs, as `8080/tcp`."""
+    keys = (attrs.get("Config") or {}).get("ExposedPorts") or {}
+    return tuple(sorted(key if "/" in key else f"{key}/tcp" for key in keys))
 
 
 def _split_reference(image: str) -> tuple[str, str | None]:

@@ -65,24 +65,24 @@ class KernelPath:
         self._jumps = [("OUTPUT", self.dnat), ("PREROUTING", self.dnat), ("POSTROUTING", self.post)]
 
     async def apply(self, table: Table) -> None:
-        await _run(["iptables-restore", "-w", "--noflush"], render(self.cluster, table))
+        await run_command(["iptables-restore", "-w", "--noflush"], render(self.cluster, table))
         for parent, chain in self._jumps:
             try:
-                await _run(["iptables", "-w", "-t", "nat", "-C", parent, "-j", chain])
+                await run_command(["iptables", "-w", "-t", "nat", "-C", parent, "-j", chain])
             except KernelPathError:
-                await _run(["iptables", "-w", "-t", "nat", "-I", parent, "1", "-j", chain])
+                await run_command(["iptables", "-w", "-t", "nat", "-I", parent, "1", "-j", chain])
 
     async def remove(self) -> None:
         """Delete the jumps and the chains; what is already gone is fine."""
         for parent, chain in self._jumps:
-            while await _succeeds(["iptables", "-w", "-t", "nat", "-D", parent, "-j", chain]):
+            while await command_succeeds(["iptables", "-w", "-t", "nat", "-D", parent, "-j", chain]):
                 pass
         for chain in (self.dnat, self.post):
-            if await _succeeds(["iptables", "-w", "-t", "nat", "-F", chain]):
-                await _succeeds(["iptables", "-w", "-t", "nat", "-X", chain])
+            if await command_succeeds(["iptables", "-w", "-t", "nat", "-F", chain]):
+                await command_succeeds(["iptables", "-w", "-t", "nat", "-X", chain])
 
 
-async def _run(command: list[str], stdin: str | None = None) -> None:
+async def run_command(command: list[str], stdin: str | None = None) -> None:
     try:
         process = await asyncio.create_subprocess_exec(
             *command,
@@ -97,9 +97,9 @@ async def _run(command: list[str], stdin: str | None = None) -> None:
         raise KernelPathError(f"{' '.join(command)}: {stderr.decode().strip() or f'exit {process.returncode}'}")
 
 
-async def _succeeds(command: list[str]) -> bool:
+async def command_succeeds(command: list[str]) -> bool:
     try:
-        await _run(command)
+        await run_command(command)
     except KernelPathError:
         return False
     return True

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from corral.manager import discovery
 from corral.manager.api.deps import agent_router, context
 from corral.manager.context import ManagerContext
-from corral.manager.discovery import Endpoint, Route
+from corral.manager.discovery import Endpoint, Route, ServiceName
 from corral.model.errors import NotFound
 
 router = APIRouter(prefix="/v1", tags=["discovery"])
@@ -29,6 +29,9 @@ WATCH_HEARTBEAT = 15.0  # seconds between repeats of an unchanged list on a watc
 class MeshRoutes(BaseModel):
     fingerprint: str
     routes: list[Route]
+    names: list[ServiceName] = Field(default_factory=list, description="every service's DNS records, for the node's responder")
+    dns: str = Field(default="", description="the address of every node's DNS responder, the containers' resolver")
+    service_network: str = Field(default="", description="where the VIPs and the DNS address come from")
 
 
 class MeshErrors(BaseModel):
@@ -47,9 +50,20 @@ def _endpoints(ctx: ManagerContext, name: str) -> list[Endpoint]:
 
 
 def _routes(ctx: ManagerContext) -> list[Route]:
-    """Read on every change while agents long-poll: only the tasks of services with ports, through the cache's index."""
-    services = {name: v.obj for name, v in ctx.cache.services.items() if v.obj.spec.ports}
+    """Read on every change while agents long-poll, through the cache's per-service index."""
+    services = {name: v.obj for name, v in ctx.cache.services.items()}
     return discovery.routes(services, {name: ctx.cache.tasks_of(name) for name in services})
+
+
+def _mesh(ctx: ManagerContext) -> MeshRoutes:
+    """What every node's mesh and DNS responder serve, with its fingerprint."""
+    services = {name: v.obj for name, v in ctx.cache.services.items()}
+    tasks = {name: ctx.cache.tasks_of(name) for name in services}
+    routes, names = discovery.routes(services, tasks), discovery.names(services, tasks)
+    return MeshRoutes(
+        fingerprint=discovery.fingerprint([*routes, *names]), routes=routes, names=names,
+        dns=discovery.dns_address(ctx.settings.service_network), service_network=ctx.settings.service_network,
+    )
 
 
 @router.get("/services/{name}/endpoints", response_model=list[Endpoint])
@@ -95,9 +109,8 @@ async def mesh_routes(
     node: str, known: str = "", wait: float = Query(default=0.0, ge=0, le=60), ctx: ManagerContext = Depends(context)
 ) -> MeshRoutes:
     if wait:
-        await ctx.cache.wait_change(lambda: discovery.fingerprint(_routes(ctx)) != known, float(wait))
-    routes = _routes(ctx)
-    return MeshRoutes(fingerprint=discovery.fingerprint(routes), routes=routes)
+        await ctx.cache.wait_change(lambda: _mesh(ctx).fingerprint != known, float(wait))
+    return _mesh(ctx)
 
 
 @agent_routes.put("/{node}/mesh/errors", response_model=MeshErrors)

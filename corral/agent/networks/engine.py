@@ -1,0 +1,149 @@
+"""The cluster's networks in the Docker engine of this host: made on demand, listed, removed when unused.
+
+Each network the tasks on this node join (`shop_default`, the networks a compose file names) is a
+bridge network of the engine, named `crl<cluster>_<name>` and labelled with the cluster and its name.
+Several agents of a local cluster share one engine, so every step tolerates another agent having
+done it first: making a network holds a lock file on the host (the engine's own
+duplicate check is not atomic), and should two networks of one name exist anyway, the oldest is the
+one used. A network is removed only when no service of the cluster names it any more and no
+container is attached; this module never touches a network without the cluster's label.
+Blocking calls (the docker SDK): callers run them in a thread.
+"""
+
+import fcntl
+import ipaddress
+import logging
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+
+from corral.agent import labels
+from corral.agent.networks.view import Member, Network, NetworkView, engine_name, task_of
+from corral.model import NetworkAttachment
+
+log = logging.getLogger(__name__)
+
+# Each network a /24 of its own from here: the engine's default pools hold only ~30 networks a host.
+DEFAULT_POOL = "10.218.0.0/16"
+
+
+class NetworkError(Exception):
+    pass
+
+
+class EngineNetworks:
+    def __init__(self, cluster_id: str, client: docker.DockerClient, pool: str = DEFAULT_POOL) -> None:
+        self.cluster_id = cluster_id
+        self._client = client
+        self.pool = ipaddress.ip_network(pool)
+        self._lock = threading.Lock()
+
+    def ensure(self, attachment: NetworkAttachment) -> str:
+        """The engine's id of the network, made if missing."""
+        name = engine_name(self.cluster_id, attachment.name)
+        found = self._find(name)
+        if found:
+            return found
+        with self._host_lock():
+            found = self._find(name)  # another agent of this host made it meanwhile
+            if found:
+                return found
+            subnet = self._free_subnet()
+            if subnet is None:
+                raise NetworkError(f"cannot create network {attachment.name}: no free /24 left in {self.pool}")
+            try:
+                created = self._client.api.create_network(
+                    # not the engine's `internal`, which leaves containers no route to the VIPs and the DNS
+                    # responder: isolation.py rejects what leaves an internal network's bridge instead
+                    name, driver="bridge", check_duplicate=True,
+                    ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)]),
+                    labels={
+                        labels.CLUSTER: self.cluster_id, labels.NETWORK: attachment.name,
+                        labels.INTERNAL: "true" if attachment.internal else "false",
+                    },
+                )
+            except docker.errors.APIError as err:
+                raise NetworkError(f"cannot create network {attachment.name}: {err.explanation or err}") from err
+            return str(created["Id"])
+
+    def _free_subnet(self) -> str | None:
+        """The first /24 of the pool that no network of the engine overlaps (under the host lock)."""
+        used = [
+            ipaddress.ip_network(config["Subnet"], strict=False)
+            for network in self._client.api.networks()
+            for config in ((network.get("IPAM") or {}).get("Config") or [])
+            if ":" not in str(config.get("Subnet", ":"))
+        ]
+        for subnet in self.pool.subnets(new_prefix=max(24, self.pool.prefixlen)):
+            if not any(subnet.overlaps(other) for other in used):
+                return str(subnet)
+        return None
+
+    @contextmanager
+    def _host_lock(self) -> Iterator[None]:
+        path = Path(tempfile.gettempdir()) / "corral-networks.lock"  # one for every cluster: nothing left per cluster
+        with self._lock, path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _find(self, name: str) -> str:
+        """The id of the network named `name` (the oldest, should there be two)."""
+        matches = [
+            n for n in self._client.api.networks(names=[name], filters={"label": [f"{labels.CLUSTER}={self.cluster_id}"]})
+            if n.get("Name") == name
+        ]
+        return str(min(matches, key=lambda n: (str(n.get("Created", "")), str(n["Id"])))["Id"]) if matches else ""
+
+    def view(self) -> NetworkView:
+        """A snapshot of the cluster's networks on this engine and the containers on them."""
+        found: dict[str, Network] = {}
+        names: set[str] = set()
+        summaries = self._client.api.networks(filters={"label": [f"{labels.CLUSTER}={self.cluster_id}"]})
+        for summary in sorted(summaries, key=lambda n: (str(n.get("Created", "")), str(n["Id"]))):  # oldest first
+            try:
+                attrs: dict[str, Any] = self._client.api.inspect_network(summary["Id"])
+            except docker.errors.NotFound:
+                continue
+            network_labels = attrs.get("Labels") or {}
+            name = network_labels.get(labels.NETWORK, "")
+            if not name:
+                continue
+            configs = (attrs.get("IPAM") or {}).get("Config") or [{}]
+            members = tuple(
+                Member(container=cid, task=task_of(str(c.get("Name", ""))), ip=str(c.get("IPv4Address", "")).split("/")[0])
+                for cid, c in sorted((attrs.get("Containers") or {}).items())
+                if c.get("IPv4Address")
+            )
+            bridge = (attrs.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{attrs['Id'][:12]}"
+            found[attrs["Id"]] = Network(
+                name, str(attrs["Id"]), bridge, str(configs[0].get("Subnet", "")), members, name in names,
+                internal=network_labels.get(labels.INTERNAL) == "true",
+            )
+            names.add(name)
+        return NetworkView(found)
+
+    def sweep(self, wanted: Iterable[str], view: NetworkView) -> list[str]:
+        """Remove the cluster's networks that no service names (or that are spares) and no container uses; their names."""
+        keep = set(wanted)
+        removed = []
+        for network in view.networks.values():
+            if (network.name in keep and not network.spare) or network.members:
+                continue
+            try:
+                self._client.api.remove_network(network.engine_id)
+                removed.append(network.name)
+            except docker.errors.NotFound:
+                removed.append(network.name)
+            except docker.errors.APIError as err:  # a container joined meanwhile: next time
+                log.debug("network %s stays: %s", network.name, err.explanation or err)
+        return removed
