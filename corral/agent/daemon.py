@@ -25,6 +25,8 @@ from corral.agent.engines.hollow import HollowEngine, HollowTiming
 from corral.agent.health import HealthMonitor
 from corral.agent.link import LinkSettings, ManagerLink
 from corral.agent.mesh import Mesh, MeshSettings
+from corral.agent.node_api import node_app
+from corral.agent.node_listener import NodeListener
 from corral.agent.probes import probe_for
 from corral.agent.routing import MeshFollower
 from corral.agent.vips import VipInterface
@@ -85,6 +87,7 @@ class Agent:
         self.routing: MeshFollower | None = None
         self._loops: list[asyncio.Task[None]] = []
         self.registered = asyncio.Event()
+        self.node_listener: NodeListener | None = None  # where the manager reaches this node (logs, exec): node_listener.py
 
     @property
     def name(self) -> str:
@@ -101,7 +104,7 @@ class Agent:
         already (an earlier registration, another node of the fleet) presents it and keeps it.
         """
         settings = self.settings
-        body = {
+        body: dict[str, Any] = {
             "name": settings.name,
             "address": settings.address,
             "resources": (settings.resources or machine_resources()).model_dump(),
@@ -109,6 +112,8 @@ class Agent:
             "engine": settings.engine,
             "credential": self.client.token,
         }
+        if self.node_listener is not None and settings.manager_url.startswith("https://"):
+            body["agent_port"] = self.node_listener.port
         reply = await self._send_registration(body)
         if reply["credential"] != self.client.token:
             self.client.use_token(reply["credential"])
@@ -131,7 +136,9 @@ class Agent:
             return await joining.request("POST", "/v1/agent/register", json_body=body, token=settings.token)
 
     async def start(self) -> None:
-        """Register (patiently), then follow the tasks; a lone agent starts its link too."""
+        """Register (patiently), then follow the tasks; a lone agent starts its link too (and its node listener)."""
+        if self._owns_link and self.settings.node_port is not None and self.settings.engine != "hollow":
+            self.node_listener = NodeListener(self.settings.address, self.settings.node_port)
         registration = await self._register_patiently()
         self.engine = self._engine_factory(registration.cluster_id, self.settings.name)
         if registration.registry:
@@ -150,6 +157,10 @@ class Agent:
             )
             self._loops.append(asyncio.create_task(self.routing.run(), name=f"{self.prefix} mesh"))
         self._loops.append(asyncio.create_task(self._reconcile_loop(), name=f"{self.prefix} reconcile"))
+        if self.node_listener is not None and self.identity.certificate is not None and self.identity.ca_pem is not None:
+            await self.node_listener.serve(
+                node_app(lambda: self.engine), self.identity.cert_file, self.identity.key_file, self.identity.ca_pem
+            )
         if self._owns_link:
             self._loops.append(asyncio.create_task(self.identity.keep_renewed(self.client, self.clock.sleep), name=f"{self.prefix} certificate"))
             self.link.start()
@@ -157,6 +168,8 @@ class Agent:
     async def stop(self, remove_containers: bool = False) -> None:
         """Stop the loops. Containers keep running unless remove_containers (`corral up` teardown)."""
         self.link.detach(self.name)
+        if self.node_listener is not None:
+            await self.node_listener.close()
         if self._owns_link:
             await self.link.stop()
             self.identity.forget_temporary()

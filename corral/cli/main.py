@@ -4,7 +4,7 @@ import os
 
 import typer
 
-from corral.cli import daemons, discovery, events, images, nodes, secrets, services, stacks
+from corral.cli import daemons, discovery, events, execs, images, logs, nodes, secrets, services, stacks
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",
@@ -31,6 +31,9 @@ app.command()(stacks.deploy)
 app.command()(events.events)
 app.add_typer(stacks.app, name="stack")
 services.app.command("endpoints")(discovery.endpoints)
+services.app.command("logs")(logs.service_logs)
+app.add_typer(logs.task_app, name="task")
+app.command("exec")(execs.exec_command)
 app.add_typer(services.app, name="service")
 app.add_typer(nodes.app, name="node")
 app.add_typer(images.app, name="image")

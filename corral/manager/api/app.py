@@ -5,7 +5,7 @@ from pydantic import BaseModel
 
 import corral
 from corral.manager.api import (
-    agent_batches, agents, discovery, errors, events, images, nodes, openapi, secrets, services, stacks, tasks,
+    agent_batches, agents, discovery, errors, events, images, logs, nodes, openapi, secrets, services, stacks, tasks,
 )
 from corral.manager.api.body_limit import LimitRequestBody
 from corral.manager.api.deps import context
@@ -47,6 +47,7 @@ def create_app(ctx: ManagerContext) -> FastAPI:
         info_router, stacks.router, services.router, tasks.router, nodes.router,
         agents.trust, agents.join, agents.router, agent_batches.router, discovery.router, discovery.agent_routes, events.router, images.router,
         secrets.secrets_router, secrets.configs_router, secrets.agent_values,
+        logs.router,
     )
     for router in routers:
         app.include_router(router)
