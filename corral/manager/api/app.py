@@ -5,7 +5,7 @@ from pydantic import BaseModel
 
 import corral
 from corral.manager.api import (
-    agent_batches, agents, discovery, errors, events, images, logs, nodes, openapi, secrets, services, stacks, tasks,
+    agent_batches, agents, discovery, errors, events, images, logs, metrics, nodes, openapi, secrets, services, stacks, tasks,
 )
 from corral.manager.api.body_limit import LimitRequestBody
 from corral.manager.api.deps import context
@@ -51,5 +51,6 @@ def create_app(ctx: ManagerContext) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    metrics.install(app, ctx)
     openapi.install(app)
     return app
