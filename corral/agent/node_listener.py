@@ -2,7 +2,7 @@
 
 Agents call the manager for everything else (link.py); for streams the
 manager must open the connection, so each agent listens on its node address
-(`--node-listen`, default port 7072; `corral up` takes a free port) and tells
+(`--node-port`, default 7072; `corral up` takes a free port) and tells
 the manager the port when it registers. The listener presents the node
 certificate (the CA signed it for server use, SAN = the node name: the
 manager checks that name) and requires a client certificate of the cluster
@@ -18,6 +18,7 @@ import asyncio
 import socket
 import ssl
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -41,7 +42,7 @@ class ManagerOnlyProtocol(H11Protocol):
 
 
 class NodeListener:
-    def __init__(self, address: str, port: int) -> None:
+    def __init__(self, address: str, port: int, option: str = "--node-port") -> None:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -49,7 +50,7 @@ class NodeListener:
             self._socket.bind((address, port))
         except OSError as err:
             self._socket.close()
-            raise OSError(f"--node-listen: cannot listen on {address}:{port}: {err.strerror or err}") from None
+            raise OSError(f"{option}: cannot listen on {address}:{port}: {err.strerror or err}") from None
         self._socket.listen(128)
         self._socket.setblocking(False)
         self.port: int = self._socket.getsockname()[1]
@@ -57,15 +58,22 @@ class NodeListener:
         self._task: asyncio.Task[None] | None = None
 
     async def serve(self, app: Starlette, cert_file: Path, key_file: Path, ca_pem: bytes) -> None:
-        """Serve `app` with the node's certificate; returns once it is serving."""
+        """Serve `app` with the node's certificate, to the manager only; returns once it is serving."""
         ca_file = cert_file.with_name("cluster-ca.pem")
         write_public(ca_file, ca_pem)
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1, http=ManagerOnlyProtocol,
-            ssl_certfile=str(cert_file), ssl_keyfile=str(key_file), ssl_ca_certs=str(ca_file), ssl_cert_reqs=ssl.CERT_REQUIRED,
+        await self._serve(
+            app, http=ManagerOnlyProtocol, ssl_certfile=str(cert_file), ssl_keyfile=str(key_file), ssl_ca_certs=str(ca_file),
+            ssl_cert_reqs=ssl.CERT_REQUIRED,
         )
+
+    async def serve_plain(self, app: Starlette) -> None:
+        """Serve `app` over plain HTTP (the agent's /metrics, as Prometheus scrapes node exporters)."""
+        await self._serve(app)
+
+    async def _serve(self, app: Starlette, **options: Any) -> None:
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1, **options)
         self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="node listener")
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name=f"listener :{self.port}")
         while not self._server.started:
             if self._task.done():
                 self._task.result()

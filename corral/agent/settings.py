@@ -24,4 +24,5 @@ class AgentSettings:
     mesh_data_path: DataPath = "userspace"  # or "kernel": iptables DNAT for TCP (see corral/agent/mesh/kernel.py)
     state_dir: Path | None = None  # the node's key and certificate (default: a private temporary dir)
     node_port: int | None = 7072  # the node listener (logs, exec for the manager) on `address`; 0: any free port, None: none
+    metrics_port: int | None = 7071  # the agent's /metrics (plain HTTP) on `address`; 0: any free port, None: none
     drain_delay: float = 1.0  # seconds between leaving the mesh and SIGTERM, for every node's proxy to let go

@@ -278,6 +278,9 @@ def agent(
     state_dir: Path | None = typer.Option(
         None, "--state-dir", help="where the node keeps its key and certificate (0600; default: a private temporary dir)"
     ),
+    metrics_port: int = typer.Option(
+        7071, "--metrics-port", min=0, max=65535, help="port of the agent's /metrics (Prometheus, plain HTTP) on --address (0: none)",
+    ),
     node_port: int = typer.Option(
         7072, "--node-port", min=0, max=65535,
         help="port of the node listener on --address, where the manager reads logs and runs exec (mutual TLS; 0: any free port)",
@@ -315,7 +318,7 @@ def agent(
         resources=_resources(cpus, memory), labels=labels, state_dir=state_dir,
         # A hollow container changes only when asked to: listing it often would only burn CPU.
         poll_interval=10.0 if engine == "hollow" else 1.0,
-        mesh_data_path=_mesh(mesh), node_port=node_port,
+        mesh_data_path=_mesh(mesh), node_port=node_port, metrics_port=metrics_port or None,
     )
     if name_prefix is not None:
         _run_daemon(_run_fleet(settings, FleetSettings(count=count, name_prefix=name_prefix), EngineFactory(engine, timing, secrets_dir)))
@@ -397,6 +400,9 @@ def up(
     secrets_dir: Path = SecretsDirOption,
     insecure: bool = InsecureOption,
     cert_expiry: str = CertExpiryOption,
+    metrics_port: int = typer.Option(
+        7071, "--metrics-port", min=0, max=65535, help="port of each agent's /metrics on its node address (0: none)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a whole local cluster in the foreground: a manager and NODES agents on loopback addresses.
@@ -429,6 +435,7 @@ def up(
                     manager_url=settings.url, name=f"node-{i + 1}", address=str(base + i), token=ctx.join_token,
                     resources=resources, mesh_data_path=data_path, state_dir=data_dir / "nodes" / f"node-{i + 1}",
                     node_port=0,  # any free port: several local clusters may run at once
+                    metrics_port=metrics_port or None,
                 ),
                 EngineFactory("docker", secrets_dir=secrets_dir),
             )

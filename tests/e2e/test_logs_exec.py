@@ -6,7 +6,11 @@ import subprocess
 import threading
 import time
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.e2e.cluster import CORRAL, Cluster, wait_until
+from tests.tls import verify
 
 STACK = """
 services:
@@ -107,3 +111,31 @@ def test_logs_of_every_replica_follow_crash_and_exec(cluster: Cluster, compose_f
     assert cluster.cli("exec", "ops_web", "--", "sh", "-c", "exit 7", check=False).returncode == 7
     none = cluster.cli("exec", "ops_web", "--slot", "9", "--", "true", check=False)
     assert none.returncode == 1 and "no running task in slot 9" in none.stderr
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+def _node_metrics(cluster: Cluster, address: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return _samples(httpx.get(f"http://{address}:7071/metrics", timeout=10).text)
+
+
+def test_metrics_of_manager_and_agents_follow_the_cluster(cluster: Cluster, compose_file) -> None:
+    nodes = {n["name"]: n["address"] for n in cluster.api("GET", "/v1/nodes")}
+    manager = _samples(httpx.get(cluster.url + "/metrics", timeout=10, verify=verify(cluster.data_dir)).text)
+    assert manager[("corral_nodes", (("state", "ready"),))] == 3
+    cluster.cli("deploy", "-c", str(compose_file(STACK.split("  crash:")[0])), "--name", "ops")
+    tasks = cluster.wait_running("ops_web", 3)
+    manager = _samples(httpx.get(cluster.url + "/metrics", timeout=10, verify=verify(cluster.data_dir)).text)
+    assert manager[("corral_service_replicas_running", (("service", "ops_web"),))] == 3
+    assert manager[("corral_tasks", (("state", "running"),))] == 3
+    first = {t["id"]: _node_metrics(cluster, nodes[t["node"]]) for t in tasks}
+    time.sleep(2)
+    for task in tasks:
+        labels = (("service", "ops_web"), ("slot", str(task["slot"])), ("task", task["id"]))
+        before, after = first[task["id"]], _node_metrics(cluster, nodes[task["node"]])
+        assert after[("corral_task_memory_working_set_bytes", labels)] > 0
+        assert after[("corral_task_cpu_seconds_total", labels)] > before[("corral_task_cpu_seconds_total", labels)]
+        assert after[("corral_container_starts_total", (("result", "started"),))] >= 1
+        assert after[("corral_container_start_duration_seconds_count", ())] >= 1

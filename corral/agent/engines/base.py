@@ -36,6 +36,16 @@ class LogOptions:
 
 
 @dataclass(frozen=True)
+class ContainerStats:
+    """A running container's resource use, as the engine counts it (the agent's /metrics)."""
+
+    cpu_seconds: float
+    memory_working_set: int  # bytes: usage less inactive page cache
+    rx_bytes: int
+    tx_bytes: int
+
+
+@dataclass(frozen=True)
 class TaskFile:
     """A secret or config value a task's container sees as a file at `reference.target`."""
 
@@ -78,6 +88,10 @@ class Engine(ABC):
     def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[LogLine]:
         """The container's output lines as they are read from the engine (streamed, never gathered whole)."""
         raise EngineError(f"{type(self).__name__} keeps no container logs")
+
+    async def stats(self, container_id: str) -> ContainerStats:
+        """The container's resource use now."""
+        raise EngineError(f"{type(self).__name__} keeps no container statistics")
 
     def exec_stream(self, container_id: str, command: Sequence[str]) -> AsyncIterator[Frame | int]:
         """Run `command` in the container: its output as it comes, then its exit code (`corral exec`)."""

@@ -20,7 +20,7 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from corral.agent import labels
-from corral.agent.engines.base import ContainerInfo, Engine, EngineError, LogOptions, TaskFile
+from corral.agent.engines.base import ContainerInfo, ContainerStats, Engine, EngineError, LogOptions, TaskFile
 from corral.agent.engines.docker_streams import DockerStreams
 from corral.agent.engines.frames import Frame, LogLine
 from corral.agent.engines.files import DEFAULT_ROOT, TaskFiles
@@ -54,6 +54,9 @@ class DockerEngine(Engine):
 
     def exec_stream(self, container_id: str, command: Sequence[str]) -> AsyncIterator[Frame | int]:
         return self._streamer().exec(container_id, command)
+
+    async def stats(self, container_id: str) -> ContainerStats:
+        return await self._streamer().stats(container_id)
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()

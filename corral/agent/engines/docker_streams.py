@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from corral.agent.engines.base import EngineError, LogOptions
+from corral.agent.engines.base import ContainerStats, EngineError, LogOptions
 from corral.agent.engines.frames import Frame, FrameDecoder, LineSplitter, LogLine
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -70,6 +70,10 @@ class DockerStreams:
         code = inspected.get("ExitCode")
         yield int(code) if code is not None else -1
 
+    async def stats(self, container_id: str) -> ContainerStats:
+        """One sample of the container's resource use (`one-shot`: no wait for a second CPU sample)."""
+        return stats_of(await self._call("GET", f"/containers/{container_id}/stats?stream=false&one-shot=true"))
+
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
         try:
             response = await self._http.request(method, path, json=body)
@@ -90,6 +94,20 @@ class DockerStreams:
                         yield frame
         except httpx.TransportError as err:
             raise EngineError(f"lost the Docker engine's stream: {err or type(err).__name__}") from err
+
+
+def stats_of(raw: dict[str, Any]) -> ContainerStats:
+    """The figures of one Docker stats sample (cgroup v1 or v2)."""
+    memory = raw.get("memory_stats") or {}
+    detail = memory.get("stats") or {}
+    inactive = detail.get("inactive_file", detail.get("total_inactive_file", 0))
+    networks = (raw.get("networks") or {}).values()
+    return ContainerStats(
+        cpu_seconds=((raw.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage", 0) / 1e9,
+        memory_working_set=max(0, int(memory.get("usage", 0)) - int(inactive)),
+        rx_bytes=sum(int(n.get("rx_bytes", 0)) for n in networks),
+        tx_bytes=sum(int(n.get("tx_bytes", 0)) for n in networks),
+    )
 
 
 def _engine_error(status: int, body: bytes) -> EngineError:
