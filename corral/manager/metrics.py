@@ -5,7 +5,7 @@ Counted as they happen: API requests by method, route template and status
 (`corral_api_request_duration_seconds`), and log/exec streams open. Read at
 scrape time from the cache (no extra bookkeeping, nothing to drift): store
 revision, tasks by state, nodes by state, each service's desired and running
-replicas. Each manager has its own registry (several run in one test process).
+replicas, services by rollout state. Each manager has its own registry (several run in one test process).
 """
 
 from collections.abc import Iterator
@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from corral.manager.cache import StateCache
 from corral.model import NodeState, TaskState
+from corral.model.service import UpdateState
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -50,6 +51,14 @@ class ClusterCollector(Collector):
             running.add_metric([name], up)
         yield desired
         yield running
+        rollouts = GaugeMetricFamily("corral_rollouts", "services by the state of their latest rollout", labels=["state"])
+        by_rollout = {state.value: 0 for state in UpdateState}
+        for service in cache.services.values():
+            if service.obj.update_status is not None:
+                by_rollout[service.obj.update_status.state.value] += 1
+        for state, count in by_rollout.items():
+            rollouts.add_metric([state], count)
+        yield rollouts
 
 
 class ManagerMetrics:

@@ -59,6 +59,7 @@ async def test_metrics_parse_and_follow_the_cluster(api: httpx.AsyncClient) -> N
     assert after[("corral_service_replicas_desired", (("service", "shop_web"),))] == 2
     assert after[("corral_service_replicas_running", (("service", "shop_web"),))] == 0
     assert after[("corral_store_revision", ())] > revision
+    assert after[("corral_rollouts", (("state", "updating"),))] == 0
     # by route template, never by raw path: two unknown services are one series
     missing = (("method", "GET"), ("route", "/v1/services/{name}"), ("status", "404"))
     assert after[("corral_api_requests_total", missing)] == 2
