@@ -3,12 +3,14 @@
 Routes (NDJSON, one JSON object a line, streamed as the engine gives it):
 - `GET /v1/tasks/{task}/logs?follow=&tail=&since=`: `{"stream", "time", "line"}` per line;
 - `POST /v1/tasks/{task}/exec` with `{"command": [...]}`: `{"stream", "data"}` per output chunk, then
-  `{"exit_code": N}`.
+  `{"exit_code": N}`;
+- `GET /v1/tasks/{task}/stats`: one line, the container's resource use now (`corral service top`).
 A failure after the stream started ends it with one `{"error": ...}` line. Only containers of this
 agent (found by their task label) are reachable. Who may call is decided by the listener
 (node_listener.py: the manager's client certificate, nothing else), not here.
 """
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -116,7 +118,21 @@ def node_app(engine: Callable[[], Engine | None]) -> Starlette:
 
         return StreamingResponse(body(), media_type="application/x-ndjson")
 
+    async def usage(request: Request) -> Response:
+        try:
+            container = await container_of(request.path_params["task"])
+        except LookupError as err:
+            return _error(404, str(err))
+        current = engine()
+        assert current is not None
+        try:
+            stats = await current.stats(container)
+        except EngineError as err:
+            return _error(502, str(err))
+        return Response(_line(dataclasses.asdict(stats)), media_type="application/x-ndjson")
+
     return Starlette(routes=[
+        Route("/v1/tasks/{task}/stats", usage, methods=["GET"]),
         Route("/v1/tasks/{task}/logs", logs, methods=["GET"]),
         Route("/v1/tasks/{task}/exec", run, methods=["POST"]),
     ])

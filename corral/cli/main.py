@@ -4,7 +4,7 @@ import os
 
 import typer
 
-from corral.cli import daemons, discovery, events, execs, images, logs, nodes, secrets, services, stacks
+from corral.cli import daemons, discovery, events, execs, images, logs, nodes, secrets, services, stacks, top
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",
@@ -32,6 +32,7 @@ app.command()(events.events)
 app.add_typer(stacks.app, name="stack")
 services.app.command("endpoints")(discovery.endpoints)
 services.app.command("logs")(logs.service_logs)
+services.app.command("top")(top.service_top)
 app.add_typer(logs.task_app, name="task")
 app.command("exec")(execs.exec_command)
 app.add_typer(services.app, name="service")

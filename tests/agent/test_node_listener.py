@@ -13,7 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from corral.agent.engines.base import ContainerInfo, Engine, LogOptions
+from corral.agent.engines.base import ContainerInfo, ContainerStats, Engine, LogOptions
 from corral.agent.engines.frames import Frame, LogLine
 from corral.agent.node_api import node_app
 from corral.agent.node_listener import NodeListener
@@ -45,6 +45,9 @@ class FakeEngine(Engine):
         self.asked.append(options)
         yield LogLine("stdout", "2026-12-02T13:00:00Z", f"hello from {container_id}")
         yield LogLine("stderr", "2026-12-02T13:00:01Z", "oops")
+
+    async def stats(self, container_id: str) -> ContainerStats:
+        return ContainerStats(cpu_seconds=1.5, memory_working_set=4096, rx_bytes=1, tx_bytes=2)
 
     async def exec_stream(self, container_id: str, command: Sequence[str]) -> AsyncIterator[Frame | int]:  # type: ignore[override]
         yield Frame("stdout", " ".join(command).encode())
@@ -88,6 +91,8 @@ async def test_the_manager_reads_logs_and_runs_commands(setup: tuple[NodeListene
         assert engine.asked == [LogOptions(follow=False, tail=5, since=12.5)]
         ran = [item async for item in streams.lines(_node(listener), "POST", "/v1/tasks/t1/exec", body={"command": ["cat", "/x"]})]
         assert ran == [{"stream": "stdout", "data": "cat /x"}, {"exit_code": 3}]
+        usage = [item async for item in streams.lines(_node(listener), "GET", "/v1/tasks/t1/stats")]
+        assert usage == [{"cpu_seconds": 1.5, "memory_working_set": 4096, "rx_bytes": 1, "tx_bytes": 2}]
         with pytest.raises(NotFound, match="task t9 has no container on this node"):
             [item async for item in streams.lines(_node(listener), "GET", "/v1/tasks/t9/logs")]
         with pytest.raises(NodeUnreachable, match="tail: 'many' is not a whole number"):

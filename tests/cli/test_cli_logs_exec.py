@@ -6,6 +6,7 @@ import pytest
 
 from corral.cli.execs import choose_task
 from corral.cli.logs import LineFormat, parse_since
+from corral.cli.top import with_cpu
 from corral.cli.services import _task_name_column, matches, parse_filters
 
 NOW = 1_800_000_000.0
@@ -60,3 +61,9 @@ def test_ps_filters_and_history_rows() -> None:
         parse_filters(["colour=red"])
     name = _task_name_column(rows)
     assert [name(r) for r in rows] == ["web.1", " \\_ web.1", "web.2"]
+
+
+def test_top_cpu_is_the_difference_of_two_samples() -> None:
+    before = {"t1": {"task": "t1", "time": 10.0, "cpu_seconds": 4.0}}
+    now = [{"task": "t1", "time": 12.0, "cpu_seconds": 5.0}, {"task": "t2", "time": 12.0, "cpu_seconds": 1.0}, {"task": "t3", "error": "x", "time": 12.0}]
+    assert [r["cpu_percent"] for r in with_cpu(now, before)] == [50.0, None, None]

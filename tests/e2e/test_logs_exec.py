@@ -139,3 +139,7 @@ def test_metrics_of_manager_and_agents_follow_the_cluster(cluster: Cluster, comp
         assert after[("corral_task_cpu_seconds_total", labels)] > before[("corral_task_cpu_seconds_total", labels)]
         assert after[("corral_container_starts_total", (("result", "started"),))] >= 1
         assert after[("corral_container_start_duration_seconds_count", ())] >= 1
+    # `service top`: each running replica's CPU and memory, from its node's engine
+    rows = cluster.cli_json("service", "top", "ops_web")
+    assert sorted(r["name"] for r in rows) == ["ops_web.1", "ops_web.2", "ops_web.3"]
+    assert all(r["memory_working_set"] > 0 and r["cpu_percent"] is not None and "error" not in r for r in rows), rows

@@ -4,11 +4,13 @@
   `{"task", "name", "node", "stream", "time", "line"}` (or `{"task", "name", "node", "notice"}` when a
   node's stream broke); `follow`, `tail`, `since` (epoch seconds). Read: viewer.
 - `GET /v1/tasks/{task}/logs`: one task's (id, id prefix, or SERVICE.SLOT).
+- `GET /v1/services/{name}/top`: each running task's resource use now (CPU seconds, memory, network).
 - `POST /v1/tasks/{task}/exec` `{"command": [...]}`: `{"stream", "data"}` per output chunk, then
   `{"exit_code": N}`. A write no rule names: admin only (roles.py).
 A stream that fails once started ends with one `{"error": ..., "path": null}` line.
 """
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +22,7 @@ from pydantic import BaseModel, Field
 from corral.manager.api.deps import context
 from corral.manager.context import ManagerContext
 from corral.manager.node_streams import NodeStreams, NodeUnreachable
-from corral.manager.task_logs import LogRequest, Sources, merged
+from corral.manager.task_logs import LogRequest, Sources, merged, task_name
 from corral.manager.task_refs import find_task
 from corral.model import Task
 from corral.model.errors import CorralError, NotFound
@@ -99,6 +101,28 @@ async def task_logs(
         raise NotFound(f"task {found.id} ({found.state.value}) has no container, so no logs: {found.error or 'it never started'}")
     sources = _sources(ctx, lambda: [found])
     return _ndjson(merged(sources, _request(follow, tail, since)))
+
+
+@router.get("/services/{name}/top")
+async def service_top(name: str, ctx: ManagerContext = Depends(context)) -> list[dict[str, Any]]:
+    """Resource use of each running task of the service now, from its node's engine (`corral service top`):
+    `{task, name, node, time, cpu_seconds, memory_working_set, rx_bytes, tx_bytes}`, or `{task, name, node, error}`."""
+    if name not in ctx.cache.services:
+        raise NotFound(f"service {name!r} not found (see `corral service ls`)")
+    streams = _streams(ctx)
+    running = [t for t in ctx.cache.tasks_of(name) if t.state.value == "running" and t.node and t.container_id]
+
+    async def sample(task: Task) -> dict[str, Any]:
+        label: dict[str, Any] = {"task": task.id, "name": task_name(task), "node": task.node}
+        try:
+            node = _running_node(ctx, task)
+            async for figures in streams.lines(node, "GET", f"/v1/tasks/{task.id}/stats"):
+                return {**label, "time": ctx.clock(), **figures}
+            return {**label, "error": "no figures"}
+        except CorralError as err:
+            return {**label, "error": str(err)}
+
+    return list(await asyncio.gather(*(sample(t) for t in sorted(running, key=lambda t: (t.slot or 0, t.node or "")))))
 
 
 @router.post("/tasks/{task}/exec")
