@@ -94,6 +94,10 @@ def _mesh(value: str) -> DataPath:
     fail(f"--mesh: unknown data path {value!r}: expected userspace or kernel")
 
 
+TaskHistoryOption = typer.Option(
+    ManagerSettings.task_history, "--history", min=0,
+    help="ended tasks kept per slot, with their containers and logs (`service ps`, `service logs`)",
+)
 HistoryOption = typer.Option(
     ManagerSettings.store_history, "--store-history",
     help="store revisions kept for watches and `corral events --since` (older ones are compacted)",
@@ -213,6 +217,7 @@ def manager(
     registry_listen: str = RegistryOption,
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     store_history: int = HistoryOption,
+    task_history: int = TaskHistoryOption,
     max_request_bytes: int = MaxRequestOption,
     limit: list[str] = LimitOption,
     insecure: bool = InsecureOption,
@@ -229,7 +234,7 @@ def manager(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
-        service_network=_network(service_network), store_history=_history(store_history),
+        service_network=_network(service_network), store_history=_history(store_history), task_history=task_history,
         limits=_limits(max_request_bytes, limit), advertise=tuple(advertise),
         cert_expiry=_duration(cert_expiry, "--cert-expiry"), **_tls(host, insecure, tls_cert, tls_key),
     )
@@ -395,6 +400,7 @@ def up(
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     mesh: str = MeshOption,
     store_history: int = HistoryOption,
+    task_history: int = TaskHistoryOption,
     max_request_bytes: int = MaxRequestOption,
     limit: list[str] = LimitOption,
     secrets_dir: Path = SecretsDirOption,
@@ -419,7 +425,7 @@ def up(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
-        service_network=_network(service_network), store_history=_history(store_history),
+        service_network=_network(service_network), store_history=_history(store_history), task_history=task_history,
         limits=_limits(max_request_bytes, limit), cert_expiry=_duration(cert_expiry, "--cert-expiry"),
         **_tls(host, insecure, None, None),
     )

@@ -284,7 +284,7 @@ class Controller:
         tasks = {name: [cache.tasks[task_id] for task_id in cache.service_tasks.get(name, ())] for name in names}
         nodes = {name: v.obj for name, v in cache.nodes.items()}
         try:
-            result = await asyncio.to_thread(self._replicate, services, tasks, nodes, now)
+            result = await asyncio.to_thread(self._replicate, services, tasks, nodes, now, self.settings.task_history)
         finally:
             for name in names:
                 self.queue.done(name)
@@ -306,6 +306,7 @@ class Controller:
         tasks: dict[str, list[Versioned[Task]]],
         nodes: dict[str, Node],
         now: float,
+        history: int,
     ) -> _Replicated:
         """Each service on its own: one that raises gets its error noted, and does not stop the others."""
         result = _Replicated()
@@ -314,7 +315,8 @@ class Controller:
             read_tasks = tasks[name]
             try:
                 decided = replication.reconcile(
-                    {name: service} if service is not None else {}, [v.obj for v in read_tasks], nodes, now, new_task_id
+                    {name: service} if service is not None else {}, [v.obj for v in read_tasks], nodes, now, new_task_id,
+                    history=history,
                 )
                 part = Plan("replication")
                 if read is not None:
