@@ -83,8 +83,8 @@ def node_app(engine: Callable[[], Engine | None]) -> Starlette:
         async def body() -> AsyncIterator[bytes]:
             yield b""  # the headers now: the manager knows the stream is open
             try:
-                async for line in current.logs(container, options):
-                    yield _line({"stream": line.stream, "time": line.time, "line": line.text})
+                async for lines in current.logs(container, options):
+                    yield b"".join(_line({"stream": line.stream, "time": line.time, "line": line.text}) for line in lines)
             except EngineError as err:
                 yield _line({"error": str(err), "path": None})
 

@@ -4,7 +4,7 @@ One reader per task pulls its node's stream (node_streams.py) and puts each
 line, labelled `{"task", "name", "node"}`, on one small bounded queue, from
 which the HTTP response takes them: when the client reads slowly the queue
 fills, readers wait, and their agents' streams stop being read
-(back-pressure; memory stays a few dozen lines). With `follow`, tasks that
+(back-pressure; memory stays a few hundred lines). With `follow`, tasks that
 get a container later join (checked every `poll` seconds); a task whose
 container stops leaves (its engine stream ends); a reader whose node's
 stream breaks (the agent restarted) says so on the stream with a `notice`
@@ -22,7 +22,8 @@ from corral.manager.node_streams import NodeStreams
 from corral.model import Node, Task
 from corral.model.errors import CorralError
 
-QUEUE_LINES = 64
+QUEUE_LINES = 256
+BATCH = 256  # lines handed on at once when they are waiting (one write downstream, not one per line)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ class Sources:
 async def merged(
     sources: Sources, request: LogRequest, poll: float = 0.5, retry: float = 1.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Batches of labelled lines (what is waiting on the queue, at least one line)."""
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=QUEUE_LINES)
     readers: dict[str, asyncio.Task[None]] = {}
 
@@ -123,7 +125,10 @@ async def merged(
             elif loop.time() >= next_poll:
                 next_poll = loop.time() + poll
             if item is not None:
-                yield item
+                batch = [item]
+                while len(batch) < BATCH and not queue.empty():
+                    batch.append(queue.get_nowait())
+                yield batch
     finally:
         for reader in readers.values():
             reader.cancel()

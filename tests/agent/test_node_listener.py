@@ -41,10 +41,10 @@ class FakeEngine(Engine):
     async def remove(self, container_id: str) -> None:
         raise NotImplementedError
 
-    async def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[LogLine]:  # type: ignore[override]
+    async def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[Sequence[LogLine]]:  # type: ignore[override]
         self.asked.append(options)
-        yield LogLine("stdout", "2026-12-02T13:00:00Z", f"hello from {container_id}")
-        yield LogLine("stderr", "2026-12-02T13:00:01Z", "oops")
+        yield [LogLine("stdout", "2026-12-02T13:00:00Z", f"hello from {container_id}")]
+        yield [LogLine("stderr", "2026-12-02T13:00:01Z", "oops")]
 
     async def stats(self, container_id: str) -> ContainerStats:
         return ContainerStats(cpu_seconds=1.5, memory_working_set=4096, rx_bytes=1, tx_bytes=2)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from corral.manager.task_logs import LogRequest, Sources, epoch_of, merged, task_name
+from corral.manager.task_logs import BATCH, QUEUE_LINES, LogRequest, Sources, epoch_of, merged, task_name
 from corral.model import Node, Task
 from corral.model.errors import CorralError
 from tests.manager.factories import make_node, make_service, make_task
@@ -48,8 +48,21 @@ def _line(text: str, time: str = "2026-12-02T13:00:00.5Z", stream: str = "stdout
     return {"stream": stream, "time": time, "line": text}
 
 
-async def _all(stream: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [item async for item in stream]
+async def _all(stream: AsyncIterator[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [item async for batch in stream for item in batch]
+
+
+async def _take(stream: AsyncIterator[list[dict[str, Any]]], count: int) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    while len(got) < count:
+        got += await asyncio.wait_for(anext(stream), 5)
+    return got
+
+
+async def _one(stream: AsyncIterator[list[dict[str, Any]]]) -> dict[str, Any]:
+    """The next line (the tests' sources give one line at a time, so each batch here holds one)."""
+    [item] = await asyncio.wait_for(anext(stream), 5)
+    return item
 
 
 def _tasks() -> list[Task]:
@@ -77,10 +90,10 @@ async def test_follow_takes_in_tasks_that_get_a_container_later() -> None:
     streams = FakeStreams()
     streams.lines_of = {"t1": [_line("a")], "t3": [_line("late")]}
     stream = merged(_sources(tasks, streams), LogRequest(follow=True), poll=0.01)
-    first = await asyncio.wait_for(anext(stream), 5)
+    first = await _one(stream)
     assert first["line"] == "a"
     tasks[2] = tasks[2].model_copy(update={"node": "node-3", "container_id": "c3"})
-    late = await asyncio.wait_for(anext(stream), 5)
+    late = await _one(stream)
     assert (late["name"], late["node"], late["line"]) == ("web.3", "node-3", "late")
     await stream.aclose()
 
@@ -97,7 +110,7 @@ async def test_a_broken_stream_says_so_and_resumes_after_the_last_line_it_saw() 
         streams.lines_of["t1"] = [_line("b")]
 
     stream = merged(_sources(tasks, streams), LogRequest(follow=True, tail=10), poll=0.01, retry=1.0, sleep=sleep)
-    got = [await asyncio.wait_for(anext(stream), 5) for _ in range(3)]
+    got = await _take(stream, 3)
     await stream.aclose()
     assert [g.get("line") for g in got] == ["a", None, "b"]
     assert "lost node node-1's stream; resuming" in got[1]["notice"]
@@ -123,10 +136,9 @@ async def test_a_reader_that_does_not_read_holds_the_streams_back() -> None:
     await asyncio.sleep(0.2)  # the reader pauses: the sources may fill the queue, no more
     paused_at = streams.produced
     await asyncio.sleep(0.2)
-    assert streams.produced == paused_at <= 64 + 4
-    for _ in range(500):
-        await anext(stream)
-    assert streams.produced > 500
+    assert streams.produced == paused_at <= BATCH + QUEUE_LINES + 4  # the batch taken, the queue, one per reader
+    await _take(stream, 2000)
+    assert streams.produced > 2000
     await stream.aclose()
     assert streams.endless  # closed while they would go on for ever: the readers were cancelled
 

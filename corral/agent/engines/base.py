@@ -85,8 +85,9 @@ class Engine(ABC):
         """Run `command` in the container: its exit code and output (health checks)."""
         raise EngineError(f"{type(self).__name__} cannot run commands in containers")
 
-    def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[LogLine]:
-        """The container's output lines as they are read from the engine (streamed, never gathered whole)."""
+    def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[Sequence[LogLine]]:
+        """The container's output lines as they are read from the engine (streamed, never gathered whole), in the
+        batches the engine's chunks bring."""
         raise EngineError(f"{type(self).__name__} keeps no container logs")
 
     async def stats(self, container_id: str) -> ContainerStats:

@@ -49,7 +49,7 @@ class DockerEngine(Engine):
             self._streams = DockerStreams()
         return self._streams
 
-    def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[LogLine]:
+    def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[Sequence[LogLine]]:
         return self._streamer().logs(container_id, options)
 
     def exec_stream(self, container_id: str, command: Sequence[str]) -> AsyncIterator[Frame | int]:

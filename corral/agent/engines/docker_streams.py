@@ -42,8 +42,9 @@ class DockerStreams:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[LogLine]:
-        """The container's log lines, stdout and stderr apart, each with the engine's timestamp."""
+    async def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[Sequence[LogLine]]:
+        """The container's log lines, stdout and stderr apart, each with the engine's timestamp: the lines each chunk
+        from the engine completes, together (one write per chunk downstream, not one per line)."""
         params: dict[str, Any] = {
             "stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(options.follow),
             "tail": "all" if options.tail is None else str(options.tail),
@@ -51,11 +52,13 @@ class DockerStreams:
         if options.since is not None:
             params["since"] = f"{options.since:.9f}"
         splitter = LineSplitter()
-        async for frame in self._frames("GET", f"/containers/{container_id}/logs", params=params):
-            for line in splitter.feed(frame):
-                yield line
-        for line in splitter.flush():
-            yield line
+        async for frames in self._chunks("GET", f"/containers/{container_id}/logs", params=params):
+            lines = [line for frame in frames for line in splitter.feed(frame)]
+            if lines:
+                yield lines
+        rest = splitter.flush()
+        if rest:
+            yield rest
 
     async def exec(self, container_id: str, command: Sequence[str]) -> AsyncIterator[Frame | int]:
         """Run `command` in the container: its output frames as they come, then its exit code."""
@@ -84,14 +87,19 @@ class DockerStreams:
         return response.json()
 
     async def _frames(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[Frame]:
+        async for frames in self._chunks(method, path, **kwargs):
+            for frame in frames:
+                yield frame
+
+    async def _chunks(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[list[Frame]]:
+        """The frames each chunk read from the engine completes."""
         decoder = FrameDecoder()
         try:
             async with self._http.stream(method, path, **kwargs) as response:
                 if response.status_code >= 400:
                     raise _engine_error(response.status_code, await response.aread())
                 async for chunk in response.aiter_raw():
-                    for frame in decoder.feed(chunk):
-                        yield frame
+                    yield decoder.feed(chunk)
         except httpx.TransportError as err:
             raise EngineError(f"lost the Docker engine's stream: {err or type(err).__name__}") from err
 

@@ -41,14 +41,16 @@ def _streams(ctx: ManagerContext) -> NodeStreams:
     return ctx.node_streams
 
 
-def _ndjson(items: AsyncIterator[dict[str, Any]], first: list[dict[str, Any]] | None = None) -> StreamingResponse:
+def _ndjson(batches: AsyncIterator[list[dict[str, Any]]], first: list[dict[str, Any]] | None = None) -> StreamingResponse:
+    """Each batch as one chunk of NDJSON lines."""
+
     async def lines() -> AsyncIterator[bytes]:
         yield b""  # the headers now: the client knows it is connected
-        for item in first or []:
-            yield (json.dumps(item) + "\n").encode()
+        if first:
+            yield "".join(json.dumps(item) + "\n" for item in first).encode()
         try:
-            async for item in items:
-                yield (json.dumps(item) + "\n").encode()
+            async for batch in batches:
+                yield "".join(json.dumps(item) + "\n" for item in batch).encode()
         except CorralError as err:
             yield (json.dumps({"error": str(err), "path": None}) + "\n").encode()
 
@@ -132,7 +134,12 @@ async def exec_in_task(task: str, body: ExecRequest, ctx: ManagerContext = Depen
     node = _running_node(ctx, found)
     items = _streams(ctx).lines(node, "POST", f"/v1/tasks/{found.id}/exec", body={"command": body.command})
     first = await anext(items)  # an unreachable node or a missing container is an HTTP error, not a broken stream
-    return _ndjson(items, [first])
+    return _ndjson(_one_by_one(items), [first])
+
+
+async def _one_by_one(items: AsyncIterator[dict[str, Any]]) -> AsyncIterator[list[dict[str, Any]]]:
+    async for item in items:
+        yield [item]
 
 
 def _running_node(ctx: ManagerContext, task: Task) -> Any:
