@@ -57,7 +57,7 @@ def service_tasks(
     except ValueError as err:
         fail(str(err))
     rows = [r for r in call(manager, lambda c: c.get(f"/v1/services/{service}/tasks")) if matches(r, wanted)]
-    rows.sort(key=lambda r: (r["slot"] if r["slot"] is not None else 0, "" if r["slot"] is not None else r["node"] or "", -r["created_at"]))
+    rows.sort(key=slot_order)
     emit(
         rows,
         output,
@@ -90,6 +90,12 @@ def parse_filters(filters: list[str]) -> dict[str, set[str]]:
 
 def matches(row: dict[str, Any], wanted: dict[str, set[str]]) -> bool:
     return all(str(row.get(key) or "") in values for key, values in wanted.items())
+
+
+def slot_order(row: dict[str, Any]) -> tuple[int, str, bool, float]:
+    """Slot by slot; in each, the task meant to run first (a rolled-back update's newer failed tasks go below it), then newest first."""
+    slot = row["slot"] if row["slot"] is not None else 0
+    return slot, "" if row["slot"] is not None else row["node"] or "", row["desired_state"] != "running", -row["created_at"]
 
 
 def _task_name_column(rows: list[dict[str, Any]]) -> Any:

@@ -7,7 +7,7 @@ import pytest
 from corral.cli.execs import choose_task
 from corral.cli.logs import LineFormat, parse_since
 from corral.cli.top import with_cpu
-from corral.cli.services import _task_name_column, matches, parse_filters
+from corral.cli.services import _task_name_column, matches, parse_filters, slot_order
 
 NOW = 1_800_000_000.0
 
@@ -67,3 +67,8 @@ def test_top_cpu_is_the_difference_of_two_samples() -> None:
     before = {"t1": {"task": "t1", "time": 10.0, "cpu_seconds": 4.0}}
     now = [{"task": "t1", "time": 12.0, "cpu_seconds": 5.0}, {"task": "t2", "time": 12.0, "cpu_seconds": 1.0}, {"task": "t3", "error": "x", "time": 12.0}]
     assert [r["cpu_percent"] for r in with_cpu(now, before)] == [50.0, None, None]
+
+
+def test_ps_puts_the_task_meant_to_run_first_in_its_slot() -> None:
+    rows = [_row("failed-newer", 1, "failed", "shutdown", created=5), _row("current", 1, created=1), _row("older", 1, "shutdown", "shutdown", created=0)]
+    assert [r["id"] for r in sorted(rows, key=slot_order)] == ["current", "failed-newer", "older"]
