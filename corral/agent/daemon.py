@@ -25,6 +25,9 @@ from corral.agent.engines.hollow import HollowEngine, HollowTiming
 from corral.agent.health import HealthMonitor
 from corral.agent.link import LinkSettings, ManagerLink
 from corral.agent.mesh import Mesh, MeshSettings
+from corral.agent.metrics import AgentMetrics, metrics_app
+from corral.agent.node_api import node_app
+from corral.agent.node_listener import NodeListener
 from corral.agent.probes import probe_for
 from corral.agent.networks.keeper import NetworkKeeper, keeper_for
 from corral.agent.routing import MeshFollower
@@ -88,6 +91,9 @@ class Agent:
         self.keeper: NetworkKeeper | None = None  # DNS responder, per-stack networks, isolation (real engines)
         self._loops: list[asyncio.Task[None]] = []
         self.registered = asyncio.Event()
+        self.node_listener: NodeListener | None = None  # where the manager reaches this node (logs, exec): node_listener.py
+        self.metrics = AgentMetrics(settings.name)
+        self.metrics_listener: NodeListener | None = None  # /metrics for Prometheus (metrics.py)
 
     @property
     def name(self) -> str:
@@ -104,7 +110,7 @@ class Agent:
         already (an earlier registration, another node of the fleet) presents it and keeps it.
         """
         settings = self.settings
-        body = {
+        body: dict[str, Any] = {
             "name": settings.name,
             "address": settings.address,
             "resources": (settings.resources or machine_resources()).model_dump(),
@@ -112,6 +118,8 @@ class Agent:
             "engine": settings.engine,
             "credential": self.client.token,
         }
+        if self.node_listener is not None and settings.manager_url.startswith("https://"):
+            body["agent_port"] = self.node_listener.port
         reply = await self._send_registration(body)
         if reply["credential"] != self.client.token:
             self.client.use_token(reply["credential"])
@@ -134,7 +142,9 @@ class Agent:
             return await joining.request("POST", "/v1/agent/register", json_body=body, token=settings.token)
 
     async def start(self) -> None:
-        """Register (patiently), then follow the tasks; a lone agent starts its link too."""
+        """Register (patiently), then follow the tasks; a lone agent starts its link too (and its node listener)."""
+        if self._owns_link and self.settings.node_port is not None and self.settings.engine != "hollow":
+            self.node_listener = NodeListener(self.settings.address, self.settings.node_port)
         registration = await self._register_patiently()
         self.engine = self._engine_factory(registration.cluster_id, self.settings.name)
         if registration.registry:
@@ -161,6 +171,11 @@ class Agent:
         if self.settings.engine != "hollow":  # a fleet of simulated nodes holds no volumes
             remover = VolumeRemover(self.client, self.name, self.engine, self.clock, self.settings.volume_poll)
             self._loops.append(asyncio.create_task(remover.run(), name=f"{self.prefix} volumes"))
+        if self.node_listener is not None and self.identity.certificate is not None and self.identity.ca_pem is not None:
+            await self.node_listener.serve(
+                node_app(lambda: self.engine), self.identity.cert_file, self.identity.key_file, self.identity.ca_pem
+            )
+        await self._serve_metrics()
         if self._owns_link:
             self._loops.append(asyncio.create_task(self.identity.keep_renewed(self.client, self.clock.sleep), name=f"{self.prefix} certificate"))
             self.link.start()
@@ -168,6 +183,9 @@ class Agent:
     async def stop(self, remove_containers: bool = False) -> None:
         """Stop the loops. Containers keep running unless remove_containers (`corral up` teardown)."""
         self.link.detach(self.name)
+        for listener in (self.node_listener, self.metrics_listener):
+            if listener is not None:
+                await listener.close()
         if self._owns_link:
             await self.link.stop()
             self.identity.forget_temporary()
@@ -191,6 +209,18 @@ class Agent:
             await self.engine.close()
         if self._owns_link:
             await self.client.close()
+
+    async def _serve_metrics(self) -> None:
+        """/metrics on the node address; a port already taken is a warning: the node runs on without it."""
+        port = self.settings.metrics_port
+        if port is None or self.settings.engine == "hollow" or not self._owns_link:
+            return
+        try:
+            self.metrics_listener = NodeListener(self.settings.address, port, "--metrics-port")
+        except OSError as err:
+            log.warning("%s: metrics not served: %s", self.prefix, err)
+            return
+        await self.metrics_listener.serve_plain(metrics_app(self.metrics, lambda: self.engine, lambda: self.tasks))
 
     async def _register_patiently(self) -> Registration:
         """Register; a refusal (wrong token, bad request) raises at once, a busy or unreachable manager
@@ -278,7 +308,8 @@ class Agent:
                 del self._health[task_id]
         for task_id, (container, check) in wanted.items():
             if task_id not in self._health:
-                monitor = HealthMonitor(container.id, check, probe_for(check, self.engine, container), self._wake.set, self.clock)
+                probe = self.metrics.counted_probe(probe_for(check, self.engine, container), self.tasks[task_id].service if task_id in self.tasks else "")
+                monitor = HealthMonitor(container.id, check, probe, self._wake.set, self.clock)
                 monitor.start()
                 self._health[task_id] = monitor
 
@@ -302,8 +333,13 @@ class Agent:
             await self._report(Report(task.id, TaskState.starting))
         try:
             files = await task_files(self.client, self.settings.name, task) if self.engine.takes_files else []
-            info = await self.engine.start(task, self.settings.address, await self._hosts(task), files)
+            hosts = await self._hosts(task)
+            began = self.clock.now()
+            info = await self.engine.start(task, self.settings.address, hosts, files)
+            self.metrics.start_latency.observe(self.clock.now() - began)
+            self.metrics.starts.labels("started").inc()
         except EngineError as err:
+            self.metrics.starts.labels("failed").inc()
             state = TaskState.rejected if err.permanent else TaskState.failed
             await self._report(Report(task.id, state, error=str(err)))
             return

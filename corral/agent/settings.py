@@ -26,4 +26,6 @@ class AgentSettings:
     volume_poll: float = 2.0  # how often the agent asks which of its volumes are to be removed
     dns: bool = True  # serve service names to containers (DNS responder, per-stack networks, isolation rules)
     dns_upstreams: tuple[str, ...] | None = None  # resolvers for other names, HOST or HOST:PORT (None: /etc/resolv.conf)
+    node_port: int | None = 7072  # the node listener (logs, exec for the manager) on `address`; 0: any free port, None: none
+    metrics_port: int | None = 7071  # the agent's /metrics (plain HTTP) on `address`; 0: any free port, None: none
     drain_delay: float = 1.0  # seconds between leaving the mesh and SIGTERM, for every node's proxy to let go

@@ -111,6 +111,10 @@ def _mesh(value: str) -> DataPath:
     fail(f"--mesh: unknown data path {value!r}: expected userspace or kernel")
 
 
+TaskHistoryOption = typer.Option(
+    ManagerSettings.task_history, "--history", min=0,
+    help="ended tasks kept per slot, with their containers and logs (`service ps`, `service logs`)",
+)
 HistoryOption = typer.Option(
     ManagerSettings.store_history, "--store-history",
     help="store revisions kept for watches and `corral events --since` (older ones are compacted)",
@@ -283,6 +287,7 @@ def manager(
     no_registry: bool = typer.Option(False, "--no-registry", help="run no image registry"),
     store_history: int = HistoryOption,
     store: str = StoreOption,
+    task_history: int = TaskHistoryOption,
     max_request_bytes: int = MaxRequestOption,
     limit: list[str] = LimitOption,
     insecure: bool = InsecureOption,
@@ -308,7 +313,7 @@ def manager(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
-        service_network=_network(service_network), store_history=_history(store_history), store_url=_store(store),
+        service_network=_network(service_network), store_history=_history(store_history), store_url=_store(store), task_history=task_history,
         limits=_limits(max_request_bytes, limit), name=name, **_advertise(advertise),
         cert_expiry=_duration(cert_expiry, "--cert-expiry"), unlock_key=_unlock_key(autolock, unlock_key_file),
         allow_bind=_allow_bind(allow_bind),
@@ -364,6 +369,13 @@ def agent(
     state_dir: Path | None = typer.Option(
         None, "--state-dir", help="where the node keeps its key and certificate (0600; default: a private temporary dir)"
     ),
+    metrics_port: int = typer.Option(
+        7071, "--metrics-port", min=0, max=65535, help="port of the agent's /metrics (Prometheus, plain HTTP) on --address (0: none)",
+    ),
+    node_port: int = typer.Option(
+        7072, "--node-port", min=0, max=65535,
+        help="port of the node listener on --address, where the manager reads logs and runs exec (mutual TLS; 0: any free port)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a node agent in the foreground. SIGTERM stops the agent and leaves its containers running.
@@ -402,6 +414,7 @@ def agent(
         # A hollow container changes only when asked to: listing it often would only burn CPU.
         poll_interval=10.0 if engine == "hollow" else 1.0,
         mesh_data_path=_mesh(mesh), dns=dns, dns_upstreams=tuple(dns_upstream) or None,
+        node_port=node_port, metrics_port=metrics_port or None,
     )
     if name_prefix is not None:
         _run_daemon(_run_fleet(settings, FleetSettings(count=count, name_prefix=name_prefix), EngineFactory(engine, timing, secrets_dir)))
@@ -479,12 +492,16 @@ def up(
     mesh: str = MeshOption,
     store_history: int = HistoryOption,
     store: str = StoreOption,
+    task_history: int = TaskHistoryOption,
     max_request_bytes: int = MaxRequestOption,
     limit: list[str] = LimitOption,
     secrets_dir: Path = SecretsDirOption,
     insecure: bool = InsecureOption,
     cert_expiry: str = CertExpiryOption,
     allow_bind: list[str] = AllowBindOption,
+    metrics_port: int = typer.Option(
+        7071, "--metrics-port", min=0, max=65535, help="port of each agent's /metrics on its node address (0: none)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a whole local cluster in the foreground: a manager and NODES agents on loopback addresses.
@@ -501,7 +518,7 @@ def up(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
-        service_network=_network(service_network), store_history=_history(store_history), store_url=_store(store),
+        service_network=_network(service_network), store_history=_history(store_history), store_url=_store(store), task_history=task_history,
         limits=_limits(max_request_bytes, limit), cert_expiry=_duration(cert_expiry, "--cert-expiry"),
         allow_bind=_allow_bind(allow_bind), **_tls(host, insecure, None, None),
     )
@@ -516,6 +533,8 @@ def up(
                 AgentSettings(
                     manager_url=settings.url, name=f"node-{i + 1}", address=str(base + i), token=ctx.join_token,
                     resources=resources, mesh_data_path=data_path, state_dir=data_dir / "nodes" / f"node-{i + 1}",
+                    node_port=0,  # any free port: several local clusters may run at once
+                    metrics_port=metrics_port or None,
                 ),
                 EngineFactory("docker", secrets_dir=secrets_dir),
             )

@@ -4,7 +4,10 @@ import os
 
 import typer
 
-from corral.cli import access, compose_config, daemons, discovery, events, images, jobs, managers, nodes, secrets, services, stacks, ui, volumes
+from corral.cli import (
+    access, compose_config, daemons, discovery, events, execs, images, jobs, logs, managers, nodes, secrets, services, stacks, top, ui,
+    volumes,
+)
 
 app = typer.Typer(
     help="corral: a container orchestrator small enough to read in an afternoon.",
@@ -32,6 +35,10 @@ app.command()(events.events)
 app.command()(ui.ui)
 app.add_typer(stacks.app, name="stack")
 services.app.command("endpoints")(discovery.endpoints)
+services.app.command("logs")(logs.service_logs)
+services.app.command("top")(top.service_top)
+app.add_typer(logs.task_app, name="task")
+app.command("exec")(execs.exec_command)
 app.add_typer(services.app, name="service")
 app.add_typer(nodes.app, name="node")
 app.add_typer(images.app, name="image")

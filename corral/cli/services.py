@@ -46,28 +46,32 @@ def _update_column(row: dict[str, Any]) -> str:
 @app.command("ps")
 def service_tasks(
     service: str,
-    all_tasks: bool = typer.Option(False, "--all", "-a", help="include ended tasks"),
+    all_tasks: bool = typer.Option(False, "--all", "-a", help="(the default now) include each slot's previous tasks"),
+    filters: list[str] = typer.Option([], "--filter", "-f", help="desired-state=running|shutdown, state=STATE, node=NODE (repeatable)"),
     output: str = OutputOption,
     manager: str | None = ManagerOption,
 ) -> None:
-    """List a service's tasks: where each replica runs, its state, and why."""
+    """List a service's tasks: where each replica runs, its state, and why; under each, the slot's previous tasks."""
     check_output(output)
-    rows = call(manager, lambda c: c.get(f"/v1/services/{service}/tasks"))
+    try:
+        wanted = parse_filters(filters)
+    except ValueError as err:
+        fail(str(err))
+    rows = [r for r in call(manager, lambda c: c.get(f"/v1/services/{service}/tasks")) if matches(r, wanted)]
+    rows.sort(key=slot_order)
     runs = run_rows(call(manager, lambda c: c.get(f"/v1/services/{service}"))) if output != "json" else []
-    if not all_tasks:
-        rows = [r for r in rows if r["desired_state"] == "running" or r["state"] not in _ENDED]
     emit(
         rows,
         output,
         [
             ("ID", lambda r: r["id"][:12]),
-            ("NAME", lambda r: f"{r['service']}.{r['slot'] if r['slot'] is not None else r['node']}"),
+            ("NAME", _task_name_column(rows)),
             ("IMAGE", lambda r: r["image"]),
             ("NODE", lambda r: r["node"] or "-"),
             ("DESIRED", lambda r: r["desired_state"]),
             ("STATE", lambda r: f"{r['state']} {ago(r['updated_at'])}"),
             ("ADDRESS", lambda r: r["address"] or "-"),
-            ("ERROR", lambda r: r["error"] or ""),
+            ("ERROR", lambda r: r["error"] or (f"exit code {r['exit_code']}" if r["exit_code"] else "")),
         ],
     )
     if runs:  # a job: its runs and their outcome under its tasks
@@ -75,7 +79,45 @@ def service_tasks(
         emit(runs, output, RUN_COLUMNS)
 
 
-_ENDED = {"complete", "failed", "shutdown", "rejected", "lost", "orphaned"}
+_FILTER_KEYS = ("desired-state", "state", "node")
+
+
+def parse_filters(filters: list[str]) -> dict[str, set[str]]:
+    """`KEY=VALUE` filters (as `docker service ps --filter`); ValueError naming the one that is wrong."""
+    wanted: dict[str, set[str]] = {}
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep or key not in _FILTER_KEYS or not value:
+            raise ValueError(f"--filter: invalid filter {item!r}: expected one of {', '.join(k + '=VALUE' for k in _FILTER_KEYS)}")
+        wanted.setdefault(key.replace("-", "_"), set()).add(value)
+    return wanted
+
+
+def matches(row: dict[str, Any], wanted: dict[str, set[str]]) -> bool:
+    return all(str(row.get(key) or "") in values for key, values in wanted.items())
+
+
+def slot_order(row: dict[str, Any]) -> tuple[int, str, bool, float]:
+    """Slot by slot; in each, the task meant to run first (a rolled-back update's newer failed tasks go below it), then newest first."""
+    slot = row["slot"] if row["slot"] is not None else 0
+    return slot, "" if row["slot"] is not None else row["node"] or "", row["desired_state"] != "running", -row["created_at"]
+
+
+def _task_name_column(rows: list[dict[str, Any]]) -> Any:
+    """The slot's name on its first (newest) row; ` \\_ name` on the previous tasks under it, as `docker service ps`."""
+    first: dict[str, str] = {}
+    for row in rows:
+        first.setdefault(_slot_name(row), row["id"])
+
+    def name(row: dict[str, Any]) -> str:
+        slot = _slot_name(row)
+        return slot if first[slot] == row["id"] else f" \\_ {slot}"
+
+    return name
+
+
+def _slot_name(row: dict[str, Any]) -> str:
+    return f"{row['service']}.{row['slot'] if row['slot'] is not None else row['node']}"
 
 
 @app.command("inspect")

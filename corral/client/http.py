@@ -115,10 +115,19 @@ class ManagerClient:
     async def post(self, path: str, body: Any = None) -> Any:
         return await self.request("POST", path, json_body=body)
 
-    async def stream(self, path: str, **params: Any) -> AsyncIterator[Any]:
+    def stream(self, path: str, **params: Any) -> AsyncIterator[Any]:
         """Follow an NDJSON stream, one JSON value (an object, or a list for endpoint watches) per line."""
+        return self._ndjson("GET", path, params, None)
+
+    def stream_post(self, path: str, body: Any) -> AsyncIterator[Any]:
+        """POST `body` and follow the NDJSON stream that answers (e.g. a command's output)."""
+        return self._ndjson("POST", path, {}, body)
+
+    async def _ndjson(self, method: str, path: str, params: Mapping[str, Any], json_body: Any) -> AsyncIterator[Any]:
         try:
-            async with self._http.stream("GET", self.url + path, params=params, timeout=httpx.Timeout(10, read=None)) as response:
+            async with self._http.stream(
+                method, self.url + path, params=params, json=json_body, timeout=httpx.Timeout(10, read=None)
+            ) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise _error(response)

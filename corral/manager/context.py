@@ -9,6 +9,7 @@ from corral.manager.priority import UsersFirst
 from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases
 from corral.manager.leadership import Leadership
+from corral.manager.node_streams import NodeStreams
 from corral.manager.settings import ManagerSettings
 from corral.model.errors import CorralError
 from corral.pki import ClusterCA
@@ -30,6 +31,7 @@ class ManagerContext:
     # wait off the event loop's ready queue, so a user's request queues behind one batch, not all.
     agent_batches: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     users_first: UsersFirst = field(default_factory=UsersFirst)  # and they wait while users are answered
+    node_streams: NodeStreams | None = None  # the agents' log and exec streams (None: no CA, no TLS)
     data_key: bytes | None = None  # the cluster's data-encryption key, which seals secret values (access/encryption.py)
     leadership: Leadership | None = None  # whether this manager leads the control plane (None: a context made by hand)
 

@@ -32,6 +32,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,7 +292,7 @@ class Controller:
         tasks = {name: [cache.tasks[task_id] for task_id in cache.service_tasks.get(name, ())] for name in names}
         nodes = {name: v.obj for name, v in cache.nodes.items()}
         try:
-            result = await asyncio.to_thread(self._replicate, services, tasks, nodes, now)
+            result = await asyncio.to_thread(self._replicate, services, tasks, nodes, now, self.settings.task_history)
         finally:
             for name in names:
                 self.queue.done(name)
@@ -313,13 +314,15 @@ class Controller:
         tasks: dict[str, list[Versioned[Task]]],
         nodes: dict[str, Node],
         now: float,
+        history: int,
     ) -> _Replicated:
         """Each service on its own: one that raises gets its error noted, and does not stop the others."""
         result = _Replicated()
         for name, read in services.items():
             service = read.obj if read is not None else None
             read_tasks = tasks[name]
-            reconcile = job_runs.reconcile if service is not None and service.spec.mode.is_job else replication.reconcile
+            is_job = service is not None and service.spec.mode.is_job
+            reconcile = job_runs.reconcile if is_job else partial(replication.reconcile, history=history)
             try:
                 decided = reconcile(
                     {name: service} if service is not None else {}, [v.obj for v in read_tasks], nodes, now, new_task_id

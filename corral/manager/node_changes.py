@@ -23,7 +23,7 @@ def _found(name: str, found: Versioned[Node] | None) -> Versioned[Node]:
 
 async def register(
     ctx: ManagerContext, name: str, address: str, resources: Resources, labels: dict[str, str], engine: str,
-    credential_digest: str, certificate_serial: str | None = None,
+    credential_digest: str, certificate_serial: str | None = None, agent_port: int | None = None,
 ) -> Node:
     """Register (or re-register) an agent's node with the digest of its credential; its lease is renewed first.
 
@@ -39,7 +39,7 @@ async def register(
         lambda: ctx.cache.nodes.get(name),
         lambda current: registered_node(
             current.obj if current else None, name, address, resources, labels, engine, now
-        ).model_copy(update={"credential": credential_digest, **({"certificates": [certificate_serial]} if certificate_serial else {})}),
+        ).model_copy(update={"credential": credential_digest, "agent_port": agent_port, **({"certificates": [certificate_serial]} if certificate_serial else {})}),
         f"node {name}",
         attempts=5,
     )

@@ -5,7 +5,7 @@ During a large deploy the event loop is busy with what thousands of nodes send
 priority level (API Priority and Fairness) so that it cannot crowd out users;
 here a batch of many nodes' work waits, up to `LIMIT`, while a user's request
 is being answered. The cache does not wait: users' requests wait for it
-(read-your-writes), so making it wait for them would slow them down. Long-lived requests (event streams, `?watch=true`) do not
+(read-your-writes), so making it wait for them would slow them down. Long-lived requests (event streams, `?watch=true`, logs, exec) do not
 count: they would hold the agents back for as long as they are open.
 """
 
@@ -47,6 +47,8 @@ class UsersFirst:
 def _counted(scope: Scope) -> bool:
     path: str = scope.get("path", "")
     if scope["type"] != "http" or path.startswith("/v1/agent/") or path == "/v1/events":
+        return False
+    if path.endswith(("/logs", "/exec")):  # log streams and command runs last as long as their reader wants
         return False
     return b"watch=true" not in scope.get("query_string", b"")
 

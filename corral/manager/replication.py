@@ -52,7 +52,9 @@ def reconcile(
     nodes: Mapping[str, Node],
     now: float,
     new_id: Callable[[], str],
+    history: int = HISTORY_PER_SLOT,
 ) -> ReplicationPlan:
+    """`history`: ended tasks kept per slot (their containers too, so their logs stay readable)."""
     plan = ReplicationPlan()
     by_service: dict[str, list[Task]] = defaultdict(list)
     for task in tasks:
@@ -61,7 +63,7 @@ def reconcile(
         if name not in services:
             _retire_orphans(service_tasks, now, plan)
     for name, service in services.items():
-        _reconcile_service(service, by_service.get(name, []), nodes, now, new_id, plan)
+        _reconcile_service(service, by_service.get(name, []), nodes, now, new_id, plan, history)
     return plan
 
 
@@ -80,6 +82,7 @@ def _reconcile_service(
     now: float,
     new_id: Callable[[], str],
     plan: ReplicationPlan,
+    history_kept: int = HISTORY_PER_SLOT,
 ) -> None:
     slots: dict[str, list[Task]] = defaultdict(list)
     for task in tasks:
@@ -108,7 +111,7 @@ def _reconcile_service(
     for key, (slot, node) in wanted.items():
         history = slots.get(key, [])
         _reconcile_slot(service, shape, slot, node, history, nodes, now, new_id, plan, key in step.replace, step.start_first)
-        _trim_history(history, plan)
+        _trim_history(history, plan, history_kept)
     if changes == len(plan.create) + len(plan.update) + len(plan.delete) and not step.replace:
         # At rest this pass: replicas may move to restore the spread (rebalance.py), start-first.
         for move in rebalance.moves(service, {key: slots.get(key, []) for key in wanted}, nodes, now):
@@ -357,7 +360,7 @@ def _shut_down(task: Task, now: float, reason: str) -> Task:
     return task.model_copy(update=update)
 
 
-def _trim_history(history: list[Task], plan: ReplicationPlan) -> None:
+def _trim_history(history: list[Task], plan: ReplicationPlan, kept: int = HISTORY_PER_SLOT) -> None:
     ended = [t for t in history if t.desired_state == DesiredState.shutdown and t.terminal]
-    for task in ended[:-HISTORY_PER_SLOT]:
+    for task in ended[: max(0, len(ended) - kept)]:
         plan.delete.append(task.id)

@@ -25,7 +25,9 @@ from corral.manager.runtime import keep_old_objects_out_of_collections
 from corral.manager.settings import ManagerSettings
 from corral.manager.shared_identity import check_cluster_ca
 from corral.manager.stalls import StallWatch
-from corral.pki import ClusterCA, load_or_create_ca, load_or_create_server_certificate, uvicorn_ssl_options
+from corral.manager.node_streams import NodeStreams
+from corral.pki import ClusterCA, client_context, load_or_create_ca, load_or_create_server_certificate, uvicorn_ssl_options
+from corral.pki.manager_certs import issue_manager_client_certificate
 from corral.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ class Manager:
         ctx = ManagerContext(
             settings=settings, store=store, cache=cache, leases=leases, join_token=token, cluster_id=await _cluster_id(store),
             data_key=await open_data_key(store, settings.data_dir, settings.unlock_key),
-            ca=ca,
+            ca=ca, node_streams=self._node_streams(ca),
         )
         self.context = ctx
         await managers.announce(ctx)
@@ -132,6 +134,13 @@ class Manager:
         # Optional: people's CLIs have no certificate (they bring a token); the agent routes require one (api/deps.py).
         return uvicorn_ssl_options(cert, key, settings.ca_file, client_certs="optional")
 
+    def _node_streams(self, ca: ClusterCA) -> NodeStreams:
+        """The client of the agents' node listeners: the manager's client certificate (none without TLS)."""
+        if not self.settings.tls:
+            return NodeStreams(None)
+        cert, key = issue_manager_client_certificate(ca, self.settings.data_dir, time.time())
+        return NodeStreams(client_context(ca.certificate_pem, cert, key))
+
     def _registry_tls(self, ca: ClusterCA) -> dict[str, Any]:
         """The registry's TLS (off loopback): the cluster CA's certificate, valid for the registry's host too."""
         settings = self.settings
@@ -146,6 +155,8 @@ class Manager:
             await self._registry.stop()
         if self.context is not None:
             await self.context.cache.close()
+            if self.context.node_streams is not None:
+                await self.context.node_streams.close()
         if self._server is not None:
             self._server.should_exit = True
             try:

@@ -31,6 +31,7 @@ class ManagerSettings:
     # see docs/architecture.md); older ones are compacted every `compact_interval` seconds.
     store_history: int = 100_000
     compact_interval: float = 10.0
+    task_history: int = 5  # ended tasks kept per slot, with their containers (`service ps`, `service logs`), as Swarm
     limits: Limits = field(default_factory=Limits)  # how large a request body, a compose file and a spec may be
     parse_budget: float = 10.0  # seconds a compose file may take to read before it is refused
     tls: bool = True  # the API over HTTPS; False (`--insecure`) only on a loopback address

@@ -47,3 +47,5 @@ class Node(BaseModel):
     # Serial numbers (hex) of the node certificates its agent may connect with: the newest and, while it
     # renews, the one before. Any other certificate in the node's name is refused (docs/security.md).
     certificates: list[str] = Field(default_factory=list)
+    # The port of the agent's node listener on `address` (logs and exec streams, mutual TLS); None: it serves none.
+    agent_port: int | None = Field(default=None, ge=1, le=65535)

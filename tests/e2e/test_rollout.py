@@ -179,6 +179,12 @@ def test_failing_update_rolls_back_by_itself(cluster: Cluster, compose_file) -> 
     assert serves(cluster, "shop_web", "hello from corral")
     broken_tasks = [t for t in cluster.cli_json("service", "ps", "shop_web", "--all") if t["image"] == BROKEN]
     assert broken_tasks and all(t["desired_state"] == "shutdown" for t in broken_tasks)
+    # task history: `service ps` lists the failed tasks under their slots, with their error; the filter hides them
+    failed = [t for t in cluster.cli_json("service", "ps", "shop_web") if t["image"] == BROKEN and t["state"] == "failed"]
+    assert failed and all(t["error"] for t in failed), failed
+    table = cluster.cli("service", "ps", "shop_web").stdout.splitlines()
+    assert any("\\_ shop_web." in line and BROKEN in line and "failed" in line for line in table), table
+    assert {t["image"] for t in cluster.cli_json("service", "ps", "shop_web", "--filter", "desired-state=running")} == {V1}
 
 
 def test_manual_rollback_and_canary(cluster: Cluster, compose_file) -> None:

@@ -15,6 +15,7 @@ def test_agents_and_streams_are_not_counted() -> None:
     assert not _counted(scope("/v1/agent/status")) and not _counted(scope("/v1/agent/n1/mesh"))
     assert not _counted(scope("/v1/events")) and not _counted(scope("/v1/services/web/endpoints", b"watch=true"))
     assert not _counted({"type": "websocket", "path": "/v1/services"})
+    assert not _counted(scope("/v1/services/web/logs", b"follow=true")) and not _counted(scope("/v1/tasks/t1/exec"))
 
 
 async def test_a_batch_waits_for_users_but_not_longer_than_the_limit() -> None:

@@ -569,3 +569,13 @@ def test_restart_delay_backs_off_even_from_zero() -> None:
     assert [restart_delay(0.0, n) for n in range(1, 6)] == [0.0, 1.0, 2.0, 4.0, 8.0]
     assert [restart_delay(5.0, n) for n in range(1, 4)] == [5.0, 10.0, 20.0]
     assert restart_delay(5.0, 30) == MAX_RESTART_DELAY
+
+
+def test_history_keeps_as_many_ended_tasks_as_asked() -> None:
+    service = make_service("web", replicas=1)
+    ended = [make_task(service, 1, id=f"old{i}", state=TaskState.failed, desired=SHUTDOWN, created_at=float(i)) for i in range(4)]
+    live = make_task(service, 1, id="now", created_at=10.0)
+    nodes = nodes_by_name(make_node())
+    for kept, deleted in ((5, []), (2, ["old0", "old1"]), (0, ["old0", "old1", "old2", "old3"])):
+        plan = reconcile(services_by_name(service), [*ended, live], nodes, 20.0, id_gen(), history=kept)
+        assert sorted(plan.delete) == deleted

@@ -1,10 +1,11 @@
 """The interface every engine driver implements, and what it reports about a container."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from corral.agent.engines.frames import Frame, LogLine
 from corral.model import FileReference, PublishedPort, Task
 
 if TYPE_CHECKING:
@@ -28,6 +29,23 @@ class ContainerInfo:
     error: str = ""
     ports: list[PublishedPort] = field(default_factory=list)
     ip: str = ""  # its address on the engine's network (for probes from outside)
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    follow: bool = False  # go on with new lines until the container stops
+    tail: int | None = None  # only the last N lines (None: all)
+    since: float | None = None  # only lines from then on (epoch seconds)
+
+
+@dataclass(frozen=True)
+class ContainerStats:
+    """A running container's resource use, as the engine counts it (the agent's /metrics)."""
+
+    cpu_seconds: float
+    memory_working_set: int  # bytes: usage less inactive page cache
+    rx_bytes: int
+    tx_bytes: int
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,19 @@ class Engine(ABC):
 
     async def exec(self, container_id: str, command: Sequence[str], timeout: float) -> tuple[int, str]:
         """Run `command` in the container: its exit code and output (health checks)."""
+        raise EngineError(f"{type(self).__name__} cannot run commands in containers")
+
+    def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[Sequence[LogLine]]:
+        """The container's output lines as they are read from the engine (streamed, never gathered whole), in the
+        batches the engine's chunks bring."""
+        raise EngineError(f"{type(self).__name__} keeps no container logs")
+
+    async def stats(self, container_id: str) -> ContainerStats:
+        """The container's resource use now."""
+        raise EngineError(f"{type(self).__name__} keeps no container statistics")
+
+    def exec_stream(self, container_id: str, command: Sequence[str]) -> AsyncIterator[Frame | int]:
+        """Run `command` in the container: its output as it comes, then its exit code (`corral exec`)."""
         raise EngineError(f"{type(self).__name__} cannot run commands in containers")
 
     async def close(self) -> None:

@@ -13,7 +13,7 @@ service, slot, volume) and never removed with the container
 
 import asyncio
 import builtins
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,8 +24,10 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from corral.agent import labels
-from corral.agent.engines.base import ContainerInfo, Engine, EngineError, TaskFile
+from corral.agent.engines.base import ContainerInfo, ContainerStats, Engine, EngineError, LogOptions, TaskFile
 from corral.agent.engines.docker_options import create_options
+from corral.agent.engines.docker_streams import DockerStreams
+from corral.agent.engines.frames import Frame, LogLine
 from corral.agent.engines.files import DEFAULT_ROOT, TaskFiles
 from corral.agent.engines.platforms import check_platform
 from corral.agent.networks.engine import EngineNetworks, NetworkError
@@ -51,6 +53,21 @@ class DockerEngine(Engine):
         self._registry: tuple[str, str, Callable[[], str | None]] | None = None
         self._platform: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"docker-{node}")
+        self._streams: DockerStreams | None = None  # logs and exec output, async over the engine's socket
+
+    def _streamer(self) -> DockerStreams:
+        if self._streams is None:
+            self._streams = DockerStreams()
+        return self._streams
+
+    def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[Sequence[LogLine]]:
+        return self._streamer().logs(container_id, options)
+
+    def exec_stream(self, container_id: str, command: Sequence[str]) -> AsyncIterator[Frame | int]:
+        return self._streamer().exec(container_id, command)
+
+    async def stats(self, container_id: str) -> ContainerStats:
+        return await self._streamer().stats(container_id)
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -311,6 +328,8 @@ class DockerEngine(Engine):
             raise EngineError(f"cannot remove container {container_id[:12]}: {err.explanation or err}") from err
 
     async def close(self) -> None:
+        if self._streams is not None:
+            await self._streams.close()
         self._executor.shutdown(wait=False)
         self._client.close()
 

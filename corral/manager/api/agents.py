@@ -34,6 +34,9 @@ class RegisterRequest(BaseModel):
     credential: str | None = Field(
         default=None, pattern=credentials.PATTERN, description="the credential an earlier registration returned (of this node, or of a node of the same fleet): kept"
     )
+    agent_port: int | None = Field(
+        default=None, ge=1, le=65535, description="the port of the agent's node listener on `address` (logs, exec; mutual TLS)",
+    )
     csr: str | None = Field(
         default=None, max_length=8192,
         description="a PEM certificate signing request for the node's key, subject CN = the node's name: the reply carries its certificate",
@@ -80,7 +83,7 @@ async def register(body: RegisterRequest, ctx: ManagerContext = Depends(context)
     certificate = node_identity.issue(ctx, body.name, body.csr) if body.csr else None
     node = await node_changes.register(
         ctx, body.name, body.address, body.resources, body.labels, body.engine, credentials.digest(credential),
-        node_identity.serial_of(certificate) if certificate else None,
+        node_identity.serial_of(certificate) if certificate else None, agent_port=body.agent_port,
     )
     return RegisterResponse(
         cluster_id=ctx.cluster_id, heartbeat_interval=ctx.settings.heartbeat_interval,

@@ -5,8 +5,8 @@ from pydantic import BaseModel
 
 import corral
 from corral.manager.api import (
-    agent_batches, agents, discovery, errors, events, images, managers, nodes, openapi, secrets, services, stacks, tasks, tokens,
-    ui, volumes,
+    agent_batches, agents, discovery, errors, events, images, logs, managers, metrics, nodes, openapi, secrets, services, stacks,
+    tasks, tokens, ui, volumes,
 )
 from corral.manager.api.audit import AuditWrites
 from corral.manager.api.auth import authorize
@@ -57,10 +57,11 @@ def create_app(ctx: ManagerContext) -> FastAPI:
         info_router, stacks.router, services.router, tasks.router, nodes.router,
         agents.trust, agents.join, agents.router, agent_batches.router, discovery.router, discovery.agent_routes, events.router, images.router,
         secrets.secrets_router, secrets.configs_router, secrets.agent_values, tokens.router, tokens.whoami_router,
-        volumes.router, volumes.agent_routes, managers.router,
+        volumes.router, volumes.agent_routes, managers.router, logs.router,
     )
     for router in routers:
         app.include_router(router)
     ui.install(app)
+    metrics.install(app, ctx)
     openapi.install(app)
     return app

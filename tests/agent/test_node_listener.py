@@ -1,0 +1,135 @@
+"""The agent's node listener over real mutual TLS: the manager (its client certificate) reads logs and runs
+commands; a node's certificate, no certificate, or a listener with another node's certificate are refused.
+
+The engine behind the listener is a fake (the listener and the relay are under test); real containers are
+in tests/e2e/test_logs_exec.py.
+"""
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from corral.agent.engines.base import ContainerInfo, ContainerStats, Engine, LogOptions
+from corral.agent.engines.frames import Frame, LogLine
+from corral.agent.node_api import node_app
+from corral.agent.node_listener import NodeListener
+from corral.manager.node_streams import NodeStreams, NodeUnreachable
+from corral.model import Node, Resources
+from corral.model.errors import NotFound
+from corral.pki import client_context, load_or_create_ca
+from corral.pki.manager_certs import issue_manager_client_certificate, is_manager_certificate
+from tests.pki.pki_factories import node_files
+
+
+class FakeEngine(Engine):
+    def __init__(self) -> None:
+        self.asked: list[LogOptions] = []
+
+    async def list(self) -> list[ContainerInfo]:
+        return [ContainerInfo(id="c1", task_id="t1", running=True)]
+
+    async def start(self, *args: object, **kwargs: object) -> ContainerInfo:
+        raise NotImplementedError
+
+    async def stop(self, container_id: str, grace: float) -> ContainerInfo:
+        raise NotImplementedError
+
+    async def remove(self, container_id: str) -> None:
+        raise NotImplementedError
+
+    async def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[Sequence[LogLine]]:  # type: ignore[override]
+        self.asked.append(options)
+        yield [LogLine("stdout", "2026-12-02T13:00:00Z", f"hello from {container_id}")]
+        yield [LogLine("stderr", "2026-12-02T13:00:01Z", "oops")]
+
+    async def stats(self, container_id: str) -> ContainerStats:
+        return ContainerStats(cpu_seconds=1.5, memory_working_set=4096, rx_bytes=1, tx_bytes=2)
+
+    async def exec_stream(self, container_id: str, command: Sequence[str]) -> AsyncIterator[Frame | int]:  # type: ignore[override]
+        yield Frame("stdout", " ".join(command).encode())
+        yield 3
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[tuple[NodeListener, Path, FakeEngine]]:
+    now = time.time()
+    ca = load_or_create_ca(tmp_path, now)
+    cert, key, _ = node_files(ca, tmp_path, "node-1", now)
+    engine = FakeEngine()
+    listener = NodeListener("127.0.0.1", 0)
+    await listener.serve(node_app(lambda: engine), cert, key, ca.certificate_pem)
+    yield listener, tmp_path, engine
+    await listener.close()
+
+
+def _node(listener: NodeListener, name: str = "node-1") -> Node:
+    return Node(name=name, address="127.0.0.1", resources=Resources(cpus=1, memory=1 << 30), last_heartbeat=0, registered_at=0,
+                agent_port=listener.port)
+
+
+def _manager_streams(data_dir: Path) -> NodeStreams:
+    ca = load_or_create_ca(data_dir, time.time())
+    cert, key = issue_manager_client_certificate(ca, data_dir, time.time())
+    assert is_manager_certificate(x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(Encoding.DER))
+    assert not is_manager_certificate(ca.certificate.public_bytes(Encoding.DER))
+    return NodeStreams(client_context(ca.certificate_pem, cert, key))
+
+
+async def test_the_manager_reads_logs_and_runs_commands(setup: tuple[NodeListener, Path, FakeEngine]) -> None:
+    listener, data_dir, engine = setup
+    streams = _manager_streams(data_dir)
+    try:
+        lines = [item async for item in streams.lines(_node(listener), "GET", "/v1/tasks/t1/logs", {"follow": "0", "tail": "5", "since": "12.5"})]
+        assert lines == [
+            {"stream": "stdout", "time": "2026-12-02T13:00:00Z", "line": "hello from c1"},
+            {"stream": "stderr", "time": "2026-12-02T13:00:01Z", "line": "oops"},
+        ]
+        assert engine.asked == [LogOptions(follow=False, tail=5, since=12.5)]
+        ran = [item async for item in streams.lines(_node(listener), "POST", "/v1/tasks/t1/exec", body={"command": ["cat", "/x"]})]
+        assert ran == [{"stream": "stdout", "data": "cat /x"}, {"exit_code": 3}]
+        usage = [item async for item in streams.lines(_node(listener), "GET", "/v1/tasks/t1/stats")]
+        assert usage == [{"cpu_seconds": 1.5, "memory_working_set": 4096, "rx_bytes": 1, "tx_bytes": 2}]
+        with pytest.raises(NotFound, match="task t9 has no container on this node"):
+            [item async for item in streams.lines(_node(listener), "GET", "/v1/tasks/t9/logs")]
+        with pytest.raises(NodeUnreachable, match="tail: 'many' is not a whole number"):
+            [item async for item in streams.lines(_node(listener), "GET", "/v1/tasks/t1/logs", {"tail": "many"})]
+        with pytest.raises(NodeUnreachable, match="command"):
+            [item async for item in streams.lines(_node(listener), "POST", "/v1/tasks/t1/exec", body={"command": []})]
+    finally:
+        await streams.close()
+
+
+async def test_a_listener_with_another_nodes_certificate_is_not_trusted(setup: tuple[NodeListener, Path, FakeEngine]) -> None:
+    listener, data_dir, _ = setup
+    streams = _manager_streams(data_dir)
+    try:
+        with pytest.raises(NodeUnreachable, match="cannot reach node node-2's agent"):
+            [item async for item in streams.lines(_node(listener, "node-2"), "GET", "/v1/tasks/t1/logs")]
+    finally:
+        await streams.close()
+
+
+async def test_only_the_managers_certificate_gets_in(setup: tuple[NodeListener, Path, FakeEngine]) -> None:
+    listener, data_dir, engine = setup
+    ca = load_or_create_ca(data_dir, time.time())
+    other_cert, other_key, _ = node_files(ca, data_dir, "node-2", time.time())
+    for context in (client_context(ca.certificate_pem, other_cert, other_key), client_context(ca.certificate_pem)):
+        streams = NodeStreams(context)
+        try:
+            with pytest.raises(NodeUnreachable):
+                [item async for item in streams.lines(_node(listener), "GET", "/v1/tasks/t1/logs")]
+        finally:
+            await streams.close()
+    assert engine.asked == []  # nothing reached the engine
+
+
+async def test_without_tls_there_is_no_stream_and_the_error_says_why(setup: tuple[NodeListener, Path, FakeEngine]) -> None:
+    listener, _, _ = setup
+    streams = NodeStreams(None)
+    with pytest.raises(NodeUnreachable, match="serves no logs or exec"):
+        [item async for item in streams.lines(_node(listener), "GET", "/v1/tasks/t1/logs")]
+    await streams.close()

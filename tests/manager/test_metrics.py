@@ -1,0 +1,70 @@
+"""The manager's /metrics on a real manager (uvicorn, SQLite): parsed with prometheus-client's own text parser,
+and the figures follow what happens (requests by route template and status, services, tasks, store revision)."""
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from corral.manager.server import Manager
+from corral.manager.settings import ManagerSettings
+
+WEB = "services:\n  web:\n    image: corral-demo:latest\n    deploy: {replicas: 2}\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), tls=False))
+    await manager.start()
+    async with httpx.AsyncClient(base_url=manager.settings.url) as client:
+        yield client
+    await manager.stop()
+
+
+async def scrape(api: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = await api.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+async def test_metrics_parse_and_follow_the_cluster(api: httpx.AsyncClient) -> None:
+    before = await scrape(api)
+    assert before[("corral_tasks", (("state", "pending"),))] == 0
+    assert before[("corral_nodes", (("state", "ready"),))] == 0
+    revision = before[("corral_store_revision", ())]
+
+    assert (await api.post("/v1/stacks/shop/deploy", json={"compose": WEB})).status_code == 200
+    for name in ("nosuch", "other"):
+        assert (await api.get(f"/v1/services/{name}")).status_code == 404
+    for _ in range(50):
+        after = await scrape(api)
+        if after[("corral_tasks", (("state", "pending"),))] == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert after[("corral_tasks", (("state", "pending"),))] == 2
+    assert after[("corral_service_replicas_desired", (("service", "shop_web"),))] == 2
+    assert after[("corral_service_replicas_running", (("service", "shop_web"),))] == 0
+    assert after[("corral_store_revision", ())] > revision
+    assert after[("corral_rollouts", (("state", "updating"),))] == 0
+    # by route template, never by raw path: two unknown services are one series
+    missing = (("method", "GET"), ("route", "/v1/services/{name}"), ("status", "404"))
+    assert after[("corral_api_requests_total", missing)] == 2
+    deploy = (("method", "POST"), ("route", "/v1/stacks/{stack}/deploy"), ("status", "200"))
+    assert after[("corral_api_requests_total", deploy)] == 1
+    latency = (("le", "+Inf"), ("method", "POST"), ("route", "/v1/stacks/{stack}/deploy"))
+    assert after[("corral_api_request_duration_seconds_bucket", latency)] == 1
+    assert not any(dict(labels).get("route") == "/v1/services/nosuch" for _, labels in after)
