@@ -33,7 +33,8 @@ def _host(container: ContainerInfo) -> str:
 
 async def http_probe(url: str, timeout: float) -> ProbeResult:
     try:
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+        # The URL is always plain http: verify=False keeps httpx from loading the CA bundle, ~25 ms of CPU per probe.
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False, verify=False) as client:
             response = await client.get(url)
     except httpx.HTTPError as err:
         return ProbeResult(False, f"GET {url}: {err or type(err).__name__}")

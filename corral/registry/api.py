@@ -172,7 +172,7 @@ async def _put_manifest(request: Request, storage: RegistryStorage, name: str, r
 
 
 class BlobResponse(FileResponse):
-    chunk_size = 1024 * 1024  # fewer, larger sends than the 64 KiB default: faster pulls, memory still flat
+    chunk_size = 4 * 1024 * 1024  # fewer, larger sends than the 64 KiB default: faster pulls, memory still flat
 
 
 async def blob(request: Request, storage: RegistryStorage) -> Response:

@@ -22,7 +22,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,8 +136,8 @@ class RegistryStorage:
                 self._hashing[upload_id] = state
             return state
 
-    def append(self, name: str, upload_id: str, chunk: bytes, expect_offset: int | None = None) -> int:
-        """Append bytes at the end of the upload; returns the new size.
+    def append(self, name: str, upload_id: str, chunk: bytes | Sequence[bytes], expect_offset: int | None = None) -> int:
+        """Append bytes (or a run of byte strings, written and hashed in order) at the end of the upload; returns the new size.
 
         `expect_offset` is where the client says the chunk starts: anything but
         the current size is refused with 416 (chunks must come in order).
@@ -149,14 +149,17 @@ class RegistryStorage:
                 "BLOB_UPLOAD_INVALID", f"chunk starts at {expect_offset} but the upload has {size} bytes: send the chunk at offset {size}",
                 {"offset": size}, status=416,
             )
+        chunks = [chunk] if isinstance(chunk, bytes) else chunk
         state = self._state(upload_id, size)
         with state.lock:
             if state.offset != size:
                 self._rehash(state, data, size)
             with data.open("ab") as out:
-                out.write(chunk)
-            state.hasher.update(chunk)
-            state.offset = size + len(chunk)
+                out.writelines(chunks)
+            for part in chunks:
+                state.hasher.update(part)
+                size += len(part)
+            state.offset = size
         return state.offset
 
     def truncate(self, name: str, upload_id: str, size: int) -> None:

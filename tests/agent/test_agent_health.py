@@ -2,6 +2,7 @@
 
 import asyncio
 import socket
+import ssl
 
 import pytest
 
@@ -147,3 +148,31 @@ async def test_http_probe_wants_2xx_or_3xx() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_http_probe_loads_no_ca_certificates(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Loading a CA bundle costs ~25 ms of CPU: at every probe of every task, that is what kept an idle agent busy.
+    loaded: list[object] = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, *args: object, **kwargs: object) -> None:
+        loaded.append(args or kwargs)
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        writer.write(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        for _ in range(3):
+            assert (await http_probe(f"http://127.0.0.1:{port}/", 2)).ok
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert loaded == []

@@ -1,8 +1,12 @@
 """The /v2/ protocol, in-process: pull, push (monolithic, chunked, resumed, mounted), discovery, deletes, errors."""
 
 import json
+from collections.abc import Iterator
 
 import httpx
+import pytest
+
+from corral.registry import uploads
 
 from tests.registry.registry_helpers import OCI_INDEX, OCI_MANIFEST, error_code, image_manifest, push_blob, push_image, sha256
 
@@ -258,3 +262,24 @@ def test_deeply_nested_manifest_is_400_not_500(client: httpx.Client) -> None:
         refused = client.put("/v2/app/manifests/deep", content=body, headers={"Content-Type": OCI_MANIFEST})
         assert refused.status_code == 400 and error_code(refused) == "MANIFEST_INVALID", (depth, refused.text)
         assert "nested deeper" in refused.json()["errors"][0]["message"]
+
+
+def test_body_written_piece_by_piece_while_receiving_keeps_order_and_digest(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small pieces, so one is written (in a worker thread) while the next arrives, many times over.
+    monkeypatch.setattr(uploads, "PIECE", 1000)
+    data = bytes((n * 7) % 251 for n in range(50_000))
+
+    def body(part: bytes) -> Iterator[bytes]:
+        for at in range(0, len(part), 333):
+            yield part[at : at + 333]
+
+    location = client.post("/v2/app/blobs/uploads/").headers["Location"]
+    first = client.patch(location, content=body(data[:30_000]), headers={"Content-Range": "0-29999"})
+    assert first.status_code == 202 and first.headers["Range"] == "0-29999"
+    done = client.put(location, params={"digest": sha256(data)}, content=body(data[30_000:]))
+    assert done.status_code == 201, done.text
+    assert client.get(f"/v2/app/blobs/{sha256(data)}").content == data
+    monolithic = client.post("/v2/other/blobs/uploads/", params={"digest": sha256(data)}, content=body(data))
+    assert monolithic.status_code == 201 and client.get(f"/v2/other/blobs/{sha256(data)}").content == data

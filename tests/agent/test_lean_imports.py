@@ -1,0 +1,19 @@
+"""What an agent process loads: nothing of httpx's command-line tool, and httpx still works."""
+
+import subprocess
+import sys
+
+PROBE = """
+import sys
+import corral.agent.daemon, corral.agent.fleet
+import httpx
+print(sorted(name for name in ("httpx._main", "pygments", "click", "fastapi", "docker", "corral.manager") if sys.modules.get(name)))
+print(httpx.Client().base_url == httpx.URL(""))
+"""
+
+
+def test_agent_imports_leave_out_httpx_cli_server_and_docker_sdk() -> None:
+    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
+    loaded, works = done.stdout.splitlines()
+    assert loaded == "[]", f"an agent pulls in {loaded}"
+    assert works == "True"
