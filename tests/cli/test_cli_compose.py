@@ -174,7 +174,7 @@ def test_three_errors_in_one_file_are_all_reported(manager: str, tmp_path: Path)
         b"services:\n  web:\n    image: x\n    deploy: {replicas: many}\n    privileged: true\n  db:\n    image: ${DB_IMAGE:?name the database image}\n",
     )
     assert _errors(output) == ["services.db.image: required variable DB_IMAGE is not set: name the database image"]
-    output = _refused(manager, tmp_path, b"services:\n  web:\n    image: x\n    deploy: {replicas: many}\n    privileged: true\n    restart: 'no'\n")
+    output = _refused(manager, tmp_path, b"services:\n  web:\n    image: x\n    deploy: {replicas: many}\n    privileged: true\n    runtime: runsc\n")
     errors = _errors(output)
     assert len(errors) == 3, errors
-    assert [e.split(":")[0] for e in errors] == ["services.web.privileged", "services.web.restart", "services.web.deploy.replicas"]
+    assert [e.split(":")[0] for e in errors] == ["services.web.privileged", "services.web.runtime", "services.web.deploy.replicas"]
