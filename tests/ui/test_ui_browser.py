@@ -27,6 +27,14 @@ services:
     deploy: {replicas: 2}
 """
 
+TALK = """
+services:
+  talk:
+    image: corral-demo:latest
+    command: ["sh", "-c", "while true; do echo tick-$$(date +%s); sleep 1; done"]
+    stop_grace_period: 1s
+"""
+
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
@@ -148,6 +156,17 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
     browser.get(browser.current_url.split("#")[0] + "#/node/node-1")
     wait_until(lambda: "Node node-1" in browser.find_element(By.CSS_SELECTOR, "#view h1").text, 10, what="the viewer's node page")
     assert browser.find_elements(By.CSS_SELECTOR, ".actions button") == []
+
+    # a service's page follows its replicas' logs, each line prefixed with the task and its node, and their CPU use
+    talk = tmp_path / "talk.yaml"
+    talk.write_text(TALK)
+    cluster.cli("deploy", "-c", str(talk), "--name", "chat")
+    cluster.wait_running("chat_talk", 1)
+    browser.get(browser.current_url.split("#")[0] + "#/service/chat_talk")
+    wait_until(lambda: "chat_talk.1@node-" in browser.find_element(By.ID, "logs").text, 20, what="the log panel's first lines")
+    first = browser.find_element(By.ID, "logs").text.count("tick-")
+    wait_until(lambda: browser.find_element(By.ID, "logs").text.count("tick-") > first, 10, what="a new line, followed live")
+    wait_until(lambda: any(t.endswith("%") for t in _texts(browser, "td.usage")), 30, what="the task's CPU use")
 
     # /docs works without the internet: Swagger UI's script comes from the manager
     browser.get(cluster.url + "/docs")

@@ -16,7 +16,11 @@ const state = {
   events: [],
   serviceDetail: new Map(), // name -> {tasks, endpoints}: filled when its page is open
   nodePage: 0, // which page of nodes the cluster page shows
+  logs: null, // the open service page's log panel: {service, element, abort}
+  usage: new Map(), // task id -> {cpu, memory}: from two samples of /v1/services/NAME/top, while its page is open
 };
+const LOG_LINES = 500; // lines the log panel keeps
+const TOP_EVERY = 5000; // ms between resource samples of the open service page
 const CAN_WRITE = { viewer: false, deployer: true, admin: true };
 // for bench/ui.py: when the first data arrived, when it was first drawn, and each draw's [start, duration] (ms)
 const timings = (window.corralTimings = { dataAt: null, firstPaintAt: null, draws: [] });
@@ -184,6 +188,7 @@ function draw() {
     const view = document.getElementById("view");
     const route = location.hash.replace(/^#\/?/, "").split("/");
     let page;
+    if (route[0] !== "service" || decodeURIComponent(route[1] || "") !== (state.logs && state.logs.service)) closeLogs();
     if (route[0] === "service" && route[1]) page = servicePage(decodeURIComponent(route[1]));
     else if (route[0] === "node" && route[1]) page = nodePage(decodeURIComponent(route[1]));
     else page = clusterPage();
@@ -338,18 +343,90 @@ function servicePage(name) {
       h("label", { for: "rollout-progress" }, `Rollout: ${status.state} (${status.updated}/${status.total})${status.message ? `: ${status.message}` : ""}`),
       h("progress", { id: "rollout-progress", max: Math.max(1, status.total), value: status.updated })) : null,
     canWrite() ? serviceActions(s) : null,
-    table("Tasks (current and history)", ["Task", "Node", "State", "Desired", "Error", "Exit", "Updated"],
-      tasks.map((t) => h("tr", { "data-task": t.id },
+    table("Tasks (current and history)", ["Task", "Node", "State", "Desired", "CPU", "Memory", "Error", "Exit", "Updated"],
+      tasks.map((t) => { const use = state.usage.get(t.id); return h("tr", { "data-task": t.id },
         h("td", {}, `${t.service}.${t.slot ?? t.node}`), h("td", {}, t.node || "-"),
         h("td", {}, h("span", { class: `badge ${stateClass(t.state)}` }, t.state)), h("td", {}, t.desired_state),
-        h("td.error", {}, t.error), h("td", {}, t.exit_code ?? ""), h("td", {}, ago(t.updated_at)))), "no tasks"),
+        h("td.usage", {}, use && use.cpu !== null ? `${use.cpu.toFixed(1)}%` : ""), h("td.usage", {}, use ? bytes(use.memory) : ""),
+        h("td.error", {}, t.error), h("td", {}, t.exit_code ?? ""), h("td", {}, ago(t.updated_at))); }), "no tasks"),
     table("Endpoints (healthy replicas the mesh sends to)", ["Task", "Node", "Address", "Ports"],
       (detail ? detail.endpoints : []).map((e) => h("tr", {},
         h("td", {}, `${e.service}.${e.slot ?? e.node}`), h("td", {}, e.node), h("td", {}, e.address),
         h("td", {}, (e.ports || []).map((p) => `${p.target}/${p.protocol} at ${p.address}`).join(", ")))),
       detail ? "no healthy replica" : "loading"),
-    h("section", {}, h("h2", {}, "Logs"), h("p", {}, "Logs are not available in the UI yet: use corral service logs.")),
+    h("section", {}, h("h2", {}, "Logs (following)"), logPanel(name)),
     h("section", {}, h("h2", {}, "Spec"), h("pre", {}, JSON.stringify(s.spec, null, 2))));
+}
+
+// The log panel outlives redraws (the page is rebuilt on every change): one stream per open service page,
+// closed when the page is left. Lines are `NAME@NODE | text`, the newest at the bottom, LOG_LINES kept.
+function logPanel(name) {
+  if (state.logs && state.logs.service === name) return state.logs.element;
+  closeLogs();
+  const element = h("pre.logs", { id: "logs", tabindex: 0, "aria-label": `logs of ${name}`, "aria-live": "off" });
+  const abort = new AbortController();
+  state.logs = { service: name, element, abort };
+  followLogs(name, element, abort.signal);
+  sampleUsage(name, abort.signal);
+  return element;
+}
+
+function closeLogs() {
+  if (state.logs) state.logs.abort.abort();
+  state.logs = null;
+  state.usage.clear();
+}
+
+async function followLogs(name, element, signal) {
+  const url = `/v1/services/${encodeURIComponent(name)}/logs?follow=true&tail=50`;
+  try {
+    const response = await fetch(url, { headers: { Authorization: `Bearer ${state.token}` }, signal });
+    if (!response.ok) { element.textContent = `logs are not available: ${(await response.json()).error}`; return; }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      const lines = buffer.split("\n");
+      buffer = lines.pop();
+      const atBottom = element.scrollTop + element.clientHeight >= element.scrollHeight - 4;
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        const item = JSON.parse(line);
+        const text = item.error ? `(the stream ended: ${item.error})` : item.notice ? `${item.name}@${item.node} | (${item.notice})`
+          : `${item.name}@${item.node} | ${item.line}`;
+        element.append(h("span", { class: item.stream === "stderr" ? "stderr" : "" }, text + "\n"));
+      }
+      while (element.childNodes.length > LOG_LINES) element.firstChild.remove();
+      if (atBottom) element.scrollTop = element.scrollHeight; // follow, unless the reader scrolled up
+    }
+  } catch (err) {
+    if (!signal.aborted) element.append(`(logs: ${err.message})\n`);
+  }
+}
+
+// CPU (percent of one core, from two samples' cpu_seconds) and memory of each running task, every TOP_EVERY ms
+async function sampleUsage(name, signal) {
+  let previous = new Map();
+  while (!signal.aborted) {
+    try {
+      const figures = await api("GET", `/v1/services/${encodeURIComponent(name)}/top`);
+      const next = new Map();
+      for (const f of figures) {
+        if (f.error) continue;
+        const before = previous.get(f.task);
+        const cpu = before && f.time > before.time ? (100 * (f.cpu_seconds - before.cpu_seconds)) / (f.time - before.time) : null;
+        state.usage.set(f.task, { cpu: cpu === null ? null : Math.max(0, cpu), memory: f.memory_working_set });
+        next.set(f.task, f);
+      }
+      previous = next;
+      draw();
+    } catch (err) {
+      console.warn("top:", err);
+    }
+    await new Promise((resolve) => setTimeout(resolve, TOP_EVERY));
+  }
 }
 
 function serviceActions(s) {
