@@ -1,4 +1,5 @@
-"""What an agent process loads: nothing of httpx's command-line tool, and httpx still works."""
+"""What an agent process loads: nothing of httpx's command-line tool, the API server or the Docker SDK (an agent of
+hollow nodes needs none of them), and httpx still works. (click comes with uvicorn, which serves the node listener.)"""
 
 import subprocess
 import sys
@@ -7,7 +8,7 @@ PROBE = """
 import sys
 import corral.agent.daemon, corral.agent.fleet
 import httpx
-print(sorted(name for name in ("httpx._main", "pygments", "click", "fastapi", "docker", "corral.manager") if sys.modules.get(name)))
+print(sorted(name for name in ("httpx._main", "pygments", "fastapi", "docker", "corral.manager") if sys.modules.get(name)))
 print(httpx.Client().base_url == httpx.URL(""))
 """
 

@@ -10,6 +10,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.tls import admin_headers
+
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
 
@@ -26,7 +28,7 @@ def _free_port() -> int:
 async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), tls=False))
     await manager.start()
-    async with httpx.AsyncClient(base_url=manager.settings.url) as client:
+    async with httpx.AsyncClient(base_url=manager.settings.url, headers=admin_headers(tmp_path)) as client:
         yield client
     await manager.stop()
 

@@ -11,14 +11,16 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corral.agent.clock import SYSTEM_CLOCK, Clock
 from corral.agent.dns.records import records_of
 from corral.agent.dns.server import DnsResponder, NetworkDirectory, parse_upstreams
 from corral.agent.engines.base import Engine
-from corral.agent.networks.engine import EngineNetworks
 from corral.agent.networks.isolation import Isolation, IsolationError
+
+if TYPE_CHECKING:  # the Docker SDK only where the Docker engine runs (an agent of hollow nodes never loads it)
+    from corral.agent.networks.engine import EngineNetworks
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ def allowed_vips(names: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
 
 class NetworkKeeper:
     def __init__(
-        self, networks: EngineNetworks, responder: DnsResponder, isolation: Isolation,
+        self, networks: "EngineNetworks", responder: DnsResponder, isolation: Isolation,
         clock: Clock = SYSTEM_CLOCK, interval: float = 2.0,
     ) -> None:
         self.networks = networks
