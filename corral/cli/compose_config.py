@@ -45,7 +45,7 @@ def config(
         return
     stack = name or _default_name(project.document.get("name"), project.directory)
     try:
-        parsed = parse_compose(project.text, stack)
+        parsed = parse_compose(project.text, stack, allow_privileged=None)  # the manager's policy decides
     except InvalidSpec as err:
         fail(str(err) if not err.path or str(err).startswith(err.path) else f"{err.path}: {err}")
     warn(parsed.warnings)

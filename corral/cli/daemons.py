@@ -71,6 +71,13 @@ def _allow_bind(directories: list[str]) -> tuple[str, ...]:
     return tuple(directories)
 
 
+AllowPrivilegedOption = typer.Option(
+    False, "--allow-privileged",
+    help="let deploys run privileged containers, the host's pid/ipc/uts namespaces, host devices and capabilities "
+    "that reach the node (refused by default: a deploy must not be a way to become root on every node)",
+)
+
+
 MaxRequestOption = typer.Option(
     Limits.request_bytes, "--max-request-bytes", help="largest API request body (a compose file is sent in one)"
 )
@@ -296,6 +303,7 @@ def manager(
     advertise: list[str] = AdvertiseOption,
     cert_expiry: str = CertExpiryOption,
     allow_bind: list[str] = AllowBindOption,
+    allow_privileged: bool = AllowPrivilegedOption,
     autolock: bool = AutolockOption,
     unlock_key_file: Path | None = UnlockKeyFileOption,
     name: str = typer.Option("manager", "--name", help="this manager's name among the managers of one etcd store"),
@@ -316,7 +324,7 @@ def manager(
         service_network=_network(service_network), store_history=_history(store_history), store_url=_store(store), task_history=task_history,
         limits=_limits(max_request_bytes, limit), name=name, **_advertise(advertise),
         cert_expiry=_duration(cert_expiry, "--cert-expiry"), unlock_key=_unlock_key(autolock, unlock_key_file),
-        allow_bind=_allow_bind(allow_bind),
+        allow_bind=_allow_bind(allow_bind), allow_privileged=allow_privileged,
         **_tls(host, insecure, tls_cert, tls_key),
     )
 
@@ -499,6 +507,7 @@ def up(
     insecure: bool = InsecureOption,
     cert_expiry: str = CertExpiryOption,
     allow_bind: list[str] = AllowBindOption,
+    allow_privileged: bool = AllowPrivilegedOption,
     metrics_port: int = typer.Option(
         7071, "--metrics-port", min=0, max=65535, help="port of each agent's /metrics on its node address (0: none)",
     ),
@@ -520,7 +529,7 @@ def up(
         registry_listen=_registry_listen(registry_listen, no_registry),
         service_network=_network(service_network), store_history=_history(store_history), store_url=_store(store), task_history=task_history,
         limits=_limits(max_request_bytes, limit), cert_expiry=_duration(cert_expiry, "--cert-expiry"),
-        allow_bind=_allow_bind(allow_bind), **_tls(host, insecure, None, None),
+        allow_bind=_allow_bind(allow_bind), allow_privileged=allow_privileged, **_tls(host, insecure, None, None),
     )
     data_path = _mesh(mesh)
     resources = _resources(node_cpus, node_memory)

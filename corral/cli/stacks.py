@@ -76,7 +76,7 @@ def _values(text: str, stack: str, directory: Path) -> tuple[dict[str, str], dic
     A file the manager would refuse anyway sends none: its error comes from the manager, as for any file.
     """
     try:
-        parsed = parse_compose(text, stack)
+        parsed = parse_compose(text, stack, allow_privileged=None)  # the manager's policy decides
     except InvalidSpec:
         return {}, {}
     try:

@@ -4,13 +4,16 @@
 `sysctls`, `ulimits`, `init`, `tmpfs`, `read_only`, `stop_signal`,
 `shm_size`, `extra_hosts`, `dns`, `dns_search`, `dns_opt`, `logging`,
 `stdin_open`, `tty`, `pids_limit`, `security_opt` and `platform`, read as
-`docker compose` reads them. What the deploy policy forbids among them
+`docker compose` reads them; `privileged`, `pid`/`ipc`/`uts: host` and
+`devices` too, which only a manager started with --allow-privileged lets
+through. What the deploy policy forbids among them
 (dangerous capabilities, unconfined security options) is refused before,
 by `privileges.check_privileges`.
 """
 
 import re
 from collections.abc import Mapping
+from typing import Literal
 
 from corral.compose.keyvalues import parse_labels
 from corral.compose.notes import Notes
@@ -24,7 +27,7 @@ CONTAINER_KEYS = frozenset(
     {
         "user", "working_dir", "hostname", "domainname", "cap_add", "cap_drop", "sysctls", "ulimits", "init", "tmpfs",
         "read_only", "stop_signal", "shm_size", "extra_hosts", "dns", "dns_search", "dns_opt", "logging", "stdin_open",
-        "tty", "pids_limit", "security_opt", "platform", "container_name",
+        "tty", "pids_limit", "security_opt", "platform", "container_name", "privileged", "pid", "ipc", "uts", "devices",
     }
 )
 _LOGGING_KEYS = frozenset({"driver", "options"})
@@ -32,6 +35,7 @@ _ULIMIT_KEYS = frozenset({"soft", "hard"})
 _CAPABILITY = re.compile(r"(CAP_)?[A-Z_]{2,32}", re.IGNORECASE)
 _SIGNAL = re.compile(r"(SIG)?[A-Z0-9+-]{2,16}|[0-9]{1,2}", re.IGNORECASE)
 _PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?")
+_PERMISSIONS = re.compile(r"[rwm]{1,3}")
 _HOST_NAME = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})?")
 
 
@@ -67,6 +71,11 @@ def parse_container(section: Mapping[str, object], path: str, notes: Notes) -> C
         pids_limit=optional(section, "pids_limit", path, _read_pids_limit, None),
         security_opt=read_string_list(get("security_opt"), child(path, "security_opt")),
         platform=optional(section, "platform", path, _read_platform, None),
+        privileged=optional(section, "privileged", path, read_bool, False),
+        pid=_read_host(get("pid")),
+        ipc=_read_host(get("ipc")),
+        uts=_read_host(get("uts")),
+        devices=_read_devices(get("devices"), child(path, "devices")),
     )
 
 
@@ -192,3 +201,21 @@ def _read_platform(value: object, path: str) -> str:
     if not _PLATFORM.fullmatch(text):
         raise InvalidSpec(path, f"invalid platform {show(text)}: expected OS/ARCH, e.g. linux/amd64 or linux/arm64/v8")
     return text
+
+
+def _read_host(value: object) -> Literal["host"] | None:
+    """`host`, the node's namespace; any other value (`private`, `shareable`) is the engine's default."""
+    return "host" if value == "host" else None
+
+
+def _read_devices(value: object, path: str) -> list[str]:
+    """`/dev/fuse`, `/dev/sda:/dev/xvda` or `/dev/sda:/dev/xvda:r`, each as HOST:CONTAINER:PERMS."""
+    devices = []
+    for index, entry in enumerate(read_string_list(value, path)):
+        parts = entry.split(":")
+        host, target = parts[0], parts[1] if len(parts) > 1 else parts[0]
+        permissions = parts[2] if len(parts) > 2 else "rwm"
+        if len(parts) > 3 or not host.startswith("/") or not target.startswith("/") or not _PERMISSIONS.fullmatch(permissions):
+            raise InvalidSpec(item(path, index), f"invalid device {show(entry)}: expected HOST[:CONTAINER[:PERMISSIONS]], e.g. /dev/fuse or /dev/sda:/dev/xvda:r")
+        devices.append(f"{host}:{target}:{permissions}")
+    return devices

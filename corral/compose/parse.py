@@ -71,13 +71,14 @@ class ComposeResult:
 
 def parse_compose(
     text: str, stack: str, limits: Limits = Limits(), budget: float = 10.0, clock: Callable[[], float] = time.monotonic,
-    allow_bind: Sequence[str] | None = None,
+    allow_bind: Sequence[str] | None = None, allow_privileged: bool | None = False,
 ) -> ComposeResult:
     """Turn compose YAML into the specs of stack `stack`; raises InvalidSpec on bad input.
 
     The file and each spec must stay within `limits`, and reading the YAML within `budget` seconds.
     `allow_bind`: the host directories bind mounts may be under (the manager's --allow-bind); None
-    where the policy is not known (the CLI): the manager decides.
+    where the policy is not known (the CLI): the manager decides. `allow_privileged`: the manager's
+    --allow-privileged (privileges.py); None where the policy is not known (the CLI).
     """
     _check_stack_name(stack)
     size = len(text.encode())
@@ -98,7 +99,7 @@ def parse_compose(
     problems.attempt(lambda: check_services(len(sections), limits), None)
     services = []
     for name, body in sections.items():
-        spec = _parse_service(name, body, stack, notes, problems, secrets, configs, set(sections), volumes, allow_bind, networks)
+        spec = _parse_service(name, body, stack, notes, problems, secrets, configs, set(sections), volumes, (allow_bind, allow_privileged), networks)
         if spec is not None:
             problems.attempt(lambda: check_spec(spec, limits, partial(_compose_path, child("services", name))), None)
             services.append(spec)
@@ -159,7 +160,7 @@ def _parse_service(
     configs: dict[str, Definition],
     siblings: set[str],
     volumes: dict[str, VolumeDefinition],
-    allow_bind: Sequence[str] | None,
+    policy: tuple[Sequence[str] | None, bool | None],  # the manager's --allow-bind and --allow-privileged
     networks: dict[str, NetworkDefinition],
 ) -> ServiceSpec | None:
     """The spec of service `name`, or None once each of its problems is noted in `problems`."""
@@ -169,7 +170,8 @@ def _parse_service(
     section = problems.attempt(lambda: read_mapping(value, path), None)
     if section is None:
         return None
-    problems.attempt(lambda: check_privileges(section, path), None)
+    allow_bind, allow_privileged = policy
+    problems.attempt(lambda: check_privileges(section, path, allow_privileged is not False), None)
     classify(section, keys.SERVICE, path, notes, problems)
     mounts_checked = len(problems.found)
     check_mounts(section.get("volumes"), child(path, "volumes"), problems, allow_bind)

@@ -40,6 +40,7 @@ class ManagerSettings:
     advertise: tuple[str, ...] = ()  # more names and addresses the server certificate is valid for
     cert_expiry: float = DEFAULT_NODE_CERT_LIFETIME  # seconds a node certificate is valid
     allow_bind: tuple[str, ...] = ()  # host directories a service may bind-mount (under); none by default
+    allow_privileged: bool = False  # privileged, host namespaces, devices, capabilities (compose/privileges.py)
     # `--autolock`: the passphrase the key-encryption key is derived from (access/encryption.py); None: DATA_DIR/kek
     unlock_key: str | None = field(default=None, repr=False)
 

@@ -4,10 +4,13 @@
 service (user, working directory, host and domain names, capabilities,
 sysctls, ulimits, init, tmpfs mounts, read-only root, stop signal, shared
 memory, extra hosts, DNS, logging, a TTY, a pids limit, security options,
-platform). It is part of the service spec, so a change of any of them is a
+platform, and, where the manager allows them with --allow-privileged,
+`privileged`, the host's pid/ipc/uts namespaces and host devices). It is part of the service spec, so a change of any of them is a
 new service version rolled out like an image change. Every field's default
 is the engine's own default: an empty `ContainerOptions` asks for nothing.
 """
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,3 +61,11 @@ class ContainerOptions(BaseModel):
     pids_limit: int | None = Field(default=None, ge=-1)
     security_opt: list[str] = Field(default_factory=list)
     platform: str | None = Field(default=None, description="os/arch[/variant] the image must be for")
+    # Only with the manager's --allow-privileged (corral/compose/privileges.py); the API refuses them otherwise.
+    privileged: bool = False
+    pid: Literal["host"] | None = Field(default=None, description="host: the node's process namespace")
+    ipc: Literal["host"] | None = Field(default=None, description="host: the node's IPC namespace")
+    uts: Literal["host"] | None = Field(default=None, description="host: the node's host name namespace")
+    devices: list[str] = Field(
+        default_factory=list, description="host devices, HOST:CONTAINER:PERMS (/dev/fuse:/dev/fuse:rwm)",
+    )

@@ -44,3 +44,11 @@ def test_a_platform_is_checked_against_the_engine_by_go_names() -> None:
     with pytest.raises(EngineError) as caught:
         check_platform("linux/arm64", "linux/x86_64")
     assert caught.value.permanent and "linux/arm64 cannot run on this node (linux/amd64)" in str(caught.value)
+
+
+def test_privileges_become_the_engine_keywords() -> None:
+    options = ContainerOptions(privileged=True, pid="host", ipc="host", uts="host", devices=["/dev/fuse:/dev/fuse:rwm"])
+    created = create_options(options, {})
+    assert created["privileged"] is True and created["devices"] == ["/dev/fuse:/dev/fuse:rwm"]
+    assert (created["pid_mode"], created["ipc_mode"], created["uts_mode"]) == ("host", "host", "host")
+    assert not {"privileged", "pid_mode", "ipc_mode", "uts_mode", "devices"} & set(create_options(ContainerOptions(), {}))

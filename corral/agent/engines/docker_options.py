@@ -28,6 +28,9 @@ def create_options(options: ContainerOptions, hosts: Mapping[str, str]) -> dict[
         "shm_size": options.shm_size,
         "pids_limit": options.pids_limit,
         "platform": options.platform,
+        "pid_mode": options.pid,
+        "ipc_mode": options.ipc,
+        "uts_mode": options.uts,
     }
     created.update({key: value for key, value in plain.items() if value is not None})
     collections: dict[str, Any] = {
@@ -39,9 +42,10 @@ def create_options(options: ContainerOptions, hosts: Mapping[str, str]) -> dict[
         "dns_search": options.dns_search,
         "dns_opt": options.dns_opt,
         "security_opt": options.security_opt,
+        "devices": options.devices,
     }
     created.update({key: list(value) if isinstance(value, list) else value for key, value in collections.items() if value})
-    for flag in ("read_only", "stdin_open", "tty"):
+    for flag in ("read_only", "stdin_open", "tty", "privileged"):
         if getattr(options, flag):
             created[flag] = True
     if options.ulimits:

@@ -68,7 +68,8 @@ class StackView(BaseModel):
 async def deploy(stack: str, body: DeployRequest, ctx: ManagerContext = Depends(context)) -> DeployResult:
     settings = ctx.settings
     parsed = await asyncio.get_running_loop().run_in_executor(
-        _PARSERS, parse_compose, body.compose, stack, settings.limits, settings.parse_budget, time.monotonic, settings.allow_bind
+        _PARSERS, parse_compose, body.compose, stack, settings.limits, settings.parse_budget, time.monotonic, settings.allow_bind,
+        settings.allow_privileged,
     )
     values = await plan_values(
         ctx.store, stack, parsed.definitions(), body.secrets, body.configs, ctx.clock(), ctx.secrets_key() if parsed.secrets else None
