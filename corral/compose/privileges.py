@@ -32,10 +32,9 @@ DANGEROUS_CAPABILITIES = frozenset(
 HOST_NAMESPACES = ("pid", "ipc", "uts")  # `host` is honoured for these with --allow-privileged
 _NEVER_HOST = ("network_mode", "userns_mode", "cgroup")  # `host` is refused even with it
 _WHY = "a deploy must not be a way to become root on every node; the operator allows it with `corral manager --allow-privileged`"
-_NETWORK_HOST = (
-    "network_mode: host is not supported, even with --allow-privileged: a task joins its stack's networks, where "
-    "other services reach it by name and VIP and its published ports are routed; on the host's network it would "
-    "have none of these, and two replicas on one node would share its ports. Publish the ports instead (`ports:`)"
+_NETWORK_HOST = (  # the whole reason: docs/security.md, "Deploy policy"
+    "network_mode: host is not supported, even with --allow-privileged: a task lives on its stack's networks "
+    "(service names, VIPs, routed published ports); publish the ports instead"
 )
 
 

@@ -75,7 +75,7 @@ def test_a_malformed_device_is_refused_with_its_path_even_when_allowed() -> None
 @pytest.mark.parametrize(
     ("keys", "path", "words"),
     [
-        ("network_mode: host", "services.web.network_mode", "published ports"),
+        ("network_mode: host", "services.web.network_mode", "publish the ports"),
         ("userns_mode: host", "services.web.userns_mode", "not supported"),
         ("network_mode: 'container:other'", "services.web.network_mode", "another node"),
         ("pid: 'service:db'", "services.web.pid", "another node"),

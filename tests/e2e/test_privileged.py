@@ -65,7 +65,7 @@ def test_privileged_service_only_on_a_manager_that_allows_it(tmp_path: Path, clu
     assert first.returncode == 0 and first.stdout.strip() != "httpd", first
 
     refused = allowing.cli("deploy", "-c", str(host_network), "-n", "net", check=False)
-    assert refused.returncode != 0 and "services.web.network_mode" in refused.stderr and "published ports" in refused.stderr, refused.stderr
+    assert refused.returncode != 0 and "services.web.network_mode" in refused.stderr and "publish the ports" in refused.stderr, refused.stderr
 
     # The same data dir, the manager without the option: the file is refused, naming the option
     allowing.stop()
