@@ -5,7 +5,8 @@
 - Recommendation: ceil(current * usage / target), none when usage/target is within 1 +- tolerance (10%).
 - Stabilization: every recommendation is kept with its time; scaling up takes the lowest recommendation
   of the scale-up window (0 s by default: at once), scaling down the highest of the scale-down window
-  (300 s by default: the service shrinks only when it has needed less for that long).
+  (300 s by default: the service shrinks only when it has needed less for that long). A first decision
+  (no history: a new service, a new leader) counts the current replicas as recommended now, as HPA does.
 - Limits: at most double per step upwards; always within [min, max] (a service outside is brought in).
 """
 
@@ -60,10 +61,11 @@ def decide(
             raw, why = current, f"{figures}: within the {spec.tolerance:.0%} tolerance"
         else:
             raw, why = math.ceil(current * ratio), figures
+    past = list(history) or [Recommendation(now, current)]  # a first decision: as if the replicas were recommended now
+    up = min([raw, *(r.replicas for r in past if r.time > now - spec.scale_up_stabilization)])
+    down = max([raw, *(r.replicas for r in past if r.time > now - spec.scale_down_stabilization)])
     oldest = now - max(spec.scale_up_stabilization, spec.scale_down_stabilization)
-    kept = [r for r in history if r.time >= oldest and r.time <= now] + [Recommendation(now, raw)]
-    up = min(r.replicas for r in kept if r.time >= now - spec.scale_up_stabilization)
-    down = max(r.replicas for r in kept if r.time >= now - spec.scale_down_stabilization)
+    kept = [r for r in past if oldest < r.time <= now] + [Recommendation(now, raw)]
     stabilized = up if current < up else down if current > down else current
     notes = []
     if stabilized != raw:

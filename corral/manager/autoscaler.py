@@ -99,7 +99,7 @@ class Autoscaler:
             try:
                 seconds = await self.read_cpu(task)
             except CorralError as err:
-                log.warning("no CPU figures for task %s: %s", task.id, err)
+                log.info("no CPU figures for task %s: %s", task.id, err)
                 return task.id, None
             return task.id, CpuSample(self.clock(), seconds) if seconds is not None else None
 
