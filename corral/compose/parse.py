@@ -38,6 +38,7 @@ from corral.compose.ports import parse_ports
 from corral.compose.privileges import check_privileges
 from corral.compose.problems import Problems
 from corral.compose.rebalance import parse_rebalance
+from corral.compose.autoscale import parse_autoscale
 from corral.compose.secrets import Definition, parse_definitions, parse_references
 from corral.compose.volumes import VolumeDefinition, parse_mounts, parse_volume_definitions
 from corral.compose.values import optional, read_command, read_mapping, read_non_empty_string, show
@@ -207,6 +208,7 @@ def _parse_service(
     job = problems.attempt(lambda: parse_job(section, path, deploy.mode, notes), no_job) if deploy is not None else None
     affinities: list[Affinity] = problems.attempt(lambda: parse_affinities(section, path, name, stack, siblings, notes), [])
     rebalance, cooldown = problems.attempt(lambda: parse_rebalance(section, path, notes), (True, 60.0))
+    autoscale = problems.attempt(lambda: parse_autoscale(section, path, deploy.mode), None) if deploy is not None else None
     mounts: list[Mount] = (
         read("volumes", lambda v, p: parse_mounts(v, p, volumes, notes), []) if mounts_allowed else []
     )
@@ -243,6 +245,7 @@ def _parse_service(
             affinities=affinities,
             rebalance=rebalance,
             rebalance_cooldown=cooldown,
+            autoscale=autoscale,
             volumes=mounts,
             container=container,
             depends_on=depends_on,

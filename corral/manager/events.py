@@ -60,7 +60,7 @@ def _because(reason: str | None) -> str:
     return f": {reason}" if reason else ""
 
 
-def _service_event(event: WatchEvent) -> Event:
+def _service_event(event: WatchEvent) -> Event | None:
     name = event.key.removeprefix(keys.SERVICES)
     new, old = event.value, event.prev_value
     if new is None:
@@ -76,6 +76,9 @@ def _service_event(event: WatchEvent) -> Event:
         for field in sorted(new["spec"])
         if new["spec"].get(field) != old["spec"].get(field)
     ]
+    decision = new.get("autoscale_status")
+    if decision and decision != old.get("autoscale_status"):
+        return _autoscale_event(event, name, decision, bool(changes))
     status = new.get("update_status")
     error = new.get("reconcile_error", "")
     if not changes and error != old.get("reconcile_error", "") and (error or status == old.get("update_status")):
@@ -94,6 +97,14 @@ def _service_event(event: WatchEvent) -> Event:
         return Event(revision=event.revision, time=when, type="service", action="rollout", name=name, message=message)
     message = f"service {name} updated to version {new['version']}: " + ("; ".join(changes) or "no spec change")
     return Event(revision=event.revision, time=_time(new, "updated_at"), type="service", action="update", name=name, message=message)
+
+
+def _autoscale_event(event: WatchEvent, name: str, decision: dict[str, Any], changed: bool) -> Event | None:
+    """The autoscaler wrote a decision: news when it scaled; a refresh of a "keep" (inspect's figures) is not."""
+    if decision["desired"] == decision["current"] and not changed:
+        return None
+    message = f"service {name} autoscaled {decision['current']} -> {decision['desired']}: {decision['reason']}"
+    return Event(revision=event.revision, time=decision["time"], type="service", action="autoscale", name=name, message=message)
 
 
 def _job_event(event: WatchEvent, name: str, job: dict[str, Any]) -> Event:

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from corral.model.affinity import Affinity
+from corral.model.autoscale import AutoscaleDecision, AutoscaleSpec
 from corral.model.container import ContainerOptions
 from corral.model.dependency import Dependency
 from corral.model.job import JobSpec, JobStatus
@@ -184,6 +185,7 @@ class ServiceSpec(BaseModel):
     affinities: list[Affinity] = Field(default_factory=list, description="x-corral-affinity and x-corral-anti-affinity")
     rebalance: bool = Field(default=True, description="x-corral-rebalance: move replicas to restore the spread when nodes come")
     rebalance_cooldown: float = Field(default=60.0, ge=0, description="a replica started this many seconds ago or less is not moved")
+    autoscale: AutoscaleSpec | None = Field(default=None, description="x-corral-autoscale: replicas follow CPU use")
     job: JobSpec | None = Field(default=None, description="a job's runs: x-corral-job and x-corral-schedule (job modes only)")
     volumes: list[Mount] = Field(default_factory=list, description="named volumes (one per slot), bind mounts, tmpfs")
     container: ContainerOptions = Field(default_factory=ContainerOptions, description="engine options: user, hostname, ulimits...")
@@ -206,6 +208,7 @@ class ServiceSpec(BaseModel):
                 "rollback_config": UpdateConfig(),
                 "canary": None,
                 "job": None,
+                "autoscale": None,
                 "rebalance": True,
                 "rebalance_cooldown": 60.0,
                 "depends_on": [],
@@ -256,6 +259,7 @@ class Service(BaseModel):
     previous_spec: ServiceSpec | None = Field(default=None, description="the spec before the last update: what rollback returns to")
     update_status: UpdateStatus | None = None
     job_status: JobStatus | None = Field(default=None, description="a job's current run and the runs before it")
+    autoscale_status: AutoscaleDecision | None = Field(default=None, description="the autoscaler's last decision")
     vip: str = Field(default="", description="virtual IP where the other services of its stack reach it by name")
     reconcile_error: str = Field(
         default="", description="why the controller's last reconcile of the service failed (retried with back-off); empty when it succeeds"

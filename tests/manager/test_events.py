@@ -187,3 +187,16 @@ def test_job_runs_beginning_and_ending_are_events() -> None:
     e = describe(event(keys.service_key("batch"), running.model_copy(update={"job_status": failed}), running))
     assert e is not None and (e.action, e.time) == ("job", 30.0)
     assert e.message == "job batch run 1 failed: 0/3 completed, backoff limit reached"
+
+
+def test_an_autoscaling_decision_is_an_event_with_its_figures_and_a_refresh_is_not() -> None:
+    from corral.model.autoscale import AutoscaleDecision
+
+    before = make_service("web", replicas=2, created_at=10.0)
+    decision = AutoscaleDecision(time=20.0, current=2, desired=4, usage=100.0, target=50.0, reason="cpu 100% of target 50%: scale up 2 -> 4")
+    after = make_service("web", replicas=4, created_at=10.0).model_copy(update={"autoscale_status": decision})
+    found = describe(event(keys.service_key("web"), after, before))
+    assert found is not None and (found.action, found.time) == ("autoscale", 20.0)
+    assert found.message == "service web autoscaled 2 -> 4: cpu 100% of target 50%: scale up 2 -> 4"
+    keep = decision.model_copy(update={"time": 90.0, "current": 4, "desired": 4, "usage": 48.0, "reason": "keep 4"})
+    assert describe(event(keys.service_key("web"), after.model_copy(update={"autoscale_status": keep}), after)) is None

@@ -24,6 +24,7 @@ from corral.manager.context import ManagerContext
 from corral.manager.node_streams import NodeStreams, NodeUnreachable
 from corral.manager.task_logs import LogRequest, Sources, merged, task_name
 from corral.manager.task_refs import find_task
+from corral.manager.task_stats import read_stats
 from corral.model import Task
 from corral.model.errors import CorralError, NotFound
 from corral.model.task import DesiredState
@@ -118,9 +119,8 @@ async def service_top(name: str, ctx: ManagerContext = Depends(context)) -> list
         label: dict[str, Any] = {"task": task.id, "name": task_name(task), "node": task.node}
         try:
             node = _running_node(ctx, task)
-            async for figures in streams.lines(node, "GET", f"/v1/tasks/{task.id}/stats"):
-                return {**label, "time": ctx.clock(), **figures}
-            return {**label, "error": "no figures"}
+            figures = await read_stats(streams, node, task)
+            return {**label, "time": ctx.clock(), **figures} if figures is not None else {**label, "error": "no figures"}
         except CorralError as err:
             return {**label, "error": str(err)}
 

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 from pydantic_core import to_json
 
 from corral.model import Node, Resources, Service, ServiceMode, ServiceSpec, Task, UpdateStatus
+from corral.model.autoscale import AutoscaleDecision
 from corral.model.job import JobStatus
 from corral.model.task import DesiredState, TERMINAL_STATES, TaskState
 
@@ -67,6 +68,7 @@ class ServiceView(BaseModel):
     previous_spec: ServiceSpec | None = None  # what `corral service rollback` returns to
     reconcile_error: str = ""  # why the controller's last reconcile of it failed (retried with back-off)
     job_status: JobStatus | None = None  # a job's current run and the runs before it
+    autoscale_status: AutoscaleDecision | None = None  # the autoscaler's last decision: replicas, usage, reason
     job: str = ""  # a job's state in a few words: `3/3 completed`, `2/3 running`, `failed: backoff limit reached`
 
     @staticmethod
@@ -99,6 +101,7 @@ class ServiceView(BaseModel):
             previous_spec=service.previous_spec,
             reconcile_error=service.reconcile_error,
             job_status=service.job_status,
+            autoscale_status=service.autoscale_status,
             job=service.job_status.summary(running) if service.job_status is not None else "",
         )
 
