@@ -337,6 +337,8 @@ class PrivateDocker:
                 ids = subprocess.run(["docker", "-H", self.socket, "ps", "-aq"], capture_output=True, text=True).stdout.split()
                 if ids:
                     subprocess.run(["docker", "-H", self.socket, "rm", "-f", *ids], capture_output=True)
+                # its networks' bridges outlive it otherwise, still routing their subnets on the host
+                subprocess.run(["docker", "-H", self.socket, "network", "prune", "-f"], capture_output=True)
             self.stop()
         finally:
             self._log.close()

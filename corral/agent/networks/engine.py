@@ -34,13 +34,37 @@ log = logging.getLogger(__name__)
 DEFAULT_POOL = "10.218.0.0/16"
 
 
+ROUTES = Path("/proc/net/route")
+
+
 class NetworkError(Exception):
     pass
 
 
+def host_routes(table: str) -> list[ipaddress.IPv4Network]:
+    """The destinations of the host's IPv4 routes but the default one, from /proc/net/route's text (pure).
+    Addresses there are hexadecimal in the host's (little-endian) byte order."""
+    found = []
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        try:
+            destination = bytes.fromhex(fields[1])[::-1]
+            mask = bytes.fromhex(fields[7])[::-1]
+            network = ipaddress.IPv4Network(f"{ipaddress.IPv4Address(destination)}/{ipaddress.IPv4Address(mask)}", strict=False)
+        except ValueError:
+            continue
+        if network.prefixlen > 0:
+            found.append(network)
+    return found
+
+
 class EngineNetworks:
-    def __init__(self, cluster_id: str, client: docker.DockerClient, pool: str = DEFAULT_POOL) -> None:
+    def __init__(self, cluster_id: str, client: docker.DockerClient, pool: str = DEFAULT_POOL, routes: Path = ROUTES) -> None:
+        """`routes`: the host's route table (/proc/net/route), whose subnets a new network must not overlap."""
         self.cluster_id = cluster_id
+        self.routes = routes
         self._client = client
         self.pool = ipaddress.ip_network(pool)
         self._lock = threading.Lock()
@@ -74,13 +98,19 @@ class EngineNetworks:
             return str(created["Id"])
 
     def _free_subnet(self) -> str | None:
-        """The first /24 of the pool that no network of the engine overlaps (under the host lock)."""
+        """The first /24 of the pool that no network of the engine and no route of the host overlaps (under the
+        host lock). The host's routes count too: a bridge another engine left behind (a dockerd that was killed)
+        still routes its subnet, and a network on the same /24 would be unreachable from the host."""
         used = [
             ipaddress.ip_network(config["Subnet"], strict=False)
             for network in self._client.api.networks()
             for config in ((network.get("IPAM") or {}).get("Config") or [])
             if ":" not in str(config.get("Subnet", ":"))
         ]
+        try:
+            used += host_routes(self.routes.read_text())
+        except OSError:  # no /proc (not Linux): the engine's own networks are all there is to check
+            pass
         for subnet in self.pool.subnets(new_prefix=max(24, self.pool.prefixlen)):
             if not any(subnet.overlaps(other) for other in used):
                 return str(subnet)
