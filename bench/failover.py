@@ -59,7 +59,8 @@ class Writer:
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()))
 
     async def _run(self) -> None:
-        async with ManagerClient(self.urls, timeout=10, verify=client_context(self.ca.read_bytes())) as client:
+        token = (self.ca.parent / "admin-token").read_text().strip()  # the API needs a token: the data dir's admin one
+        async with ManagerClient(self.urls, token=token, timeout=10, verify=client_context(self.ca.read_bytes())) as client:
             i = 0
             while not self.stop.is_set():
                 name = f"bench{i}"

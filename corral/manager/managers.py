@@ -40,7 +40,7 @@ async def listing(ctx: ManagerContext) -> list[ManagerInfo]:
 
 async def _probe(http: httpx.AsyncClient, url: str) -> str | None:
     try:
-        response = await http.get(url.rstrip("/") + "/v1/info")
+        response = await http.get(url.rstrip("/") + "/v1/agent/ca")  # open to all (every other route needs a token)
     except httpx.HTTPError as err:
         return str(err) or type(err).__name__
     return None if response.status_code == 200 else f"HTTP {response.status_code}"

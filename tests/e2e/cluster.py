@@ -58,7 +58,8 @@ class Cluster:
         # The image registry on a free port when asked for, else none (never the default 5000, which a demo may hold).
         self.registry = f"127.0.0.1:{free_port()}" if registry else None
         self.extra += ["--registry-listen", self.registry] if self.registry else ["--no-registry"]
-        self.extra += ["--service-network", private_service_network()]
+        self.service_network = private_service_network()  # VIPs and the nodes' DNS responder (its first address)
+        self.extra += ["--service-network", self.service_network]
         self.proc: subprocess.Popen | None = None
         self.cluster_id = ""
         self.log = data_dir / "cluster.log"

@@ -19,7 +19,7 @@ import httpx
 
 from tests.e2e.cluster import CORRAL, free_port, private_service_network, remove_containers, stop_process, wait_until
 from tests.etcd_server import EtcdCluster, start_etcd
-from tests.tls import ca_file, verify
+from tests.tls import admin_headers, admin_token, ca_file, verify
 
 
 SHARED_FILES = ("ca.pem", "ca-key.pem", "join-token", "kek")  # what every manager of one cluster holds alike
@@ -80,7 +80,10 @@ class ControlPlane:
     def _answers(self, manager: ManagerProcess) -> bool:
         if manager.proc is not None and manager.proc.poll() is not None:
             raise AssertionError(f"manager {manager.name} exited: {(self.root / (manager.name + '.log')).read_text()[-2000:]}")
-        return ca_file(manager.data_dir).exists() and httpx.get(manager.url + "/v1/info", verify=verify(manager.data_dir), timeout=2).status_code == 200
+        if not (ca_file(manager.data_dir).exists() and (manager.data_dir / "admin-token").exists()):
+            return False
+        answer = httpx.get(manager.url + "/v1/info", headers=admin_headers(manager.data_dir), verify=verify(manager.data_dir), timeout=2)
+        return answer.status_code == 200
 
     def start_agent(self, manager: ManagerProcess, name: str, address: str, managers: list[ManagerProcess] | None = None) -> None:
         """An agent of `manager`'s cluster, told every manager of `managers` (comma-separated) when given."""
@@ -99,14 +102,19 @@ class ControlPlane:
             manager.proc.wait(30)
 
     def api(self, manager: ManagerProcess, method: str, path: str, body: Any = None) -> Any:
-        response = httpx.request(method, manager.url + path, json=body, timeout=10, verify=verify(manager.data_dir))
+        response = httpx.request(
+            method, manager.url + path, json=body, timeout=10, verify=verify(manager.data_dir), headers=admin_headers(manager.data_dir)
+        )
         response.raise_for_status()
         return response.json()
 
     def cli(self, manager: ManagerProcess | list[ManagerProcess], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """`corral ARGS` against one manager, or a list of them (CORRAL_MANAGER=URL1,URL2,...)."""
         managers = manager if isinstance(manager, list) else [manager]
-        env = {**os.environ, "CORRAL_MANAGER": ",".join(m.url for m in managers), "CORRAL_CA": str(ca_file(managers[0].data_dir))}
+        env = {
+            **os.environ, "CORRAL_MANAGER": ",".join(m.url for m in managers), "CORRAL_CA": str(ca_file(managers[0].data_dir)),
+            "CORRAL_TOKEN": admin_token(managers[0].data_dir),
+        }
         done = subprocess.run([*CORRAL, *args], env=env, capture_output=True, text=True, timeout=60)
         if check and done.returncode != 0:
             raise AssertionError(f"corral {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")

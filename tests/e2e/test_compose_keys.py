@@ -1,6 +1,7 @@
 """Compose's engine keys (user, hostname, ulimits, tmpfs, logging...) reach real containers, checked with `docker inspect`
 and from inside the container; a change of one is rolled out like an image change."""
 
+import ipaddress
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -65,7 +66,9 @@ def test_every_engine_key_reaches_the_container_and_a_change_rolls_out(
     assert host["Init"] is True and host["ReadonlyRootfs"] is True and host["Tmpfs"] == {"/cache": "size=1m"}
     assert host["ShmSize"] == 8 * 1024**2 and host["PidsLimit"] == 64 and host["SecurityOpt"] == ["no-new-privileges:true"]
     assert "db.test:10.1.2.3" in host["ExtraHosts"]
-    assert host["Dns"] == ["10.0.0.53"] and host["DnsSearch"] == ["example.test"]
+    # the node's DNS responder (service names) first, on the service network's first address; the file's servers after it
+    responder = str(next(ipaddress.ip_network(cluster.service_network).hosts()))
+    assert host["Dns"] == [responder, "10.0.0.53"] and host["DnsSearch"] == ["example.test"]
     assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "2"}}
     assert host["Memory"] == 64 * 1024**2 and host["NanoCpus"] == 500_000_000
     assert host["RestartPolicy"]["Name"] == "no"  # corral decides restarts, by the service's policy:
@@ -77,7 +80,8 @@ def test_every_engine_key_reaches_the_container_and_a_change_rolls_out(
     assert _exec(container.id, "hostname") == "web1"
     assert _exec(container.id, "sh", "-c", "ulimit -n") == "1024"
     assert "10.1.2.3\tdb.test" in _exec(container.id, "cat", "/etc/hosts")
-    assert "nameserver 10.0.0.53" in _exec(container.id, "cat", "/etc/resolv.conf")
+    resolv = _exec(container.id, "cat", "/etc/resolv.conf")  # on a stack network: the engine's resolver, which asks them
+    assert "nameserver 127.0.0.11" in resolv and "example.test" in resolv
     assert _exec(container.id, "sh", "-c", "touch /www/x 2>&1 || echo read-only").endswith("read-only")
     assert _exec(container.id, "sh", "-c", "touch /cache/x && echo written") == "written"
     assert _exec(container.id, "cat", "/proc/1/comm") != "httpd"  # docker-init is pid 1
