@@ -7,7 +7,6 @@ on the same node, reads what the first one wrote.
 """
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from tests.e2e.cluster import CORRAL, wait_until
 from tests.e2e.split import SplitCluster
-from tests.tls import ca_file
+from tests.tls import cli_env
 
 DB = """
 services:
@@ -66,8 +65,8 @@ def split(tmp_path: Path, allowed: Path) -> Iterator[SplitCluster]:
 
 def run_cli(split: SplitCluster, *args: str) -> subprocess.CompletedProcess:
     """`corral ARGS` that may fail: the finished process."""
-    env = {"CORRAL_MANAGER": split.url, "CORRAL_CA": str(ca_file(split.data_dir / "manager"))}
-    return subprocess.run([*CORRAL, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    env = cli_env(split.url, split.data_dir / "manager")  # its URL, CA and admin token
+    return subprocess.run([*CORRAL, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 def slot_task(split: SplitCluster, service: str, slot: int) -> dict | None:
