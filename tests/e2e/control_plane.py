@@ -72,8 +72,8 @@ class ControlPlane:
             stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
+        self.managers = [m for m in self.managers if m.name != name] + [manager]  # before the wait: stopped even if it fails
         wait_until(lambda: self._answers(manager), 30, what=f"manager {name}'s API")
-        self.managers = [m for m in self.managers if m.name != name] + [manager]
         self.cluster_id = self.cluster_id or self.api(manager, "GET", "/v1/info")["cluster_id"]
         return manager
 
