@@ -16,6 +16,8 @@ present). Then:
     the Engine API (`docker_api`: create + start, no CLI start-up).
 (b) burst: one compose file of `--services` services at once; the time from
     the deploy's request until every service answers on every node.
+    Baseline, in the same run: `--services` `docker run -d -p` started at
+    once (one process each), until every container answers.
 
 HTTP checks are plain sockets (GET /, an answer starting `HTTP/1.`) every
 `--poll` seconds, so the poll adds at most that much to each figure.
@@ -127,6 +129,24 @@ def docker_api_run(engine: docker.DockerClient, name: str, port: int, poll: floa
     return wait_serving([("127.0.0.1", port)], poll) - began
 
 
+def docker_burst(run_id: str, count: int, poll: float) -> float:
+    """`count` docker runs at once, as a script would start them; seconds until all answer."""
+    ports = [free_port() for _ in range(count)]
+    began = time.monotonic()
+    runs = [
+        subprocess.Popen(
+            ["docker", "run", "-d", "--name", f"bench-startup-{run_id}-burst-{i}", "--label", LABEL,
+             "-p", f"127.0.0.1:{port}:8080", IMAGE, *COMMAND],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        for i, port in enumerate(ports)
+    ]
+    for run in runs:
+        if run.wait() != 0:
+            raise SystemExit(f"docker run failed: {run.stderr.read().decode() if run.stderr else ''}")
+    return wait_serving([("127.0.0.1", port) for port in ports], poll, timeout=300) - began
+
+
 def remove_bench_containers(engine: docker.DockerClient) -> None:
     for container in engine.containers.list(all=True, filters={"label": LABEL}):
         container.remove(force=True)
@@ -183,6 +203,7 @@ def main() -> None:
             burst_answer = time.monotonic() - began
             served = wait_serving([(a, port) for port in ports for a in addresses], args.poll, timeout=300)
             burst_s = served - began
+            docker_burst_s = docker_burst(run_id, args.services, args.poll)
         finally:
             remove_bench_containers(engine)
             cluster.cleanup()
@@ -199,6 +220,7 @@ def main() -> None:
     ):
         print(f"{label:34} {f['p50_s']:7.3f} {f['p99_s']:7.3f} {f['max_s']:7.3f}")
     print(f"(b) one file of {args.services} services: deploy answered in {burst_answer:.2f}s, all serving on every node after {burst_s:.2f}s")
+    print(f"    {args.services} docker runs at once: all serving after {docker_burst_s:.2f}s ({burst_s / docker_burst_s:.2f}x)")
     summary = {
         "benchmark": "startup", "services": args.services, "nodes": 3,
         "p50_s": corral_a["p50_s"], "p99_s": corral_a["p99_s"], "max_s": corral_a["max_s"],
@@ -207,6 +229,7 @@ def main() -> None:
         "docker_api_p50_s": api_f["p50_s"], "docker_api_p99_s": api_f["p99_s"],
         "p99_minus_docker_run_p99_s": round(corral_a["p99_s"] - run_f["p99_s"], 3),
         "burst_answer_s": round(burst_answer, 3), "burst_all_serving_s": round(burst_s, 3),
+        "docker_burst_all_serving_s": round(docker_burst_s, 3), "burst_ratio": round(burst_s / docker_burst_s, 2),
     }
     print(json.dumps(summary))
 
