@@ -63,34 +63,21 @@ def render(cluster_id: str, dns: str, view: NetworkView, allowed: Mapping[str, S
 
 
 class Isolation:
-    """Applies the rules when they change; rules it applied are applied again only every `recheck_every`-th
-    call (so rules removed behind the agent's back, as by a restarted firewall, come back) — each apply
-    forks iptables three times, and the agent's keeper asks every 2 s and after every start."""
-
-    def __init__(self, cluster_id: str, recheck_every: int = 15) -> None:
+    def __init__(self, cluster_id: str) -> None:
         self.cluster_id = cluster_id
         self.chain = chain_name(cluster_id)
         self.forward = forward_chain_name(cluster_id)
-        self.recheck_every = recheck_every
         self._jump: list[str] = []
-        self._applied = ""
-        self._skipped = 0
 
     async def apply(self, service_network: str, dns: str, view: NetworkView, allowed: Mapping[str, Set[str]]) -> None:
-        rules = render(self.cluster_id, dns, view, allowed)
+        await _run(["iptables-restore", "-w", "--noflush"], render(self.cluster_id, dns, view, allowed))
         jump = ["INPUT", "-d", service_network, "-j", self.chain]
-        if rules == self._applied and jump == self._jump and self._skipped + 1 < self.recheck_every:
-            self._skipped += 1
-            return
-        self._applied = ""  # until this apply has succeeded whole
-        await _run(["iptables-restore", "-w", "--noflush"], rules)
         if self._jump and self._jump != jump:
             await _succeeds(["iptables", "-w", "-D", *self._jump])
         for rule in (jump, ["FORWARD", "-j", self.forward]):
             if not await _succeeds(["iptables", "-w", "-C", *rule]):
                 await _run(["iptables", "-w", "-I", rule[0], "1", *rule[1:]])
         self._jump = jump
-        self._applied, self._skipped = rules, 0
 
     async def remove(self) -> None:
         """The jumps to the chain (also those of an earlier run of the agent) and the chain."""

@@ -57,32 +57,3 @@ def test_a_container_on_two_networks_reaches_the_vips_of_both_from_either_addres
     assert f"-A {chain} -i br-bbb -s 172.21.0.5/32 -d 10.217.0.2/32 -j ACCEPT" in rules
     assert f"-A {chain} -i br-aaa -s 172.20.0.5/32 -d 10.217.0.9/32 -j ACCEPT" in rules
     assert not any("172.21.0.6" in r for r in rules)  # its neighbour on one network gets nothing more
-
-
-async def test_unchanged_rules_fork_no_iptables_but_are_applied_again_now_and_then(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from corral.agent.networks import isolation
-
-    commands: list[str] = []
-
-    async def run(command: list[str], stdin: str | None = None) -> None:
-        commands.append(command[0])
-
-    async def succeeds(command: list[str]) -> bool:
-        commands.append(" ".join(command[:3]))
-        return True
-
-    monkeypatch.setattr(isolation, "_run", run)
-    monkeypatch.setattr(isolation, "_succeeds", succeeds)
-    keeper = isolation.Isolation("0123456789", recheck_every=3)
-    allowed = allowed_vips(NAMES)
-    await keeper.apply("10.217.0.0/24", "10.217.0.1", VIEW, allowed)
-    assert commands.count("iptables-restore") == 1
-    await keeper.apply("10.217.0.0/24", "10.217.0.1", VIEW, allowed)  # nothing changed: nothing forked
-    assert commands.count("iptables-restore") == 1
-    await keeper.apply("10.217.0.0/24", "10.217.0.1", VIEW, {"shop_default": {"10.217.0.2"}})  # a change: applied
-    assert commands.count("iptables-restore") == 2
-    for _ in range(2):  # the same again: skipped twice (every third call applies)
-        await keeper.apply("10.217.0.0/24", "10.217.0.1", VIEW, {"shop_default": {"10.217.0.2"}})
-    assert commands.count("iptables-restore") == 2
-    await keeper.apply("10.217.0.0/24", "10.217.0.1", VIEW, {"shop_default": {"10.217.0.2"}})  # the third: applied again
-    assert commands.count("iptables-restore") == 3
