@@ -329,8 +329,9 @@ class Agent:
 
     async def _start(self, task: Task) -> None:
         assert self.engine is not None
-        if task.state != TaskState.starting:
-            await self._report(Report(task.id, TaskState.starting))
+        # `starting` goes to the manager while the engine works (one round trip off the path to
+        # `running`); every later report of the task waits until it has been answered, so they keep their order.
+        starting = asyncio.create_task(self._report(Report(task.id, TaskState.starting))) if task.state != TaskState.starting else None
         try:
             files = await task_files(self.client, self.settings.name, task) if self.engine.takes_files else []
             hosts = await self._hosts(task)
@@ -341,14 +342,20 @@ class Agent:
         except EngineError as err:
             self.metrics.starts.labels("failed").inc()
             state = TaskState.rejected if err.permanent else TaskState.failed
+            await _answered(starting)
             await self._report(Report(task.id, state, error=str(err)))
             return
-        if self.keeper is not None:
-            await self.keeper.sync()  # a new network's bridge gets its rules
+        await _answered(starting)
         if info.running:
             # With a health check the task stays `starting` until it passes (the reconcile loop decides).
             state = TaskState.starting if task.spec.healthcheck else TaskState.running
             await self._report(Report(task.id, state, info.id, ports=tuple(info.ports)))
+        if self.keeper is not None:
+            # A new network's bridge gets its rules: they let the container reach its stack's VIPs (until then
+            # the catch-all rule rejects that, so nothing is open early). After the report, since they change
+            # nothing for the traffic that `running` lets in: the container has been running since the engine
+            # started it, and the mesh reaches it from the host, not through these rules.
+            await self.keeper.sync()
 
     async def _hosts(self, task: Task) -> dict[str, str]:
         """The names of the other services of the task's stack, for its /etc/hosts (once the mesh is known);
@@ -430,3 +437,9 @@ class EngineFactory:
         from corral.agent.engines.files import DEFAULT_ROOT
 
         return DockerEngine(cluster_id, node, files_root=self.secrets_dir or DEFAULT_ROOT)
+
+
+async def _answered(report: "asyncio.Task[None] | None") -> None:
+    """Wait for a report sent ahead (its failure is logged by `_report` itself)."""
+    if report is not None:
+        await report
