@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from corral.manager import keys
-from corral.manager.api.pages import CONTINUE_HEADER, MAX_LIMIT, REMAINING_HEADER, REVISION_HEADER, Listings, PageRequest, Token
+from corral.manager.api.pages import MAX_LIMIT, Listings, PageRequest, Token
+from corral.model.paging import CONTINUE_HEADER, REMAINING_HEADER, REVISION_HEADER
 from corral.manager.context import ManagerContext
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings

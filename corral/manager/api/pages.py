@@ -31,6 +31,7 @@ from fastapi import Query, Request, Response
 
 from corral.manager.api.openapi import error_responses
 from corral.model.errors import BadParameter, ListingExpired
+from corral.model.paging import CONTINUE_HEADER, REMAINING_HEADER, REVISION_HEADER
 
 T = TypeVar("T")
 
@@ -38,10 +39,6 @@ DEFAULT_LIMIT = 500  # a page when `continue` comes without `limit`
 MAX_LIMIT = 5000  # more is a 400: one page must stay cheap to build and encode
 SNAPSHOTS_KEPT = 16
 SNAPSHOT_IDLE = 60.0  # seconds a listing's snapshot is kept after its last page
-
-CONTINUE_HEADER = "X-Corral-Continue"  # the token for the next page; absent on the last page
-REVISION_HEADER = "X-Corral-Revision"  # the revision every page of the listing is consistent with
-REMAINING_HEADER = "X-Corral-Remaining"  # items after this page
 
 PAGE_HEADERS: dict[str, Any] = {
     CONTINUE_HEADER: {"description": "opaque token: send it as `continue` for the next page (absent on the last)", "schema": {"type": "string"}},
