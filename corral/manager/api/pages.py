@@ -3,7 +3,9 @@
 The first page (a `limit`, no `continue`) reads the list at the cache's revision R and, when more
 than `limit` items match, keeps that list in order as a snapshot; each later page is a slice of it,
 so every page of one listing is consistent with revision R: each object that existed at R is
-listed exactly once, in order, as it was at R, whatever is written meanwhile. (The cache holds only
+listed exactly once, in the snapshot's order, as it was at R, whatever is written meanwhile.
+A first page costs a copy of what matches (and, for nodes and services, a sort by name); task
+lists keep the cache's order, since sorting 100,000 tasks per first page took over a second. (The cache holds only
 the current state, so the snapshot is the one way it can honour a revision.) Figures computed
 from other objects (a node's reserved resources, a service's running count, health) are current
 when the page is served.

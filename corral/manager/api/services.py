@@ -81,18 +81,15 @@ async def service_tasks(
     name: str, response: Response, ctx: ManagerContext = Depends(context),
     paging: PageRequest = Depends(page_request), held: Listings = Depends(listings),
 ) -> list[TaskView]:
-    """The service's tasks by slot; with `limit`, a page of them (api/pages.py)."""
-
-    def chosen() -> list[Task]:
-        tasks = ctx.cache.tasks_of(name)
-        tasks.sort(key=lambda t: (t.slot if t.slot is not None else 0, t.node or "", -t.created_at))
-        return tasks
-
+    """The service's tasks by slot; with `limit`, a page of them, in the manager's own order (api/pages.py; unsorted,
+    as `GET /v1/tasks`: `corral service ps` sorts what it read)."""
     if paging.limit is None or paging.token is None:
         _service(ctx, name)  # a later page lists the service as it was at the first page's revision
     if paging.limit is None:
-        return [TaskView.of(t) for t in chosen()]
-    page = held.page(f"/v1/services/{name}/tasks", ctx.cache.revision, chosen, paging, ctx.clock())
+        tasks = ctx.cache.tasks_of(name)
+        tasks.sort(key=lambda t: (t.slot if t.slot is not None else 0, t.node or "", -t.created_at))
+        return [TaskView.of(t) for t in tasks]
+    page = held.page(f"/v1/services/{name}/tasks", ctx.cache.revision, lambda: ctx.cache.tasks_of(name), paging, ctx.clock())
     page.apply(response)
     return [TaskView.of(t) for t in page.items]
 
