@@ -172,6 +172,8 @@ async def test_bad_limit_or_token_is_400_naming_it_and_an_expired_listing_is_410
     assert other.status_code == 400 and "another listing" in other.json()["error"]
     filtered = await api.get("/v1/tasks", params={"limit": 2, "continue": token, "service": "x"})
     assert filtered.status_code == 400 and filtered.json()["path"] == "continue"
+    volumes = await api.get("/v1/volumes", params={"limit": 2})  # none: one empty page
+    assert volumes.json() == [] and volumes.headers[REMAINING_HEADER] == "0" and CONTINUE_HEADER not in volumes.headers
     # `continue` alone pages by the default limit.
     assert len((await api.get("/v1/nodes", params={"continue": token})).json()) == 3
     # A manager restart (or another manager) does not hold the snapshot: 410, and the listing starts again.
