@@ -81,8 +81,16 @@ class PageRequest:
 
 
 def page_request(
-    limit: str | None = Query(None, description=f"at most this many items (1-{MAX_LIMIT}); the answer's {CONTINUE_HEADER} header continues"),
-    continue_token: str | None = Query(None, alias="continue", description=f"the {CONTINUE_HEADER} header of the previous page"),
+    # Read as text and checked here, for a 400 naming the parameter (FastAPI's own check answers 422); documented
+    # as the integer it must be.
+    limit: str = Query(
+        None, description=f"at most this many items; the answer's {CONTINUE_HEADER} header continues",
+        json_schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+    ),
+    continue_token: str | None = Query(
+        None, alias="continue", description=f"the {CONTINUE_HEADER} header of the previous page",
+        json_schema_extra={"pattern": "^[A-Za-z0-9_-]+$"},
+    ),
 ) -> PageRequest:
     """The paging parameters; 400 naming the parameter when one is wrong."""
     token = Token.decode(continue_token) if continue_token is not None else None
