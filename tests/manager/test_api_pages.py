@@ -212,6 +212,12 @@ def test_snapshots_expire_when_idle_and_the_least_recently_used_goes_first() -> 
     assert len(held) == 2
     with pytest.raises(ListingExpired):
         held.page("c", 1, source, _request(2, c.next.encode() if c.next else None), now=204.0)
+    budget = Listings(kept=16, idle=60.0, items=15)  # 10 items a snapshot: a second pushes the first out
+    first = budget.page("a", 1, source, _request(2), now=0.0)
+    budget.page("b", 1, source, _request(2), now=1.0)
+    assert len(budget) == 1
+    with pytest.raises(ListingExpired):
+        budget.page("a", 1, source, _request(2, first.next.encode() if first.next else None), now=2.0)
     with pytest.raises(BadParameter) as wrong:
         held.page("b", 1, source, _request(2, c.next.encode() if c.next else None), now=205.0)
     assert wrong.value.path == "continue"

@@ -10,8 +10,9 @@ the current state, so the snapshot is the one way it can honour a revision.) Fig
 from other objects (a node's reserved resources, a service's running count, health) are current
 when the page is served.
 
-A snapshot is held by the manager that made it, for SNAPSHOT_IDLE seconds after its last page and
-at most SNAPSHOTS_KEPT of them (the least recently used goes first). A token whose snapshot is gone
+A snapshot is held by the manager that made it, for SNAPSHOT_IDLE seconds after its last page, at
+most SNAPSHOTS_KEPT of them and SNAPSHOT_ITEMS items in all (the least recently used goes first):
+a snapshot holds the objects as they were, so it keeps the versions written since alive in memory. A token whose snapshot is gone
 (expired, evicted, a manager restart, another manager of the control plane) gets 410 Gone: list
 again from the first page, as Kubernetes answers a token whose revision was compacted.
 
@@ -40,6 +41,7 @@ T = TypeVar("T")
 DEFAULT_LIMIT = 500  # a page when `continue` comes without `limit`
 MAX_LIMIT = 5000  # more is a 400: one page must stay cheap to build and encode
 SNAPSHOTS_KEPT = 16
+SNAPSHOT_ITEMS = 1_000_000  # items all snapshots hold together at most (the newest is kept whatever its size)
 SNAPSHOT_IDLE = 60.0  # seconds a listing's snapshot is kept after its last page
 
 PAGE_HEADERS: dict[str, Any] = {
@@ -131,9 +133,10 @@ class Page(Generic[T]):
 class Listings:
     """The snapshots of the listings under way on this manager (see the module's docstring)."""
 
-    def __init__(self, kept: int = SNAPSHOTS_KEPT, idle: float = SNAPSHOT_IDLE) -> None:
+    def __init__(self, kept: int = SNAPSHOTS_KEPT, idle: float = SNAPSHOT_IDLE, items: int = SNAPSHOT_ITEMS) -> None:
         self.kept = kept
         self.idle = idle
+        self.items = items
         self._snapshots: OrderedDict[tuple[str, int], Snapshot] = OrderedDict()
 
     def __len__(self) -> int:
@@ -168,8 +171,10 @@ class Listings:
             snapshot.used_at = now
             self._snapshots[key] = snapshot
             self._snapshots.move_to_end(key)
-            while len(self._snapshots) > self.kept:
-                self._snapshots.popitem(last=False)
+            held = sum(len(each.items) for each in self._snapshots.values())
+            while len(self._snapshots) > 1 and (len(self._snapshots) > self.kept or held > self.items):
+                _, dropped = self._snapshots.popitem(last=False)
+                held -= len(dropped.items)
             following: Token | None = Token(digest, key[1], end)
         else:  # the last page; the snapshot stays until it expires (another listing may share its revision)
             following = None
