@@ -151,8 +151,8 @@ class Listings:
         digest = hashlib.blake2s(listing.encode(), digest_size=8).hexdigest()
         if request.token is None:
             key, offset = (digest, revision), 0
-            snapshot = self._snapshots.get(key)
-            if snapshot is None:  # one made at this very revision serves as well
+            snapshot = self._snapshots.get(key)  # one made at this very revision serves as well
+            if snapshot is None:
                 snapshot = Snapshot(items(), now)
         else:
             if request.token.listing != digest:
