@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import orjson
 
-from corral.model.managers import LEADER_HEADER
+from corral.model.headers import LEADER_HEADER
 
 
 class ApiError(Exception):
