@@ -6,6 +6,7 @@ Register a new command with one `LazyCommand` line; import nothing here at the t
 """
 
 import os
+import sys
 from collections.abc import Callable
 from functools import cache
 from importlib import import_module
@@ -83,5 +84,16 @@ def main(
         os.environ["CORRAL_CA"] = ca  # read by corral/cli/trust.py
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The `corral` process (pyproject's script): the app, without trio.
+
+    httpcore imports trio when it is installed (selenium's dependency, a test extra here), to tell a trio loop from
+    asyncio's: ~40 ms of every CLI call that talks to the manager. The CLI runs asyncio only; in-process callers
+    (tests with CliRunner) call `app` and keep trio.
+    """
+    sys.modules.setdefault("trio", None)  # type: ignore[arg-type]  # httpcore takes its ImportError fallback
     app()
+
+
+if __name__ == "__main__":
+    run()
