@@ -72,6 +72,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # click's plain help: typer's rich help imports rich.markdown, markdown_it... (~70% of `--help`)
 )
 
 
