@@ -4,7 +4,7 @@ Starts a manager (subprocess, free loopback port, temporary data dir, no registr
 `--services` services (no agent: they list with 0 running, which is all `service ls` needs), then runs, in turn,
 `--runs` times each (after one warm-up run each):
 
-- `corral --help`                       (the venv's `corral` script, as a user runs it)
+- `corral --help`                       (what the `corral` script runs: `from corral.cli.main import run; run()`)
 - `corral service ls`                   (CORRAL_MANAGER, CORRAL_TOKEN = the admin token, CORRAL_CA = the cluster CA)
 - `docker version`                      (the baseline: a Go client that asks its daemon, as `service ls` asks the manager)
 - `python -c pass`                      (the floor: this Python's own start, site and .pth files included)
@@ -15,6 +15,9 @@ wall time at the median.
 
     .venv/bin/python bench/cli.py
     .venv/bin/python bench/cli.py --runs 20
+    PYTHONPATH=/tmp/old-checkout .venv/bin/python bench/cli.py --entry app   # an older corral (its CLI's entry was `app`)
+
+The CLI runs in a temporary directory, so PYTHONPATH (not this checkout) decides which corral it imports.
 
 The last line printed is one JSON object with the figures.
 """
@@ -37,7 +40,6 @@ from cluster import free_port, stop  # bench/cluster.py: the same manager, stopp
 from corral.pki import client_context
 
 ROOT = Path(__file__).resolve().parent.parent
-CORRAL_SCRIPT = str(Path(sys.executable).parent / "corral")
 GOAL_S = 0.150
 
 
@@ -60,11 +62,11 @@ def compose(services: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+def run_once(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int]:
     """(wall seconds, CPU seconds, exit code) of one whole process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -77,6 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="counted runs of each command (median of these)")
     parser.add_argument("--services", type=int, default=10, help="services `service ls` lists")
+    parser.add_argument("--entry", default="run", help="the function of corral.cli.main the `corral` script calls")
     args = parser.parse_args()
     if shutil.which("docker") is None:
         raise SystemExit("docker is needed for the baseline (`docker version`)")
@@ -101,12 +104,13 @@ def main() -> None:
         cli_env = {**os.environ, "CORRAL_MANAGER": url, "CORRAL_TOKEN": token, "CORRAL_CA": str(data / "ca.pem"),
                    "CORRAL_CONFIG": str(work / "no-profile.json")}
         cli_env.pop("PYTHONDONTWRITEBYTECODE", None)  # as a user runs it: bytecode cached (by the warm-up run), not compiled each time
-        listed = subprocess.run([CORRAL_SCRIPT, "service", "ls"], env=cli_env, capture_output=True, text=True, check=True).stdout
+        corral = [sys.executable, "-c", f"import sys; sys.argv[0] = 'corral'; from corral.cli.main import {args.entry}; sys.exit({args.entry}())"]
+        listed = subprocess.run([*corral, "service", "ls"], env=cli_env, cwd=work, capture_output=True, text=True, check=True).stdout
         if listed.count("bench_web") != args.services:
             raise SystemExit(f"`corral service ls` did not list the {args.services} services:\n{listed}")
         commands = {
-            "corral --help": [CORRAL_SCRIPT, "--help"],
-            "corral service ls": [CORRAL_SCRIPT, "service", "ls"],
+            "corral --help": [*corral, "--help"],
+            "corral service ls": [*corral, "service", "ls"],
             "docker version": ["docker", "version"],
             "python -c pass": [sys.executable, "-c", "pass"],
         }
@@ -114,7 +118,7 @@ def main() -> None:
         cpus: dict[str, list[float]] = {name: [] for name in commands}
         for round_ in range(args.runs + 1):  # round 0: the warm-up, not counted
             for name, command in commands.items():
-                wall, cpu, _ = run_once(command, cli_env)
+                wall, cpu, _ = run_once(command, cli_env, work)
                 if round_:
                     walls[name].append(wall)
                     cpus[name].append(cpu)
