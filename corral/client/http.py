@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import orjson
 
-from corral.model.managers import LEADER_HEADER
+from corral.model.headers import LEADER_HEADER
 from corral.model.paging import CONTINUE_HEADER
 
 PAGE = 500  # items per page `pages` asks for (the manager allows 1 to 5,000)
