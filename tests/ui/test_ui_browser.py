@@ -170,7 +170,7 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
     assert browser.find_elements(By.CSS_SELECTOR, ".actions button") == []
 
     # a phone's width: no page scrolls sideways (wide tables scroll in their own box), the header's links stay on screen
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
     base = browser.current_url.split("#")[0]
     for route, ready in (("#/", pages.NODE_NAMES), ("#/service/shop_web", "return document.querySelectorAll('tr[data-task]').length"),
                          ("#/node/node-1", "return document.querySelectorAll('tr[data-task]').length")):
@@ -181,7 +181,7 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
         if route == "#/":
             assert widths["boxes"] > 0  # the nodes table is wider than a phone: its box scrolls, not the page
             wait_until(lambda: pages.measured_nodes(run), 20, what="the nodes' use at a phone's width")
-        browser.save_screenshot(str(tmp_path / f"phone-{route.strip('#/').replace('/', '-') or 'cluster'}.png"))
+        browser.save_screenshot(str((shots if route == "#/" else tmp_path) / f"phone-{route.strip('#/').replace('/', '-') or 'cluster'}.png"))
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
     # a service's page follows its replicas' logs, each line prefixed with the task and its node, and their CPU use

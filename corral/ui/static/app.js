@@ -235,7 +235,8 @@ function bar(used, total, label) {
 
 // A node's use now (from /v1/top/nodes; "-" until it is known, or why it is not) and its reservations, as two bars
 // of fixed size: figures that change move nothing. A new sample replaces the use bars alone (`showNodeUse`).
-const SHOW = { cpus: [(c) => String(Number(c.toFixed(2))), " CPUs"], memory: [(n) => bytes(n), ""] };
+const cores = (c) => (c > 0 && c < 0.005 ? "<0.01" : String(Number(c.toFixed(2))));
+const SHOW = { cpus: [cores, " CPUs"], memory: [(n) => bytes(n), ""] };
 
 function usedMeter(n, key) {
   const [show, unit] = SHOW[key];
