@@ -4,10 +4,13 @@
 import socket
 from pathlib import Path
 
+import httpx
+
 from corral.agent.node_listener import NodeListener
 from corral.manager.node_top import top
 from corral.model import NodeState
 from tests.agent.test_node_listener import FakeEngine, _manager_streams, _node, setup  # noqa: F401  (setup: a fixture)
+from tests.manager.test_api import api  # noqa: F401  (a fixture: a real manager without agents)
 
 
 async def test_each_node_gets_its_use_or_the_reason_it_has_none(setup: tuple[NodeListener, Path, FakeEngine]) -> None:
@@ -38,3 +41,9 @@ async def test_each_node_gets_its_use_or_the_reason_it_has_none(setup: tuple[Nod
     finally:
         mute.close()
         await streams.close()
+
+
+async def test_the_route_names_an_unknown_node(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/v1/top/nodes")).json() == []
+    response = await api.get("/v1/top/nodes", params={"node": ["node-9"]})
+    assert response.status_code == 404 and "node 'node-9' not found" in response.json()["error"]
