@@ -173,7 +173,7 @@ class Agent:
             self._loops.append(asyncio.create_task(remover.run(), name=f"{self.prefix} volumes"))
         if self.node_listener is not None and self.identity.certificate is not None and self.identity.ca_pem is not None:
             await self.node_listener.serve(
-                node_app(lambda: self.engine), self.identity.cert_file, self.identity.key_file, self.identity.ca_pem
+                node_app(lambda: self.engine, self.clock), self.identity.cert_file, self.identity.key_file, self.identity.ca_pem
             )
         await self._serve_metrics()
         if self._owns_link:

@@ -34,6 +34,14 @@ def _service() -> typer.Typer:
 
 
 @cache
+def _node() -> typer.Typer:
+    from corral.cli import nodes, top
+
+    nodes.app.command("top")(top.node_top)
+    return nodes.app
+
+
+@cache
 def _config() -> typer.Typer:
     from corral.cli import compose_config, secrets
 
@@ -56,7 +64,7 @@ COMMANDS = [
     LazyCommand("stack", "Stacks: groups of services deployed from one compose file.", _attr("corral.cli.stacks:app")),
     LazyCommand("task", "Tasks: one replica's container.", _attr("corral.cli.logs:task_app")),
     LazyCommand("service", "Services: replicated containers.", _service),
-    LazyCommand("node", "Nodes: the servers that run containers.", _attr("corral.cli.nodes:app")),
+    LazyCommand("node", "Nodes: the servers that run containers.", _node),
     LazyCommand("image", "Images in the cluster's registry.", _attr("corral.cli.images:app")),
     LazyCommand("registry", "The cluster's image registry.", _attr("corral.cli.images:registry_app")),
     LazyCommand("secret", "Secrets: values services see as files.", _attr("corral.cli.secrets:secret_app")),
