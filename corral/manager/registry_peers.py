@@ -12,8 +12,11 @@ import hmac
 from corral.manager import keys
 from corral.manager.context import ManagerContext
 from corral.manager.registry_server import is_loopback, split_listen
+from corral.model.errors import CorralError
 from corral.pki import client_context
-from corral.registry.replication import PeerRegistries
+from corral.registry.errors import RegistryError
+from corral.registry.references import Digest, parse_digest
+from corral.registry.replication import PeerRegistries, TagRecord
 
 SECRET_PREFIX = "corral-peer-"
 
@@ -46,6 +49,31 @@ def peer_registries(ctx: ManagerContext) -> PeerRegistries | None:
     async def peers() -> list[str]:
         return [registry_url(listen) for listen in (await registries(ctx))[1:]]
 
+    async def record_tag(name: str, tag: str, digest: Digest | None) -> None:
+        try:
+            await record(ctx, name, tag, digest)
+        except CorralError as err:
+            raise RegistryError(
+                "UNAVAILABLE", f"{name}:{tag} is stored, but the cluster cannot record the tag ({err}): push again", status=503
+            ) from err
+
+    async def recorded_tag(name: str, tag: str) -> TagRecord | None:
+        found = await ctx.store.get(tag_key(name, tag))
+        if found is None or found.value is None:
+            return None
+        digest = found.value.get("digest")
+        return TagRecord(parse_digest(str(digest)) if digest else None)
+
     ca = ctx.settings.ca_file
     verify = client_context(ca.read_bytes()) if ca.exists() else True
-    return PeerRegistries(peers, peer_secret(ctx.data_key), verify)
+    return PeerRegistries(peers, peer_secret(ctx.data_key), verify, record_tag=record_tag, recorded_tag=recorded_tag)
+
+
+def tag_key(name: str, tag: str) -> str:
+    return f"{keys.REGISTRY_TAGS}{name}:{tag}"
+
+
+async def record(ctx: ManagerContext, name: str, tag: str, digest: Digest | None) -> None:
+    """Record which manifest NAME:TAG names for every manager's registry (None: the tag is gone, so every registry drops
+    it when next asked for it)."""
+    await ctx.store.put(tag_key(name, tag), {"digest": str(digest) if digest is not None else None})

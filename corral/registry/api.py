@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from corral.registry.access import PEER, Authorizer, RequireCredentials
 from corral.registry.errors import RegistryError
 from corral.registry.manifests import MAX_MANIFEST, OCI_INDEX
-from corral.registry.references import Digest, check_name, check_upload_id, parse_digest
+from corral.registry.references import Digest, check_name, check_upload_id, is_digest, parse_digest
 from corral.registry.replication import PeerRegistries, acknowledged
 from corral.registry.storage import RegistryStorage
 from corral.registry.uploads import parse_content_range, receive_into
@@ -141,12 +141,19 @@ async def manifest(request: Request, storage: RegistryStorage) -> Response:
     if request.method == "PUT":
         return await _put_manifest(request, storage, name, reference)
     if request.method == "DELETE":
+        tags = [reference] if not is_digest(reference) else await anyio.to_thread.run_sync(_tags_of, storage, name, reference)
         await anyio.to_thread.run_sync(storage.delete_manifest, name, reference)
+        deleting: PeerRegistries | None = request.state.peers
+        if deleting is not None and deleting.record_tag is not None:
+            for tag in tags:
+                await deleting.record_tag(name, tag, None)
         return Response(status_code=202)
+    peers: PeerRegistries | None = request.state.peers
+    if peers is not None and not is_digest(reference):
+        await peers.follow_tag(storage, name, reference)
     try:
         stored = storage.manifest(name, reference)
     except RegistryError as err:
-        peers: PeerRegistries | None = request.state.peers
         if err.status != 404 or peers is None or not await peers.fetch_manifest(storage, name, reference):
             raise
         stored = storage.manifest(name, reference)
@@ -160,6 +167,15 @@ async def manifest(request: Request, storage: RegistryStorage) -> Response:
         return Response(headers=headers)
     body = await anyio.to_thread.run_sync(stored.path.read_bytes)
     return Response(body, headers=headers)
+
+
+def _tags_of(storage: RegistryStorage, name: str, reference: str) -> list[str]:
+    """The tags that name manifest `reference` here (they go with it)."""
+    try:
+        digest = storage.resolve(name, reference)
+        return [tag for tag in storage.tags(name) if storage.resolve(name, tag) == digest]
+    except RegistryError:
+        return []
 
 
 async def _put_manifest(request: Request, storage: RegistryStorage, name: str, reference: str) -> Response:
@@ -183,6 +199,8 @@ async def _put_manifest(request: Request, storage: RegistryStorage, name: str, r
                 {"failed": copies.failed}, status=503,
             )
         headers["X-Corral-Copies"] = str(1 + len(copies.made))
+        if peers.record_tag is not None and not is_digest(reference):
+            await peers.record_tag(name, reference, digest)
     if parsed.subject is not None:
         headers["OCI-Subject"] = str(parsed.subject)
     return Response(status_code=201, headers=headers)

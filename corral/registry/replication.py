@@ -57,6 +57,13 @@ def acknowledged(copies: Copies) -> bool:
     return bool(copies.made) or not copies.failed
 
 
+@dataclass(frozen=True)
+class TagRecord:
+    """What the cluster records of a tag: the manifest it names, or None once it was removed."""
+
+    digest: Digest | None
+
+
 @dataclass
 class PeerRegistries:
     """The other managers' registries, as this manager's registry reaches them."""
@@ -66,6 +73,11 @@ class PeerRegistries:
     verify: ssl.SSLContext | bool = True  # the cluster CA (registries off loopback serve TLS)
     timeout: float = 60.0
     transport: httpx.AsyncBaseTransport | None = None  # tests: in-process registries
+    # Where the cluster records which manifest each tag names (the manager's store): written when a push by tag is
+    # acknowledged (removed with the tag: digest None), followed when a tag is pulled, so a manager that was down
+    # while a tag moved serves the new one.
+    record_tag: Callable[[str, str, Digest | None], Awaitable[None]] | None = None
+    recorded_tag: Callable[[str, str], Awaitable[TagRecord | None]] | None = None  # None: never recorded
 
     def _client(self, base: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -113,6 +125,34 @@ class PeerRegistries:
         await _put_manifest(http, name, str(digest), data, stored.media_type)
 
     # ----- pull: what this manager lacks, from a peer
+
+    async def follow_tag(self, storage: RegistryStorage, name: str, tag: str) -> None:
+        """Point the local tag where the cluster's record says (fetching that manifest if needed); no record, or no
+        answer from the store, leaves the local tag as it is."""
+        if self.recorded_tag is None:
+            return
+        try:
+            record = await self.recorded_tag(name, tag)
+        except Exception as err:  # the store does not answer: serve what this manager has
+            log.warning("registry: the record of %s:%s cannot be read: %s", name, tag, err)
+            return
+        if record is None:
+            return
+        digest = record.digest
+        if digest is None:  # removed through another manager
+            with contextlib.suppress(RegistryError):
+                await anyio.to_thread.run_sync(storage.delete_manifest, name, tag)
+            return
+        try:
+            if storage.resolve(name, tag) == digest:
+                return
+        except RegistryError:
+            pass
+        if not _has_manifest(storage, name, digest) and not await self.fetch_manifest(storage, name, str(digest)):
+            return
+        stored = storage.manifest(name, str(digest))
+        data = await anyio.to_thread.run_sync(stored.path.read_bytes)
+        await anyio.to_thread.run_sync(storage.put_manifest, name, tag, data, stored.media_type)
 
     async def fetch_blob(self, storage: RegistryStorage, name: str, digest: Digest) -> bool:
         """Fetch a blob of `name` from the first peer that has it; False when none has it."""

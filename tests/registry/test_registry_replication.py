@@ -12,8 +12,8 @@ from starlette.types import ASGIApp
 from corral.agent.engines.docker import pull_candidates
 from corral.manager.registry_peers import peer_secret, registry_url
 from corral.registry import RegistryStorage, create_registry_app
-from corral.registry.references import parse_digest
-from corral.registry.replication import PEER_USER, Copies, PeerRegistries, acknowledged
+from corral.registry.references import Digest, parse_digest
+from corral.registry.replication import PEER_USER, Copies, PeerRegistries, TagRecord, acknowledged
 from tests.registry.registry_helpers import OCI_INDEX, OCI_MANIFEST, image_manifest, sha256
 
 SECRET = peer_secret(b"k" * 32)
@@ -45,8 +45,11 @@ class Network(httpx.AsyncBaseTransport):
         return await self.apps[request.url.host].handle_async_request(request)
 
 
-def cluster(tmp_path: Path, names: list[str], network: Network, down: tuple[str, ...] = ()) -> dict[str, RegistryStorage]:
-    """A registry per name, each with every other name as a peer; those in `down` are never started."""
+def cluster(
+    tmp_path: Path, names: list[str], network: Network, down: tuple[str, ...] = (), records: dict[str, TagRecord] | None = None,
+) -> dict[str, RegistryStorage]:
+    """A registry per name, each with every other name as a peer; those in `down` are never started. `records`: the
+    cluster's tag records (the manager's store), shared by all."""
     stores = {}
     for name in names:
         others = [f"http://{other}" for other in names if other != name]
@@ -56,9 +59,22 @@ def cluster(tmp_path: Path, names: list[str], network: Network, down: tuple[str,
 
         root = tmp_path / name
         if name not in down:
-            network.add(name, create_registry_app(root, authorize, PeerRegistries(peers, SECRET, transport=network)))
+            network.add(name, create_registry_app(root, authorize, replicas(peers, network, records)))
         stores[name] = RegistryStorage(root)
     return stores
+
+
+def replicas(peers, network: Network, records: dict[str, TagRecord] | None) -> PeerRegistries:  # type: ignore[no-untyped-def]
+    if records is None:
+        return PeerRegistries(peers, SECRET, transport=network)
+
+    async def record_tag(name: str, tag: str, digest: Digest | None) -> None:
+        records[f"{name}:{tag}"] = TagRecord(digest)
+
+    async def recorded_tag(name: str, tag: str) -> TagRecord | None:
+        return records.get(f"{name}:{tag}")
+
+    return PeerRegistries(peers, SECRET, transport=network, record_tag=record_tag, recorded_tag=recorded_tag)
 
 
 def client(network: Network, host: str) -> httpx.AsyncClient:
@@ -168,6 +184,33 @@ async def test_a_push_no_answering_peer_took_is_refused_with_503(tmp_path: Path)
     assert refused.status_code == 503
     assert refused.json()["errors"][0]["code"] == "UNAVAILABLE" and "http://sick" in refused.json()["errors"][0]["message"]
     assert "push again" in refused.json()["errors"][0]["message"]
+
+
+async def test_a_manager_that_was_down_while_a_tag_moved_or_went_follows_the_record(tmp_path: Path) -> None:
+    network, records = Network(), dict[str, TagRecord]()
+    stores = cluster(tmp_path, ["m1", "m2"], network, records=records)
+    m2 = network.apps["m2"]
+    # m2 is up for the first push, down for the second
+    async with client(network, "m1") as http:
+        first = await push(http, "app", "1", [b"{}", b"first layer"])
+        assert first.headers["X-Corral-Copies"] == "2"
+        network.apps.pop("m2")
+        second = await push(http, "app", "1", [b"{}", b"second layer"])
+        assert second.status_code == 201 and second.headers["X-Corral-Copies"] == "1"
+    assert stores["m2"].resolve("app", "1") == parse_digest(first.headers["Docker-Content-Digest"])  # m2 missed it
+    assert records["app:1"] == TagRecord(parse_digest(second.headers["Docker-Content-Digest"]))
+    network.apps["m2"] = m2
+    async with client(network, "m2") as http:
+        moved = await http.get("/v2/app/manifests/1", headers={"Accept": OCI_MANIFEST})
+        assert moved.headers["Docker-Content-Digest"] == second.headers["Docker-Content-Digest"]
+        assert (await http.get(f"/v2/app/blobs/{sha256(b'second layer')}")).status_code == 200
+    # A tag removed through m1 is gone from m2 too when next asked.
+    async with client(network, "m1") as http:
+        assert (await http.delete("/v2/app/manifests/1")).status_code == 202
+    assert records["app:1"] == TagRecord(None)
+    async with client(network, "m2") as http:
+        assert (await http.get("/v2/app/manifests/1", headers={"Accept": OCI_MANIFEST})).status_code == 404
+    assert stores["m2"].tags("app") == []
 
 
 def test_acknowledged_needs_a_copy_when_any_peer_answered() -> None:
