@@ -3,7 +3,7 @@
 One etcd member on loopback and `corral manager` processes with their registries (the control-plane harness of
 the e2e tests). An OCI image with one random gzip layer (bench/registry.py's `build_image`) is pushed with
 `skopeo copy oci:... docker://...` to a fresh repository each round, first through a manager that is alone
-(the baseline: one copy, as a single manager), then, after two more managers join, through the same manager
+(the baseline: one copy, as a single manager), then, with a new image each round (so that no push is a mount), after two more managers join, through the same manager
 (each push is on all three when skopeo returns). Then the image is pulled through a fourth manager that
 joined after the pushes (it fetches from a peer) and through one that holds it. Medians over the rounds.
 
@@ -54,16 +54,17 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="corral-bench-registry-ha-") as work_dir:
         work = Path(work_dir)
-        layout = work / "layout"
-        image_bytes = bench_registry.build_image(layout, args.size_mib * 1024 * 1024)
+        # A new image per push: skopeo remembers where it pushed a blob and would mount it instead of uploading it.
+        layouts = [work / f"layout{i}" for i in range(2 * args.rounds)]
+        image_bytes = [bench_registry.build_image(layout, args.size_mib * 1024 * 1024) for layout in layouts][0]
         plane = ControlPlane.create(work / "plane")
         try:
             registries = {name: f"127.0.0.1:{free_port()}" for name in ("m1", "m2", "m3", "m4")}
             m1 = plane.start_manager("m1", registry=registries["m1"])
             creds = f"corral:{admin_token(m1.data_dir)}"
-            alone = [push(layout, registries["m1"], f"alone/r{i}", creds) for i in range(args.rounds)]
+            alone = [push(layouts[i], registries["m1"], f"alone/r{i}", creds) for i in range(args.rounds)]
             joined: list[ManagerProcess] = [plane.start_manager(name, seed=m1, registry=registries[name]) for name in ("m2", "m3")]
-            three = [push(layout, registries["m1"], f"three/r{i}", creds) for i in range(args.rounds)]
+            three = [push(layouts[args.rounds + i], registries["m1"], f"three/r{i}", creds) for i in range(args.rounds)]
             assert all((m.data_dir / "registry" / "repositories" / "three" / f"r{args.rounds - 1}").exists() for m in joined)
             plane.start_manager("m4", seed=m1, registry=registries["m4"])
             fetched = [pull(registries["m4"], f"three/r{i}", creds, work / f"f{i}") for i in range(args.rounds)]
