@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import docker
 import httpx
@@ -76,7 +77,7 @@ def test_an_image_pushed_through_one_manager_is_served_by_the_others_after_its_l
         compose.write_text(f"services:\n  web:\n    image: {image}\n    ports: [\"8080\"]\n    stop_grace_period: 1s\n    deploy: {{replicas: 2}}\n")
         plane.cli(survivors, "deploy", "-c", str(compose), "--name", "ha")
 
-        def running() -> list[dict] | None:
+        def running() -> list[dict[str, Any]] | None:
             tasks = [t for t in plane.api(m3, "GET", "/v1/services/ha_web/tasks") if t["state"] == "running"]
             return tasks if len(tasks) == 2 else None
 
