@@ -57,6 +57,7 @@ class Registration:
     cluster_id: str
     heartbeat_interval: float
     registry: str | None = None  # HOST:PORT of the cluster's registry: pulled from with the node's credential
+    registries: tuple[str, ...] = ()  # HOST:PORT of every manager's registry (several managers): they hold the same images
 
 
 class Agent:
@@ -125,7 +126,9 @@ class Agent:
             self.client.use_token(reply["credential"])
         if reply.get("certificate"):
             await self.identity.install(settings.name, reply["certificate"], self.client)
-        return Registration(reply["cluster_id"], float(reply["heartbeat_interval"]), reply.get("registry"))
+        return Registration(
+            reply["cluster_id"], float(reply["heartbeat_interval"]), reply.get("registry"), tuple(reply.get("registries") or ()),
+        )
 
     async def _send_registration(self, body: dict[str, Any]) -> Any:
         """Over TLS: the manager's CA checked against the join token first, and a certificate request for this node.
@@ -148,7 +151,7 @@ class Agent:
         registration = await self._register_patiently()
         self.engine = self._engine_factory(registration.cluster_id, self.settings.name)
         if registration.registry:
-            self.engine.use_registry(registration.registry, self.settings.name, lambda: self.client.token)
+            self.engine.use_registry(registration.registry, self.settings.name, lambda: self.client.token, registration.registries)
         self.link.heartbeat_interval = registration.heartbeat_interval
         self.link.attach(self)
         self.registered.set()

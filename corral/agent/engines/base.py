@@ -63,9 +63,10 @@ class Engine(ABC):
     takes_files = False  # whether `start` puts secrets and configs in containers (the agent fetches them only then)
     networks: "EngineNetworks | None" = None  # the engine's per-stack networks, if it has real ones
 
-    def use_registry(self, registry: str, user: str, password: Callable[[], str | None]) -> None:
+    def use_registry(self, registry: str, user: str, password: Callable[[], str | None], others: Sequence[str] = ()) -> None:
         """Pull images of the cluster's registry (HOST:PORT) as `user` (the node) with `password()` (its credential).
-        An engine that pulls nothing ignores it."""
+        `others`: the registries of the other managers (several managers): an image of any of them is pulled from
+        the next one when its own does not answer. An engine that pulls nothing ignores it."""
 
     def use_dns(self, address: str) -> None:
         """Give containers started from now on the resolver at `address` (the node's DNS responder).
