@@ -10,13 +10,14 @@ from fastapi import APIRouter, Depends, Query
 
 from corral.manager import node_top
 from corral.manager.api.deps import context
+from corral.manager.api.openapi import error_responses
 from corral.manager.context import ManagerContext
 from corral.model.errors import NotFound
 
 router = APIRouter(prefix="/v1/top", tags=["nodes"])
 
 
-@router.get("/nodes")
+@router.get("/nodes", responses=error_responses(404))  # 404: a node asked for by name is not known
 async def nodes_top(
     node: list[str] | None = Query(None, description="only these nodes (repeat it for several)"), ctx: ManagerContext = Depends(context)
 ) -> list[dict[str, Any]]:
