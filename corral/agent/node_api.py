@@ -4,7 +4,8 @@ Routes (NDJSON, one JSON object a line, streamed as the engine gives it):
 - `GET /v1/tasks/{task}/logs?follow=&tail=&since=`: `{"stream", "time", "line"}` per line;
 - `POST /v1/tasks/{task}/exec` with `{"command": [...]}`: `{"stream", "data"}` per output chunk, then
   `{"exit_code": N}`;
-- `GET /v1/tasks/{task}/stats`: one line, the container's resource use now (`corral service top`).
+- `GET /v1/tasks/{task}/stats`: one line, the container's resource use now (`corral service top`);
+- WebSocket `/v1/tasks/{task}/exec/session`: a command run with stdin and a terminal (`corral exec -it`, exec_sessions.py).
 A failure after the stream started ends it with one `{"error": ...}` line. Only containers of this
 agent (found by their task label) are reachable. Who may call is decided by the listener
 (node_listener.py: the manager's client certificate, nothing else), not here.
@@ -19,9 +20,11 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from corral.agent.engines.base import Engine, EngineError, LogOptions
+from corral.agent.exec_sessions import run_session
 
 MAX_COMMAND_BYTES = 64 * 1024
 
@@ -131,7 +134,11 @@ def node_app(engine: Callable[[], Engine | None]) -> Starlette:
             return _error(502, str(err))
         return Response(_line(dataclasses.asdict(stats)), media_type="application/x-ndjson")
 
+    async def session(websocket: WebSocket) -> None:
+        await run_session(websocket, engine, container_of)
+
     return Starlette(routes=[
+        WebSocketRoute("/v1/tasks/{task}/exec/session", session),
         Route("/v1/tasks/{task}/stats", usage, methods=["GET"]),
         Route("/v1/tasks/{task}/logs", logs, methods=["GET"]),
         Route("/v1/tasks/{task}/exec", run, methods=["POST"]),

@@ -5,7 +5,7 @@ from pydantic import BaseModel
 
 import corral
 from corral.manager.api import (
-    agent_batches, agents, discovery, errors, events, images, logs, managers, metrics, nodes, openapi, secrets, services, stacks,
+    agent_batches, agents, discovery, errors, events, exec_sessions, images, logs, managers, metrics, nodes, openapi, secrets, services, stacks,
     tasks, tokens, ui, volumes,
 )
 from corral.manager.api.audit import AuditWrites
@@ -58,6 +58,7 @@ def create_app(ctx: ManagerContext) -> FastAPI:
         agents.trust, agents.join, agents.router, agent_batches.router, discovery.router, discovery.agent_routes, events.router, images.router,
         secrets.secrets_router, secrets.configs_router, secrets.agent_values, tokens.router, tokens.whoami_router,
         volumes.router, volumes.agent_routes, managers.router, logs.router,
+        exec_sessions.router,
     )
     for router in routers:
         app.include_router(router)
