@@ -49,3 +49,38 @@ def test_the_session_asked_for(pty_pair, capsys) -> None:
         os.close(write_end)
     assert (session.tty, session.stdin, session.rows, raw) == (False, True, None, False)
     assert "Unable to use a TTY" in capsys.readouterr().err
+
+
+async def _drain(queue) -> bytes:
+    got = b""
+    while (chunk := await queue.get()) is not None:
+        got += chunk
+    return got
+
+
+async def test_stdin_is_read_whole_from_a_pipe_and_from_a_regular_file(tmp_path) -> None:
+    import asyncio
+
+    data = b"".join(b"line %06d\n" % n for n in range(10_000))
+    path = tmp_path / "input"
+    path.write_bytes(data)
+    with path.open("rb") as regular:
+        queue: asyncio.Queue = asyncio.Queue()
+        terminal._read_stdin(regular.fileno(), queue)  # the loop cannot watch a regular file: a thread reads it
+        assert await asyncio.wait_for(_drain(queue), 10) == data
+
+    read_end, write_end = os.pipe()
+    try:
+        queue = asyncio.Queue()
+        terminal._read_stdin(read_end, queue)
+
+        def feed() -> None:
+            os.write(write_end, data[:5000])
+            os.write(write_end, data[5000:])
+            os.close(write_end)
+
+        writer = asyncio.get_running_loop().run_in_executor(None, feed)  # a full pipe blocks the writer, not the loop
+        assert await asyncio.wait_for(_drain(queue), 10) == data
+        await writer
+    finally:
+        os.close(read_end)
