@@ -5,9 +5,10 @@ from pydantic import BaseModel
 
 import corral
 from corral.manager.api import (
-    agent_batches, agents, discovery, errors, events, exec_sessions, images, logs, managers, metrics, nodes, openapi, secrets, services, stacks,
+    agent_batches, agents, discovery, errors, events, images, logs, managers, metrics, nodes, openapi, secrets, services, stacks,
     tasks, tokens, ui, volumes,
 )
+from corral.manager.api import exec_sessions
 from corral.manager.api.audit import AuditWrites
 from corral.manager.api.auth import authorize
 from corral.manager.api.body_limit import LimitRequestBody
@@ -58,10 +59,10 @@ def create_app(ctx: ManagerContext) -> FastAPI:
         agents.trust, agents.join, agents.router, agent_batches.router, discovery.router, discovery.agent_routes, events.router, images.router,
         secrets.secrets_router, secrets.configs_router, secrets.agent_values, tokens.router, tokens.whoami_router,
         volumes.router, volumes.agent_routes, managers.router, logs.router,
-        exec_sessions.router,
     )
     for router in routers:
         app.include_router(router)
+    app.include_router(exec_sessions.router)  # a WebSocket route: it checks its token itself (auth.authorize_session)
     ui.install(app)
     metrics.install(app, ctx)
     openapi.install(app)
