@@ -82,10 +82,14 @@ async def run_session(client: ManagerClient, task: str, session: channels.Sessio
         if session.stdin:
             _read_stdin(stdin_fd, inbound)
         if session.tty:
+            async def send_size(size: tuple[int, int]) -> None:
+                with contextlib.suppress(Exception):  # the session may have ended meanwhile: its end says why
+                    await connection.send(channels.resize(*size))
+
             def resized() -> None:
                 size = terminal_size(stdin_fd) or terminal_size(sys.stdout.fileno())
                 if size is not None:
-                    asyncio.ensure_future(connection.send(channels.resize(*size)))
+                    asyncio.ensure_future(send_size(size))
 
             loop.add_signal_handler(signal.SIGWINCH, resized)
             watching_size = True
