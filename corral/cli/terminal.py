@@ -43,44 +43,75 @@ def raw_mode(fd: int) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-def _read_stdin(fd: int, queue: "asyncio.Queue[bytes | None]") -> None:
-    """Stdin's chunks onto `queue` as they come (None at its end): a reader on the loop, or a thread for a regular
-    file (which the loop cannot watch, and which never blocks)."""
-    loop = asyncio.get_running_loop()
+class StdinReader:
+    """Stdin's chunks as they come, None at its end, at most `limit` chunks ahead of the sender: when that many
+    wait, the loop stops watching stdin until one is taken (back-pressure: a fast pipe never outruns the
+    session). A regular file, which the loop cannot watch (and which never blocks), is read by a thread."""
 
-    def ready() -> None:
+    def __init__(self, fd: int, limit: int = 16) -> None:
+        self._fd = fd
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=limit)
+        self._watching = False
+        self._ended = False
+        self._thread: asyncio.Future[None] | None = None
         try:
-            chunk = os.read(fd, CHUNK)
+            self._watch()
+        except PermissionError:  # a regular file
+            self._thread = asyncio.ensure_future(self._read_file())
+
+    def _watch(self) -> None:
+        self._loop.add_reader(self._fd, self._ready)
+        self._watching = True
+
+    def _unwatch(self) -> None:
+        if self._watching:
+            self._loop.remove_reader(self._fd)
+            self._watching = False
+
+    def _ready(self) -> None:
+        try:
+            chunk = os.read(self._fd, CHUNK)
         except BlockingIOError:
             return
         except OSError:
             chunk = b""
         if not chunk:
-            loop.remove_reader(fd)
-        queue.put_nowait(chunk or None)
+            self._unwatch()
+            self._ended = True
+        self._queue.put_nowait(chunk or None)  # never full here: the reader is stopped while it is
+        if self._queue.full():
+            self._unwatch()
 
-    try:
-        loop.add_reader(fd, ready)
-    except PermissionError:  # a regular file
-        async def whole() -> None:
-            while chunk := await loop.run_in_executor(None, os.read, fd, CHUNK):
-                await queue.put(chunk)
-            await queue.put(None)
+    async def _read_file(self) -> None:
+        while chunk := await self._loop.run_in_executor(None, os.read, self._fd, CHUNK):
+            await self._queue.put(chunk)
+        await self._queue.put(None)
 
-        asyncio.ensure_future(whole())
+    async def get(self) -> bytes | None:
+        chunk = await self._queue.get()
+        if not self._watching and not self._ended and self._thread is None:
+            self._watch()
+        return chunk
+
+    def close(self) -> None:
+        self._unwatch()
+        self._ended = True
+        if self._thread is not None:
+            self._thread.cancel()
 
 
 async def run_session(client: ManagerClient, task: str, session: channels.Session, stdin_fd: int) -> int:
     """Run the session to its end: the command's exit code; ApiError when it could not run or the stream broke."""
     connection = await client.session(f"/v1/tasks/{task}/exec/session")
     loop = asyncio.get_running_loop()
-    inbound: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
+    stdin: StdinReader | None = None
     watching_size = False
     sender: asyncio.Task[None] | None = None
     try:
         await connection.send(session.start_message())
         if session.stdin:
-            _read_stdin(stdin_fd, inbound)
+            stdin = StdinReader(stdin_fd)
         if session.tty:
             async def send_size(size: tuple[int, int]) -> None:
                 with contextlib.suppress(Exception):  # the session may have ended meanwhile: its end says why
@@ -94,19 +125,19 @@ async def run_session(client: ManagerClient, task: str, session: channels.Sessio
             loop.add_signal_handler(signal.SIGWINCH, resized)
             watching_size = True
 
-        async def send_input() -> None:
-            while (chunk := await inbound.get()) is not None:
+        async def send_input(reader: StdinReader) -> None:
+            while (chunk := await reader.get()) is not None:
                 await connection.send(channels.message(channels.STDIN, chunk))
             await connection.send(channels.close_stdin())
 
-        sender = asyncio.create_task(send_input())
+        if stdin is not None:
+            sender = asyncio.create_task(send_input(stdin))
         return await _receive(connection)
     finally:
         if watching_size:
             loop.remove_signal_handler(signal.SIGWINCH)
-        if session.stdin:
-            with contextlib.suppress(Exception):
-                loop.remove_reader(stdin_fd)
+        if stdin is not None:
+            stdin.close()
         if sender is not None:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

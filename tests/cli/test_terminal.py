@@ -1,5 +1,6 @@
 """The local end of `corral exec -i/-t`: raw mode is undone whatever happens; -t without a terminal gives none."""
 
+import asyncio
 import os
 import termios
 
@@ -51,36 +52,47 @@ def test_the_session_asked_for(pty_pair, capsys) -> None:
     assert "Unable to use a TTY" in capsys.readouterr().err
 
 
-async def _drain(queue) -> bytes:
+async def _drain(reader, pause: float = 0) -> bytes:
     got = b""
-    while (chunk := await queue.get()) is not None:
+    while (chunk := await reader.get()) is not None:
         got += chunk
+        if pause:
+            await asyncio.sleep(pause)  # a slow session: stdin must wait for it, not be dropped
     return got
 
 
-async def test_stdin_is_read_whole_from_a_pipe_and_from_a_regular_file(tmp_path) -> None:
-    import asyncio
-
+async def test_stdin_is_read_whole_from_a_regular_file(tmp_path) -> None:
     data = b"".join(b"line %06d\n" % n for n in range(10_000))
     path = tmp_path / "input"
     path.write_bytes(data)
     with path.open("rb") as regular:
-        queue: asyncio.Queue = asyncio.Queue()
-        terminal._read_stdin(regular.fileno(), queue)  # the loop cannot watch a regular file: a thread reads it
-        assert await asyncio.wait_for(_drain(queue), 10) == data
+        reader = terminal.StdinReader(regular.fileno())  # the loop cannot watch a regular file: a thread reads it
+        assert await asyncio.wait_for(_drain(reader), 10) == data
 
+
+@pytest.mark.parametrize("pause", [0, 0.002])
+async def test_stdin_from_a_pipe_is_read_whole_and_never_more_than_the_limit_ahead(pause: float) -> None:
+    data = b"".join(b"line %06d\n" % n for n in range(200_000))  # 2.4 MB: many times the limit of 16 chunks
     read_end, write_end = os.pipe()
     try:
-        queue = asyncio.Queue()
-        terminal._read_stdin(read_end, queue)
+        reader = terminal.StdinReader(read_end, limit=4)
+        most = [0]
+        real_get = reader._queue.get
+
+        async def get():
+            most[0] = max(most[0], reader._queue.qsize())
+            return await real_get()
+
+        reader._queue.get = get
 
         def feed() -> None:
-            os.write(write_end, data[:5000])
-            os.write(write_end, data[5000:])
-            os.close(write_end)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(data)
 
         writer = asyncio.get_running_loop().run_in_executor(None, feed)  # a full pipe blocks the writer, not the loop
-        assert await asyncio.wait_for(_drain(queue), 10) == data
+        assert await asyncio.wait_for(_drain(reader, pause), 60) == data
         await writer
+        assert most[0] <= 4
+        reader.close()
     finally:
         os.close(read_end)

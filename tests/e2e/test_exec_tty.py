@@ -111,10 +111,10 @@ def test_exec_it_terminal_resize_exit_code_and_piped_stdin(cluster: Cluster, com
     # -i, stdin piped (no terminal): `cat` gets it all, then its end; the command's exit code comes back
     echoed = cluster.cli("exec", "-i", tasks[1]["id"], "--", "cat", stdin="hi\nthere\n")
     assert echoed.stdout == "hi\nthere\n", echoed
-    big = "".join(f"line {n:06d}\n" for n in range(20_000))  # ~240 KB: more than one chunk on every hop
+    big = "".join(f"line {n:06d}\n" for n in range(250_000))  # 3 MB: far more than the CLI reads ahead (16 chunks)
     assert cluster.cli("exec", "-i", "tt_web", "--", "cat", stdin=big).stdout == big
     counted = cluster.cli("exec", "-i", "tt_web", "--", "sh", "-c", "wc -l; echo oops >&2; exit 4", stdin=big, check=False)
-    assert (counted.returncode, counted.stdout.strip(), counted.stderr.strip()) == (4, "20000", "oops"), counted
+    assert (counted.returncode, counted.stdout.strip(), counted.stderr.strip()) == (4, "250000", "oops"), counted
     # -it without a terminal on stdin: a warning, then the command runs without one (as kubectl)
     no_tty = cluster.cli("exec", "-it", "tt_web", "--", "sh", "-c", "test -t 0 || echo no terminal", stdin="")
     assert no_tty.stdout == "no terminal\n" and "Unable to use a TTY" in no_tty.stderr, no_tty
