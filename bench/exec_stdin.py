@@ -9,7 +9,7 @@ Starts a local cluster (real Docker), deploys one replica, then, interleaved `--
 - start: the wall time of `exec -i ... true` with empty stdin (the CLI's start, the session's set-up on
   every hop, the engine's exec).
 
-    flock /tmp/corral-e2e.lock .venv/bin/python bench/exec_stdin.py [--megabytes 32 --repeat 3]
+    flock /tmp/corral-e2e.lock .venv/bin/python bench/exec_stdin.py [--megabytes 16 --repeat 3]
 
 Medians are printed with the ratio corral/docker; the last line is one JSON object with the figures.
 """
@@ -49,7 +49,7 @@ def timed(command: list[str], data: bytes, env: dict[str, str] | None = None) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--megabytes", type=int, default=32)
+    parser.add_argument("--megabytes", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     data = (b"0123456789abcdef" * 64 + b"\n") * (args.megabytes * 1024 * 1024 // 1025)
@@ -76,7 +76,7 @@ def main() -> None:
                         raise SystemExit(f"{way}: wc -c counted {out!r}, {len(data)} bytes were sent")
                     mbps[way].append(len(data) / took / 1e6)
                     start[way].append(timed([*prefix, "true"], b"", way_env)[0])
-                print(f"round {round_}: " + ", ".join(f"{way} {mbps[way][-1]:.1f} MB/s start {start[way][-1] * 1000:.0f} ms" for way in ways))
+                print(f"round {round_}: " + ", ".join(f"{way} {mbps[way][-1]:.1f} MB/s start {start[way][-1] * 1000:.0f} ms" for way in ways), flush=True)
         finally:
             cluster.cleanup()
     medians = {way: {"mb_per_s": statistics.median(mbps[way]), "start_ms": statistics.median(start[way]) * 1000} for way in ways}
