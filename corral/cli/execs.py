@@ -86,7 +86,6 @@ def _interactive(manager: str | None, target: str, slot: int | None, command: li
         task = await resolve_task(client, target, slot)
         if not raw:
             return await terminal.run_session(client, task, session, stdin_fd)
-        with terminal.raw_mode(stdin_fd):
-            return await terminal.run_session(client, task, session, stdin_fd)
+        return await terminal.while_raw(stdin_fd, terminal.run_session(client, task, session, stdin_fd))
 
     return call(manager, run)

@@ -14,7 +14,7 @@ import signal
 import sys
 import termios
 import tty
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 from corral.client import ApiError, ManagerClient
@@ -41,6 +41,33 @@ def raw_mode(fd: int) -> Iterator[None]:
         yield
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+async def while_raw(fd: int, session: Awaitable[int]) -> int:
+    """Run `session` with the terminal on `fd` in raw mode. SIGTERM and SIGHUP (a closed terminal window) would end
+    the process without undoing raw mode: they cancel the session instead, so it is undone, and the code is
+    the signal's (128 + N, as a shell reports it)."""
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    assert me is not None
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        me.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        with raw_mode(fd):
+            return await session
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        return 128 + received[0]
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
 
 
 class StdinReader:

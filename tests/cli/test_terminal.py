@@ -96,3 +96,41 @@ async def test_stdin_from_a_pipe_is_read_whole_and_never_more_than_the_limit_ahe
         reader.close()
     finally:
         os.close(read_end)
+
+
+def test_sigterm_during_a_raw_session_undoes_raw_mode_and_exits_143() -> None:
+    """A real process on its own pty: raw mode on, SIGTERM arrives, the terminal is as it was and the code is 128+15."""
+    import pty
+    import signal
+    import sys
+    import time
+
+    program = (
+        "import asyncio, sys\n"
+        "from corral.cli import terminal\n"
+        "async def session():\n"
+        "    print('RAW', flush=True)\n"
+        "    await asyncio.sleep(60)\n"
+        "    return 0\n"
+        "sys.exit(asyncio.run(terminal.while_raw(0, session())))\n"
+    )
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execv(sys.executable, [sys.executable, "-c", program])
+    try:
+        before = termios.tcgetattr(master)  # the master reports the terminal's settings (Linux)
+        seen, deadline = b"", time.monotonic() + 20
+        while b"RAW" not in seen and time.monotonic() < deadline:
+            seen += os.read(master, 1024)
+        assert b"RAW" in seen, seen
+        assert not termios.tcgetattr(master)[3] & termios.ICANON
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        assert os.waitstatus_to_exitcode(status) == 143
+        assert termios.tcgetattr(master)[3] & termios.ICANON and termios.tcgetattr(master)[3] == before[3]
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(master)
