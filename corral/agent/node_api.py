@@ -6,6 +6,7 @@ Routes (NDJSON, one JSON object a line, streamed as the engine gives it):
   `{"exit_code": N}`;
 - `GET /v1/tasks/{task}/stats`: one line, the container's resource use now (`corral service top`);
 - `GET /v1/node/usage`: one line, what the node's containers use together now (`corral node top`, node_usage.py).
+- WebSocket `/v1/tasks/{task}/exec/session`: a command run with stdin and a terminal (`corral exec -it`, exec_sessions.py).
 A failure after the stream started ends it with one `{"error": ...}` line. Only containers of this
 agent (found by their task label) are reachable. Who may call is decided by the listener
 (node_listener.py: the manager's client certificate, nothing else), not here.
@@ -20,11 +21,13 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from corral.agent.clock import SYSTEM_CLOCK, Clock
 from corral.agent.engines.base import Engine, EngineError, LogOptions
 from corral.agent.node_usage import NodeUsage
+from corral.agent.exec_sessions import run_session
 
 MAX_COMMAND_BYTES = 64 * 1024
 
@@ -144,8 +147,12 @@ def node_app(engine: Callable[[], Engine | None], clock: Clock = SYSTEM_CLOCK) -
             return _error(502, str(err))
         return Response(_line(dataclasses.asdict(use)), media_type="application/x-ndjson")
 
+    async def session(websocket: WebSocket) -> None:
+        await run_session(websocket, engine, container_of)
+
     return Starlette(routes=[
         Route("/v1/node/usage", node_use, methods=["GET"]),
+        WebSocketRoute("/v1/tasks/{task}/exec/session", session),
         Route("/v1/tasks/{task}/stats", usage, methods=["GET"]),
         Route("/v1/tasks/{task}/logs", logs, methods=["GET"]),
         Route("/v1/tasks/{task}/exec", run, methods=["POST"]),

@@ -7,7 +7,7 @@ It knows URLs and JSON, not what the objects mean: callers get plain dicts
 import json
 import ssl
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -16,6 +16,9 @@ from corral.model.headers import LEADER_HEADER
 from corral.model.paging import CONTINUE_HEADER
 
 PAGE = 500  # items per page `pages` asks for (the manager allows 1 to 5,000)
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 
 class ApiError(Exception):
@@ -164,6 +167,32 @@ class ManagerClient:
             url = self.url
             self._next()  # the next stream (or call) tries another manager of the list
             raise ApiError(f"lost the manager at {url}: {err or type(err).__name__}") from err
+
+
+    async def session(self, path: str) -> "ClientConnection":
+        """A WebSocket to the manager (`corral exec -it`), with the token and the TLS trust of every call.
+        A refused handshake raises ApiError with the manager's status and message, as a refused call does."""
+        from websockets.asyncio.client import connect  # only `corral exec -i/-t` needs it (the CLI starts fast)
+        from websockets.exceptions import InvalidHandshake, InvalidStatus
+
+        url = self.url
+        secure = url.startswith("https://")
+        target = ("wss://" + url.removeprefix("https://") if secure else "ws://" + url.removeprefix("http://")) + path
+        context: ssl.SSLContext | None = None
+        verify = self._options["verify"]
+        if secure and isinstance(verify, ssl.SSLContext):
+            context = verify
+        elif secure and verify is False:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            return await connect(target, ssl=context, additional_headers=headers, open_timeout=10, compression=None)
+        except InvalidStatus as err:
+            raise _error(httpx.Response(err.response.status_code, content=bytes(err.response.body or b""))) from None
+        except (OSError, TimeoutError, InvalidHandshake) as err:
+            raise ApiError(f"cannot reach the manager at {url}: {err or type(err).__name__}") from err
 
 
 _JSON = {"content-type": "application/json"}

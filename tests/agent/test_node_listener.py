@@ -135,3 +135,44 @@ async def test_without_tls_there_is_no_stream_and_the_error_says_why(setup: tupl
     with pytest.raises(NodeUnreachable, match="serves no logs or exec"):
         [item async for item in streams.lines(_node(listener), "GET", "/v1/tasks/t1/logs")]
     await streams.close()
+
+
+async def test_an_exec_session_over_mutual_tls_and_who_is_refused(setup: tuple[NodeListener, Path, FakeEngine]) -> None:
+    """The WebSocket of `corral exec -it` on the listener: the manager's certificate gets a session; the name of
+    another node, a node's certificate or none do not (the listener checks before any HTTP, upgrade or not)."""
+    from test_exec_sessions import FakeAttachment
+
+    from corral.client import exec_channels as channels
+
+    listener, data_dir, engine = setup
+    attached: list[FakeAttachment] = []
+
+    async def exec_attach(container_id: str, command: Sequence[str], tty: bool, stdin: bool) -> FakeAttachment:
+        attached.append(FakeAttachment(exit_code=7))
+        return attached[-1]
+
+    engine.exec_attach = exec_attach  # type: ignore[method-assign]
+    streams = _manager_streams(data_dir)
+    try:
+        session = await streams.session(_node(listener), "/v1/tasks/t1/exec/session")
+        await session.send(channels.Session(("sh",), tty=True, stdin=True, rows=24, cols=80).start_message())
+        await session.send(channels.message(channels.STDIN, b"ls\r"))
+        assert channels.split(await session.recv()) == (channels.STDOUT, b"LS\r")
+        await session.send(channels.close_stdin())
+        assert channels.split(await session.recv()) == (channels.STATUS, b'{"exit_code": 7}')
+        await session.close()
+        assert attached[0].written == [b"ls\r"] and attached[0].sizes == [(24, 80)]
+        with pytest.raises(NodeUnreachable, match="cannot reach node node-2's agent"):
+            await streams.session(_node(listener, "node-2"), "/v1/tasks/t1/exec/session")
+    finally:
+        await streams.close()
+    ca = load_or_create_ca(data_dir, time.time())
+    other_cert, other_key, _ = node_files(ca, data_dir, "node-3", time.time())
+    for context in (client_context(ca.certificate_pem, other_cert, other_key), client_context(ca.certificate_pem)):
+        streams = NodeStreams(context)
+        try:
+            with pytest.raises(NodeUnreachable):
+                await streams.session(_node(listener), "/v1/tasks/t1/exec/session")
+        finally:
+            await streams.close()
+    assert len(attached) == 1

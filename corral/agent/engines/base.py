@@ -57,6 +57,34 @@ class TaskFile:
     data: bytes = field(repr=False)  # never in a log line or a traceback
 
 
+class Attachment(ABC):
+    """A command running in a container with its streams attached (engines/docker_attach.py)."""
+
+    @abstractmethod
+    async def read(self) -> Frame | None:
+        """The next output (stdout only with a tty), None at its end."""
+
+    @abstractmethod
+    async def write(self, data: bytes) -> None:
+        """Send `data` to the command's stdin (once the previous write drained)."""
+
+    @abstractmethod
+    async def close_stdin(self) -> None:
+        """The command's stdin is at its end."""
+
+    @abstractmethod
+    async def resize(self, rows: int, cols: int) -> None:
+        """The terminal's new size (a tty only)."""
+
+    @abstractmethod
+    async def exit_code(self) -> int:
+        """The command's exit code, once its output ended."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Let go of the streams (the command may still run: its stdin ends)."""
+
+
 class Engine(ABC):
     """Runs the containers of one node's tasks; every method is safe to call again."""
 
@@ -109,6 +137,10 @@ class Engine(ABC):
 
     def exec_stream(self, container_id: str, command: Sequence[str]) -> AsyncIterator[Frame | int]:
         """Run `command` in the container: its output as it comes, then its exit code (`corral exec`)."""
+        raise EngineError(f"{type(self).__name__} cannot run commands in containers")
+
+    async def exec_attach(self, container_id: str, command: Sequence[str], tty: bool, stdin: bool) -> "Attachment":
+        """Start `command` in the container attached both ways: stdin in, output out, a terminal when `tty` (`corral exec -it`)."""
         raise EngineError(f"{type(self).__name__} cannot run commands in containers")
 
     async def close(self) -> None:

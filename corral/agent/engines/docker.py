@@ -25,7 +25,8 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from corral.agent import labels
-from corral.agent.engines.base import ContainerInfo, ContainerStats, Engine, EngineError, LogOptions, TaskFile
+from corral.agent.engines.base import Attachment, ContainerInfo, ContainerStats, Engine, EngineError, LogOptions, TaskFile
+from corral.agent.engines.docker_attach import attach
 from corral.agent.engines.docker_options import create_options
 from corral.agent.engines.docker_streams import DockerStreams
 from corral.agent.engines.frames import Frame, LogLine
@@ -72,6 +73,9 @@ class DockerEngine(Engine):
 
     async def stats(self, container_id: str) -> ContainerStats:
         return await self._streamer().stats(container_id)
+
+    async def exec_attach(self, container_id: str, command: Sequence[str], tty: bool, stdin: bool) -> Attachment:
+        return await attach(self._streamer(), container_id, command, tty, stdin)
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()

@@ -34,8 +34,9 @@ def engine_socket(docker_host: str | None = None) -> str:
 
 class DockerStreams:
     def __init__(self, socket_path: str | None = None) -> None:
+        self.socket_path = socket_path or engine_socket()
         self._http = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=socket_path or engine_socket()), base_url=_BASE,
+            transport=httpx.AsyncHTTPTransport(uds=self.socket_path), base_url=_BASE,
             timeout=httpx.Timeout(30, read=None),
         )
 
@@ -77,14 +78,18 @@ class DockerStreams:
         """One sample of the container's resource use (`one-shot`: no wait for a second CPU sample)."""
         return stats_of(await self._call("GET", f"/containers/{container_id}/stats?stream=false&one-shot=true"))
 
-    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+    async def call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
+        """One Engine API call: its JSON answer (None when it has no body); EngineError when refused."""
+        return await self._call(method, path, body, params)
+
+    async def _call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
-            response = await self._http.request(method, path, json=body)
+            response = await self._http.request(method, path, json=body, params=params)
         except httpx.TransportError as err:
             raise EngineError(f"cannot reach the Docker engine: {err or type(err).__name__}") from err
         if response.status_code >= 400:
-            raise _engine_error(response.status_code, response.content)
-        return response.json()
+            raise engine_error(response.status_code, response.content)
+        return response.json() if response.content else None
 
     async def _frames(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[Frame]:
         async for frames in self._chunks(method, path, **kwargs):
@@ -97,7 +102,7 @@ class DockerStreams:
         try:
             async with self._http.stream(method, path, **kwargs) as response:
                 if response.status_code >= 400:
-                    raise _engine_error(response.status_code, await response.aread())
+                    raise engine_error(response.status_code, await response.aread())
                 async for chunk in response.aiter_raw():
                     yield decoder.feed(chunk)
         except httpx.TransportError as err:
@@ -118,7 +123,7 @@ def stats_of(raw: dict[str, Any]) -> ContainerStats:
     )
 
 
-def _engine_error(status: int, body: bytes) -> EngineError:
+def engine_error(status: int, body: bytes) -> EngineError:
     text = body.decode(errors="replace").strip()
     try:
         text = str(json.loads(text).get("message", text))

@@ -38,6 +38,7 @@ _RANK = {role: rank for rank, role in enumerate(TOKEN_ROLES)}
 READ = frozenset({"GET", "HEAD"})
 WRITE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ANY = READ | WRITE
+SESSION = frozenset({"WEBSOCKET"})  # a WebSocket route (api/auth.py authorize_session): a session, never a mere read
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ POLICY: tuple[Rule, ...] = (
     Rule(ANY, "/v1/tokens", Role.admin),
     Rule(WRITE, "/v1/nodes", Role.admin),
     Rule(WRITE, "/v1/cluster", Role.admin),  # cluster-wide policy (e.g. allow-privileged)
+    Rule(SESSION, "/", Role.admin),  # interactive sessions (`corral exec -it`): a shell in a container
     # the application: deployers
     Rule(WRITE, "/v1/stacks", Role.deployer),
     Rule(WRITE, "/v1/services", Role.deployer),

@@ -9,6 +9,7 @@ from corral.manager.api import (
     tasks, tokens, ui, volumes,
 )
 from corral.manager.api import node_top
+from corral.manager.api import exec_sessions
 from corral.manager.api.audit import AuditWrites
 from corral.manager.api.auth import authorize
 from corral.manager.api.body_limit import LimitRequestBody
@@ -63,6 +64,7 @@ def create_app(ctx: ManagerContext) -> FastAPI:
     for router in routers:
         app.include_router(router)
     app.include_router(node_top.router)
+    app.include_router(exec_sessions.router)  # a WebSocket route: it checks its token itself (auth.authorize_session)
     ui.install(app)
     metrics.install(app, ctx)
     openapi.install(app)

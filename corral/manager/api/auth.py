@@ -19,6 +19,7 @@ checked: the document is the API's public description and holds no data.
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 from starlette.routing import Route
 
 from corral.manager.access import tokens
@@ -26,6 +27,7 @@ from corral.manager.access.roles import CODE_ONLY, Role, require, required_role
 from corral.manager.access.tokens import TokenRecord
 from corral.manager.api.deps import context
 from corral.manager.api.openapi import API_TOKEN
+from corral.manager.context import ManagerContext
 from corral.model.errors import Unauthorized
 
 api_token = HTTPBearer(
@@ -57,4 +59,17 @@ async def authorize(request: Request, found: HTTPAuthorizationCredentials | None
 def caller(request: Request) -> TokenRecord:
     """The token the request was authorized with (a route behind `authorize`, not an agent route)."""
     record: TokenRecord = request.state.caller
+    return record
+
+
+async def authorize_session(connection: HTTPConnection, template: str) -> TokenRecord:
+    """The check of `authorize` for a WebSocket route (FastAPI's dependencies and HTTPBearer are for requests):
+    the method is `WEBSOCKET`, which roles.POLICY gives to admin. Unauthorized or Forbidden when refused."""
+    scheme, _, secret = connection.headers.get("authorization", "").partition(" ")
+    ctx: ManagerContext = connection.app.state.context
+    try:
+        record = await tokens.authenticate(ctx.store, secret.strip() if scheme.lower() == "bearer" else None, ctx.clock())
+    except Unauthorized as err:
+        raise Unauthorized(f"{err}; WEBSOCKET {template} needs a token of the {required_role('WEBSOCKET', template).value} role") from None
+    require(record.role, "WEBSOCKET", template)
     return record

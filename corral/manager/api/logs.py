@@ -36,7 +36,7 @@ class ExecRequest(BaseModel):
     command: list[str] = Field(min_length=1, max_length=1024, description="the program and its arguments (no shell)")
 
 
-def _streams(ctx: ManagerContext) -> NodeStreams:
+def streams_of(ctx: ManagerContext) -> NodeStreams:
     if ctx.node_streams is None:
         raise NodeUnreachable("this manager reaches no agents (it runs without the cluster CA)")
     return ctx.node_streams
@@ -73,7 +73,7 @@ def _sources(ctx: ManagerContext, tasks: Any) -> Sources:
         found = cache.nodes.get(name)
         return found.obj if found else None
 
-    return Sources(tasks=tasks, node=node, streams=_streams(ctx), alive=alive)
+    return Sources(tasks=tasks, node=node, streams=streams_of(ctx), alive=alive)
 
 
 FollowQuery = Query(False, description="go on with new lines (and new tasks) until the client leaves")
@@ -112,13 +112,13 @@ async def service_top(name: str, ctx: ManagerContext = Depends(context)) -> list
     `{task, name, node, time, cpu_seconds, memory_working_set, rx_bytes, tx_bytes}`, or `{task, name, node, error}`."""
     if name not in ctx.cache.services:
         raise NotFound(f"service {name!r} not found (see `corral service ls`)")
-    streams = _streams(ctx)
+    streams = streams_of(ctx)
     running = [t for t in ctx.cache.tasks_of(name) if t.state.value == "running" and t.node and t.container_id]
 
     async def sample(task: Task) -> dict[str, Any]:
         label: dict[str, Any] = {"task": task.id, "name": task_name(task), "node": task.node}
         try:
-            node = _running_node(ctx, task)
+            node = running_node(ctx, task)
             figures = await read_stats(streams, node, task)
             return {**label, "time": ctx.clock(), **figures} if figures is not None else {**label, "error": "no figures"}
         except CorralError as err:
@@ -131,8 +131,8 @@ async def service_top(name: str, ctx: ManagerContext = Depends(context)) -> list
 async def exec_in_task(task: str, body: ExecRequest, ctx: ManagerContext = Depends(context)) -> StreamingResponse:
     """Run a command in the task's container; its output as it comes, then its exit code."""
     found = find_task(ctx.cache, task)
-    node = _running_node(ctx, found)
-    items = _streams(ctx).lines(node, "POST", f"/v1/tasks/{found.id}/exec", body={"command": body.command})
+    node = running_node(ctx, found)
+    items = streams_of(ctx).lines(node, "POST", f"/v1/tasks/{found.id}/exec", body={"command": body.command})
     first = await anext(items)  # an unreachable node or a missing container is an HTTP error, not a broken stream
     return _ndjson(_one_by_one(items), [first])
 
@@ -142,7 +142,7 @@ async def _one_by_one(items: AsyncIterator[dict[str, Any]]) -> AsyncIterator[lis
         yield [item]
 
 
-def _running_node(ctx: ManagerContext, task: Task) -> Any:
+def running_node(ctx: ManagerContext, task: Task) -> Any:
     if task.terminal or not task.container_id or task.node is None:
         raise NotFound(f"task {task.id} is {task.state.value}: commands run only in a running task's container")
     found = ctx.cache.nodes.get(task.node)
