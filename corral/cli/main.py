@@ -56,7 +56,7 @@ COMMANDS = [
     LazyCommand("deploy", "Create or update a stack's services from compose files (as `docker stack deploy`), merged and interpolated here.", _attr("corral.cli.stacks:deploy")),
     LazyCommand("events", "Follow cluster events (services, tasks, nodes) until interrupted.", _attr("corral.cli.events:events")),
     LazyCommand("ui", "Open the web UI, signed in with your token's role, through a link that works once, for a minute.", _attr("corral.cli.ui:ui")),
-    LazyCommand("exec", "Run a command in a task's container and exit with its exit code (as `kubectl exec`).", _attr("corral.cli.execs:exec_command")),
+    LazyCommand("exec", "Run a command in a task's container and exit with its exit code (as `kubectl exec`; `-it` for a shell).", _attr("corral.cli.execs:exec_command")),
     LazyCommand("login", "Store a token for URL and pin the cluster CA it shows; later commands use them (and URL by default).", _attr("corral.cli.access:login")),
     LazyCommand("logout", "Forget the token and the pinned CA of URL.", _attr("corral.cli.access:logout")),
     LazyCommand("whoami", "The token the CLI uses: its name, role and expiry.", _attr("corral.cli.access:whoami")),
