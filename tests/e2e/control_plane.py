@@ -22,7 +22,7 @@ from tests.etcd_server import EtcdCluster, start_etcd
 from tests.tls import admin_headers, admin_token, ca_file, verify
 
 
-SHARED_FILES = ("ca.pem", "ca-key.pem", "join-token", "kek")  # what every manager of one cluster holds alike
+from corral.cli.ha_up import SHARED_FILES  # what every manager of one cluster holds alike
 
 
 @dataclass
