@@ -513,6 +513,11 @@ def up(
     metrics_port: int = typer.Option(
         7071, "--metrics-port", min=0, max=65535, help="port of each agent's /metrics on its node address (0: none)",
     ),
+    managers: int = typer.Option(
+        1, "--managers", min=1, max=7,
+        help="how many managers: more than 1 runs a local etcd cluster of as many members and each manager as its own "
+        "process on the --listen port and the ports after it (3: survives losing one manager or etcd member)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a whole local cluster in the foreground: a manager and NODES agents on loopback addresses.
@@ -539,13 +544,11 @@ def up(
     data_path = _mesh(mesh)
     resources = _resources(node_cpus, node_memory)
 
-    async def run() -> None:
-        mgr = Manager(settings)
-        ctx = await mgr.start()
-        agents = [
+    def local_agents(manager_urls: str, join_token: str) -> list[Agent]:
+        return [
             Agent(
                 AgentSettings(
-                    manager_url=settings.url, name=f"node-{i + 1}", address=str(base + i), token=ctx.join_token,
+                    manager_url=manager_urls, name=f"node-{i + 1}", address=str(base + i), token=join_token,
                     resources=resources, mesh_data_path=data_path, state_dir=data_dir / "nodes" / f"node-{i + 1}",
                     node_port=0,  # any free port: several local clusters may run at once
                     metrics_port=metrics_port or None,
@@ -554,12 +557,13 @@ def up(
             )
             for i in range(nodes)
         ]
+
+    async def serve(agents: list[Agent], what: str) -> None:
         try:
             for node in agents:
                 await node.start()
             console.print(
-                f"corral is up: manager {settings.url}, {nodes} nodes "
-                f"({agents[0].settings.address}..{agents[-1].settings.address}), data in {data_dir}",
+                f"corral is up: {what}, {nodes} nodes ({agents[0].settings.address}..{agents[-1].settings.address}), data in {data_dir}",
                 highlight=False,
             )
             if data_dir.resolve() != DEFAULT_DATA_DIR.resolve():  # ~/.corral's admin token and CA: the CLI finds them itself
@@ -567,12 +571,61 @@ def up(
             console.print("Press Ctrl-C (or send SIGTERM) to stop the cluster and its containers.")
             await _until_signalled()
         finally:
-            console.print("stopping: agents and their containers, then the manager", highlight=False)
+            console.print("stopping: agents and their containers", highlight=False)
             await asyncio.gather(*(node.stop(remove_containers=True) for node in agents), return_exceptions=True)
-            await mgr.stop()
 
     runtime.tune()
+    if managers > 1:
+        _up_managers(managers, settings, store, _manager_args(
+            node_lease, node_grace, service_network, store_history, task_history, max_request_bytes, limit, insecure, cert_expiry,
+            allow_bind, allow_privileged,
+        ), lambda urls, token: _run_daemon(serve(local_agents(urls, token), f"managers {urls}")))
+        return
+
+    async def run() -> None:
+        mgr = Manager(settings)
+        ctx = await mgr.start()
+        try:
+            await serve(local_agents(settings.url, ctx.join_token), f"manager {settings.url}")
+        finally:
+            await mgr.stop()
+
     _run_daemon(run())
+
+
+def _manager_args(
+    node_lease: float, node_grace: float, service_network: str, store_history: int, task_history: int, max_request_bytes: int,
+    limits: list[str], insecure: bool, cert_expiry: str, allow_bind: list[str], allow_privileged: bool,
+) -> list[str]:
+    """`corral up`'s options that each manager of `--managers N` is given alike (checked by `up` already)."""
+    args = [
+        "--node-lease", str(node_lease), "--node-grace", str(node_grace), "--service-network", service_network,
+        "--store-history", str(store_history), "--history", str(task_history), "--max-request-bytes", str(max_request_bytes),
+        "--cert-expiry", cert_expiry,
+    ]
+    args += [item for limit in limits for item in ("--limit", limit)]
+    args += [item for directory in allow_bind for item in ("--allow-bind", directory)]
+    return args + (["--allow-privileged"] if allow_privileged else []) + (["--insecure"] if insecure else [])
+
+
+def _up_managers(count: int, settings: ManagerSettings, store: str, manager_args: list[str], serve: Any) -> None:
+    from corral.cli import ha_up
+    from corral.store.etcd.local import EtcdNotInstalled
+
+    if store and not store.startswith("etcd://"):
+        fail(f"--managers {count}: several managers share an etcd store, not {store.split(':', 1)[0]} (omit --store: a local etcd is started)")
+    registry = None
+    if settings.registry_listen is not None:
+        host, port = _listen(settings.registry_listen, "--registry-listen")
+        registry = (host, port)
+    plan = ha_up.HaPlan(
+        managers=count, data_dir=settings.data_dir, host=settings.listen_host, port=settings.listen_port,
+        scheme="https" if settings.tls else "http", registry=registry, store=store, manager_args=manager_args,
+    )
+    try:
+        ha_up.run(plan, serve, lambda line: console.print(line, highlight=False))
+    except (EtcdNotInstalled, ha_up.ManagerFailed, TimeoutError, RuntimeError, ValueError) as err:
+        fail(str(err))
 
 
 def _run_daemon(main: Coroutine[Any, Any, None]) -> None:

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from corral.manager import keys
 from corral.model import Node, Service, Task, TaskState
-from corral.model.errors import Compacted, NotCaughtUp
+from corral.model.errors import Compacted, NotCaughtUp, StoreUnavailable
 from corral.model.task import DesiredState, SharedSpecs, TERMINAL_STATES
 from corral.model.volume import Volume
 from corral.store import KeyValue, Store, WatchEvent, WatchExpired
@@ -29,6 +29,7 @@ M = TypeVar("M", bound=BaseModel)
 
 LEFT_PER_NODE = 1000  # departed tasks remembered per node for delta watches
 YIELD_EVERY = 200  # changes applied in a row before the cache lets other work run
+RELIST_RETRY = 0.5  # seconds between two tries to list a store that does not answer (the last known state is served)
 CATCH_UP_TIMEOUT = 10.0  # seconds `wait_for` waits for the cache to see a write
 JOURNAL_LIMIT = 200_000  # node changes remembered for watches of many nodes (see `nodes_changed_since`)
 
@@ -92,6 +93,9 @@ class StateCache:
     # `journal_base` is the position of journal[0]; older entries are dropped past JOURNAL_LIMIT.
     journal: list[tuple[int, str]] = field(default_factory=list)
     journal_base: int = 0
+    # API tokens' records by key (tokens/ID), as stored: requests are authenticated from here, so the API answers
+    # without a store round per request, and reads go on while the store has no quorum (access/tokens.py).
+    tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     loads: int = 0  # how many times the cache listed the store (a re-list is not seen by listeners)
     _specs: SharedSpecs = field(default_factory=SharedSpecs)  # one spec object per service version
     _next_change: asyncio.Future[None] | None = None  # resolved at the next change; made when somebody waits
@@ -103,7 +107,12 @@ class StateCache:
 
         After a re-list every agent's next watch gets its node's whole list (see `_load`)."""
         while True:
-            items, revision = await self.store.range("")
+            try:
+                items, revision = await self.store.range("")
+            except StoreUnavailable as err:  # e.g. etcd without quorum: keep serving what is known, list again soon
+                log.warning("cache cannot list the store (%s); serving the last known state until it can", err)
+                await asyncio.sleep(RELIST_RETRY)
+                continue
             self._load(items, revision)
             self.synced.set()
             try:
@@ -127,6 +136,7 @@ class StateCache:
         self.tasks.clear()
         self.nodes.clear()
         self.volumes.clear()
+        self.tokens.clear()
         self.node_tasks.clear()
         self.node_left.clear()
         self.service_tasks.clear()
@@ -171,6 +181,8 @@ class StateCache:
             self.nodes[node.name] = Versioned(node, revision)
         elif key.startswith(keys.VOLUMES):
             self.volumes[key] = Versioned(Volume.model_validate(value), revision)
+        elif key.startswith(keys.TOKENS):
+            self.tokens[key] = value
 
     def _count(self, task: Task, sign: int) -> None:
         counts = self.service_counts.setdefault(task.service, [0, 0])
@@ -197,6 +209,8 @@ class StateCache:
             self.nodes.pop(key.removeprefix(keys.NODES), None)
         elif key.startswith(keys.VOLUMES):
             self.volumes.pop(key, None)
+        elif key.startswith(keys.TOKENS):
+            self.tokens.pop(key, None)
 
     def _move_task(self, task_id: str, old: str | None, new: str | None, revision: int) -> None:
         """Keep the per-node index, and mark the nodes whose task list changed (for their agents)."""

@@ -48,7 +48,8 @@ def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float 
 
 class Cluster:
     def __init__(
-        self, data_dir: Path, nodes: int = 3, first_address: str = "127.0.0.12", extra: list[str] | None = None, registry: bool = False
+        self, data_dir: Path, nodes: int = 3, first_address: str = "127.0.0.12", extra: list[str] | None = None, registry: bool = False,
+        managers: int = 1,
     ) -> None:
         self.data_dir = data_dir
         self.nodes = nodes
@@ -61,6 +62,8 @@ class Cluster:
         self.extra += ["--registry-listen", self.registry] if self.registry else ["--no-registry"]
         self.service_network = private_service_network()  # VIPs and the nodes' DNS responder (its first address)
         self.extra += ["--service-network", self.service_network]
+        self.managers = managers  # more than 1: a local etcd and managers on self.port and the ports after it
+        self.extra += ["--managers", str(managers)] if managers > 1 else []
         self.proc: subprocess.Popen | None = None
         self.cluster_id = ""
         self.log = data_dir / "cluster.log"
@@ -73,7 +76,7 @@ class Cluster:
              "--first-address", self.first_address, *self.extra],
             stdout=log, stderr=subprocess.STDOUT,
         )
-        wait_until(lambda: len(self.api("GET", "/v1/nodes")) == self.nodes, 30, what="nodes to register")
+        wait_until(lambda: len(self.api("GET", "/v1/nodes")) == self.nodes, 30 * self.managers, what="nodes to register")
         self.cluster_id = self.api("GET", "/v1/info")["cluster_id"]
         return self
 
@@ -81,7 +84,7 @@ class Cluster:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(30)
+                self.proc.wait(30 * self.managers)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

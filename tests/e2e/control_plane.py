@@ -22,7 +22,7 @@ from tests.etcd_server import EtcdCluster, start_etcd
 from tests.tls import admin_headers, admin_token, ca_file, verify
 
 
-SHARED_FILES = ("ca.pem", "ca-key.pem", "join-token", "kek")  # what every manager of one cluster holds alike
+from corral.cli.ha_up import SHARED_FILES  # what every manager of one cluster holds alike
 
 
 @dataclass
@@ -56,11 +56,12 @@ class ControlPlane:
 
     def start_manager(
         self, name: str = "m1", port: int | None = None, data_dir: Path | None = None, seed: ManagerProcess | None = None,
-        registry: str | None = None,
+        registry: str | None = None, store: str | None = None,
     ) -> ManagerProcess:
         """Start `corral manager NAME` on the etcd store; `seed`: a manager whose cluster identity (CA, join token,
         key-encryption key) is copied into this one's data dir first, as an operator joining a manager does;
-        `registry`: HOST:PORT of its image registry (none without)."""
+        `registry`: HOST:PORT of its image registry (none without); `store`: another way to the same etcd (e.g.
+        through a proxy the test cuts)."""
         manager = ManagerProcess(name, data_dir or self.root / name, port or free_port())
         if seed is not None:
             manager.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -69,7 +70,7 @@ class ControlPlane:
         log = self._log(name)
         manager.proc = subprocess.Popen(
             [*CORRAL, "manager", "--data-dir", str(manager.data_dir), "--listen", f"127.0.0.1:{manager.port}",
-             "--store", self.etcd.url, *(["--registry-listen", registry] if registry else ["--no-registry"]),
+             "--store", store or self.etcd.url, *(["--registry-listen", registry] if registry else ["--no-registry"]),
              "--service-network", self.network,
              "--name", name, "--advertise", manager.url],
             stdout=log, stderr=subprocess.STDOUT,

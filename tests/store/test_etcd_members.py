@@ -41,6 +41,15 @@ async def test_a_member_lost_then_quorum_lost_and_back() -> None:
             etcd.kill(second)  # one of three left: no quorum
             with pytest.raises(StoreUnavailable):
                 await store.put("w/x", {"i": -1})
+            for _ in range(30):  # once the member left notices it has no leader: refused at once, saying why
+                try:
+                    await store.get("w/x")
+                except StoreUnavailable as err:
+                    if "no quorum" in str(err):
+                        break
+                await asyncio.sleep(0.2)
+            else:
+                pytest.fail("a store without quorum never said so")
             etcd.start(talked_to)
             etcd.wait_ready([talked_to])  # a quorum again (two of three)
             for _ in range(50):

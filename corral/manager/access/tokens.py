@@ -16,7 +16,9 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -116,14 +118,24 @@ async def revoke_token(store: Store, token_id: str, now: float) -> TokenRecord:
     return revoked
 
 
-async def authenticate(store: Store, presented: str | None, now: float) -> TokenRecord:
-    """The record of the token a request presents; Unauthorized when missing or not valid."""
+async def authenticate(
+    store: Store, presented: str | None, now: float, known: Mapping[str, dict[str, Any]] | None = None
+) -> TokenRecord:
+    """The record of the token a request presents; Unauthorized when missing or not valid.
+
+    `known`: the tokens' records the manager's cache holds (fed by the store's watch; a revocation through this
+    manager waits for it): a token found there needs no store round, so requests are answered while the store
+    has no quorum. A token not there yet (just made through another manager) is read from the store."""
     if not presented:
         raise Unauthorized("missing token: send `Authorization: Bearer <token>` (see `corral token create`)")
-    found = await store.get(keys.token_key(token_id(presented)))
-    if found is None:
-        raise Unauthorized("invalid token: it matches no token of this cluster")
-    record = TokenRecord.model_validate(found.value)
+    key = keys.token_key(token_id(presented))
+    value = known.get(key) if known is not None else None
+    if value is None:
+        found = await store.get(key)
+        if found is None:
+            raise Unauthorized("invalid token: it matches no token of this cluster")
+        value = found.value
+    record = TokenRecord.model_validate(value)
     verify(record, presented, now)
     return record
 

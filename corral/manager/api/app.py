@@ -28,6 +28,8 @@ class Info(BaseModel):
     services: int
     tasks: int
     registry: str | None = None  # HOST:PORT of the cluster's image registry, where `corral deploy --build` pushes
+    name: str = ""  # this manager's --name
+    leading: bool = False  # this manager leads the control plane now, by its own term (a partitioned one stops within its lease)
 
 
 @info_router.get("/info", response_model=Info)
@@ -41,6 +43,8 @@ async def info(ctx: ManagerContext = Depends(context)) -> Info:
         services=len(cache.services),
         tasks=len(cache.tasks),
         registry=ctx.settings.registry_listen,
+        name=ctx.settings.name,
+        leading=ctx.leadership is not None and ctx.leadership.leading,
     )
 
 

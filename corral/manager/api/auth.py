@@ -49,7 +49,7 @@ async def authorize(request: Request, found: HTTPAuthorizationCredentials | None
         return  # the body's one-time code is the credential (the web UI signing in)
     ctx = context(request)
     try:
-        record = await tokens.authenticate(ctx.store, found.credentials if found else None, ctx.clock())
+        record = await tokens.authenticate(ctx.store, found.credentials if found else None, ctx.clock(), ctx.cache.tokens)
     except Unauthorized as err:
         raise Unauthorized(f"{err}; {request.method} {route_template(request)} needs a token of the {needed.value} role or above") from None
     request.state.caller = record

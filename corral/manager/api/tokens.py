@@ -76,7 +76,10 @@ async def revoke(name: str, ctx: ManagerContext = Depends(context)) -> TokenInfo
     found = [t for t in await tokens.list_tokens(ctx.store) if (t.name == name and not t.revoked) or t.id == name]
     if not found:
         raise NotFound(f"no token named {name!r} that is not revoked (see `corral token ls`)")
-    return _info(await tokens.revoke_token(ctx.store, found[0].id, ctx.clock()), ctx.clock())
+    revoked = await tokens.revoke_token(ctx.store, found[0].id, ctx.clock())
+    if ctx.cache.synced.is_set():  # requests are authenticated from the cache: refused from the next one on, here too
+        await ctx.cache.wait_for(await ctx.store.revision())
+    return _info(revoked, ctx.clock())
 
 
 @whoami_router.get("/whoami", response_model=TokenInfo)

@@ -9,13 +9,21 @@ calls (Range, Txn, Watch, Compact, Lease) with fewer moving parts.
 This module knows the wire only: endpoints (tried in turn when one does not answer), base64 keys and
 values, int64 fields sent as strings, and etcd's errors turned into corral's (`TooLarge`,
 `StoreUnavailable`). What the calls mean for the store is in `store.py`.
+
+Every call asks etcd to refuse it at once when the member has no leader (the gRPC metadata `hasleader`, sent
+through the gateway as the `Grpc-Metadata-hasleader` header), rather than hold it until its request timeout: a
+member cut off from the majority, or all members once quorum is lost, answer "no leader" immediately, and a watch
+on such a member is cancelled instead of going quiet. A refused call was not proposed to raft, so it is tried on
+the other members and again for NO_LEADER_WAIT seconds (an etcd election takes about one election timeout)
+before the caller hears that the store has no quorum.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -25,6 +33,9 @@ from corral.model.errors import StoreUnavailable, TooLarge
 
 log = logging.getLogger(__name__)
 
+REQUIRE_LEADER = {"Grpc-Metadata-hasleader": "true"}  # etcd's rpctypes.MetadataRequireLeaderKey = MetadataHasLeader
+NO_LEADER_WAIT = 3.0  # seconds a call refused for want of an etcd leader is tried again before "no quorum"
+NO_LEADER_RETRY = 0.1
 # etcd's gRPC status codes that mean "try later / elsewhere" (Unavailable, DeadlineExceeded).
 _UNAVAILABLE_CODES = {4, 14}
 _TOO_LARGE = ("request is too large", "too many operations", "larger than max")
@@ -53,23 +64,47 @@ class Unanswered(StoreUnavailable):
     """A request was sent (or may have been) and no answer came: a write may or may not have been applied."""
 
 
+class NoQuorum(StoreUnavailable):
+    """No etcd member has a leader: a majority of the members is gone or cut off. Nothing was changed."""
+
+
 class Gateway:
     """The etcd cluster's client URLs; a call goes to the one that answered last, and moves on when it does not answer."""
 
-    def __init__(self, endpoints: list[str], timeout: float = 5.0) -> None:
+    def __init__(
+        self, endpoints: list[str], timeout: float = 5.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if not endpoints:
             raise ValueError("no etcd endpoint")
         self.endpoints = endpoints
         self._current = 0
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=1.0), limits=httpx.Limits(max_connections=64))
+        self._sleep = sleep
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=1.0), limits=httpx.Limits(max_connections=64), headers=REQUIRE_LEADER,
+        )
 
     async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST one request; an endpoint that cannot be reached is skipped (nothing was sent to it).
+        """POST one request (see `_call_once`); refused for want of an etcd leader everywhere: tried again for
+        NO_LEADER_WAIT seconds, then `NoQuorum`."""
+        waits = round(NO_LEADER_WAIT / NO_LEADER_RETRY)
+        for wait in range(waits + 1):
+            try:
+                return await self._call_once(path, body)
+            except NoQuorum:
+                if wait == waits:
+                    raise
+            await self._sleep(NO_LEADER_RETRY)
+        raise AssertionError("unreachable")
+
+    async def _call_once(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST one request; an endpoint that cannot be reached, or that has no leader, is skipped (nothing was
+        proposed by it).
 
         A request sent but not answered (the member died meanwhile) is not repeated elsewhere: a write may
         or may not have been applied, and the caller hears so (StoreUnavailable)."""
         content = orjson.dumps(body)
         failures: list[str] = []
+        no_leader = 0
         for attempt in range(len(self.endpoints)):
             at = (self._current + attempt) % len(self.endpoints)
             try:
@@ -86,8 +121,18 @@ class Gateway:
             self._current = at
             found: dict[str, Any] = orjson.loads(reply.content) if reply.content else {}
             if reply.status_code != 200:
-                raise _error(path, reply.status_code, found)
+                error = _error(path, reply.status_code, found)
+                if isinstance(error, NoQuorum):
+                    failures.append(f"{self.endpoints[at]}: no leader")
+                    no_leader += 1
+                    continue
+                raise error
             return found
+        if no_leader:
+            raise NoQuorum(
+                f"the store has no quorum: {no_leader} of {len(self.endpoints)} etcd members answer that they have no leader"
+                f" ({'; '.join(failures)}), a majority of the members is down or cut off; nothing was changed"
+            )
         raise StoreUnavailable(f"no etcd member answers ({'; '.join(failures)}); nothing was changed")
 
     async def stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
@@ -126,6 +171,8 @@ def _error(path: str, status: int, body: dict[str, Any]) -> Exception:
     code = body.get("code") or body.get("grpc_code")
     if any(part in message for part in _TOO_LARGE) or status == 413:
         return TooLarge(f"the store refused the write as too large ({message}); nothing was changed")
-    if code in _UNAVAILABLE_CODES or status in (503, 504) or "no leader" in message or "timed out" in message:
+    if "no leader" in message:
+        return NoQuorum(f"the store has no quorum: etcd has no leader ({message}); nothing was changed")
+    if code in _UNAVAILABLE_CODES or status in (503, 504) or "timed out" in message:
         return StoreUnavailable(f"the store cannot take requests now ({message}); nothing is known to have changed")
     return RuntimeError(f"etcd {path}: {message}")

@@ -1,0 +1,137 @@
+"""A local etcd cluster of Debian's `etcd` (etcd-server) on loopback ports: for `corral up --managers N` and the tests.
+
+Each member has its data dir under one root (ROOT/eN), its log beside it (ROOT/eN.log), and ports chosen once and
+kept in ROOT/members.json: a member's peer URL is part of the cluster's membership, so a cluster started again from
+the same root (`corral up` after `corral up`, a test restarting killed members) must use the same ports. Every
+member is stopped by the PID this module started, never by name.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+MEMBERS_FILE = "members.json"
+# Short raft timings: every member is on this machine. The leader lease (2 s) is longer than an etcd election.
+TIMINGS = ("--heartbeat-interval", "50", "--election-timeout", "500")
+
+
+class EtcdNotInstalled(RuntimeError):
+    """No `etcd` binary on PATH."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class EtcdMember:
+    name: str
+    client_port: int
+    peer_port: int
+    data_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def client(self) -> str:
+        return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+@dataclass
+class EtcdCluster:
+    members: list[EtcdMember]
+    root: Path
+    extra: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def at(root: Path, size: int, extra: list[str] | None = None) -> "EtcdCluster":
+        """The cluster of ROOT: its members and ports as first chosen (ROOT/members.json), or `size` new ones."""
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        recorded = root / MEMBERS_FILE
+        if recorded.exists():
+            rows = json.loads(recorded.read_text())
+        else:
+            rows = [{"name": f"e{i + 1}", "client_port": free_port(), "peer_port": free_port()} for i in range(size)]
+            recorded.write_text(json.dumps(rows, indent=2) + "\n")
+        if len(rows) != size:
+            raise ValueError(f"{recorded} holds an etcd cluster of {len(rows)} members, not {size}")
+        members = [EtcdMember(r["name"], int(r["client_port"]), int(r["peer_port"]), root / r["name"]) for r in rows]
+        return EtcdCluster(members, root, extra or [])
+
+    @property
+    def url(self) -> str:
+        """The corral store URL of the whole cluster."""
+        return "etcd://" + ",".join(member.client for member in self.members)
+
+    def start(self, member: EtcdMember) -> None:
+        """Start one member (again, with its data dir, if it ran before: etcd then ignores the --initial-* flags)."""
+        binary = shutil.which("etcd")
+        if binary is None:
+            raise EtcdNotInstalled("no `etcd` on PATH: install Debian's etcd-server package (scripts/setup.sh does)")
+        initial = ",".join(f"{m.name}=http://127.0.0.1:{m.peer_port}" for m in self.members)
+        with (self.root / f"{member.name}.log").open("ab") as log:
+            member.proc = subprocess.Popen(
+                [
+                    binary, "--name", member.name, "--data-dir", str(member.data_dir),
+                    "--listen-client-urls", f"http://{member.client}", "--advertise-client-urls", f"http://{member.client}",
+                    "--listen-peer-urls", f"http://127.0.0.1:{member.peer_port}",
+                    "--initial-advertise-peer-urls", f"http://127.0.0.1:{member.peer_port}",
+                    "--initial-cluster", initial, "--initial-cluster-state", "new", *TIMINGS, *self.extra,
+                ],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # a Ctrl-C reaches `corral up`, which stops it
+            )
+
+    def start_all(self, timeout: float = 30.0) -> None:
+        """Start every member and wait until each is healthy; on failure, stop what was started."""
+        try:
+            for member in self.members:
+                self.start(member)
+            self.wait_ready(timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_ready(self, members: list[EtcdMember] | None = None, timeout: float = 20.0) -> None:
+        """Until each of `members` (default: all) says it is healthy (which needs a quorum)."""
+        deadline = time.monotonic() + timeout
+        for member in members or self.members:
+            while True:
+                if member.proc is not None and member.proc.poll() is not None:
+                    raise RuntimeError(f"etcd {member.name} exited: see {self.root / (member.name + '.log')}")
+                try:
+                    if httpx.get(f"http://{member.client}/health", timeout=1).json().get("health") == "true":
+                        break
+                except (httpx.HTTPError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"etcd {member.name} not healthy after {timeout}s (see {self.root / (member.name + '.log')})")
+                time.sleep(0.1)
+
+    def kill(self, member: EtcdMember, sig: int = signal.SIGKILL) -> None:
+        """Signal one member by its PID and wait for it to exit (SIGKILL after 10 s if `sig` did not end it)."""
+        if member.proc is not None and member.proc.poll() is None:
+            member.proc.send_signal(sig)
+            try:
+                member.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                member.proc.kill()
+                member.proc.wait(10)
+
+    def stop(self, sig: int = signal.SIGKILL) -> None:
+        """Stop every member this object started (SIGTERM: a clean stop, the data dirs kept as they are)."""
+        for member in self.members:
+            self.kill(member, sig)
