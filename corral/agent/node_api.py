@@ -4,7 +4,9 @@ Routes (NDJSON, one JSON object a line, streamed as the engine gives it):
 - `GET /v1/tasks/{task}/logs?follow=&tail=&since=`: `{"stream", "time", "line"}` per line;
 - `POST /v1/tasks/{task}/exec` with `{"command": [...]}`: `{"stream", "data"}` per output chunk, then
   `{"exit_code": N}`;
-- `GET /v1/tasks/{task}/stats`: one line, the container's resource use now (`corral service top`).
+- `GET /v1/tasks/{task}/stats`: one line, the container's resource use now (`corral service top`);
+- `GET /v1/mesh/counters`: one line, `{"services": {NAME: {connections, received_bytes, sent_bytes, retries,
+  errors}}}`, what this node's routing mesh has carried per service so far (the autoscaler's request rate).
 A failure after the stream started ends it with one `{"error": ...}` line. Only containers of this
 agent (found by their task label) are reachable. Who may call is decided by the listener
 (node_listener.py: the manager's client certificate, nothing else), not here.
@@ -12,7 +14,7 @@ agent (found by their task label) are reachable. Who may call is decided by the 
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -22,6 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from corral.agent.engines.base import Engine, EngineError, LogOptions
+from corral.agent.mesh import MeshCounters
 
 MAX_COMMAND_BYTES = 64 * 1024
 
@@ -56,8 +59,8 @@ def log_options(query: dict[str, str]) -> LogOptions:
     return LogOptions(follow=follow, tail=tail_lines, since=since_time)
 
 
-def node_app(engine: Callable[[], Engine | None]) -> Starlette:
-    """The app; `engine()` is the node's engine once the agent has one."""
+def node_app(engine: Callable[[], Engine | None], mesh: Callable[[], Mapping[str, MeshCounters]] = dict) -> Starlette:
+    """The app; `engine()` is the node's engine once the agent has one, `mesh()` its mesh's counters per service."""
 
     async def container_of(task_id: str) -> str:
         current = engine()
@@ -131,7 +134,12 @@ def node_app(engine: Callable[[], Engine | None]) -> Starlette:
             return _error(502, str(err))
         return Response(_line(dataclasses.asdict(stats)), media_type="application/x-ndjson")
 
+    async def mesh_counters(request: Request) -> Response:
+        services = {name: dataclasses.asdict(counters) for name, counters in mesh().items()}
+        return Response(_line({"services": services}), media_type="application/x-ndjson")
+
     return Starlette(routes=[
+        Route("/v1/mesh/counters", mesh_counters, methods=["GET"]),
         Route("/v1/tasks/{task}/stats", usage, methods=["GET"]),
         Route("/v1/tasks/{task}/logs", logs, methods=["GET"]),
         Route("/v1/tasks/{task}/exec", run, methods=["POST"]),
