@@ -13,7 +13,7 @@ from corral.manager.access.encryption import open_data_key
 from corral.manager.api import create_app
 from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases, load_or_create_token
-from corral.manager.autoscaler import Autoscaler, cpu_reader
+from corral.manager.autoscaler import Autoscaler, cpu_reader, mesh_reader
 from corral.manager.compaction import Compactor
 from corral.manager.context import ManagerContext
 from corral.manager.registry_server import RegistryServer
@@ -89,7 +89,7 @@ class Manager:
             leases.clear()  # the controller seeds a fresh lease for every node: no node is down because the leader changed
             controller = Controller(fenced, cache, leases, settings, stalls=stalls)
             compactor = Compactor(fenced, settings.store_history, settings.compact_interval)
-            autoscaler = Autoscaler(fenced, cache, cpu_reader(ctx), ctx.clock)
+            autoscaler = Autoscaler(fenced, cache, cpu_reader(ctx), ctx.clock, read_mesh=mesh_reader(ctx))
             await asyncio.gather(controller.run(), compactor.run(), autoscaler.run())
 
         ctx.leadership = Leadership(
