@@ -173,8 +173,8 @@ def mesh_reader(ctx: ManagerContext) -> ReadMesh:
         if ctx.node_streams is None:
             raise NodeUnreachable("this manager reaches no agents (it runs without the cluster CA)")
         found = ctx.cache.nodes.get(node)
-        if found is None:
-            return {}
+        if found is None or found.obj.agent_port is None:
+            return {}  # gone, or a node without a listener (a hollow one) and so without a mesh
         return await read_connections(ctx.node_streams, found.obj)
 
     return read
