@@ -24,7 +24,8 @@ from corral.agent.engines.base import ContainerInfo, Engine, EngineError
 from corral.agent.engines.hollow import HollowEngine, HollowTiming
 from corral.agent.health import HealthMonitor
 from corral.agent.link import LinkSettings, ManagerLink
-from corral.agent.mesh import Mesh, MeshSettings
+from corral.agent.mesh import Mesh, MeshCounters, MeshSettings
+from corral.agent.mesh_metrics import MeshCollector, ServicePort, by_service
 from corral.agent.metrics import AgentMetrics, metrics_app
 from corral.agent.node_api import node_app
 from corral.agent.node_listener import NodeListener
@@ -94,7 +95,12 @@ class Agent:
         self.registered = asyncio.Event()
         self.node_listener: NodeListener | None = None  # where the manager reaches this node (logs, exec): node_listener.py
         self.metrics = AgentMetrics(settings.name)
+        self.metrics.registry.register(MeshCollector(self.mesh_counters))
         self.metrics_listener: NodeListener | None = None  # /metrics for Prometheus (metrics.py)
+
+    def mesh_counters(self) -> dict[ServicePort, MeshCounters]:
+        """What this node's mesh has carried per service port (none before the routes are known)."""
+        return self.routing.counters() if self.routing is not None else {}
 
     @property
     def name(self) -> str:
@@ -176,7 +182,8 @@ class Agent:
             self._loops.append(asyncio.create_task(remover.run(), name=f"{self.prefix} volumes"))
         if self.node_listener is not None and self.identity.certificate is not None and self.identity.ca_pem is not None:
             await self.node_listener.serve(
-                node_app(lambda: self.engine, self.clock), self.identity.cert_file, self.identity.key_file, self.identity.ca_pem
+                node_app(lambda: self.engine, self.clock, lambda: by_service(self.mesh_counters())),
+                self.identity.cert_file, self.identity.key_file, self.identity.ca_pem
             )
         await self._serve_metrics()
         if self._owns_link:

@@ -7,6 +7,8 @@ Routes (NDJSON, one JSON object a line, streamed as the engine gives it):
 - `GET /v1/tasks/{task}/stats`: one line, the container's resource use now (`corral service top`);
 - `GET /v1/node/usage`: one line, what the node's containers use together now (`corral node top`, node_usage.py).
 - WebSocket `/v1/tasks/{task}/exec/session`: a command run with stdin and a terminal (`corral exec -it`, exec_sessions.py).
+- `GET /v1/mesh/counters`: one line, `{"services": {NAME: {connections, received_bytes, sent_bytes, retries,
+  errors}}}`, what this node's routing mesh has carried per service so far (the autoscaler's request rate).
 A failure after the stream started ends it with one `{"error": ...}` line. Only containers of this
 agent (found by their task label) are reachable. Who may call is decided by the listener
 (node_listener.py: the manager's client certificate, nothing else), not here.
@@ -14,7 +16,7 @@ agent (found by their task label) are reachable. Who may call is decided by the 
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -26,8 +28,9 @@ from starlette.websockets import WebSocket
 
 from corral.agent.clock import SYSTEM_CLOCK, Clock
 from corral.agent.engines.base import Engine, EngineError, LogOptions
-from corral.agent.node_usage import NodeUsage
 from corral.agent.exec_sessions import run_session
+from corral.agent.mesh import MeshCounters
+from corral.agent.node_usage import NodeUsage
 
 MAX_COMMAND_BYTES = 64 * 1024
 
@@ -62,8 +65,10 @@ def log_options(query: dict[str, str]) -> LogOptions:
     return LogOptions(follow=follow, tail=tail_lines, since=since_time)
 
 
-def node_app(engine: Callable[[], Engine | None], clock: Clock = SYSTEM_CLOCK) -> Starlette:
-    """The app; `engine()` is the node's engine once the agent has one."""
+def node_app(
+    engine: Callable[[], Engine | None], clock: Clock = SYSTEM_CLOCK, mesh: Callable[[], Mapping[str, MeshCounters]] = dict
+) -> Starlette:
+    """The app; `engine()` is the node's engine once the agent has one, `mesh()` its mesh's counters per service."""
     node_usage = NodeUsage(engine, clock)
 
     async def container_of(task_id: str) -> str:
@@ -150,7 +155,12 @@ def node_app(engine: Callable[[], Engine | None], clock: Clock = SYSTEM_CLOCK) -
     async def session(websocket: WebSocket) -> None:
         await run_session(websocket, engine, container_of)
 
+    async def mesh_counters(request: Request) -> Response:
+        services = {name: dataclasses.asdict(counters) for name, counters in mesh().items()}
+        return Response(_line({"services": services}), media_type="application/x-ndjson")
+
     return Starlette(routes=[
+        Route("/v1/mesh/counters", mesh_counters, methods=["GET"]),
         Route("/v1/node/usage", node_use, methods=["GET"]),
         WebSocketRoute("/v1/tasks/{task}/exec/session", session),
         Route("/v1/tasks/{task}/stats", usage, methods=["GET"]),

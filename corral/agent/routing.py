@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from corral.agent.clock import SYSTEM_CLOCK, Backoff, Clock
-from corral.agent.mesh import Mesh
+from corral.agent.mesh import Mesh, MeshCounters
+from corral.agent.mesh_metrics import ServicePort, by_service_port
 from corral.agent.vips import VipError, VipInterface
 from corral.client import ApiError, ManagerClient
 
@@ -87,6 +88,10 @@ class MeshFollower:
         self.on_names = on_names
         self.synced = asyncio.Event()
         self._reported: dict[str, str] | None = None
+
+    def counters(self) -> dict[ServicePort, MeshCounters]:
+        """What the mesh has carried, per service port (mesh_metrics.py)."""
+        return by_service_port(self.routes, self.address, self.mesh.counters(), self.vip_mesh.counters())
 
     def hosts(self, stack: str) -> dict[str, str]:
         return hosts_of(self.routes, stack)

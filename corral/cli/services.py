@@ -28,14 +28,33 @@ def list_services(
         [
             ("NAME", lambda r: r["name"]),
             ("MODE", lambda r: r["mode"]),
-            ("REPLICAS", lambda r: r.get("job") or f"{r['running']}/{r['replicas']}"),
+            ("REPLICAS", replicas_column),
             ("IMAGE", lambda r: r["image"]),
-            ("PORTS", lambda r: ", ".join(r["ports"]) or "-"),
+            ("PORTS", ports_column),
             ("VERSION", lambda r: r["version"]),
             ("UPDATE", _update_column),
         ],
         stack=stack,
     )
+
+
+def replicas_column(row: dict[str, Any]) -> str:
+    """`2/3`; a job's own summary; `2/2 completed` or `1/2, 1 completed` when replicas ran to completion and rest."""
+    if row.get("job"):
+        return str(row["job"])
+    running, wanted, completed = row["running"], row["replicas"], row.get("completed", 0)
+    if completed and not running and completed >= wanted:
+        return f"{completed}/{wanted} completed"
+    return f"{running}/{wanted}, {completed} completed" if completed else f"{running}/{wanted}"
+
+
+def ports_column(row: dict[str, Any]) -> str:
+    """The published ports, and where the routing mesh could not listen on one: `8080:80/tcp (8080/tcp not bound on node-2)`."""
+    text = ", ".join(row["ports"]) or "-"
+    for port, nodes in sorted((row.get("unbound_ports") or {}).items()):
+        where = ", ".join(nodes) if len(nodes) <= 3 else f"{len(nodes)} nodes"
+        text += f" ({port} not bound on {where})"
+    return text
 
 
 def _update_column(row: dict[str, Any]) -> str:

@@ -1,9 +1,11 @@
-"""`x-corral-autoscale`: replicas follow CPU use (see manager/autoscale.py for the rule).
+"""`x-corral-autoscale`: replicas follow CPU use or the request rate (see manager/autoscale.py for the rule).
 
     x-corral-autoscale:
       min: 2                      # default 1
       max: 20                     # required
       target: {cpu: 70}           # percent of the CPU reservation per replica (of one core without one)
+      # or target: {requests_per_second: 100}   per replica, counted by the routing mesh (a new connection
+      #                                          is a request: the mesh is a TCP proxy)
       interval: 15s               # between two samples (default 15s)
       tolerance: 0.1              # no change within 10% of the target (default)
       behavior:
@@ -40,6 +42,12 @@ def _percent(value: object, path: str) -> float:
     return float(value)
 
 
+def _rate(value: object, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1_000_000:
+        raise InvalidSpec(path, "must be a number of requests per second per replica, above 0 (at most 1000000)")
+    return float(value)
+
+
 def _read(settings: dict[str, object], key: str, path: str, read: Callable[[object, str], Any], into: dict[str, Any], name: str) -> None:
     if settings.get(key) is not None:
         into[name] = read(settings[key], child(path, key))
@@ -58,11 +66,18 @@ def parse_autoscale(section: dict[str, object], path: str, mode: ServiceMode) ->
     if "max" not in settings:
         raise InvalidSpec(child(where, "max"), "is required: the most replicas autoscaling may run")
     target = read_mapping(settings.get("target"), child(where, "target"))
-    _known(target, frozenset({"cpu"}), child(where, "target"))
-    if "cpu" not in target:
-        raise InvalidSpec(child(where, "target"), "needs cpu: PERCENT (of the CPU reservation, or of one core without one)")
+    _known(target, frozenset({"cpu", "requests_per_second"}), child(where, "target"))
+    if len(target) != 1:
+        raise InvalidSpec(
+            child(where, "target"),
+            "needs one of cpu: PERCENT (of the CPU reservation, or of one core without one) "
+            "or requests_per_second: N (per replica, through the routing mesh)",
+        )
     fields: dict[str, Any] = {"max": read_positive_count(settings["max"], child(where, "max"))}
-    fields["target_cpu"] = _percent(target["cpu"], child(child(where, "target"), "cpu"))
+    if "cpu" in target:
+        fields["target_cpu"] = _percent(target["cpu"], child(child(where, "target"), "cpu"))
+    else:
+        fields["target_requests_per_second"] = _rate(target["requests_per_second"], child(child(where, "target"), "requests_per_second"))
     _read(settings, "min", where, read_positive_count, fields, "min")
     _read(settings, "interval", where, parse_duration, fields, "interval")
     _read(settings, "tolerance", where, read_ratio, fields, "tolerance")

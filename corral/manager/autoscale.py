@@ -1,7 +1,10 @@
 """Autoscaling decisions, as Kubernetes' HorizontalPodAutoscaler v2 makes them (pure: samples, window, now in).
 
-- Usage: two samples of each task's CPU seconds give its CPU rate; the mean over the tasks sampled both
+- Usage, CPU: two samples of each task's CPU seconds give its CPU rate; the mean over the tasks sampled both
   times, in percent of the service's CPU reservation per replica (of one core when it reserves none).
+- Usage, requests per second: two samples of each node's mesh counter of the service's connections give
+  that node's rate; the sum over the nodes sampled both times, divided by the current replicas (as HPA's
+  AverageValue targets: the recommendation is then ceil(total rate / target)).
 - Recommendation: ceil(current * usage / target), none when usage/target is within 1 +- tolerance (10%).
 - Stabilization: every recommendation is kept with its time; scaling up takes the lowest recommendation
   of the scale-up window (0 s by default: at once), scaling down the highest of the scale-down window
@@ -24,6 +27,12 @@ class CpuSample:
 
 
 @dataclass(frozen=True)
+class CountSample:
+    time: float  # when it was read
+    count: int  # a counter's total so far (a node mesh's connections of one service)
+
+
+@dataclass(frozen=True)
 class Recommendation:
     time: float
     replicas: int
@@ -32,15 +41,30 @@ class Recommendation:
 def usage_percent(before: Mapping[str, CpuSample], after: Mapping[str, CpuSample], cores: float) -> float | None:
     """Mean CPU of the tasks sampled in both, in percent of `cores` per task; None when no task was (a restart's
     counter going back is not a figure either)."""
-    rates = []
-    for task, last in after.items():
-        first = before.get(task)
-        if first is None or last.time <= first.time or last.cpu_seconds < first.cpu_seconds:
-            continue
-        rates.append((last.cpu_seconds - first.cpu_seconds) / (last.time - first.time))
+    rates = _rates({k: (s.time, s.cpu_seconds) for k, s in before.items()}, {k: (s.time, s.cpu_seconds) for k, s in after.items()})
     if not rates:
         return None
     return sum(rates) / len(rates) / cores * 100
+
+
+def rate_per_replica(before: Mapping[str, CountSample], after: Mapping[str, CountSample], replicas: int) -> float | None:
+    """The summed per-second rate of the counters sampled in both, per replica; None when none was (or no replica
+    runs). A counter that went back (an agent restarted, a listener opened again) is left out of this sample."""
+    rates = _rates({k: (s.time, s.count) for k, s in before.items()}, {k: (s.time, s.count) for k, s in after.items()})
+    if not rates or replicas <= 0:
+        return None
+    return sum(rates) / replicas
+
+
+def _rates(before: Mapping[str, tuple[float, float]], after: Mapping[str, tuple[float, float]]) -> list[float]:
+    """Per-second rates of the (time, total) counters sampled in both, leaving out any that went back."""
+    rates = []
+    for key, (time, total) in after.items():
+        first = before.get(key)
+        if first is None or time <= first[0] or total < first[1]:
+            continue
+        rates.append((total - first[1]) / (time - first[0]))
+    return rates
 
 
 def base_cores(reserved_cpus: float) -> float:
@@ -52,11 +76,11 @@ def decide(
     spec: AutoscaleSpec, current: int, usage: float | None, history: Sequence[Recommendation], now: float
 ) -> tuple[AutoscaleDecision, list[Recommendation]]:
     """The decision now, and the recommendations to keep for the next one."""
-    figures = f"cpu {usage:.0f}% of target {spec.target_cpu:g}%" if usage is not None else "no CPU figures yet"
+    figures = _figures(spec, usage)
     if usage is None:
         raw, why = current, figures
     else:
-        ratio = usage / spec.target_cpu
+        ratio = usage / spec.target
         if abs(ratio - 1) <= spec.tolerance:
             raw, why = current, f"{figures}: within the {spec.tolerance:.0%} tolerance"
         else:
@@ -82,5 +106,13 @@ def decide(
     reason = f"{why}: {verb} {current} -> {bounded}" if bounded != current else f"{why}: keep {current}"
     if notes:
         reason += " (" + "; ".join(notes) + ")"
-    decision = AutoscaleDecision(time=now, current=current, desired=bounded, usage=usage, target=spec.target_cpu, reason=reason)
+    decision = AutoscaleDecision(time=now, current=current, desired=bounded, usage=usage, target=spec.target, reason=reason, metric=spec.metric)
     return decision, kept
+
+
+def _figures(spec: AutoscaleSpec, usage: float | None) -> str:
+    if spec.metric == "cpu":
+        return f"cpu {usage:.0f}% of target {spec.target:g}%" if usage is not None else "no CPU figures yet"
+    if usage is None:
+        return "no request figures yet"
+    return f"{usage:.1f} requests/s per replica (mesh connections) of target {spec.target:g}/s"

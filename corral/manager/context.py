@@ -9,6 +9,7 @@ from corral.manager.priority import UsersFirst
 from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases
 from corral.manager.leadership import Leadership
+from corral.manager.metrics import ManagerMetrics
 from corral.manager.node_streams import NodeStreams
 from corral.manager.settings import ManagerSettings
 from corral.model.errors import CorralError
@@ -34,6 +35,7 @@ class ManagerContext:
     node_streams: NodeStreams | None = None  # the agents' log and exec streams (None: no CA, no TLS)
     data_key: bytes | None = None  # the cluster's data-encryption key, which seals secret values (access/encryption.py)
     leadership: Leadership | None = None  # whether this manager leads the control plane (None: a context made by hand)
+    metrics: ManagerMetrics | None = None  # its Prometheus metrics (made by the API's install when not given)
 
     def secrets_key(self) -> bytes:
         """The data key; a manager started without one cannot read or store secrets."""

@@ -83,9 +83,11 @@ class Controller:
         queue: WorkQueue | None = None,
         on_plan: Callable[[Plan], Awaitable[None]] | None = None,
         stalls: StallWatch | None = None,
+        on_pass: Callable[[float, bool], None] | None = None,
     ) -> None:
         """`on_plan` (for tests) is awaited with each plan before it is applied. `stalls`: the manager's
-        loop-lag monitor, asked before every health decision (see stalls.py)."""
+        loop-lag monitor, asked before every health decision (see stalls.py). `on_pass(seconds, ok)` is told
+        each pass of `run` (the manager's metrics)."""
         self.store = store
         self.stalls = stalls
         self.cache = cache
@@ -94,6 +96,7 @@ class Controller:
         self.clock = clock
         self.queue = queue if queue is not None else WorkQueue(clock)
         self.on_plan = on_plan
+        self.on_pass = on_pass
         self.wake = asyncio.Event()
         self._dirty_tasks: set[str] = set()  # tasks changed since the last pass, for scheduling
         self._next_full_pass = 0.0
@@ -150,11 +153,15 @@ class Controller:
         self.leases.seed(list(self.cache.nodes), self.clock())
         while True:
             self.wake.clear()
+            started = time.perf_counter()
             try:
                 await self.pass_once()
             except Exception:  # a bad pass (the store failing) must not stop the control plane
                 log.exception("reconcile pass failed; retrying")
+                self._passed(started, ok=False)
                 await asyncio.sleep(self.settings.reconcile_interval)
+            else:
+                self._passed(started, ok=True)
             wait = self.settings.reconcile_interval
             due = self.queue.next_due()
             if due is not None:
@@ -163,6 +170,10 @@ class Controller:
                 await asyncio.wait_for(self.wake.wait(), wait)
             except TimeoutError:
                 pass
+
+    def _passed(self, started: float, ok: bool) -> None:
+        if self.on_pass is not None:
+            self.on_pass(time.perf_counter() - started, ok)
 
     async def pass_once(self) -> None:
         await self._apply(self._health_plan())

@@ -2,7 +2,10 @@
 
 Counted as they happen: API requests by method, route template and status
 (`corral_api_requests_total`) with their latency
-(`corral_api_request_duration_seconds`), and log/exec streams open. Read at
+(`corral_api_request_duration_seconds`), log/exec streams open, events stream
+subscribers, the leader's reconcile passes and their duration, store writes by
+result and their latency (store/measured.py wraps the store), and the image
+registry's bytes received and sent (request and response bodies). Read at
 scrape time from the cache (no extra bookkeeping, nothing to drift): store
 revision, tasks by state, nodes by state, each service's desired and running
 replicas, services by rollout state. Each manager has its own registry (several run in one test process).
@@ -72,11 +75,47 @@ class ManagerMetrics:
             ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )
         self.streams = Gauge("corral_log_streams", "log and exec streams open through the manager", registry=self.registry)
+        self.event_subscribers = Gauge("corral_event_subscribers", "clients following /v1/events now", registry=self.registry)
+        self.reconcile_passes = Counter(
+            "corral_reconcile_passes", "the leader's controller passes, by result (ok, error)", ["result"], registry=self.registry
+        )
+        self.reconcile_duration = Histogram(
+            "corral_reconcile_pass_duration_seconds", "time of one controller pass (health, replication, scheduling, their writes)",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.store_writes = Counter(
+            "corral_store_writes", "store transactions, by result (ok, conflict: an expectation failed, error)", ["result"],
+            registry=self.registry,
+        )
+        self.store_write_duration = Histogram(
+            "corral_store_write_duration_seconds", "time of one store transaction", buckets=LATENCY_BUCKETS, registry=self.registry
+        )
+        self.registry_bytes = Counter(
+            "corral_registry_bytes", "bytes of request (in) and response (out) bodies of the image registry", ["direction"],
+            registry=self.registry,
+        )
+        for result in ("ok", "error"):
+            self.reconcile_passes.labels(result)
+        for result in ("ok", "conflict", "error"):
+            self.store_writes.labels(result)
+        for direction in ("in", "out"):
+            self.registry_bytes.labels(direction)
         self.registry.register(ClusterCollector(cache))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+
+    def observe_pass(self, seconds: float, ok: bool) -> None:
+        self.reconcile_passes.labels("ok" if ok else "error").inc()
+        self.reconcile_duration.observe(seconds)
+
+    def observe_write(self, seconds: float, result: str) -> None:
+        self.store_writes.labels(result).inc()
+        self.store_write_duration.observe(seconds)
+
+    def count_registry_bytes(self, direction: str, count: int) -> None:
+        self.registry_bytes.labels(direction).inc(count)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,9 +13,11 @@ import asyncio
 import ipaddress
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corral.manager.settings import ManagerSettings
 from corral.registry import create_registry_app
@@ -49,16 +51,50 @@ def startup_line(host: str, port: int) -> str:
     )
 
 
+CountBytes = Callable[[str, int], None]  # ("in" | "out", bytes)
+
+
+class CountBodies:
+    """Counts the bytes of request bodies ("in": pushed blobs and manifests) and response bodies ("out": pulls)."""
+
+    def __init__(self, app: ASGIApp, count: CountBytes) -> None:
+        self.app = app
+        self.count = count
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def received() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and message.get("body"):
+                self.count("in", len(message["body"]))
+            return message
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                self.count("out", len(message["body"]))
+            await send(message)
+
+        await self.app(scope, received, sending)
+
+
 class RegistryServer:
     """The registry app under its own uvicorn server; `start` returns once it is serving."""
 
-    def __init__(self, settings: ManagerSettings, authorize: Authorizer, tls: dict[str, Any], peers: PeerRegistries | None = None) -> None:
+    def __init__(
+        self, settings: ManagerSettings, authorize: Authorizer, tls: dict[str, Any],
+        peers: PeerRegistries | None = None, count: CountBytes | None = None,
+    ) -> None:
         """`tls`: uvicorn's TLS options (the manager's certificate), used unless the registry listens on loopback;
-        `peers`: the other managers' registries (several managers on etcd)."""
+        `peers`: the other managers' registries (several managers on etcd); `count`: told the bytes of each body
+        received and sent (the manager's metrics)."""
         assert settings.registry_listen is not None
         self.host, self.port = split_listen(settings.registry_listen)
+        app: ASGIApp = create_registry_app(settings.registry_root, authorize, peers)
         config = uvicorn.Config(
-            create_registry_app(settings.registry_root, authorize, peers), host=self.host, port=self.port,
+            CountBodies(app, count) if count is not None else app, host=self.host, port=self.port,
             log_level="error", lifespan="off", timeout_graceful_shutdown=1,
             **({} if is_loopback(self.host) else {**tls, "ssl_cert_reqs": 0}),
         )

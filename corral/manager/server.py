@@ -13,12 +13,13 @@ from corral.manager.access.encryption import open_data_key
 from corral.manager.api import create_app
 from corral.manager.cache import StateCache
 from corral.manager.cluster import Leases, load_or_create_token
-from corral.manager.autoscaler import Autoscaler, cpu_reader
+from corral.manager.autoscaler import Autoscaler, cpu_reader, mesh_reader
 from corral.manager.compaction import Compactor
 from corral.manager.context import ManagerContext
 from corral.manager.registry_server import RegistryServer
 from corral.manager.controller import Controller
 from corral.manager.leadership import Leadership
+from corral.manager.metrics import ManagerMetrics
 from corral.manager.access import tokens
 from corral.manager.peer_certs import PeerCertificateProtocol
 from corral.manager.registry_access import registry_authorizer
@@ -31,6 +32,7 @@ from corral.manager.node_streams import NodeStreams
 from corral.pki import ClusterCA, client_context, load_or_create_ca, load_or_create_server_certificate, uvicorn_ssl_options
 from corral.pki.manager_certs import issue_manager_client_certificate
 from corral.store import Store, open_store
+from corral.store.measured import MeasuredStore
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +72,11 @@ class Manager:
         await check_cluster_ca(store, ca)  # several managers on one store must share one CA
         await tokens.ensure_admin_token(store, settings.data_dir, time.time())  # DATA_DIR/admin-token: what `docker login` takes
         cache = StateCache(store)
+        metrics = ManagerMetrics(cache)
         leases = Leases()
         stalls = StallWatch(leases, time.time, settings.stall_threshold)
         ctx = ManagerContext(
-            settings=settings, store=store, cache=cache, leases=leases, join_token=token, cluster_id=await _cluster_id(store),
+            settings=settings, store=MeasuredStore(store, metrics.observe_write), cache=cache, metrics=metrics, leases=leases, join_token=token, cluster_id=await _cluster_id(store),
             data_key=await open_data_key(store, settings.data_dir, settings.unlock_key),
             ca=ca, node_streams=self._node_streams(ca),
         )
@@ -88,9 +91,10 @@ class Manager:
             """The leader's work, through the store fenced by its term: the controller (with node health), compaction,
             autoscaling."""
             leases.clear()  # the controller seeds a fresh lease for every node: no node is down because the leader changed
-            controller = Controller(fenced, cache, leases, settings, stalls=stalls)
+            fenced = MeasuredStore(fenced, metrics.observe_write)
+            controller = Controller(fenced, cache, leases, settings, stalls=stalls, on_pass=metrics.observe_pass)
             compactor = Compactor(fenced, settings.store_history, settings.compact_interval)
-            autoscaler = Autoscaler(fenced, cache, cpu_reader(ctx), ctx.clock)
+            autoscaler = Autoscaler(fenced, cache, cpu_reader(ctx), ctx.clock, read_mesh=mesh_reader(ctx))
             await asyncio.gather(controller.run(), compactor.run(), autoscaler.run())
 
         ctx.leadership = Leadership(
@@ -117,7 +121,9 @@ class Manager:
             await asyncio.sleep(0.02)
         if settings.registry_listen is not None:
             try:
-                self._registry = RegistryServer(settings, registry_authorizer(ctx), self._registry_tls(ca), peer_registries(ctx))
+                self._registry = RegistryServer(
+                    settings, registry_authorizer(ctx), self._registry_tls(ca), peer_registries(ctx), metrics.count_registry_bytes
+                )
                 await self._registry.start()
             except (OSError, ValueError) as err:  # the control plane runs on; deploys from other registries still work
                 self._registry = None

@@ -15,8 +15,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from corral.agent.engines.base import ContainerInfo, ContainerStats, Engine, LogOptions
 from corral.agent.engines.frames import Frame, LogLine
+from corral.agent.mesh import MeshCounters
 from corral.agent.node_api import node_app
 from corral.agent.node_listener import NodeListener
+from corral.manager.mesh_counters import read_connections
 from corral.manager.node_streams import NodeStreams, NodeUnreachable
 from corral.model import Node, Resources
 from corral.model.errors import NotFound
@@ -176,3 +178,22 @@ async def test_an_exec_session_over_mutual_tls_and_who_is_refused(setup: tuple[N
         finally:
             await streams.close()
     assert len(attached) == 1
+async def test_the_manager_reads_the_nodes_mesh_counters(tmp_path: Path) -> None:
+    now = time.time()
+    ca = load_or_create_ca(tmp_path, now)
+    cert, key, _ = node_files(ca, tmp_path, "node-1", now)
+    carried = {"shop_web": MeshCounters(connections=12, received_bytes=300, sent_bytes=900, retries=1, errors=0)}
+    listener = NodeListener("127.0.0.1", 0)
+    await listener.serve(node_app(lambda: FakeEngine(), mesh=lambda: carried), cert, key, ca.certificate_pem)
+    streams = _manager_streams(tmp_path)
+    try:
+        assert await read_connections(streams, _node(listener)) == {"shop_web": 12}
+        carried["shop_web"].connections = 20
+        carried["shop_api"] = MeshCounters(connections=1)
+        assert await read_connections(streams, _node(listener)) == {"shop_web": 20, "shop_api": 1}
+        await listener.close()
+        with pytest.raises(NodeUnreachable):
+            await read_connections(streams, _node(listener))
+    finally:
+        await streams.close()
+        await listener.close()

@@ -41,11 +41,21 @@ def test_defaults_are_hpas() -> None:
         ({"max": 3, "target": {"cpu": 50}, "behavior": {"scale_down": {"stabilization": "soon"}}}, "stabilization", ""),
         ({"max": 3, "target": {"cpu": 50}, "behavior": {"down": {}}}, "x-corral-autoscale.behavior.down", "unknown setting"),
         ("fast", "x-corral-autoscale", "mapping"),
+        ({"max": 3, "target": {"cpu": 50, "requests_per_second": 10}}, "x-corral-autoscale.target", "needs one of"),
+        ({"max": 3, "target": {"requests_per_second": 0}}, "x-corral-autoscale.target.requests_per_second", "above 0"),
+        ({"max": 3, "target": {"requests_per_second": "lots"}}, "x-corral-autoscale.target.requests_per_second", "requests per second"),
+        ({"max": 3, "target": {}}, "x-corral-autoscale.target", "requests_per_second: N"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_key(setting: object, path: str, words: str) -> None:
     error = web_error({"image": "busybox", "x-corral-autoscale": setting})
     assert path in error.path and words in str(error), (error.path, str(error))
+
+
+def test_a_requests_per_second_target() -> None:
+    spec = web({"image": "busybox", "x-corral-autoscale": {"min": 1, "max": 5, "target": {"requests_per_second": 20}, "interval": "2s"}})
+    assert spec.autoscale == AutoscaleSpec(min=1, max=5, target_requests_per_second=20, interval=2)
+    assert spec.autoscale.metric == "requests_per_second" and spec.autoscale.target == 20
 
 
 def test_only_a_replicated_service_autoscales() -> None:

@@ -173,6 +173,10 @@ def test_a_port_taken_on_a_node_is_reported_not_crashed(mesh_cluster: Cluster, c
         mesh = wait_until(lambda: (m := mesh_cluster.api("GET", "/v1/services/m_web/mesh"))["errors"] and m, 20, what="mesh error")
         assert list(mesh["errors"]) == ["node-3"]
         assert "address already in use" in mesh["errors"]["node-3"][f"{port}/tcp"].lower()
+        # and `service ls` says so in the service's row
+        [row] = mesh_cluster.cli_json("service", "ls")
+        assert row["unbound_ports"] == {f"{port}/tcp": ["node-3"]}, row
+        assert f"({port}/tcp not bound on node-3)" in mesh_cluster.cli("service", "ls").stdout
         # the other nodes still serve it
         assert httpx.get(f"http://{ADDRESSES[0]}:{port}/id.txt", timeout=5).status_code == 200
 

@@ -33,6 +33,7 @@ from corral.model import Node, Resources, Service, ServiceSpec, Task, TaskState
 from corral.model.errors import Conflict
 from corral.model.task import TERMINAL_STATES
 from corral.store import KeyValue, Op, Store, WatchEvent
+from corral.store.delegating import DelegatingStore
 from corral.store.sqlite import SqliteStore
 
 
@@ -57,34 +58,13 @@ class Write:
     by: str
 
 
-class RecordingStore(Store):
+class RecordingStore(DelegatingStore):
     """The real store, with every write recorded in `writes` (tagged with `writer`, set by the harness)."""
 
     def __init__(self, inner: Store) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.writes: list[Write] = []
         self.writer = "controller"
-
-    async def get(self, key: str) -> KeyValue | None:
-        return await self.inner.get(key)
-
-    async def range(self, prefix: str) -> tuple[list[KeyValue], int]:
-        return await self.inner.range(prefix)
-
-    async def revision(self) -> int:
-        return await self.inner.revision()
-
-    def watch(self, prefix: str, after: int) -> AsyncIterator[WatchEvent]:
-        return self.inner.watch(prefix, after)
-
-    async def oldest_revision(self) -> int:
-        return await self.inner.oldest_revision()
-
-    async def compact(self, keep: int) -> int:
-        return await self.inner.compact(keep)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
     async def txn(self, ops: Sequence[Op]) -> int:
         by = self.writer

@@ -13,11 +13,12 @@ from corral.manager.autoscaler import Autoscaler
 from corral.manager.cache import StateCache
 from corral.manager.events import describe
 from corral.manager.writes import dump
-from corral.model import Service, Task
+from corral.manager.node_streams import NodeUnreachable
+from corral.model import NodeState, Service, Task
 from corral.model.autoscale import AutoscaleSpec
 from corral.model.resources import Resources
 from corral.store.sqlite import SqliteStore
-from factories import make_service, make_task
+from factories import make_node, make_service, make_task
 
 SPEC = AutoscaleSpec(min=1, max=4, target_cpu=50, interval=10, scale_down_stabilization=60)
 
@@ -130,3 +131,52 @@ async def test_a_users_scale_since_the_sample_wins_and_no_figures_keep_the_repli
 
     cluster.autoscaler.read_cpu = user_scales_meanwhile
     assert (await cluster.tick(10)).spec.replicas == 3  # decided on 2 replicas: not written over the user's 3
+
+
+async def test_a_requests_per_second_target_reads_every_ready_nodes_mesh(cluster: Cluster) -> None:
+    spec = AutoscaleSpec(min=1, max=6, target_requests_per_second=10, interval=10, scale_down_stabilization=20)
+    connections = {"n1": {"web": 0, "other": 500}, "n2": {"web": 0}, "n3": {"web": 0}}
+    asked: list[str] = []
+
+    async def read_mesh(node: str) -> dict[str, int]:
+        asked.append(node)
+        if node == "n2":
+            raise NodeUnreachable("node n2: connection refused")
+        return connections[node]
+
+    cluster.autoscaler.read_mesh = read_mesh
+    for node in ("n1", "n2", "n3"):
+        await cluster.store.put(keys.node_key(node), dump(make_node(node)))
+    await cluster.store.put(keys.node_key("down"), dump(make_node("down", state=NodeState.down)))
+    await cluster.put(make_service("web", replicas=1, autoscale=spec), 1)
+    await cluster.tick(0)
+    assert sorted(asked) == ["n1", "n2", "n3"]  # ready nodes only
+    connections["n1"]["web"] = 200  # 20/s on n1
+    connections["n3"]["web"] = 100  # 10/s on n3: 30/s for one replica, three times the target
+    connections["n1"]["other"] = 10_000  # another service's traffic does not count
+    scaled = await cluster.tick(10)
+    assert scaled.spec.replicas == 2 and scaled.autoscale_status is not None  # at most double per step
+    assert scaled.autoscale_status.metric == "requests_per_second" and scaled.autoscale_status.usage == pytest.approx(30.0)
+    assert scaled.autoscale_status.reason.startswith("30.0 requests/s per replica (mesh connections) of target 10/s: scale up 1 -> 2")
+    await cluster.put(scaled, 2)
+    connections["n1"]["web"] += 200
+    connections["n3"]["web"] += 100  # still 30/s: 15/s on each of 2 replicas -> 3
+    assert (await cluster.tick(10)).spec.replicas == 3
+    assert (await cluster.tick(10)).spec.replicas == 3  # idle: the 3 recommended 10 s ago holds within the 20 s window
+    down = await cluster.tick(10)
+    assert down.spec.replicas == 1 and down.autoscale_status is not None
+    assert down.autoscale_status.reason.startswith("0.0 requests/s per replica")
+    events = [e.message for e in [e async for e in _events(cluster)] if e.action == "autoscale"]
+    assert [m.split(":")[0] for m in events] == [
+        "service web autoscaled 1 -> 2", "service web autoscaled 2 -> 3", "service web autoscaled 3 -> 1",
+    ]
+    assert "30.0 requests/s per replica" in events[0]
+
+
+async def test_without_a_mesh_reader_a_requests_target_keeps_the_replicas(cluster: Cluster) -> None:
+    spec = AutoscaleSpec(max=6, target_requests_per_second=10, interval=10)
+    await cluster.put(make_service("web", replicas=2, autoscale=spec), 2)
+    await cluster.tick(0)
+    kept = await cluster.tick(10)
+    assert kept.spec.replicas == 2 and kept.autoscale_status is not None
+    assert "no request figures yet" in kept.autoscale_status.reason

@@ -2,6 +2,7 @@
 and the figures follow what happens (requests by route template and status, services, tasks, store revision)."""
 
 import asyncio
+import hashlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,7 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.tls import admin_headers
+from tests.tls import admin_headers, admin_token
 
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
@@ -70,3 +71,50 @@ async def test_metrics_parse_and_follow_the_cluster(api: httpx.AsyncClient) -> N
     latency = (("le", "+Inf"), ("method", "POST"), ("route", "/v1/stacks/{stack}/deploy"))
     assert after[("corral_api_request_duration_seconds_bucket", latency)] == 1
     assert not any(dict(labels).get("route") == "/v1/services/nosuch" for _, labels in after)
+
+
+async def test_control_plane_figures_follow_the_work(tmp_path: Path) -> None:
+    """Reconcile passes, store writes and their latency, registry bytes both ways, events subscribers."""
+    registry = f"127.0.0.1:{_free_port()}"
+    manager = Manager(ManagerSettings(data_dir=tmp_path, listen_port=_free_port(), tls=False, registry_listen=registry))
+    await manager.start()
+    try:
+        async with httpx.AsyncClient(base_url=manager.settings.url, headers=admin_headers(tmp_path)) as api:
+            before = await scrape(api)
+            for _ in range(50):  # the leader's controller starts its passes
+                if (await scrape(api))[("corral_reconcile_passes_total", (("result", "ok"),))] > 0:
+                    break
+                await asyncio.sleep(0.1)
+            writes = before[("corral_store_writes_total", (("result", "ok"),))]
+            assert (await api.post("/v1/stacks/shop/deploy", json={"compose": WEB})).status_code == 200
+            blob = b"layer " * 1000
+            auth = ("ci", admin_token(tmp_path))
+            async with httpx.AsyncClient(base_url=f"http://{registry}", auth=auth) as pusher:
+                digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+                assert (await pusher.post("/v2/app/blobs/uploads/", params={"digest": digest}, content=blob)).status_code == 201
+                assert (await pusher.get(f"/v2/app/blobs/{digest}")).content == blob
+            async with api.stream("GET", "/v1/events") as following:
+                assert following.status_code == 200
+                for _ in range(50):
+                    during = await scrape(api)
+                    if during[("corral_event_subscribers", ())] == 1:
+                        break
+                    await asyncio.sleep(0.05)
+                assert during[("corral_event_subscribers", ())] == 1
+            for _ in range(50):
+                after = await scrape(api)
+                if after[("corral_event_subscribers", ())] == 0 and after[("corral_tasks", (("state", "pending"),))] == 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert after[("corral_event_subscribers", ())] == 0
+            assert after[("corral_reconcile_passes_total", (("result", "ok"),))] > 0
+            assert after[("corral_reconcile_pass_duration_seconds_count", ())] >= after[("corral_reconcile_passes_total", (("result", "ok"),))]
+            # the deploy wrote the service, the controller its tasks: each a timed transaction
+            assert after[("corral_store_writes_total", (("result", "ok"),))] >= writes + 2
+            assert after[("corral_store_write_duration_seconds_count", ())] >= after[("corral_store_writes_total", (("result", "ok"),))]
+            assert after[("corral_store_write_duration_seconds_sum", ())] > 0
+            assert after[("corral_store_revision", ())] > before[("corral_store_revision", ())]
+            assert after[("corral_registry_bytes_total", (("direction", "in"),))] - before[("corral_registry_bytes_total", (("direction", "in"),))] == len(blob)
+            assert after[("corral_registry_bytes_total", (("direction", "out"),))] - before[("corral_registry_bytes_total", (("direction", "out"),))] >= len(blob)
+    finally:
+        await manager.stop()

@@ -8,8 +8,9 @@ See docs/architecture.md, "Routing mesh".
 """
 
 from corral.agent.mesh.balancing import STRATEGIES, Pool, Strategy
+from corral.agent.mesh.counters import MeshCounters
 from corral.agent.mesh.mesh import Mesh
 from corral.agent.mesh.settings import MeshSettings
 from corral.agent.mesh.table import Backend, Listener, Table, parse_table
 
-__all__ = ["STRATEGIES", "Backend", "Listener", "Mesh", "MeshSettings", "Pool", "Strategy", "Table", "parse_table"]
+__all__ = ["STRATEGIES", "Backend", "Listener", "Mesh", "MeshCounters", "MeshSettings", "Pool", "Strategy", "Table", "parse_table"]

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 
 from corral.agent.clock import SYSTEM_CLOCK, Clock
 from corral.agent.mesh.balancing import Pool
+from corral.agent.mesh.counters import MeshCounters
 from corral.agent.mesh.kernel import KernelPath, KernelPathError
 from corral.agent.mesh.settings import MeshSettings
 from corral.agent.mesh.table import Listener, parse_table
@@ -73,6 +74,10 @@ class Mesh:
                     log.warning("mesh: kernel data path failed, serving in userspace: %s", error)
             self.errors = errors
             return dict(errors)
+
+    def counters(self) -> dict[Listener, MeshCounters]:
+        """What each open listener has carried so far (the live objects: read, do not change)."""
+        return {listener: serving.counters for listener, serving in self.listeners.items()}
 
     async def close(self) -> None:
         """Close every listener and every connection."""

@@ -18,6 +18,7 @@ import logging
 from typing import cast
 
 from corral.agent.mesh.balancing import Pool
+from corral.agent.mesh.counters import MeshCounters
 from corral.agent.mesh.settings import MeshSettings
 from corral.agent.mesh.table import Backend, Listener
 
@@ -30,6 +31,7 @@ class TcpListener:
         self.pool = pool
         self.settings = settings
         self.relays: set["Relay"] = set()
+        self.counters = MeshCounters()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -62,6 +64,7 @@ class Relay(asyncio.Protocol):
         self.replay: bytearray | None = bytearray() if owner.settings.replay_limit > 0 else None
         self.client_eof = False
         self.closed = False
+        self.attempts = 0  # backends tried so far
         self._connecting: asyncio.Task[None] | None = None
 
     # client side
@@ -69,10 +72,12 @@ class Relay(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.client = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
         self.owner.relays.add(self)
+        self.owner.counters.connections += 1
         self.candidates = self.owner.pool.order()
         self._connecting = asyncio.get_running_loop().create_task(self._connect())
 
     def data_received(self, data: bytes) -> None:
+        self.owner.counters.received_bytes += len(data)
         if self.side is not None:
             self.side.transport.write(data)
         else:
@@ -123,6 +128,9 @@ class Relay(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         while self.candidates and not self.closed:
             backend = self.candidates.pop(0)
+            if self.attempts:
+                self.owner.counters.retries += 1
+            self.attempts += 1
             try:
                 async with asyncio.timeout(self.owner.settings.connect_timeout):
                     transport, side = await loop.create_connection(
@@ -139,6 +147,7 @@ class Relay(asyncio.Protocol):
                 return
         if not self.closed:
             log.warning("mesh %s: no backend reachable", self.owner.listener)
+            self.owner.counters.errors += 1
             self.client.abort()
 
     def _attach(self, side: "BackendSide") -> None:
@@ -194,6 +203,7 @@ class BackendSide(asyncio.Protocol):
         if not self.answered:
             self.answered = True
             self.relay.replay = None
+        self.relay.owner.counters.sent_bytes += len(data)
         self.relay.client.write(data)
 
     def eof_received(self) -> bool:

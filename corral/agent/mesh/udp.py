@@ -14,6 +14,7 @@ import logging
 
 from corral.agent.clock import SYSTEM_CLOCK, Clock
 from corral.agent.mesh.balancing import Pool
+from corral.agent.mesh.counters import MeshCounters
 from corral.agent.mesh.settings import MeshSettings
 from corral.agent.mesh.table import Backend, Listener
 
@@ -29,6 +30,7 @@ class UdpListener:
         self.settings = settings
         self.clock = clock
         self.sessions: dict[Address, Session] = {}
+        self.counters = MeshCounters()
         self._front: asyncio.DatagramTransport | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -55,13 +57,16 @@ class UdpListener:
                 session.close()
 
     def received(self, data: bytes, client: Address) -> None:
+        self.counters.received_bytes += len(data)
         session = self.sessions.get(client)
         if session is None:
             candidates = self.pool.order()
             if not candidates or self._front is None:
+                self.counters.errors += 1
                 return
             session = Session(self, client, candidates[0], self._front)
             self.sessions[client] = session
+            self.counters.connections += 1
         session.send(data)
 
     async def _sweep(self) -> None:
@@ -105,6 +110,7 @@ class Session(asyncio.DatagramProtocol):
             transport, _ = await loop.create_datagram_endpoint(lambda: self, remote_addr=(self.backend.ip, self.backend.port))
         except OSError as error:
             log.warning("mesh %s: backend %s unusable: %s", self.owner.listener, self.backend, error)
+            self.owner.counters.errors += 1
             self.close()
             return
         if self.closed:
@@ -124,6 +130,7 @@ class Session(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.last_used = self.owner.clock.now()
+        self.owner.counters.sent_bytes += len(data)
         self.front.sendto(data, self.client)
 
     def error_received(self, exc: Exception) -> None:

@@ -30,8 +30,12 @@ async def events(since: int | None = None, ctx: ManagerContext = Depends(context
     if start < oldest:
         raise Compacted(start, oldest)
 
+    subscribers = ctx.metrics.event_subscribers if ctx.metrics is not None else None
+
     async def lines() -> AsyncIterator[bytes]:
         yield b""  # send the headers now, so a client knows it is connected
+        if subscribers is not None:
+            subscribers.inc()
         try:
             async for change in ctx.store.watch("", start):
                 event = describe(change)
@@ -40,5 +44,8 @@ async def events(since: int | None = None, ctx: ManagerContext = Depends(context
         except Compacted as err:  # compacted between the check above and the watch's start
             log.info("events stream from %d ended: %s", start, err)
             yield (json.dumps({"error": str(err), "path": None}) + "\n").encode()
+        finally:
+            if subscribers is not None:
+                subscribers.dec()
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")

@@ -50,6 +50,8 @@ class MeasureRequests:
 
 def install(app: FastAPI, ctx: ManagerContext) -> None:
     """Serve /metrics and measure every request of `app`."""
-    app.state.metrics = ManagerMetrics(ctx.cache)
+    if ctx.metrics is None:
+        ctx.metrics = ManagerMetrics(ctx.cache)
+    app.state.metrics = ctx.metrics
     app.add_middleware(MeasureRequests, metrics=app.state.metrics)
     app.include_router(router)

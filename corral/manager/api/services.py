@@ -13,6 +13,7 @@ from corral.manager.api.pages import PAGED, Listings, PageRequest, listing_name,
 from corral.manager.api.views import ServiceView, TaskView
 from corral.manager.context import ManagerContext
 from corral.manager.service_changes import SpecPatch
+from corral.manager.service_status import completed_slots, unbound_ports
 from corral.model import Service, Task
 from corral.model.errors import NotFound
 
@@ -67,13 +68,21 @@ async def list_services(
         page.apply(response)
         services = page.items
     counts = cache.service_counts  # kept by the cache as tasks change: no scan of the tasks
-    return [ServiceView.counted(service, *counts.get(service.name, (0, 0))) for service in services]
+    return [_with_status(ctx, ServiceView.counted(service, *counts.get(service.name, (0, 0))), service) for service in services]
+
+
+def _with_status(ctx: ManagerContext, view: ServiceView, service: Service) -> ServiceView:
+    """The row's completed replicas and unbound published ports (service_status.py); the tasks are read only
+    for a service whose restart policy leaves completed tasks resting."""
+    completed = completed_slots(service, ctx.cache.tasks_of(service.name)) if service.spec.restart_policy.condition != "any" else 0
+    unbound = unbound_ports(service, ctx.mesh_errors)
+    return view.model_copy(update={"completed": completed, "unbound_ports": unbound}) if completed or unbound else view
 
 
 @router.get("/{name}", response_model=ServiceView)
 async def inspect_service(name: str, ctx: ManagerContext = Depends(context)) -> ServiceView:
     service = _service(ctx, name)
-    return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
+    return _with_status(ctx, ServiceView.of(service, _tasks_by_service(ctx).get(name, [])), service)
 
 
 @router.get("/{name}/tasks", response_model=list[TaskView], responses=PAGED)

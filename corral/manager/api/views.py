@@ -70,6 +70,10 @@ class ServiceView(BaseModel):
     job_status: JobStatus | None = None  # a job's current run and the runs before it
     autoscale_status: AutoscaleDecision | None = None  # the autoscaler's last decision: replicas, usage, reason
     job: str = ""  # a job's state in a few words: `3/3 completed`, `2/3 running`, `failed: backoff limit reached`
+    completed: int = 0  # replicas that ran to completion and rest (a restart policy that restarts no completed task)
+    unbound_ports: dict[str, list[str]] = Field(
+        default_factory=dict, description="published port (8080/tcp) -> nodes whose routing mesh could not listen on it"
+    )
 
     @staticmethod
     def of(service: Service, tasks: Iterable[Task]) -> "ServiceView":
