@@ -80,6 +80,7 @@ class Agent:
         self.engine: Engine | None = None
         self.tasks: dict[str, Task] = {}
         self._wake = asyncio.Event()
+        self._retry_soon = False  # the last round failed somewhere: look again on the fast timer, not the resync
         # Set by the first whole task list: until then an empty `tasks` means "not known yet", not
         # "none", and a reconcile would remove every container this node runs (an agent restarted).
         self.listed = asyncio.Event()
@@ -152,6 +153,7 @@ class Agent:
         self.link.heartbeat_interval = registration.heartbeat_interval
         self.link.attach(self)
         self.registered.set()
+        self._loops.append(asyncio.create_task(self.engine.follow(self._wake.set, self.clock), name=f"{self.prefix} engine events"))
         if self.settings.mesh and self.settings.engine != "hollow":
             # iptables chains are per node: several agents of a local cluster share one host
             chains = hashlib.sha1(f"{registration.cluster_id}/{self.settings.name}".encode()).hexdigest()[:11]
@@ -262,16 +264,29 @@ class Agent:
         self._wake.set()
 
     async def _reconcile_loop(self) -> None:
+        """One round whenever woken: new tasks, an operation done, a health verdict, an engine event. Without a wake,
+        the next round comes after `resync_interval` while the engine tells of every change of its containers, else
+        (and after a round that failed) after `poll_interval`."""
         await self.listed.wait()  # no reconcile on the strength of a task list not yet received
         while True:
             self._wake.clear()
+            self._retry_soon = False
             try:
                 await self.reconcile_once()
             except EngineError as err:
+                self._retry_soon = True
                 log.warning("%s: %s", self.prefix, err)
             except Exception:
+                self._retry_soon = True
                 log.exception("%s: reconcile failed", self.prefix)
-            await wait_event(self.clock, self._wake, self.settings.poll_interval)
+            await wait_event(self.clock, self._wake, self._next_round())
+
+    def _next_round(self) -> float:
+        """Seconds until the containers are listed again if nothing wakes the loop first."""
+        assert self.engine is not None
+        if self.engine.following and not self._retry_soon:
+            return self.settings.resync_interval
+        return self.settings.poll_interval
 
     async def reconcile_once(self) -> None:
         assert self.engine is not None
@@ -386,12 +401,14 @@ class Agent:
         try:
             result = await self.link.send(self.settings.name, report)
         except ApiError as err:
+            self._retry_soon = True  # reported again by the next round
             log.warning("%s: cannot report task %s: %s", self.prefix, report.task_id, err)
             return
         task = self.tasks.get(report.task_id)
         if result["status"] == 404:  # no longer this node's (removed, or placed elsewhere)
             self.tasks.pop(report.task_id, None)
         elif result["status"] != 200:
+            self._retry_soon = True
             log.warning("%s: cannot report task %s: %s", self.prefix, report.task_id, result.get("error"))
         elif task is not None:
             # What the manager now holds; the watch does not send it back (only what others change).
