@@ -17,7 +17,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corral.agent.clock import SYSTEM_CLOCK, Backoff, Clock, wait_event
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError
@@ -25,11 +25,8 @@ from corral.agent.engines.hollow import HollowEngine, HollowTiming
 from corral.agent.health import HealthMonitor
 from corral.agent.link import LinkSettings, ManagerLink
 from corral.agent.mesh import Mesh, MeshSettings
-from corral.agent.metrics import AgentMetrics, metrics_app
-from corral.agent.node_api import node_app
-from corral.agent.node_listener import NodeListener
+from corral.agent.metrics import AgentMetrics
 from corral.agent.probes import probe_for
-from corral.agent.networks.keeper import NetworkKeeper, keeper_for
 from corral.agent.routing import MeshFollower
 from corral.agent.vips import VipInterface
 from corral.agent.volumes import VolumeRemover
@@ -41,6 +38,10 @@ from corral.client import ApiError, ManagerClient
 from corral.model import Resources, Task, TaskState
 from corral.model.service import HealthCheck
 from corral.model.task import DesiredState
+
+if TYPE_CHECKING:  # imported where used: an agent of hollow nodes serves no listener and keeps no networks
+    from corral.agent.networks.keeper import NetworkKeeper
+    from corral.agent.node_listener import NodeListener
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,8 @@ class Agent:
     async def start(self) -> None:
         """Register (patiently), then follow the tasks; a lone agent starts its link too (and its node listener)."""
         if self._owns_link and self.settings.node_port is not None and self.settings.engine != "hollow":
+            from corral.agent.node_listener import NodeListener  # (uvicorn, starlette: only an agent that serves them)
+
             self.node_listener = NodeListener(self.settings.address, self.settings.node_port)
         registration = await self._register_patiently()
         self.engine = self._engine_factory(registration.cluster_id, self.settings.name)
@@ -160,6 +163,8 @@ class Agent:
             self.mesh = Mesh(MeshSettings(cluster=chains, data_path=self.settings.mesh_data_path), self.clock)
             vip_mesh = Mesh(MeshSettings(cluster=registration.cluster_id, reuse_port=True), self.clock)
             if self.settings.dns:
+                from corral.agent.networks.keeper import keeper_for  # (dnspython)
+
                 self.keeper = keeper_for(self.engine, registration.cluster_id, self.settings.dns_upstreams, self.clock)
             self.routing = MeshFollower(
                 self.client, self.settings.name, self.settings.address, self.mesh, vip_mesh,
@@ -174,6 +179,8 @@ class Agent:
             remover = VolumeRemover(self.client, self.name, self.engine, self.clock, self.settings.volume_poll)
             self._loops.append(asyncio.create_task(remover.run(), name=f"{self.prefix} volumes"))
         if self.node_listener is not None and self.identity.certificate is not None and self.identity.ca_pem is not None:
+            from corral.agent.node_api import node_app
+
             await self.node_listener.serve(
                 node_app(lambda: self.engine), self.identity.cert_file, self.identity.key_file, self.identity.ca_pem
             )
@@ -217,6 +224,9 @@ class Agent:
         port = self.settings.metrics_port
         if port is None or self.settings.engine == "hollow" or not self._owns_link:
             return
+        from corral.agent.metrics import metrics_app
+        from corral.agent.node_listener import NodeListener
+
         try:
             self.metrics_listener = NodeListener(self.settings.address, port, "--metrics-port")
         except OSError as err:

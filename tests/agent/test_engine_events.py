@@ -16,7 +16,7 @@ from corral.agent.clock import FakeClock
 from corral.agent.daemon import Agent, EngineFactory
 from corral.agent.engines.base import ContainerInfo, EngineError
 from corral.agent.engines.docker import DockerEngine
-from corral.agent.engines.docker_events import EventFollower, event_filters
+from corral.agent.engines.docker_events import EventFollower, event_container, event_filters
 from corral.agent.engines.hollow import HollowEngine
 from corral.agent.settings import AgentSettings
 
@@ -236,3 +236,21 @@ async def test_docker_listing_inspects_only_stopped_containers_once_per_status(t
         assert api.inspected.count("bbb") == 2 and again["bbb"].exit_code == 0 and again["bbb"].error == ""
     finally:
         await engine.close()
+
+
+async def test_a_container_an_event_named_is_inspected_though_the_listing_still_shows_it_running(tmp_path: Path) -> None:
+    api = ListingApi([RUNNING], {"aaa": {**inspect("aaa", 137), "Config": {"Labels": {"corral.task": "t1"}}}})
+    engine = DockerEngine("c1", "n1", client=ListingClient(api), files_root=tmp_path)  # type: ignore[arg-type]
+    try:
+        engine._named.add(event_container('{"status": "die", "id": "aaa", "Actor": {"ID": "aaa"}}'))
+        [died] = await engine.list()  # the engine's listing lags its event: the inspect tells the truth
+        assert (died.task_id, died.running, died.exit_code) == ("t1", False, 137) and api.inspected == ["aaa"]
+        [listed] = await engine.list()  # next time the listing alone again
+        assert listed.running and api.inspected == ["aaa"]
+    finally:
+        await engine.close()
+
+
+def test_event_container_reads_the_id_or_nothing() -> None:
+    assert event_container('{"Type": "container", "Actor": {"ID": "bbb"}}') == "bbb"
+    assert event_container("not json") == "" and event_container("[1]") == ""

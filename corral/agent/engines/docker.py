@@ -31,7 +31,7 @@ from docker.types import Mount
 from corral.agent import labels
 from corral.agent.clock import Clock
 from corral.agent.engines.base import ContainerInfo, ContainerStats, Engine, EngineError, LogOptions, TaskFile
-from corral.agent.engines.docker_events import EventFollower, event_filters
+from corral.agent.engines.docker_events import EventFollower, event_container, event_filters
 from corral.agent.engines.docker_options import create_options
 from corral.agent.engines.docker_streams import DockerStreams
 from corral.agent.engines.frames import Frame, LogLine
@@ -65,6 +65,7 @@ class DockerEngine(Engine):
         self._streams: DockerStreams | None = None  # logs and exec output, async over the engine's socket
         self._events: EventFollower | None = None
         self._stopped: dict[tuple[str, str], ContainerInfo] = {}  # (id, listed status) -> a stopped container, inspected
+        self._named: set[str] = set()  # containers an engine event named since the last listing: inspected at the next
 
     def _streamer(self) -> DockerStreams:
         if self._streams is None:
@@ -91,7 +92,13 @@ class DockerEngine(Engine):
             log.info("node %s: no engine events (%s): containers are listed on a timer", self.node, err)
             return
         filters = event_filters(self.cluster_id, self.node)
-        self._events = EventFollower(lambda opened: streams.events(filters, opened), clock)
+
+        async def events(opened: Callable[[], None]) -> AsyncIterator[str]:
+            async for line in streams.events(filters, opened):
+                self._named.add(event_container(line))
+                yield line
+
+        self._events = EventFollower(events, clock)
         await self._events.run(changed)
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -100,20 +107,30 @@ class DockerEngine(Engine):
 
     async def list(self) -> list[ContainerInfo]:
         starting = set(self._starting)  # before listing: a start that ends meanwhile has a container the list may miss
+        named, self._named = self._named, set()
         try:
-            found = await self._run(self._list_sync)
+            found = await self._run(self._list_sync, named)
         except docker.errors.DockerException as err:
             raise EngineError(f"cannot list containers: {err}") from err
         keep = {info.task_id for info in found} | starting | self._starting
         await self._run(self.files.sweep, keep)  # the files of containers removed while the agent was away
         return found
 
-    def _list_sync(self) -> "builtins.list[ContainerInfo]":
-        """One listing call; a stopped container is inspected (exit code, error, OOM) once per status it shows."""
+    def _list_sync(self, named: set[str]) -> "builtins.list[ContainerInfo]":
+        """One listing call; a stopped container is inspected (exit code, error, OOM) once per status it shows.
+
+        The listing is a snapshot the engine updates a moment after it announces an event (a container that died
+        can still show `running`), so the containers an event `named` are inspected, which waits for the engine."""
         summaries = self._client.api.containers(all=True, filters={"label": labels.ownership_filter(self.cluster_id, self.node)})
         found: builtins.list[ContainerInfo] = []
         stopped: dict[tuple[str, str], ContainerInfo] = {}
         for summary in summaries:
+            if summary["Id"] in named:
+                try:
+                    found.append(_inspected(self._client.api.inspect_container(summary["Id"])))
+                except docker.errors.NotFound:
+                    pass  # removed
+                continue
             if summary.get("State") in RUNNING_STATES:
                 found.append(_listed(summary))
                 continue
