@@ -16,6 +16,7 @@ command -v wrk >/dev/null || need_apt+=(wrk)                          # bench/me
 command -v etcd >/dev/null || need_apt+=(etcd-server)                 # the etcd store backend's tests (each starts its own)
 command -v chromium >/dev/null || need_apt+=(chromium)                # the web UI's browser tests (tests/ui)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+command -v firefox-esr >/dev/null || need_apt+=(firefox-esr)          # the web UI in Firefox too (over its own WebDriver BiDi)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -58,6 +58,7 @@ class Registration:
     cluster_id: str
     heartbeat_interval: float
     registry: str | None = None  # HOST:PORT of the cluster's registry: pulled from with the node's credential
+    registries: tuple[str, ...] = ()  # HOST:PORT of every manager's registry (several managers): they hold the same images
 
 
 class Agent:
@@ -127,7 +128,9 @@ class Agent:
             self.client.use_token(reply["credential"])
         if reply.get("certificate"):
             await self.identity.install(settings.name, reply["certificate"], self.client)
-        return Registration(reply["cluster_id"], float(reply["heartbeat_interval"]), reply.get("registry"))
+        return Registration(
+            reply["cluster_id"], float(reply["heartbeat_interval"]), reply.get("registry"), tuple(reply.get("registries") or ()),
+        )
 
     async def _send_registration(self, body: dict[str, Any]) -> Any:
         """Over TLS: the manager's CA checked against the join token first, and a certificate request for this node.
@@ -152,7 +155,7 @@ class Agent:
         registration = await self._register_patiently()
         self.engine = self._engine_factory(registration.cluster_id, self.settings.name)
         if registration.registry:
-            self.engine.use_registry(registration.registry, self.settings.name, lambda: self.client.token)
+            self.engine.use_registry(registration.registry, self.settings.name, lambda: self.client.token, registration.registries)
         self.link.heartbeat_interval = registration.heartbeat_interval
         self.link.attach(self)
         self.registered.set()
@@ -182,7 +185,7 @@ class Agent:
             from corral.agent.node_api import node_app
 
             await self.node_listener.serve(
-                node_app(lambda: self.engine), self.identity.cert_file, self.identity.key_file, self.identity.ca_pem
+                node_app(lambda: self.engine, self.clock), self.identity.cert_file, self.identity.key_file, self.identity.ca_pem
             )
         await self._serve_metrics()
         if self._owns_link:
@@ -354,8 +357,9 @@ class Agent:
 
     async def _start(self, task: Task) -> None:
         assert self.engine is not None
-        if task.state != TaskState.starting:
-            await self._report(Report(task.id, TaskState.starting))
+        # `starting` goes to the manager while the engine works (one round trip off the path to
+        # `running`); every later report of the task waits until it has been answered, so they keep their order.
+        starting = asyncio.create_task(self._report(Report(task.id, TaskState.starting))) if task.state != TaskState.starting else None
         try:
             files = await task_files(self.client, self.settings.name, task) if self.engine.takes_files else []
             hosts = await self._hosts(task)
@@ -366,14 +370,20 @@ class Agent:
         except EngineError as err:
             self.metrics.starts.labels("failed").inc()
             state = TaskState.rejected if err.permanent else TaskState.failed
+            await _answered(starting)
             await self._report(Report(task.id, state, error=str(err)))
             return
-        if self.keeper is not None:
-            await self.keeper.sync()  # a new network's bridge gets its rules
+        await _answered(starting)
         if info.running:
             # With a health check the task stays `starting` until it passes (the reconcile loop decides).
             state = TaskState.starting if task.spec.healthcheck else TaskState.running
             await self._report(Report(task.id, state, info.id, ports=tuple(info.ports)))
+        if self.keeper is not None:
+            # A new network's bridge gets its rules: they let the container reach its stack's VIPs (until then
+            # the catch-all rule rejects that, so nothing is open early). After the report, since they change
+            # nothing for the traffic that `running` lets in: the container has been running since the engine
+            # started it, and the mesh reaches it from the host, not through these rules.
+            await self.keeper.sync()
 
     async def _hosts(self, task: Task) -> dict[str, str]:
         """The names of the other services of the task's stack, for its /etc/hosts (once the mesh is known);
@@ -457,3 +467,9 @@ class EngineFactory:
         from corral.agent.engines.files import DEFAULT_ROOT
 
         return DockerEngine(cluster_id, node, files_root=self.secrets_dir or DEFAULT_ROOT)
+
+
+async def _answered(report: "asyncio.Task[None] | None") -> None:
+    """Wait for a report sent ahead (its failure is logged by `_report` itself)."""
+    if report is not None:
+        await report

@@ -4,7 +4,8 @@ Routes (NDJSON, one JSON object a line, streamed as the engine gives it):
 - `GET /v1/tasks/{task}/logs?follow=&tail=&since=`: `{"stream", "time", "line"}` per line;
 - `POST /v1/tasks/{task}/exec` with `{"command": [...]}`: `{"stream", "data"}` per output chunk, then
   `{"exit_code": N}`;
-- `GET /v1/tasks/{task}/stats`: one line, the container's resource use now (`corral service top`).
+- `GET /v1/tasks/{task}/stats`: one line, the container's resource use now (`corral service top`);
+- `GET /v1/node/usage`: one line, what the node's containers use together now (`corral node top`, node_usage.py).
 A failure after the stream started ends it with one `{"error": ...}` line. Only containers of this
 agent (found by their task label) are reachable. Who may call is decided by the listener
 (node_listener.py: the manager's client certificate, nothing else), not here.
@@ -21,7 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from corral.agent.clock import SYSTEM_CLOCK, Clock
 from corral.agent.engines.base import Engine, EngineError, LogOptions
+from corral.agent.node_usage import NodeUsage
 
 MAX_COMMAND_BYTES = 64 * 1024
 
@@ -56,8 +59,9 @@ def log_options(query: dict[str, str]) -> LogOptions:
     return LogOptions(follow=follow, tail=tail_lines, since=since_time)
 
 
-def node_app(engine: Callable[[], Engine | None]) -> Starlette:
+def node_app(engine: Callable[[], Engine | None], clock: Clock = SYSTEM_CLOCK) -> Starlette:
     """The app; `engine()` is the node's engine once the agent has one."""
+    node_usage = NodeUsage(engine, clock)
 
     async def container_of(task_id: str) -> str:
         current = engine()
@@ -131,7 +135,17 @@ def node_app(engine: Callable[[], Engine | None]) -> Starlette:
             return _error(502, str(err))
         return Response(_line(dataclasses.asdict(stats)), media_type="application/x-ndjson")
 
+    async def node_use(request: Request) -> Response:
+        try:
+            use = await node_usage.now()
+        except LookupError as err:
+            return _error(503, str(err))
+        except EngineError as err:
+            return _error(502, str(err))
+        return Response(_line(dataclasses.asdict(use)), media_type="application/x-ndjson")
+
     return Starlette(routes=[
+        Route("/v1/node/usage", node_use, methods=["GET"]),
         Route("/v1/tasks/{task}/stats", usage, methods=["GET"]),
         Route("/v1/tasks/{task}/logs", logs, methods=["GET"]),
         Route("/v1/tasks/{task}/exec", run, methods=["POST"]),

@@ -26,11 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-
 from corral.cli import trust
 from corral.client import ApiError, ManagerClient
-from corral.pki import ca_fingerprint, client_context
+from corral.pki.tls import client_context
 from corral.pki.files import write_private
 
 DEFAULT_MANAGER = "https://127.0.0.1:7070"
@@ -58,6 +56,10 @@ class Login:
 
 
 def fingerprint_of(pem: bytes) -> str:
+    from cryptography import x509  # only `corral login` and its errors show fingerprints: no cryptography for other commands
+
+    from corral.pki.authority import ca_fingerprint
+
     return ca_fingerprint(x509.load_pem_x509_certificate(pem))
 
 

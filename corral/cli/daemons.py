@@ -25,14 +25,10 @@ from corral.cli.output import console, fail
 from corral.cli.output import duration as _duration
 from corral.client import ApiError
 from corral.compose.sizes import parse_bytes
-from corral.manager import runtime
-from corral.manager.cluster import TOKEN_FILE, rotate_token
-from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
 from corral.model import Resources
 from corral.model.limits import Limits
 from corral.model.errors import CorralError, InvalidSpec
-from corral.store.etcd import EtcdSettings
 from corral.pki import CA_CERT_FILE, KeyMaterialError, load_or_create_ca
 
 DEFAULT_DATA_DIR = Path.home() / ".corral"
@@ -145,6 +141,8 @@ def _store(value: str) -> str:
         return ""
     if value.startswith("sqlite://"):
         return value
+    from corral.store.etcd import EtcdSettings  # the manager's imports, not `corral agent`'s (docs/performance.md)
+
     try:
         EtcdSettings.parse(value)
     except InvalidSpec as err:
@@ -315,6 +313,10 @@ def manager(
     and --advertise URL, the same cluster CA and join token in their data dirs; one leads, elected through etcd."""
     if context.invoked_subcommand is not None:  # `corral manager ls`: not a manager to run
         return
+    from corral.manager import runtime
+    from corral.manager.cluster import TOKEN_FILE
+    from corral.manager.server import Manager  # FastAPI, uvicorn, the store: imported by the commands that run a manager
+
     _logging(verbose)
     host, port = _listen(listen)
     settings = ManagerSettings(
@@ -519,6 +521,9 @@ def up(
     what was deployed stays in the data dir, and the next `corral up` with it
     brings the stacks back.
     """
+    from corral.manager import runtime
+    from corral.manager.server import Manager
+
     _logging(verbose)
     host, port = _listen(listen)
     _check_address(first_address)
@@ -584,6 +589,8 @@ def join_token(
     rotate: bool = typer.Option(False, "--rotate", help="make a new token: the old one no longer joins new nodes"),
 ) -> None:
     """Print the join token agents need, read from the manager's data dir (it is not served over HTTP)."""
+    from corral.manager.cluster import TOKEN_FILE, rotate_token
+
     path = data_dir / TOKEN_FILE
     if rotate:
         try:

@@ -2,7 +2,8 @@
 
 import typer
 
-from corral.cli.output import ManagerOption, OutputOption, ago, call, check_output, emit, emit_one, fail, size
+from corral.cli.output import ManagerOption, OutputOption, ago, call, check_output, emit_one, fail, size
+from corral.cli.pages import stream
 from corral.client import ManagerClient
 
 app = typer.Typer(help="Nodes: the servers that run containers.", no_args_is_help=True)
@@ -12,9 +13,9 @@ app = typer.Typer(help="Nodes: the servers that run containers.", no_args_is_hel
 def list_nodes(output: str = OutputOption, manager: str | None = ManagerOption) -> None:
     """List nodes with their state, availability, resources and last heartbeat."""
     check_output(output)
-    rows = call(manager, lambda c: c.get("/v1/nodes"))
-    emit(
-        rows,
+    stream(
+        manager,
+        "/v1/nodes",
         output,
         [
             ("NAME", lambda r: r["name"]),

@@ -5,6 +5,7 @@ from typing import Any
 import typer
 
 from corral.cli.jobs import RUN_COLUMNS, run_rows
+from corral.cli.pages import collect, stream
 from corral.cli.output import ManagerOption, OutputOption, ago, call, check_output, emit, emit_one, fail
 from corral.cli.rollouts import WatchOption, should_watch, watch
 from corral.client import ManagerClient
@@ -20,9 +21,9 @@ def list_services(
 ) -> None:
     """List services with their replicas running / desired."""
     check_output(output)
-    rows = call(manager, lambda c: c.get("/v1/services", stack=stack))
-    emit(
-        rows,
+    stream(
+        manager,
+        "/v1/services",
         output,
         [
             ("NAME", lambda r: r["name"]),
@@ -33,6 +34,7 @@ def list_services(
             ("VERSION", lambda r: r["version"]),
             ("UPDATE", _update_column),
         ],
+        stack=stack,
     )
 
 
@@ -57,7 +59,7 @@ def service_tasks(
         wanted = parse_filters(filters)
     except ValueError as err:
         fail(str(err))
-    rows = [r for r in call(manager, lambda c: c.get(f"/v1/services/{service}/tasks")) if matches(r, wanted)]
+    rows = [r for r in call(manager, lambda c: collect(c, f"/v1/services/{service}/tasks")) if matches(r, wanted)]
     rows.sort(key=slot_order)
     runs = run_rows(call(manager, lambda c: c.get(f"/v1/services/{service}"))) if output != "json" else []
     emit(

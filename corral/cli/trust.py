@@ -15,7 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from corral.client import ApiError
-from corral.pki import CA_CERT_FILE, client_context
+from corral.pki.files import CA_CERT_FILE
+from corral.pki.tls import client_context  # corral.pki's other modules import cryptography: not needed here
 
 DEFAULT_DATA_DIR = Path.home() / ".corral"
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from corral.cli.pages import stream
 from corral.cli.output import ManagerOption, OutputOption, ago, call, check_output, emit, emit_one
 
 app = typer.Typer(help="Volumes: data each slot of a service keeps on its node.", no_args_is_help=True)
@@ -31,10 +32,9 @@ def list_volumes(
 ) -> None:
     """List volumes with their node, stack, service and slot."""
     check_output(output)
-    params = {key: value for key, value in (("stack", stack), ("node", node)) if value}
-    rows = call(manager, lambda c: c.get("/v1/volumes", **params))
-    emit(
-        rows,
+    stream(
+        manager,
+        "/v1/volumes",
         output,
         [
             ("NAME", lambda r: r["name"]),
@@ -45,6 +45,8 @@ def list_volumes(
             ("STATE", _state),
             ("CREATED", lambda r: ago(r["created_at"])),
         ],
+        stack=stack or None,
+        node=node or None,
     )
 
 

@@ -12,7 +12,10 @@ from typing import Any
 import httpx
 import orjson
 
-from corral.model.managers import LEADER_HEADER
+from corral.model.headers import LEADER_HEADER
+from corral.model.paging import CONTINUE_HEADER
+
+PAGE = 500  # items per page `pages` asks for (the manager allows 1 to 5,000)
 
 
 class ApiError(Exception):
@@ -80,6 +83,26 @@ class ManagerClient:
         token: str | None = None,
     ) -> Any:
         """`token`: sent instead of the client's for this call (an agent joins with the join token)."""
+        response = await self._send(method, path, json_body=json_body, params=params, timeout=timeout, token=token)
+        return orjson.loads(response.content) if response.content else None
+
+    async def pages(self, path: str, limit: int = PAGE, **params: Any) -> AsyncIterator[list[Any]]:
+        """A paged list (docs/api.md, "Paged lists"), one page at a time, following each page's continue token.
+
+        Every page reflects the revision of the first; a 410 (the listing expired) is raised as ApiError."""
+        query = {k: v for k, v in params.items() if v is not None}
+        token: str | None = None
+        while True:
+            answer = await self._send("GET", path, params={**query, "limit": limit, **({"continue": token} if token else {})})
+            yield orjson.loads(answer.content)
+            token = answer.headers.get(CONTINUE_HEADER)
+            if not token:
+                return
+
+    async def _send(
+        self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None, timeout: float | None = None,
+        token: str | None = None,
+    ) -> httpx.Response:
         body = None if json_body is None else orjson.dumps(json_body)  # large batches: orjson is ~10x json
         headers = dict(_JSON) if body is not None else {}
         if token is not None:
@@ -106,7 +129,7 @@ class ManagerClient:
                 continue
             if response.status_code >= 400:
                 raise _error(response)
-            return orjson.loads(response.content) if response.content else None
+            return response
         raise ApiError(f"no manager of {', '.join(self.urls)} took the call")
 
     async def get(self, path: str, **params: Any) -> Any:

@@ -12,8 +12,16 @@ Parsing is pure: no file or network I/O. Only `read_values` (sources.py)
 reads files and the environment, on the deploying machine.
 """
 
-from corral.compose.parse import ComposeResult, parse_compose
-from corral.compose.secrets import Definition
-from corral.compose.sources import SourceValues, read_values
+from typing import TYPE_CHECKING
+
+from corral.lazy_exports import exports
+
+if TYPE_CHECKING:
+    from corral.compose.parse import ComposeResult, parse_compose
+    from corral.compose.secrets import Definition
+    from corral.compose.sources import SourceValues, read_values
+
+# imported when first used: `corral service logs` needs durations.py, not the parser (YAML, every model)
+__getattr__ = exports(__name__, {"parse": ["ComposeResult", "parse_compose"], "secrets": ["Definition"], "sources": ["SourceValues", "read_values"]})
 
 __all__ = ["ComposeResult", "Definition", "SourceValues", "parse_compose", "read_values"]

@@ -5,6 +5,7 @@ TASKS = "tasks/"
 NODES = "nodes/"
 CLUSTER = "cluster/info"
 MANAGERS = "managers/"  # the managers of the control plane, each by its --name (its URL, when it started)
+REGISTRY_TAGS = "registry/tags/"  # NAME:TAG -> the manifest digest last pushed under it (every manager's registry follows it)
 
 
 def service_key(name: str) -> str:

@@ -20,7 +20,8 @@ PROBE_TIMEOUT = 1.0
 
 async def announce(ctx: ManagerContext) -> None:
     settings = ctx.settings
-    await ctx.store.put(keys.MANAGERS + settings.name, {"name": settings.name, "url": settings.public_url, "started_at": time.time()})
+    record = {"name": settings.name, "url": settings.public_url, "registry": settings.registry_listen, "started_at": time.time()}
+    await ctx.store.put(keys.MANAGERS + settings.name, record)
 
 
 async def listing(ctx: ManagerContext) -> list[ManagerInfo]:

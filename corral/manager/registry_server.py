@@ -20,6 +20,7 @@ import uvicorn
 from corral.manager.settings import ManagerSettings
 from corral.registry import create_registry_app
 from corral.registry.access import Authorizer
+from corral.registry.replication import PeerRegistries
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,13 @@ def startup_line(host: str, port: int) -> str:
 class RegistryServer:
     """The registry app under its own uvicorn server; `start` returns once it is serving."""
 
-    def __init__(self, settings: ManagerSettings, authorize: Authorizer, tls: dict[str, Any]) -> None:
-        """`tls`: uvicorn's TLS options (the manager's certificate), used unless the registry listens on loopback."""
+    def __init__(self, settings: ManagerSettings, authorize: Authorizer, tls: dict[str, Any], peers: PeerRegistries | None = None) -> None:
+        """`tls`: uvicorn's TLS options (the manager's certificate), used unless the registry listens on loopback;
+        `peers`: the other managers' registries (several managers on etcd)."""
         assert settings.registry_listen is not None
         self.host, self.port = split_listen(settings.registry_listen)
         config = uvicorn.Config(
-            create_registry_app(settings.registry_root, authorize), host=self.host, port=self.port,
+            create_registry_app(settings.registry_root, authorize, peers), host=self.host, port=self.port,
             log_level="error", lifespan="off", timeout_graceful_shutdown=1,
             **({} if is_loopback(self.host) else {**tls, "ssl_cert_reqs": 0}),
         )

@@ -116,7 +116,7 @@ def _reconcile_service(
         # At rest this pass: replicas may move to restore the spread (rebalance.py), start-first.
         for move in rebalance.moves(service, {key: slots.get(key, []) for key in wanted}, nodes, now):
             old = move.task
-            task = _new_task(service, shape, old.slot, None, old.attempt + 1, old.restarts, 0.0, now, new_id)
+            task = new_task(service, shape, old.slot, None, old.attempt + 1, old.restarts, 0.0, now, new_id)
             plan.create.append(task.model_copy(update={"moved_from": old.id}))
 
 
@@ -181,7 +181,7 @@ def _reconcile_slot(
     current = keep[-1] if keep else (history[-1] if history else None)
 
     if current is None:
-        plan.create.append(_new_task(service, shape, slot, node, 0, 0, 0.0, now, new_id))
+        plan.create.append(new_task(service, shape, slot, node, 0, 0, 0.0, now, new_id))
         return
     if current.desired_state == DesiredState.shutdown:
         # The slot's newest task was stopped: either the restart policy said
@@ -318,11 +318,11 @@ def _replacement(
         # loop); a task that ran longer than the cap starts the count again.
         backoff = previous.backoff + 1 if _ran_for(previous) < MAX_RESTART_DELAY else 1
         not_before = now + restart_delay(service.spec.restart_policy.delay, backoff)
-    task = _new_task(service, shape, slot, node, previous.attempt + 1, restarts, not_before, now, new_id)
+    task = new_task(service, shape, slot, node, previous.attempt + 1, restarts, not_before, now, new_id)
     return task.model_copy(update={"backoff": backoff}) if backoff else task
 
 
-def _new_task(
+def new_task(
     service: Service,
     shape: ServiceSpec,
     slot: int | None,

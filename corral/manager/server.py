@@ -22,6 +22,7 @@ from corral.manager.leadership import Leadership
 from corral.manager.access import tokens
 from corral.manager.peer_certs import PeerCertificateProtocol
 from corral.manager.registry_access import registry_authorizer
+from corral.manager.registry_peers import peer_registries
 from corral.manager.runtime import keep_old_objects_out_of_collections
 from corral.manager.settings import ManagerSettings
 from corral.manager.shared_identity import check_cluster_ca
@@ -116,7 +117,7 @@ class Manager:
             await asyncio.sleep(0.02)
         if settings.registry_listen is not None:
             try:
-                self._registry = RegistryServer(settings, registry_authorizer(ctx), self._registry_tls(ca))
+                self._registry = RegistryServer(settings, registry_authorizer(ctx), self._registry_tls(ca), peer_registries(ctx))
                 await self._registry.start()
             except (OSError, ValueError) as err:  # the control plane runs on; deploys from other registries still work
                 self._registry = None

@@ -6,22 +6,34 @@ live only inside one process (scheduler snapshots, reconcile actions) are
 dataclasses next to the code that uses them.
 """
 
-from corral.model.node import Node, NodeAvailability, NodeState
-from corral.model.resources import Resources
-from corral.model.service import (
-    FileReference,
-    Placement,
-    NetworkAttachment,
-    PortSpec,
-    RestartPolicy,
-    Service,
-    ServiceMode,
-    ServiceSpec,
-    UpdateConfig,
-    UpdateState,
-    UpdateStatus,
-)
-from corral.model.task import PublishedPort, Task, TaskState, TERMINAL_STATES
+from typing import TYPE_CHECKING
+
+from corral.lazy_exports import exports
+
+if TYPE_CHECKING:
+    from corral.model.node import Node, NodeAvailability, NodeState
+    from corral.model.resources import Resources
+    from corral.model.service import (
+        FileReference,
+        Placement,
+        NetworkAttachment,
+        PortSpec,
+        RestartPolicy,
+        Service,
+        ServiceMode,
+        ServiceSpec,
+        UpdateConfig,
+        UpdateState,
+        UpdateStatus,
+    )
+    from corral.model.task import PublishedPort, Task, TaskState, TERMINAL_STATES
+
+__getattr__ = exports(__name__, {
+    "node": ["Node", "NodeAvailability", "NodeState"],
+    "resources": ["Resources"],
+    "service": ["FileReference", "Placement", "NetworkAttachment", "PortSpec", "RestartPolicy", "Service", "ServiceMode", "ServiceSpec", "UpdateConfig", "UpdateState", "UpdateStatus"],
+    "task": ["PublishedPort", "Task", "TaskState", "TERMINAL_STATES"],
+})
 
 __all__ = [
     "FileReference",

@@ -106,3 +106,15 @@ class NotLeader(CorralError):
     """This manager's term as leader is over (its lease lapsed, another leads): the write was refused, nothing changed."""
 
     status = 503
+
+
+class BadParameter(InvalidSpec):
+    """A query parameter is wrong (a list's `limit` or `continue`); `path` names it. Nothing was changed."""
+
+    status = 400
+
+
+class ListingExpired(CorralError):
+    """A paged listing's snapshot is no longer held: list again from the first page (as Kubernetes' 410 on a continue token)."""
+
+    status = 410

@@ -2,8 +2,7 @@
 
 from pydantic import BaseModel, Field
 
-# A follower's 503 to an agent names the leader's URL in this header: the client goes there.
-LEADER_HEADER = "X-Corral-Leader"
+from corral.model.headers import LEADER_HEADER as LEADER_HEADER
 
 
 class ManagerInfo(BaseModel):

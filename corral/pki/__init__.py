@@ -12,30 +12,41 @@ caller, never read from a clock here.
     cert = sign_node_request(ca, csr, "node-1", now)      # manager, after checking the token
 """
 
-from corral.pki.authority import (
-    CA_CERT_FILE,
-    CA_KEY_FILE,
-    SERVER_CERT_FILE,
-    SERVER_KEY_FILE,
-    ClusterCA,
-    ca_fingerprint,
-    create_ca,
-    issue_server_certificate,
-    load_or_create_ca,
-    load_or_create_server_certificate,
-    new_private_key,
-)
-from corral.pki.errors import CertificateRequestRefused, InvalidJoinToken, KeyMaterialError
-from corral.pki.join_token import JoinToken
-from corral.pki.node_certs import (
-    DEFAULT_NODE_CERT_LIFETIME,
-    certificate_request,
-    needs_renewal,
-    node_name_of,
-    renewal_time,
-    sign_node_request,
-)
-from corral.pki.tls import ClientCerts, client_context, server_context, uvicorn_ssl_options
+from typing import TYPE_CHECKING
+
+from corral.lazy_exports import exports
+
+if TYPE_CHECKING:
+    from corral.pki.files import CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE
+    from corral.pki.authority import (
+        ClusterCA,
+        ca_fingerprint,
+        create_ca,
+        issue_server_certificate,
+        load_or_create_ca,
+        load_or_create_server_certificate,
+        new_private_key,
+    )
+    from corral.pki.errors import CertificateRequestRefused, InvalidJoinToken, KeyMaterialError
+    from corral.pki.join_token import JoinToken
+    from corral.pki.node_certs import (
+        DEFAULT_NODE_CERT_LIFETIME,
+        certificate_request,
+        needs_renewal,
+        node_name_of,
+        renewal_time,
+        sign_node_request,
+    )
+    from corral.pki.tls import ClientCerts, client_context, server_context, uvicorn_ssl_options
+
+__getattr__ = exports(__name__, {
+    "files": ["CA_CERT_FILE", "CA_KEY_FILE", "SERVER_CERT_FILE", "SERVER_KEY_FILE"],
+    "authority": ["ClusterCA", "ca_fingerprint", "create_ca", "issue_server_certificate", "load_or_create_ca", "load_or_create_server_certificate", "new_private_key"],
+    "errors": ["CertificateRequestRefused", "InvalidJoinToken", "KeyMaterialError"],
+    "join_token": ["JoinToken"],
+    "node_certs": ["DEFAULT_NODE_CERT_LIFETIME", "certificate_request", "needs_renewal", "node_name_of", "renewal_time", "sign_node_request"],
+    "tls": ["ClientCerts", "client_context", "server_context", "uvicorn_ssl_options"],
+})
 
 __all__ = [
     "CA_CERT_FILE",

@@ -21,12 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from corral.pki.errors import KeyMaterialError
-from corral.pki.files import write_private, write_public
+from corral.pki.files import CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, write_private, write_public
 
-CA_CERT_FILE = "ca.pem"
-CA_KEY_FILE = "ca-key.pem"
-SERVER_CERT_FILE = "server.pem"
-SERVER_KEY_FILE = "server-key.pem"
 
 CA_LIFETIME = 10 * 365 * 86400.0
 SERVER_CERT_LIFETIME = 2 * 365 * 86400.0

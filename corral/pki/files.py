@@ -3,6 +3,12 @@
 import os
 from pathlib import Path
 
+# The file names in a data dir (here, not in authority.py, so reading them needs no cryptography).
+CA_CERT_FILE = "ca.pem"
+CA_KEY_FILE = "ca-key.pem"
+SERVER_CERT_FILE = "server.pem"
+SERVER_KEY_FILE = "server-key.pem"
+
 PRIVATE_MODE = 0o600
 PUBLIC_MODE = 0o644
 

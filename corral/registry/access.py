@@ -19,8 +19,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from corral.model.errors import CorralError, Unauthorized
 
-# (user, password, writes) -> None when allowed; raises a CorralError (401: who are you, 403: not allowed) otherwise.
-Authorizer = Callable[[str, str, bool], Awaitable[None]]
+# (user, password, writes) -> None (or False) when allowed, True when allowed as another manager's registry (a peer:
+# see replication.py); raises a CorralError (401: who are you, 403: not allowed) otherwise.
+Authorizer = Callable[[str, str, bool], Awaitable[bool | None]]
+PEER = "corral.registry.peer"  # the ASGI scope key set on a peer's request
 CHALLENGE = 'Basic realm="corral registry"'
 
 
@@ -52,11 +54,12 @@ class RequireCredentials:
             return
         try:
             user, password = basic_credentials(Headers(scope=scope).get("authorization"))
-            await self.authorize(user, password, scope["method"] not in ("GET", "HEAD"))
+            peer = await self.authorize(user, password, scope["method"] not in ("GET", "HEAD"))
         except CorralError as err:
             refused = err.status == 401
             body = {"errors": [{"code": "UNAUTHORIZED" if refused else "DENIED", "message": str(err), "detail": None}]}
             headers = {"WWW-Authenticate": CHALLENGE, "Docker-Distribution-API-Version": "registry/2.0"} if refused else {}
             await JSONResponse(body, status_code=401 if refused else 403, headers=headers)(scope, receive, send)
             return
+        scope[PEER] = bool(peer)
         await self.app(scope, receive, send)

@@ -21,22 +21,26 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from corral.registry.access import Authorizer, RequireCredentials
+from corral.registry.access import PEER, Authorizer, RequireCredentials
 from corral.registry.errors import RegistryError
 from corral.registry.manifests import MAX_MANIFEST, OCI_INDEX
-from corral.registry.references import Digest, check_name, check_upload_id, parse_digest
+from corral.registry.references import Digest, check_name, check_upload_id, is_digest, parse_digest
+from corral.registry.replication import PeerRegistries, acknowledged
 from corral.registry.storage import RegistryStorage
 from corral.registry.uploads import parse_content_range, receive_into
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 
 
-def create_registry_app(root: Path, authorize: Authorizer | None = None) -> ASGIApp:
-    """The registry; with `authorize`, every request needs credentials it accepts (see access.py)."""
+def create_registry_app(root: Path, authorize: Authorizer | None = None, peers: PeerRegistries | None = None) -> ASGIApp:
+    """The registry; with `authorize`, every request needs credentials it accepts (see access.py); with `peers`,
+    the registry of one manager of several (replication.py): pushes are copied to the others, what is missing
+    here is fetched from them."""
     storage = RegistryStorage(root)
 
     def endpoint(fn: Callable[[Request, RegistryStorage], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
+            request.state.peers = None if request.scope.get(PEER) else peers  # a peer's request goes no further
             try:
                 return await fn(request, storage)
             except RegistryError as err:
@@ -137,9 +141,22 @@ async def manifest(request: Request, storage: RegistryStorage) -> Response:
     if request.method == "PUT":
         return await _put_manifest(request, storage, name, reference)
     if request.method == "DELETE":
+        tags = [reference] if not is_digest(reference) else await anyio.to_thread.run_sync(_tags_of, storage, name, reference)
         await anyio.to_thread.run_sync(storage.delete_manifest, name, reference)
+        deleting: PeerRegistries | None = request.state.peers
+        if deleting is not None and deleting.record_tag is not None:
+            for tag in tags:
+                await deleting.record_tag(name, tag, None)
         return Response(status_code=202)
-    stored = storage.manifest(name, reference)
+    peers: PeerRegistries | None = request.state.peers
+    if peers is not None and not is_digest(reference):
+        await peers.follow_tag(storage, name, reference)
+    try:
+        stored = storage.manifest(name, reference)
+    except RegistryError as err:
+        if err.status != 404 or peers is None or not await peers.fetch_manifest(storage, name, reference):
+            raise
+        stored = storage.manifest(name, reference)
     headers = {
         "Content-Type": stored.media_type,
         "Docker-Content-Digest": str(stored.digest),
@@ -150,6 +167,15 @@ async def manifest(request: Request, storage: RegistryStorage) -> Response:
         return Response(headers=headers)
     body = await anyio.to_thread.run_sync(stored.path.read_bytes)
     return Response(body, headers=headers)
+
+
+def _tags_of(storage: RegistryStorage, name: str, reference: str) -> list[str]:
+    """The tags that name manifest `reference` here (they go with it)."""
+    try:
+        digest = storage.resolve(name, reference)
+        return [tag for tag in storage.tags(name) if storage.resolve(name, tag) == digest]
+    except RegistryError:
+        return []
 
 
 async def _put_manifest(request: Request, storage: RegistryStorage, name: str, reference: str) -> Response:
@@ -163,6 +189,18 @@ async def _put_manifest(request: Request, storage: RegistryStorage, name: str, r
             raise RegistryError("SIZE_INVALID", f"manifest is over the {MAX_MANIFEST} byte limit", status=413)
     digest, parsed = await anyio.to_thread.run_sync(storage.put_manifest, name, reference, bytes(body), request.headers.get("content-type"))
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}
+    peers: PeerRegistries | None = request.state.peers
+    if peers is not None:
+        copies = await peers.replicate(storage, name, reference, digest)
+        if not acknowledged(copies):
+            raise RegistryError(
+                "UNAVAILABLE", f"manifest {name}:{reference} is stored on this manager, but no other manager took a copy "
+                f"({'; '.join(f'{url}: {why}' for url, why in copies.failed.items())}): push again",
+                {"failed": copies.failed}, status=503,
+            )
+        headers["X-Corral-Copies"] = str(1 + len(copies.made))
+        if peers.record_tag is not None and not is_digest(reference):
+            await peers.record_tag(name, reference, digest)
     if parsed.subject is not None:
         headers["OCI-Subject"] = str(parsed.subject)
     return Response(status_code=201, headers=headers)
@@ -180,7 +218,13 @@ async def blob(request: Request, storage: RegistryStorage) -> Response:
     if request.method == "DELETE":
         storage.delete_blob(name, digest)
         return Response(status_code=202, headers={"Docker-Content-Digest": str(digest)})
-    path = storage.blob(name, digest)
+    try:
+        path = storage.blob(name, digest)
+    except RegistryError:
+        peers: PeerRegistries | None = request.state.peers
+        if peers is None or not await peers.fetch_blob(storage, name, digest):
+            raise
+        path = storage.blob(name, digest)
     # FileResponse streams the file in chunks and answers Range requests (206/416); HEAD gets no body.
     return BlobResponse(
         path, media_type="application/octet-stream", headers={"Docker-Content-Digest": str(digest), "ETag": f'"{digest}"'}

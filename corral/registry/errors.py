@@ -23,6 +23,7 @@ STATUS = {
     "DENIED": 403,
     "UNSUPPORTED": 400,
     "TOOMANYREQUESTS": 429,
+    "UNAVAILABLE": 503,  # (Docker's registry's code) the other managers could not take a copy of a push
 }
 
 

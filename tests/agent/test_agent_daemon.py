@@ -95,6 +95,30 @@ async def test_a_start_that_ends_while_listing_is_not_a_vanished_container() -> 
     await agent.client.close()
 
 
+async def test_the_engine_starts_while_starting_is_reported_and_running_waits_for_that_answer() -> None:
+    engine = GatedEngine()
+    agent, reports = agent_with(engine, FakeClock())
+    agent.tasks = {"t1": make_task("t1")}
+    answer = asyncio.Event()
+    record = agent._report
+
+    async def slow_manager(report: Report) -> None:  # `starting` is answered only when the test says
+        if report.state == TaskState.starting:
+            await answer.wait()
+        await record(report)
+
+    agent._report = slow_manager  # type: ignore[method-assign]
+    await agent.reconcile_once()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert engine.started == ["t1"]  # the engine did not wait for the manager's answer
+    assert reports == []  # and `running` waits for `starting` to be answered
+    answer.set()
+    await asyncio.gather(*agent._inflight)
+    assert [r.state for r in reports] == [TaskState.starting, TaskState.running]
+    await agent.client.close()
+
+
 async def test_a_task_on_the_mesh_is_stopped_after_the_drain_delay_on_the_clock() -> None:
     engine = GatedEngine()
     clock = FakeClock()

@@ -93,6 +93,8 @@ async def test_the_manager_reads_logs_and_runs_commands(setup: tuple[NodeListene
         assert ran == [{"stream": "stdout", "data": "cat /x"}, {"exit_code": 3}]
         usage = [item async for item in streams.lines(_node(listener), "GET", "/v1/tasks/t1/stats")]
         assert usage == [{"cpu_seconds": 1.5, "memory_working_set": 4096, "rx_bytes": 1, "tx_bytes": 2}]
+        node_use = [item async for item in streams.lines(_node(listener), "GET", "/v1/node/usage")]
+        assert node_use == [{"cpu_cores": 0.0, "memory_working_set": 4096, "containers": 1, "unmeasured": 0, "window": pytest.approx(0.5, abs=0.2)}]
         with pytest.raises(NotFound, match="task t9 has no container on this node"):
             [item async for item in streams.lines(_node(listener), "GET", "/v1/tasks/t9/logs")]
         with pytest.raises(NodeUnreachable, match="tail: 'many' is not a whole number"):

@@ -3,13 +3,13 @@ autolocked manager's data dir alone opens nothing, and the manager refuses to st
 
 import base64
 import os
-import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+from tests.processes import stop_process
 from tests.tls import admin_headers, verify
 
 from test_manager_stops import CORRAL, _free_port
@@ -29,13 +29,7 @@ def _start(data: Path, port: int, *args: str, key: str | None) -> subprocess.Pop
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, 10)
 
 
 def _refused(data: Path, port: int, *args: str, key: str | None) -> str:

@@ -2,7 +2,6 @@
 `corral login` pinning the CA (and refusing a changed one), a viewer's refusals, revocation."""
 
 import os
-import signal
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.processes import stop_process
 from tests.tls import verify
 from test_manager_stops import CORRAL, _free_port
 from test_secrets_stay_out_of_sight import _wait_for
@@ -27,12 +27,7 @@ def manager(data: Path, port: int) -> Iterator[str]:
         assert _wait_for(lambda: httpx.get(url + "/v1/agent/ca", verify=verify(data)).status_code == 200, 30), "no manager"
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
 
 
 def corral(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:

@@ -6,7 +6,7 @@ import pytest
 
 from corral.cli.execs import choose_task
 from corral.cli.logs import LineFormat, parse_since
-from corral.cli.top import with_cpu
+from corral.cli.top import NODE_COLUMNS, with_cpu
 from corral.cli.services import _task_name_column, matches, parse_filters, slot_order
 
 NOW = 1_800_000_000.0
@@ -72,3 +72,15 @@ def test_top_cpu_is_the_difference_of_two_samples() -> None:
 def test_ps_puts_the_task_meant_to_run_first_in_its_slot() -> None:
     rows = [_row("failed-newer", 1, "failed", "shutdown", created=5), _row("current", 1, created=1), _row("older", 1, "shutdown", "shutdown", created=0)]
     assert [r["id"] for r in sorted(rows, key=slot_order)] == ["current", "failed-newer", "older"]
+
+
+def test_node_top_shows_use_beside_reservations_and_capacity() -> None:
+    base = {"node": "node-1", "tasks": 3, "resources": {"cpus": 4, "memory": 8 << 30}, "reserved": {"cpus": 1.5, "memory": 1 << 30}}
+    measured = {**base, "used": {"cpus": 0.5, "memory": 2 << 30}}
+    shown = {title: show(measured) for title, show in NODE_COLUMNS}
+    assert shown == {
+        "NAME": "node-1", "CPU(cores)": "0.50", "CPU%": "12%", "CPU RESERVED": "1.5/4", "MEMORY": "2.0GiB", "MEMORY%": "25%",
+        "MEMORY RESERVED": "1.0GiB/8.0GiB", "TASKS": 3, "ERROR": "",
+    }
+    failed = {title: show({**base, "used": None, "error": "node is down"}) for title, show in NODE_COLUMNS}
+    assert (failed["CPU(cores)"], failed["CPU%"], failed["MEMORY"], failed["ERROR"]) == ("-", "-", "-", "node is down")

@@ -4,7 +4,6 @@ real manager process."""
 import base64
 import json
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from tests.processes import stop_process
 from tests.tls import admin_headers, admin_token, ca_file, verify
 
 from corral.cli.main import app
@@ -39,12 +39,7 @@ def manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         os.environ.pop("CORRAL_CA", None)
         os.environ.pop("CORRAL_TOKEN", None)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
 
 
 def _run(manager: str, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> tuple[int, str]:

@@ -2,13 +2,13 @@
 and not on the agent's command line (`--token-file`, `CORRAL_JOIN_TOKEN`)."""
 
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
+from tests.processes import stop_process
 from tests.tls import admin_headers, ca_file, verify
 from typer.testing import CliRunner
 
@@ -69,13 +69,7 @@ def test_no_secret_in_the_output_of_manager_and_agents(tmp_path: Path) -> None:
             assert token not in " ".join(Path(f"/proc/{proc.pid}/cmdline").read_text().split("\0"))
     finally:
         for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, 10)
     for name, log in logs.items():
         text = log.read_text()
         assert token not in text and "corral-node-" not in text, name

@@ -20,6 +20,7 @@ from typing import Any
 import docker
 import httpx
 
+from tests.processes import stop_process as stop_process  # re-exported: the harnesses import it from here
 from tests.tls import admin_headers, ca_file, cli_env, verify
 
 CORRAL = [sys.executable, "-m", "corral.cli.main"]
@@ -126,17 +127,6 @@ class Cluster:
             return tasks if len(tasks) == count and len(live) == count else None
 
         return wait_until(check, timeout, 0.5, what=f"{count} running tasks of {service}")  # type: ignore[no-any-return]
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
-    """SIGTERM a process this test started (by its PID), SIGKILL it if it does not stop in time."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def private_service_network() -> str:

@@ -55,10 +55,12 @@ class ControlPlane:
         return (self.root / f"{name}.log").open("ab")
 
     def start_manager(
-        self, name: str = "m1", port: int | None = None, data_dir: Path | None = None, seed: ManagerProcess | None = None
+        self, name: str = "m1", port: int | None = None, data_dir: Path | None = None, seed: ManagerProcess | None = None,
+        registry: str | None = None,
     ) -> ManagerProcess:
         """Start `corral manager NAME` on the etcd store; `seed`: a manager whose cluster identity (CA, join token,
-        key-encryption key) is copied into this one's data dir first, as an operator joining a manager does."""
+        key-encryption key) is copied into this one's data dir first, as an operator joining a manager does;
+        `registry`: HOST:PORT of its image registry (none without)."""
         manager = ManagerProcess(name, data_dir or self.root / name, port or free_port())
         if seed is not None:
             manager.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -67,7 +69,8 @@ class ControlPlane:
         log = self._log(name)
         manager.proc = subprocess.Popen(
             [*CORRAL, "manager", "--data-dir", str(manager.data_dir), "--listen", f"127.0.0.1:{manager.port}",
-             "--store", self.etcd.url, "--no-registry", "--service-network", self.network,
+             "--store", self.etcd.url, *(["--registry-listen", registry] if registry else ["--no-registry"]),
+             "--service-network", self.network,
              "--name", name, "--advertise", manager.url],
             stdout=log, stderr=subprocess.STDOUT,
         )

@@ -1,7 +1,8 @@
 """The web UI in a real browser (Debian's chromium, headless, through chromium-driver) against a real cluster:
-sign in from `corral ui --print-url`, watch nodes and services appear, scale from the UI and see the new tasks
-without a reload, kill a container and see its task fail and be replaced, and a viewer sees no actions.
-Screenshots of each page at 1280x800 go to docs/ui/."""
+sign in from `corral ui --print-url`, watch nodes and services appear, each node's CPU and memory used (asked
+of the top route alone, again and again) beside its reservations, scale from the UI and see the new tasks
+without a reload, kill a container and see its task fail and be replaced, a viewer sees no actions, and each
+page fits a phone's width (390x844). Screenshots of each page at 1280x800 go to docs/ui/."""
 
 import os
 import shutil
@@ -16,6 +17,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from tests.e2e.cluster import Cluster, remove_containers, wait_until
+from tests.ui import pages
 
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "ui"  # written there with CORRAL_SCREENSHOTS=docs
 STACK = """
@@ -101,8 +103,18 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
     wait_until(lambda: _cells(browser, "running") == 2, 20, what="two running tasks in the placement map")
     assert "code=" not in browser.current_url  # the spent code is kept out of the history
     assert "admin" in browser.find_element(By.ID, "who").text
-    browser.save_screenshot(str(shots / "cluster.png"))
     browser.execute_script("window.notReloaded = true")
+
+    # each node's CPU and memory used, from its agent, beside its reservations; refreshed from the top route alone
+    run = browser.execute_script
+    wait_until(lambda: pages.measured_nodes(run) == {"node-1", "node-2"}, 20, what="the nodes' use")
+    use = run(pages.NODE_USE)
+    assert all(u["reserved"].endswith(" reserved") and u["cpus"].endswith(" used") for u in use.values()), use
+    fetched = run(pages.FETCHES)
+    wait_until(lambda: run(pages.FETCHES)["/v1/top/nodes"] >= fetched["/v1/top/nodes"] + 2, 15, what="the use refreshed twice")
+    again = run(pages.FETCHES)
+    assert {k: again[k] for k in ("/v1/nodes", "/v1/tasks", "/v1/services")} == {k: fetched[k] for k in ("/v1/nodes", "/v1/tasks", "/v1/services")}
+    browser.save_screenshot(str(shots / "cluster.png"))
 
     # a code works once: the same link again lands on the login form
     again = browser.execute_script("return sessionStorage.getItem('corral-token')")
@@ -156,6 +168,21 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
     browser.get(browser.current_url.split("#")[0] + "#/node/node-1")
     wait_until(lambda: "Node node-1" in browser.find_element(By.CSS_SELECTOR, "#view h1").text, 10, what="the viewer's node page")
     assert browser.find_elements(By.CSS_SELECTOR, ".actions button") == []
+
+    # a phone's width: no page scrolls sideways (wide tables scroll in their own box), the header's links stay on screen
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    base = browser.current_url.split("#")[0]
+    for route, ready in (("#/", pages.NODE_NAMES), ("#/service/shop_web", "return document.querySelectorAll('tr[data-task]').length"),
+                         ("#/node/node-1", "return document.querySelectorAll('tr[data-task]').length")):
+        browser.get(base + route)
+        wait_until(lambda: run(ready), 20, what=f"{route} at a phone's width")
+        widths = run(pages.WIDTHS)
+        assert widths["innerWidth"] == 390 and widths["page"] <= 0 and widths["brand"], (route, widths)
+        if route == "#/":
+            assert widths["boxes"] > 0  # the nodes table is wider than a phone: its box scrolls, not the page
+            wait_until(lambda: pages.measured_nodes(run), 20, what="the nodes' use at a phone's width")
+        browser.save_screenshot(str((shots if route == "#/" else tmp_path) / f"phone-{route.strip('#/').replace('/', '-') or 'cluster'}.png"))
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
     # a service's page follows its replicas' logs, each line prefixed with the task and its node, and their CPU use
     talk = tmp_path / "talk.yaml"

@@ -74,9 +74,10 @@ class Engine(ABC):
         """Call `changed()` whenever one of this agent's containers may have changed by itself (started, died, gone),
         until cancelled. An engine that cannot tell returns at once (`following` stays False)."""
 
-    def use_registry(self, registry: str, user: str, password: Callable[[], str | None]) -> None:
+    def use_registry(self, registry: str, user: str, password: Callable[[], str | None], others: Sequence[str] = ()) -> None:
         """Pull images of the cluster's registry (HOST:PORT) as `user` (the node) with `password()` (its credential).
-        An engine that pulls nothing ignores it."""
+        `others`: the registries of the other managers (several managers): an image of any of them is pulled from
+        the next one when its own does not answer. An engine that pulls nothing ignores it."""
 
     def use_dns(self, address: str) -> None:
         """Give containers started from now on the resolver at `address` (the node's DNS responder).

@@ -41,6 +41,8 @@ from corral.agent.networks.engine import EngineNetworks, NetworkError
 from corral.model import PublishedPort, Task
 from corral.model.volume import volume_name
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 RUNNING_STATES = ("running", "restarting", "paused")  # the listing's State of a container whose process lives
@@ -60,6 +62,7 @@ class DockerEngine(Engine):
         self.dns = ""
         self._starting: set[str] = set()  # tasks whose files are written but whose container may not be listed yet
         self._registry: tuple[str, str, Callable[[], str | None]] | None = None
+        self._registries: tuple[str, ...] = ()
         self._platform: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"docker-{node}")
         self._streams: DockerStreams | None = None  # logs and exec output, async over the engine's socket
@@ -295,12 +298,13 @@ class DockerEngine(Engine):
     def use_dns(self, address: str) -> None:
         self.dns = address
 
-    def use_registry(self, registry: str, user: str, password: Callable[[], str | None]) -> None:
+    def use_registry(self, registry: str, user: str, password: Callable[[], str | None], others: Sequence[str] = ()) -> None:
         self._registry = (registry, user, password)
+        self._registries = (registry, *(other for other in others if other != registry))
 
     def _auth_for(self, repository: str) -> dict[str, str] | None:
-        """The node's credentials for an image of the cluster's registry; none for any other (never sent elsewhere)."""
-        if self._registry is None or repository.split("/", 1)[0] != self._registry[0]:
+        """The node's credentials for an image of the cluster's registries; none for any other (never sent elsewhere)."""
+        if self._registry is None or repository.split("/", 1)[0] not in self._registries:
             return None
         secret = self._registry[2]()
         return {"username": self._registry[1], "password": secret} if secret else None
@@ -332,13 +336,24 @@ class DockerEngine(Engine):
         except docker.errors.APIError as err:
             raise EngineError(f"cannot inspect image {image}: {err.explanation or err}") from err
         repository, tag = _split_reference(image)
-        try:
-            pulled = self._client.images.pull(repository, tag=tag, auth_config=self._auth_for(repository), platform=platform)
-        except docker.errors.NotFound as err:  # it may be pushed later: retried with back-off
-            raise EngineError(f"image {image} not found in registry") from err
-        except docker.errors.APIError as err:
-            raise EngineError(f"cannot pull image {image}: {err.explanation or err}") from err
-        return _exposed(pulled.attrs)
+        candidates = pull_candidates(repository, self._registries) if tag is not None else [repository]
+        for i, candidate in enumerate(candidates):  # the image's own registry first, then another manager's
+            last = i == len(candidates) - 1
+            try:
+                pulled = self._client.images.pull(candidate, tag=tag, auth_config=self._auth_for(candidate), platform=platform)
+            except docker.errors.NotFound as err:  # it may be pushed later: retried with back-off
+                if last:
+                    raise EngineError(f"image {image} not found in registry") from err
+                continue
+            except docker.errors.APIError as err:
+                if last:
+                    raise EngineError(f"cannot pull image {image}: {err.explanation or err}") from err
+                log.info("cannot pull %s from %s (%s): trying another manager's registry", image, candidate, err.explanation or err)
+                continue
+            if candidate != repository:
+                pulled.tag(repository, tag)  # the container is created from the image's own name
+            return _exposed(pulled.attrs)
+        raise EngineError(f"cannot pull image {image}")
 
     async def stop(self, container_id: str, grace: float) -> ContainerInfo:
         def stop_sync() -> ContainerInfo:
@@ -395,6 +410,15 @@ def _exposed(attrs: dict[str, Any]) -> tuple[str, ...]:
     """The ports an image's configuration EXPOSEs, as `8080/tcp`."""
     keys = (attrs.get("Config") or {}).get("ExposedPorts") or {}
     return tuple(sorted(key if "/" in key else f"{key}/tcp" for key in keys))
+
+
+def pull_candidates(repository: str, registries: Sequence[str]) -> list[str]:
+    """Where to pull `repository` from: itself, then, for an image of one of the cluster's registries (HOST:PORT of each
+    manager's), the same repository on each other one (they hold the same images, registry/replication.py)."""
+    host, slash, path = repository.partition("/")
+    if not slash or host not in registries:
+        return [repository]
+    return [repository, *(f"{other}/{path}" for other in registries if other != host)]
 
 
 def _split_reference(image: str) -> tuple[str, str | None]:

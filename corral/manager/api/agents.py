@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field, field_validator
 
-from corral.manager import credentials, node_changes, node_identity
+from corral.manager import credentials, node_changes, node_identity, registry_peers
 from corral.manager.api.deps import NodeCredential, agent_router, context, join_router, peer_node, require_node_credential
 from corral.manager.context import ManagerContext
 from corral.model import Node, PublishedPort, Resources, TaskState
@@ -58,6 +58,9 @@ class RegisterResponse(BaseModel):
     credential: str = Field(description="the node's credential: `Authorization: Bearer ...` on every other agent call")
     certificate: str | None = Field(default=None, description="the node's certificate (PEM) when a `csr` was sent: the client certificate of every other call")
     registry: str | None = Field(default=None, description="HOST:PORT of the cluster's registry: the node pulls from it with its name and credential (basic auth)")
+    registries: list[str] = Field(
+        default_factory=list, description="HOST:PORT of every manager's registry, this one's first: they hold the same images (several managers)"
+    )
 
 
 class RenewRequest(BaseModel):
@@ -89,7 +92,7 @@ async def register(body: RegisterRequest, ctx: ManagerContext = Depends(context)
         cluster_id=ctx.cluster_id, heartbeat_interval=ctx.settings.heartbeat_interval,
         node=node.model_copy(update={"credential": ""}),  # its digest stays in the store
         credential=credential, certificate=node_identity.pem(certificate) if certificate else None,
-        registry=ctx.settings.registry_listen,
+        registry=ctx.settings.registry_listen, registries=await registry_peers.registries(ctx),
     )
 
 

@@ -8,6 +8,7 @@ from corral.manager.api import (
     agent_batches, agents, discovery, errors, events, images, logs, managers, metrics, nodes, openapi, secrets, services, stacks,
     tasks, tokens, ui, volumes,
 )
+from corral.manager.api import node_top
 from corral.manager.api.audit import AuditWrites
 from corral.manager.api.auth import authorize
 from corral.manager.api.body_limit import LimitRequestBody
@@ -61,6 +62,7 @@ def create_app(ctx: ManagerContext) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    app.include_router(node_top.router)
     ui.install(app)
     metrics.install(app, ctx)
     openapi.install(app)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from corral.manager.api.openapi import error_responses
 from corral.manager.api.deps import context
+from corral.manager import registry_peers
 from corral.manager.context import ManagerContext
 from corral.model.errors import InvalidSpec, NotFound
 from corral.registry import RegistryStorage, collect_garbage, repository_reference
@@ -91,6 +92,7 @@ async def remove_image(reference: str, ctx: ManagerContext = Depends(context)) -
         if err.status == 404:
             raise NotFound(f"image {name}:{tag} not found in the registry (see `corral image ls`)") from err
         raise InvalidSpec("reference", err.message) from err
+    await registry_peers.record(ctx, name, tag, None)  # the other managers' registries drop the tag when next asked
     return view
 
 

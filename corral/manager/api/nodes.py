@@ -1,10 +1,13 @@
 """/v1/nodes: list and inspect nodes, drain/activate them, set labels, remove them."""
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
 from corral.manager import node_changes
 from corral.manager.api.deps import context
+from corral.manager.api.pages import PAGED, Listings, PageRequest, listings, page_request
 from corral.manager.api.views import NodeView
 from corral.manager.health import node_health
 from corral.manager.context import ManagerContext
@@ -46,16 +49,17 @@ def _templates(request: Request) -> NodeTemplates:
     return templates
 
 
-def listing_json(ctx: ManagerContext, templates: NodeTemplates) -> bytes:
-    """Every node's view, by name, as one JSON array: each Node encoded once, the rest from the cache's totals."""
+def listing_json(ctx: ManagerContext, templates: NodeTemplates, chosen: Sequence[Node] | None = None) -> bytes:
+    """The nodes' views (`chosen`, default every node by name) as one JSON array: each Node encoded once, the rest
+    from the cache's totals."""
     now, lease = ctx.clock(), ctx.settings.node_lease
     nodes, last_seen, usage = ctx.cache.nodes, ctx.leases.last, ctx.cache.node_usage
     if len(templates) > len(nodes):  # forget removed nodes
         for name in templates.keys() - nodes.keys():
             del templates[name]
     views = []
-    for name in sorted(nodes):
-        node = nodes[name].obj
+    for node in chosen if chosen is not None else [nodes[name].obj for name in sorted(nodes)]:
+        name = node.name
         kept = templates.get(name)
         if kept is None or kept[0] is not node:
             kept = templates[name] = (node, NodeView.json_template(node))
@@ -68,9 +72,17 @@ def listing_json(ctx: ManagerContext, templates: NodeTemplates) -> bytes:
 
 # Returns the JSON itself, so FastAPI neither validates nor encodes a NodeView per node (most
 # of the cost at 5,000 nodes); `response_model` still documents the answer in the OpenAPI schema.
-@router.get("", response_model=list[NodeView])
-async def list_nodes(ctx: ManagerContext = Depends(context), templates: NodeTemplates = Depends(_templates)) -> Response:
-    return Response(listing_json(ctx, templates), media_type="application/json")
+@router.get("", response_model=list[NodeView], responses=PAGED)
+async def list_nodes(
+    ctx: ManagerContext = Depends(context), templates: NodeTemplates = Depends(_templates),
+    paging: PageRequest = Depends(page_request), held: Listings = Depends(listings),
+) -> Response:
+    """Every node by name; with `limit`, a page of them (api/pages.py)."""
+    if paging.limit is None:
+        return Response(listing_json(ctx, templates), media_type="application/json")
+    nodes = ctx.cache.nodes
+    page = held.page("/v1/nodes", ctx.cache.revision, lambda: [nodes[name].obj for name in sorted(nodes)], paging, ctx.clock())
+    return Response(listing_json(ctx, templates, page.items), media_type="application/json", headers=page.headers())
 
 
 @router.get("/{name}", response_model=NodeView)

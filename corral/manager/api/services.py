@@ -1,13 +1,15 @@
 """/v1/services: list, inspect, scale, update, roll back and remove services; their tasks."""
 
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from corral.manager import rollout, service_changes
 from corral.manager.jobs import runs as job_runs
 from corral.manager.api.deps import context
+from corral.manager.api.pages import PAGED, Listings, PageRequest, listing_name, listings, page_request
 from corral.manager.api.views import ServiceView, TaskView
 from corral.manager.context import ManagerContext
 from corral.manager.service_changes import SpecPatch
@@ -47,14 +49,25 @@ def _tasks_by_service(ctx: ManagerContext) -> dict[str, list[Task]]:
     return {name: ctx.cache.tasks_of(name) for name in ctx.cache.services}  # from the cache's index: no scan
 
 
-@router.get("", response_model=list[ServiceView])
-async def list_services(stack: str | None = None, ctx: ManagerContext = Depends(context)) -> list[ServiceView]:
-    counts = ctx.cache.service_counts  # kept by the cache as tasks change: no scan of the tasks
-    return [
-        ServiceView.counted(v.obj, *counts.get(name, (0, 0)))
-        for name, v in sorted(ctx.cache.services.items())
-        if stack is None or v.obj.spec.stack == stack
-    ]
+@router.get("", response_model=list[ServiceView], responses=PAGED)
+async def list_services(
+    response: Response, stack: str | None = None, ctx: ManagerContext = Depends(context),
+    paging: PageRequest = Depends(page_request), held: Listings = Depends(listings),
+) -> list[ServiceView]:
+    """Every service by name; with `limit`, a page of them (api/pages.py)."""
+    cache = ctx.cache
+
+    def chosen() -> list[Service]:
+        return [v.obj for _, v in sorted(cache.services.items()) if stack is None or v.obj.spec.stack == stack]
+
+    if paging.limit is None:
+        services: Sequence[Service] = chosen()
+    else:
+        page = held.page(listing_name("/v1/services", stack=stack), cache.revision, chosen, paging, ctx.clock())
+        page.apply(response)
+        services = page.items
+    counts = cache.service_counts  # kept by the cache as tasks change: no scan of the tasks
+    return [ServiceView.counted(service, *counts.get(service.name, (0, 0))) for service in services]
 
 
 @router.get("/{name}", response_model=ServiceView)
@@ -63,12 +76,22 @@ async def inspect_service(name: str, ctx: ManagerContext = Depends(context)) -> 
     return ServiceView.of(service, _tasks_by_service(ctx).get(name, []))
 
 
-@router.get("/{name}/tasks", response_model=list[TaskView])
-async def service_tasks(name: str, ctx: ManagerContext = Depends(context)) -> list[TaskView]:
-    _service(ctx, name)
-    tasks = _tasks_by_service(ctx).get(name, [])
-    tasks.sort(key=lambda t: (t.slot if t.slot is not None else 0, t.node or "", -t.created_at))
-    return [TaskView.of(t) for t in tasks]
+@router.get("/{name}/tasks", response_model=list[TaskView], responses=PAGED)
+async def service_tasks(
+    name: str, response: Response, ctx: ManagerContext = Depends(context),
+    paging: PageRequest = Depends(page_request), held: Listings = Depends(listings),
+) -> list[TaskView]:
+    """The service's tasks by slot; with `limit`, a page of them, in the manager's own order (api/pages.py; unsorted,
+    as `GET /v1/tasks`: `corral service ps` sorts what it read)."""
+    if paging.limit is None or paging.token is None:
+        _service(ctx, name)  # a later page lists the service as it was at the first page's revision
+    if paging.limit is None:
+        tasks = ctx.cache.tasks_of(name)
+        tasks.sort(key=lambda t: (t.slot if t.slot is not None else 0, t.node or "", -t.created_at))
+        return [TaskView.of(t) for t in tasks]
+    page = held.page(f"/v1/services/{name}/tasks", ctx.cache.revision, lambda: ctx.cache.tasks_of(name), paging, ctx.clock())
+    page.apply(response)
+    return [TaskView.of(t) for t in page.items]
 
 
 @router.post("/{name}/scale", response_model=ServiceView)

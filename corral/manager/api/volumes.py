@@ -6,10 +6,11 @@ it (409 while a live task uses it), the agent polls
 engine and reports `POST /v1/agent/{node}/volumes/removed`; the record goes.
 """
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from corral.manager.api.deps import agent_router, context
+from corral.manager.api.pages import PAGED, Listings, PageRequest, listing_name, listings, page_request
 from corral.manager.api.openapi import error_responses
 from corral.manager.context import ManagerContext
 from corral.manager.volumes import records
@@ -33,11 +34,21 @@ def _view(ctx: ManagerContext, volume: Volume) -> VolumeView:
     return VolumeView(**volume.model_dump(), in_use_by=[task.id for task in using])
 
 
-@router.get("", response_model=list[VolumeView])
+@router.get("", response_model=list[VolumeView], responses=PAGED)
 async def list_volumes(
-    stack: str | None = None, node: str | None = None, ctx: ManagerContext = Depends(context)
+    response: Response, stack: str | None = None, node: str | None = None, ctx: ManagerContext = Depends(context),
+    paging: PageRequest = Depends(page_request), held: Listings = Depends(listings),
 ) -> list[VolumeView]:
-    return [_view(ctx, v.obj) for v in records.matching(ctx.cache, node=node, stack=stack)]
+    """The volumes; with `limit`, a page of them (api/pages.py)."""
+
+    def chosen() -> list[Volume]:
+        return [v.obj for v in records.matching(ctx.cache, node=node, stack=stack)]
+
+    if paging.limit is None:
+        return [_view(ctx, volume) for volume in chosen()]
+    page = held.page(listing_name("/v1/volumes", stack=stack, node=node), ctx.cache.revision, chosen, paging, ctx.clock())
+    page.apply(response)
+    return [_view(ctx, volume) for volume in page.items]
 
 
 @router.get("/{name}", response_model=list[VolumeView])

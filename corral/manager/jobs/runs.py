@@ -210,22 +210,10 @@ def _task_for(
     if previous is not None and previous.state in _OWN_FAILURES:
         backoff = previous.backoff + 1
         not_before = max(now, previous.updated_at) + replication.restart_delay(service.spec.restart_policy.delay, backoff)
-    return Task(
-        id=new_id(),
-        service=service.name,
-        stack=service.spec.stack,
-        slot=slot,
-        node=node,
-        spec=shape,
-        spec_version=service.version,
-        job_run=run,
-        attempt=previous.attempt + 1 if previous is not None else 0,
-        restarts=previous.restarts + (1 if backoff else 0) if previous is not None else 0,
-        backoff=backoff,
-        not_before=not_before,
-        created_at=now,
-        updated_at=now,
-    )
+    attempt = previous.attempt + 1 if previous is not None else 0
+    restarts = previous.restarts + (1 if backoff else 0) if previous is not None else 0
+    task = replication.new_task(service, shape, slot, node, attempt, restarts, not_before, now, new_id)
+    return task.model_copy(update={"job_run": run, "backoff": backoff})
 
 
 def _retire_older_runs(job: JobSpec, status: JobStatus, tasks: list[Task], now: float, plan: ReplicationPlan) -> None:

@@ -18,9 +18,10 @@ const state = {
   nodePage: 0, // which page of nodes the cluster page shows
   logs: null, // the open service page's log panel: {service, element, abort}
   usage: new Map(), // task id -> {cpu, memory}: from two samples of /v1/services/NAME/top, while its page is open
+  nodeUse: new Map(), // node name -> its row of /v1/top/nodes (used cpus and memory), for the nodes the page shows
 };
 const LOG_LINES = 500; // lines the log panel keeps
-const TOP_EVERY = 5000; // ms between resource samples of the open service page
+const TOP_EVERY = 5000; // ms between resource samples of the open service page, and of the nodes the page shows
 const CAN_WRITE = { viewer: false, deployer: true, admin: true };
 // for bench/ui.py: when the first data arrived, when it was first drawn, and each draw's [start, duration] (ms)
 const timings = (window.corralTimings = { dataAt: null, firstPaintAt: null, draws: [] });
@@ -74,9 +75,11 @@ async function start() {
   document.getElementById("who").textContent = `${state.name || "signed in"} (${state.role})`;
   await loadAll();
   follow();
+  followNodeUse();
   window.addEventListener("hashchange", () => {
     if (location.hash.includes("code=")) { location.reload(); return; } // another login link in this tab: sign in again
     draw();
+    wakeNodeUse();
     document.getElementById("main").focus();
   });
   draw();
@@ -215,11 +218,12 @@ function h(spec, attrs, ...children) {
   return el;
 }
 
+// a table in a box of its own that scrolls sideways when the table is wider than the page (a phone)
 function table(caption, headings, rows, empty) {
-  return h("table", {},
+  return h("div.scroll", {}, h("table", {},
     h("caption", {}, caption),
     h("thead", {}, h("tr", {}, headings.map((x) => h("th", { scope: "col" }, x)))),
-    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td.empty", { colspan: headings.length }, empty))));
+    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td.empty", { colspan: headings.length }, empty)))));
 }
 
 function bar(used, total, label) {
@@ -229,7 +233,39 @@ function bar(used, total, label) {
     h("span", { style: `width:${(share * 100).toFixed(1)}%` }));
 }
 
-const bytes = (n) => n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${Math.round(n / 2 ** 20)} MiB`;
+// A node's use now (from /v1/top/nodes; "-" until it is known, or why it is not) and its reservations, as two bars
+// of fixed size: figures that change move nothing. A new sample replaces the use bars alone (`showNodeUse`).
+const cores = (c) => (c > 0 && c < 0.005 ? "<0.01" : String(Number(c.toFixed(2))));
+const SHOW = { cpus: [cores, " CPUs"], memory: [(n) => bytes(n), ""] };
+
+function usedMeter(n, key) {
+  const [show, unit] = SHOW[key];
+  const use = state.nodeUse.get(n.name);
+  const used = use && use.used ? use.used[key] : null;
+  const why = use && !use.used ? use.error : "not measured yet";
+  return h("span.meter", { "data-use": key, "data-of": n.name },
+    used === null ? h("span.bar.none", { title: why }) : bar(used, n.resources[key], `${show(used)} of ${show(n.resources[key])}${unit} used`),
+    h("span.figure", { title: used === null ? why : "" }, used === null ? "-" : `${show(used)} used`));
+}
+
+function resourceBars(n, key) {
+  const [show, unit] = SHOW[key];
+  const reserved = n.reserved[key], total = n.resources[key];
+  return h("div.bars", {}, usedMeter(n, key),
+    h("span.meter", { "data-reserved": key }, bar(reserved, total, `${show(reserved)} of ${show(total)}${unit} reserved`),
+      h("span.figure", {}, `${show(reserved)}/${show(total)} reserved`)));
+}
+const cpuBars = (n) => resourceBars(n, "cpus");
+const memoryBars = (n) => resourceBars(n, "memory");
+
+function showNodeUse() {
+  for (const el of document.querySelectorAll("#view [data-use][data-of]")) {
+    const n = state.nodes.get(el.dataset.of);
+    if (n) el.replaceWith(usedMeter(n, el.dataset.use));
+  }
+}
+
+const bytes = (n) => n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : n >= 2 ** 20 || n === 0 ? `${Math.round(n / 2 ** 20)} MiB` : `${Math.round(n / 2 ** 10)} KiB`;
 const ago = (t) => { const s = Math.max(0, Date.now() / 1000 - t); return s < 60 ? `${Math.round(s)}s ago` : s < 3600 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`; };
 const stateClass = (s) => `state-${String(s).replace(/[^a-z]/g, "")}`;
 const canWrite = () => CAN_WRITE[state.role] === true;
@@ -249,7 +285,7 @@ function pager(total) {
   state.nodePage = Math.min(state.nodePage, pages - 1);
   if (pages === 1) return null;
   const first = state.nodePage * PAGE;
-  const go = (page) => () => { state.nodePage = page; draw(); };
+  const go = (page) => () => { state.nodePage = page; draw(); wakeNodeUse(); };
   return h("nav.pager", { "aria-label": "pages of nodes" },
     h("button", { id: "nodes-previous", disabled: state.nodePage === 0, onclick: go(state.nodePage - 1) }, "Previous"),
     h("span", {}, `nodes ${first + 1}-${Math.min(total, first + PAGE)} of ${total}`),
@@ -270,15 +306,15 @@ function clusterPage() {
       h("span", {}, `${allNodes.length} nodes`), h("span", {}, `${services.length} services`),
       h("span", {}, `${tasks.filter((t) => t.state === "running").length} tasks running`)),
     pages,
-    table("Nodes", ["Node", "Address", "State", "Availability", "Labels", "CPU reserved", "Memory reserved", "Tasks"],
+    table("Nodes", ["Node", "Address", "State", "Availability", "Labels", "CPU used / reserved", "Memory used / reserved", "Tasks"],
       nodes.map((n) => h("tr", { "data-node": n.name },
         h("td", {}, h("a", { href: `#/node/${encodeURIComponent(n.name)}` }, n.name)),
         h("td", {}, n.address),
         h("td", {}, h("span", { class: `badge ${stateClass(n.health === "ok" ? n.state : n.health)}` }, n.health === "ok" ? n.state : n.health)),
         h("td", {}, n.availability),
         h("td", {}, Object.entries(n.labels).map(([k, v]) => h("span.label", {}, `${k}=${v}`))),
-        h("td", {}, bar(n.reserved.cpus, n.resources.cpus, `${n.reserved.cpus} of ${n.resources.cpus} CPUs`), `${n.reserved.cpus}/${n.resources.cpus}`),
-        h("td", {}, bar(n.reserved.memory, n.resources.memory, `${bytes(n.reserved.memory)} of ${bytes(n.resources.memory)}`), bytes(n.reserved.memory)),
+        h("td.resource", {}, cpuBars(n)),
+        h("td.resource", {}, memoryBars(n)),
         h("td", {}, n.tasks))), "no node has joined"),
     table("Services", ["Service", "Replicas", "Image", "Ports", "Rollout"],
       services.map((s) => h("tr", { "data-service": s.name },
@@ -299,14 +335,14 @@ function placementMap(nodes, services, tasks) {
     if (!cells.has(key)) cells.set(key, []);
     cells.get(key).push(t);
   }
-  return h("table.placement", {},
+  return h("div.scroll", {}, h("table.placement", {},
     h("caption", {}, "Placement (a square per task, coloured by state)"),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Node"), services.map((s) => h("th", { scope: "col" }, s.name)))),
     h("tbody", {}, nodes.map((n) => h("tr", {},
       h("th", { scope: "row" }, n.name),
       services.map((s) => h("td", {}, (cells.get(`${n.name}\u0000${s.name}`) || []).map((t) =>
         h("span", { class: `cell ${stateClass(t.state)}`, "data-task": t.id, "data-state": t.state,
-                    title: `${t.service}.${t.slot ?? t.node}: ${t.state}${t.error ? ` (${t.error})` : ""}` }))))))));
+                    title: `${t.service}.${t.slot ?? t.node}: ${t.state}${t.error ? ` (${t.error})` : ""}` })))))))));
 }
 
 function eventList(events) {
@@ -429,6 +465,33 @@ async function sampleUsage(name, signal) {
   }
 }
 
+// The nodes the page shows (the cluster page's page of nodes, or the node page's node): their use, asked of the
+// top route alone every TOP_EVERY ms while such a page is open and the tab is visible; nothing else is reloaded.
+function shownNodes() {
+  const route = location.hash.replace(/^#\/?/, "").split("/");
+  if (route[0] === "node" && route[1]) return [decodeURIComponent(route[1])];
+  if (route[0] === "service" && route[1]) return [];
+  const names = [...state.nodes.keys()].sort((a, b) => a.localeCompare(b));
+  return names.slice(state.nodePage * PAGE, (state.nodePage + 1) * PAGE);
+}
+
+async function followNodeUse() {
+  for (;;) {
+    const names = document.hidden ? [] : shownNodes().filter((name) => state.nodes.has(name));
+    if (names.length) {
+      try {
+        const rows = await api("GET", `/v1/top/nodes?${names.map((name) => `node=${encodeURIComponent(name)}`).join("&")}`);
+        for (const row of rows) state.nodeUse.set(row.node, row);
+        showNodeUse(); // in place: no redraw of the page (focus and scroll stay)
+      } catch (err) {
+        console.warn("node top:", err); // a node removed meanwhile (404): the next round asks for the ones left
+      }
+    }
+    await new Promise((resolve) => { wakeNodeUse = resolve; setTimeout(resolve, TOP_EVERY); });
+  }
+}
+let wakeNodeUse = () => {}; // ask at once (another page of nodes, another node's page)
+
 function serviceActions(s) {
   const path = `/v1/services/${encodeURIComponent(s.name)}`;
   const replicas = h("input", { type: "number", min: 0, value: s.replicas, id: "scale-replicas", "aria-label": "replicas" });
@@ -456,8 +519,7 @@ function nodePage(name) {
     isAdmin() ? h("div.actions", { role: "group", "aria-label": "actions" },
       ["active", "pause", "drain"].map((a) => h("button", { id: `availability-${a}`, disabled: n.availability === a, onclick: () => setAvailability(a) },
         a === "active" ? "Activate" : a[0].toUpperCase() + a.slice(1)))) : null,
-    h("p", {}, bar(n.reserved.cpus, n.resources.cpus, "CPU reserved"), `CPU reserved ${n.reserved.cpus} of ${n.resources.cpus}`),
-    h("p", {}, bar(n.reserved.memory, n.resources.memory, "memory reserved"), `Memory reserved ${bytes(n.reserved.memory)} of ${bytes(n.resources.memory)}`),
+    h("div.resources", {}, h("h2", {}, "CPU"), cpuBars(n), h("h2", {}, "Memory"), memoryBars(n)),
     table("Tasks", ["Task", "State", "Image", "Updated"], tasks.map((t) => h("tr", { "data-task": t.id },
       h("td", {}, h("a", { href: `#/service/${encodeURIComponent(t.service)}` }, `${t.service}.${t.slot ?? t.node}`)),
       h("td", {}, h("span", { class: `badge ${stateClass(t.state)}` }, t.state)), h("td", {}, t.image), h("td", {}, ago(t.updated_at)))), "no tasks"));

@@ -1,0 +1,238 @@
+"""Deploy to serving: how long a user waits from a deploy until the service answers through the routing mesh.
+
+Starts a local cluster (`corral up`, 3 real nodes on 127.0.0.90-92, free API
+port, no registry, a temporary data dir; the image corral-demo:latest is
+present). Then:
+
+(a) one by one: deploys `--services` single-replica services, each its own
+    stack publishing its own port on the mesh, through the API
+    (`POST /v1/stacks/NAME/deploy`). For each, the time from the deploy's
+    answer (`answer_s`), and from the request (`request_s`), until the service
+    answers HTTP through the mesh on *every* node's address.
+    Baseline, in the same run, alternating with corral's deploys so that both
+    see the same machine: `docker run -d -p 127.0.0.1:PORT:8080` of the same
+    image and command, from the command's start until it answers HTTP
+    (`docker_run`: the docker CLI, as a user types it), and the same through
+    the Engine API (`docker_api`: create + start, no CLI start-up).
+(b) burst: one compose file of `--services` services at once; the time from
+    the deploy's request until every service answers on every node.
+    Baseline, in the same run: `--services` `docker run -d -p` started at
+    once (one process each), until every container answers.
+
+HTTP checks are plain sockets (GET /, an answer starting `HTTP/1.`) every
+`--poll` seconds, so the poll adds at most that much to each figure.
+
+    .venv/bin/python bench/startup.py
+    .venv/bin/python bench/startup.py --services 20     # a quick run
+
+The last line printed is one JSON object with the figures.
+"""
+
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import docker
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.e2e.cluster import Cluster, free_port, wait_until  # noqa: E402
+from tests.tls import admin_headers, verify  # noqa: E402
+
+IMAGE = "corral-demo:latest"
+COMMAND = ["httpd", "-f", "-p", "8080", "-h", "/www"]
+LABEL = "corral.bench.startup"
+
+
+def service_yaml(name: str, port: int) -> str:
+    return (
+        f"  {name}:\n"
+        f"    image: {IMAGE}\n"
+        f"    command: {json.dumps(COMMAND)}\n"
+        f"    ports: [\"{port}:8080\"]\n"
+        f"    stop_grace_period: 1s\n"
+        f"    deploy: {{replicas: 1}}\n"
+    )
+
+
+def answers(address: str, port: int) -> bool:
+    """True when address:port answers an HTTP request (any status)."""
+    try:
+        with socket.create_connection((address, port), timeout=1) as conn:
+            conn.settimeout(1)
+            conn.sendall(b"GET / HTTP/1.0\r\nHost: bench\r\n\r\n")
+            return conn.recv(16).startswith(b"HTTP/1.")
+    except OSError:
+        return False
+
+
+def wait_serving(targets: list[tuple[str, int]], poll: float, timeout: float = 60.0) -> float:
+    """Poll until every (address, port) answers; the monotonic time at which the last one did."""
+    pending = list(targets)
+    deadline = time.monotonic() + timeout
+    while pending:
+        pending = [t for t in pending if not answers(*t)]
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"not serving after {timeout}s: {pending[:5]}")
+        time.sleep(poll)
+    return time.monotonic()
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(0.99 * len(ordered)) - 1))]
+
+
+def figures(values: list[float]) -> dict[str, float]:
+    return {"p50_s": round(statistics.median(values), 3), "p99_s": round(p99(values), 3), "max_s": round(max(values), 3)}
+
+
+class Deployer:
+    """Deploys through the API with one kept-alive client, as a CLI or CI job would."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.client = httpx.Client(
+            base_url=cluster.url, verify=verify(cluster.data_dir), headers=admin_headers(cluster.data_dir), timeout=60
+        )
+
+    def deploy(self, stack: str, compose: str) -> None:
+        response = self.client.post(f"/v1/stacks/{stack}/deploy", json={"compose": compose})
+        if response.status_code != 200:
+            raise SystemExit(f"deploy {stack}: {response.status_code} {response.text}")
+
+    def remove(self, stack: str) -> None:
+        self.client.delete(f"/v1/stacks/{stack}")
+
+
+def docker_cli_run(name: str, port: int, poll: float) -> float:
+    began = time.monotonic()
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--label", LABEL, "-p", f"127.0.0.1:{port}:8080", IMAGE, *COMMAND],
+        check=True, capture_output=True,
+    )
+    return wait_serving([("127.0.0.1", port)], poll) - began
+
+
+def docker_api_run(engine: docker.DockerClient, name: str, port: int, poll: float) -> float:
+    began = time.monotonic()
+    engine.containers.run(IMAGE, COMMAND, name=name, labels=[LABEL], ports={"8080/tcp": ("127.0.0.1", port)}, detach=True)
+    return wait_serving([("127.0.0.1", port)], poll) - began
+
+
+def docker_burst(run_id: str, count: int, poll: float) -> float:
+    """`count` docker runs at once, as a script would start them; seconds until all answer."""
+    ports = [free_port() for _ in range(count)]
+    began = time.monotonic()
+    runs = [
+        subprocess.Popen(
+            ["docker", "run", "-d", "--name", f"bench-startup-{run_id}-burst-{i}", "--label", LABEL,
+             "-p", f"127.0.0.1:{port}:8080", IMAGE, *COMMAND],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        for i, port in enumerate(ports)
+    ]
+    for run in runs:
+        if run.wait() != 0:
+            raise SystemExit(f"docker run failed: {run.stderr.read().decode() if run.stderr else ''}")
+    return wait_serving([("127.0.0.1", port) for port in ports], poll, timeout=300) - began
+
+
+def remove_bench_containers(engine: docker.DockerClient) -> None:
+    for container in engine.containers.list(all=True, filters={"label": LABEL}):
+        container.remove(force=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=100)
+    parser.add_argument("--poll", type=float, default=0.005, help="seconds between HTTP checks")
+    parser.add_argument("--first-address", default="127.0.0.90")
+    args = parser.parse_args()
+
+    engine = docker.from_env()
+    first = args.first_address.rsplit(".", 1)
+    addresses = [f"{first[0]}.{int(first[1]) + i}" for i in range(3)]
+    run_id = uuid.uuid4().hex[:6]
+    answer_s: list[float] = []
+    request_s: list[float] = []
+    docker_run_s: list[float] = []
+    docker_api_s: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="corral-bench-startup-") as workdir:
+        cluster = Cluster(Path(workdir) / "cluster", nodes=3, first_address=args.first_address)
+        try:
+            cluster.start()
+            deployer = Deployer(cluster)
+            wait_until(lambda: all(n["state"] == "ready" for n in cluster.api("GET", "/v1/nodes")), 30, what="ready nodes")
+            # (a) one by one, alternating with docker's baseline
+            for i in range(args.services):
+                port = free_port()
+                stack = f"s{i}"
+                compose = "services:\n" + service_yaml("web", port)
+                began = time.monotonic()
+                deployer.deploy(stack, compose)
+                answered = time.monotonic()
+                served = wait_serving([(a, port) for a in addresses], args.poll)
+                answer_s.append(served - answered)
+                request_s.append(served - began)
+                docker_run_s.append(docker_cli_run(f"bench-startup-{run_id}-cli-{i}", free_port(), args.poll))
+                docker_api_s.append(docker_api_run(engine, f"bench-startup-{run_id}-api-{i}", free_port(), args.poll))
+                if (i + 1) % 10 == 0:
+                    print(
+                        f"{i + 1} services: corral from answer p50 {statistics.median(answer_s):.3f}s, "
+                        f"docker run p50 {statistics.median(docker_run_s):.3f}s", file=sys.stderr,
+                    )
+            for i in range(args.services):
+                deployer.remove(f"s{i}")
+            remove_bench_containers(engine)
+            wait_until(lambda: not [c for c in cluster.containers() if c.status == "running"], 120, 0.5, what="one-by-one stacks gone")
+            # (b) one file of N services at once
+            ports = [free_port() for _ in range(args.services)]
+            compose = "services:\n" + "".join(service_yaml(f"web{i}", port) for i, port in enumerate(ports))
+            began = time.monotonic()
+            deployer.deploy("burst", compose)
+            burst_answer = time.monotonic() - began
+            served = wait_serving([(a, port) for port in ports for a in addresses], args.poll, timeout=300)
+            burst_s = served - began
+            docker_burst_s = docker_burst(run_id, args.services, args.poll)
+        finally:
+            remove_bench_containers(engine)
+            cluster.cleanup()
+
+    corral_a = figures(answer_s)
+    corral_r = figures(request_s)
+    run_f = figures(docker_run_s)
+    api_f = figures(docker_api_s)
+    print(f"(a) {args.services} single-replica services deployed one by one on 3 nodes, until serving through the mesh on every node")
+    print(f"{'':34} {'p50 s':>7} {'p99 s':>7} {'max s':>7}")
+    for label, f in (
+        ("corral, from the deploy's answer", corral_a), ("corral, from the deploy request", corral_r),
+        ("docker run -d -p (CLI)", run_f), ("docker create+start (Engine API)", api_f),
+    ):
+        print(f"{label:34} {f['p50_s']:7.3f} {f['p99_s']:7.3f} {f['max_s']:7.3f}")
+    print(f"(b) one file of {args.services} services: deploy answered in {burst_answer:.2f}s, all serving on every node after {burst_s:.2f}s")
+    print(f"    {args.services} docker runs at once: all serving after {docker_burst_s:.2f}s ({burst_s / docker_burst_s:.2f}x)")
+    summary = {
+        "benchmark": "startup", "services": args.services, "nodes": 3,
+        "p50_s": corral_a["p50_s"], "p99_s": corral_a["p99_s"], "max_s": corral_a["max_s"],
+        "from_request_p50_s": corral_r["p50_s"], "from_request_p99_s": corral_r["p99_s"],
+        "docker_run_p50_s": run_f["p50_s"], "docker_run_p99_s": run_f["p99_s"],
+        "docker_api_p50_s": api_f["p50_s"], "docker_api_p99_s": api_f["p99_s"],
+        "p99_minus_docker_run_p99_s": round(corral_a["p99_s"] - run_f["p99_s"], 3),
+        "burst_answer_s": round(burst_answer, 3), "burst_all_serving_s": round(burst_s, 3),
+        "docker_burst_all_serving_s": round(docker_burst_s, 3), "burst_ratio": round(burst_s / docker_burst_s, 2),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
