@@ -17,7 +17,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corral.agent.clock import SYSTEM_CLOCK, Backoff, Clock, wait_event
 from corral.agent.engines.base import ContainerInfo, Engine, EngineError
@@ -26,11 +26,8 @@ from corral.agent.health import HealthMonitor
 from corral.agent.link import LinkSettings, ManagerLink
 from corral.agent.mesh import Mesh, MeshCounters, MeshSettings
 from corral.agent.mesh_metrics import MeshCollector, ServicePort, by_service
-from corral.agent.metrics import AgentMetrics, metrics_app
-from corral.agent.node_api import node_app
-from corral.agent.node_listener import NodeListener
+from corral.agent.metrics import AgentMetrics
 from corral.agent.probes import probe_for
-from corral.agent.networks.keeper import NetworkKeeper, keeper_for
 from corral.agent.routing import MeshFollower
 from corral.agent.vips import VipInterface
 from corral.agent.volumes import VolumeRemover
@@ -42,6 +39,10 @@ from corral.client import ApiError, ManagerClient
 from corral.model import Resources, Task, TaskState
 from corral.model.service import HealthCheck
 from corral.model.task import DesiredState
+
+if TYPE_CHECKING:  # imported where used: an agent of hollow nodes serves no listener and keeps no networks
+    from corral.agent.networks.keeper import NetworkKeeper
+    from corral.agent.node_listener import NodeListener
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class Agent:
         self.engine: Engine | None = None
         self.tasks: dict[str, Task] = {}
         self._wake = asyncio.Event()
+        self._retry_soon = False  # the last round failed somewhere: look again on the fast timer, not the resync
         # Set by the first whole task list: until then an empty `tasks` means "not known yet", not
         # "none", and a reconcile would remove every container this node runs (an agent restarted).
         self.listed = asyncio.Event()
@@ -153,6 +155,8 @@ class Agent:
     async def start(self) -> None:
         """Register (patiently), then follow the tasks; a lone agent starts its link too (and its node listener)."""
         if self._owns_link and self.settings.node_port is not None and self.settings.engine != "hollow":
+            from corral.agent.node_listener import NodeListener  # (uvicorn, starlette: only an agent that serves them)
+
             self.node_listener = NodeListener(self.settings.address, self.settings.node_port)
         registration = await self._register_patiently()
         self.engine = self._engine_factory(registration.cluster_id, self.settings.name)
@@ -161,12 +165,15 @@ class Agent:
         self.link.heartbeat_interval = registration.heartbeat_interval
         self.link.attach(self)
         self.registered.set()
+        self._loops.append(asyncio.create_task(self.engine.follow(self._wake.set, self.clock), name=f"{self.prefix} engine events"))
         if self.settings.mesh and self.settings.engine != "hollow":
             # iptables chains are per node: several agents of a local cluster share one host
             chains = hashlib.sha1(f"{registration.cluster_id}/{self.settings.name}".encode()).hexdigest()[:11]
             self.mesh = Mesh(MeshSettings(cluster=chains, data_path=self.settings.mesh_data_path), self.clock)
             vip_mesh = Mesh(MeshSettings(cluster=registration.cluster_id, reuse_port=True), self.clock)
             if self.settings.dns:
+                from corral.agent.networks.keeper import keeper_for  # (dnspython)
+
                 self.keeper = keeper_for(self.engine, registration.cluster_id, self.settings.dns_upstreams, self.clock)
             self.routing = MeshFollower(
                 self.client, self.settings.name, self.settings.address, self.mesh, vip_mesh,
@@ -181,6 +188,8 @@ class Agent:
             remover = VolumeRemover(self.client, self.name, self.engine, self.clock, self.settings.volume_poll)
             self._loops.append(asyncio.create_task(remover.run(), name=f"{self.prefix} volumes"))
         if self.node_listener is not None and self.identity.certificate is not None and self.identity.ca_pem is not None:
+            from corral.agent.node_api import node_app
+
             await self.node_listener.serve(
                 node_app(lambda: self.engine, self.clock, lambda: by_service(self.mesh_counters())),
                 self.identity.cert_file, self.identity.key_file, self.identity.ca_pem
@@ -225,6 +234,9 @@ class Agent:
         port = self.settings.metrics_port
         if port is None or self.settings.engine == "hollow" or not self._owns_link:
             return
+        from corral.agent.metrics import metrics_app
+        from corral.agent.node_listener import NodeListener
+
         try:
             self.metrics_listener = NodeListener(self.settings.address, port, "--metrics-port")
         except OSError as err:
@@ -272,16 +284,29 @@ class Agent:
         self._wake.set()
 
     async def _reconcile_loop(self) -> None:
+        """One round whenever woken: new tasks, an operation done, a health verdict, an engine event. Without a wake,
+        the next round comes after `resync_interval` while the engine tells of every change of its containers, else
+        (and after a round that failed) after `poll_interval`."""
         await self.listed.wait()  # no reconcile on the strength of a task list not yet received
         while True:
             self._wake.clear()
+            self._retry_soon = False
             try:
                 await self.reconcile_once()
             except EngineError as err:
+                self._retry_soon = True
                 log.warning("%s: %s", self.prefix, err)
             except Exception:
+                self._retry_soon = True
                 log.exception("%s: reconcile failed", self.prefix)
-            await wait_event(self.clock, self._wake, self.settings.poll_interval)
+            await wait_event(self.clock, self._wake, self._next_round())
+
+    def _next_round(self) -> float:
+        """Seconds until the containers are listed again if nothing wakes the loop first."""
+        assert self.engine is not None
+        if self.engine.following and not self._retry_soon:
+            return self.settings.resync_interval
+        return self.settings.poll_interval
 
     async def reconcile_once(self) -> None:
         assert self.engine is not None
@@ -403,12 +428,14 @@ class Agent:
         try:
             result = await self.link.send(self.settings.name, report)
         except ApiError as err:
+            self._retry_soon = True  # reported again by the next round
             log.warning("%s: cannot report task %s: %s", self.prefix, report.task_id, err)
             return
         task = self.tasks.get(report.task_id)
         if result["status"] == 404:  # no longer this node's (removed, or placed elsewhere)
             self.tasks.pop(report.task_id, None)
         elif result["status"] != 200:
+            self._retry_soon = True
             log.warning("%s: cannot report task %s: %s", self.prefix, report.task_id, result.get("error"))
         elif task is not None:
             # What the manager now holds; the watch does not send it back (only what others change).

@@ -17,15 +17,16 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from corral.agent.engines.base import ContainerInfo, ContainerStats, Engine
 from corral.agent.health import ProbeResult
 from corral.model import Task
+
+if TYPE_CHECKING:  # the counters are every agent's; the app only that of an agent serving /metrics
+    from starlette.applications import Starlette
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,12 @@ async def gather_figures(engine: Engine, tasks: dict[str, Task], containers: lis
     return list(await asyncio.gather(*(one(task) for task in tasks.values() if not task.terminal)))
 
 
-def metrics_app(metrics: AgentMetrics, engine: Callable[[], Engine | None], tasks: Callable[[], dict[str, Task]]) -> Starlette:
+def metrics_app(metrics: AgentMetrics, engine: Callable[[], Engine | None], tasks: Callable[[], dict[str, Task]]) -> "Starlette":
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
     async def scrape(request: Request) -> Response:
         current = engine()
         if current is not None:

@@ -6,8 +6,7 @@ the engine's network, so they need nothing inside the image.
 
 import asyncio
 import os
-
-import httpx
+from urllib.parse import urlsplit
 
 from corral.agent.engines.base import ContainerInfo, Engine
 from corral.agent.health import Probe, ProbeResult
@@ -32,14 +31,35 @@ def _host(container: ContainerInfo) -> str:
 
 
 async def http_probe(url: str, timeout: float) -> ProbeResult:
+    """GET `url` (always plain http) on a connection of its own; a 2xx or 3xx status passes (redirects not followed).
+
+    Spoken over asyncio streams rather than with an httpx client: a client per probe cost ~2.5 ms of CPU (~0.3 ms
+    this way), and with 20 replicas probed every 5 s that was 1% of a core for an idle agent."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    request = f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nUser-Agent: corral-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    writer: asyncio.StreamWriter | None = None
     try:
-        # The URL is always plain http: verify=False keeps httpx from loading the CA bundle, ~25 ms of CPU per probe.
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False, verify=False) as client:
-            response = await client.get(url)
-    except httpx.HTTPError as err:
-        return ProbeResult(False, f"GET {url}: {err or type(err).__name__}")
-    ok = 200 <= response.status_code < 400
-    return ProbeResult(ok, f"GET {url}: HTTP {response.status_code}")
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(request.encode("latin-1"))
+            await writer.drain()
+            status_line = await reader.readline()
+    except TimeoutError:
+        return ProbeResult(False, f"GET {url}: timed out after {timeout:g}s")
+    except OSError as err:
+        reason = os.strerror(err.errno).lower() if err.errno else (str(err) or type(err).__name__)
+        return ProbeResult(False, f"GET {url}: {reason}")
+    finally:
+        if writer is not None:
+            writer.close()
+    version, _, rest = status_line.decode("latin-1").partition(" ")
+    code = rest[:3]
+    if not version.startswith("HTTP/") or not code.isdigit():
+        return ProbeResult(False, f"GET {url}: not an HTTP answer: {status_line[:80]!r}")
+    ok = 200 <= int(code) < 400
+    return ProbeResult(ok, f"GET {url}: HTTP {code}")
 
 
 async def tcp_probe(host: str, port: int) -> ProbeResult:

@@ -16,7 +16,8 @@ class AgentSettings:
     engine: str = "docker"
     resources: Resources | None = None  # default: what the machine has
     labels: dict[str, str] = field(default_factory=dict)
-    poll_interval: float = 1.0  # how often the engine's containers are listed
+    poll_interval: float = 1.0  # how often the engine's containers are listed (when the engine cannot tell of changes)
+    resync_interval: float = 30.0  # how often they are listed all the same while the engine tells of every change
     register_patience: float = 30.0  # seconds a busy or unreachable manager is retried at start (back-off 0.5 s to 5 s)
     long_poll: float = 20.0  # how long one wait for new tasks may last
     heartbeat_timeout: float = 3.0  # a heartbeat not answered by then is given up (the next one goes on a fresh try)

@@ -176,3 +176,31 @@ async def test_http_probe_loads_no_ca_certificates(monkeypatch: pytest.MonkeyPat
         server.close()
         await server.wait_closed()
     assert loaded == []
+
+
+async def test_http_probe_sends_path_query_and_host_and_judges_the_status_line() -> None:
+    seen: list[bytes] = []
+    answers = [b"HTTP/1.0 302 Found\r\n\r\n", b"SSH-2.0-OpenSSH\r\n", b""]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        answer = answers.pop(0)
+        if answer:
+            writer.write(answer)
+            await writer.drain()
+            writer.close()
+        else:
+            await asyncio.sleep(5)  # never answers
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        assert (await http_probe(f"http://127.0.0.1:{port}/health?deep=1", 2)).ok  # 3xx passes, not followed
+        assert seen[0].startswith(b"GET /health?deep=1 HTTP/1.1\r\n") and f"Host: 127.0.0.1:{port}\r\n".encode() in seen[0]
+        odd = await http_probe(f"http://127.0.0.1:{port}/", 2)
+        assert not odd.ok and "not an HTTP answer" in odd.output
+        slow = await http_probe(f"http://127.0.0.1:{port}/", 0.2)
+        assert not slow.ok and "timed out after 0.2s" in slow.output
+    finally:
+        server.close()
+        await server.wait_closed()

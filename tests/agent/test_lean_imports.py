@@ -1,5 +1,6 @@
 """What an agent process loads: nothing of httpx's command-line tool, the API server or the Docker SDK (an agent of
-hollow nodes needs none of them), and httpx still works. (click comes with uvicorn, which serves the node listener.)"""
+hollow nodes needs none of them), nor uvicorn and starlette (the node listener and /metrics are imported by an agent
+that serves them) nor dnspython (the DNS responder of an agent with real networks); and httpx still works."""
 
 import subprocess
 import sys
@@ -8,12 +9,12 @@ PROBE = """
 import sys
 import corral.agent.daemon, corral.agent.fleet
 import httpx
-print(sorted(name for name in ("httpx._main", "pygments", "fastapi", "docker", "corral.manager") if sys.modules.get(name)))
+print(sorted(name for name in ("httpx._main", "pygments", "fastapi", "docker", "corral.manager", "uvicorn", "starlette", "dns") if sys.modules.get(name)))
 print(httpx.Client().base_url == httpx.URL(""))
 """
 
 
-def test_agent_imports_leave_out_httpx_cli_server_and_docker_sdk() -> None:
+def test_agent_imports_leave_out_httpx_cli_server_listeners_dns_and_docker_sdk() -> None:
     done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
     loaded, works = done.stdout.splitlines()
     assert loaded == "[]", f"an agent pulls in {loaded}"

@@ -123,7 +123,8 @@ class SplitCluster:
 
     def containers(self, **labels: str) -> list:
         filters = [f"corral.cluster={self.cluster_id}", *(f"corral.{k}={v}" for k, v in labels.items())]
-        return docker.from_env().containers.list(all=True, filters={"label": filters})
+        # ignore_removed: a container the agent removes between the listing and its inspect is gone, not an error
+        return docker.from_env().containers.list(all=True, filters={"label": filters}, ignore_removed=True)
 
     def running_containers(self, **labels: str) -> list:
         return [c for c in self.containers(**labels) if c.status == "running"]

@@ -9,6 +9,7 @@ from corral.agent.engines.frames import Frame, LogLine
 from corral.model import FileReference, PublishedPort, Task
 
 if TYPE_CHECKING:
+    from corral.agent.clock import Clock
     from corral.agent.networks.engine import EngineNetworks
 
 
@@ -90,6 +91,16 @@ class Engine(ABC):
 
     takes_files = False  # whether `start` puts secrets and configs in containers (the agent fetches them only then)
     networks: "EngineNetworks | None" = None  # the engine's per-stack networks, if it has real ones
+
+    @property
+    def following(self) -> bool:
+        """Whether `follow` hears of every change of this agent's containers right now: the agent then lists them
+        only when woken (and on a slow resync), else on a fast timer."""
+        return False
+
+    async def follow(self, changed: Callable[[], None], clock: "Clock") -> None:
+        """Call `changed()` whenever one of this agent's containers may have changed by itself (started, died, gone),
+        until cancelled. An engine that cannot tell returns at once (`following` stays False)."""
 
     def use_registry(self, registry: str, user: str, password: Callable[[], str | None], others: Sequence[str] = ()) -> None:
         """Pull images of the cluster's registry (HOST:PORT) as `user` (the node) with `password()` (its credential).

@@ -1,5 +1,9 @@
 """The Docker driver: the Docker Engine API through the docker SDK, in a thread pool.
 
+The agent's containers are listed with the engine's plain listing (labels, state, ports and addresses in one call,
+no inspect per container; a stopped one is inspected once for its exit code and error, then remembered), and the
+agent hears of their changes from the engine's event stream (docker_events.py) rather than listing every second.
+
 A task becomes one container named SERVICE.SLOT.TASKID, labelled with its
 task, service, stack, node and cluster, limited by the service's resource
 limits, restart policy "no" (corral decides about restarts, not Docker), and
@@ -25,8 +29,10 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from corral.agent import labels
+from corral.agent.clock import Clock
 from corral.agent.engines.base import Attachment, ContainerInfo, ContainerStats, Engine, EngineError, LogOptions, TaskFile
 from corral.agent.engines.docker_attach import attach
+from corral.agent.engines.docker_events import EventFollower, event_container, event_filters
 from corral.agent.engines.docker_options import create_options
 from corral.agent.engines.docker_streams import DockerStreams
 from corral.agent.engines.frames import Frame, LogLine
@@ -39,6 +45,8 @@ from corral.model.volume import volume_name
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+RUNNING_STATES = ("running", "restarting", "paused")  # the listing's State of a container whose process lives
 
 
 class DockerEngine(Engine):
@@ -59,6 +67,9 @@ class DockerEngine(Engine):
         self._platform: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"docker-{node}")
         self._streams: DockerStreams | None = None  # logs and exec output, async over the engine's socket
+        self._events: EventFollower | None = None
+        self._stopped: dict[tuple[str, str], ContainerInfo] = {}  # (id, listed status) -> a stopped container, inspected
+        self._named: set[str] = set()  # containers an engine event named since the last listing: inspected at the next
 
     def _streamer(self) -> DockerStreams:
         if self._streams is None:
@@ -77,24 +88,69 @@ class DockerEngine(Engine):
     async def exec_attach(self, container_id: str, command: Sequence[str], tty: bool, stdin: bool) -> Attachment:
         return await attach(self._streamer(), container_id, command, tty, stdin)
 
+    @property
+    def following(self) -> bool:
+        return self._events is not None and self._events.live
+
+    async def follow(self, changed: Callable[[], None], clock: Clock) -> None:
+        try:
+            streams = self._streamer()
+        except EngineError as err:  # DOCKER_HOST over TCP: no events, the agent lists on its timer
+            log.info("node %s: no engine events (%s): containers are listed on a timer", self.node, err)
+            return
+        filters = event_filters(self.cluster_id, self.node)
+
+        async def events(opened: Callable[[], None]) -> AsyncIterator[str]:
+            async for line in streams.events(filters, opened):
+                self._named.add(event_container(line))
+                yield line
+
+        self._events = EventFollower(events, clock)
+        await self._events.run(changed)
+
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
     async def list(self) -> list[ContainerInfo]:
         starting = set(self._starting)  # before listing: a start that ends meanwhile has a container the list may miss
+        named, self._named = self._named, set()
         try:
-            containers = await self._run(
-                self._client.containers.list,
-                all=True,
-                filters={"label": labels.ownership_filter(self.cluster_id, self.node)},
-                ignore_removed=True,
-            )
+            found = await self._run(self._list_sync, named)
         except docker.errors.DockerException as err:
             raise EngineError(f"cannot list containers: {err}") from err
-        found = [_info(c) for c in containers]
         keep = {info.task_id for info in found} | starting | self._starting
         await self._run(self.files.sweep, keep)  # the files of containers removed while the agent was away
+        return found
+
+    def _list_sync(self, named: set[str]) -> "builtins.list[ContainerInfo]":
+        """One listing call; a stopped container is inspected (exit code, error, OOM) once per status it shows.
+
+        The listing is a snapshot the engine updates a moment after it announces an event (a container that died
+        can still show `running`), so the containers an event `named` are inspected, which waits for the engine."""
+        summaries = self._client.api.containers(all=True, filters={"label": labels.ownership_filter(self.cluster_id, self.node)})
+        found: builtins.list[ContainerInfo] = []
+        stopped: dict[tuple[str, str], ContainerInfo] = {}
+        for summary in summaries:
+            if summary["Id"] in named:
+                try:
+                    found.append(_inspected(self._client.api.inspect_container(summary["Id"])))
+                except docker.errors.NotFound:
+                    pass  # removed
+                continue
+            if summary.get("State") in RUNNING_STATES:
+                found.append(_listed(summary))
+                continue
+            key = (str(summary["Id"]), str(summary.get("Status", "")).partition(")")[0])  # "Exited (137", "Created"
+            info = self._stopped.get(key)
+            if info is None:
+                try:
+                    info = _inspected(self._client.api.inspect_container(summary["Id"]))
+                except docker.errors.NotFound:
+                    continue  # removed since the listing
+            stopped[key] = info
+            found.append(info)
+        self._stopped = stopped
         return found
 
     async def start(
@@ -379,10 +435,33 @@ def _split_reference(image: str) -> tuple[str, str | None]:
     return image, "latest"
 
 
+def _listed(summary: dict[str, Any]) -> ContainerInfo:
+    """A running container as the engine's listing shows it (`GET /containers/json`: no inspect needed)."""
+    ports: dict[tuple[int, str], PublishedPort] = {}
+    for port in summary.get("Ports") or []:
+        if port.get("PublicPort") is None:
+            continue  # exposed, not published
+        key = (int(port["PrivatePort"]), str(port.get("Type") or "tcp"))
+        ports.setdefault(key, PublishedPort(target=key[0], protocol=key[1], host_ip=str(port.get("IP", "")), host_port=int(port["PublicPort"])))
+    networks = (summary.get("NetworkSettings") or {}).get("Networks") or {}
+    ip = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), "")
+    return ContainerInfo(
+        id=str(summary["Id"]),
+        task_id=(summary.get("Labels") or {}).get(labels.TASK, ""),
+        running=True,
+        ports=[ports[key] for key in sorted(ports)],
+        ip=ip,
+    )
+
+
 def _info(container: Container) -> ContainerInfo:
-    attrs = container.attrs
+    return _inspected(container.attrs)
+
+
+def _inspected(attrs: dict[str, Any]) -> ContainerInfo:
+    """A container as the engine's inspect shows it."""
     state = attrs.get("State", {})
-    running = bool(state.get("Running")) or container.status in ("running", "restarting")
+    running = bool(state.get("Running")) or state.get("Status") in ("running", "restarting")
     exit_code = None if running else state.get("ExitCode")
     error = state.get("Error", "") or ""
     if not running and state.get("OOMKilled"):
@@ -400,8 +479,8 @@ def _info(container: Container) -> ContainerInfo:
     networks = attrs.get("NetworkSettings", {}).get("Networks") or {}
     ip = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), "")
     return ContainerInfo(
-        id=container.id or "",
-        task_id=container.labels.get(labels.TASK, ""),
+        id=str(attrs.get("Id", "")),
+        task_id=((attrs.get("Config") or {}).get("Labels") or {}).get(labels.TASK, ""),
         running=running,
         exit_code=exit_code,
         error=error,

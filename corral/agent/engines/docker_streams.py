@@ -10,7 +10,7 @@ the consumer asks for more, so a slow reader slows the engine's sender
 
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -77,6 +77,21 @@ class DockerStreams:
     async def stats(self, container_id: str) -> ContainerStats:
         """One sample of the container's resource use (`one-shot`: no wait for a second CPU sample)."""
         return stats_of(await self._call("GET", f"/containers/{container_id}/stats?stream=false&one-shot=true"))
+
+    async def events(self, filters: dict[str, list[str]], opened: Callable[[], None]) -> AsyncIterator[str]:
+        """The engine's events that pass `filters`, one JSON line each, as they happen (never ends by itself);
+        `opened()` once the engine has accepted the subscription (every later event will come)."""
+        try:
+            async with self._http.stream("GET", "/events", params={"filters": json.dumps(filters)}) as response:
+                if response.status_code >= 400:
+                    raise engine_error(response.status_code, await response.aread())
+                opened()
+                async for line in response.aiter_lines():
+                    if line.strip():
+                        yield line
+        except httpx.TransportError as err:
+            raise EngineError(f"lost the Docker engine's events: {err or type(err).__name__}") from err
+
 
     async def call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
         """One Engine API call: its JSON answer (None when it has no body); EngineError when refused."""

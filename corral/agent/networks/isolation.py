@@ -7,7 +7,9 @@ is every service VIP, since the VIPs are addresses of the host. So one chain per
 reach the DNS responder and the VIPs of the services on that network (and a container on several
 networks, from its address on each, the VIPs of them all: it sends by its default route, one of
 them), and rejects the rest of the service network from any engine bridge. The chain is rewritten whole by one `iptables-restore
---noflush` (atomic) at every change; `remove` deletes the jump and the chain.
+--noflush` (atomic) at every change; `remove` deletes the jump and the chain. Rules the same as the
+last ones applied are not written again (no iptables process) for `recheck` seconds; then they are, which
+heals a chain someone else flushed.
 
 The VIP listeners are always the userspace mesh (the kernel data path serves published ports
 only), so every connection to a VIP passes INPUT.
@@ -15,6 +17,8 @@ only), so every connection to a VIP passes INPUT.
 
 import asyncio
 from collections.abc import Mapping, Set
+
+from corral.agent.clock import SYSTEM_CLOCK, Clock
 
 from corral.agent.mesh.kernel import KernelPathError as IsolationError
 from corral.agent.mesh.kernel import command_succeeds as _succeeds
@@ -63,14 +67,24 @@ def render(cluster_id: str, dns: str, view: NetworkView, allowed: Mapping[str, S
 
 
 class Isolation:
-    def __init__(self, cluster_id: str) -> None:
+    def __init__(self, cluster_id: str, clock: Clock = SYSTEM_CLOCK, recheck: float = 30.0) -> None:
         self.cluster_id = cluster_id
         self.chain = chain_name(cluster_id)
         self.forward = forward_chain_name(cluster_id)
+        self.clock = clock
+        self.recheck = recheck
         self._jump: list[str] = []
+        self._applied: tuple[str, str] | None = None  # (rules, service network) last applied in full
+        self._applied_at = 0.0
+        self.writes = 0  # times the rules were written (tests)
 
     async def apply(self, service_network: str, dns: str, view: NetworkView, allowed: Mapping[str, Set[str]]) -> None:
-        await _run(["iptables-restore", "-w", "--noflush"], render(self.cluster_id, dns, view, allowed))
+        rules = render(self.cluster_id, dns, view, allowed)
+        if self._applied == (rules, service_network) and self.clock.now() - self._applied_at < self.recheck:
+            return
+        self._applied = None  # until this write has succeeded whole
+        self.writes += 1
+        await _run(["iptables-restore", "-w", "--noflush"], rules)
         jump = ["INPUT", "-d", service_network, "-j", self.chain]
         if self._jump and self._jump != jump:
             await _succeeds(["iptables", "-w", "-D", *self._jump])
@@ -78,9 +92,11 @@ class Isolation:
             if not await _succeeds(["iptables", "-w", "-C", *rule]):
                 await _run(["iptables", "-w", "-I", rule[0], "1", *rule[1:]])
         self._jump = jump
+        self._applied, self._applied_at = (rules, service_network), self.clock.now()
 
     async def remove(self) -> None:
         """The jumps to the chain (also those of an earlier run of the agent) and the chain."""
+        self._applied = None
         for parent, chain in (("INPUT", self.chain), ("FORWARD", self.forward)):
             try:
                 listed = await _output(["iptables", "-w", "-S", parent])

@@ -110,7 +110,7 @@ def keeper_for(
     else:
         servers = [(host, int(port or 53)) for host, _, port in (u.partition(":") for u in upstreams)]
     responder = DnsResponder(NetworkDirectory(networks.view), servers)
-    return NetworkKeeper(networks, responder, Isolation(cluster_id), clock)
+    return NetworkKeeper(networks, responder, Isolation(cluster_id, clock), clock)
 
 
 def _read(path: Path) -> str:
