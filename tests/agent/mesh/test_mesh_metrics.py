@@ -57,7 +57,7 @@ async def test_a_service_ports_figures_reach_prometheus_and_the_manager(named_se
         assert samples[("corral_mesh_connections_total", vip_labels)] == 1
         assert not any(dict(key[1]).get("service") == "shop_db" for key in samples)  # its listener is not open here
 
-        app = node_app(lambda: None, lambda: by_service(figures()))
+        app = node_app(lambda: None, mesh=lambda: by_service(figures()))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://node") as client:
             reply = await client.get("/v1/mesh/counters")
         assert reply.status_code == 200
