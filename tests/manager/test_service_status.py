@@ -82,6 +82,11 @@ async def test_a_batch_that_completed_and_a_port_a_node_could_not_open_show_in_t
             assert (await api.post("/v1/stacks/b/deploy", json={"compose": BATCH})).status_code == 200
             [row] = (await api.get("/v1/services")).json()
             assert (row["running"], row["completed"], row["unbound_ports"]) == (0, 0, {})
+            for _ in range(100):  # the controller makes the tasks after the deploy's answer
+                if len(ctx.cache.tasks_of("b_batch")) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(ctx.cache.tasks_of("b_batch")) == 2
             for task in ctx.cache.tasks_of("b_batch"):  # the agents report: both exited 0
                 done = task.model_copy(update={"state": TaskState.complete, "node": "node-1", "exit_code": 0})
                 await ctx.store.put(keys.task_key(task.id), dump(done))
@@ -96,6 +101,11 @@ async def test_a_batch_that_completed_and_a_port_a_node_could_not_open_show_in_t
             assert row["unbound_ports"] == {"8080/tcp": ["node-2"]}
             inspected = (await api.get("/v1/services/b_batch")).json()
             assert inspected["completed"] == 2 and inspected["unbound_ports"] == {"8080/tcp": ["node-2"]}
-            assert all(t.desired_state == DesiredState.shutdown for t in ctx.cache.tasks_of("b_batch"))  # resting, not restarted
+            for _ in range(100):  # the controller lets them rest (desired shutdown), and makes no new task
+                tasks = ctx.cache.tasks_of("b_batch")
+                if all(t.desired_state == DesiredState.shutdown for t in tasks):
+                    break
+                await asyncio.sleep(0.05)
+            assert len(tasks) == 2 and all(t.desired_state == DesiredState.shutdown for t in tasks)  # resting, not restarted
     finally:
         await manager.stop()
