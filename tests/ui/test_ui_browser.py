@@ -81,9 +81,33 @@ def _cells(browser: webdriver.Chrome, state: str) -> int:
     return len(browser.find_elements(By.CSS_SELECTOR, f".placement .cell[data-state={state}]"))
 
 
-def _confirm(browser: webdriver.Chrome) -> None:
-    wait_until(lambda: browser.find_element(By.ID, "confirm").get_attribute("open") is not None, 5, what="the confirmation")
-    browser.find_element(By.ID, "confirm-ok").click()
+def _click(browser: webdriver.Chrome, by: str, what: str) -> None:
+    """Find and click, again if the page redrew the element in between (a live page redraws on events)."""
+
+    def click() -> bool:
+        browser.find_element(by, what).click()
+        return True
+
+    wait_until(click, 10, 0.1, what=f"a click on {what}")
+
+
+def _scale(browser: webdriver.Chrome, value: str) -> None:
+    """Type `value` into the service page's replicas and confirm the scale, again if the page redrew meanwhile (a
+    redraw puts the service's own value back: the confirmation's question says which number it will send)."""
+
+    def attempt() -> bool:
+        replicas = browser.find_element(By.ID, "scale-replicas")
+        replicas.clear()
+        replicas.send_keys(value)
+        browser.find_element(By.ID, "scale").click()
+        wait_until(lambda: browser.find_element(By.ID, "confirm").get_attribute("open") is not None, 5, what="the confirmation")
+        if f" to {value} replicas?" in browser.find_element(By.ID, "confirm-text").text:
+            browser.find_element(By.ID, "confirm-ok").click()
+            return True
+        browser.execute_script("document.getElementById('confirm').close()")  # not what was typed: ask again
+        return False
+
+    wait_until(attempt, 20, 0.2, what=f"scaling to {value} from the service page")
 
 
 def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdriver.Chrome, tmp_path: Path) -> None:
@@ -98,7 +122,7 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
     url = _login_url(cluster, admin)
     assert "/ui/" in url and "code=" in url
     browser.get(url)
-    wait_until(lambda: {"node-1", "node-2"} <= set(_texts(browser, "tr[data-node] td:first-child")), 20, what="the nodes")
+    wait_until(lambda: {"node-1", "node-2"} <= set(_texts(browser, "tr[data-node] td:first-child")), 45, what="the nodes")  # first load
     wait_until(lambda: "2/2" in _texts(browser, "tr[data-service='shop_web'] td:nth-child(2)"), 20, what="the service")
     wait_until(lambda: _cells(browser, "running") == 2, 20, what="two running tasks in the placement map")
     assert "code=" not in browser.current_url  # the spent code is kept out of the history
@@ -121,13 +145,9 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
     assert again and again != admin  # the browser has a token of its own, not the CLI's
 
     # scale from the service page: a confirmation, then the tasks appear live
-    browser.find_element(By.CSS_SELECTOR, "tr[data-service='shop_web'] a").click()
+    _click(browser, By.CSS_SELECTOR, "tr[data-service='shop_web'] a")
     wait_until(lambda: browser.find_elements(By.ID, "scale-replicas"), 10, what="the service page")
-    replicas = browser.find_element(By.ID, "scale-replicas")
-    replicas.clear()
-    replicas.send_keys("3")
-    browser.find_element(By.ID, "scale").click()
-    _confirm(browser)
+    _scale(browser, "3")
     wait_until(lambda: _texts(browser, "tbody tr[data-task] .badge").count("running") == 3, 45, what="3 running tasks on the service page")
     browser.save_screenshot(str(shots / "service.png"))
 
@@ -137,22 +157,18 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
     wait_until(lambda: "failed" in _texts(browser, "tbody tr[data-task] .badge"), 30, what="the killed task shown failed")
     wait_until(lambda: _texts(browser, "tbody tr[data-task] .badge").count("running") == 3, 45, what="a replacement running")
 
-    browser.find_element(By.CSS_SELECTOR, "header .brand").click()
+    _click(browser, By.CSS_SELECTOR, "header .brand")
     wait_until(lambda: _cells(browser, "running") == 3, 20, what="three running tasks in the placement map")
     assert browser.execute_script("return window.notReloaded") is True  # all of it live, without a reload
 
-    browser.find_element(By.CSS_SELECTOR, "tr[data-node='node-1'] a").click()
+    _click(browser, By.CSS_SELECTOR, "tr[data-node='node-1'] a")
     wait_until(lambda: browser.find_elements(By.ID, "availability-drain"), 10, what="the node page")
     browser.save_screenshot(str(shots / "node.png"))
 
     # an action the API refuses shows the API's error, and changes nothing
-    browser.find_element(By.CSS_SELECTOR, "#view a[href^='#/service/']").click()
+    _click(browser, By.CSS_SELECTOR, "#view a[href^='#/service/']")
     wait_until(lambda: browser.find_elements(By.ID, "scale-replicas"), 10, what="the service page again")
-    replicas = browser.find_element(By.ID, "scale-replicas")
-    replicas.clear()
-    replicas.send_keys("-1")
-    browser.find_element(By.ID, "scale").click()
-    _confirm(browser)
+    _scale(browser, "-1")
     wait_until(lambda: "replicas" in browser.find_element(By.CSS_SELECTOR, "#toast.error").text, 10, what="the API's refusal")
     assert cluster.api("GET", "/v1/services/shop_web")["replicas"] == 3
 
