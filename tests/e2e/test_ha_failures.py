@@ -144,6 +144,9 @@ def test_a_manager_cut_off_from_etcd_stops_leading_within_its_lease(tmp_path: Pa
         assert stepped_down <= took_over
         refused = plane.cli(cut, "deploy", "-c", str(empty), "--name", "cutoff", check=False)
         assert refused.returncode != 0, refused.stdout
+        # A write sent into the cut is held, not lost, by TCP (and by the test's proxy): etcd may apply it once the
+        # link heals. The manager cannot know, and says so; only a write it says was refused must stay absent.
+        unknown = "may or may not" in refused.stdout + refused.stderr
         assert not _info(cut)["leading"]
         plane.cli(other, "deploy", "-c", str(empty), "--name", "elsewhere")
         rows = {r["name"]: r["leader"] for r in plane.api(other, "GET", "/v1/managers")}
@@ -152,7 +155,8 @@ def test_a_manager_cut_off_from_etcd_stops_leading_within_its_lease(tmp_path: Pa
         # Healed: m1 follows (m2 keeps leading) and sees what was written meanwhile.
         proxy.heal()
         wait_until(lambda: "elsewhere_idle" in {s["name"] for s in plane.api(cut, "GET", "/v1/services")}, 30, 0.2, what="m1 catching up")
-        assert "cutoff_idle" not in {s["name"] for s in plane.api(other, "GET", "/v1/services")}
+        if not unknown:
+            assert "cutoff_idle" not in {s["name"] for s in plane.api(other, "GET", "/v1/services")}
         assert (_info(cut)["leading"], _info(other)["leading"]) == (False, True)
         plane.cli(cut, "deploy", "-c", str(empty), "--name", "healed")
     finally:

@@ -157,9 +157,9 @@ async def test_tokens_are_shown_once_expire_and_revoke_and_writes_are_audited(ap
     assert me.json()["name"] == "ci" and me.json()["role"] == "viewer" and "token" not in me.json()
     listed = (await api.call("GET", "/v1/tokens", admin)).json()
     assert {t["name"] for t in listed} >= {"admin", "ci", "a-viewer", "a-deployer"}
-    assert ci not in json.dumps(listed) and ci.split("_")[2] not in json.dumps(listed)  # the secret is nowhere, not even hashed in the listing
+    assert ci not in json.dumps(listed) and ci.split("_", 2)[2] not in json.dumps(listed)  # the secret is nowhere, not even hashed in the listing
     store = Path(api.manager.settings.data_dir)
-    assert not any(ci.split("_")[2].encode() in p.read_bytes() for p in store.rglob("*") if p.is_file())
+    assert not any(ci.split("_", 2)[2].encode() in p.read_bytes() for p in store.rglob("*") if p.is_file())
 
     time.sleep(1.1)  # the token lives 1 s (the manager's clock is the real one here)
     expired = await api.call("GET", "/v1/whoami", ci)
