@@ -36,23 +36,12 @@ from pathlib import Path
 
 import httpx
 
+from agent import wait_for  # bench/agent.py: the same wait for the same manager
 from cluster import free_port, stop  # bench/cluster.py: the same manager, stopped the same way
 from corral.pki import client_context
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_S = 0.150
-
-
-def wait_for(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (OSError, httpx.HTTPError):
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def compose(services: int) -> str:

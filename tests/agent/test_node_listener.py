@@ -117,12 +117,16 @@ async def test_a_listener_with_another_nodes_certificate_is_not_trusted(setup: t
         await streams.close()
 
 
+def _not_the_manager(data_dir: Path, node: str) -> list[NodeStreams]:
+    """Callers the listener must refuse: another node's certificate (from the same CA), and no certificate."""
+    ca = load_or_create_ca(data_dir, time.time())
+    other_cert, other_key, _ = node_files(ca, data_dir, node, time.time())
+    return [NodeStreams(client_context(ca.certificate_pem, other_cert, other_key)), NodeStreams(client_context(ca.certificate_pem))]
+
+
 async def test_only_the_managers_certificate_gets_in(setup: tuple[NodeListener, Path, FakeEngine]) -> None:
     listener, data_dir, engine = setup
-    ca = load_or_create_ca(data_dir, time.time())
-    other_cert, other_key, _ = node_files(ca, data_dir, "node-2", time.time())
-    for context in (client_context(ca.certificate_pem, other_cert, other_key), client_context(ca.certificate_pem)):
-        streams = NodeStreams(context)
+    for streams in _not_the_manager(data_dir, "node-2"):
         try:
             with pytest.raises(NodeUnreachable):
                 [item async for item in streams.lines(_node(listener), "GET", "/v1/tasks/t1/logs")]
@@ -168,10 +172,7 @@ async def test_an_exec_session_over_mutual_tls_and_who_is_refused(setup: tuple[N
             await streams.session(_node(listener, "node-2"), "/v1/tasks/t1/exec/session")
     finally:
         await streams.close()
-    ca = load_or_create_ca(data_dir, time.time())
-    other_cert, other_key, _ = node_files(ca, data_dir, "node-3", time.time())
-    for context in (client_context(ca.certificate_pem, other_cert, other_key), client_context(ca.certificate_pem)):
-        streams = NodeStreams(context)
+    for streams in _not_the_manager(data_dir, "node-3"):
         try:
             with pytest.raises(NodeUnreachable):
                 await streams.session(_node(listener), "/v1/tasks/t1/exec/session")
