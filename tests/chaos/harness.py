@@ -112,7 +112,7 @@ class ChaosCluster(SplitCluster):
 
     def containers(self, **labels: str) -> list[Any]:
         filters = [f"corral.cluster={self.cluster_id}", *(f"corral.{k}={v}" for k, v in labels.items())]
-        return self.docker.containers.list(all=True, filters={"label": filters})  # type: ignore[no-any-return]
+        return self.docker.containers.list(all=True, filters={"label": filters}, ignore_removed=True)  # type: ignore[no-any-return]
 
     def remove_containers(self) -> None:
         for container in self.containers():

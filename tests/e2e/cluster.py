@@ -118,7 +118,7 @@ class Cluster:
 
     def containers(self, **labels: str) -> list:
         filters = [f"corral.cluster={self.cluster_id}", *(f"corral.{k}={v}" for k, v in labels.items())]
-        return docker.from_env().containers.list(all=True, filters={"label": filters})
+        return docker.from_env().containers.list(all=True, filters={"label": filters}, ignore_removed=True)
 
     def running_tasks(self, service: str) -> list[dict]:
         return [t for t in self.cli_json("service", "ps", service) if t["state"] == "running" and t["desired_state"] == "running"]
@@ -139,7 +139,7 @@ def private_service_network() -> str:
 
 def remove_containers(cluster_id: str) -> None:
     client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"label": f"corral.cluster={cluster_id}"}):
+    for container in client.containers.list(all=True, filters={"label": f"corral.cluster={cluster_id}"}, ignore_removed=True):
         try:
             container.remove(force=True)
         except docker.errors.NotFound:

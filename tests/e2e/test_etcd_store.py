@@ -65,4 +65,4 @@ def test_a_manager_on_etcd_deploys_and_survives_sigkill(tmp_path: Path) -> None:
 
 
 def _containers(plane: ControlPlane) -> list:
-    return docker.from_env().containers.list(all=True, filters={"label": [f"corral.cluster={plane.cluster_id}", "corral.service=shop_web"]})
+    return docker.from_env().containers.list(all=True, filters={"label": [f"corral.cluster={plane.cluster_id}", "corral.service=shop_web"]}, ignore_removed=True)

@@ -106,4 +106,4 @@ def _one_leader(plane: ControlPlane, managers: list[ManagerProcess], dead: Manag
 
 
 def _containers(plane: ControlPlane) -> list:
-    return docker.from_env().containers.list(all=True, filters={"label": [f"corral.cluster={plane.cluster_id}", "corral.service=shop_web"]})
+    return docker.from_env().containers.list(all=True, filters={"label": [f"corral.cluster={plane.cluster_id}", "corral.service=shop_web"]}, ignore_removed=True)

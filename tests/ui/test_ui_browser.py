@@ -70,6 +70,19 @@ def _login_url(cluster: Cluster, token: str) -> str:
     return cluster.cli("ui", "--print-url", env={"CORRAL_TOKEN": token}).stdout.strip()
 
 
+def _open(browser: webdriver.Chrome, url: str) -> None:
+    """Load the UI at `url` until its script has run. Chromium drops the loads in flight when the host's network
+    interfaces change (net::ERR_NETWORK_CHANGED), and the cluster under test makes interfaces on this same host
+    (each container's veth); a browser on another machine would not see that. The login code is spent by the
+    script, so loading the same link again is safe until then."""
+
+    def loaded() -> bool:
+        browser.get(url)
+        return wait_until(lambda: browser.execute_script("return window.corralTimings !== undefined"), 10, 0.2, what="the UI's script") is True
+
+    wait_until(loaded, 45, 0.5, what=f"the UI to load from {url}")
+
+
 def _texts(browser: webdriver.Chrome, css: str) -> list[str]:
     try:
         return [el.text for el in browser.find_elements(By.CSS_SELECTOR, css)]
@@ -121,7 +134,7 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
 
     url = _login_url(cluster, admin)
     assert "/ui/" in url and "code=" in url
-    browser.get(url)
+    _open(browser, url)
     wait_until(lambda: {"node-1", "node-2"} <= set(_texts(browser, "tr[data-node] td:first-child")), 45, what="the nodes")  # first load
     wait_until(lambda: "2/2" in _texts(browser, "tr[data-service='shop_web'] td:nth-child(2)"), 20, what="the service")
     wait_until(lambda: _cells(browser, "running") == 2, 20, what="two running tasks in the placement map")
@@ -175,7 +188,7 @@ def test_the_ui_follows_and_steers_a_cluster(ui_cluster: Cluster, browser: webdr
     # a viewer sees no action at all
     viewer = cluster.cli("token", "create", "--role", "viewer", "--name", "ui-viewer", env={"CORRAL_TOKEN": admin}).stdout.strip().split()[-1]
     browser.execute_script("sessionStorage.clear()")
-    browser.get(_login_url(cluster, viewer))
+    _open(browser, _login_url(cluster, viewer))
     wait_until(lambda: "viewer" in browser.find_element(By.ID, "who").text, 20, what="the viewer signed in")
     wait_until(lambda: _cells(browser, "running") == 3, 20, what="the viewer's placement map")
     browser.get(browser.current_url.split("#")[0] + "#/service/shop_web")
