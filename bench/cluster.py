@@ -207,7 +207,8 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
     logs = workdir / "logs"
     logs.mkdir()
     manager_cmd = [*CORRAL, "manager", "--data-dir", str(workdir / "data"), "--listen", f"127.0.0.1:{port}",
-                   "--node-lease", str(args.node_lease), "--no-registry", *(["--insecure"] if args.insecure else [])]
+                   "--node-lease", str(args.node_lease), "--no-registry", *(["--insecure"] if args.insecure else []),
+                   *(["--log-loop-stalls", str(args.loop_stalls)] if args.loop_stalls else [])]
     if args.store == "etcd":  # a real etcd-server of its own (tests/etcd_server.py), killed by PID at the end
         etcds.append(start_etcd(1, ["--quota-backend-bytes", str(8 * 1024**3)]))
         manager_cmd += ["--store", etcds[0].url]
@@ -325,10 +326,21 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
         "whole_tasks_after": summary(whole_tasks),
         "progress": progress_points(progress),
         "slow_samples": [list(sample) for sample in loaded.slow],  # [s after the deploy, path, ms] over 200 ms
+        "loop_stalls": loop_stalls(logs / "manager.log") if args.loop_stalls else None,
     }
     for name in LISTINGS:
         figures[f"{name}_p50_ratio_loaded_vs_idle"] = p50_ratio(loaded.times[name], idle.times[name])
     return figures
+
+
+def loop_stalls(manager_log: Path) -> str | None:
+    """The manager's last summary of its event loop's stalls (`--log-loop-stalls`): where the loop was held."""
+    text = manager_log.read_text(errors="replace")
+    start = text.rfind("event loop stalls so far")
+    if start < 0:
+        return None
+    lines = text[start:].splitlines()
+    return "\n".join([lines[0], *(line for line in lines[1:16] if line.startswith("  "))])
 
 
 def ms(value: float | None) -> str:
@@ -350,6 +362,8 @@ def report(figures: dict) -> None:
     if figures["slow_samples"]:
         print("answers over 200 ms (s after the deploy, path, ms): "
               + " ".join(f"{t:.0f}:{path.removeprefix('/v1/')}:{took}" for t, path, took in figures["slow_samples"]))
+    if figures["loop_stalls"]:
+        print(figures["loop_stalls"])
     print(f"manager peak RSS: {figures['manager_peak_rss_mib']:.0f} MiB (store revision {figures['store_revision']})")
     for name in LISTINGS:
         idle, loaded = figures["idle"][name], figures["loaded"][name]
@@ -382,6 +396,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--py-spy", metavar="FILE", help="record the manager with py-spy into FILE")
     parser.add_argument("--py-spy-format", default="speedscope", choices=["speedscope", "flamegraph", "raw"])
+    parser.add_argument("--loop-stalls", type=float, default=0.0, metavar="MS",
+                        help="have the manager log the code behind each event-loop stall over MS ms, and print its summary")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, store)")
     parser.add_argument("--insecure", action="store_true", help="the API over plain HTTP (loopback): the baseline to measure TLS against")
     parser.add_argument("--store", choices=["sqlite", "etcd"], default="sqlite", help="the manager's store (etcd: one member started here)")

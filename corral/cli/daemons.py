@@ -251,6 +251,13 @@ def _positive(value: float, option: str, zero: bool = False) -> float:
     return value
 
 
+def _stall_log(milliseconds: float) -> float | None:
+    """--log-loop-stalls MS as seconds (0: off)."""
+    if milliseconds < 0 or milliseconds != milliseconds:
+        fail(f"--log-loop-stalls: must be zero (off) or more milliseconds, got {milliseconds:g}")
+    return milliseconds / 1000 or None
+
+
 def _listen(value: str, option: str = "--listen") -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -305,6 +312,9 @@ def manager(
     autolock: bool = AutolockOption,
     unlock_key_file: Path | None = UnlockKeyFileOption,
     name: str = typer.Option("manager", "--name", help="this manager's name among the managers of one etcd store"),
+    log_loop_stalls: float = typer.Option(
+        0.0, "--log-loop-stalls", metavar="MS", help="profiling: log the code behind each event-loop stall over MS ms"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a manager (the control plane) in the foreground. The API is HTTPS with the cluster CA's certificate.
@@ -327,6 +337,7 @@ def manager(
         limits=_limits(max_request_bytes, limit), name=name, **_advertise(advertise),
         cert_expiry=_duration(cert_expiry, "--cert-expiry"), unlock_key=_unlock_key(autolock, unlock_key_file),
         allow_bind=_allow_bind(allow_bind), allow_privileged=allow_privileged,
+        log_loop_stalls=_stall_log(log_loop_stalls),
         **_tls(host, insecure, tls_cert, tls_key),
     )
 

@@ -90,6 +90,10 @@ class ManagerMetrics:
         self.store_write_duration = Histogram(
             "corral_store_write_duration_seconds", "time of one store transaction", buckets=LATENCY_BUCKETS, registry=self.registry
         )
+        self.loop_lag = Histogram(
+            "corral_manager_loop_lag_seconds", "how late the event loop ran a probe asked for (what any request's next step waits)",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
         self.registry_bytes = Counter(
             "corral_registry_bytes", "bytes of request (in) and response (out) bodies of the image registry", ["direction"],
             registry=self.registry,

@@ -24,6 +24,7 @@ from corral.manager.access import tokens
 from corral.manager.peer_certs import PeerCertificateProtocol
 from corral.manager.registry_access import registry_authorizer
 from corral.manager.registry_peers import peer_registries
+from corral.manager.loop_watch import LoopLag, StallSampler
 from corral.manager.runtime import keep_old_objects_out_of_collections
 from corral.manager.settings import ManagerSettings
 from corral.manager.shared_identity import check_cluster_ca
@@ -60,6 +61,7 @@ class Manager:
         self._tasks: list[asyncio.Task[None]] = []
         self._server: uvicorn.Server | None = None
         self._registry: RegistryServer | None = None
+        self._stall_sampler: StallSampler | None = None
 
     async def start(self) -> ManagerContext:
         settings = self.settings
@@ -84,6 +86,10 @@ class Manager:
         await managers.announce(ctx)
         self._tasks.append(asyncio.create_task(stalls.run(), name="stalls"))
         self._tasks.append(asyncio.create_task(keep_old_objects_out_of_collections(), name="gc"))
+        self._tasks.append(asyncio.create_task(LoopLag(metrics.loop_lag.observe).run(), name="loop-lag"))
+        if settings.log_loop_stalls is not None:
+            self._stall_sampler = StallSampler(asyncio.get_running_loop(), settings.log_loop_stalls)
+            self._stall_sampler.start()
         self._tasks.append(asyncio.create_task(cache.run(), name="cache"))
         await cache.synced.wait()
 
@@ -161,6 +167,8 @@ class Manager:
         return uvicorn_ssl_options(cert, key)
 
     async def stop(self) -> None:
+        if self._stall_sampler is not None:
+            self._stall_sampler.stop()
         if self._registry is not None:
             await self._registry.stop()
         if self.context is not None:

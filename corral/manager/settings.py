@@ -24,6 +24,7 @@ class ManagerSettings:
     node_grace: float = 2.0  # past its lease a node is `late`; this much later it is down and its tasks replaced
     heartbeat_interval: float = 1.0  # what agents are told to use
     stall_threshold: float = 0.5  # the event loop not running this long is a stall: leases are extended by it
+    log_loop_stalls: float | None = None  # seconds: log the code behind every event-loop stall this long (loop_watch.py)
     reconcile_interval: float = 1.0  # a reconcile pass at least this often
     schedule_sample: int | None = None  # candidate nodes examined per placement (None: all)
     registry_listen: str | None = None  # HOST:PORT of the image registry (None: no registry; the CLI defaults to 127.0.0.1:5000)
