@@ -266,6 +266,7 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
                                          "--format", args.py_spy_format], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(profiler)
             await asyncio.sleep(1.0)
+        lag_before = await loop_lag_buckets(api)
         deployed_at = time.monotonic()
         loaded.started = deployed_at
         response = await api.post("/v1/stacks/bench/deploy", json={"compose": text})
@@ -291,6 +292,7 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
         elapsed = time.monotonic() - deployed_at
         stop_event.set()
         await sampler
+        lag_during = loop_lag(lag_before, await loop_lag_buckets(api))
         whole_tasks = []
         for _ in range(3):
             began_whole = time.perf_counter()
@@ -326,6 +328,7 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
         "whole_tasks_after": summary(whole_tasks),
         "progress": progress_points(progress),
         "slow_samples": [list(sample) for sample in loaded.slow],  # [s after the deploy, path, ms] over 200 ms
+        "loop_lag_during_deploy": lag_during,  # the manager's own probe, every 50 ms (corral/manager/loop_watch.py)
         "loop_stalls": loop_stalls(logs / "manager.log") if args.loop_stalls else None,
     }
     for name in LISTINGS:
@@ -341,6 +344,32 @@ def loop_stalls(manager_log: Path) -> str | None:
         return None
     lines = text[start:].splitlines()
     return "\n".join([lines[0], *(line for line in lines[1:16] if line.startswith("  "))])
+
+
+LAG_METRIC = "corral_manager_loop_lag_seconds"
+
+
+async def loop_lag_buckets(api: httpx.AsyncClient) -> dict[float, float]:
+    """The manager's loop-lag histogram (/metrics): upper bound (s) -> probes at most that late, cumulative."""
+    buckets: dict[float, float] = {}
+    for line in (await api.get("/metrics")).text.splitlines():
+        if line.startswith(LAG_METRIC + "_bucket{"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float("inf") if bound == "+Inf" else float(bound)] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def loop_lag(before: dict[float, float], after: dict[float, float]) -> dict[str, float | int | None]:
+    """Between two readings: probes, and the bucket bound (ms) under which 50% and 99% of them ran late."""
+    counts = {bound: after[bound] - before.get(bound, 0.0) for bound in sorted(after)}
+    total = counts.get(float("inf"), 0.0)
+
+    def bound_of(fraction: float) -> float | None:
+        bound = next((b for b, count in counts.items() if count >= fraction * total), None)
+        return None if bound is None or bound == float("inf") else bound * 1000
+
+    over = {f"over_{int(b * 1000)}_ms": int(total - counts[b]) for b in (0.05, 0.1, 0.25) if b in counts}
+    return {"probes": int(total), "p50_under_ms": bound_of(0.5), "p99_under_ms": bound_of(0.99), **over}
 
 
 def ms(value: float | None) -> str:
@@ -362,6 +391,9 @@ def report(figures: dict) -> None:
     if figures["slow_samples"]:
         print("answers over 200 ms (s after the deploy, path, ms): "
               + " ".join(f"{t:.0f}:{path.removeprefix('/v1/')}:{took}" for t, path, took in figures["slow_samples"]))
+    lag = figures["loop_lag_during_deploy"]
+    print(f"event loop lag during the deploy ({lag['probes']} probes): p50 under {lag['p50_under_ms']} ms, "
+          f"p99 under {lag['p99_under_ms']} ms; over 50 / 100 / 250 ms: {lag.get('over_50_ms')} / {lag.get('over_100_ms')} / {lag.get('over_250_ms')}")
     if figures["loop_stalls"]:
         print(figures["loop_stalls"])
     print(f"manager peak RSS: {figures['manager_peak_rss_mib']:.0f} MiB (store revision {figures['store_revision']})")

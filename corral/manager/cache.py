@@ -97,6 +97,7 @@ class StateCache:
     # without a store round per request, and reads go on while the store has no quorum (access/tokens.py).
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     loads: int = 0  # how many times the cache listed the store (a re-list is not seen by listeners)
+    nodes_written: int = 0  # node records put or dropped since the last listing: what derives from every node can key on it
     _specs: SharedSpecs = field(default_factory=SharedSpecs)  # one spec object per service version
     _next_change: asyncio.Future[None] | None = None  # resolved at the next change; made when somebody waits
     # Called with each event just before the cache applies it (so the cache still holds what it changes).
@@ -179,6 +180,7 @@ class StateCache:
         elif key.startswith(keys.NODES):
             node = Node.model_validate(value)
             self.nodes[node.name] = Versioned(node, revision)
+            self.nodes_written += 1
         elif key.startswith(keys.VOLUMES):
             self.volumes[key] = Versioned(Volume.model_validate(value), revision)
         elif key.startswith(keys.TOKENS):
@@ -207,6 +209,7 @@ class StateCache:
             self.services.pop(key.removeprefix(keys.SERVICES), None)
         elif key.startswith(keys.NODES):
             self.nodes.pop(key.removeprefix(keys.NODES), None)
+            self.nodes_written += 1
         elif key.startswith(keys.VOLUMES):
             self.volumes.pop(key, None)
         elif key.startswith(keys.TOKENS):

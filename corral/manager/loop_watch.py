@@ -11,7 +11,7 @@ as long as the largest listing would. Two tools, both off the hot path:
 - `StallSampler` (`corral manager --log-loop-stalls MS`, for profiling): a
   thread that posts a no-op to the loop and, while the loop has not run it,
   samples the event loop thread's Python stack every SAMPLE_EVERY seconds (as
-  py-spy would, but only during stalls). A stall longer than the threshold is
+  py-spy would, but only while a callback waits). A stall longer than the threshold is
   logged with its length and the code it was sampled in, and the code behind
   every stall is added up and logged every SUMMARY_EVERY seconds, longest
   first: what to break up next.
@@ -69,7 +69,7 @@ def section_of(frame: FrameType | None, frames: int = FRAMES) -> str:
             module = filename[filename.rindex(OWN_PACKAGE) + len(OWN_PACKAGE):].removesuffix(".py").replace("/", ".")
             parts.append(f"{module}.{code.co_name}:{frame.f_lineno}")
         elif not parts and not outside:
-            outside = f"[{filename.rsplit('/', 2)[-2]}/{filename.rsplit('/', 1)[-1]}:{code.co_name}] "
+            outside = f"[{'/'.join(filename.split('/')[-2:])}:{code.co_name}] "
         frame = frame.f_back
     return outside + " < ".join(parts) if parts or outside else "(the loop itself: native code)"
 
@@ -83,7 +83,7 @@ class StallSampler:
     sample_every: float = SAMPLE_EVERY
     summary_every: float = SUMMARY_EVERY
     clock: Callable[[], float] = time.perf_counter
-    # section -> seconds sampled in it during stalls (each sample stands for `sample_every`), since the start
+    # section -> samples taken in it during stalls (each stands for about `sample_every` s), since the start
     sections: Counter[str] = field(default_factory=Counter)
     stalls: list[float] = field(default_factory=list)  # the length of each stall over the threshold
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -114,8 +114,7 @@ class StallSampler:
             while not ran.wait(self.sample_every):
                 if self._stop.is_set():
                     return
-                if self.clock() - posted >= self.threshold:
-                    samples[section_of(sys._current_frames().get(self._loop_thread))] += 1
+                samples[section_of(sys._current_frames().get(self._loop_thread))] += 1
             waited = self.clock() - posted
             if waited >= self.threshold:
                 self._note(waited, samples)
@@ -126,15 +125,14 @@ class StallSampler:
 
     def _note(self, waited: float, samples: Counter[str]) -> None:
         self.stalls.append(waited)
-        for section, count in samples.items():
-            self.sections[section] += count * self.sample_every
+        self.sections.update(samples)
         top = "; ".join(f"{count}x {section}" for section, count in samples.most_common(3))
         log.warning("event loop stalled %.0f ms: %s", waited * 1000, top or "(no sample)")
 
     def _summary(self) -> None:
         if not self.stalls:
             return
-        lines = "\n".join(f"  {seconds:7.2f}s {section}" for section, seconds in self.sections.most_common(15))
+        lines = "\n".join(f"  {count * self.sample_every:7.2f}s {section}" for section, count in self.sections.most_common(15))
         log.warning(
             "event loop stalls so far: %d over %.0f ms, %.1f s in all, longest %.0f ms; sampled in:\n%s",
             len(self.stalls), self.threshold * 1000, sum(self.stalls), max(self.stalls) * 1000, lines,

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from corral.manager.access import tokens
 from corral.manager.access.roles import CODE_ONLY, Role, require, required_role
 from corral.manager.access.tokens import TokenRecord
-from corral.manager.api.deps import context
+from corral.manager.api.deps import context_of
 from corral.manager.api.openapi import API_TOKEN
 from corral.manager.context import ManagerContext
 from corral.model.errors import Unauthorized
@@ -47,7 +47,7 @@ async def authorize(request: Request, found: HTTPAuthorizationCredentials | None
         return  # the agent routes' own dependencies check the node's identity
     if (request.method, route_template(request)) in CODE_ONLY:
         return  # the body's one-time code is the credential (the web UI signing in)
-    ctx = context(request)
+    ctx = context_of(request)
     try:
         record = await tokens.authenticate(ctx.store, found.credentials if found else None, ctx.clock(), ctx.cache.tokens)
     except Unauthorized as err:

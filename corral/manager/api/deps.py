@@ -21,9 +21,16 @@ from corral.model.managers import LEADER_HEADER
 bearer = HTTPBearer(auto_error=False, description="the join token (to register) or the node's credential (every other agent call)")
 
 
-def context(request: Request) -> ManagerContext:
+def context_of(request: Request) -> ManagerContext:
     ctx: ManagerContext = request.app.state.context  # Starlette's State is untyped: create_app put it there
     return ctx
+
+
+async def context(request: Request) -> ManagerContext:
+    """The manager context, as a dependency. `async` although it does not wait: FastAPI runs a plain `def`
+    dependency in its thread pool, and the hop there and back put every request twice more in the event
+    loop's queue behind the agents' work during a large deploy (docs/performance.md, round two: the loop)."""
+    return context_of(request)
 
 
 def _secret(found: HTTPAuthorizationCredentials | None) -> str | None:
@@ -32,14 +39,14 @@ def _secret(found: HTTPAuthorizationCredentials | None) -> str | None:
 
 def require_token(request: Request, found: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
     """The join token, to join: the one in the data dir now (`corral join-token --rotate` replaces it)."""
-    ctx = context(request)
+    ctx = context_of(request)
     check_token(current_token(ctx.settings.data_dir, ctx.join_token), _secret(found))
 
 
 def peer_node(request: Request) -> str | None:
     """The node whose certificate this TLS connection presented (refused unless it is one of the node's current
     certificates); None over plain HTTP (`--insecure`, loopback only)."""
-    return node_identity.check_peer(context(request), client_certificate(request.scope), request.url.scheme == "https")
+    return node_identity.check_peer(context_of(request), client_certificate(request.scope), request.url.scheme == "https")
 
 
 @dataclass(frozen=True)
@@ -54,16 +61,17 @@ class NodeCredential:
 
 
 def _node_digests(request: Request) -> set[str]:
-    """The digests of every registered node's credential, remade when the cache has moved on."""
-    cache, state = context(request).cache, request.app.state
+    """The digests of every registered node's credential, remade when a node changed (not at every revision:
+    during a deploy the revision moves at every task write, and 5,000 nodes were scanned per agent call)."""
+    cache, state = context_of(request).cache, request.app.state
     kept = getattr(state, "node_digests", None)
-    if kept is None or kept[0] != cache.revision:
-        kept = state.node_digests = (cache.revision, {v.obj.credential for v in cache.nodes.values() if v.obj.credential})
+    if kept is None or kept[0] != (cache.loads, cache.nodes_written):
+        kept = state.node_digests = ((cache.loads, cache.nodes_written), {v.obj.credential for v in cache.nodes.values() if v.obj.credential})
     digests: set[str] = kept[1]
     return digests
 
 
-def require_node_credential(request: Request, found: HTTPAuthorizationCredentials | None = Depends(bearer)) -> NodeCredential:
+async def require_node_credential(request: Request, found: HTTPAuthorizationCredentials | None = Depends(bearer)) -> NodeCredential:
     """A call about one node (`{node}` in the path): 404 at once for an unknown node, 401 unless the
     credential is the node's. A call about many nodes: 401 unless the credential is a registered node's.
     Over TLS, first: the client certificate of a registered node, not revoked (`peer_node`)."""
@@ -71,7 +79,7 @@ def require_node_credential(request: Request, found: HTTPAuthorizationCredential
     secret = _secret(found)
     name = request.path_params.get("node")
     if name is not None:
-        node = context(request).cache.nodes.get(name)
+        node = context_of(request).cache.nodes.get(name)
         if node is None:
             raise NotFound(f"node {name!r} is not registered: its agent must register (again)")
         credentials.check(node.obj, secret)

@@ -41,7 +41,7 @@ def _view(ctx: ManagerContext, node: Node, tasks: list[Task]) -> NodeView:
 NodeTemplates = dict[str, tuple[Node, bytes]]
 
 
-def _templates(request: Request) -> NodeTemplates:
+async def _templates(request: Request) -> NodeTemplates:
     state = request.app.state
     if not hasattr(state, "node_templates"):
         state.node_templates = {}

@@ -82,7 +82,7 @@ class PageRequest:
     token: Token | None
 
 
-def page_request(
+async def page_request(
     # Read as text and checked here, for a 400 naming the parameter (FastAPI's own check answers 422); documented
     # as the integer it must be.
     limit: str = Query(
@@ -185,7 +185,7 @@ class Listings:
             del self._snapshots[key]
 
 
-def listings(request: Request) -> Listings:
+async def listings(request: Request) -> Listings:
     """The app's Listings (one per manager process)."""
     state = request.app.state
     if not hasattr(state, "listings"):

@@ -18,7 +18,7 @@ from corral.manager.access import tokens
 from corral.manager.access.login_codes import SESSION_LIFETIME, LoginCodes
 from corral.manager.access.tokens import TokenRecord
 from corral.manager.api.auth import caller
-from corral.manager.api.deps import context
+from corral.manager.api.deps import context, context_of
 from corral.manager.api.openapi import error_responses
 from corral.manager.context import ManagerContext
 from corral.ui import STATIC_DIR
@@ -43,10 +43,10 @@ class Session(BaseModel):
     expires_at: float
 
 
-def _codes(request: Request) -> LoginCodes:
+async def _codes(request: Request) -> LoginCodes:
     state = request.app.state
     if not hasattr(state, "login_codes"):
-        state.login_codes = LoginCodes(context(request).clock)
+        state.login_codes = LoginCodes(context_of(request).clock)
     codes: LoginCodes = state.login_codes  # Starlette's State is untyped
     return codes
 
