@@ -24,7 +24,7 @@ import asyncio
 import orjson
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -85,16 +85,18 @@ B = TypeVar("B", bound=NodeBatch)
 
 def _body(model: type[B]) -> Callable[..., Awaitable[B]]:
     """The request body read straight from its bytes by pydantic (Rust), not through Python's json
-    and a validation of the decoded objects: these bodies carry thousands of entries. A bad body
-    is a 422 as usual. Then the credential is checked against every node the body names."""
+    and a validation of the decoded objects: these bodies carry thousands of entries, parsed once no
+    user's request is in flight (priority.py). A bad body is a 422 as usual. Then the credential is checked against every node the body names."""
 
     async def parse(
         request: Request,
         credential: NodeCredential = Depends(require_node_credential),
         ctx: ManagerContext = Depends(context),
     ) -> B:
+        raw = await request.body()
+        await ctx.users_first.wait_turn()  # a body of thousands of entries is parsed in one go: users' requests first
         try:
-            body = model.model_validate_json(await request.body(), strict=True)  # strict: `false` is no number
+            body = model.model_validate_json(raw, strict=True)  # strict: `false` is no number
         except ValidationError as err:
             raise RequestValidationError(err.errors(include_url=False)) from err
         credential.check_nodes(ctx, body.named_nodes())
@@ -134,10 +136,13 @@ async def watch(body: WatchRequest = Depends(_body(WatchRequest)), ctx: ManagerC
         await cache.wait_change(lambda: cache.journal_end > position, left)
     async with ctx.agent_batches:
         await ctx.users_first.wait_turn()
-        return _watch_reply(cache, found, body.after)
+        reply = _watch_reply(cache, found, body.after)  # read on the event loop: the cache changes only there
+        # Encoded in a worker thread (about 1,000 tasks to dump): the tasks in it are never changed in place.
+        return await asyncio.to_thread(_encoded, reply)
 
 
-def _watch_reply(cache: StateCache, found: list[str], after: dict[str, int]) -> Response:
+def _watch_reply(cache: StateCache, found: list[str], after: dict[str, int]) -> dict[str, Any]:
+    """The reply, its tasks not yet dumped (`_encoded` does)."""
     nodes = {}
     sent = 0
     more = False
@@ -150,10 +155,16 @@ def _watch_reply(cache: StateCache, found: list[str], after: dict[str, int]) -> 
         nodes[node] = {
             "revision": cache.node_changed.get(node, cache.revision),
             "full": full,
-            "tasks": [dump(task) for task in tasks],
+            "tasks": tasks,
             "removed": removed,
         }
-    return _json({"revision": cache.revision, "nodes": nodes, "more": more})
+    return {"revision": cache.revision, "nodes": nodes, "more": more}
+
+
+def _encoded(reply: dict[str, Any]) -> Response:
+    for entry in reply["nodes"].values():
+        entry["tasks"] = [dump(task) for task in entry["tasks"]]
+    return _json(reply)
 
 
 @router.post("/status", openapi_extra=body_of(StatusBatch))
