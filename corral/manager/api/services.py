@@ -1,5 +1,6 @@
 """/v1/services: list, inspect, scale, update, roll back and remove services; their tasks."""
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ from corral.manager import rollout, service_changes
 from corral.manager.jobs import runs as job_runs
 from corral.manager.api.deps import context
 from corral.manager.api.pages import PAGED, Listings, PageRequest, listing_name, listings, page_request
-from corral.manager.api.views import ServiceView, TaskView
+from corral.manager.api.views import ServiceView, TaskView, by_slot, task_list_json
 from corral.manager.context import ManagerContext
 from corral.manager.service_changes import SpecPatch
 from corral.manager.service_status import completed_slots, unbound_ports
@@ -89,15 +90,13 @@ async def inspect_service(name: str, ctx: ManagerContext = Depends(context)) -> 
 async def service_tasks(
     name: str, response: Response, ctx: ManagerContext = Depends(context),
     paging: PageRequest = Depends(page_request), held: Listings = Depends(listings),
-) -> list[TaskView]:
+) -> list[TaskView] | Response:
     """The service's tasks by slot; with `limit`, a page of them, in the manager's own order (api/pages.py; unsorted,
     as `GET /v1/tasks`: `corral service ps` sorts what it read)."""
     if paging.limit is None or paging.token is None:
         _service(ctx, name)  # a later page lists the service as it was at the first page's revision
-    if paging.limit is None:
-        tasks = ctx.cache.tasks_of(name)
-        tasks.sort(key=lambda t: (t.slot if t.slot is not None else 0, t.node or "", -t.created_at))
-        return [TaskView.of(t) for t in tasks]
+    if paging.limit is None:  # made into JSON in a worker thread (views.task_list_json)
+        return Response(await asyncio.to_thread(task_list_json, ctx.cache.tasks_of(name), by_slot), media_type="application/json")
     page = held.page(f"/v1/services/{name}/tasks", ctx.cache.revision, lambda: ctx.cache.tasks_of(name), paging, ctx.clock())
     page.apply(response)
     return [TaskView.of(t) for t in page.items]

@@ -1,10 +1,12 @@
 """/v1/tasks: every task, filterable by service, stack and node."""
 
+import asyncio
+
 from fastapi import APIRouter, Depends, Response
 
 from corral.manager.api.deps import context
 from corral.manager.api.pages import PAGED, Listings, PageRequest, listing_name, listings, page_request
-from corral.manager.api.views import TaskView
+from corral.manager.api.views import TaskView, by_service_and_slot, task_list_json
 from corral.manager.cache import Versioned
 from corral.manager.context import ManagerContext
 from corral.model import Task
@@ -17,7 +19,7 @@ router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 async def list_tasks(
     response: Response, service: str | None = None, stack: str | None = None, node: str | None = None,
     ctx: ManagerContext = Depends(context), paging: PageRequest = Depends(page_request), held: Listings = Depends(listings),
-) -> list[TaskView]:
+) -> list[TaskView] | Response:
     """Every task by service and slot; with `limit`, a page of them, in the manager's own order (api/pages.py)."""
     cache = ctx.cache
 
@@ -33,10 +35,9 @@ async def list_tasks(
             if (service is None or v.obj.service == service) and (stack is None or v.obj.stack == stack) and (node is None or v.obj.node == node)
         ]
 
-    if paging.limit is None:
+    if paging.limit is None:  # the whole list: read here, made into JSON in a worker thread (views.task_list_json)
         tasks = [v.obj for v in matching()]
-        tasks.sort(key=lambda t: (t.service, t.slot if t.slot is not None else 0, t.node or "", -t.created_at))
-        return [TaskView.of(t) for t in tasks]
+        return Response(await asyncio.to_thread(task_list_json, tasks, by_service_and_slot), media_type="application/json")
     page = held.page(listing_name("/v1/tasks", service=service, stack=stack, node=node), cache.revision, matching, paging, ctx.clock())
     page.apply(response)
     return [TaskView.of(v.obj) for v in page.items]

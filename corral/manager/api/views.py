@@ -1,8 +1,9 @@
 """What the API returns for each object: the fields documented in docs/api.md."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 from pydantic_core import to_json
 
 from corral.model import Node, Resources, Service, ServiceMode, ServiceSpec, Task, UpdateStatus
@@ -49,6 +50,34 @@ class TaskView(BaseModel):
             created_at=task.created_at,
             updated_at=task.updated_at,
         )
+
+
+def by_service_and_slot(task: Task) -> tuple[str, int, str, float]:
+    """`GET /v1/tasks`' order: by service, slot and node, newest first."""
+    return (task.service, task.slot if task.slot is not None else 0, task.node or "", -task.created_at)
+
+
+def by_slot(task: Task) -> tuple[int, str, float]:
+    """A service's tasks' order: by slot and node, newest first."""
+    return (task.slot if task.slot is not None else 0, task.node or "", -task.created_at)
+
+
+_TASK_VIEWS = TypeAdapter(list[TaskView])
+VIEWS_AT_ONCE = 500  # task views made and encoded in one go by `task_list_json`
+
+
+def task_list_json(tasks: list[Task], order: Callable[[Task], Any]) -> bytes:
+    """The JSON array of the tasks' views, sorted by `order`, made and encoded VIEWS_AT_ONCE at a time.
+
+    For a whole listing (100,000 tasks: about a second of work), called in a worker thread: on the
+    event loop it held every other request, the agents' too, for that long; in the thread the GIL
+    goes back to the loop between two slices (each a few ms; an encoding holds it throughout).
+    """
+    tasks = sorted(tasks, key=order)
+    parts = []
+    for start in range(0, len(tasks), VIEWS_AT_ONCE):
+        parts.append(_TASK_VIEWS.dump_json([TaskView.of(task) for task in tasks[start : start + VIEWS_AT_ONCE]])[1:-1])
+    return b"[" + b",".join(parts) + b"]"
 
 
 class ServiceView(BaseModel):
