@@ -71,6 +71,14 @@ async def test_metrics_parse_and_follow_the_cluster(api: httpx.AsyncClient) -> N
     latency = (("le", "+Inf"), ("method", "POST"), ("route", "/v1/stacks/{stack}/deploy"))
     assert after[("corral_api_request_duration_seconds_bucket", latency)] == 1
     assert not any(dict(labels).get("route") == "/v1/services/nosuch" for _, labels in after)
+    # the event loop's lag, probed every 50 ms (loop_watch.py)
+    probes = before[("corral_manager_loop_lag_seconds_count", ())]
+    for _ in range(40):
+        if (await scrape(api))[("corral_manager_loop_lag_seconds_count", ())] > probes:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("no loop-lag probe in 2 s")
 
 
 async def test_control_plane_figures_follow_the_work(tmp_path: Path) -> None:
