@@ -267,6 +267,7 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
             procs.append(profiler)
             await asyncio.sleep(1.0)
         lag_before = await loop_lag_buckets(api)
+        deployed_wall = time.time()
         deployed_at = time.monotonic()
         loaded.started = deployed_at
         response = await api.post("/v1/stacks/bench/deploy", json={"compose": text})
@@ -328,22 +329,40 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
         "whole_tasks_after": summary(whole_tasks),
         "progress": progress_points(progress),
         "slow_samples": [list(sample) for sample in loaded.slow],  # [s after the deploy, path, ms] over 200 ms
-        "loop_lag_during_deploy": lag_during,  # the manager's own probe, every 50 ms (corral/manager/loop_watch.py)
-        "loop_stalls": loop_stalls(logs / "manager.log") if args.loop_stalls else None,
+        "loop_lag_during_deploy": lag_during,
+        "loop_stalls_over_ms": args.loop_stalls,  # the manager's own probe, every 50 ms (corral/manager/loop_watch.py)
+        "loop_stalls": loop_stalls(logs / "manager.log", deployed_wall, deployed_wall + elapsed) if args.loop_stalls else None,
     }
     for name in LISTINGS:
         figures[f"{name}_p50_ratio_loaded_vs_idle"] = p50_ratio(loaded.times[name], idle.times[name])
     return figures
 
 
-def loop_stalls(manager_log: Path) -> str | None:
-    """The manager's last summary of its event loop's stalls (`--log-loop-stalls`): where the loop was held."""
-    text = manager_log.read_text(errors="replace")
-    start = text.rfind("event loop stalls so far")
-    if start < 0:
+def loop_stalls(manager_log: Path, since: float, until: float) -> dict | None:
+    """The manager's event-loop stalls (`--log-loop-stalls`) logged between `since` and `until` (epoch s): how
+    many, their total and longest, and the code they were sampled in (each line names its 3 most sampled)."""
+    stalls: list[int] = []
+    sections: dict[str, int] = {}
+    for line in manager_log.read_text(errors="replace").splitlines():
+        if "event loop stalled" not in line:
+            continue
+        try:
+            at = time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S"))
+        except ValueError:
+            continue
+        if not since - 1 <= at <= until:
+            continue
+        waited, _, where = line.split("event loop stalled ", 1)[1].partition(" ms: ")
+        stalls.append(int(waited))
+        for part in where.split("; "):
+            count, _, section = part.partition("x ")
+            if count.isdigit():
+                sections[section] = sections.get(section, 0) + int(count)
+    if not stalls:
         return None
-    lines = text[start:].splitlines()
-    return "\n".join([lines[0], *(line for line in lines[1:16] if line.startswith("  "))])
+    top = sorted(sections.items(), key=lambda item: -item[1])[:12]
+    return {"stalls": len(stalls), "total_s": round(sum(stalls) / 1000, 1), "longest_ms": max(stalls),
+            "sampled_in": [[count, section] for section, count in top]}  # samples every ~5 ms while a callback waited
 
 
 LAG_METRIC = "corral_manager_loop_lag_seconds"
@@ -394,8 +413,12 @@ def report(figures: dict) -> None:
     lag = figures["loop_lag_during_deploy"]
     print(f"event loop lag during the deploy ({lag['probes']} probes): p50 under {lag['p50_under_ms']} ms, "
           f"p99 under {lag['p99_under_ms']} ms; over 50 / 100 / 250 ms: {lag.get('over_50_ms')} / {lag.get('over_100_ms')} / {lag.get('over_250_ms')}")
-    if figures["loop_stalls"]:
-        print(figures["loop_stalls"])
+    stalls = figures["loop_stalls"]
+    if stalls:
+        print(f"event loop stalls over {figures['loop_stalls_over_ms']:g} ms during the deploy: {stalls['stalls']}, "
+              f"{stalls['total_s']} s in all, longest {stalls['longest_ms']} ms; sampled in (samples, code):")
+        for count, section in stalls["sampled_in"]:
+            print(f"  {count:5d} {section}")
     print(f"manager peak RSS: {figures['manager_peak_rss_mib']:.0f} MiB (store revision {figures['store_revision']})")
     for name in LISTINGS:
         idle, loaded = figures["idle"][name], figures["loaded"][name]
