@@ -8,6 +8,10 @@ listed, a first page at a new revision (what every first page costs while the cl
 to), and a second page. Median of `--rounds`. The bench/cluster.py figures add the rest: waiting
 behind the manager's other work while thousands of nodes talk to it.
 
+Then what a whole listing costs the other requests: `GET /v1/info` asked for every 10 ms while a
+whole `GET /v1/tasks` is answered, timed from when it was due (a loop held by the listing delays
+the ask too); its slowest answer is about how long the listing held the event loop in one go.
+
     .venv/bin/python bench/listing.py                       # 5,000 nodes, 100,000 tasks
 
 The last line is one JSON object.
@@ -104,7 +108,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 figures[name]["whole_vs_page1_new"] = round(whole / paged, 1) if whole and paged else None
                 print(f"{path:<24} whole {whole} ms | page of {args.limit}: first (new revision) {paged} ms, first (same revision) "
                       f"{figures[name]['page1_same_revision']} ms, second {figures[name]['page2']} ms")
+            figures["info_during_whole_tasks"] = await info_during(client, "/v1/tasks", max(1, args.rounds // 3))
+            during = figures["info_during_whole_tasks"]
+            print(f"GET /v1/info while GET /v1/tasks (whole) is answered: max {during['max_ms']} ms, p50 {during['p50_ms']} ms "
+                  f"({during['samples']} answers in {during['rounds']} listings of {during['listing_ms']} ms median)")
     return {"nodes": args.nodes, "tasks": args.tasks, "limit": args.limit, "rounds": args.rounds, "median_ms": figures}
+
+
+async def info_during(client: httpx.AsyncClient, path: str, rounds: int) -> dict[str, Any]:
+    """`GET /v1/info` every 10 ms while the whole `path` is answered, `rounds` times: its answers' times (ms) from when due."""
+    answers: list[float] = []
+    listings: list[float] = []
+    for _ in range(rounds):
+        listing = asyncio.create_task(timed(client, path, {}))
+        await asyncio.sleep(0)  # the listing starts first
+        while not listing.done():
+            due = time.perf_counter() + 0.01  # asked for then: a loop held meanwhile delays the ask itself
+            await asyncio.sleep(0.01)
+            await timed(client, "/v1/info", {})
+            answers.append(time.perf_counter() - due)
+        listings.append((await listing)[0])
+    answers.sort()
+    return {
+        "rounds": rounds, "samples": len(answers), "listing_ms": round(statistics.median(listings) * 1000, 1),
+        "max_ms": round(answers[-1] * 1000, 1), "p50_ms": round(statistics.median(answers) * 1000, 1),
+    }
 
 
 def main() -> None:
