@@ -16,7 +16,6 @@ for all of its bytes to reach the disk. So:
 """
 
 import ctypes
-import ctypes.util
 import os
 import sys
 import uuid
@@ -29,7 +28,7 @@ SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writing out the dirty pages of 
 def _sync_file_range() -> Callable[[int, int, int], None]:
     if not sys.platform.startswith("linux"):
         return lambda _fd, _offset, _length: None
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc = ctypes.CDLL(None, use_errno=True)  # the C library already loaded (find_library would run ldconfig)
     call = libc.sync_file_range
     call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
     call.restype = ctypes.c_int
