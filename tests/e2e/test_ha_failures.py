@@ -125,7 +125,7 @@ def test_a_manager_cut_off_from_etcd_stops_leading_within_its_lease(tmp_path: Pa
     plane = ControlPlane.create(tmp_path / "plane", etcd_members=1)
     proxy = TcpProxy(("127.0.0.1", plane.etcd.members[0].client_port)).start()
     try:
-        cut = plane.start_manager("m1", store=f"etcd://{proxy.address}")
+        cut = plane.start_manager("m1", store=plane.etcd.store_url(through=[proxy.address]))
         wait_until(lambda: _info(cut)["leading"], 10, 0.1, what="m1 leading")
         other = plane.start_manager("m2", seed=cut)
         assert not _info(other)["leading"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,7 +34,8 @@ from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired
 from corral.store.election import Election
 from corral.store.etcd import txns
 from corral.store.etcd.election import EtcdElection
-from corral.store.etcd.gateway import Gateway, Unanswered, b64, prefix_end, unb64
+from corral.store.etcd.gateway import Gateway, NoQuorum, TlsRefused, Unanswered, b64, prefix_end, unb64
+from corral.store.etcd.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,19 @@ class EtcdSettings:
     prefix: str = DEFAULT_PREFIX
     max_ops: int = ETCD_MAX_TXN_OPS
     max_bytes: int = ETCD_MAX_REQUEST_BYTES
+    # TLS (`tls.py`): the CA that signed the members' certificates, and the client certificate and key. Any of
+    # them makes every endpoint https://; etcd's `--client-cert-auth` refuses a client without the certificate.
+    cacert: str = ""
+    cert: str = ""
+    key: str = ""
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.cacert or self.cert)
 
     @staticmethod
     def parse(url: str) -> "EtcdSettings":
-        """`etcd://HOST:PORT[,HOST:PORT...][/PREFIX][?max-txn-ops=N&max-request-bytes=N]`."""
+        """`etcd://HOST:PORT[,HOST:PORT...][/PREFIX][?max-txn-ops=N&max-request-bytes=N&cacert=FILE&cert=FILE&key=FILE]`."""
         parts = urlsplit(url)
         if parts.scheme != "etcd" or not parts.netloc:
             raise InvalidSpec("store", f"invalid etcd URL {url!r}: expected etcd://HOST:PORT[,HOST:PORT...][/PREFIX]")
@@ -64,25 +74,47 @@ class EtcdSettings:
             host, _, port = member.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise InvalidSpec("store", f"invalid etcd member {member!r} in {url!r}: expected HOST:PORT")
-            endpoints.append(f"http://{member}")
+            endpoints.append(member)
         prefix = parts.path.strip("/")
         query = parse_qs(parts.query)
-        limits = {}
+        limits: dict[str, Any] = {}
         for name, field in (("max-txn-ops", "max_ops"), ("max-request-bytes", "max_bytes")):
             if name in query:
                 value = query.pop(name)[-1]
                 if not value.isdigit() or int(value) < 1:
                     raise InvalidSpec("store", f"{name} in {url!r}: expected a positive whole number, not {value!r}")
                 limits[field] = int(value)
+        for name in ("cacert", "cert", "key"):
+            if name in query:
+                limits[name] = query.pop(name)[-1]
+        if bool(limits.get("cert")) != bool(limits.get("key")):
+            raise InvalidSpec("store", f"{url!r}: cert and key go together (the client certificate and its private key)")
         if query:
-            raise InvalidSpec("store", f"unknown option {sorted(query)[0]!r} in {url!r}: expected max-txn-ops or max-request-bytes")
-        return EtcdSettings(endpoints, f"/{prefix}/" if prefix else DEFAULT_PREFIX, **limits)
+            raise InvalidSpec(
+                "store", f"unknown option {sorted(query)[0]!r} in {url!r}: expected max-txn-ops, max-request-bytes, cacert, cert or key"
+            )
+        settings = EtcdSettings(endpoints, f"/{prefix}/" if prefix else DEFAULT_PREFIX, **limits)
+        scheme = "https" if settings.tls else "http"
+        return replace(settings, endpoints=[f"{scheme}://{member}" for member in endpoints])
+
+    def gateway(self) -> Gateway:
+        """The client of these endpoints (TLS files read now: a bad one is an InvalidSpec before any request)."""
+        return Gateway(self.endpoints, verify=client_context(self.cacert, self.cert, self.key) if self.tls else True)
+
+
+def _tls_hint(settings: EtcdSettings) -> str:
+    """What to check when the first call to etcd got no answer: often TLS (etcd drops what it will not take)."""
+    if not settings.tls:
+        return "an etcd that serves TLS drops plain requests: give the store URL its cacert, cert and key, or `corral manager --etcd-cacert --etcd-cert --etcd-key`"
+    if not settings.cert:
+        return "an etcd with --client-cert-auth drops a client without a certificate: give the store URL cert and key too"
+    return "if etcd is up, it may have refused the client certificate: cert must be signed by the CA etcd trusts (its --trusted-ca-file)"
 
 
 class EtcdStore(Store):
     def __init__(self, settings: EtcdSettings, gateway: Gateway | None = None, fence: int = 0) -> None:
         self.settings = settings
-        self.gateway = gateway or Gateway(settings.endpoints)
+        self.gateway = gateway or settings.gateway()
         self._prefix = settings.prefix.encode()
         self.leader_key = settings.prefix.rstrip("/").encode() + b".leader"  # beside the prefix: no watcher of it sees it
         self._fence = fence  # when set, every Txn requires the leader key's create revision to be this
@@ -101,9 +133,11 @@ class EtcdStore(Store):
     async def open(self) -> "EtcdStore":
         try:
             await self.revision()
-        except StoreUnavailable:
+        except StoreUnavailable as err:
             await self.gateway.close()
-            raise
+            if isinstance(err, (NoQuorum, TlsRefused)):
+                raise
+            raise StoreUnavailable(f"{err} ({_tls_hint(self.settings)})") from err
         return self
 
     def _key(self, key: str) -> bytes:
