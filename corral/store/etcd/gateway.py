@@ -24,7 +24,7 @@ import asyncio
 import base64
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -121,6 +121,14 @@ class Gateway:
             await self._sleep(NO_LEADER_RETRY)
         raise AssertionError("unreachable")
 
+    async def check(self, path: str, body: dict[str, Any], deadline: float) -> dict[str, Any] | None:
+        """One request that must be answered within `deadline` seconds (no retry for want of a leader): its reply,
+        or None. For reads that ask whether etcd is still there (`watch_check.py`)."""
+        try:
+            return await asyncio.wait_for(self._call_once(path, body), deadline)
+        except (StoreUnavailable, TimeoutError):
+            return None
+
     async def _call_once(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST one request; an endpoint that cannot be reached, or that has no leader, is skipped (nothing was
         proposed by it).
@@ -163,7 +171,7 @@ class Gateway:
             )
         raise StoreUnavailable(f"no etcd member answers ({'; '.join(failures)}); nothing was changed")
 
-    async def stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, path: str, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """A streaming call (Watch): each message of the reply as it arrives."""
         content = orjson.dumps(body)
         failures: list[str] = []

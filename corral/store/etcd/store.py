@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -30,12 +30,13 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from corral.model.errors import Compacted, Conflict, InvalidSpec, NotLeader, StoreUnavailable, TooLarge
-from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired
+from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired, WatchStalled
 from corral.store.election import Election
 from corral.store.etcd import txns
 from corral.store.etcd.election import EtcdElection
 from corral.store.etcd.gateway import Gateway, NoQuorum, TlsRefused, Unanswered, b64, prefix_end, unb64
 from corral.store.etcd.tls import client_context
+from corral.store.etcd.watch_check import QuietWatch
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ ETCD_MAX_TXN_OPS = 128  # etcd's defaults (--max-txn-ops, --max-request-bytes)
 ETCD_MAX_REQUEST_BYTES = 1_572_864
 RANGE_PAGE = 5_000  # keys per Range call when listing
 WATCH_RETRY = 0.2  # seconds between tries to resume a watch whose member went away
-WATCH_PATIENCE = 10.0  # seconds without any member before a watch gives up (WatchExpired: list again)
+WATCH_CHECK = 1.0  # seconds of a quiet watch before etcd is asked (with this deadline) whether it is alive (watch_check.py)
+WATCH_PATIENCE = 3  # watch checks' worth of seconds without any member before a watch gives up (WatchStalled: list again)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class EtcdSettings:
     cacert: str = ""
     cert: str = ""
     key: str = ""
+    watch_check: float = WATCH_CHECK
 
     @property
     def tls(self) -> bool:
@@ -297,7 +300,7 @@ class EtcdStore(Store):
         while True:
             request = {"create_request": {"key": b64(key), "range_end": b64(prefix_end(key)), "start_revision": str(start), "prev_kv": True}}
             try:
-                async for result in self.gateway.stream("/v3/watch", request):
+                async for result in self._checked(self.gateway.stream("/v3/watch", request), prefix, lambda: last):
                     gone_since = None
                     compacted = int(result.get("compact_revision", 0))
                     if compacted:
@@ -314,11 +317,53 @@ class EtcdStore(Store):
             except StoreUnavailable as err:
                 now = loop.time()
                 gone_since = gone_since or now
-                if now - gone_since > WATCH_PATIENCE:
-                    raise WatchExpired(f"watch on {prefix!r}: {err}") from err
+                if now - gone_since > WATCH_PATIENCE * self.settings.watch_check:
+                    raise WatchStalled(f"watch on {prefix!r}: {err}") from err
                 log.warning("etcd watch on %r interrupted (%s); resuming after revision %d", prefix, err, last)
                 await asyncio.sleep(WATCH_RETRY)
             start = last + 1 if last >= start else start
+
+    async def _checked(
+        self, messages: AsyncGenerator[dict[str, Any], None], prefix: str, delivered: Callable[[], int]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The watch's messages; after each `watch_check` seconds without one, etcd is asked (with that deadline)
+        for the newest revision under the prefix, and a watch that `watch_check.QuietWatch` judges stalled raises
+        WatchStalled (the caller lists again, which works once the link is back)."""
+        quiet = QuietWatch()
+        pending: asyncio.Future[dict[str, Any]] | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(messages))
+                done, _ = await asyncio.wait({pending}, timeout=self.settings.watch_check)
+                if done:
+                    message, pending = pending.result(), None
+                    quiet.heard()
+                    yield message
+                    continue
+                stalled = quiet.verdict(delivered(), await self._newest(prefix))
+                if stalled is not None:
+                    raise WatchStalled(f"etcd watch on {prefix!r} stalled: {stalled}")
+        except StopAsyncIteration:
+            return
+        finally:
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+            await messages.aclose()
+
+    async def _newest(self, prefix: str) -> int | None:
+        """The newest mod revision under prefix (0: no key), None if etcd did not answer within `watch_check`."""
+        key = self._key(prefix)
+        body = {
+            "key": b64(key), "range_end": b64(prefix_end(key)), "limit": "1", "keys_only": True,
+            "sort_order": "DESCEND", "sort_target": "MOD",
+        }
+        reply = await self.gateway.check("/v3/kv/range", body, self.settings.watch_check)
+        if reply is None:
+            return None
+        kvs = reply.get("kvs") or []
+        return int(kvs[0].get("mod_revision", 0)) if kvs else 0
 
     def _event(self, event: dict[str, Any]) -> WatchEvent:
         kv = event["kv"]
