@@ -12,6 +12,7 @@ from corral.model.etcd_tls import EtcdTlsFiles
 from corral.pki.etcd_certs import ensure_etcd_certificates
 from corral.store import open_store
 from corral.store.etcd import EtcdSettings
+from corral.store.etcd.local import EtcdCluster as LocalEtcd
 from tests.etcd_server import EtcdCluster
 
 
@@ -68,3 +69,14 @@ def test_the_store_url_tls_options(tmp_path: Path) -> None:
     assert oct(files.client_key.stat().st_mode & 0o777) == "0o600" and oct(files.ca_key.stat().st_mode & 0o777) == "0o600"
     before = files.ca.read_bytes()
     assert ensure_etcd_certificates(files, time.time()).ca.read_bytes() == before  # kept: a restarted cluster trusts the same
+
+
+def test_a_local_cluster_made_without_tls_is_not_started_with_it(tmp_path: Path) -> None:
+    files = ensure_etcd_certificates(EtcdTlsFiles(tmp_path / "tls"), time.time())
+    plain = LocalEtcd.at(tmp_path / "plain", 3)
+    assert plain.url.startswith("etcd://127.0.0.1:") and "cacert" not in plain.url
+    with pytest.raises(ValueError, match="made with http peer URLs, and is now asked for https"):
+        LocalEtcd.at(tmp_path / "plain", 3, tls=files)
+    made = LocalEtcd.at(tmp_path / "tls-made", 3, tls=files)
+    again = LocalEtcd.at(tmp_path / "tls-made", 3, tls=files)  # the same members and ports, as `corral up` again
+    assert again.url == made.url and f"cacert={files.ca}" in again.url

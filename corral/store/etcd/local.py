@@ -70,13 +70,24 @@ class EtcdCluster:
         """The cluster of ROOT: its members and ports as first chosen (ROOT/members.json), or `size` new ones."""
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         recorded = root / MEMBERS_FILE
+        scheme = "https" if tls else "http"
         if recorded.exists():
             rows = json.loads(recorded.read_text())
         else:
-            rows = [{"name": f"e{i + 1}", "client_port": free_port(), "peer_port": free_port()} for i in range(size)]
+            rows = [
+                {"name": f"e{i + 1}", "client_port": free_port(), "peer_port": free_port(), "scheme": scheme} for i in range(size)
+            ]
             recorded.write_text(json.dumps(rows, indent=2) + "\n")
         if len(rows) != size:
             raise ValueError(f"{recorded} holds an etcd cluster of {len(rows)} members, not {size}")
+        # The peer URLs, scheme included, are part of the membership etcd keeps in its data dirs: a cluster made
+        # without TLS cannot be started again with it (its members would call each other at http:// URLs).
+        was = {str(row.get("scheme", "http")) for row in rows}
+        if was != {scheme}:
+            raise ValueError(
+                f"the etcd cluster in {root} was made with {'/'.join(sorted(was))} peer URLs, and is now asked for {scheme}:"
+                f" remove {root} to start a new one (the cluster's state in it is lost), or keep using the corral that made it"
+            )
         members = [EtcdMember(r["name"], int(r["client_port"]), int(r["peer_port"]), root / r["name"]) for r in rows]
         return EtcdCluster(members, root, extra or [], tls)
 
