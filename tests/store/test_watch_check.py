@@ -29,6 +29,16 @@ def test_the_rule() -> None:
     assert "delivered only up to 12" in (quiet.verdict(delivered=12, newest=13) or "")  # a whole period more: stalled
     assert "cut" in (QuietWatch().verdict(delivered=5, newest=None) or "")  # etcd did not answer the check
 
+    # The prefix is scanned only when etcd's revision is past what was delivered and past the last settled scan.
+    quiet = QuietWatch()
+    assert not quiet.needs_scan(revision=12, delivered=12)
+    assert quiet.needs_scan(revision=14, delivered=12)  # a write somewhere: under the prefix?
+    quiet.scanned(revision=14, newest=12, delivered=12)  # no: outside it (the leader key)
+    assert not quiet.needs_scan(revision=14, delivered=12)  # settled: not scanned again each quiet second
+    assert quiet.needs_scan(revision=15, delivered=12)
+    quiet.scanned(revision=15, newest=15, delivered=12)  # yes: undelivered, not settled
+    assert quiet.needs_scan(revision=15, delivered=12)
+
 
 async def _watch_until_stalled(store: EtcdStore, after: int, seen: list[int]) -> WatchStalled:
     with pytest.raises(WatchStalled) as stalled:
@@ -87,6 +97,9 @@ async def test_a_dead_watch_stream_is_caught_while_etcd_answers(etcd: EtcdCluste
         watching = asyncio.create_task(_watch_until_stalled(store, after, []))
         await asyncio.sleep(4 * CHECK)
         assert not watching.done()  # nothing to deliver: a quiet watch is not a dead one
+        await store.put("other/z", {"i": 0})  # etcd's revision moves, but not under the watched prefix
+        await asyncio.sleep(4 * CHECK)
+        assert not watching.done()
         written = await store.put("w/y", {"i": 1})
         stalled = await asyncio.wait_for(watching, 10)
         assert f"holds revision {written}" in str(stalled), stalled

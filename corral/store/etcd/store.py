@@ -341,7 +341,7 @@ class EtcdStore(Store):
                     quiet.heard()
                     yield message
                     continue
-                stalled = quiet.verdict(delivered(), await self._newest(prefix))
+                stalled = quiet.verdict(delivered(), await self._newest(prefix, delivered(), quiet))
                 if stalled is not None:
                     raise WatchStalled(f"etcd watch on {prefix!r} stalled: {stalled}")
         except StopAsyncIteration:
@@ -352,18 +352,28 @@ class EtcdStore(Store):
                 await asyncio.gather(pending, return_exceptions=True)
             await messages.aclose()
 
-    async def _newest(self, prefix: str) -> int | None:
-        """The newest mod revision under prefix (0: no key), None if etcd did not answer within `watch_check`."""
+    async def _newest(self, prefix: str, delivered: int, quiet: QuietWatch) -> int | None:
+        """The newest mod revision under prefix the watch may not have delivered (`delivered` when etcd's revision
+        says there is none), None if etcd did not answer within `watch_check` (see watch_check.py)."""
+        deadline = self.settings.watch_check
+        head = await self.gateway.check("/v3/kv/range", {"key": b64(self._prefix), "count_only": True}, deadline)
+        if head is None:
+            return None
+        revision = int(head["header"]["revision"])
+        if not quiet.needs_scan(revision, delivered):
+            return delivered
         key = self._key(prefix)
         body = {
             "key": b64(key), "range_end": b64(prefix_end(key)), "limit": "1", "keys_only": True,
             "sort_order": "DESCEND", "sort_target": "MOD",
         }
-        reply = await self.gateway.check("/v3/kv/range", body, self.settings.watch_check)
+        reply = await self.gateway.check("/v3/kv/range", body, deadline)
         if reply is None:
             return None
         kvs = reply.get("kvs") or []
-        return int(kvs[0].get("mod_revision", 0)) if kvs else 0
+        newest = int(kvs[0].get("mod_revision", 0)) if kvs else 0
+        quiet.scanned(revision, newest, delivered)
+        return newest
 
     def _event(self, event: dict[str, Any]) -> WatchEvent:
         kv = event["kv"]
