@@ -162,7 +162,7 @@ def _store(value: str, cacert: Path | None = None, cert: Path | None = None, key
         options = "&".join(f"{name}={quote(str(path.resolve()), safe='/')}" for name, path in tls)
         value += ("&" if "?" in value else "?") + options
     try:
-        EtcdSettings.parse(value)
+        EtcdSettings.parse(value).verify()  # the TLS files too: refused before anything starts
     except InvalidSpec as err:
         fail(f"--store: {err.reason}")
     return value

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -100,9 +101,13 @@ class EtcdSettings:
         scheme = "https" if settings.tls else "http"
         return replace(settings, endpoints=[f"{scheme}://{member}" for member in endpoints])
 
+    def verify(self) -> ssl.SSLContext | bool:
+        """What the client verifies etcd with: the TLS context of the files (read now: a bad one is an InvalidSpec)."""
+        return client_context(self.cacert, self.cert, self.key) if self.tls else True
+
     def gateway(self) -> Gateway:
-        """The client of these endpoints (TLS files read now: a bad one is an InvalidSpec before any request)."""
-        return Gateway(self.endpoints, verify=client_context(self.cacert, self.cert, self.key) if self.tls else True)
+        """The client of these endpoints."""
+        return Gateway(self.endpoints, verify=self.verify())
 
 
 def _tls_hint(settings: EtcdSettings) -> str:
