@@ -101,8 +101,9 @@ def test_losing_a_follower_an_etcd_member_then_etcd_quorum(tmp_path: Path) -> No
                 headers=admin_headers(through.data_dir), verify=verify(through.data_dir),
             )
             assert reply.status_code == 503 and "no quorum" in reply.text, (reply.status_code, reply.text)
-        time.sleep(12)  # past the caches' watch patience (10 s): they keep the last known state
+        time.sleep(12)  # past the caches' watch patience (3 checks of 1 s): they keep the last known state
         for through in survivors:
+            assert "no quorum" in (_info(through)["stale"] or ""), _info(through)  # and say it may be stale
             started = time.monotonic()
             assert {s["name"] for s in plane.api(through, "GET", "/v1/services")} == services
             tasks = plane.api(through, "GET", "/v1/services/shop_web/tasks")
@@ -120,6 +121,7 @@ def test_losing_a_follower_an_etcd_member_then_etcd_quorum(tmp_path: Path) -> No
         plane.cli(survivors, "deploy", "-c", str(empty), "--name", "back")
         for through in survivors:
             wait_until(lambda: "back_idle" in {s["name"] for s in plane.api(through, "GET", "/v1/services")}, 15, what="the write seen")
+            assert _info(through)["stale"] is None
             assert "noquorum_idle" not in {s["name"] for s in plane.api(through, "GET", "/v1/services")}
         assert _running_ids(plane) == containers
         assert [n["state"] for n in plane.api(other, "GET", "/v1/nodes")] == ["ready"]
