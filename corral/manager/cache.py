@@ -114,8 +114,8 @@ class StateCache:
                 items, revision = await self.store.range("")
             except StoreUnavailable as err:  # e.g. etcd without quorum: keep serving what is known, list again soon
                 log.warning("cache cannot list the store (%s); serving the last known state until it can", err)
-                if self.synced.is_set():
-                    self.stale = self.stale or f"the store cannot be listed: {err}"
+                if self.synced.is_set():  # the newest reason: a stalled watch's "cut" may now be "no quorum"
+                    self.stale = f"the store cannot be listed: {err}"
                 await asyncio.sleep(RELIST_RETRY)
                 continue
             self._load(items, revision)
