@@ -199,7 +199,10 @@ class Gateway:
         raise StoreUnavailable(f"no etcd member answers ({'; '.join(failures)})")
 
     async def close(self) -> None:
-        await self._client.aclose()
+        try:
+            await self._client.aclose()
+        except (ssl.SSLError, OSError) as err:  # closing a connection etcd refused (a TLS alert) can fail too: it is gone
+            log.debug("closing the etcd client: %s", err)
 
 
 def _error(path: str, status: int, body: dict[str, Any]) -> Exception:
