@@ -13,6 +13,9 @@ How the store's rules map onto etcd:
 - `watch(prefix, after)` is etcd's Watch from `after` (its events at `after` dropped), so etcd itself
   says when `after` is compacted; etcd replays and follows without gaps or duplicates. A member that
   goes away is left for another, resuming after the last whole revision delivered.
+- a watch that goes quiet is checked (`watch_check.py`): a manager cut off from a healthy etcd hears of it within
+  about two `watch_check` periods (WatchStalled), instead of when TCP gives up.
+- TLS: the URL's `cacert`, `cert` and `key` options (`tls.py`) make the endpoints https:// with a client certificate.
 - `compact(keep)` is etcd's Compact (physical) at `revision - keep`; `oldest_revision` finds etcd's
   compacted revision by reading at older revisions (etcd has no call that tells it). Compaction is
   cluster-wide in etcd: give corral an etcd of its own, or a prefix whose neighbours accept it.
@@ -35,7 +38,7 @@ from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired, Wat
 from corral.store.election import Election
 from corral.store.etcd import txns
 from corral.store.etcd.election import EtcdElection
-from corral.store.etcd.gateway import Gateway, NoQuorum, TlsRefused, Unanswered, b64, prefix_end, unb64
+from corral.store.etcd.gateway import Gateway, Unanswered, b64, prefix_end, unb64
 from corral.store.etcd.tls import client_context
 from corral.store.etcd.watch_check import QuietWatch
 
@@ -143,8 +146,9 @@ class EtcdStore(Store):
             await self.revision()
         except StoreUnavailable as err:
             await self.gateway.close()
-            if isinstance(err, (NoQuorum, TlsRefused)):
+            if not isinstance(err, Unanswered):  # refused, no quorum, a TLS refusal that says so: the error is clear
                 raise
+            # A connection taken and dropped without a word: what etcd does with a request it will not take over TLS.
             raise StoreUnavailable(f"{err} ({_tls_hint(self.settings)})") from err
         return self
 
