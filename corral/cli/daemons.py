@@ -136,15 +136,33 @@ StoreOption = typer.Option(
 )
 
 
-def _store(value: str) -> str:
+EtcdCaOption = typer.Option(
+    None, "--etcd-cacert", envvar="CORRAL_ETCD_CACERT", help="TLS to etcd: the CA that signed the etcd members' certificates"
+)
+EtcdCertOption = typer.Option(
+    None, "--etcd-cert", envvar="CORRAL_ETCD_CERT", help="TLS to etcd: this manager's client certificate (etcd's --client-cert-auth)"
+)
+EtcdKeyOption = typer.Option(None, "--etcd-key", envvar="CORRAL_ETCD_KEY", help="TLS to etcd: the client certificate's private key")
+
+
+def _store(value: str, cacert: Path | None = None, cert: Path | None = None, key: Path | None = None) -> str:
+    """The store URL, with --etcd-cacert/--etcd-cert/--etcd-key folded in as its cacert/cert/key options."""
+    tls = [(name, path) for name, path in (("cacert", cacert), ("cert", cert), ("key", key)) if path is not None]
+    if tls and not value.startswith("etcd://"):
+        fail(f"--etcd-{tls[0][0]}: TLS to etcd needs an etcd store (--store etcd://HOST:PORT,...)")
     if not value:
         return ""
     if value.startswith("sqlite://"):
         return value
+    from urllib.parse import quote
+
     from corral.store.etcd import EtcdSettings  # the manager's imports, not `corral agent`'s (docs/performance.md)
 
+    if tls:
+        options = "&".join(f"{name}={quote(str(path.resolve()), safe='/')}" for name, path in tls)
+        value += ("&" if "?" in value else "?") + options
     try:
-        EtcdSettings.parse(value)
+        EtcdSettings.parse(value).verify()  # the TLS files too: refused before anything starts
     except InvalidSpec as err:
         fail(f"--store: {err.reason}")
     return value
@@ -305,6 +323,9 @@ def manager(
     autolock: bool = AutolockOption,
     unlock_key_file: Path | None = UnlockKeyFileOption,
     name: str = typer.Option("manager", "--name", help="this manager's name among the managers of one etcd store"),
+    etcd_cacert: Path | None = EtcdCaOption,
+    etcd_cert: Path | None = EtcdCertOption,
+    etcd_key: Path | None = EtcdKeyOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a manager (the control plane) in the foreground. The API is HTTPS with the cluster CA's certificate.
@@ -323,8 +344,8 @@ def manager(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
-        service_network=_network(service_network), store_history=_history(store_history), store_url=_store(store), task_history=task_history,
-        limits=_limits(max_request_bytes, limit), name=name, **_advertise(advertise),
+        service_network=_network(service_network), store_history=_history(store_history), task_history=task_history,
+        store_url=_store(store, etcd_cacert, etcd_cert, etcd_key), limits=_limits(max_request_bytes, limit), name=name, **_advertise(advertise),
         cert_expiry=_duration(cert_expiry, "--cert-expiry"), unlock_key=_unlock_key(autolock, unlock_key_file),
         allow_bind=_allow_bind(allow_bind), allow_privileged=allow_privileged,
         **_tls(host, insecure, tls_cert, tls_key),

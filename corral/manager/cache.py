@@ -21,7 +21,7 @@ from corral.model import Node, Service, Task, TaskState
 from corral.model.errors import Compacted, NotCaughtUp, StoreUnavailable
 from corral.model.task import DesiredState, SharedSpecs, TERMINAL_STATES
 from corral.model.volume import Volume
-from corral.store import KeyValue, Store, WatchEvent, WatchExpired
+from corral.store import KeyValue, Store, WatchEvent, WatchExpired, WatchStalled
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,9 @@ class StateCache:
     # without a store round per request, and reads go on while the store has no quorum (access/tokens.py).
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     loads: int = 0  # how many times the cache listed the store (a re-list is not seen by listeners)
+    # Why what the cache holds may be stale (its watch stalled, or the store cannot be listed), None while it follows
+    # the store: reads still answer from the cache and say so (`api/stale.py`); cleared by the next list.
+    stale: str | None = None
     _specs: SharedSpecs = field(default_factory=SharedSpecs)  # one spec object per service version
     _next_change: asyncio.Future[None] | None = None  # resolved at the next change; made when somebody waits
     # Called with each event just before the cache applies it (so the cache still holds what it changes).
@@ -111,9 +114,14 @@ class StateCache:
                 items, revision = await self.store.range("")
             except StoreUnavailable as err:  # e.g. etcd without quorum: keep serving what is known, list again soon
                 log.warning("cache cannot list the store (%s); serving the last known state until it can", err)
+                if self.synced.is_set():  # the newest reason: a stalled watch's "cut" may now be "no quorum"
+                    self.stale = f"the store cannot be listed: {err}"
                 await asyncio.sleep(RELIST_RETRY)
                 continue
             self._load(items, revision)
+            if self.stale is not None:
+                log.warning("cache listed the store again at revision %d: no longer stale", revision)
+            self.stale = None
             self.synced.set()
             try:
                 applied = 0
@@ -130,6 +138,8 @@ class StateCache:
                     applied += 1
             except (WatchExpired, Compacted) as err:  # compacted: more was written between list and watch than is kept
                 log.warning("cache watch ended (%s); listing again", err)
+                if isinstance(err, WatchStalled):  # cut off from the store: what is held may be stale until a list works
+                    self.stale = str(err)
 
     def _load(self, items: list[KeyValue], revision: int) -> None:
         self.services.clear()
