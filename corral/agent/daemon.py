@@ -146,7 +146,7 @@ class Agent:
         await identity.pin(settings.manager_url, settings.token)
         if not identity.wants_certificate(settings.name, settings.manager_url):
             return await self.client.request("POST", "/v1/agent/register", json_body=body, token=settings.token)
-        body["csr"] = identity.request(settings.name)
+        body["csr"] = await identity.request(settings.name)
         if identity.certificate is not None:
             return await self.client.request("POST", "/v1/agent/register", json_body=body, token=settings.token)
         async with ManagerClient(settings.manager_url, timeout=30, verify=identity.join_context()) as joining:

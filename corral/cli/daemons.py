@@ -29,7 +29,7 @@ from corral.manager.settings import ManagerSettings
 from corral.model import Resources
 from corral.model.limits import Limits
 from corral.model.errors import CorralError, InvalidSpec
-from corral.pki import CA_CERT_FILE, KeyMaterialError, load_or_create_ca
+from corral.pki import CA_CERT_FILE, KeyMaterialError
 
 DEFAULT_DATA_DIR = Path.home() / ".corral"
 
@@ -643,6 +643,7 @@ def join_token(
 ) -> None:
     """Print the join token agents need, read from the manager's data dir (it is not served over HTTP)."""
     from corral.manager.cluster import TOKEN_FILE, rotate_token
+    from corral.pki import load_or_create_ca  # (cryptography: not for `corral agent`, which shares this module)
 
     path = data_dir / TOKEN_FILE
     if rotate:

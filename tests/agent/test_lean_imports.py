@@ -1,6 +1,7 @@
 """What an agent process loads: nothing of httpx's command-line tool, the API server or the Docker SDK (an agent of
 hollow nodes needs none of them), nor uvicorn and starlette (the node listener and /metrics are imported by an agent
-that serves them) nor dnspython (the DNS responder of an agent with real networks); and httpx still works."""
+that serves them) nor dnspython (the DNS responder of an agent with real networks), nor cryptography (a child makes the
+node's key and requests: corral/pki/node_key.py); and httpx still works."""
 
 import subprocess
 import sys
@@ -9,7 +10,7 @@ PROBE = """
 import sys
 import corral.agent.daemon, corral.agent.fleet
 import httpx
-print(sorted(name for name in ("httpx._main", "pygments", "fastapi", "docker", "corral.manager", "uvicorn", "starlette", "dns") if sys.modules.get(name)))
+print(sorted(name for name in ("httpx._main", "pygments", "fastapi", "docker", "corral.manager", "uvicorn", "starlette", "dns", "cryptography") if sys.modules.get(name)))
 print(httpx.Client().base_url == httpx.URL(""))
 """
 
