@@ -437,7 +437,7 @@ def agent(
         except ApiError as err:
             await node.client.close()
             fail(f"the manager refused node {name}: {err}" if err.status else str(err))
-        console.print(f"corral agent {name} ({address}) joined {manager_url}", highlight=False)
+        print(f"corral agent {name} ({address}) joined {manager_url}", flush=True)  # (plain: an agent loads no rich)
         try:
             await _until_signalled()
         finally:
@@ -454,9 +454,9 @@ async def _run_fleet(template: AgentSettings, fleet_settings: FleetSettings, fac
         await fleet.stop()
         fail(f"the manager refused a node of the fleet: {err}" if err.status else str(err))
     names = fleet_settings.names()
-    console.print(
+    print(
         f"corral agent fleet: {len(names)} {template.engine} nodes ({names[0]}..{names[-1]}) joined {template.manager_url}",
-        highlight=False,
+        flush=True,
     )
     try:
         await _until_signalled()

@@ -20,3 +20,14 @@ def test_agent_imports_leave_out_httpx_cli_server_listeners_dns_and_docker_sdk()
     loaded, works = done.stdout.splitlines()
     assert loaded == "[]", f"an agent pulls in {loaded}"
     assert works == "True"
+
+
+def test_the_agent_command_leaves_out_rich_and_cryptography() -> None:
+    """`corral agent` runs from corral.cli.daemons (shared with `manager`, `up`, `join-token`): loading it for the agent
+    loads neither rich (the CLI's tables and error printer make their console at first use) nor cryptography."""
+    probe = (
+        "import sys, corral.cli.main, corral.cli.daemons\n"
+        "print(sorted(n for n in ('rich', 'cryptography', 'corral.pki.authority') if sys.modules.get(n)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", f"corral.cli.daemons pulls in {done.stdout.strip()}"
