@@ -29,7 +29,7 @@ from corral.manager.settings import ManagerSettings
 from corral.model import Resources
 from corral.model.limits import Limits
 from corral.model.errors import CorralError, InvalidSpec
-from corral.pki import CA_CERT_FILE, KeyMaterialError, load_or_create_ca
+from corral.pki import CA_CERT_FILE, KeyMaterialError
 
 DEFAULT_DATA_DIR = Path.home() / ".corral"
 
@@ -458,7 +458,7 @@ def agent(
         except ApiError as err:
             await node.client.close()
             fail(f"the manager refused node {name}: {err}" if err.status else str(err))
-        console.print(f"corral agent {name} ({address}) joined {manager_url}", highlight=False)
+        print(f"corral agent {name} ({address}) joined {manager_url}", flush=True)  # (plain: an agent loads no rich)
         try:
             await _until_signalled()
         finally:
@@ -475,9 +475,9 @@ async def _run_fleet(template: AgentSettings, fleet_settings: FleetSettings, fac
         await fleet.stop()
         fail(f"the manager refused a node of the fleet: {err}" if err.status else str(err))
     names = fleet_settings.names()
-    console.print(
+    print(
         f"corral agent fleet: {len(names)} {template.engine} nodes ({names[0]}..{names[-1]}) joined {template.manager_url}",
-        highlight=False,
+        flush=True,
     )
     try:
         await _until_signalled()
@@ -664,6 +664,7 @@ def join_token(
 ) -> None:
     """Print the join token agents need, read from the manager's data dir (it is not served over HTTP)."""
     from corral.manager.cluster import TOKEN_FILE, rotate_token
+    from corral.pki import load_or_create_ca  # (cryptography: not for `corral agent`, which shares this module)
 
     path = data_dir / TOKEN_FILE
     if rotate:
