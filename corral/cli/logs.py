@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 import typer
 
 from corral.cli.output import ManagerOption, OutputOption, call, check_output, fail
-from corral.compose.durations import parse_duration
-from corral.model.errors import InvalidSpec
 
 if TYPE_CHECKING:
     import asyncio
@@ -34,6 +32,9 @@ FLUSH_AFTER = 0.05
 
 def parse_since(value: str, now: float) -> float:
     """Epoch seconds of `--since`: a duration ago (`10m`, `1h30m`, `90s`) or an RFC 3339 time."""
+    from corral.compose.durations import parse_duration  # corral.compose: not for every `corral service` command
+    from corral.model.errors import InvalidSpec
+
     try:
         return now - parse_duration(value, "--since")
     except InvalidSpec:
