@@ -21,7 +21,8 @@ from corral.agent.engines.hollow import HollowTiming
 from corral.agent.fleet import Fleet, FleetSettings
 from corral.agent.mesh.settings import DATA_PATHS, DataPath
 from corral.agent.settings import AgentSettings
-from corral.cli.output import console, fail
+from corral.cli import output
+from corral.cli.output import fail
 from corral.cli.output import duration as _duration
 from corral.client import ApiError
 from corral.compose.sizes import parse_bytes
@@ -354,15 +355,15 @@ def manager(
     async def run() -> None:
         mgr = Manager(settings)
         ctx = await mgr.start()
-        console.print(f"corral manager {ctx.cluster_id} serving on {settings.url} (data in {data_dir})", highlight=False)
-        console.print(f"cluster CA: {settings.ca_file} (the CLI: CORRAL_CA or --ca; agents pin it by the join token)", highlight=False)
+        output.console.print(f"corral manager {ctx.cluster_id} serving on {settings.url} (data in {data_dir})", highlight=False)
+        output.console.print(f"cluster CA: {settings.ca_file} (the CLI: CORRAL_CA or --ca; agents pin it by the join token)", highlight=False)
         token_file = data_dir / TOKEN_FILE  # the token itself is never printed: this output often ends in a log
-        console.print(f"join token: in {token_file} (`corral join-token --data-dir {data_dir}` prints it)", highlight=False)
-        console.print(
+        output.console.print(f"join token: in {token_file} (`corral join-token --data-dir {data_dir}` prints it)", highlight=False)
+        output.console.print(
             f"add a node: corral agent --manager {settings.url} --name NAME --address ADDRESS --token-file {token_file}",
             highlight=False,
         )
-        console.print(f"the CLI: corral login {settings.url} --token-file {data_dir / 'admin-token'} --ca {settings.ca_file}", highlight=False)
+        output.console.print(f"the CLI: corral login {settings.url} --token-file {data_dir / 'admin-token'} --ca {settings.ca_file}", highlight=False)
         try:
             await _until_signalled()
         finally:
@@ -583,16 +584,16 @@ def up(
         try:
             for node in agents:
                 await node.start()
-            console.print(
+            output.console.print(
                 f"corral is up: {what}, {nodes} nodes ({agents[0].settings.address}..{agents[-1].settings.address}), data in {data_dir}",
                 highlight=False,
             )
             if data_dir.resolve() != DEFAULT_DATA_DIR.resolve():  # ~/.corral's admin token and CA: the CLI finds them itself
-                console.print(f"the CLI: corral login {settings.url} --token-file {data_dir / 'admin-token'} --ca {settings.ca_file}", highlight=False)
-            console.print("Press Ctrl-C (or send SIGTERM) to stop the cluster and its containers.")
+                output.console.print(f"the CLI: corral login {settings.url} --token-file {data_dir / 'admin-token'} --ca {settings.ca_file}", highlight=False)
+            output.console.print("Press Ctrl-C (or send SIGTERM) to stop the cluster and its containers.")
             await _until_signalled()
         finally:
-            console.print("stopping: agents and their containers", highlight=False)
+            output.console.print("stopping: agents and their containers", highlight=False)
             await asyncio.gather(*(node.stop(remove_containers=True) for node in agents), return_exceptions=True)
 
     runtime.tune()
@@ -644,7 +645,7 @@ def _up_managers(count: int, settings: ManagerSettings, store: str, manager_args
         scheme="https" if settings.tls else "http", registry=registry, store=store, manager_args=manager_args,
     )
     try:
-        ha_up.run(plan, serve, lambda line: console.print(line, highlight=False))
+        ha_up.run(plan, serve, lambda line: output.console.print(line, highlight=False))
     except (EtcdNotInstalled, ha_up.ManagerFailed, TimeoutError, RuntimeError, ValueError) as err:
         fail(str(err))
 
