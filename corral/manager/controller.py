@@ -70,6 +70,7 @@ class _Replicated:
     plan: Plan = field(default_factory=lambda: Plan("replication"))
     create: list[Task] = field(default_factory=list)  # written once placed, by scheduling
     errors: dict[str, str] = field(default_factory=dict)  # service -> why its reconcile failed
+    deferred: list[str] = field(default_factory=list)  # services with replicas left for the next pass (new_slots_per_pass)
 
 
 class Controller:
@@ -303,10 +304,13 @@ class Controller:
         tasks = {name: [cache.tasks[task_id] for task_id in cache.service_tasks.get(name, ())] for name in names}
         nodes = {name: v.obj for name, v in cache.nodes.items()}
         try:
-            result = await asyncio.to_thread(self._replicate, services, tasks, nodes, now, self.settings.task_history)
+            result = await asyncio.to_thread(
+                self._replicate, services, tasks, nodes, now, self.settings.task_history, self.settings.new_slots_per_pass
+            )
         finally:
             for name in names:
                 self.queue.done(name)
+        self.queue.add_all(result.deferred)
         for name in names:
             error = result.errors.get(name)
             if error is None:
@@ -326,14 +330,16 @@ class Controller:
         nodes: dict[str, Node],
         now: float,
         history: int,
+        new_slots: int,
     ) -> _Replicated:
-        """Each service on its own: one that raises gets its error noted, and does not stop the others."""
+        """Each service on its own: one that raises gets its error noted, and does not stop the others.
+        At most `new_slots` fresh replicas in all; the services with more wait in `deferred`."""
         result = _Replicated()
         for name, read in services.items():
             service = read.obj if read is not None else None
             read_tasks = tasks[name]
             is_job = service is not None and service.spec.mode.is_job
-            reconcile = job_runs.reconcile if is_job else partial(replication.reconcile, history=history)
+            reconcile = job_runs.reconcile if is_job else partial(replication.reconcile, history=history, new_slots=new_slots)
             try:
                 decided = reconcile(
                     {name: service} if service is not None else {}, [v.obj for v in read_tasks], nodes, now, new_task_id
@@ -359,6 +365,9 @@ class Controller:
                 continue
             result.plan.changes += part.changes
             result.create += decided.create
+            new_slots = decided.new_slots if decided.new_slots is not None else new_slots
+            if decided.deferred:
+                result.deferred.append(name)
         return result
 
     def _follow_tasks(self, changed: set[str] | list[str]) -> None:
