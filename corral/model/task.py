@@ -103,6 +103,7 @@ class SharedSpecs:
     """
 
     known: dict[tuple[str, int], tuple[dict[str, Any], ServiceSpec]] = field(default_factory=dict)
+    compact: bool = True  # False: tasks as pydantic validates them (bench/memory.py's baseline)
 
     def task(self, value: dict[str, Any]) -> Task:
         key = (value["service"], value.get("spec_version", 1))
@@ -112,9 +113,10 @@ class SharedSpecs:
         else:
             task = Task.model_validate(value)
             self.known[key] = (value["spec"], task.spec)
-        if task.updated_at == task.created_at:  # one float object for both (a task written once)
-            task.__dict__["updated_at"] = task.created_at
-        compact(task, intern=_SHARED_NAMES)
+        if self.compact:
+            if task.updated_at == task.created_at:  # one float object for both (a task written once)
+                task.__dict__["updated_at"] = task.created_at
+            compact(task, intern=_SHARED_NAMES)
         return task
 
 
