@@ -31,6 +31,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from functools import partial
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ class Controller:
         self._index = ClusterIndex()  # the scheduler's view, kept between passes
         self._unplaced: dict[str, None] = {}  # ids of tasks waiting for a node, in the order they came
         self._created: set[str] = set()  # ids of the tasks the last pass created, until the cache has them
+        self._deferred: dict[str, None] = {}  # services with replicas still to start, queued as new_slots_per_pass allows
         self._next_health = 0.0
         cache.listeners.append(self._note)
 
@@ -310,7 +312,7 @@ class Controller:
         finally:
             for name in names:
                 self.queue.done(name)
-        self.queue.add_all(result.deferred)
+        self._pace_deferred(result.deferred, result.create)
         for name in names:
             error = result.errors.get(name)
             if error is None:
@@ -322,6 +324,28 @@ class Controller:
             spent = time.perf_counter() - began
             self._next_full_pass = now + max(self.settings.reconcile_interval, FULL_PASS_SHARE * spent)
         return result
+
+    def _pace_deferred(self, deferred: list[str], creating: list[Task]) -> None:
+        """Queue the services with replicas left to start, in order, as many as the next pass can start.
+
+        Not all of them: a pass reconciles every task of each service it takes, and ten deferred
+        services of 100,000 replicas each would all be read every pass while one of them gets the
+        pass's replicas (a deploy of a million replicas went quadratic)."""
+        self._deferred.update(dict.fromkeys(deferred))
+        if not self._deferred:
+            return
+        created = Counter(task.service for task in creating)  # this pass's, not in the cache's counts yet
+        room = self.settings.new_slots_per_pass
+        for name in list(self._deferred):
+            if room <= 0:
+                break
+            del self._deferred[name]
+            self.queue.add(name)
+            found = self.cache.services.get(name)
+            if found is None or found.obj.spec.mode != ServiceMode.replicated:
+                break  # how many it still needs is not known here: it takes the pass alone
+            live = self.cache.service_counts.get(name, [0, 0])[0]
+            room -= max(1, found.obj.spec.replicas - live - created[name])
 
     @staticmethod
     def _replicate(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from corral.manager import replication
 from corral.manager.replication import reconcile
 from corral.model import TaskState
 
@@ -74,3 +75,25 @@ async def test_the_controller_starts_a_big_deploy_a_batch_per_pass(harness: Harn
     assert counts == [5, 10, 14, 14]
     assert sorted(t.slot for t in h.tasks("web")) == list(range(1, 13))
     assert all(t.state == TaskState.assigned and t.node for t in h.tasks())  # each written once, placed
+
+
+async def test_a_pass_reads_only_the_deferred_services_it_can_start(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten deferred services are not all reconciled (every task of each read) for one's batch a pass."""
+    h = harness
+    h.controller.settings = replace(h.controller.settings, new_slots_per_pass=4)
+    for name in ("a", "b", "c"):
+        await h.deploy(name, 6)
+    reconciled: list[list[str]] = []
+    real = replication.reconcile
+
+    def counting(services, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reconciled[-1].extend(services)
+        return real(services, *args, **kwargs)
+
+    monkeypatch.setattr(replication, "reconcile", counting)
+    for _ in range(6):
+        reconciled.append([])
+        await h.step()
+    assert reconciled[0] == ["a", "b", "c"]  # the first pass is over every service
+    assert reconciled[1:] == [["a", "b"], ["c"], ["b"], ["c"], []]  # then only the services of the next batch
+    assert sorted(len(h.tasks(name)) for name in ("a", "b", "c")) == [6, 6, 6]
