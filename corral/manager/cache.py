@@ -55,7 +55,7 @@ def _news_for_node(old: Task, new: Task) -> bool:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Versioned(Generic[M]):
     obj: M
     revision: int
@@ -73,8 +73,6 @@ class StateCache:
     closing: bool = False
     # Revision of the last change touching each node's tasks (for agents' long polls).
     node_changed: dict[str, int] = field(default_factory=dict)
-    # Ids of the tasks on each node, so an agent's poll does not scan every task.
-    node_tasks: dict[str, set[str]] = field(default_factory=dict)
     # Tasks that left each node (moved or deleted) -> revision, so a watch can send only what
     # changed; an `after` older than the node's floor (pruned, or before a re-list) gets the full list.
     node_left: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -83,6 +81,7 @@ class StateCache:
     service_tasks: dict[str, set[str]] = field(default_factory=dict)
     # The tasks on each node -> revision of their last change, oldest change first, so a delta
     # watch reads only the changes after its revision (newest first) instead of every task.
+    # Its keys are also the ids of the tasks on each node (`node_tasks`).
     node_recent: dict[str, dict[str, int]] = field(default_factory=dict)
     # Per service [live tasks (desired running), running tasks]; per node [live tasks, cpus, memory
     # reserved]: what `service ls` and `node ls` show, kept as tasks change instead of counted per call.
@@ -147,7 +146,6 @@ class StateCache:
         self.nodes.clear()
         self.volumes.clear()
         self.tokens.clear()
-        self.node_tasks.clear()
         self.node_left.clear()
         self.service_tasks.clear()
         self.node_recent.clear()
@@ -225,7 +223,6 @@ class StateCache:
     def _move_task(self, task_id: str, old: str | None, new: str | None, revision: int) -> None:
         """Keep the per-node index, and mark the nodes whose task list changed (for their agents)."""
         if old and old != new:
-            self.node_tasks.get(old, set()).discard(task_id)
             self.node_recent.get(old, {}).pop(task_id, None)
             self._changed_node(old, revision)
             left = self.node_left.setdefault(old, {})
@@ -233,7 +230,6 @@ class StateCache:
             if len(left) > LEFT_PER_NODE:
                 self._prune_left(old, left)
         if new:
-            self.node_tasks.setdefault(new, set()).add(task_id)
             self._changed_node(new, revision)
             recent = self.node_recent.setdefault(new, {})
             recent.pop(task_id, None)
@@ -248,6 +244,12 @@ class StateCache:
             half = len(self.journal) // 2
             del self.journal[:half]
             self.journal_base += half
+
+    @property
+    def node_tasks(self) -> dict[str, dict[str, int]]:
+        """The ids of the tasks on each node (as the keys of `node_recent`: one index, not two), so an
+        agent's poll does not scan every task."""
+        return self.node_recent
 
     @property
     def journal_end(self) -> int:
