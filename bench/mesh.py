@@ -17,9 +17,12 @@ duration against:
 
 Each scenario runs loaded (`--threads`, `--connections`: throughput) and
 light (one connection: the latency the mesh adds, without the queueing of
-a saturated 2-core machine). Every scenario runs `--repeat` times, interleaved so that noise from other
-work on the machine falls on all of them alike; the figures are medians.
-Ratios and added p99 compare each scenario with `direct` of the same run.
+a saturated 2-core machine). Every scenario runs `--repeat` times, each run
+right after a run of `direct`: on a shared machine whose load swings by a
+factor of several within a minute, the ratio and the added p50/p99 are
+medians over those adjacent pairs (a median of each scenario's runs against a
+median of direct's would compare moments of different load). req/s, p50 and
+p99 are medians of each scenario's own runs.
 "relay CPU ms/req" is the user+system CPU of the relays on the path (the mesh
 processes and the containers' docker-proxy) per request: the cost a scenario
 adds, which the machine's other load does not change the way it changes req/s.
@@ -31,6 +34,7 @@ loopback; the mesh adds one accept, one connect and one relay per request.
 
     .venv/bin/python bench/mesh.py
     .venv/bin/python bench/mesh.py --threads 2 --connections 8 --duration 5 --repeat 5
+    .venv/bin/python bench/mesh.py --variants uvloop,shortcut,kernel --duration 3 --repeat 5
 
 The last line printed is one JSON object with the figures.
 """
@@ -198,7 +202,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--variants", default="asyncio,uvloop,shortcut,kernel",
+        help="which meshes to measure against direct (comma-separated; kernel only as root)",
+    )
     args = parser.parse_args()
+    wanted = set(args.variants.split(","))
 
     label = f"corral.bench.mesh={uuid.uuid4().hex[:8]}"
     loops = ["asyncio", "uvloop"] if has_uvloop() else ["asyncio"]
@@ -211,6 +220,8 @@ def main() -> None:
         if os.geteuid() == 0 and shutil.which("iptables-restore"):
             variants["kernel"] = ["--data-path", "kernel"]
         for variant, options in variants.items():
+            if variant not in wanted:
+                continue
             for count in (1, len(ports)):
                 name = f"kernel-{count}" if variant == "kernel" else f"mesh-{count}-{variant}"
                 if variant == "kernel":  # one chain per mesh process
@@ -220,20 +231,28 @@ def main() -> None:
                 urls[name] = f"http://127.0.0.1:{port}/"
         profiles = {"loaded": (args.threads, args.connections), "light": (1, 1)}
         runs: dict[tuple[str, str], list[Run]] = {(p, name): [] for p in profiles for name in urls}
+        paired: dict[tuple[str, str], list[Run]] = {(p, name): [] for p in profiles for name in urls}  # direct just before
         relays = relay_pids(meshes, ports)
         for round_ in range(args.repeat):
             for profile, (threads, connections) in profiles.items():
-                for name, url in urls.items():
-                    runs[profile, name].append(measured(url, threads, connections, args.duration, relays))
-                    print(f"round {round_ + 1} {profile:6} {name:16} {runs[profile, name][-1]}", file=sys.stderr)
+                for name, url in list(urls.items())[1:]:
+                    for scenario, target in (("direct", paired), (name, runs)):
+                        run = measured(urls[scenario], threads, connections, args.duration, relays)
+                        target[profile, name].append(run)
+                        print(f"round {round_ + 1} {profile:6} {scenario:16} {run}", file=sys.stderr)
+                runs[profile, "direct"] = [run for name in urls for run in paired[profile, name]]
     finally:
         for proc in meshes:
             proc.terminate()
             proc.wait(timeout=10)
         remove_containers(label)
 
-    results = {profile: summarize({name: runs[profile, name] for name in urls}) for profile in profiles}
-    print(f"{args.containers} containers, wrk -d{args.duration}s, median of {args.repeat} interleaved runs; "
+    results = {
+        profile: summarize({name: runs[profile, name] for name in urls}, {name: paired[profile, name] for name in urls})
+        for profile in profiles
+    }
+    print(f"{args.containers} containers, wrk -d{args.duration}s, median of {args.repeat} rounds, each scenario's run "
+          "right after a run of direct (ratio and added latency: medians over those pairs); "
           "each request is a new connection (busybox httpd closes)")
     for profile, (threads, connections) in profiles.items():
         print(f"\n{profile}: wrk -t{threads} -c{connections}")
@@ -249,24 +268,23 @@ def main() -> None:
     }))
 
 
-def summarize(runs: dict[str, list[Run]]) -> dict[str, dict]:
-    """Medians per scenario, and each compared with `direct`."""
-    medians = {
-        name: {
+def summarize(runs: dict[str, list[Run]], paired: dict[str, list[Run]]) -> dict[str, dict]:
+    """Medians per scenario, and each compared with the run of `direct` just before each of its runs."""
+    results: dict[str, dict] = {}
+    for name, rs in runs.items():
+        pairs = list(zip(paired[name], rs)) if name != "direct" else [(r, r) for r in rs]
+        results[name] = {
             "rps": statistics.median(r.rps for r in rs),
             "p50_ms": statistics.median(r.p50_ms for r in rs),
             "p99_ms": statistics.median(r.p99_ms for r in rs),
             "errors": sum(r.errors for r in rs),
             "relay_cpu_ms": statistics.median(r.relay_cpu_ms for r in rs),
+            "throughput_ratio": round(statistics.median(r.rps / d.rps for d, r in pairs), 3),
+            "added_p50_ms": round(statistics.median(r.p50_ms - d.p50_ms for d, r in pairs), 3),
+            "added_p99_ms": round(statistics.median(r.p99_ms - d.p99_ms for d, r in pairs), 3),
         }
-        for name, rs in runs.items()
-    }
-    base = medians["direct"]
-    for figures in medians.values():
-        figures["throughput_ratio"] = round(figures["rps"] / base["rps"], 3)
-        figures["added_p50_ms"] = round(figures["p50_ms"] - base["p50_ms"], 3)
-        figures["added_p99_ms"] = round(figures["p99_ms"] - base["p99_ms"], 3)
-    return medians
+    return results
+
 
 if __name__ == "__main__":
     main()
