@@ -1,9 +1,15 @@
-"""Which published addresses the agent's mesh reaches at the container's own address (pure)."""
+"""Which published addresses the agent's mesh reaches at the container's own address."""
+
+from typing import cast
 
 from corral.agent.engines.base import ContainerInfo
-from corral.agent.mesh import Backend
-from corral.agent.routing import shortcuts_of
+from corral.agent.mesh import Backend, Mesh
+from corral.agent.routing import MeshFollower, shortcuts_of
+from corral.agent.vips import VipInterface
+from corral.client import ManagerClient
 from corral.model import PublishedPort
+
+from mesh_backends import ask, free_port
 
 
 def port(target: int, host_port: int, protocol: str = "tcp", host_ip: str = "127.0.0.2") -> PublishedPort:
@@ -23,3 +29,22 @@ def test_running_containers_tcp_ports_map_to_their_own_address() -> None:
         Backend("127.0.0.2", 32771): Backend("172.18.0.3", 443),
     }
     assert shortcuts_of([]) == {}
+
+
+async def test_the_follower_gives_both_meshes_the_listed_containers_shortcuts(named_servers) -> None:
+    (container,) = await named_servers(1)
+    published = ("127.0.0.1", free_port())  # nothing listens there: only the shortcut answers
+    mesh, vip_mesh = Mesh(), Mesh()
+    follower = MeshFollower(cast(ManagerClient, None), "node-1", "127.0.0.1", mesh, vip_mesh, VipInterface("test"), 1.0)
+    front = ("127.0.0.5", free_port("127.0.0.5"), "tcp")
+    try:
+        await mesh.apply({front: [published]})
+        listed = [ContainerInfo("a", "t1", running=True, ports=[port(container.port, published[1], host_ip="127.0.0.1")], ip="127.0.0.1")]
+        follower.containers_listed(listed)
+        assert vip_mesh.shortcuts == {published: container.address}
+        assert (await ask(front[:2])) == "b0:hi"
+        follower.containers_listed([])
+        assert mesh.shortcuts == {} and vip_mesh.shortcuts == {}
+    finally:
+        await mesh.close()
+        await vip_mesh.close()
