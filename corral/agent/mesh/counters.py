@@ -16,7 +16,7 @@ class MeshCounters:
     connections: int = 0  # TCP connections accepted; UDP sessions opened (a new client address)
     received_bytes: int = 0  # from clients
     sent_bytes: int = 0  # to clients
-    retries: int = 0  # a backend tried after another one failed (refused, timed out, closed unanswered)
+    retries: int = 0  # a backend (or its published address after its shortcut) tried after another failed (refused, timed out, closed unanswered)
     errors: int = 0  # connections (datagrams for UDP) dropped because no backend could take them
 
     def add(self, other: "MeshCounters") -> None:
