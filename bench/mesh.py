@@ -256,7 +256,10 @@ def main() -> None:
           "each request is a new connection (busybox httpd closes)")
     for profile, (threads, connections) in profiles.items():
         print(f"\n{profile}: wrk -t{threads} -c{connections}")
-        print(f"{'scenario':16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'+p50 ms':>8} {'+p99 ms':>8} {'errors':>6} {'relay CPU ms/req':>16}")
+        print(
+            f"{'scenario':16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'+p50 ms':>8} {'+p99 ms':>8} "
+            f"{'errors':>6} {'relay CPU ms/req':>16}"
+        )
         for name, f in results[profile].items():
             print(
                 f"{name:16} {f['rps']:8.0f} {f['p50_ms']:8.2f} {f['p99_ms']:8.2f} {f['throughput_ratio']:6.2f} "

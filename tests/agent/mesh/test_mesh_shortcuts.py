@@ -39,7 +39,8 @@ async def test_the_follower_gives_both_meshes_the_listed_containers_shortcuts(na
     front = ("127.0.0.5", free_port("127.0.0.5"), "tcp")
     try:
         await mesh.apply({front: [published]})
-        listed = [ContainerInfo("a", "t1", running=True, ports=[port(container.port, published[1], host_ip="127.0.0.1")], ip="127.0.0.1")]
+        exposed = port(container.port, published[1], host_ip="127.0.0.1")
+        listed = [ContainerInfo("a", "t1", running=True, ports=[exposed], ip="127.0.0.1")]
         follower.containers_listed(listed)
         assert vip_mesh.shortcuts == {published: container.address}
         assert (await ask(front[:2])) == "b0:hi"
