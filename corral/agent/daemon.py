@@ -320,6 +320,8 @@ class Agent:
         # in that list yet: treat it as still in flight for this round.
         busy_before = set(self._busy)
         containers = await self.engine.list()
+        if self.routing is not None:
+            self.routing.containers_listed(containers)
         tasks = list(self.tasks.values())
         self._watch_health(tasks, containers)
         health = {task_id: monitor.view() for task_id, monitor in self._health.items()}
