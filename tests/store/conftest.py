@@ -27,7 +27,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite://{tmp_path}/store.db"
     cluster: EtcdCluster = request.getfixturevalue("etcd")
-    return f"{cluster.url}/test{next(_prefixes)}"
+    return cluster.store_url(f"test{next(_prefixes)}")
 
 
 @pytest.fixture

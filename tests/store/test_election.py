@@ -13,7 +13,7 @@ from tests.etcd_server import EtcdCluster
 
 
 async def test_one_leader_a_lapsed_term_is_fenced_off(etcd: EtcdCluster) -> None:
-    url = f"{etcd.url}/election-a"
+    url = etcd.store_url("election-a")
     a, b = await open_store(url), await open_store(url)
     try:
         first, second = a.election(2.0), b.election(2.0)

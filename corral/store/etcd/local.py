@@ -22,6 +22,11 @@ import httpx
 MEMBERS_FILE = "members.json"
 # Short raft timings: every member is on this machine. The leader lease (2 s) is longer than an etcd election.
 TIMINGS = ("--heartbeat-interval", "50", "--election-timeout", "500")
+# Above etcd's defaults (128 ops, 1.5 MiB), so that a batch of the manager's writes (corral/manager/plan.py BATCH: 2,000
+# tasks of 1-2 KB) is one Txn, one raft round and one fsync, not sixteen one after the other (docs/performance.md,
+# "The etcd backend's write batches"); below etcd's advice of 10 MB per request. The store learns them from `url`.
+MAX_TXN_OPS = 2048
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 
 class EtcdNotInstalled(RuntimeError):
@@ -56,6 +61,8 @@ class EtcdCluster:
     members: list[EtcdMember]
     root: Path
     extra: list[str] = field(default_factory=list)
+    max_txn_ops: int = MAX_TXN_OPS
+    max_request_bytes: int = MAX_REQUEST_BYTES
 
     @staticmethod
     def at(root: Path, size: int, extra: list[str] | None = None) -> "EtcdCluster":
@@ -74,8 +81,14 @@ class EtcdCluster:
 
     @property
     def url(self) -> str:
-        """The corral store URL of the whole cluster."""
-        return "etcd://" + ",".join(member.client for member in self.members)
+        """The corral store URL of the whole cluster, with the limits its members were started with."""
+        return self.store_url()
+
+    def store_url(self, prefix: str = "") -> str:
+        """The corral store URL of the whole cluster under `prefix` (default: corral's), with the members' limits."""
+        hosts = ",".join(member.client for member in self.members)
+        path = f"/{prefix.strip('/')}" if prefix.strip("/") else ""
+        return f"etcd://{hosts}{path}?max-txn-ops={self.max_txn_ops}&max-request-bytes={self.max_request_bytes}"
 
     def start(self, member: EtcdMember) -> None:
         """Start one member (again, with its data dir, if it ran before: etcd then ignores the --initial-* flags)."""
@@ -90,7 +103,8 @@ class EtcdCluster:
                     "--listen-client-urls", f"http://{member.client}", "--advertise-client-urls", f"http://{member.client}",
                     "--listen-peer-urls", f"http://127.0.0.1:{member.peer_port}",
                     "--initial-advertise-peer-urls", f"http://127.0.0.1:{member.peer_port}",
-                    "--initial-cluster", initial, "--initial-cluster-state", "new", *TIMINGS, *self.extra,
+                    "--initial-cluster", initial, "--initial-cluster-state", "new", *TIMINGS,
+                    "--max-txn-ops", str(self.max_txn_ops), "--max-request-bytes", str(self.max_request_bytes), *self.extra,
                 ],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # a Ctrl-C reaches `corral up`, which stops it
             )
