@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "/corral/"
 ETCD_MAX_TXN_OPS = 128  # etcd's defaults (--max-txn-ops, --max-request-bytes)
 ETCD_MAX_REQUEST_BYTES = 1_572_864
-CHUNKS_AT_ONCE = 8  # Txns of one txn_each batch in flight together (each on its own pooled connection)
 RANGE_PAGE = 5_000  # keys per Range call when listing
 WATCH_RETRY = 0.2  # seconds between tries to resume a watch whose member went away
 WATCH_PATIENCE = 10.0  # seconds without any member before a watch gives up (WatchExpired: list again)
@@ -164,28 +163,12 @@ class EtcdStore(Store):
         for op in ops:
             txns.encode(op)  # a value that cannot be stored refuses the whole call before any part is written
         groups = txns.chunks(ops, self._max_ops, self.settings.max_bytes - len(self._prefix) * 2)
-        if len(groups) > 1 and txns.disjoint(ops, groups):
-            # Independent chunks go at once (at most CHUNKS_AT_ONCE): etcd commits the proposals that arrive together in
-            # one raft round and one fsync, where one after the other each waits for its own. Every chunk is awaited,
-            # also when one fails, so that nothing of the call is still in flight when it returns or raises.
-            limit = asyncio.Semaphore(CHUNKS_AT_ONCE)
-
-            async def send(group: list[int]) -> tuple[int, list[int]]:
-                async with limit:
-                    return await self._each([ops[at] for at in group])
-
-            outcomes = await asyncio.gather(*(send(group) for group in groups), return_exceptions=True)
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    raise outcome
-            done = [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
-        else:  # one chunk, or chunks sharing a key: in order, each after the one before has landed
-            done = [await self._each([ops[at] for at in group]) for group in groups]
         revision, skipped = 0, []
-        for group, (written, left_out) in zip(groups, done, strict=True):
+        for group in groups:  # one after the other: sending them at once was no faster (docs/performance.md, etcd's batches)
+            written, left_out = await self._each([ops[at] for at in group])
             revision = max(revision, written)
             skipped += [group[at] for at in left_out]
-        return revision or await self.revision(), sorted(skipped)
+        return revision or await self.revision(), skipped
 
     async def _each(self, ops: list[Op]) -> tuple[int, list[int]]:
         keys = list(dict.fromkeys(op.key for op in ops))

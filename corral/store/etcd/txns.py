@@ -13,7 +13,7 @@ one write per key and the compares they need:
   it judged, in case they moved meanwhile.
 
 `chunks` splits a txn_each batch to fit etcd's limits (--max-txn-ops, --max-request-bytes): its ops are
-independent, so each chunk is its own transaction; chunks that share no key (`disjoint`) may be sent at once. An all-or-nothing `txn` is never split: one that does
+independent, so each chunk is its own transaction. An all-or-nothing `txn` is never split: one that does
 not fit is refused (TooLarge) naming the limit.
 """
 
@@ -120,16 +120,6 @@ def chunks(ops: Sequence[Op], max_ops: int, max_bytes: int) -> list[list[int]]:
     if current:
         groups.append(current)
     return groups
-
-
-def disjoint(ops: Sequence[Op], groups: list[list[int]]) -> bool:
-    """Whether no key has ops in two of `groups` (then the groups' Txns may go in any order, or at once)."""
-    owner: dict[str, int] = {}
-    for number, group in enumerate(groups):
-        for at in group:
-            if owner.setdefault(ops[at].key, number) != number:
-                return False
-    return True
 
 
 def refuse_if_too_large(txn: EtcdTxn, prefix: bytes, max_ops: int, max_bytes: int) -> None:
