@@ -12,6 +12,13 @@ the agent settle, then samples for `--seconds`:
   its peak (VmHWM), with its child processes' RSS if it has any;
 - its CPU (user + system ticks over the window) as a share of one core.
 
+With `--engine docker --proxy-seconds S`, the service also publishes a port
+on the routing mesh, and after the idle window `wrk` sends HTTP requests to
+it on loopback for S seconds (`--proxy-connections`, default 8): every one
+goes through the agent's mesh proxy to one of the 20 busybox replicas. The
+agent's RSS and CPU are sampled the same way while it proxies (goal: RSS
+under 60 MB).
+
 The baseline is measured in the same run over the same window: a bare
 `python -c "import asyncio; asyncio.run(...sleep...)"` process (what any
 asyncio daemon pays before its own code). Then what imports alone cost:
@@ -21,9 +28,11 @@ loads) and one that only imports `corral.agent.daemon`.
     .venv/bin/python bench/agent.py                       # 20 tasks, 30 s window
     .venv/bin/python bench/agent.py --tasks 20 --seconds 60
     flock /tmp/corral-e2e.lock .venv/bin/python bench/agent.py --engine docker --probe-interval 5   # 20 busybox containers
+    flock /tmp/corral-e2e.lock .venv/bin/python bench/agent.py --engine docker --probe-interval 5 --proxy-seconds 20
 
 The last line printed is one JSON object with the figures. Goals (issue 21):
-RSS under 40 MB (10^6 bytes) and CPU under 1% of a core.
+RSS under 40 MB (10^6 bytes) and CPU under 1% of a core idle, RSS under 60 MB
+while proxying.
 """
 
 import argparse
@@ -35,11 +44,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
 from cluster import free_port, stop  # bench/cluster.py: the same manager, stopped the same way
+from mesh import wrk  # bench/mesh.py: the same load, parsed the same way
 from corral.pki import client_context
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +117,17 @@ def watch(pids: dict[str, int], seconds: float) -> dict[str, dict[str, float]]:
     }
 
 
+def proxying(pid: int, url: str, seconds: int, connections: int) -> dict[str, float]:
+    """The agent's RSS and CPU while wrk sends requests to `url` (a port on its mesh) for `seconds`."""
+    wait_for(lambda: httpx.get(url, timeout=2).status_code == 200, 60, f"{url} to answer through the mesh")
+    with ThreadPoolExecutor(1) as pool:
+        load = pool.submit(wrk, url, 1, connections, seconds)
+        time.sleep(1.0)  # wrk's connections open
+        figures = watch({"agent": pid}, seconds - 2)["agent"]
+        run = load.result()
+    return {**figures, "rps": run.rps, "p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "errors": float(run.errors)}
+
+
 def import_rss(module: str) -> float:
     """RSS (MB) of a Python process that imports `module` and nothing else."""
     code = f"import {module}; print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])"
@@ -113,8 +135,10 @@ def import_rss(module: str) -> float:
     return int(done.stdout.strip()) * 1024 / 1e6
 
 
-def compose(tasks: int, probe_interval: float) -> str:
+def compose(tasks: int, probe_interval: float, published: int | None = None) -> str:
     text = f"services:\n  idle:\n    image: corral-demo:latest\n    deploy: {{replicas: {tasks}}}\n"
+    if published is not None:  # on the routing mesh: the agent proxies this port to the replicas
+        text += f"    ports: [\"{published}:8080\"]\n"
     if probe_interval > 0:  # the agent probes each replica over HTTP from outside (busybox httpd serves :8080)
         text += f"    x-corral-healthcheck: {{http: {{port: 8080, path: /}}, interval: {probe_interval}s}}\n"
     return text
@@ -138,6 +162,9 @@ def main() -> None:
                         help="with --engine docker: an HTTP health check on every replica every this many seconds (0: none)")
     parser.add_argument("--py-spy", metavar="FILE", help="record the agent with py-spy (raw format) over the sampling window")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to wait after every task runs, before sampling")
+    parser.add_argument("--proxy-seconds", type=int, default=0,
+                        help="with --engine docker: then sample while wrk sends requests through the mesh for this long (0: not)")
+    parser.add_argument("--proxy-connections", type=int, default=8, help="wrk's connections while proxying")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="corral-bench-agent-"))
     procs: list[subprocess.Popen] = []
@@ -145,6 +172,10 @@ def main() -> None:
     cluster_id = None
     if args.probe_interval > 0 and args.engine != "docker":
         raise SystemExit("--probe-interval needs --engine docker (hollow containers serve nothing)")
+    if args.proxy_seconds > 0 and (args.engine != "docker" or shutil.which("wrk") is None):
+        raise SystemExit("--proxy-seconds needs --engine docker (a hollow agent runs no mesh) and wrk")
+    published = free_port() if args.proxy_seconds > 0 else None
+    proxy: dict[str, float] = {}
     try:
         port = free_port()
         url = f"https://127.0.0.1:{port}"
@@ -165,7 +196,7 @@ def main() -> None:
             )
             procs.append(agent)
             wait_for(lambda: api.get("/v1/info").json()["nodes"] >= 1, 60, "the agent to join")
-            api.post("/v1/stacks/bench/deploy", json={"compose": compose(args.tasks, args.probe_interval)}).raise_for_status()
+            api.post("/v1/stacks/bench/deploy", json={"compose": compose(args.tasks, args.probe_interval, published)}).raise_for_status()
 
             def all_running() -> bool:
                 if agent.poll() is not None:
@@ -187,11 +218,17 @@ def main() -> None:
                      "--format", "raw", "-o", args.py_spy], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 ))
             figures = watch({"agent": agent.pid, "baseline": baseline.pid}, args.seconds)
+            if published is not None:
+                proxy = proxying(agent.pid, f"http://127.0.0.1:{published}/", args.proxy_seconds, args.proxy_connections)
         imports = {"import_cli_mb": import_rss("corral.cli.main"), "import_agent_mb": import_rss("corral.agent.daemon"),
                    "import_asyncio_mb": import_rss("asyncio")}
         a, b = figures["agent"], figures["baseline"]
         print(f"agent:    RSS {a['rss_mb']:.1f} MB (peak {a['peak_rss_mb']:.1f}, children {a['children_rss_mb']:.1f}), CPU {a['cpu_pct']:.2f}% of a core")
         print(f"baseline: RSS {b['rss_mb']:.1f} MB (bare python + asyncio), CPU {b['cpu_pct']:.2f}%")
+        if proxy:
+            print(f"proxying: RSS {proxy['rss_mb']:.1f} MB (peak {proxy['peak_rss_mb']:.1f}), CPU {proxy['cpu_pct']:.1f}% of a core, "
+                  f"{proxy['rps']:.0f} requests/s through the mesh (wrk -c{args.proxy_connections}, p99 {proxy['p99_ms']:.1f} ms, "
+                  f"{proxy['errors']:.0f} errors)")
         print(f"imports alone: corral.cli.main {imports['import_cli_mb']:.1f} MB, corral.agent.daemon {imports['import_agent_mb']:.1f} MB, "
               f"asyncio {imports['import_asyncio_mb']:.1f} MB")
         result = {
@@ -201,6 +238,9 @@ def main() -> None:
             "rss_ratio": a["rss_mb"] / b["rss_mb"], **imports,
             "rss_goal_met": a["rss_mb"] < 40, "cpu_goal_met": a["cpu_pct"] < 1,
         }
+        if proxy:
+            result.update({f"proxy_{key}": value for key, value in proxy.items()})
+            result["proxy_rss_goal_met"] = proxy["rss_mb"] < 60
         print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}))
     finally:
         for proc in reversed(procs):

@@ -16,8 +16,11 @@ wall time at the median.
     .venv/bin/python bench/cli.py
     .venv/bin/python bench/cli.py --runs 20
     PYTHONPATH=/tmp/old-checkout .venv/bin/python bench/cli.py --entry app   # an older corral (its CLI's entry was `app`)
+    git archive main | tar -x -C /tmp/main-tree && .venv/bin/python bench/cli.py --baseline /tmp/main-tree
 
 The CLI runs in a temporary directory, so PYTHONPATH (not this checkout) decides which corral it imports.
+`--baseline DIR` adds DIR's `corral --help` and `corral service ls` (PYTHONPATH=DIR) to the same rounds, so a
+change is compared with the code before it on the same loaded machine, turn by turn.
 
 The last line printed is one JSON object with the figures.
 """
@@ -69,6 +72,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10, help="counted runs of each command (median of these)")
     parser.add_argument("--services", type=int, default=10, help="services `service ls` lists")
     parser.add_argument("--entry", default="run", help="the function of corral.cli.main the `corral` script calls")
+    parser.add_argument("--baseline", type=Path, help="a checkout of other corral code whose CLI runs in the same rounds")
     args = parser.parse_args()
     if shutil.which("docker") is None:
         raise SystemExit("docker is needed for the baseline (`docker version`)")
@@ -103,17 +107,24 @@ def main() -> None:
             "docker version": ["docker", "version"],
             "python -c pass": [sys.executable, "-c", "pass"],
         }
+        envs = {name: cli_env for name in commands}
+        if args.baseline is not None:
+            baseline_env = {**cli_env, "PYTHONPATH": str(args.baseline.resolve())}
+            for name in ("corral --help", "corral service ls"):
+                commands[f"baseline {name[7:]}"] = commands[name]
+                envs[f"baseline {name[7:]}"] = baseline_env
         walls: dict[str, list[float]] = {name: [] for name in commands}
         cpus: dict[str, list[float]] = {name: [] for name in commands}
         for round_ in range(args.runs + 1):  # round 0: the warm-up, not counted
             for name, command in commands.items():
-                wall, cpu, _ = run_once(command, cli_env, work)
+                wall, cpu, _ = run_once(command, envs[name], work)
                 if round_:
                     walls[name].append(wall)
                     cpus[name].append(cpu)
         figures: dict[str, dict[str, float]] = {}
         docker = statistics.median(walls["docker version"])
-        print(f"{args.runs} runs each, in turn; {args.services} services listed; goal: corral commands under {GOAL_S * 1000:.0f} ms")
+        print(f"{args.runs} runs each, in turn; {args.services} services listed; goal: corral commands under {GOAL_S * 1000:.0f} ms; "
+              f"load average {os.getloadavg()[0]:.2f}")
         print(f"{'command':<20} {'wall median':>12} {'wall min-max':>16} {'cpu median':>11} {'x docker':>9}")
         for name in commands:
             wall = statistics.median(walls[name])
@@ -127,8 +138,10 @@ def main() -> None:
             "runs": args.runs, "services": args.services, "goal_s": GOAL_S,
             "help_s": figures["corral --help"]["wall_median_s"], "service_ls_s": figures["corral service ls"]["wall_median_s"],
             "docker_version_s": figures["docker version"]["wall_median_s"], "python_floor_s": figures["python -c pass"]["wall_median_s"],
-            "commands": figures,
+            "commands": figures, "loadavg": os.getloadavg()[0],
         }
+        if args.baseline is not None:
+            result["baseline"] = str(args.baseline)
         print(json.dumps(result))
     finally:
         if manager is not None:

@@ -308,7 +308,7 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
         stop_event.set()
         await sampler
         whole_tasks = []
-        for _ in range(3):
+        for _ in range(args.whole_tasks):
             began_whole = time.perf_counter()
             (await api.get("/v1/tasks", timeout=120)).raise_for_status()
             whole_tasks.append(time.perf_counter() - began_whole)
@@ -402,6 +402,7 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=3.0, help="how long the idle baseline is sampled")
     parser.add_argument("--sample-pause", type=float, default=1.0, help="pause between two rounds of latency samples (a monitor polling once a second)")
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--whole-tasks", type=int, default=3, help="times GET /v1/tasks whole is timed after the run (each is minutes at 1,000,000 tasks)")
     parser.add_argument("--py-spy", metavar="FILE", help="record the manager with py-spy into FILE")
     parser.add_argument("--py-spy-format", default="speedscope", choices=["speedscope", "flamegraph", "raw"])
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, store)")

@@ -8,14 +8,24 @@ duration against:
 - mesh-1:      the mesh (`python -m corral.agent.mesh`, its own process) to that one container;
 - mesh-N:      the mesh to all N containers (round robin);
 - the same two with the uvloop event loop (`--loop uvloop`), when uvloop is installed;
+- mesh-1-shortcut, mesh-N-shortcut: uvloop, and each published backend's container
+  address given as a shortcut (`--shortcut`), as the agent learns them from the
+  engine: the mesh connects to the container on its bridge, not through Docker's
+  userland proxy (what the agent runs);
 - kernel-1, kernel-N: the mesh's kernel data path (iptables DNAT, chain
   CORRAL-MESH-b<id><n>, removed when the mesh stops), when run as root.
 
 Each scenario runs loaded (`--threads`, `--connections`: throughput) and
 light (one connection: the latency the mesh adds, without the queueing of
-a saturated 2-core machine). Every scenario runs `--repeat` times, interleaved so that noise from other
-work on the machine falls on all of them alike; the figures are medians.
-Ratios and added p99 compare each scenario with `direct` of the same run.
+a saturated 2-core machine). Every scenario runs `--repeat` times, each run
+right after a run of `direct`: on a shared machine whose load swings by a
+factor of several within a minute, the ratio and the added p50/p99 are
+medians over those adjacent pairs (a median of each scenario's runs against a
+median of direct's would compare moments of different load). req/s, p50 and
+p99 are medians of each scenario's own runs.
+"relay CPU ms/req" is the user+system CPU of the relays on the path (the mesh
+processes and the containers' docker-proxy) per request: the cost a scenario
+adds, which the machine's other load does not change the way it changes req/s.
 
 What is measured, honestly: busybox httpd answers `Connection: close` and
 forks per connection, so every request is a new TCP connection (wrk
@@ -24,6 +34,7 @@ loopback; the mesh adds one accept, one connect and one relay per request.
 
     .venv/bin/python bench/mesh.py
     .venv/bin/python bench/mesh.py --threads 2 --connections 8 --duration 5 --repeat 5
+    .venv/bin/python bench/mesh.py --variants uvloop,shortcut,kernel --duration 3 --repeat 5
 
 The last line printed is one JSON object with the figures.
 """
@@ -39,7 +50,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -50,14 +61,17 @@ IMAGE = "corral-demo:latest"
 
 @dataclass(frozen=True)
 class Run:
+    requests: int
     rps: float
     p50_ms: float
     p99_ms: float
     errors: int
+    relay_cpu_ms: float = 0.0  # CPU of the relays on the path (mesh processes, docker-proxy) per request
 
 
-def start_containers(count: int, label: str) -> list[int]:
-    ports = []
+def start_containers(count: int, label: str) -> tuple[list[int], list[str]]:
+    """Published ports, and each container's own address on its bridge."""
+    ports, own = [], []
     for _ in range(count):
         cid = subprocess.run(
             ["docker", "run", "-d", "-p", "127.0.0.1::8080", "--label", label, IMAGE],
@@ -65,9 +79,14 @@ def start_containers(count: int, label: str) -> list[int]:
         ).stdout.strip()
         out = subprocess.run(["docker", "port", cid, "8080"], check=True, capture_output=True, text=True).stdout
         ports.append(int(out.splitlines()[0].rsplit(":", 1)[1]))
+        ip = subprocess.run(
+            ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", cid],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()
+        own.append(f"{ip}:8080")
     for port in ports:
         wait_http(f"http://127.0.0.1:{port}/")
-    return ports
+    return ports, own
 
 
 def remove_containers(label: str) -> None:
@@ -111,6 +130,41 @@ def start_mesh(backends: list[int], *options: str) -> tuple[subprocess.Popen[str
     return proc, port
 
 
+def relay_pids(meshes: list[subprocess.Popen[str]], ports: list[int]) -> list[int]:
+    """The mesh processes and the docker-proxy of each published port: what relays a request between wrk and httpd."""
+    proxies = []
+    wanted = {str(port).encode() for port in ports}
+    for entry in Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit():
+                continue
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"docker-proxy" in argv[0] and any(a == b"-host-port" and v in wanted for a, v in zip(argv, argv[1:])):
+                proxies.append(int(entry.name))
+        except OSError:
+            continue
+    return [proc.pid for proc in meshes] + proxies
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total
+
+
+def measured(url: str, threads: int, connections: int, duration: int, relays: list[int]) -> Run:
+    """One wrk run, with the CPU the relays spent on it per request."""
+    before = cpu_ticks(relays)
+    run = wrk(url, threads, connections, duration)
+    spent_ms = (cpu_ticks(relays) - before) * 1000 / os.sysconf("SC_CLK_TCK")
+    return replace(run, relay_cpu_ms=round(spent_ms / max(run.requests, 1), 4))
+
+
 def wrk(url: str, threads: int, connections: int, duration: int) -> Run:
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
@@ -119,6 +173,7 @@ def wrk(url: str, threads: int, connections: int, duration: int) -> Run:
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return Run(
+        requests=int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
         rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         p50_ms=latency_ms(out, "50%"),
         p99_ms=latency_ms(out, "99%"),
@@ -147,18 +202,26 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--variants", default="asyncio,uvloop,shortcut,kernel",
+        help="which meshes to measure against direct (comma-separated; kernel only as root)",
+    )
     args = parser.parse_args()
+    wanted = set(args.variants.split(","))
 
     label = f"corral.bench.mesh={uuid.uuid4().hex[:8]}"
     loops = ["asyncio", "uvloop"] if has_uvloop() else ["asyncio"]
     meshes: list[subprocess.Popen[str]] = []
     try:
-        ports = start_containers(args.containers, label)
+        ports, own = start_containers(args.containers, label)
         urls = {"direct": f"http://127.0.0.1:{ports[0]}/"}
         variants = {loop: ["--loop", loop] for loop in loops}
+        variants["shortcut"] = [*variants[loops[-1]], *(f"--shortcut=127.0.0.1:{p}={o}" for p, o in zip(ports, own))]
         if os.geteuid() == 0 and shutil.which("iptables-restore"):
             variants["kernel"] = ["--data-path", "kernel"]
         for variant, options in variants.items():
+            if variant not in wanted:
+                continue
             for count in (1, len(ports)):
                 name = f"kernel-{count}" if variant == "kernel" else f"mesh-{count}-{variant}"
                 if variant == "kernel":  # one chain per mesh process
@@ -168,27 +231,39 @@ def main() -> None:
                 urls[name] = f"http://127.0.0.1:{port}/"
         profiles = {"loaded": (args.threads, args.connections), "light": (1, 1)}
         runs: dict[tuple[str, str], list[Run]] = {(p, name): [] for p in profiles for name in urls}
+        paired: dict[tuple[str, str], list[Run]] = {(p, name): [] for p in profiles for name in urls}  # direct just before
+        relays = relay_pids(meshes, ports)
         for round_ in range(args.repeat):
             for profile, (threads, connections) in profiles.items():
-                for name, url in urls.items():
-                    runs[profile, name].append(wrk(url, threads, connections, args.duration))
-                    print(f"round {round_ + 1} {profile:6} {name:16} {runs[profile, name][-1]}", file=sys.stderr)
+                for name, url in list(urls.items())[1:]:
+                    for scenario, target in (("direct", paired), (name, runs)):
+                        run = measured(urls[scenario], threads, connections, args.duration, relays)
+                        target[profile, name].append(run)
+                        print(f"round {round_ + 1} {profile:6} {scenario:16} {run}", file=sys.stderr)
+                runs[profile, "direct"] = [run for name in urls for run in paired[profile, name]]
     finally:
         for proc in meshes:
             proc.terminate()
             proc.wait(timeout=10)
         remove_containers(label)
 
-    results = {profile: summarize({name: runs[profile, name] for name in urls}) for profile in profiles}
-    print(f"{args.containers} containers, wrk -d{args.duration}s, median of {args.repeat} interleaved runs; "
+    results = {
+        profile: summarize({name: runs[profile, name] for name in urls}, {name: paired[profile, name] for name in urls})
+        for profile in profiles
+    }
+    print(f"{args.containers} containers, wrk -d{args.duration}s, median of {args.repeat} rounds, each scenario's run "
+          "right after a run of direct (ratio and added latency: medians over those pairs); "
           "each request is a new connection (busybox httpd closes)")
     for profile, (threads, connections) in profiles.items():
         print(f"\n{profile}: wrk -t{threads} -c{connections}")
-        print(f"{'scenario':16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'+p50 ms':>8} {'+p99 ms':>8} {'errors':>6}")
+        print(
+            f"{'scenario':16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'+p50 ms':>8} {'+p99 ms':>8} "
+            f"{'errors':>6} {'relay CPU ms/req':>16}"
+        )
         for name, f in results[profile].items():
             print(
                 f"{name:16} {f['rps']:8.0f} {f['p50_ms']:8.2f} {f['p99_ms']:8.2f} {f['throughput_ratio']:6.2f} "
-                f"{f['added_p50_ms']:8.2f} {f['added_p99_ms']:8.2f} {f['errors']:6d}"
+                f"{f['added_p50_ms']:8.2f} {f['added_p99_ms']:8.2f} {f['errors']:6d} {f['relay_cpu_ms']:16.3f}"
             )
     print(json.dumps({
         "benchmark": "mesh", "duration_s": args.duration, "repeat": args.repeat, "containers": args.containers,
@@ -196,23 +271,23 @@ def main() -> None:
     }))
 
 
-def summarize(runs: dict[str, list[Run]]) -> dict[str, dict]:
-    """Medians per scenario, and each compared with `direct`."""
-    medians = {
-        name: {
+def summarize(runs: dict[str, list[Run]], paired: dict[str, list[Run]]) -> dict[str, dict]:
+    """Medians per scenario, and each compared with the run of `direct` just before each of its runs."""
+    results: dict[str, dict] = {}
+    for name, rs in runs.items():
+        pairs = list(zip(paired[name], rs)) if name != "direct" else [(r, r) for r in rs]
+        results[name] = {
             "rps": statistics.median(r.rps for r in rs),
             "p50_ms": statistics.median(r.p50_ms for r in rs),
             "p99_ms": statistics.median(r.p99_ms for r in rs),
             "errors": sum(r.errors for r in rs),
+            "relay_cpu_ms": statistics.median(r.relay_cpu_ms for r in rs),
+            "throughput_ratio": round(statistics.median(r.rps / d.rps for d, r in pairs), 3),
+            "added_p50_ms": round(statistics.median(r.p50_ms - d.p50_ms for d, r in pairs), 3),
+            "added_p99_ms": round(statistics.median(r.p99_ms - d.p99_ms for d, r in pairs), 3),
         }
-        for name, rs in runs.items()
-    }
-    base = medians["direct"]
-    for figures in medians.values():
-        figures["throughput_ratio"] = round(figures["rps"] / base["rps"], 3)
-        figures["added_p50_ms"] = round(figures["p50_ms"] - base["p50_ms"], 3)
-        figures["added_p99_ms"] = round(figures["p99_ms"] - base["p99_ms"], 3)
-    return medians
+    return results
+
 
 if __name__ == "__main__":
     main()

@@ -9,7 +9,11 @@ from __future__ import annotations
 import shutil
 import signal
 import tempfile
+import time
 from pathlib import Path
+
+from corral.model.etcd_tls import EtcdTlsFiles
+from corral.pki.etcd_certs import ensure_etcd_certificates
 
 from corral.store.etcd.local import EtcdCluster as LocalEtcd
 from corral.store.etcd.local import EtcdMember
@@ -25,9 +29,14 @@ class EtcdCluster(LocalEtcd):
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_etcd(size: int = 1, extra: list[str] | None = None) -> EtcdCluster:
-    """Start `size` members on free loopback ports; the caller stops them (`stop`), in a finally."""
-    planned = LocalEtcd.at(Path(tempfile.mkdtemp(prefix="corral-etcd-")), size, extra)
-    cluster = EtcdCluster(planned.members, planned.root, planned.extra)
+def start_etcd(size: int = 1, extra: list[str] | None = None, tls: bool = True) -> EtcdCluster:
+    """Start `size` members on free loopback ports; the caller stops them (`stop`), in a finally.
+
+    TLS by default, as `corral up --managers N` runs them (client and peer certificates required; `cluster.url`
+    carries the client certificate's options); `tls=False`: plain HTTP, as an operator's own etcd may be."""
+    root = Path(tempfile.mkdtemp(prefix="corral-etcd-"))
+    files = ensure_etcd_certificates(EtcdTlsFiles(root / "tls"), time.time()) if tls else None
+    planned = LocalEtcd.at(root, size, extra, files)
+    cluster = EtcdCluster(planned.members, planned.root, planned.extra, tls=planned.tls)
     cluster.start_all()
     return cluster

@@ -100,6 +100,12 @@ class Agent:
         self.metrics.registry.register(MeshCollector(self.mesh_counters))
         self.metrics_listener: NodeListener | None = None  # /metrics for Prometheus (metrics.py)
 
+    def _engine_changed(self) -> None:
+        """The engine told of a change of one of this node's containers: reconcile, and bring the networks in line."""
+        self._wake.set()
+        if self.keeper is not None:
+            self.keeper.wake()
+
     def mesh_counters(self) -> dict[ServicePort, MeshCounters]:
         """What this node's mesh has carried per service port (none before the routes are known)."""
         return self.routing.counters() if self.routing is not None else {}
@@ -146,7 +152,7 @@ class Agent:
         await identity.pin(settings.manager_url, settings.token)
         if not identity.wants_certificate(settings.name, settings.manager_url):
             return await self.client.request("POST", "/v1/agent/register", json_body=body, token=settings.token)
-        body["csr"] = identity.request(settings.name)
+        body["csr"] = await identity.request(settings.name)
         if identity.certificate is not None:
             return await self.client.request("POST", "/v1/agent/register", json_body=body, token=settings.token)
         async with ManagerClient(settings.manager_url, timeout=30, verify=identity.join_context()) as joining:
@@ -165,7 +171,7 @@ class Agent:
         self.link.heartbeat_interval = registration.heartbeat_interval
         self.link.attach(self)
         self.registered.set()
-        self._loops.append(asyncio.create_task(self.engine.follow(self._wake.set, self.clock), name=f"{self.prefix} engine events"))
+        self._loops.append(asyncio.create_task(self.engine.follow(self._engine_changed, self.clock), name=f"{self.prefix} engine events"))
         if self.settings.mesh and self.settings.engine != "hollow":
             # iptables chains are per node: several agents of a local cluster share one host
             chains = hashlib.sha1(f"{registration.cluster_id}/{self.settings.name}".encode()).hexdigest()[:11]
@@ -314,6 +320,8 @@ class Agent:
         # in that list yet: treat it as still in flight for this round.
         busy_before = set(self._busy)
         containers = await self.engine.list()
+        if self.routing is not None:
+            self.routing.containers_listed(containers)
         tasks = list(self.tasks.values())
         self._watch_health(tasks, containers)
         health = {task_id: monitor.view() for task_id, monitor in self._health.items()}

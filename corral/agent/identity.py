@@ -15,26 +15,32 @@ connections with the new certificate.
 A fleet of nodes in one process shares one identity: its first node's
 certificate. Over plain HTTP (a manager started with `--insecure`, on
 loopback only) there is nothing to pin and no certificate.
+
+The agent never loads `cryptography` (about 9.5 MiB resident, for work done
+at join and renewal): the CA's digest is `hashlib` over `ssl`'s DER, and the
+key, the requests and a certificate's validity are made and read by a
+short-lived child process (`python -m corral.pki.node_key`).
 """
 
+import asyncio
+import hashlib
+import json
 import logging
 import shutil
 import ssl
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from corral.client import ApiError, ManagerClient
-from corral.pki import JoinToken, certificate_request, client_context, new_private_key, renewal_time
-from corral.pki.authority import private_key_pem
-from corral.pki.errors import InvalidJoinToken
+from corral.pki import JoinToken, client_context
+from corral.pki.errors import InvalidJoinToken, KeyMaterialError
 from corral.pki.files import write_private
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,29 @@ log = logging.getLogger(__name__)
 KEY_FILE = "node-key.pem"
 CERT_FILE = "node.pem"
 RETRY = 60.0  # seconds between renewal attempts that failed (a third of the lifetime is left to succeed)
+
+
+async def node_key(*args: str) -> dict[str, Any]:
+    """Run `python -m corral.pki.node_key ARGS` (a short-lived child: this process never loads cryptography) and
+    return the JSON it prints; KeyMaterialError with its message when it fails."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "corral.pki.node_key", *args,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await child.communicate()
+    if child.returncode != 0:
+        raise KeyMaterialError(err.decode(errors="replace").strip() or f"corral.pki.node_key {args[0]} exited with {child.returncode}")
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def pem_fingerprint(pem: bytes) -> str:
+    """sha256 of a PEM certificate's DER, lowercase hex (what a join token pins); ValueError if it is not one."""
+    try:
+        der = ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"not a PEM certificate: {err}") from None
+    return hashlib.sha256(der).hexdigest()
 
 
 async def fetch_pinned_ca(url: str, join_token: str, timeout: float = 10.0) -> bytes:
@@ -59,11 +88,11 @@ async def fetch_pinned_ca(url: str, join_token: str, timeout: float = 10.0) -> b
     if response.status_code != 200:
         raise ApiError(f"the manager at {url} serves no cluster CA (HTTP {response.status_code}): is it a corral manager?")
     try:
-        certificate = x509.load_pem_x509_certificate(response.content)
+        digest = pem_fingerprint(response.content)
     except ValueError:
         raise ApiError(f"the manager at {url} served no valid CA certificate") from None
     try:
-        token.verify_ca(certificate)
+        token.verify_ca_digest(digest)
     except InvalidJoinToken as err:
         raise ApiError(str(err), 401) from None
     return response.content
@@ -76,20 +105,12 @@ class NodeIdentity:
         self._temporary = state_dir is None  # removed when the agent stops: a new key at the next start
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="corral-node-"))
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        key_path = self.state_dir / KEY_FILE
-        if key_path.exists():
-            loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-            if not isinstance(loaded, ec.EllipticCurvePrivateKey):
-                raise ValueError(f"{key_path} is not an ECDSA key: remove it, the agent makes a new one")
-            self.key = loaded
-        else:
-            self.key = new_private_key()
-            write_private(key_path, private_key_pem(self.key))
-        # Made now, filled in by `pin` and `install`: the client made with it connects only after both.
+        # The key (KEY_FILE) is made by the first `request`. Made now, filled in by `pin` and `install`: the client made with it connects only after both.
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         self.ca_pem: bytes | None = None
         self.owner: str | None = None  # the node the certificate is for (a fleet's first node)
-        self.certificate: x509.Certificate | None = None
+        self.certificate: bytes | None = None  # PEM; its validity (epoch seconds) below
+        self.not_after = self.renew_at = 0.0
 
     def forget_temporary(self) -> None:
         """Remove the key and certificate files of a temporary state dir (the context keeps what it loaded)."""
@@ -124,10 +145,9 @@ class NodeIdentity:
         """Whether `node`'s registration should carry a request: over TLS, for the identity's own node (or the first)."""
         return urlsplit(url).scheme == "https" and self.owner in (None, node)
 
-    def request(self, node: str) -> str:
-        """A certificate signing request for `node` with this identity's key (PEM)."""
-        csr = certificate_request(self.key, node)
-        return csr.public_bytes(serialization.Encoding.PEM).decode()
+    async def request(self, node: str) -> str:
+        """A certificate signing request for `node` with this identity's key (PEM; the key is made the first time)."""
+        return str((await node_key("request", str(self.key_file), node))["csr"])
 
     def join_context(self) -> ssl.SSLContext:
         """A context trusting the CA without a client certificate: for a registration before there is one."""
@@ -136,21 +156,22 @@ class NodeIdentity:
 
     async def install(self, node: str, certificate_pem: str, client: ManagerClient) -> None:
         """Keep the certificate (0600) and present it from now on: the client's open connections are replaced."""
-        certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
         write_private(self.cert_file, certificate_pem.encode())
+        validity = await node_key("validity", str(self.cert_file))
         self.context.load_cert_chain(self.cert_file, self.key_file)
-        self.owner, self.certificate = node, certificate
+        self.owner, self.certificate = node, certificate_pem.encode()
+        self.not_after, self.renew_at = float(validity["not_after"]), float(validity["renew_at"])
         await client.reconnect()
 
     def renew_in(self) -> float:
         """Seconds until the certificate is two thirds through its life (0: now)."""
         assert self.certificate is not None
-        return max(0.0, renewal_time(self.certificate) - time.time())
+        return max(0.0, self.renew_at - time.time())
 
     async def renew(self, client: ManagerClient) -> None:
         """A new certificate for the owner node, asked for with the current one."""
         assert self.owner is not None
-        reply = await client.post("/v1/agent/renew", {"node": self.owner, "csr": self.request(self.owner)})
+        reply = await client.post("/v1/agent/renew", {"node": self.owner, "csr": await self.request(self.owner)})
         await self.install(self.owner, str(reply["certificate"]), client)
 
     async def keep_renewed(self, client: ManagerClient, sleep: Callable[[float], Awaitable[None]]) -> None:
@@ -162,7 +183,7 @@ class NodeIdentity:
             await sleep(self.renew_in())
             try:
                 await self.renew(client)
-                log.info("node %s: certificate renewed, valid until %s", self.owner, self.certificate.not_valid_after_utc)
+                log.info("node %s: certificate renewed, valid until %s", self.owner, time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.not_after)))
             except ApiError as err:
                 log.warning("node %s: certificate renewal failed (%s); retrying in %.0f s", self.owner, err, RETRY)
                 await sleep(RETRY)

@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from corral.pki.files import write_public
-from corral.pki.manager_certs import is_manager_certificate
+from corral.pki.peers import is_manager_peer
 
 DEFAULT_PORT = 7072
 
@@ -36,8 +36,7 @@ class ManagerOnlyProtocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn declares it
         super().connection_made(transport)
         ssl_object: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        if not der or not is_manager_certificate(der):
+        if ssl_object is None or not is_manager_peer(ssl_object.getpeercert()):
             transport.close()
 
 

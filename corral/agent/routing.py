@@ -11,6 +11,10 @@ long-polls it and serves:
   (`networks/keeper.py`: DNS responder, per-stack networks, isolation rules),
   whose DNS address goes on `lo` with the VIPs.
 
+The containers of this node are reached at their own addresses rather than
+through the engine's port forwarder (`shortcuts_of`, fed by the reconcile's
+listing of the engine): one relay per connection instead of two.
+
 Listeners that cannot be opened (a port already taken) are reported back to
 the manager, which shows them on the service.
 """
@@ -21,7 +25,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from corral.agent.clock import SYSTEM_CLOCK, Backoff, Clock
-from corral.agent.mesh import Mesh, MeshCounters
+from corral.agent.engines.base import ContainerInfo
+from corral.agent.mesh import Backend, Mesh, MeshCounters
 from corral.agent.mesh_metrics import ServicePort, by_service_port
 from corral.agent.vips import VipError, VipInterface
 from corral.client import ApiError, ManagerClient
@@ -60,6 +65,18 @@ def hosts_of(routes: Iterable[Mapping[str, Any]], stack: str) -> dict[str, str]:
     return hosts
 
 
+def shortcuts_of(containers: Iterable[ContainerInfo]) -> dict[tuple[str, int], tuple[str, int]]:
+    """Published TCP address -> the container's own address, for the running containers of this node (pure)."""
+    shortcuts: dict[tuple[str, int], tuple[str, int]] = {}
+    for container in containers:
+        if not container.running or not container.ip:
+            continue
+        for port in container.ports:
+            if port.protocol == "tcp" and port.host_ip and port.host_port:
+                shortcuts[Backend(port.host_ip, port.host_port)] = Backend(container.ip, port.target)
+    return shortcuts
+
+
 class MeshFollower:
     def __init__(
         self,
@@ -92,6 +109,12 @@ class MeshFollower:
     def counters(self) -> dict[ServicePort, MeshCounters]:
         """What the mesh has carried, per service port (mesh_metrics.py)."""
         return by_service_port(self.routes, self.address, self.mesh.counters(), self.vip_mesh.counters())
+
+    def containers_listed(self, containers: Iterable[ContainerInfo]) -> None:
+        """The engine's running containers, as just listed: the meshes reach them at their own addresses."""
+        shortcuts = shortcuts_of(containers)
+        self.mesh.set_shortcuts(shortcuts)
+        self.vip_mesh.set_shortcuts(shortcuts)
 
     def hosts(self, stack: str) -> dict[str, str]:
         return hosts_of(self.routes, stack)

@@ -24,12 +24,15 @@ import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corral.cli import trust
-from corral.client import ApiError, ManagerClient
+from corral.client import ApiError
 from corral.pki.tls import client_context
 from corral.pki.files import write_private
+
+if TYPE_CHECKING:
+    from corral.client import ManagerClient, PlainClient
 
 DEFAULT_MANAGER = "https://127.0.0.1:7070"
 ADMIN_TOKEN_FILE = "admin-token"  # what the manager writes in its data dir (corral/manager/access/tokens.py)
@@ -110,10 +113,24 @@ def verify_for(url: str) -> ssl.SSLContext | bool:
     return trust.verify_for(url)
 
 
-def client(manager: str | None, timeout: float = 30.0) -> ManagerClient:
+def client(manager: str | None, timeout: float = 30.0) -> "ManagerClient":
     """A client for the manager, with the token and CA found as the module's docstring says."""
+    from corral.client import ManagerClient  # httpx: not for the commands that use `plain_client`
+
+    return ManagerClient(**found(manager), timeout=timeout)
+
+
+def plain_client(manager: str | None, timeout: float = 30.0) -> "PlainClient":
+    """The blocking standard-library client of one-off listings (corral/client/plain.py), found as `client`'s."""
+    from corral.client import PlainClient
+
+    return PlainClient(**found(manager), timeout=timeout)
+
+
+def found(manager: str | None) -> dict[str, Any]:
+    """What either client is built with: the manager's `url`, the `token`, and what to `verify` it with."""
     url = manager_url(manager)
-    return ManagerClient(url, token=token_for(url), timeout=timeout, verify=verify_for(url))
+    return {"url": url, "token": token_for(url), "verify": verify_for(url)}
 
 
 def explain(err: ApiError, url: str) -> str:

@@ -21,7 +21,8 @@ from corral.agent.engines.hollow import HollowTiming
 from corral.agent.fleet import Fleet, FleetSettings
 from corral.agent.mesh.settings import DATA_PATHS, DataPath
 from corral.agent.settings import AgentSettings
-from corral.cli.output import console, fail
+from corral.cli import output
+from corral.cli.output import fail
 from corral.cli.output import duration as _duration
 from corral.client import ApiError
 from corral.compose.sizes import parse_bytes
@@ -29,7 +30,7 @@ from corral.manager.settings import ManagerSettings
 from corral.model import Resources
 from corral.model.limits import Limits
 from corral.model.errors import CorralError, InvalidSpec
-from corral.pki import CA_CERT_FILE, KeyMaterialError, load_or_create_ca
+from corral.pki import CA_CERT_FILE, KeyMaterialError
 
 DEFAULT_DATA_DIR = Path.home() / ".corral"
 
@@ -136,15 +137,33 @@ StoreOption = typer.Option(
 )
 
 
-def _store(value: str) -> str:
+EtcdCaOption = typer.Option(
+    None, "--etcd-cacert", envvar="CORRAL_ETCD_CACERT", help="TLS to etcd: the CA that signed the etcd members' certificates"
+)
+EtcdCertOption = typer.Option(
+    None, "--etcd-cert", envvar="CORRAL_ETCD_CERT", help="TLS to etcd: this manager's client certificate (etcd's --client-cert-auth)"
+)
+EtcdKeyOption = typer.Option(None, "--etcd-key", envvar="CORRAL_ETCD_KEY", help="TLS to etcd: the client certificate's private key")
+
+
+def _store(value: str, cacert: Path | None = None, cert: Path | None = None, key: Path | None = None) -> str:
+    """The store URL, with --etcd-cacert/--etcd-cert/--etcd-key folded in as its cacert/cert/key options."""
+    tls = [(name, path) for name, path in (("cacert", cacert), ("cert", cert), ("key", key)) if path is not None]
+    if tls and not value.startswith("etcd://"):
+        fail(f"--etcd-{tls[0][0]}: TLS to etcd needs an etcd store (--store etcd://HOST:PORT,...)")
     if not value:
         return ""
     if value.startswith("sqlite://"):
         return value
+    from urllib.parse import quote
+
     from corral.store.etcd import EtcdSettings  # the manager's imports, not `corral agent`'s (docs/performance.md)
 
+    if tls:
+        options = "&".join(f"{name}={quote(str(path.resolve()), safe='/')}" for name, path in tls)
+        value += ("&" if "?" in value else "?") + options
     try:
-        EtcdSettings.parse(value)
+        EtcdSettings.parse(value).verify()  # the TLS files too: refused before anything starts
     except InvalidSpec as err:
         fail(f"--store: {err.reason}")
     return value
@@ -305,6 +324,9 @@ def manager(
     autolock: bool = AutolockOption,
     unlock_key_file: Path | None = UnlockKeyFileOption,
     name: str = typer.Option("manager", "--name", help="this manager's name among the managers of one etcd store"),
+    etcd_cacert: Path | None = EtcdCaOption,
+    etcd_cert: Path | None = EtcdCertOption,
+    etcd_key: Path | None = EtcdKeyOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a manager (the control plane) in the foreground. The API is HTTPS with the cluster CA's certificate.
@@ -323,8 +345,8 @@ def manager(
         data_dir=data_dir, listen_host=host, listen_port=port, node_lease=_positive(node_lease, "--node-lease"),
         node_grace=_positive(node_grace, "--node-grace", zero=True),
         registry_listen=_registry_listen(registry_listen, no_registry),
-        service_network=_network(service_network), store_history=_history(store_history), store_url=_store(store), task_history=task_history,
-        limits=_limits(max_request_bytes, limit), name=name, **_advertise(advertise),
+        service_network=_network(service_network), store_history=_history(store_history), task_history=task_history,
+        store_url=_store(store, etcd_cacert, etcd_cert, etcd_key), limits=_limits(max_request_bytes, limit), name=name, **_advertise(advertise),
         cert_expiry=_duration(cert_expiry, "--cert-expiry"), unlock_key=_unlock_key(autolock, unlock_key_file),
         allow_bind=_allow_bind(allow_bind), allow_privileged=allow_privileged,
         **_tls(host, insecure, tls_cert, tls_key),
@@ -333,15 +355,15 @@ def manager(
     async def run() -> None:
         mgr = Manager(settings)
         ctx = await mgr.start()
-        console.print(f"corral manager {ctx.cluster_id} serving on {settings.url} (data in {data_dir})", highlight=False)
-        console.print(f"cluster CA: {settings.ca_file} (the CLI: CORRAL_CA or --ca; agents pin it by the join token)", highlight=False)
+        output.console.print(f"corral manager {ctx.cluster_id} serving on {settings.url} (data in {data_dir})", highlight=False)
+        output.console.print(f"cluster CA: {settings.ca_file} (the CLI: CORRAL_CA or --ca; agents pin it by the join token)", highlight=False)
         token_file = data_dir / TOKEN_FILE  # the token itself is never printed: this output often ends in a log
-        console.print(f"join token: in {token_file} (`corral join-token --data-dir {data_dir}` prints it)", highlight=False)
-        console.print(
+        output.console.print(f"join token: in {token_file} (`corral join-token --data-dir {data_dir}` prints it)", highlight=False)
+        output.console.print(
             f"add a node: corral agent --manager {settings.url} --name NAME --address ADDRESS --token-file {token_file}",
             highlight=False,
         )
-        console.print(f"the CLI: corral login {settings.url} --token-file {data_dir / 'admin-token'} --ca {settings.ca_file}", highlight=False)
+        output.console.print(f"the CLI: corral login {settings.url} --token-file {data_dir / 'admin-token'} --ca {settings.ca_file}", highlight=False)
         try:
             await _until_signalled()
         finally:
@@ -437,7 +459,7 @@ def agent(
         except ApiError as err:
             await node.client.close()
             fail(f"the manager refused node {name}: {err}" if err.status else str(err))
-        console.print(f"corral agent {name} ({address}) joined {manager_url}", highlight=False)
+        print(f"corral agent {name} ({address}) joined {manager_url}", flush=True)  # (plain: an agent loads no rich)
         try:
             await _until_signalled()
         finally:
@@ -454,9 +476,9 @@ async def _run_fleet(template: AgentSettings, fleet_settings: FleetSettings, fac
         await fleet.stop()
         fail(f"the manager refused a node of the fleet: {err}" if err.status else str(err))
     names = fleet_settings.names()
-    console.print(
+    print(
         f"corral agent fleet: {len(names)} {template.engine} nodes ({names[0]}..{names[-1]}) joined {template.manager_url}",
-        highlight=False,
+        flush=True,
     )
     try:
         await _until_signalled()
@@ -562,16 +584,16 @@ def up(
         try:
             for node in agents:
                 await node.start()
-            console.print(
+            output.console.print(
                 f"corral is up: {what}, {nodes} nodes ({agents[0].settings.address}..{agents[-1].settings.address}), data in {data_dir}",
                 highlight=False,
             )
             if data_dir.resolve() != DEFAULT_DATA_DIR.resolve():  # ~/.corral's admin token and CA: the CLI finds them itself
-                console.print(f"the CLI: corral login {settings.url} --token-file {data_dir / 'admin-token'} --ca {settings.ca_file}", highlight=False)
-            console.print("Press Ctrl-C (or send SIGTERM) to stop the cluster and its containers.")
+                output.console.print(f"the CLI: corral login {settings.url} --token-file {data_dir / 'admin-token'} --ca {settings.ca_file}", highlight=False)
+            output.console.print("Press Ctrl-C (or send SIGTERM) to stop the cluster and its containers.")
             await _until_signalled()
         finally:
-            console.print("stopping: agents and their containers", highlight=False)
+            output.console.print("stopping: agents and their containers", highlight=False)
             await asyncio.gather(*(node.stop(remove_containers=True) for node in agents), return_exceptions=True)
 
     runtime.tune()
@@ -623,7 +645,7 @@ def _up_managers(count: int, settings: ManagerSettings, store: str, manager_args
         scheme="https" if settings.tls else "http", registry=registry, store=store, manager_args=manager_args,
     )
     try:
-        ha_up.run(plan, serve, lambda line: console.print(line, highlight=False))
+        ha_up.run(plan, serve, lambda line: output.console.print(line, highlight=False))
     except (EtcdNotInstalled, ha_up.ManagerFailed, TimeoutError, RuntimeError, ValueError) as err:
         fail(str(err))
 
@@ -643,6 +665,7 @@ def join_token(
 ) -> None:
     """Print the join token agents need, read from the manager's data dir (it is not served over HTTP)."""
     from corral.manager.cluster import TOKEN_FILE, rotate_token
+    from corral.pki import load_or_create_ca  # (cryptography: not for `corral agent`, which shares this module)
 
     path = data_dir / TOKEN_FILE
     if rotate:

@@ -1,12 +1,14 @@
 """`corral service endpoints`: where a service's healthy replicas answer, and how the mesh serves it."""
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from corral.cli.output import ManagerOption, OutputOption, call, check_output, console, emit
-from corral.client import ManagerClient
+from corral.cli.output import ManagerOption, OutputOption, call, check_output, emit, rich_console
+
+if TYPE_CHECKING:
+    from corral.client import ManagerClient
 
 COLUMNS = [
     ("TASK", lambda r: r["task"][:12]),
@@ -32,18 +34,18 @@ def endpoints(
             _print_mesh(mesh)
         return
 
-    async def follow(client: ManagerClient) -> None:
+    async def follow(client: "ManagerClient") -> None:
         async for rows in client.stream(f"/v1/services/{service}/endpoints", watch="true"):
             if output == "json":
                 typer.echo(json.dumps(rows))
             else:
-                console.print(f"-- {len(rows)} endpoint(s)", highlight=False)
+                rich_console("console").print(f"-- {len(rows)} endpoint(s)", highlight=False)
                 emit(rows, output, COLUMNS)
 
     call(manager, follow)
 
 
-async def _fetch(client: ManagerClient, service: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+async def _fetch(client: "ManagerClient", service: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return await client.get(f"/v1/services/{service}/endpoints"), await client.get(f"/v1/services/{service}/mesh")
 
 
@@ -52,7 +54,7 @@ def _print_mesh(mesh: dict[str, Any]) -> None:
         where = f"{route['vip']}:{route['port']}/{route['protocol']} (by name)" if route["vip"] else (
             f"{route['port']}/{route['protocol']} on every node"
         )
-        console.print(f"mesh: {where} -> {len(route['backends'])} endpoint(s)", highlight=False)
+        rich_console("console").print(f"mesh: {where} -> {len(route['backends'])} endpoint(s)", highlight=False)
     for node, errors in mesh["errors"].items():
         for listener, error in errors.items():
-            console.print(f"mesh: node {node} cannot serve {listener}: {error}", style="yellow", highlight=False)
+            rich_console("console").print(f"mesh: node {node} cannot serve {listener}: {error}", style="yellow", highlight=False)

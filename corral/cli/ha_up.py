@@ -5,6 +5,8 @@ the PID it started, in the reverse order, when `corral up` stops:
 
 - an etcd cluster of N members (Debian's etcd-server) on loopback ports, data in DATA_DIR/etcd/eN (ports kept in
   DATA_DIR/etcd/members.json, so the next `corral up` brings the same cluster back); skipped with --store etcd://...;
+  over TLS, clients and peers alike, with an etcd CA of its own and certificates in DATA_DIR/etcd/tls (the managers'
+  store URL names the CA and their client certificate);
 - N managers on that etcd (`corral manager --store etcd://... --name mI --advertise URL`) on the --listen port and
   the N-1 ports after it: m1's data dir is DATA_DIR itself (where the CLI looks for the admin token and CA), mI's is
   DATA_DIR/managers/mI, given m1's cluster CA, join token and key-encryption key before its first start;
@@ -69,9 +71,14 @@ class HaPlan:
 
 def run(plan: HaPlan, serve: Callable[[str, str], None], say: Callable[[str], None]) -> None:
     """Start etcd and the managers, then `serve(manager_urls, join_token)` (the agents, until a signal); stop all after."""
+    from corral.model.etcd_tls import EtcdTlsFiles
+    from corral.pki.etcd_certs import ensure_etcd_certificates
     from corral.store.etcd.local import EtcdCluster
 
-    etcd = None if plan.store else EtcdCluster.at(plan.data_dir / "etcd", plan.managers)
+    etcd = None
+    if not plan.store:
+        tls = ensure_etcd_certificates(EtcdTlsFiles(plan.data_dir / "etcd" / "tls"), time.time())
+        etcd = EtcdCluster.at(plan.data_dir / "etcd", plan.managers, tls=tls)
     managers: list[ManagerProcess] = []
     try:
         if etcd is not None:

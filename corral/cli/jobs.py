@@ -1,12 +1,14 @@
 """`corral job run|runs`: run a job again, and its last runs with their outcome."""
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from corral.cli.output import ManagerOption, OutputOption, call, check_output, emit
-from corral.client import ManagerClient
+
+if TYPE_CHECKING:
+    from corral.client import ManagerClient
 
 app = typer.Typer(help="Jobs: services whose tasks run to completion.", no_args_is_help=True)
 
@@ -15,7 +17,7 @@ app = typer.Typer(help="Jobs: services whose tasks run to completion.", no_args_
 def run_job(service: str, manager: str | None = ManagerOption) -> None:
     """Run a job again (a new run with every completion to do)."""
 
-    async def run(client: ManagerClient) -> None:
+    async def run(client: "ManagerClient") -> None:
         result = await client.post(f"/v1/services/{service}/run", None)
         typer.echo(f"{service}: run {result['job_status']['run']} started")
 

@@ -7,21 +7,22 @@ Lines are written as they come and flushed within 50 ms, not per line, so a
 fast stream is not held up by one write call per line.
 """
 
-import asyncio
 import datetime
 import json
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 
 from corral.cli.output import ManagerOption, OutputOption, call, check_output, fail
-from corral.client import ManagerClient
-from corral.compose.durations import parse_duration
-from corral.model.errors import InvalidSpec
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from corral.client import ManagerClient
 
 task_app = typer.Typer(help="Tasks: one replica's container.", no_args_is_help=True)
 
@@ -31,6 +32,9 @@ FLUSH_AFTER = 0.05
 
 def parse_since(value: str, now: float) -> float:
     """Epoch seconds of `--since`: a duration ago (`10m`, `1h30m`, `90s`) or an RFC 3339 time."""
+    from corral.compose.durations import parse_duration  # corral.compose: not for every `corral service` command
+    from corral.model.errors import InvalidSpec
+
     try:
         return now - parse_duration(value, "--since")
     except InvalidSpec:
@@ -77,11 +81,13 @@ class Printer:
 
     def __init__(self, out: TextIO, err: TextIO) -> None:
         self.out, self.err = out, err
-        self._pending: asyncio.TimerHandle | None = None
+        self._pending: "asyncio.TimerHandle | None" = None
 
     def write(self, stream: TextIO, text: str) -> None:
         stream.write(text)
         if self._pending is None:
+            import asyncio  # imported by the running loop already: free here, not at every CLI start
+
             self._pending = asyncio.get_running_loop().call_later(FLUSH_AFTER, self.flush)
 
     def flush(self) -> None:
@@ -90,7 +96,7 @@ class Printer:
         self.err.flush()
 
 
-async def print_logs(client: ManagerClient, path: str, params: dict[str, Any], output: str, fmt: LineFormat) -> None:
+async def print_logs(client: "ManagerClient", path: str, params: dict[str, Any], output: str, fmt: LineFormat) -> None:
     printer = Printer(sys.stdout, sys.stderr)
     width = 0
     try:

@@ -21,6 +21,6 @@ def list_managers(output: str = OutputOption, manager: str | None = ManagerOptio
             ("NAME", lambda r: r["name"]),
             ("URL", lambda r: r["url"]),
             ("LEADER", lambda r: "*" if r["leader"] else ""),
-            ("HEALTH", lambda r: "healthy" if r["healthy"] else f"unreachable: {r['error']}"),
+            ("HEALTH", lambda r: "healthy" if r["healthy"] else f"unhealthy: {r['error']}"),
         ],
     )

@@ -1,10 +1,14 @@
 """`corral node ls|inspect|drain|activate|pause|label|rm`."""
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from corral.cli.output import ManagerOption, OutputOption, ago, call, check_output, emit_one, fail, size
 from corral.cli.pages import stream
-from corral.client import ManagerClient
+
+if TYPE_CHECKING:
+    from corral.client import ManagerClient
 
 app = typer.Typer(help="Nodes: the servers that run containers.", no_args_is_help=True)
 
@@ -69,7 +73,7 @@ def label(
 ) -> None:
     """Set or remove node labels (used by placement constraints)."""
 
-    async def run(client: ManagerClient) -> None:
+    async def run(client: "ManagerClient") -> None:
         node = await client.get(f"/v1/nodes/{name}")
         current = dict(node["labels"])
         for item in labels:

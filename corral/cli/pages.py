@@ -3,7 +3,8 @@
 A table's columns take their widths from the first page (and widen for a later page that needs more),
 so the first rows of 100,000 tasks show after one page, not after all of them. The JSON is the same
 text `--output json` always printed (`json.dumps(rows, indent=2)`), written a page at a time.
-Light imports only at module level (CLI start-up): the client and the output module come in `stream`.
+Light imports only at module level (CLI start-up): the client and the output module come in `stream`, which
+asks with the standard-library client (corral/client/plain.py): no httpx, no asyncio for a listing.
 """
 
 import json
@@ -12,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from corral.client import ManagerClient
+    from corral.client import ManagerClient, PlainClient
 
 Columns = Sequence[tuple[str, Callable[[dict[str, Any]], Any]]]
 GAP = "  "  # between two columns, as the tables of corral/cli/output.py
@@ -66,16 +67,16 @@ class StreamPrinter:
 
 def stream(manager: str | None, path: str, output: str, columns: Columns, **params: Any) -> None:
     """Print the listing at `path` (with `params` as filters) page by page."""
-    from corral.cli.output import call  # lazy: CLI start-up
+    from corral.cli.output import call_plain  # lazy: CLI start-up
 
     printer = StreamPrinter(output, columns)
 
-    async def run(client: "ManagerClient") -> None:
-        async for page in client.pages(path, **params):
+    def run(client: "PlainClient") -> None:
+        for page in client.pages(path, **params):
             printer.add(page)
         printer.end()
 
-    call(manager, run)
+    call_plain(manager, run)
 
 
 async def collect(client: "ManagerClient", path: str, **params: Any) -> list[Any]:

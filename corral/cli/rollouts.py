@@ -5,16 +5,16 @@ It only reads `GET /v1/services/{name}` (the service's update_status and
 running/desired counts); it decides nothing.
 """
 
-import asyncio
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from corral.cli.output import console, errors
-from corral.client import ManagerClient
+from corral.cli.output import rich_console
+
+if TYPE_CHECKING:
+    from corral.client import ManagerClient
 
 WatchOption = typer.Option(
     None, "--watch/--detach", help="follow the rollout until it converges (default on a terminal), or return at once"
@@ -57,8 +57,13 @@ def progress_of(service: dict[str, Any]) -> tuple[int, int, str]:
     return status["updated"], status["total"], status["state"].replace("_", " ")
 
 
-async def watch(client: ManagerClient, names: list[str], rolling_back: bool = False, interval: float = 0.5) -> bool:
+async def watch(client: "ManagerClient", names: list[str], rolling_back: bool = False, interval: float = 0.5) -> bool:
     """Follow the rollouts of `names`; prints how each ended. True when every one converged."""
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # rich: only a watch
+
+    console, errors = rich_console("console"), rich_console("errors")
     results: dict[str, Outcome] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[phase]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=not console.is_terminal) as progress:

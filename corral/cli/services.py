@@ -1,6 +1,6 @@
 """`corral service ls|ps|inspect|scale|update|rollback|promote|rm`."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -8,7 +8,9 @@ from corral.cli.jobs import RUN_COLUMNS, run_rows
 from corral.cli.pages import collect, stream
 from corral.cli.output import ManagerOption, OutputOption, ago, call, check_output, emit, emit_one, fail
 from corral.cli.rollouts import WatchOption, should_watch, watch
-from corral.client import ManagerClient
+
+if TYPE_CHECKING:
+    from corral.client import ManagerClient
 
 app = typer.Typer(help="Services: replicated containers.", no_args_is_help=True)
 
@@ -157,7 +159,7 @@ def scale(assignments: list[str] = typer.Argument(..., help="SERVICE=REPLICAS ..
             fail(f"invalid scale {item!r}: expected SERVICE=REPLICAS with a non-negative integer")
         wanted.append((name, int(count)))
 
-    async def run(client: ManagerClient) -> None:
+    async def run(client: "ManagerClient") -> None:
         for name, count in wanted:
             await client.post(f"/v1/services/{name}/scale", {"replicas": count})
             typer.echo(f"{name} scaled to {count}")
@@ -226,7 +228,7 @@ def _key_value(item: str) -> tuple[str, str]:
 
 
 def _change(manager: str | None, service: str, action: str, body: dict[str, Any] | None, follow: bool, rolling_back: bool = False) -> None:
-    async def run(client: ManagerClient) -> bool:
+    async def run(client: "ManagerClient") -> bool:
         result = await client.post(f"/v1/services/{service}/{action}", body)
         status = result.get("update_status") or {}
         typer.echo(f"{service}: version {result['version']}, {status.get('state', 'no rollout')}")
@@ -240,7 +242,7 @@ def _change(manager: str | None, service: str, action: str, body: dict[str, Any]
 def remove(services: list[str], manager: str | None = ManagerOption) -> None:
     """Remove services."""
 
-    async def run(client: ManagerClient) -> None:
+    async def run(client: "ManagerClient") -> None:
         for name in services:
             await client.request("DELETE", f"/v1/services/{name}")
             typer.echo(name)

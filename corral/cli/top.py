@@ -7,16 +7,17 @@ node top: the agents measure (the sum of their containers, CPU over their own tw
 corral/agent/node_usage.py), so one read is one sample; shown beside each node's capacity and reservations.
 """
 
-import asyncio
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from corral.cli.output import ManagerOption, OutputOption, call, check_output, emit, size
-from corral.client import ManagerClient
+
+if TYPE_CHECKING:
+    from corral.client import ManagerClient
 
 
 def with_cpu(now: list[dict[str, Any]], before: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -63,7 +64,9 @@ def service_top(
     check_output(output)
     path = f"/v1/services/{service}/top"
 
-    async def run(client: ManagerClient) -> None:
+    async def run(client: "ManagerClient") -> None:
+        import asyncio  # imported by `call`: free here, not at every CLI start
+
         before = {row["task"]: row for row in await client.get(path)}
         while True:
             await asyncio.sleep(1.0 if output == "json" else interval)
@@ -105,7 +108,9 @@ def node_top(
     """Show each node's CPU and memory: used now, reserved, capacity; refreshed until interrupted (--output json: once)."""
     check_output(output)
 
-    async def run(client: ManagerClient) -> None:
+    async def run(client: "ManagerClient") -> None:
+        import asyncio  # imported by `call`: free here, not at every CLI start
+
         while True:
             if _shown(await client.get("/v1/top/nodes", node=node), output, NODE_COLUMNS):
                 return

@@ -12,25 +12,17 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
+from corral.client.calls import PAGE, ApiError, ManagerList, authorization, error_answer, why_unreachable
 from corral.model.headers import LEADER_HEADER
 from corral.model.paging import CONTINUE_HEADER
 
-PAGE = 500  # items per page `pages` asks for (the manager allows 1 to 5,000)
+__all__ = ["PAGE", "ApiError", "ManagerClient"]
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
 
 
-class ApiError(Exception):
-    """The manager answered with an error, or could not be reached."""
-
-    def __init__(self, message: str, status: int = 0, path: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.path = path
-
-
-class ManagerClient:
+class ManagerClient(ManagerList):
     """`token`: sent as `Authorization: Bearer` on every call (an agent's node credential, see `use_token`).
 
     `url` may name several managers of one control plane, comma-separated: calls go to one of them, and move
@@ -40,27 +32,11 @@ class ManagerClient:
 
     def __init__(self, url: str, token: str | None = None, timeout: float = 30.0, verify: ssl.SSLContext | bool = True) -> None:
         """`verify`: the TLS context to check the manager with (the cluster CA; a node's certificate), as httpx takes it."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.urls = [each.strip().rstrip("/") for each in url.split(",") if each.strip()] or [url.rstrip("/")]
-        self._at = 0
+        super().__init__(url)
+        headers = authorization(token)
         self.token = token
         self._options: dict[str, Any] = {"timeout": timeout, "verify": verify}
         self._http = httpx.AsyncClient(headers=headers, **self._options)
-
-    @property
-    def url(self) -> str:
-        """The manager calls go to now."""
-        return self.urls[self._at]
-
-    def _next(self, leader: str | None = None) -> None:
-        """Go to the leader a follower named (added to the list if new), else to the next manager of the list."""
-        if leader:
-            leader = leader.rstrip("/")
-            if leader not in self.urls:
-                self.urls.append(leader)
-            self._at = self.urls.index(leader)
-        else:
-            self._at = (self._at + 1) % len(self.urls)
 
     async def reconnect(self) -> None:
         """New connections from now on (a node certificate was replaced in the TLS context); the open ones are closed."""
@@ -70,7 +46,7 @@ class ManagerClient:
     def use_token(self, token: str) -> None:
         """Send this token from now on."""
         self.token = token
-        self._http.headers["Authorization"] = f"Bearer {token}"
+        self._http.headers.update(authorization(token))
 
     async def __aenter__(self) -> "ManagerClient":
         return self
@@ -109,7 +85,7 @@ class ManagerClient:
         body = None if json_body is None else orjson.dumps(json_body)  # large batches: orjson is ~10x json
         headers = dict(_JSON) if body is not None else {}
         if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
+            headers.update(authorization(token))
         for attempt in range(len(self.urls) + 1):
             url = self.url
             try:
@@ -186,7 +162,7 @@ class ManagerClient:
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers = authorization(self.token)
         try:
             return await connect(target, ssl=context, additional_headers=headers, open_timeout=10, compression=None)
         except InvalidStatus as err:
@@ -199,20 +175,8 @@ _JSON = {"content-type": "application/json"}
 
 
 def _why(url: str, err: httpx.TransportError) -> str:
-    """What went wrong on the way; a TLS connection closed without a word is what a refused client certificate looks like."""
-    said = str(err) or type(err).__name__
-    if "CERTIFICATE_VERIFY_FAILED" in said:
-        return f"{said}: trust the cluster's CA (its DATA_DIR/ca.pem) with CORRAL_CA=FILE or `corral --ca FILE`"
-    if url.startswith("https://") and isinstance(err, (httpx.ReadError, httpx.RemoteProtocolError)):
-        return f"{said}: the manager closed the connection (over TLS: is the node certificate from another cluster's CA?)"
-    return said
+    return why_unreachable(url, str(err) or type(err).__name__, isinstance(err, (httpx.ReadError, httpx.RemoteProtocolError)))
 
 
 def _error(response: httpx.Response) -> ApiError:
-    try:
-        body = response.json()
-        message = body.get("error") or body.get("detail") or response.text
-        path = body.get("path")
-    except ValueError:
-        message, path = response.text or response.reason_phrase, None
-    return ApiError(str(message), response.status_code, path)
+    return error_answer(response.status_code, response.content, response.reason_phrase)

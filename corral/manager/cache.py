@@ -21,7 +21,7 @@ from corral.model import Node, Service, Task, TaskState
 from corral.model.errors import Compacted, NotCaughtUp, StoreUnavailable
 from corral.model.task import DesiredState, SharedSpecs, TERMINAL_STATES
 from corral.model.volume import Volume
-from corral.store import KeyValue, Store, WatchEvent, WatchExpired
+from corral.store import KeyValue, Store, WatchEvent, WatchExpired, WatchStalled
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def _news_for_node(old: Task, new: Task) -> bool:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Versioned(Generic[M]):
     obj: M
     revision: int
@@ -73,8 +73,6 @@ class StateCache:
     closing: bool = False
     # Revision of the last change touching each node's tasks (for agents' long polls).
     node_changed: dict[str, int] = field(default_factory=dict)
-    # Ids of the tasks on each node, so an agent's poll does not scan every task.
-    node_tasks: dict[str, set[str]] = field(default_factory=dict)
     # Tasks that left each node (moved or deleted) -> revision, so a watch can send only what
     # changed; an `after` older than the node's floor (pruned, or before a re-list) gets the full list.
     node_left: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -83,6 +81,7 @@ class StateCache:
     service_tasks: dict[str, set[str]] = field(default_factory=dict)
     # The tasks on each node -> revision of their last change, oldest change first, so a delta
     # watch reads only the changes after its revision (newest first) instead of every task.
+    # Its keys are also the ids of the tasks on each node (`node_tasks`).
     node_recent: dict[str, dict[str, int]] = field(default_factory=dict)
     # Per service [live tasks (desired running), running tasks]; per node [live tasks, cpus, memory
     # reserved]: what `service ls` and `node ls` show, kept as tasks change instead of counted per call.
@@ -97,6 +96,9 @@ class StateCache:
     # without a store round per request, and reads go on while the store has no quorum (access/tokens.py).
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     loads: int = 0  # how many times the cache listed the store (a re-list is not seen by listeners)
+    # Why what the cache holds may be stale (its watch stalled, or the store cannot be listed), None while it follows
+    # the store: reads still answer from the cache and say so (`api/stale.py`); cleared by the next list.
+    stale: str | None = None
     _specs: SharedSpecs = field(default_factory=SharedSpecs)  # one spec object per service version
     _next_change: asyncio.Future[None] | None = None  # resolved at the next change; made when somebody waits
     # Called with each event just before the cache applies it (so the cache still holds what it changes).
@@ -111,9 +113,14 @@ class StateCache:
                 items, revision = await self.store.range("")
             except StoreUnavailable as err:  # e.g. etcd without quorum: keep serving what is known, list again soon
                 log.warning("cache cannot list the store (%s); serving the last known state until it can", err)
+                if self.synced.is_set():  # the newest reason: a stalled watch's "cut" may now be "no quorum"
+                    self.stale = f"the store cannot be listed: {err}"
                 await asyncio.sleep(RELIST_RETRY)
                 continue
             self._load(items, revision)
+            if self.stale is not None:
+                log.warning("cache listed the store again at revision %d: no longer stale", revision)
+            self.stale = None
             self.synced.set()
             try:
                 applied = 0
@@ -130,6 +137,8 @@ class StateCache:
                     applied += 1
             except (WatchExpired, Compacted) as err:  # compacted: more was written between list and watch than is kept
                 log.warning("cache watch ended (%s); listing again", err)
+                if isinstance(err, WatchStalled):  # cut off from the store: what is held may be stale until a list works
+                    self.stale = str(err)
 
     def _load(self, items: list[KeyValue], revision: int) -> None:
         self.services.clear()
@@ -137,7 +146,6 @@ class StateCache:
         self.nodes.clear()
         self.volumes.clear()
         self.tokens.clear()
-        self.node_tasks.clear()
         self.node_left.clear()
         self.service_tasks.clear()
         self.node_recent.clear()
@@ -215,7 +223,6 @@ class StateCache:
     def _move_task(self, task_id: str, old: str | None, new: str | None, revision: int) -> None:
         """Keep the per-node index, and mark the nodes whose task list changed (for their agents)."""
         if old and old != new:
-            self.node_tasks.get(old, set()).discard(task_id)
             self.node_recent.get(old, {}).pop(task_id, None)
             self._changed_node(old, revision)
             left = self.node_left.setdefault(old, {})
@@ -223,7 +230,6 @@ class StateCache:
             if len(left) > LEFT_PER_NODE:
                 self._prune_left(old, left)
         if new:
-            self.node_tasks.setdefault(new, set()).add(task_id)
             self._changed_node(new, revision)
             recent = self.node_recent.setdefault(new, {})
             recent.pop(task_id, None)
@@ -238,6 +244,12 @@ class StateCache:
             half = len(self.journal) // 2
             del self.journal[:half]
             self.journal_base += half
+
+    @property
+    def node_tasks(self) -> dict[str, dict[str, int]]:
+        """The ids of the tasks on each node (as the keys of `node_recent`: one index, not two), so an
+        agent's poll does not scan every task."""
+        return self.node_recent
 
     @property
     def journal_end(self) -> int:

@@ -31,6 +31,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from functools import partial
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class _Replicated:
     plan: Plan = field(default_factory=lambda: Plan("replication"))
     create: list[Task] = field(default_factory=list)  # written once placed, by scheduling
     errors: dict[str, str] = field(default_factory=dict)  # service -> why its reconcile failed
+    deferred: list[str] = field(default_factory=list)  # services with replicas left for the next pass (new_slots_per_pass)
 
 
 class Controller:
@@ -104,6 +106,7 @@ class Controller:
         self._index = ClusterIndex()  # the scheduler's view, kept between passes
         self._unplaced: dict[str, None] = {}  # ids of tasks waiting for a node, in the order they came
         self._created: set[str] = set()  # ids of the tasks the last pass created, until the cache has them
+        self._deferred: dict[str, None] = {}  # services with replicas still to start, queued as new_slots_per_pass allows
         self._next_health = 0.0
         cache.listeners.append(self._note)
 
@@ -303,10 +306,13 @@ class Controller:
         tasks = {name: [cache.tasks[task_id] for task_id in cache.service_tasks.get(name, ())] for name in names}
         nodes = {name: v.obj for name, v in cache.nodes.items()}
         try:
-            result = await asyncio.to_thread(self._replicate, services, tasks, nodes, now, self.settings.task_history)
+            result = await asyncio.to_thread(
+                self._replicate, services, tasks, nodes, now, self.settings.task_history, self.settings.new_slots_per_pass
+            )
         finally:
             for name in names:
                 self.queue.done(name)
+        self._pace_deferred(result.deferred, result.create)
         for name in names:
             error = result.errors.get(name)
             if error is None:
@@ -319,6 +325,28 @@ class Controller:
             self._next_full_pass = now + max(self.settings.reconcile_interval, FULL_PASS_SHARE * spent)
         return result
 
+    def _pace_deferred(self, deferred: list[str], creating: list[Task]) -> None:
+        """Queue the services with replicas left to start, in order, as many as the next pass can start.
+
+        Not all of them: a pass reconciles every task of each service it takes, and ten deferred
+        services of 100,000 replicas each would all be read every pass while one of them gets the
+        pass's replicas (a deploy of a million replicas went quadratic)."""
+        self._deferred.update(dict.fromkeys(deferred))
+        if not self._deferred:
+            return
+        created = Counter(task.service for task in creating)  # this pass's, not in the cache's counts yet
+        room = self.settings.new_slots_per_pass
+        for name in list(self._deferred):
+            if room <= 0:
+                break
+            del self._deferred[name]
+            self.queue.add(name)
+            found = self.cache.services.get(name)
+            if found is None or found.obj.spec.mode != ServiceMode.replicated:
+                break  # how many it still needs is not known here: it takes the pass alone
+            live = self.cache.service_counts.get(name, [0, 0])[0]
+            room -= max(1, found.obj.spec.replicas - live - created[name])
+
     @staticmethod
     def _replicate(
         services: dict[str, Versioned[Service] | None],
@@ -326,14 +354,16 @@ class Controller:
         nodes: dict[str, Node],
         now: float,
         history: int,
+        new_slots: int,
     ) -> _Replicated:
-        """Each service on its own: one that raises gets its error noted, and does not stop the others."""
+        """Each service on its own: one that raises gets its error noted, and does not stop the others.
+        At most `new_slots` fresh replicas in all; the services with more wait in `deferred`."""
         result = _Replicated()
         for name, read in services.items():
             service = read.obj if read is not None else None
             read_tasks = tasks[name]
             is_job = service is not None and service.spec.mode.is_job
-            reconcile = job_runs.reconcile if is_job else partial(replication.reconcile, history=history)
+            reconcile = job_runs.reconcile if is_job else partial(replication.reconcile, history=history, new_slots=new_slots)
             try:
                 decided = reconcile(
                     {name: service} if service is not None else {}, [v.obj for v in read_tasks], nodes, now, new_task_id
@@ -359,6 +389,9 @@ class Controller:
                 continue
             result.plan.changes += part.changes
             result.create += decided.create
+            new_slots = decided.new_slots if decided.new_slots is not None else new_slots
+            if decided.deferred:
+                result.deferred.append(name)
         return result
 
     def _follow_tasks(self, changed: set[str] | list[str]) -> None:

@@ -12,6 +12,7 @@ import httpx
 
 from corral.manager import keys
 from corral.manager.context import ManagerContext
+from corral.model.headers import STALE_HEADER
 from corral.model.managers import ManagerInfo
 from corral.pki import client_context
 
@@ -44,4 +45,7 @@ async def _probe(http: httpx.AsyncClient, url: str) -> str | None:
         response = await http.get(url.rstrip("/") + "/v1/agent/ca")  # open to all (every other route needs a token)
     except httpx.HTTPError as err:
         return str(err) or type(err).__name__
-    return None if response.status_code == 200 else f"HTTP {response.status_code}"
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}"
+    stale = response.headers.get(STALE_HEADER)
+    return None if stale is None else f"its cache may be stale: {stale}"

@@ -40,6 +40,9 @@ class ReplicationPlan:
     update: list[Task] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)  # changed rollout status, or a rollback
+    # Fresh slots (a deploy's or a scale-up's replicas) this plan may still start; None: no limit.
+    new_slots: int | None = None
+    deferred: int = 0  # fresh slots left for a later pass (over `new_slots`)
 
     @property
     def empty(self) -> bool:
@@ -53,9 +56,16 @@ def reconcile(
     now: float,
     new_id: Callable[[], str],
     history: int = HISTORY_PER_SLOT,
+    new_slots: int | None = None,
 ) -> ReplicationPlan:
-    """`history`: ended tasks kept per slot (their containers too, so their logs stay readable)."""
-    plan = ReplicationPlan()
+    """`history`: ended tasks kept per slot (their containers too, so their logs stay readable).
+
+    `new_slots`: how many slots that never had a task get one in this call at most (None: all);
+    the others are counted in the plan's `deferred`, for a later call. A deploy of a million
+    replicas is then created a bounded batch at a time, as Kubernetes' ReplicaSet controller
+    creates pods in bursts: what one pass holds (new tasks, their copies, dumps and writes: about
+    8 KB a task until written) stays bounded. Replacements of existing slots are never deferred."""
+    plan = ReplicationPlan(new_slots=new_slots)
     by_service: dict[str, list[Task]] = defaultdict(list)
     for task in tasks:
         by_service[task.service].append(task)
@@ -107,12 +117,12 @@ def _reconcile_service(
         plan.services.append(step.service)
         service = step.service
     shape = service.spec.task_shape()  # once per service: every new task shares this (frozen) spec
-    changes = len(plan.create) + len(plan.update) + len(plan.delete)
+    changes = len(plan.create) + len(plan.update) + len(plan.delete) + plan.deferred
     for key, (slot, node) in wanted.items():
         history = slots.get(key, [])
         _reconcile_slot(service, shape, slot, node, history, nodes, now, new_id, plan, key in step.replace, step.start_first)
         _trim_history(history, plan, history_kept)
-    if changes == len(plan.create) + len(plan.update) + len(plan.delete) and not step.replace:
+    if changes == len(plan.create) + len(plan.update) + len(plan.delete) + plan.deferred and not step.replace:
         # At rest this pass: replicas may move to restore the spread (rebalance.py), start-first.
         for move in rebalance.moves(service, {key: slots.get(key, []) for key in wanted}, nodes, now):
             old = move.task
@@ -181,6 +191,11 @@ def _reconcile_slot(
     current = keep[-1] if keep else (history[-1] if history else None)
 
     if current is None:
+        if plan.new_slots is not None:
+            if plan.new_slots <= 0:
+                plan.deferred += 1
+                return
+            plan.new_slots -= 1
         plan.create.append(new_task(service, shape, slot, node, 0, 0, 0.0, now, new_id))
         return
     if current.desired_state == DesiredState.shutdown:

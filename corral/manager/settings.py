@@ -26,6 +26,9 @@ class ManagerSettings:
     stall_threshold: float = 0.5  # the event loop not running this long is a stall: leases are extended by it
     reconcile_interval: float = 1.0  # a reconcile pass at least this often
     schedule_sample: int | None = None  # candidate nodes examined per placement (None: all)
+    # Replicas a pass starts at most (fresh slots of deploys and scale-ups; the rest the next pass): bounds
+    # the memory of a deploy of a million replicas (replication.reconcile's `new_slots`).
+    new_slots_per_pass: int = 20_000
     registry_listen: str | None = None  # HOST:PORT of the image registry (None: no registry; the CLI defaults to 127.0.0.1:5000)
     # Store revisions kept for watches and `corral events --since` (about a day of normal operation,
     # see docs/architecture.md); older ones are compacted every `compact_interval` seconds.

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     )
     from corral.pki.errors import CertificateRequestRefused, InvalidJoinToken, KeyMaterialError
     from corral.pki.join_token import JoinToken
+    from corral.pki.lifetimes import DEFAULT_NODE_CERT_LIFETIME
     from corral.pki.node_certs import (
-        DEFAULT_NODE_CERT_LIFETIME,
         certificate_request,
         needs_renewal,
         node_name_of,
@@ -44,7 +44,8 @@ __getattr__ = exports(__name__, {
     "authority": ["ClusterCA", "ca_fingerprint", "create_ca", "issue_server_certificate", "load_or_create_ca", "load_or_create_server_certificate", "new_private_key"],
     "errors": ["CertificateRequestRefused", "InvalidJoinToken", "KeyMaterialError"],
     "join_token": ["JoinToken"],
-    "node_certs": ["DEFAULT_NODE_CERT_LIFETIME", "certificate_request", "needs_renewal", "node_name_of", "renewal_time", "sign_node_request"],
+    "lifetimes": ["DEFAULT_NODE_CERT_LIFETIME"],
+    "node_certs": ["certificate_request", "needs_renewal", "node_name_of", "renewal_time", "sign_node_request"],
     "tls": ["ClientCerts", "client_context", "server_context", "uvicorn_ssl_options"],
 })
 

@@ -12,11 +12,12 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-
-from corral.pki.authority import ca_fingerprint
 from corral.pki.errors import InvalidJoinToken
+
+if TYPE_CHECKING:  # an agent checks a digest it computed itself (hashlib), without loading cryptography
+    from cryptography import x509
 
 PREFIX = "corral"
 _SECRET_BYTES = 24
@@ -32,7 +33,9 @@ class JoinToken:
         return f"{PREFIX}-{self.ca_digest}-{self.secret}"
 
     @staticmethod
-    def generate(ca_certificate: x509.Certificate) -> "JoinToken":
+    def generate(ca_certificate: "x509.Certificate") -> "JoinToken":
+        from corral.pki.authority import ca_fingerprint
+
         return JoinToken(ca_digest=ca_fingerprint(ca_certificate), secret=secrets.token_hex(_SECRET_BYTES))
 
     @staticmethod
@@ -45,9 +48,14 @@ class JoinToken:
             )
         return JoinToken(ca_digest=match.group(1), secret=match.group(2))
 
-    def verify_ca(self, presented: x509.Certificate) -> None:
+    def verify_ca(self, presented: "x509.Certificate") -> None:
         """Raise unless `presented` is the CA this token pins (the agent's check before trusting the manager)."""
-        digest = ca_fingerprint(presented)
+        from corral.pki.authority import ca_fingerprint
+
+        self.verify_ca_digest(ca_fingerprint(presented))
+
+    def verify_ca_digest(self, digest: str) -> None:
+        """Raise unless `digest` (sha256 of a CA certificate's DER, lowercase hex) is the one this token pins."""
         if not hmac.compare_digest(digest, self.ca_digest):
             raise InvalidJoinToken(
                 f"the manager presented a CA with digest {digest}, but the join token pins {self.ca_digest}: "

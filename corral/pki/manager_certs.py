@@ -18,8 +18,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from corral.pki.authority import ClusterCA, certificate_pem, leaf_builder, new_private_key, private_key_pem
 from corral.pki.files import write_private
+from corral.pki.peers import MANAGER_CLIENT_NAME
 
-MANAGER_CLIENT_NAME = "corral manager"
 CLIENT_CERT_FILE = "manager-client.pem"
 CLIENT_KEY_FILE = "manager-client-key.pem"
 CLIENT_CERT_LIFETIME = 365 * 86400.0
@@ -42,11 +42,3 @@ def issue_manager_client_certificate(ca: ClusterCA, data_dir: Path, now: float) 
     write_private(key_path, private_key_pem(key))
     write_private(cert_path, certificate_pem(certificate))
     return cert_path, key_path
-
-
-def is_manager_certificate(der: bytes) -> bool:
-    """Whether a peer certificate (DER, already verified against the cluster CA) is the manager's client certificate."""
-    certificate = x509.load_der_x509_certificate(der)
-    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return len(certificate.subject) == 1 and len(names) == 1 and names[0].value == MANAGER_CLIENT_NAME
-

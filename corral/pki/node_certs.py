@@ -15,9 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from corral.pki.authority import ClusterCA, leaf_builder
 from corral.pki.errors import CertificateRequestRefused
-
-DEFAULT_NODE_CERT_LIFETIME = 90 * 86400.0
-RENEW_AT = 2 / 3
+from corral.pki.lifetimes import DEFAULT_NODE_CERT_LIFETIME, RENEW_AT
 
 
 def certificate_request(key: ec.EllipticCurvePrivateKey, node: str) -> x509.CertificateSigningRequest:

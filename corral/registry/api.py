@@ -10,14 +10,14 @@ Extension beyond the spec: `GET /v2/_catalog` lists repositories (as
 Docker's registry does).
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +26,7 @@ from corral.registry.errors import RegistryError
 from corral.registry.manifests import MAX_MANIFEST, OCI_INDEX
 from corral.registry.references import Digest, check_name, check_upload_id, is_digest, parse_digest
 from corral.registry.replication import PeerRegistries, acknowledged
+from corral.registry.sending import BlobResponse
 from corral.registry.storage import RegistryStorage
 from corral.registry.uploads import parse_content_range, receive_into
 
@@ -108,7 +109,7 @@ async def version_check(_request: Request, _storage: RegistryStorage) -> Respons
 
 async def catalog(request: Request, storage: RegistryStorage) -> Response:
     n, last = _page_params(request)
-    names = await anyio.to_thread.run_sync(storage.repository_names)
+    names = await asyncio.to_thread(storage.repository_names)
     page, link = _paginate(names, n, last, "/v2/_catalog")
     return JSONResponse({"repositories": page}, headers=link)
 
@@ -141,8 +142,8 @@ async def manifest(request: Request, storage: RegistryStorage) -> Response:
     if request.method == "PUT":
         return await _put_manifest(request, storage, name, reference)
     if request.method == "DELETE":
-        tags = [reference] if not is_digest(reference) else await anyio.to_thread.run_sync(_tags_of, storage, name, reference)
-        await anyio.to_thread.run_sync(storage.delete_manifest, name, reference)
+        tags = [reference] if not is_digest(reference) else await asyncio.to_thread(_tags_of, storage, name, reference)
+        await asyncio.to_thread(storage.delete_manifest, name, reference)
         deleting: PeerRegistries | None = request.state.peers
         if deleting is not None and deleting.record_tag is not None:
             for tag in tags:
@@ -165,7 +166,7 @@ async def manifest(request: Request, storage: RegistryStorage) -> Response:
     }
     if request.method == "HEAD":
         return Response(headers=headers)
-    body = await anyio.to_thread.run_sync(stored.path.read_bytes)
+    body = await asyncio.to_thread(stored.path.read_bytes)
     return Response(body, headers=headers)
 
 
@@ -187,7 +188,7 @@ async def _put_manifest(request: Request, storage: RegistryStorage, name: str, r
         body += chunk
         if len(body) > MAX_MANIFEST:
             raise RegistryError("SIZE_INVALID", f"manifest is over the {MAX_MANIFEST} byte limit", status=413)
-    digest, parsed = await anyio.to_thread.run_sync(storage.put_manifest, name, reference, bytes(body), request.headers.get("content-type"))
+    digest, parsed = await asyncio.to_thread(storage.put_manifest, name, reference, bytes(body), request.headers.get("content-type"))
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}
     peers: PeerRegistries | None = request.state.peers
     if peers is not None:
@@ -209,25 +210,22 @@ async def _put_manifest(request: Request, storage: RegistryStorage, name: str, r
 # ----- blobs
 
 
-class BlobResponse(FileResponse):
-    chunk_size = 4 * 1024 * 1024  # fewer, larger sends than the 64 KiB default: faster pulls, memory still flat
-
-
 async def blob(request: Request, storage: RegistryStorage) -> Response:
     name, digest = _name(request), parse_digest(request.path_params["digest"])
     if request.method == "DELETE":
         storage.delete_blob(name, digest)
         return Response(status_code=202, headers={"Docker-Content-Digest": str(digest)})
     try:
-        path = storage.blob(name, digest)
+        path, stat = storage.blob_file(name, digest)
     except RegistryError:
         peers: PeerRegistries | None = request.state.peers
         if peers is None or not await peers.fetch_blob(storage, name, digest):
             raise
-        path = storage.blob(name, digest)
-    # FileResponse streams the file in chunks and answers Range requests (206/416); HEAD gets no body.
+        path, stat = storage.blob_file(name, digest)
+    # Streams the file in large pieces, answers Range requests (206/416); HEAD gets the headers from the stat alone.
     return BlobResponse(
-        path, media_type="application/octet-stream", headers={"Docker-Content-Digest": str(digest), "ETag": f'"{digest}"'}
+        path, stat_result=stat, media_type="application/octet-stream",
+        headers={"Docker-Content-Digest": str(digest), "ETag": f'"{digest}"'},
     )
 
 
@@ -261,7 +259,7 @@ async def start_upload(request: Request, storage: RegistryStorage) -> Response:
         return Response(status_code=202, headers=_upload_headers(name, upload_id, 0))
     try:
         await receive_into(request, storage, name, upload_id, None)
-        await anyio.to_thread.run_sync(storage.complete_upload, name, upload_id, digest)
+        await asyncio.to_thread(storage.complete_upload, name, upload_id, digest)
     except BaseException:
         if _upload_exists(storage, name, upload_id):  # a monolithic push is not resumable
             storage.cancel_upload(name, upload_id)
@@ -302,7 +300,7 @@ async def upload(request: Request, storage: RegistryStorage) -> Response:
     if digest is None:
         raise RegistryError("DIGEST_INVALID", "the 'digest' query parameter is required to finish an upload")
     await receive_into(request, storage, name, upload_id, content_range)
-    await anyio.to_thread.run_sync(storage.complete_upload, name, upload_id, digest)
+    await asyncio.to_thread(storage.complete_upload, name, upload_id, digest)
     return _created(name, digest)
 
 
@@ -319,6 +317,6 @@ async def tags(request: Request, storage: RegistryStorage) -> Response:
 async def referrers(request: Request, storage: RegistryStorage) -> Response:
     name, subject = _name(request), parse_digest(request.path_params["digest"])
     artifact_type = request.query_params.get("artifactType")
-    found = await anyio.to_thread.run_sync(storage.referrers, name, subject, artifact_type)
+    found = await asyncio.to_thread(storage.referrers, name, subject, artifact_type)
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type is not None else {}
     return JSONResponse({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": found}, media_type=OCI_INDEX, headers=headers)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from corral.registry.durable import fsync_dir, start_writeback, touch, write_atomic
 from corral.registry.errors import RegistryError
 from corral.registry.manifests import MAX_MANIFEST, Manifest, parse_manifest
 from corral.registry.references import Digest, check_name, check_tag, check_upload_id, is_digest, parse_digest
@@ -75,11 +76,17 @@ class RegistryStorage:
 
     def blob(self, name: str, digest: Digest) -> Path:
         """The file of a blob the repository holds (a layer, a config, or one of its manifests)."""
+        return self.blob_file(name, digest)[0]
+
+    def blob_file(self, name: str, digest: Digest) -> tuple[Path, os.stat_result]:
+        """The blob's file and its stat (size, times: all a HEAD needs)."""
         path = self.blob_path(digest)
-        linked = self.layer_link(name, digest).exists() or self.manifest_link(name, digest).exists()
-        if not linked or not path.exists():
-            raise RegistryError("BLOB_UNKNOWN", f"blob {digest} unknown to repository {name}", {"digest": str(digest)})
-        return path
+        try:
+            if self.layer_link(name, digest).exists() or self.manifest_link(name, digest).exists():
+                return path, path.stat()
+        except FileNotFoundError:
+            pass
+        raise RegistryError("BLOB_UNKNOWN", f"blob {digest} unknown to repository {name}", {"digest": str(digest)})
 
     def has_blob(self, name: str, digest: Digest) -> bool:
         try:
@@ -93,7 +100,7 @@ class RegistryStorage:
         check_name(name)
         if not self.has_blob(source, digest):
             return False
-        _touch(self.layer_link(name, digest))
+        touch(self.layer_link(name, digest))
         return True
 
     def delete_blob(self, name: str, digest: Digest) -> None:
@@ -156,6 +163,8 @@ class RegistryStorage:
                 self._rehash(state, data, size)
             with data.open("ab") as out:
                 out.writelines(chunks)
+                out.flush()
+                start_writeback(out.fileno(), state.offset, sum(len(part) for part in chunks))  # the final fsync finds it written
             for part in chunks:
                 state.hasher.update(part)
                 size += len(part)
@@ -205,8 +214,8 @@ class RegistryStorage:
                 os.fsync(handle.fileno())
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(data, target)
-            _fsync_dir(target.parent)
-        _touch(self.layer_link(name, digest))
+            fsync_dir(target.parent)
+        touch(self.layer_link(name, digest))
         self.cancel_upload(name, upload_id)
         return size
 
@@ -278,17 +287,17 @@ class RegistryStorage:
             self._check_size(manifest, child)
         target = self.blob_path(digest)
         if not target.exists():
-            _write_atomic(target, data)
-        _write_atomic(self.manifest_link(name, digest), manifest.media_type.encode())
+            write_atomic(target, data)
+        write_atomic(self.manifest_link(name, digest), manifest.media_type.encode())
         if not is_digest(reference):
-            _write_atomic(self._tag_file(name, reference), str(digest).encode())
+            write_atomic(self._tag_file(name, reference), str(digest).encode())
         if manifest.subject is not None:
             descriptor: dict[str, Any] = {"mediaType": manifest.media_type, "digest": str(digest), "size": len(data)}
             if manifest.artifact_type:
                 descriptor["artifactType"] = manifest.artifact_type
             if manifest.annotations:
                 descriptor["annotations"] = manifest.annotations
-            _write_atomic(self._referrer_file(name, manifest.subject, digest), json.dumps(descriptor).encode())
+            write_atomic(self._referrer_file(name, manifest.subject, digest), json.dumps(descriptor).encode())
         return digest, manifest
 
     def _check_size(self, manifest: Manifest, digest: Digest) -> None:
@@ -379,27 +388,3 @@ def _hash(data: bytes, algorithm: str) -> str:
     hasher = Digest(algorithm, "").hasher()
     hasher.update(data)
     return hasher.hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".tmp-{uuid.uuid4().hex}"
-    with temporary.open("wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
-    _fsync_dir(path.parent)
-
-
-def _touch(path: Path) -> None:
-    if not path.exists():
-        _write_atomic(path, b"")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

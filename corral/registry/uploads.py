@@ -8,11 +8,9 @@ is kept: the upload can be resumed from its reported offset.
 """
 
 import asyncio
-import contextlib
 import re
 from dataclasses import dataclass
 
-import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 
 from corral.registry.errors import RegistryError
@@ -56,7 +54,7 @@ async def receive_into(request: Request, storage: RegistryStorage, name: str, up
     A chunk whose length differs from its Content-Range is taken back out
     and refused (SIZE_INVALID), leaving the upload as it was.
     """
-    start = await anyio.to_thread.run_sync(storage.upload_size, name, upload_id)
+    start = await asyncio.to_thread(storage.upload_size, name, upload_id)
     size = start
     pieces: list[bytes] = []
     gathered = 0
@@ -67,15 +65,15 @@ async def receive_into(request: Request, storage: RegistryStorage, name: str, up
     async def written() -> None:
         nonlocal size, writing
         if writing is not None:
-            pending, writing = writing, None
-            size = await pending
+            size = await asyncio.shield(writing)  # cancelled or not, the write in its thread goes on to the end
+            writing = None
 
     async def flush() -> None:
         nonlocal pieces, gathered, writing
         await written()
         if pieces:
             piece, pieces, gathered = pieces, [], 0
-            writing = asyncio.ensure_future(anyio.to_thread.run_sync(storage.append, name, upload_id, piece))
+            writing = asyncio.ensure_future(asyncio.to_thread(storage.append, name, upload_id, piece))
 
     try:
         async for chunk in request.stream():
@@ -88,13 +86,13 @@ async def receive_into(request: Request, storage: RegistryStorage, name: str, up
         await written()
         raise
     except BaseException:
-        with contextlib.suppress(Exception):
-            await written()  # never leave a write running behind a failed request
+        if writing is not None:
+            await asyncio.wait([writing])  # never leave a write running behind a failed request
         raise
     await flush()
     await written()
     if content_range is not None and size - start != content_range.length:
-        await anyio.to_thread.run_sync(storage.truncate, name, upload_id, start)
+        await asyncio.to_thread(storage.truncate, name, upload_id, start)
         raise RegistryError(
             "SIZE_INVALID", f"chunk has {size - start} bytes but Content-Range says {content_range.length}: chunk discarded",
             {"received": size - start},

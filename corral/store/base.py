@@ -44,6 +44,11 @@ class WatchExpired(Exception):
     """The watch cannot continue from where it was; list again and re-watch."""
 
 
+class WatchStalled(WatchExpired):
+    """The watch went silent while the store moved on, or the store stopped answering (a manager cut off from a
+    healthy etcd): what was last seen may be stale. List again (which succeeds once the link is back)."""
+
+
 @dataclass(frozen=True)
 class KeyValue:
     key: str

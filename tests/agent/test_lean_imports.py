@@ -1,6 +1,7 @@
 """What an agent process loads: nothing of httpx's command-line tool, the API server or the Docker SDK (an agent of
 hollow nodes needs none of them), nor uvicorn and starlette (the node listener and /metrics are imported by an agent
-that serves them) nor dnspython (the DNS responder of an agent with real networks); and httpx still works."""
+that serves them) nor dnspython (the DNS responder of an agent with real networks), nor cryptography (a child makes the
+node's key and requests: corral/pki/node_key.py); and httpx still works."""
 
 import subprocess
 import sys
@@ -9,7 +10,7 @@ PROBE = """
 import sys
 import corral.agent.daemon, corral.agent.fleet
 import httpx
-print(sorted(name for name in ("httpx._main", "pygments", "fastapi", "docker", "corral.manager", "uvicorn", "starlette", "dns") if sys.modules.get(name)))
+print(sorted(name for name in ("httpx._main", "pygments", "fastapi", "docker", "corral.manager", "uvicorn", "starlette", "dns", "cryptography") if sys.modules.get(name)))
 print(httpx.Client().base_url == httpx.URL(""))
 """
 
@@ -19,3 +20,14 @@ def test_agent_imports_leave_out_httpx_cli_server_listeners_dns_and_docker_sdk()
     loaded, works = done.stdout.splitlines()
     assert loaded == "[]", f"an agent pulls in {loaded}"
     assert works == "True"
+
+
+def test_the_agent_command_leaves_out_rich_and_cryptography() -> None:
+    """`corral agent` runs from corral.cli.daemons (shared with `manager`, `up`, `join-token`): loading it for the agent
+    loads neither rich (the CLI's tables and error printer make their console at first use) nor cryptography."""
+    probe = (
+        "import sys, corral.cli.main, corral.cli.daemons\n"
+        "print(sorted(n for n in ('rich', 'cryptography', 'corral.pki.authority') if sys.modules.get(n)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", f"corral.cli.daemons pulls in {done.stdout.strip()}"

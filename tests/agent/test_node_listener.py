@@ -5,13 +5,12 @@ The engine behind the listener is a fake (the listener and the relay are under t
 in tests/e2e/test_logs_exec.py.
 """
 
+import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from corral.agent.engines.base import ContainerInfo, ContainerStats, Engine, LogOptions
 from corral.agent.engines.frames import Frame, LogLine
@@ -23,7 +22,8 @@ from corral.manager.node_streams import NodeStreams, NodeUnreachable
 from corral.model import Node, Resources
 from corral.model.errors import NotFound
 from corral.pki import client_context, load_or_create_ca
-from corral.pki.manager_certs import issue_manager_client_certificate, is_manager_certificate
+from corral.pki.manager_certs import issue_manager_client_certificate
+from corral.pki.peers import is_manager_peer
 from tests.pki.pki_factories import node_files
 
 
@@ -76,8 +76,8 @@ def _node(listener: NodeListener, name: str = "node-1") -> Node:
 def _manager_streams(data_dir: Path) -> NodeStreams:
     ca = load_or_create_ca(data_dir, time.time())
     cert, key = issue_manager_client_certificate(ca, data_dir, time.time())
-    assert is_manager_certificate(x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(Encoding.DER))
-    assert not is_manager_certificate(ca.certificate.public_bytes(Encoding.DER))
+    assert is_manager_peer(ssl._ssl._test_decode_cert(str(cert)))  # type: ignore[attr-defined]  # ssl's own parse of a certificate
+    assert not is_manager_peer(ssl._ssl._test_decode_cert(str(data_dir / "ca.pem")))  # type: ignore[attr-defined]
     return NodeStreams(client_context(ca.certificate_pem, cert, key))
 
 

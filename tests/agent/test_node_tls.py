@@ -10,6 +10,7 @@ from typing import Any, AsyncIterator
 
 import httpx
 import pytest
+from cryptography import x509
 
 from corral.agent.daemon import Agent, EngineFactory
 from corral.agent.identity import NodeIdentity
@@ -58,8 +59,9 @@ async def test_an_agent_pins_the_ca_gets_a_certificate_and_uses_it(manager: Mana
     try:
         await agent.register()
         assert manager.settings.url.startswith("https://")
-        certificate = agent.identity.certificate
-        assert certificate is not None and certificate.subject.rfc4514_string() == "CN=n1"
+        assert agent.identity.certificate is not None
+        certificate = x509.load_pem_x509_certificate(agent.identity.certificate)
+        assert certificate.subject.rfc4514_string() == "CN=n1"
         lifetime = (certificate.not_valid_after_utc - certificate.not_valid_before_utc).total_seconds()
         assert HOUR <= lifetime <= HOUR + 600  # --cert-expiry (plus the backdating)
         for name in ("node-key.pem", "node.pem"):
@@ -135,8 +137,8 @@ async def test_a_certificate_is_renewed_at_two_thirds_of_its_life_without_a_rest
     agent = _agent(manager, "n1")
     await agent.register()
     identity: NodeIdentity = agent.identity
-    first = identity.certificate
-    assert first is not None
+    assert identity.certificate is not None
+    first = x509.load_pem_x509_certificate(identity.certificate)
     waits: list[float] = []
 
     async def fake_sleep(seconds: float) -> None:
@@ -149,8 +151,9 @@ async def test_a_certificate_is_renewed_at_two_thirds_of_its_life_without_a_rest
         await identity.keep_renewed(agent.client, fake_sleep)
     lifetime = (first.not_valid_after_utc - first.not_valid_before_utc).total_seconds()
     assert abs(waits[0] - (first.not_valid_before_utc.timestamp() + lifetime * 2 / 3 - time.time())) < 5
-    renewed = identity.certificate
-    assert renewed is not None and renewed.serial_number != first.serial_number
+    assert identity.certificate is not None
+    renewed = x509.load_pem_x509_certificate(identity.certificate)
+    assert renewed.serial_number != first.serial_number
     assert renewed.subject == first.subject
     await _heartbeat(agent.client, "n1")  # the same client, new connections with the new certificate
     assert manager.context is not None
@@ -191,3 +194,34 @@ async def test_every_agent_route_over_tls_needs_a_node_certificate(manager: Mana
                 )
                 assert response.status_code == 401 and "no client certificate" in response.text, (method, template, response.text)
     assert seen >= 6
+
+
+async def test_an_agent_process_never_loads_cryptography(manager: Manager, tmp_path: Path) -> None:
+    """Joining (CA pinned, key made, certificate request, certificate installed and read) and renewing leave
+    `cryptography` out of the agent's process: its key and requests are made by a short-lived child."""
+    import asyncio
+    import sys
+
+    assert manager.context is not None
+    code = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from corral.agent.daemon import Agent, EngineFactory\n"
+        "from corral.agent.settings import AgentSettings\n"
+        "from corral.model import Resources\n"
+        "async def main():\n"
+        f"    settings = AgentSettings(manager_url={manager.settings.url!r}, name='n1', address='127.0.0.1',\n"
+        f"        token={manager.context.join_token!r}, engine='hollow', resources=Resources(cpus=1, memory=1 << 30),\n"
+        f"        state_dir=Path({str(tmp_path / 'n1')!r}))\n"
+        "    agent = Agent(settings, EngineFactory('hollow'))\n"
+        "    await agent.register()\n"
+        "    await agent.identity.renew(agent.client)\n"
+        "    await agent.client.close()\n"
+        "    print(agent.identity.renew_in() > 0, sorted(m for m in sys.modules if m.startswith('cryptography')))\n"
+        "asyncio.run(main())\n"
+    )
+    # The manager serves from this test's loop while the agent process runs.
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(child.communicate(), 60)
+    assert child.returncode == 0, err.decode()
+    assert out.decode().split() == ["True", "[]"]

@@ -57,10 +57,31 @@ def test_help_lists_every_command_and_imports_none_of_them(tmp_path: Path) -> No
         assert f"  {command.name}  " in output, f"{command.name} missing from `corral --help`"
 
 
-def test_service_ls_imports_the_client_and_nothing_of_the_servers(tmp_path: Path) -> None:
-    found, output = loaded(["service", "ls", "--manager", "https://127.0.0.1:1"], [*NEVER_FOR_A_CALL, "httpx"], tmp_path)
+# What a one-off listing does without (~150 ms of imports together): the async client and its stack, the event loop,
+# rich's console and tables. It asks with corral/client/plain.py (http.client and ssl) and prints plain text.
+NEVER_FOR_A_LISTING = ["httpx", "httpcore", "anyio", "h11", "certifi", "asyncio", "rich", "websockets", "corral.cli.stacks"]
+
+
+def test_service_ls_imports_the_plain_client_and_nothing_of_the_servers(tmp_path: Path) -> None:
+    found, output = loaded(
+        ["service", "ls", "--manager", "https://127.0.0.1:1"], [*NEVER_FOR_A_CALL, *NEVER_FOR_A_LISTING, "corral.client.plain"], tmp_path,
+    )
     assert "cannot reach the manager at https://127.0.0.1:1" in output  # the call was made: the whole path ran
-    assert found == ["httpx"], f"`corral service ls` imports {found}"
+    assert found == ["corral.client.plain"], f"`corral service ls` imports {found}"
+
+
+def test_listings_that_page_use_the_plain_client_too(tmp_path: Path) -> None:
+    for command in (["node", "ls"], ["volume", "ls"], ["service", "ls", "-o", "json"]):
+        found, output = loaded([*command, "--manager", "https://127.0.0.1:1"], [*NEVER_FOR_A_LISTING, "corral.client.plain"], tmp_path)
+        assert "cannot reach the manager at https://127.0.0.1:1" in output, output
+        assert found == ["corral.client.plain"], f"`corral {' '.join(command)}` imports {found}"
+
+
+def test_a_command_that_needs_the_async_client_still_gets_it(tmp_path: Path) -> None:
+    """The lazy `corral.client` and `corral.cli.output` still give httpx and rich to the commands that use them."""
+    found, output = loaded(["service", "ps", "web", "--manager", "https://127.0.0.1:1"], ["httpx", "asyncio", "corral.client.plain"], tmp_path)
+    assert "cannot reach the manager at https://127.0.0.1:1" in output, output
+    assert found == ["asyncio", "httpx"], f"`corral service ps` imports {found}"
 
 
 def test_agent_command_imports_the_agent_not_the_manager(tmp_path: Path) -> None:

@@ -129,11 +129,11 @@ class ControlPlane:
         import base64
 
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        reply = httpx.post(
-            f"http://{self.etcd.members[0].client}/v3/kv/range",
-            json={"key": base64.b64encode(prefix.encode()).decode(), "range_end": base64.b64encode(end.encode()).decode(), "keys_only": True},
-            timeout=5,
-        ).json()
+        with self.etcd.client() as client:
+            reply = client.post(
+                f"{self.etcd.scheme}://{self.etcd.members[0].client}/v3/kv/range",
+                json={"key": base64.b64encode(prefix.encode()).decode(), "range_end": base64.b64encode(end.encode()).decode(), "keys_only": True},
+            ).json()
         return [base64.b64decode(kv["key"]).decode() for kv in reply.get("kvs", [])]
 
     def cleanup(self) -> None:

@@ -7,7 +7,11 @@ a real agent and containers.
   with a 503 that says the store has no quorum; nobody leads; containers keep running; everything resumes when
   the members are started again with their data dirs;
 - a manager cut off from etcd (a TCP proxy between them, cut): it stops leading within its lease, another leads,
-  and the cut one refuses writes; healed, it follows and catches up.
+  and the cut one refuses writes; its silent watch is found out within seconds: it answers reads from its cache
+  marked stale (`X-Corral-Stale`, /v1/info `stale`) and `manager ls` shows it unhealthy; healed, it lists again,
+  follows and catches up.
+
+etcd runs with TLS (client and peer certificates required), as `corral up --managers N` runs it.
 """
 
 import time
@@ -17,6 +21,7 @@ from typing import Any
 import docker
 import httpx
 
+from corral.model.headers import STALE_HEADER
 from tests.e2e.cluster import wait_until
 from tests.e2e.control_plane import ControlPlane, ManagerProcess
 from tests.e2e.test_failover import EMPTY, _one_leader
@@ -28,9 +33,13 @@ LEADER_TTL = 2.0  # the managers' lease (ManagerSettings.leader_ttl)
 
 
 def _info(manager: ManagerProcess) -> dict[str, Any]:
-    reply = httpx.get(manager.url + "/v1/info", headers=admin_headers(manager.data_dir), verify=verify(manager.data_dir), timeout=5)
+    return _get(manager, "/v1/info").json()  # type: ignore[no-any-return]
+
+
+def _get(manager: ManagerProcess, path: str) -> httpx.Response:
+    reply = httpx.get(manager.url + path, headers=admin_headers(manager.data_dir), verify=verify(manager.data_dir), timeout=5)
     reply.raise_for_status()
-    return reply.json()  # type: ignore[no-any-return]
+    return reply
 
 
 def _leading(managers: list[ManagerProcess]) -> list[str]:
@@ -92,8 +101,9 @@ def test_losing_a_follower_an_etcd_member_then_etcd_quorum(tmp_path: Path) -> No
                 headers=admin_headers(through.data_dir), verify=verify(through.data_dir),
             )
             assert reply.status_code == 503 and "no quorum" in reply.text, (reply.status_code, reply.text)
-        time.sleep(12)  # past the caches' watch patience (10 s): they keep the last known state
+        time.sleep(12)  # past the caches' watch patience (3 checks of 1 s): they keep the last known state
         for through in survivors:
+            assert "no quorum" in (_info(through)["stale"] or ""), _info(through)  # and say it may be stale
             started = time.monotonic()
             assert {s["name"] for s in plane.api(through, "GET", "/v1/services")} == services
             tasks = plane.api(through, "GET", "/v1/services/shop_web/tasks")
@@ -111,6 +121,7 @@ def test_losing_a_follower_an_etcd_member_then_etcd_quorum(tmp_path: Path) -> No
         plane.cli(survivors, "deploy", "-c", str(empty), "--name", "back")
         for through in survivors:
             wait_until(lambda: "back_idle" in {s["name"] for s in plane.api(through, "GET", "/v1/services")}, 15, what="the write seen")
+            assert _info(through)["stale"] is None
             assert "noquorum_idle" not in {s["name"] for s in plane.api(through, "GET", "/v1/services")}
         assert _running_ids(plane) == containers
         assert [n["state"] for n in plane.api(other, "GET", "/v1/nodes")] == ["ready"]
@@ -125,13 +136,15 @@ def test_a_manager_cut_off_from_etcd_stops_leading_within_its_lease(tmp_path: Pa
     plane = ControlPlane.create(tmp_path / "plane", etcd_members=1)
     proxy = TcpProxy(("127.0.0.1", plane.etcd.members[0].client_port)).start()
     try:
-        cut = plane.start_manager("m1", store=f"etcd://{proxy.address}")
+        cut = plane.start_manager("m1", store=plane.etcd.store_url(through=[proxy.address]))
         wait_until(lambda: _info(cut)["leading"], 10, 0.1, what="m1 leading")
         other = plane.start_manager("m2", seed=cut)
         assert not _info(other)["leading"]
         empty = tmp_path / "empty.yaml"
         empty.write_text(EMPTY)
         plane.cli(cut, "deploy", "-c", str(empty), "--name", "before")
+
+        assert _info(cut)["stale"] is None and STALE_HEADER not in _get(cut, "/v1/services").headers
 
         proxy.cut()
         cut_at = time.monotonic()
@@ -142,6 +155,13 @@ def test_a_manager_cut_off_from_etcd_stops_leading_within_its_lease(tmp_path: Pa
         print(f"cut off: m1 stopped leading after {stepped_down:.2f}s, m2 leads after {took_over:.2f}s")
         assert stepped_down < LEADER_TTL  # before etcd could give its lease away
         assert stepped_down <= took_over
+        # Its watch of the (healthy) etcd went silent: found out within a few seconds, not when TCP gives up.
+        # Reads still answer from its cache, and say they may be stale; `manager ls` shows it unhealthy.
+        wait_until(lambda: _info(cut)["stale"] is not None, 8, 0.05, what="m1's cache marked stale")
+        print(f"cut off: m1's cache marked stale after {time.monotonic() - cut_at:.2f}s")
+        assert time.monotonic() - cut_at < 6.0
+        read = _get(cut, "/v1/services")
+        assert "before_idle" in {s["name"] for s in read.json()} and read.headers[STALE_HEADER], read.headers
         refused = plane.cli(cut, "deploy", "-c", str(empty), "--name", "cutoff", check=False)
         assert refused.returncode != 0, refused.stdout
         # A write sent into the cut is held, not lost, by TCP (and by the test's proxy): etcd may apply it once the
@@ -149,8 +169,9 @@ def test_a_manager_cut_off_from_etcd_stops_leading_within_its_lease(tmp_path: Pa
         unknown = "may or may not" in refused.stdout + refused.stderr
         assert not _info(cut)["leading"]
         plane.cli(other, "deploy", "-c", str(empty), "--name", "elsewhere")
-        rows = {r["name"]: r["leader"] for r in plane.api(other, "GET", "/v1/managers")}
-        assert rows == {"m1": False, "m2": True}
+        rows = {r["name"]: r for r in plane.api(other, "GET", "/v1/managers")}
+        assert {name: row["leader"] for name, row in rows.items()} == {"m1": False, "m2": True}
+        assert (rows["m1"]["healthy"], rows["m2"]["healthy"]) == (False, True) and "stale" in rows["m1"]["error"], rows
 
         # Healed: m1 follows (m2 keeps leading) and sees what was written meanwhile.
         proxy.heal()
@@ -158,7 +179,9 @@ def test_a_manager_cut_off_from_etcd_stops_leading_within_its_lease(tmp_path: Pa
         if not unknown:
             assert "cutoff_idle" not in {s["name"] for s in plane.api(other, "GET", "/v1/services")}
         assert (_info(cut)["leading"], _info(other)["leading"]) == (False, True)
+        assert _info(cut)["stale"] is None and STALE_HEADER not in _get(cut, "/v1/services").headers  # listed again
         plane.cli(cut, "deploy", "-c", str(empty), "--name", "healed")
+        wait_until(lambda: all(r["healthy"] for r in plane.api(other, "GET", "/v1/managers")), 10, 0.2, what="m1 healthy again")
     finally:
         proxy.stop()
         plane.cleanup()

@@ -5,11 +5,14 @@ process it started (by PID) and removes the containers, keeping etcd's data for 
 import json
 import os
 import signal
+import ssl
 import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 
+from corral.model.etcd_tls import EtcdTlsFiles
 from tests.e2e.cluster import CORRAL, Cluster, wait_until
 from tests.e2e.test_lifecycle import ONE as WEB  # two replicas of the demo image, port 8080
 from tests.tls import cli_env
@@ -52,8 +55,16 @@ def test_up_with_three_managers_runs_them_and_stops_them(tmp_path: Path) -> None
         assert sorted(c.split(" --name ")[1].split()[0] for c in children.values() if " manager " in c) == ["m1", "m2", "m3"], children
         members = json.loads((cluster.data_dir / "etcd" / "members.json").read_text())
         assert [m["name"] for m in members] == ["e1", "e2", "e3"]
+        # etcd over TLS: its own CA, client certificates required; the managers' store URL names theirs.
+        tls = EtcdTlsFiles(cluster.data_dir / "etcd" / "tls")
+        client = ssl.create_default_context(cafile=str(tls.ca))
+        client.load_cert_chain(tls.client_cert, tls.client_key)
         for member in members:
-            assert httpx.get(f"http://127.0.0.1:{member['client_port']}/health", timeout=2).json()["health"] == "true"
+            health = f"https://127.0.0.1:{member['client_port']}/health"
+            assert httpx.get(health, timeout=2, verify=client).json()["health"] == "true"
+            with pytest.raises(httpx.HTTPError):  # no client certificate: refused
+                httpx.get(health, timeout=2, verify=ssl.create_default_context(cafile=str(tls.ca)))
+        assert all(f"cert={tls.client_cert}" in c for c in children.values() if " manager " in c), children
 
         def listing() -> list[dict] | None:
             done = subprocess.run([*CORRAL, "manager", "ls", "--output", "json"], env=env, capture_output=True, text=True, timeout=30)

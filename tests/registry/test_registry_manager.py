@@ -1,5 +1,6 @@
 """The manager serves the registry on its own address, and lists, untags and collects its images."""
 
+import asyncio
 import socket
 import time
 from pathlib import Path
@@ -8,7 +9,7 @@ import httpx
 import pytest
 
 from corral.manager.access.roles import Role
-from corral.manager.access.tokens import create_token
+from corral.manager.access.tokens import create_token, revoke_token, token_id
 from corral.manager.server import Manager
 from corral.manager.settings import ManagerSettings
 from tests.registry.conftest import free_port
@@ -114,5 +115,13 @@ async def test_the_registry_needs_credentials_and_the_role_to_push(tmp_path: Pat
                 assert denied.status_code == 403 and denied.json()["errors"][0]["code"] == "DENIED", denied.text
         async with httpx.AsyncClient(base_url=f"http://{registry}", auth=("n2", node[1])) as stranger:
             assert (await stranger.get("/v2/")).status_code == 401  # a node's credential under another name
+        # Tokens are checked against the manager's cache (fed by the store's watch): a revocation reaches the registry.
+        await revoke_token(ctx.store, token_id(deployer), time.time())
+        async with httpx.AsyncClient(base_url=f"http://{registry}", auth=("corral", deployer)) as reg:
+            deadline = time.monotonic() + 10
+            while (refused := await reg.post("/v2/team/app/blobs/uploads/")).status_code != 401:
+                assert time.monotonic() < deadline, f"a revoked token still pushes: {refused.status_code}"
+                await asyncio.sleep(0.05)
+            assert "revoked" in refused.json()["errors"][0]["message"]
     finally:
         await manager.stop()

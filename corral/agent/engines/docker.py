@@ -18,10 +18,21 @@ service, slot, volume) and never removed with the container
 import asyncio
 import builtins
 import logging
+import sys
+import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+if "requests" not in sys.modules:
+    # The SDK's requests guesses the charset of a body that names none with charset_normalizer: 2.4 MiB of an agent's
+    # memory for something the SDK never asks (the engine answers JSON, which requests decodes as UTF-8). Marked absent
+    # before requests loads, it takes its documented fallback (UTF-8), warning once that it has no detector.
+    sys.modules.setdefault("charset_normalizer", None)  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Unable to find acceptable character detection dependency")
+        import requests  # noqa: F401
 
 import docker
 import docker.errors

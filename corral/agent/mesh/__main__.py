@@ -1,6 +1,7 @@
 """Run a mesh alone, with its table on the command line (for benchmarks and trying it out).
 
     python -m corral.agent.mesh tcp:127.0.0.5:9000=127.0.0.1:32768,127.0.0.1:32769 [--loop uvloop]
+        [--shortcut 127.0.0.1:32768=172.17.0.2:8080 ...]
 
 Prints `ready` (and any listener error) once listening; stops on SIGTERM or Ctrl-C.
 """
@@ -9,10 +10,12 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Sequence
 
 from corral.agent.mesh.balancing import STRATEGIES
 from corral.agent.mesh.mesh import Mesh
 from corral.agent.mesh.settings import MeshSettings
+from corral.agent.mesh.table import Backend
 from corral.model.errors import InvalidSpec
 
 
@@ -28,8 +31,21 @@ def parse_route(text: str) -> tuple[tuple[str, int, str], list[tuple[str, int]]]
         raise InvalidSpec(text, "a route is PROTOCOL:IP:PORT=IP:PORT[,IP:PORT...]") from None
 
 
-async def serve(routes: list[str], settings: MeshSettings) -> int:
+def parse_shortcut(text: str) -> tuple[Backend, Backend]:
+    """`IP:PORT=IP:PORT` (published address = the container's own) -> (published, container)."""
+    published, _, container = text.partition("=")
+    try:
+        (front, back) = [Backend(ip, int(port)) for ip, _, port in (a.rpartition(":") for a in (published, container))]
+    except ValueError:
+        raise InvalidSpec(text, "a shortcut is IP:PORT=IP:PORT (published address = the container's)") from None
+    if not front.ip or not back.ip:
+        raise InvalidSpec(text, "a shortcut is IP:PORT=IP:PORT (published address = the container's)")
+    return front, back
+
+
+async def serve(routes: list[str], settings: MeshSettings, shortcuts: Sequence[str] = ()) -> int:
     mesh = Mesh(settings)
+    mesh.set_shortcuts(dict(parse_shortcut(text) for text in shortcuts))
     errors = await mesh.apply(dict(parse_route(route) for route in routes))
     for message in errors.values():
         print(f"error: {message}", flush=True)
@@ -50,14 +66,18 @@ def main() -> int:
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--data-path", choices=("userspace", "kernel"), default="userspace")
     parser.add_argument("--cluster", default="corral", help="names the iptables chains (kernel data path)")
+    parser.add_argument(
+        "--shortcut", action="append", default=[], metavar="IP:PORT=IP:PORT",
+        help="a published backend's container address, tried first (what the agent learns from the engine)",
+    )
     args = parser.parse_args()
     settings = MeshSettings(strategy=args.strategy, data_path=args.data_path, cluster=args.cluster)
     try:
         if args.loop == "uvloop":
             import uvloop
 
-            return uvloop.run(serve(args.routes, settings))
-        return asyncio.run(serve(args.routes, settings))
+            return uvloop.run(serve(args.routes, settings, args.shortcut))
+        return asyncio.run(serve(args.routes, settings, args.shortcut))
     except InvalidSpec as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -16,7 +16,9 @@ class MeshCounters:
     connections: int = 0  # TCP connections accepted; UDP sessions opened (a new client address)
     received_bytes: int = 0  # from clients
     sent_bytes: int = 0  # to clients
-    retries: int = 0  # a backend tried after another one failed (refused, timed out, closed unanswered)
+    # a backend tried after another failed (refused, timed out, closed unanswered); a published address
+    # tried after its backend's shortcut failed counts too
+    retries: int = 0
     errors: int = 0  # connections (datagrams for UDP) dropped because no backend could take them
 
     def add(self, other: "MeshCounters") -> None:

@@ -11,6 +11,10 @@ With `data_path="kernel"` the TCP listeners that could be bound are also
 written as iptables DNAT rules (`kernel.py`) after the userspace listeners
 are in place; if iptables fails, the error is reported on those listeners
 and the userspace proxy serves them.
+
+`set_shortcuts` tells the TCP listeners where the containers behind ports
+published on this host really are, so that they connect to them without the
+engine's port forwarder (`tcp.py`); the kernel path does not use them.
 """
 
 import asyncio
@@ -22,7 +26,7 @@ from corral.agent.mesh.balancing import Pool
 from corral.agent.mesh.counters import MeshCounters
 from corral.agent.mesh.kernel import KernelPath, KernelPathError
 from corral.agent.mesh.settings import MeshSettings
-from corral.agent.mesh.table import Listener, parse_table
+from corral.agent.mesh.table import Backend, Listener, parse_table
 from corral.agent.mesh.tcp import TcpListener
 from corral.agent.mesh.udp import UdpListener
 
@@ -38,6 +42,7 @@ class Mesh:
         self.clock = clock
         self.listeners: dict[Listener, Serving] = {}
         self.errors: dict[Listener, str] = {}  # from the last apply
+        self.shortcuts: dict[Backend, Backend] = {}
         self._lock = asyncio.Lock()
         self.kernel = KernelPath(self.settings.cluster) if self.settings.data_path == "kernel" else None
 
@@ -75,6 +80,13 @@ class Mesh:
             self.errors = errors
             return dict(errors)
 
+    def set_shortcuts(self, shortcuts: Mapping[tuple[str, int], tuple[str, int]]) -> None:
+        """From now on, new TCP connections to a published backend try its container's address first."""
+        self.shortcuts = {Backend(*published): Backend(*container) for published, container in shortcuts.items()}
+        for serving in self.listeners.values():
+            if isinstance(serving, TcpListener):
+                serving.shortcuts = self.shortcuts
+
     def counters(self) -> dict[Listener, MeshCounters]:
         """What each open listener has carried so far (the live objects: read, do not change)."""
         return {listener: serving.counters for listener, serving in self.listeners.items()}
@@ -92,4 +104,6 @@ class Mesh:
     def _serving(self, listener: Listener, pool: Pool) -> Serving:
         if listener.protocol == "udp":
             return UdpListener(listener, pool, self.settings, self.clock)
-        return TcpListener(listener, pool, self.settings)
+        serving = TcpListener(listener, pool, self.settings)
+        serving.shortcuts = self.shortcuts
+        return serving

@@ -18,6 +18,9 @@ class MeshSettings:
     # like a refused one: the client's bytes so far are replayed to the next
     # backend, if there are at most this many. 0 turns that retry off.
     replay_limit: int = 64 * 1024
+    # A backend's shortcut (its container's own address, tcp.py) gets this long before its published address is
+    # tried: a live container on this host's bridge accepts in well under a millisecond.
+    shortcut_timeout: float = 0.25
     udp_idle_timeout: float = 30.0  # a UDP session unused this long is closed
     backlog: int = 1024
     # "kernel": TCP listeners also become iptables DNAT rules (faster, no retry;

@@ -11,6 +11,14 @@ joined, with flow control both ways and half-close passed through.
 Built on asyncio protocols and transports rather than streams: no task per
 direction and no copies beyond the kernel's, which roughly halves the cost
 per connection. Must not block the loop; must not know where tables come from.
+
+A backend may have a shortcut: the address of the container behind a port
+published on this host (`Mesh.set_shortcuts`). It is tried first, with a
+short timeout, and the published address after it: the connection then skips
+the engine's port forwarder (Docker's userland proxy, a whole extra relay per
+connection), and a shortcut gone stale (its container just died) costs at most
+`shortcut_timeout` before the published address and then the next backend;
+a shortcut that failed is not tried again until the next container listing.
 """
 
 import asyncio
@@ -32,6 +40,9 @@ class TcpListener:
         self.settings = settings
         self.relays: set["Relay"] = set()
         self.counters = MeshCounters()
+        # published backend -> its container's own address; shared by the mesh's listeners, and a shortcut that
+        # failed is dropped until the next container listing sets the map again
+        self.shortcuts: dict[Backend, Backend] = {}
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -126,25 +137,32 @@ class Relay(asyncio.Protocol):
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
+        settings = self.owner.settings
         while self.candidates and not self.closed:
             backend = self.candidates.pop(0)
-            if self.attempts:
-                self.owner.counters.retries += 1
-            self.attempts += 1
-            try:
-                async with asyncio.timeout(self.owner.settings.connect_timeout):
-                    transport, side = await loop.create_connection(
-                        lambda: BackendSide(self, backend), backend.ip, backend.port
-                    )
-            except (OSError, TimeoutError) as error:
-                log.debug("mesh %s: backend %s unreachable: %s", self.owner.listener, backend, error)
-                continue
-            if self.closed:
-                transport.close()
-                return
-            if not transport.is_closing():
-                self._attach(side)
-                return
+            shortcut = self.owner.shortcuts.get(backend)
+            attempts = [(shortcut, settings.shortcut_timeout)] if shortcut is not None else []
+            for address, timeout in [*attempts, (backend, settings.connect_timeout)]:
+                if self.attempts:
+                    self.owner.counters.retries += 1
+                self.attempts += 1
+                try:
+                    async with asyncio.timeout(timeout):
+                        transport, side = await loop.create_connection(
+                            lambda: BackendSide(self, backend), address.ip, address.port
+                        )
+                except (OSError, TimeoutError) as error:
+                    log.debug("mesh %s: backend %s unreachable at %s: %s", self.owner.listener, backend, address, error)
+                    if address is shortcut:  # e.g. a host that cannot reach the container's network: pay it once
+                        self.owner.shortcuts.pop(backend, None)
+                    continue
+                if self.closed:
+                    transport.close()
+                    return
+                if not transport.is_closing():
+                    self._attach(side)
+                    return
+                break  # closed at once: the published address is no better; next backend
         if not self.closed:
             log.warning("mesh %s: no backend reachable", self.owner.listener)
             self.owner.counters.errors += 1

@@ -1,19 +1,20 @@
 """Keeps this host's networks, their firewall rules and the DNS responder in line with the cluster.
 
 Fed by the mesh follower with the manager's service records at every change, and woken after each
-container start (a new network has a new bridge) and every few seconds: it re-reads the engine's
-networks, removes those no service names any more once no container uses them, and rewrites the
+container start (a new network has a new bridge), at every event of the agent's containers (one that
+stopped may leave a network unused) and otherwise every `resync` seconds while the engine tells of its
+containers' changes (every `interval` seconds when it cannot): it re-reads the engine's networks, removes those no service names any more once no container uses them, and rewrites the
 isolation chain. Level-driven and idempotent, like the rest of the agent: running it again changes
 nothing, and an agent that restarts rebuilds it all from the engine and the manager.
 """
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corral.agent.clock import SYSTEM_CLOCK, Clock
+from corral.agent.clock import SYSTEM_CLOCK, Clock, wait_event
 from corral.agent.dns.records import records_of
 from corral.agent.dns.server import DnsResponder, NetworkDirectory, parse_upstreams
 from corral.agent.engines.base import Engine
@@ -40,13 +41,17 @@ def allowed_vips(names: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
 class NetworkKeeper:
     def __init__(
         self, networks: "EngineNetworks", responder: DnsResponder, isolation: Isolation,
-        clock: Clock = SYSTEM_CLOCK, interval: float = 2.0,
+        clock: Clock = SYSTEM_CLOCK, interval: float = 2.0, resync: float = 30.0, following: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`following()`: whether the engine tells of every change of the agent's containers now (each calls `wake`)."""
         self.networks = networks
         self.responder = responder
         self.isolation = isolation
         self.clock = clock
         self.interval = interval
+        self.resync = resync
+        self.following = following
+        self._wake = asyncio.Event()
         self.dns = ""
         self.service_network = ""
         self._allowed: dict[str, set[str]] = {}
@@ -81,9 +86,14 @@ class NetworkKeeper:
                 except IsolationError as err:
                     log.warning("cannot apply network isolation rules: %s", err)
 
+    def wake(self) -> None:
+        """One of the agent's containers changed (an engine event): bring the host in line soon."""
+        self._wake.set()
+
     async def run(self) -> None:
         while True:
-            await self.clock.sleep(self.interval)
+            await wait_event(self.clock, self._wake, self.resync if self.following() else self.interval)
+            self._wake.clear()
             try:
                 await self.sync()
             except Exception:  # the engine may be briefly away; next time
@@ -110,7 +120,7 @@ def keeper_for(
     else:
         servers = [(host, int(port or 53)) for host, _, port in (u.partition(":") for u in upstreams)]
     responder = DnsResponder(NetworkDirectory(networks.view), servers)
-    return NetworkKeeper(networks, responder, Isolation(cluster_id, clock), clock)
+    return NetworkKeeper(networks, responder, Isolation(cluster_id, clock), clock, following=lambda: engine.following)
 
 
 def _read(path: Path) -> str:

@@ -13,6 +13,7 @@ from corral.manager.api import exec_sessions
 from corral.manager.api.audit import AuditWrites
 from corral.manager.api.auth import authorize
 from corral.manager.api.body_limit import LimitRequestBody
+from corral.manager.api.stale import MarkStale
 from corral.manager.api.deps import context
 from corral.manager.priority import CountUserRequests
 from corral.manager.context import ManagerContext
@@ -30,6 +31,7 @@ class Info(BaseModel):
     registry: str | None = None  # HOST:PORT of the cluster's image registry, where `corral deploy --build` pushes
     name: str = ""  # this manager's --name
     leading: bool = False  # this manager leads the control plane now, by its own term (a partitioned one stops within its lease)
+    stale: str | None = None  # why this manager's cache may be stale (its watch of the store stalled), None while it follows
 
 
 @info_router.get("/info", response_model=Info)
@@ -45,6 +47,7 @@ async def info(ctx: ManagerContext = Depends(context)) -> Info:
         registry=ctx.settings.registry_listen,
         name=ctx.settings.name,
         leading=ctx.leadership is not None and ctx.leadership.leading,
+        stale=cache.stale,
     )
 
 
@@ -59,6 +62,7 @@ def create_app(ctx: ManagerContext) -> FastAPI:
     app.add_middleware(CountUserRequests, users=ctx.users_first)
     app.add_middleware(AuditWrites, ctx=ctx)
     app.add_middleware(LimitRequestBody, max_bytes=ctx.settings.limits.request_bytes)
+    app.add_middleware(MarkStale, cache=ctx.cache)
     routers = (
         info_router, stacks.router, services.router, tasks.router, nodes.router,
         agents.trust, agents.join, agents.router, agent_batches.router, discovery.router, discovery.agent_routes, events.router, images.router,

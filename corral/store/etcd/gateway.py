@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import ssl
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -38,6 +39,7 @@ NO_LEADER_WAIT = 3.0  # seconds a call refused for want of an etcd leader is tri
 NO_LEADER_RETRY = 0.1
 # etcd's gRPC status codes that mean "try later / elsewhere" (Unavailable, DeadlineExceeded).
 _UNAVAILABLE_CODES = {4, 14}
+_TLS_REFUSALS = ("CERTIFICATE", "HANDSHAKE", "UNKNOWN_CA")  # in an ssl.SSLError's reason: a TLS peer refused us (or we it)
 _TOO_LARGE = ("request is too large", "too many operations", "larger than max")
 
 
@@ -64,6 +66,27 @@ class Unanswered(StoreUnavailable):
     """A request was sent (or may have been) and no answer came: a write may or may not have been applied."""
 
 
+class TlsRefused(StoreUnavailable):
+    """The TLS handshake with an etcd member failed (its certificate not of our CA, or ours refused): nothing was sent."""
+
+
+def _tls_error(endpoint: str, err: BaseException) -> TlsRefused | None:
+    """A TlsRefused naming the TLS failure, when `err` comes from one (the request never reached etcd)."""
+    if isinstance(err, httpx.TimeoutException):
+        return None
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, ssl.SSLError):
+        cause = cause.__cause__ or cause.__context__
+    # Only a refusal of certificates: an EOF or a read cut short by TLS is a member that went away mid-request.
+    reason = str(getattr(cause, "reason", "") or "")
+    if cause is None or not any(word in reason for word in _TLS_REFUSALS):
+        return None
+    return TlsRefused(
+        f"etcd at {endpoint} refused the TLS connection ({reason}): the store URL's"
+        " cacert must be the CA that signed etcd's certificates, and cert/key a client certificate of it; nothing was changed"
+    )
+
+
 class NoQuorum(StoreUnavailable):
     """No etcd member has a leader: a majority of the members is gone or cut off. Nothing was changed."""
 
@@ -73,6 +96,7 @@ class Gateway:
 
     def __init__(
         self, endpoints: list[str], timeout: float = 5.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         if not endpoints:
             raise ValueError("no etcd endpoint")
@@ -81,6 +105,7 @@ class Gateway:
         self._sleep = sleep
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=1.0), limits=httpx.Limits(max_connections=64), headers=REQUIRE_LEADER,
+            verify=verify,  # https:// endpoints: the etcd CA and the client certificate (`tls.py`)
         )
 
     async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +120,14 @@ class Gateway:
                     raise
             await self._sleep(NO_LEADER_RETRY)
         raise AssertionError("unreachable")
+
+    async def check(self, path: str, body: dict[str, Any], deadline: float) -> dict[str, Any] | None:
+        """One request that must be answered within `deadline` seconds (no retry for want of a leader): its reply,
+        or None. For reads that ask whether etcd is still there (`watch_check.py`)."""
+        try:
+            return await asyncio.wait_for(self._call_once(path, body), deadline)
+        except (StoreUnavailable, TimeoutError):
+            return None
 
     async def _call_once(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST one request; an endpoint that cannot be reached, or that has no leader, is skipped (nothing was
@@ -113,6 +146,9 @@ class Gateway:
                 failures.append(f"{self.endpoints[at]}: {err or type(err).__name__}")
                 continue
             except httpx.TransportError as err:
+                refused = _tls_error(self.endpoints[at], err)
+                if refused is not None:
+                    raise refused from err
                 self._current = (at + 1) % len(self.endpoints)  # the next call tries another member
                 raise Unanswered(
                     f"etcd at {self.endpoints[at]} did not answer {path} ({err or type(err).__name__}); a write may or may not"
@@ -135,7 +171,7 @@ class Gateway:
             )
         raise StoreUnavailable(f"no etcd member answers ({'; '.join(failures)}); nothing was changed")
 
-    async def stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, path: str, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """A streaming call (Watch): each message of the reply as it arrives."""
         content = orjson.dumps(body)
         failures: list[str] = []
@@ -159,11 +195,14 @@ class Gateway:
                 failures.append(f"{self.endpoints[at]}: {err or type(err).__name__}")
                 continue
             except httpx.TransportError as err:
-                raise StoreUnavailable(f"etcd at {self.endpoints[at]} ended the {path} stream: {err or type(err).__name__}") from err
+                raise _tls_error(self.endpoints[at], err) or StoreUnavailable(f"etcd at {self.endpoints[at]} ended the {path} stream: {err or type(err).__name__}") from err
         raise StoreUnavailable(f"no etcd member answers ({'; '.join(failures)})")
 
     async def close(self) -> None:
-        await self._client.aclose()
+        try:
+            await self._client.aclose()
+        except (ssl.SSLError, OSError) as err:  # closing a connection etcd refused (a TLS alert) can fail too: it is gone
+            log.debug("closing the etcd client: %s", err)
 
 
 def _error(path: str, status: int, body: dict[str, Any]) -> Exception:

@@ -1,5 +1,10 @@
 """A local etcd cluster of Debian's `etcd` (etcd-server) on loopback ports: for `corral up --managers N` and the tests.
 
+Every member serves its clients and peers over TLS when given the files of `corral.model.etcd_tls.EtcdTlsFiles`
+(made by `corral.pki.etcd_certs`): client certificates required of both (`--client-cert-auth`,
+`--peer-client-cert-auth`), and `url` names those files, so a store opened from it presents the client certificate.
+Without them (`tls=None`) the members speak plain HTTP, for an operator's own setups and the tests that compare.
+
 Each member has its data dir under one root (ROOT/eN), its log beside it (ROOT/eN.log), and ports chosen once and
 kept in ROOT/members.json: a member's peer URL is part of the cluster's membership, so a cluster started again from
 the same root (`corral up` after `corral up`, a test restarting killed members) must use the same ports. Every
@@ -18,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from corral.model.etcd_tls import EtcdTlsFiles
 
 MEMBERS_FILE = "members.json"
 # Short raft timings: every member is on this machine. The leader lease (2 s) is longer than an etcd election.
@@ -63,47 +70,85 @@ class EtcdCluster:
     extra: list[str] = field(default_factory=list)
     max_txn_ops: int = MAX_TXN_OPS
     max_request_bytes: int = MAX_REQUEST_BYTES
+    tls: EtcdTlsFiles | None = None
 
     @staticmethod
-    def at(root: Path, size: int, extra: list[str] | None = None) -> "EtcdCluster":
+    def at(root: Path, size: int, extra: list[str] | None = None, tls: EtcdTlsFiles | None = None) -> "EtcdCluster":
         """The cluster of ROOT: its members and ports as first chosen (ROOT/members.json), or `size` new ones."""
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         recorded = root / MEMBERS_FILE
+        scheme = "https" if tls else "http"
         if recorded.exists():
             rows = json.loads(recorded.read_text())
         else:
-            rows = [{"name": f"e{i + 1}", "client_port": free_port(), "peer_port": free_port()} for i in range(size)]
+            rows = [
+                {"name": f"e{i + 1}", "client_port": free_port(), "peer_port": free_port(), "scheme": scheme} for i in range(size)
+            ]
             recorded.write_text(json.dumps(rows, indent=2) + "\n")
         if len(rows) != size:
             raise ValueError(f"{recorded} holds an etcd cluster of {len(rows)} members, not {size}")
+        # The peer URLs, scheme included, are part of the membership etcd keeps in its data dirs: a cluster made
+        # without TLS cannot be started again with it (its members would call each other at http:// URLs).
+        was = {str(row.get("scheme", "http")) for row in rows}
+        if was != {scheme}:
+            raise ValueError(
+                f"the etcd cluster in {root} was made with {'/'.join(sorted(was))} peer URLs, and is now asked for {scheme}:"
+                f" remove {root} to start a new one (the cluster's state in it is lost), or keep using the corral that made it"
+            )
         members = [EtcdMember(r["name"], int(r["client_port"]), int(r["peer_port"]), root / r["name"]) for r in rows]
-        return EtcdCluster(members, root, extra or [])
+        return EtcdCluster(members, root, extra or [], tls=tls)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
 
     @property
     def url(self) -> str:
-        """The corral store URL of the whole cluster, with the limits its members were started with."""
+        """The corral store URL of the whole cluster, with its members' limits (and the client certificate's options under TLS)."""
         return self.store_url()
 
-    def store_url(self, prefix: str = "") -> str:
-        """The corral store URL of the whole cluster under `prefix` (default: corral's), with the members' limits."""
-        hosts = ",".join(member.client for member in self.members)
-        path = f"/{prefix.strip('/')}" if prefix.strip("/") else ""
-        return f"etcd://{hosts}{path}?max-txn-ops={self.max_txn_ops}&max-request-bytes={self.max_request_bytes}"
+    def store_url(self, prefix: str = "", through: list[str] | None = None) -> str:
+        """A store URL of this cluster: its keys under /PREFIX, its members reached at `through` HOST:PORTs (a proxy)."""
+        plain = "etcd://" + ",".join(through or [member.client for member in self.members]) + (f"/{prefix}" if prefix else "")
+        options = f"max-txn-ops={self.max_txn_ops}&max-request-bytes={self.max_request_bytes}"
+        return f"{plain}?{options}&{self.tls.store_options()}" if self.tls else f"{plain}?{options}"
+
+    def client(self, timeout: float = 5.0) -> httpx.Client:
+        """A client of the members' HTTP endpoints (`/health`, `/v3/...`), with the client certificate under TLS."""
+        if self.tls is None:
+            return httpx.Client(timeout=timeout)
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(self.tls.ca))
+        context.load_cert_chain(self.tls.client_cert, self.tls.client_key)
+        return httpx.Client(timeout=timeout, verify=context)
+
+    def _tls_args(self) -> list[str]:
+        if self.tls is None:
+            return []
+        files = self.tls
+        pair = ["--cert-file", str(files.member_cert), "--key-file", str(files.member_key)]
+        peer = ["--peer-cert-file", str(files.member_cert), "--peer-key-file", str(files.member_key)]
+        return [
+            *pair, "--client-cert-auth", "--trusted-ca-file", str(files.ca),
+            *peer, "--peer-client-cert-auth", "--peer-trusted-ca-file", str(files.ca),
+        ]
 
     def start(self, member: EtcdMember) -> None:
         """Start one member (again, with its data dir, if it ran before: etcd then ignores the --initial-* flags)."""
         binary = shutil.which("etcd")
         if binary is None:
             raise EtcdNotInstalled("no `etcd` on PATH: install Debian's etcd-server package (scripts/setup.sh does)")
-        initial = ",".join(f"{m.name}=http://127.0.0.1:{m.peer_port}" for m in self.members)
+        scheme = self.scheme
+        initial = ",".join(f"{m.name}={scheme}://127.0.0.1:{m.peer_port}" for m in self.members)
         with (self.root / f"{member.name}.log").open("ab") as log:
             member.proc = subprocess.Popen(
                 [
                     binary, "--name", member.name, "--data-dir", str(member.data_dir),
-                    "--listen-client-urls", f"http://{member.client}", "--advertise-client-urls", f"http://{member.client}",
-                    "--listen-peer-urls", f"http://127.0.0.1:{member.peer_port}",
-                    "--initial-advertise-peer-urls", f"http://127.0.0.1:{member.peer_port}",
-                    "--initial-cluster", initial, "--initial-cluster-state", "new", *TIMINGS,
+                    "--listen-client-urls", f"{scheme}://{member.client}", "--advertise-client-urls", f"{scheme}://{member.client}",
+                    "--listen-peer-urls", f"{scheme}://127.0.0.1:{member.peer_port}",
+                    "--initial-advertise-peer-urls", f"{scheme}://127.0.0.1:{member.peer_port}",
+                    "--initial-cluster", initial, "--initial-cluster-state", "new", *TIMINGS, *self._tls_args(),
                     "--max-txn-ops", str(self.max_txn_ops), "--max-request-bytes", str(self.max_request_bytes), *self.extra,
                 ],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # a Ctrl-C reaches `corral up`, which stops it
@@ -122,18 +167,22 @@ class EtcdCluster:
     def wait_ready(self, members: list[EtcdMember] | None = None, timeout: float = 20.0) -> None:
         """Until each of `members` (default: all) says it is healthy (which needs a quorum)."""
         deadline = time.monotonic() + timeout
-        for member in members or self.members:
-            while True:
-                if member.proc is not None and member.proc.poll() is not None:
-                    raise RuntimeError(f"etcd {member.name} exited: see {self.root / (member.name + '.log')}")
-                try:
-                    if httpx.get(f"http://{member.client}/health", timeout=1).json().get("health") == "true":
-                        break
-                except (httpx.HTTPError, ValueError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"etcd {member.name} not healthy after {timeout}s (see {self.root / (member.name + '.log')})")
-                time.sleep(0.1)
+        with self.client(timeout=1) as client:
+            for member in members or self.members:
+                self._wait_healthy(client, member, deadline, timeout)
+
+    def _wait_healthy(self, client: httpx.Client, member: EtcdMember, deadline: float, timeout: float) -> None:
+        while True:
+            if member.proc is not None and member.proc.poll() is not None:
+                raise RuntimeError(f"etcd {member.name} exited: see {self.root / (member.name + '.log')}")
+            try:
+                if client.get(f"{self.scheme}://{member.client}/health").json().get("health") == "true":
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"etcd {member.name} not healthy after {timeout}s (see {self.root / (member.name + '.log')})")
+            time.sleep(0.1)
 
     def kill(self, member: EtcdMember, sig: int = signal.SIGKILL) -> None:
         """Signal one member by its PID and wait for it to exit (SIGKILL after 10 s if `sig` did not end it)."""

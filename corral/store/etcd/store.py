@@ -13,6 +13,9 @@ How the store's rules map onto etcd:
 - `watch(prefix, after)` is etcd's Watch from `after` (its events at `after` dropped), so etcd itself
   says when `after` is compacted; etcd replays and follows without gaps or duplicates. A member that
   goes away is left for another, resuming after the last whole revision delivered.
+- a watch that goes quiet is checked (`watch_check.py`): a manager cut off from a healthy etcd hears of it within
+  about two `watch_check` periods (WatchStalled), instead of when TCP gives up.
+- TLS: the URL's `cacert`, `cert` and `key` options (`tls.py`) make the endpoints https:// with a client certificate.
 - `compact(keep)` is etcd's Compact (physical) at `revision - keep`; `oldest_revision` finds etcd's
   compacted revision by reading at older revisions (etcd has no call that tells it). Compaction is
   cluster-wide in etcd: give corral an etcd of its own, or a prefix whose neighbours accept it.
@@ -22,19 +25,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+import ssl
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
 from corral.model.errors import Compacted, Conflict, InvalidSpec, NotLeader, StoreUnavailable, TooLarge
-from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired
+from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired, WatchStalled
 from corral.store.election import Election
 from corral.store.etcd import txns
 from corral.store.etcd.election import EtcdElection
 from corral.store.etcd.gateway import Gateway, Unanswered, b64, prefix_end, unb64
+from corral.store.etcd.tls import client_context
+from corral.store.etcd.watch_check import QuietWatch
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +49,8 @@ ETCD_MAX_TXN_OPS = 128  # etcd's defaults (--max-txn-ops, --max-request-bytes)
 ETCD_MAX_REQUEST_BYTES = 1_572_864
 RANGE_PAGE = 5_000  # keys per Range call when listing
 WATCH_RETRY = 0.2  # seconds between tries to resume a watch whose member went away
-WATCH_PATIENCE = 10.0  # seconds without any member before a watch gives up (WatchExpired: list again)
+WATCH_CHECK = 1.0  # seconds of a quiet watch before etcd is asked (with this deadline) whether it is alive (watch_check.py)
+WATCH_PATIENCE = 3  # watch checks' worth of seconds without any member before a watch gives up (WatchStalled: list again)
 
 
 @dataclass(frozen=True)
@@ -52,10 +59,20 @@ class EtcdSettings:
     prefix: str = DEFAULT_PREFIX
     max_ops: int = ETCD_MAX_TXN_OPS
     max_bytes: int = ETCD_MAX_REQUEST_BYTES
+    # TLS (`tls.py`): the CA that signed the members' certificates, and the client certificate and key. Any of
+    # them makes every endpoint https://; etcd's `--client-cert-auth` refuses a client without the certificate.
+    cacert: str = ""
+    cert: str = ""
+    key: str = ""
+    watch_check: float = WATCH_CHECK
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.cacert or self.cert)
 
     @staticmethod
     def parse(url: str) -> "EtcdSettings":
-        """`etcd://HOST:PORT[,HOST:PORT...][/PREFIX][?max-txn-ops=N&max-request-bytes=N]`."""
+        """`etcd://HOST:PORT[,HOST:PORT...][/PREFIX][?max-txn-ops=N&max-request-bytes=N&cacert=FILE&cert=FILE&key=FILE]`."""
         parts = urlsplit(url)
         if parts.scheme != "etcd" or not parts.netloc:
             raise InvalidSpec("store", f"invalid etcd URL {url!r}: expected etcd://HOST:PORT[,HOST:PORT...][/PREFIX]")
@@ -64,25 +81,51 @@ class EtcdSettings:
             host, _, port = member.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise InvalidSpec("store", f"invalid etcd member {member!r} in {url!r}: expected HOST:PORT")
-            endpoints.append(f"http://{member}")
+            endpoints.append(member)
         prefix = parts.path.strip("/")
         query = parse_qs(parts.query)
-        limits = {}
+        limits: dict[str, Any] = {}
         for name, field in (("max-txn-ops", "max_ops"), ("max-request-bytes", "max_bytes")):
             if name in query:
                 value = query.pop(name)[-1]
                 if not value.isdigit() or int(value) < 1:
                     raise InvalidSpec("store", f"{name} in {url!r}: expected a positive whole number, not {value!r}")
                 limits[field] = int(value)
+        for name in ("cacert", "cert", "key"):
+            if name in query:
+                limits[name] = query.pop(name)[-1]
+        if bool(limits.get("cert")) != bool(limits.get("key")):
+            raise InvalidSpec("store", f"{url!r}: cert and key go together (the client certificate and its private key)")
         if query:
-            raise InvalidSpec("store", f"unknown option {sorted(query)[0]!r} in {url!r}: expected max-txn-ops or max-request-bytes")
-        return EtcdSettings(endpoints, f"/{prefix}/" if prefix else DEFAULT_PREFIX, **limits)
+            raise InvalidSpec(
+                "store", f"unknown option {sorted(query)[0]!r} in {url!r}: expected max-txn-ops, max-request-bytes, cacert, cert or key"
+            )
+        settings = EtcdSettings(endpoints, f"/{prefix}/" if prefix else DEFAULT_PREFIX, **limits)
+        scheme = "https" if settings.tls else "http"
+        return replace(settings, endpoints=[f"{scheme}://{member}" for member in endpoints])
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """What the client verifies etcd with: the TLS context of the files (read now: a bad one is an InvalidSpec)."""
+        return client_context(self.cacert, self.cert, self.key) if self.tls else True
+
+    def gateway(self) -> Gateway:
+        """The client of these endpoints."""
+        return Gateway(self.endpoints, verify=self.verify())
+
+
+def _tls_hint(settings: EtcdSettings) -> str:
+    """What to check when the first call to etcd got no answer: often TLS (etcd drops what it will not take)."""
+    if not settings.tls:
+        return "an etcd that serves TLS drops plain requests: give the store URL its cacert, cert and key, or `corral manager --etcd-cacert --etcd-cert --etcd-key`"
+    if not settings.cert:
+        return "an etcd with --client-cert-auth drops a client without a certificate: give the store URL cert and key too"
+    return "if etcd is up, it may have refused the client certificate: cert must be signed by the CA etcd trusts (its --trusted-ca-file)"
 
 
 class EtcdStore(Store):
     def __init__(self, settings: EtcdSettings, gateway: Gateway | None = None, fence: int = 0) -> None:
         self.settings = settings
-        self.gateway = gateway or Gateway(settings.endpoints)
+        self.gateway = gateway or settings.gateway()
         self._prefix = settings.prefix.encode()
         self.leader_key = settings.prefix.rstrip("/").encode() + b".leader"  # beside the prefix: no watcher of it sees it
         self._fence = fence  # when set, every Txn requires the leader key's create revision to be this
@@ -101,9 +144,12 @@ class EtcdStore(Store):
     async def open(self) -> "EtcdStore":
         try:
             await self.revision()
-        except StoreUnavailable:
+        except StoreUnavailable as err:
             await self.gateway.close()
-            raise
+            if not isinstance(err, Unanswered):  # refused, no quorum, a TLS refusal that says so: the error is clear
+                raise
+            # A connection taken and dropped without a word: what etcd does with a request it will not take over TLS.
+            raise StoreUnavailable(f"{err} ({_tls_hint(self.settings)})") from err
         return self
 
     def _key(self, key: str) -> bytes:
@@ -263,7 +309,7 @@ class EtcdStore(Store):
         while True:
             request = {"create_request": {"key": b64(key), "range_end": b64(prefix_end(key)), "start_revision": str(start), "prev_kv": True}}
             try:
-                async for result in self.gateway.stream("/v3/watch", request):
+                async for result in self._checked(self.gateway.stream("/v3/watch", request), prefix, lambda: last):
                     gone_since = None
                     compacted = int(result.get("compact_revision", 0))
                     if compacted:
@@ -280,11 +326,63 @@ class EtcdStore(Store):
             except StoreUnavailable as err:
                 now = loop.time()
                 gone_since = gone_since or now
-                if now - gone_since > WATCH_PATIENCE:
-                    raise WatchExpired(f"watch on {prefix!r}: {err}") from err
+                if now - gone_since > WATCH_PATIENCE * self.settings.watch_check:
+                    raise WatchStalled(f"watch on {prefix!r}: {err}") from err
                 log.warning("etcd watch on %r interrupted (%s); resuming after revision %d", prefix, err, last)
                 await asyncio.sleep(WATCH_RETRY)
             start = last + 1 if last >= start else start
+
+    async def _checked(
+        self, messages: AsyncGenerator[dict[str, Any], None], prefix: str, delivered: Callable[[], int]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The watch's messages; after each `watch_check` seconds without one, etcd is asked (with that deadline)
+        for the newest revision under the prefix, and a watch that `watch_check.QuietWatch` judges stalled raises
+        WatchStalled (the caller lists again, which works once the link is back)."""
+        quiet = QuietWatch()
+        pending: asyncio.Future[dict[str, Any]] | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(messages))
+                done, _ = await asyncio.wait({pending}, timeout=self.settings.watch_check)
+                if done:
+                    message, pending = pending.result(), None
+                    quiet.heard()
+                    yield message
+                    continue
+                stalled = quiet.verdict(delivered(), await self._newest(prefix, delivered(), quiet))
+                if stalled is not None:
+                    raise WatchStalled(f"etcd watch on {prefix!r} stalled: {stalled}")
+        except StopAsyncIteration:
+            return
+        finally:
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+            await messages.aclose()
+
+    async def _newest(self, prefix: str, delivered: int, quiet: QuietWatch) -> int | None:
+        """The newest mod revision under prefix the watch may not have delivered (`delivered` when etcd's revision
+        says there is none), None if etcd did not answer within `watch_check` (see watch_check.py)."""
+        deadline = self.settings.watch_check
+        head = await self.gateway.check("/v3/kv/range", {"key": b64(self._prefix), "count_only": True}, deadline)
+        if head is None:
+            return None
+        revision = int(head["header"]["revision"])
+        if not quiet.needs_scan(revision, delivered):
+            return delivered
+        key = self._key(prefix)
+        body = {
+            "key": b64(key), "range_end": b64(prefix_end(key)), "limit": "1", "keys_only": True,
+            "sort_order": "DESCEND", "sort_target": "MOD",
+        }
+        reply = await self.gateway.check("/v3/kv/range", body, deadline)
+        if reply is None:
+            return None
+        kvs = reply.get("kvs") or []
+        newest = int(kvs[0].get("mod_revision", 0)) if kvs else 0
+        quiet.scanned(revision, newest, delivered)
+        return newest
 
     def _event(self, event: dict[str, Any]) -> WatchEvent:
         kv = event["kv"]

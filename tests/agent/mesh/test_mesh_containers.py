@@ -52,6 +52,14 @@ def containers() -> Iterator[dict[str, tuple[str, int]]]:
             docker("rm", "-f", *ids)
 
 
+def own_addresses(containers: dict[str, tuple[str, int]]) -> dict[tuple[str, int], tuple[str, int]]:
+    """Published address -> the container's own (bridge IP, 8080), as the agent learns them from the engine."""
+    return {
+        published: (docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", hostname), 8080)
+        for hostname, published in containers.items()
+    }
+
+
 @pytest.fixture
 async def mesh():
     running = Mesh()
@@ -65,6 +73,15 @@ async def test_requests_reach_every_container_in_turn(mesh: Mesh, containers) ->
     async with httpx.AsyncClient(base_url=f"http://{front[0]}:{front[1]}") as client:
         answers = [(await client.get("/")).text.strip() for _ in range(30)]
     assert Counter(answers) == {hostname: 10 for hostname in containers}
+    # Published addresses where nothing listens, with shortcuts to the containers: only the shortcuts can answer.
+    shortcuts = own_addresses(containers)
+    nowhere = {published: ("127.0.0.1", free_port()) for published in shortcuts}
+    mesh.set_shortcuts({nowhere[published]: own for published, own in shortcuts.items()})
+    await mesh.apply({front: list(nowhere.values())})
+    async with httpx.AsyncClient(base_url=f"http://{front[0]}:{front[1]}") as client:
+        answers = [(await client.get("/")).text.strip() for _ in range(30)]
+    assert Counter(answers) == {hostname: 10 for hostname in containers}
+    assert mesh.counters()[next(iter(mesh.listeners))].retries == 0
 
 
 def load(url: str, stop: threading.Event, record: list[tuple[float, str]], failures: list[str]) -> None:
@@ -78,9 +95,12 @@ def load(url: str, stop: threading.Event, record: list[tuple[float, str]], failu
                 failures.append(repr(error))
 
 
-async def test_a_container_killed_under_load_costs_no_request(mesh: Mesh, containers) -> None:
+@pytest.mark.parametrize("shortcuts", [False, True], ids=["published", "stale-shortcuts"])
+async def test_a_container_killed_under_load_costs_no_request(mesh: Mesh, containers, shortcuts: bool) -> None:
     front = ("127.0.0.7", free_port("127.0.0.7"), "tcp")
     await mesh.apply({front: list(containers.values())})
+    if shortcuts:  # and never updated after the kill: the worst case, where the agent has not seen it yet
+        mesh.set_shortcuts(own_addresses(containers))
     victim = next(iter(containers))
     stop = threading.Event()
     record: list[tuple[float, str]] = []

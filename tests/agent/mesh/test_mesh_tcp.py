@@ -191,3 +191,27 @@ async def test_close_stops_every_listener(named_servers) -> None:
     await mesh.close()
     with pytest.raises(ConnectionRefusedError):
         await ask(front[:2])
+
+
+async def test_a_shortcut_is_tried_before_the_published_address_and_a_dead_one_falls_back(mesh: Mesh, named_servers) -> None:
+    published, container, other = await named_servers(3)
+    front = listener()
+    await mesh.apply({front: [published.address, other.address]})
+    mesh.set_shortcuts({published.address: container.address})
+    answers = [(await ask(front[:2])).split(":")[0] for _ in range(6)]
+    assert Counter(answers) == {"b1": 3, "b2": 3}  # the published address is never used while the shortcut answers
+    assert published.accepted == 0
+    serving = mesh.listeners[Listener(*front)]
+    assert serving.counters.retries == 0
+    # the container died and the shortcut is stale: refused, then the published address, no failure; the
+    # failed shortcut is dropped (until the next listing), so only the first connection pays for it
+    mesh.set_shortcuts({published.address: ("127.0.0.1", free_port())})
+    answers = [(await ask(front[:2])).split(":")[0] for _ in range(6)]
+    assert Counter(answers) == {"b0": 3, "b2": 3}
+    assert serving.counters.retries == 1
+    assert mesh.shortcuts == {}
+    # a listener opened later gets the shortcuts too
+    later = listener()
+    await mesh.apply({front: [published.address, other.address], later: [other.address]})
+    mesh.set_shortcuts({other.address: container.address})
+    assert (await ask(later[:2])).startswith("b1:")
