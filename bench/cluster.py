@@ -200,6 +200,23 @@ async def sample(api: httpx.AsyncClient, into: Latencies, stop_event: asyncio.Ev
             pass
 
 
+async def store_write_figures(api: httpx.AsyncClient) -> dict[str, float] | None:
+    """The manager's own count and total time of its store transactions (corral_store_write_duration_seconds), from
+    its start: how much of the run the writes took, and their mean, on either backend."""
+    try:
+        text = (await api.get("/metrics")).text
+    except httpx.HTTPError:
+        return None
+    found = {}
+    for line in text.splitlines():
+        for name in ("count", "sum"):
+            if line.startswith(f"corral_store_write_duration_seconds_{name} "):
+                found[name] = float(line.split()[1])
+    if len(found) < 2 or not found["count"]:
+        return None
+    return {"count": int(found["count"]), "seconds": round(found["sum"], 2), "mean_ms": round(found["sum"] / found["count"] * 1000, 1)}
+
+
 async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Popen], etcds: list[EtcdCluster]) -> dict:
     port = free_port()
     url = f"{'http' if args.insecure else 'https'}://127.0.0.1:{port}"
@@ -307,6 +324,7 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
             revision = (await api.get("/v1/info")).json()["revision"]
         except httpx.HTTPError:
             revision = None
+        store_writes = await store_write_figures(api)
 
     running = progress[-1][1] if progress else 0
     half = next((t for t, count in progress if count >= args.tasks // 2), None)
@@ -324,6 +342,7 @@ async def run(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Po
         "placements_per_s": round((running if timed_out else args.tasks) / elapsed),  # when timed out: so far
         "manager_peak_rss_mib": round(rss / 2**20, 1),
         "store_revision": revision,
+        "store_writes": store_writes,
         "idle": {name: summary(times) for name, times in idle.times.items()},
         "loaded": {name: summary(times) for name, times in loaded.times.items()},
         "whole_tasks_after": summary(whole_tasks),
@@ -420,6 +439,9 @@ def report(figures: dict) -> None:
         for count, section in stalls["sampled_in"]:
             print(f"  {count:5d} {section}")
     print(f"manager peak RSS: {figures['manager_peak_rss_mib']:.0f} MiB (store revision {figures['store_revision']})")
+    if figures.get("store_writes"):
+        writes = figures["store_writes"]
+        print(f"store transactions: {writes['count']}, {writes['seconds']} s in all, {writes['mean_ms']} ms each on average")
     for name in LISTINGS:
         idle, loaded = figures["idle"][name], figures["loaded"][name]
         print(f"{name:<20} idle p50 {ms(idle['p50_ms'])} ms p99 {ms(idle['p99_ms'])} ms | during the run "

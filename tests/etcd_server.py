@@ -37,6 +37,6 @@ def start_etcd(size: int = 1, extra: list[str] | None = None, tls: bool = True) 
     root = Path(tempfile.mkdtemp(prefix="corral-etcd-"))
     files = ensure_etcd_certificates(EtcdTlsFiles(root / "tls"), time.time()) if tls else None
     planned = LocalEtcd.at(root, size, extra, files)
-    cluster = EtcdCluster(planned.members, planned.root, planned.extra, planned.tls)
+    cluster = EtcdCluster(planned.members, planned.root, planned.extra, tls=planned.tls)
     cluster.start_all()
     return cluster

@@ -29,6 +29,11 @@ from corral.model.etcd_tls import EtcdTlsFiles
 MEMBERS_FILE = "members.json"
 # Short raft timings: every member is on this machine. The leader lease (2 s) is longer than an etcd election.
 TIMINGS = ("--heartbeat-interval", "50", "--election-timeout", "500")
+# Above etcd's defaults (128 ops, 1.5 MiB), so that a batch of the manager's writes (corral/manager/plan.py BATCH: 2,000
+# tasks of 1-2 KB) is one Txn, one raft round and one fsync, not sixteen one after the other (docs/performance.md,
+# "The etcd backend's write batches"); below etcd's advice of 10 MB per request. The store learns them from `url`.
+MAX_TXN_OPS = 2048
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 
 class EtcdNotInstalled(RuntimeError):
@@ -63,6 +68,8 @@ class EtcdCluster:
     members: list[EtcdMember]
     root: Path
     extra: list[str] = field(default_factory=list)
+    max_txn_ops: int = MAX_TXN_OPS
+    max_request_bytes: int = MAX_REQUEST_BYTES
     tls: EtcdTlsFiles | None = None
 
     @staticmethod
@@ -89,7 +96,7 @@ class EtcdCluster:
                 f" remove {root} to start a new one (the cluster's state in it is lost), or keep using the corral that made it"
             )
         members = [EtcdMember(r["name"], int(r["client_port"]), int(r["peer_port"]), root / r["name"]) for r in rows]
-        return EtcdCluster(members, root, extra or [], tls)
+        return EtcdCluster(members, root, extra or [], tls=tls)
 
     @property
     def scheme(self) -> str:
@@ -97,13 +104,14 @@ class EtcdCluster:
 
     @property
     def url(self) -> str:
-        """The corral store URL of the whole cluster (with the client certificate's options under TLS)."""
+        """The corral store URL of the whole cluster, with its members' limits (and the client certificate's options under TLS)."""
         return self.store_url()
 
     def store_url(self, prefix: str = "", through: list[str] | None = None) -> str:
         """A store URL of this cluster: its keys under /PREFIX, its members reached at `through` HOST:PORTs (a proxy)."""
         plain = "etcd://" + ",".join(through or [member.client for member in self.members]) + (f"/{prefix}" if prefix else "")
-        return f"{plain}?{self.tls.store_options()}" if self.tls else plain
+        options = f"max-txn-ops={self.max_txn_ops}&max-request-bytes={self.max_request_bytes}"
+        return f"{plain}?{options}&{self.tls.store_options()}" if self.tls else f"{plain}?{options}"
 
     def client(self, timeout: float = 5.0) -> httpx.Client:
         """A client of the members' HTTP endpoints (`/health`, `/v3/...`), with the client certificate under TLS."""
@@ -140,7 +148,8 @@ class EtcdCluster:
                     "--listen-client-urls", f"{scheme}://{member.client}", "--advertise-client-urls", f"{scheme}://{member.client}",
                     "--listen-peer-urls", f"{scheme}://127.0.0.1:{member.peer_port}",
                     "--initial-advertise-peer-urls", f"{scheme}://127.0.0.1:{member.peer_port}",
-                    "--initial-cluster", initial, "--initial-cluster-state", "new", *TIMINGS, *self._tls_args(), *self.extra,
+                    "--initial-cluster", initial, "--initial-cluster-state", "new", *TIMINGS, *self._tls_args(),
+                    "--max-txn-ops", str(self.max_txn_ops), "--max-request-bytes", str(self.max_request_bytes), *self.extra,
                 ],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # a Ctrl-C reaches `corral up`, which stops it
             )
