@@ -5,6 +5,7 @@ down by its PID; every container it may have left is removed by its
 cluster-id label, even when the test failed.
 """
 
+import contextlib
 import json
 import os
 import random
@@ -32,6 +33,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive free ports (`corral up --managers N` listens on N ports in a row). Taken below
+    the kernel's ephemeral range (32768-60999), where no outgoing connection of a parallel test can take one of them
+    between this check and the managers' bind, as it could the port after one that bind(0) gave."""
+    while True:
+        first = random.randrange(20000, 32000 - count)
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first, first + count):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+
+
 def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.25, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -54,7 +71,7 @@ class Cluster:
         self.data_dir = data_dir
         self.nodes = nodes
         self.first_address = first_address
-        self.port = free_port()
+        self.port = free_port() if managers == 1 else free_port_run(managers)
         self.url = f"https://127.0.0.1:{self.port}"
         self.extra = extra or []
         # The image registry on a free port when asked for, else none (never the default 5000, which a demo may hold).
