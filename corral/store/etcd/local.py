@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from corral.model.etcd_tls import EtcdTlsFiles
+from corral.store.etcd.tls import client_context
 
 MEMBERS_FILE = "members.json"
 # Short raft timings: every member is on this machine. The leader lease (2 s) is longer than an etcd election.
@@ -117,10 +118,7 @@ class EtcdCluster:
         """A client of the members' HTTP endpoints (`/health`, `/v3/...`), with the client certificate under TLS."""
         if self.tls is None:
             return httpx.Client(timeout=timeout)
-        import ssl
-
-        context = ssl.create_default_context(cafile=str(self.tls.ca))
-        context.load_cert_chain(self.tls.client_cert, self.tls.client_key)
+        context = client_context(str(self.tls.ca), str(self.tls.client_cert), str(self.tls.client_key))
         return httpx.Client(timeout=timeout, verify=context)
 
     def _tls_args(self) -> list[str]:
