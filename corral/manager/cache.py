@@ -125,7 +125,7 @@ class StateCache:
             self.synced.set()
             try:
                 applied = 0
-                async for event in self.store.watch("", revision):
+                async for event in self.store.watch("", revision, prev=False):  # nothing here reads `prev`
                     # A burst of thousands of changes must not stall the API; but other work runs only between two
                     # revisions: etcd gives all of a transaction's changes one, and `revision` must mean all of it.
                     if applied >= YIELD_EVERY and event.revision != self.revision:

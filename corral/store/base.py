@@ -134,8 +134,11 @@ class Store(ABC):
     async def revision(self) -> int: ...
 
     @abstractmethod
-    def watch(self, prefix: str, after: int) -> AsyncIterator[WatchEvent]:
+    def watch(self, prefix: str, after: int, prev: bool = True) -> AsyncIterator[WatchEvent]:
         """Changes under prefix with revision > after, forever (until cancelled).
+
+        `prev=False`: the events' `prev` may be left out (None), for watchers that never read it (the manager's
+        cache): etcd then need not read and send every key's previous value.
 
         Raises Compacted (on the first step) when `after` is older than `oldest_revision()`."""
 

@@ -28,8 +28,8 @@ class DelegatingStore(Store):
     async def revision(self) -> int:
         return await self.inner.revision()
 
-    def watch(self, prefix: str, after: int) -> AsyncIterator[WatchEvent]:
-        return self.inner.watch(prefix, after)
+    def watch(self, prefix: str, after: int, prev: bool = True) -> AsyncIterator[WatchEvent]:
+        return self.inner.watch(prefix, after, prev)
 
     async def oldest_revision(self) -> int:
         return await self.inner.oldest_revision()

@@ -370,7 +370,8 @@ class SqliteStore(Store):
 
     # -- watch ---------------------------------------------------------------
 
-    async def watch(self, prefix: str, after: int) -> AsyncIterator[WatchEvent]:
+    async def watch(self, prefix: str, after: int, prev: bool = True) -> AsyncIterator[WatchEvent]:
+        # `prev` costs nothing here (kept as stored text until read): always given.
         # Subscribe to live events first, then replay history, then drop
         # duplicates: nothing between the replay and the live stream is missed.
         watcher = self._hub.subscribe(prefix)

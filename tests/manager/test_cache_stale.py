@@ -27,7 +27,7 @@ class CutLink(DelegatingStore):
             raise StoreUnavailable("no etcd member answers (cut by the test)")
         return await self.inner.range(prefix)
 
-    async def watch(self, prefix: str, after: int) -> AsyncIterator[WatchEvent]:
+    async def watch(self, prefix: str, after: int, prev: bool = True) -> AsyncIterator[WatchEvent]:
         """Quiet (the test writes nothing through it while linked), stalled once cut."""
         if False:  # pragma: no cover - an async generator that yields nothing
             yield

@@ -27,7 +27,7 @@ async def test_a_member_lost_then_quorum_lost_and_back() -> None:
 
             watching = asyncio.create_task(follow())
             written = [await store.put(f"w/{i % 3}", {"i": i}) for i in range(50)]
-            talked_to = next(m for m in etcd.members if store.gateway.endpoints[store.gateway._current].endswith(m.client))
+            talked_to = next(m for m in etcd.members if store.client.endpoints[store.client._current].endswith(m.client))
             etcd.kill(talked_to)
             written += [await store.put(f"w/{i % 3}", {"i": i}) for i in range(50, 100)]
             assert written == sorted(written)

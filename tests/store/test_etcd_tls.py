@@ -53,7 +53,7 @@ def test_the_store_url_tls_options(tmp_path: Path) -> None:
     assert settings.endpoints == ["https://127.0.0.1:2379", "https://127.0.0.1:2380"]
     assert (settings.cacert, settings.cert, settings.key, settings.max_ops) == (str(files.ca), str(files.client_cert), str(files.client_key), 64)
     assert EtcdSettings.parse("etcd://127.0.0.1:2379").endpoints == ["http://127.0.0.1:2379"]  # a user's own etcd, plain
-    settings.gateway()  # the files load
+    settings.client()  # the files load
 
     bad = {
         f"etcd://h:1?cert={files.client_cert}": "cert and key go together",
@@ -64,7 +64,7 @@ def test_the_store_url_tls_options(tmp_path: Path) -> None:
     }
     for url, names in bad.items():
         with pytest.raises(InvalidSpec) as refusal:
-            EtcdSettings.parse(url).gateway()
+            EtcdSettings.parse(url).client()
         assert names in refusal.value.reason, (url, refusal.value.reason)
     assert oct(files.client_key.stat().st_mode & 0o777) == "0o600" and oct(files.ca_key.stat().st_mode & 0o777) == "0o600"
     before = files.ca.read_bytes()

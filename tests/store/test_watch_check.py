@@ -87,12 +87,12 @@ async def test_a_dead_watch_stream_is_caught_while_etcd_answers(etcd: EtcdCluste
     assert isinstance(store, EtcdStore)
     store.settings = replace(store.settings, watch_check=CHECK)
 
-    async def silent(path: str, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+    async def silent(method: str, request: Any) -> AsyncGenerator[Any, None]:
         await asyncio.Event().wait()  # a stream whose connection died without a word
         yield {}
 
     try:
-        store.gateway.stream = silent  # type: ignore[method-assign]
+        store.client.stream = silent  # type: ignore[method-assign]
         after = await store.put("w/x", {"i": 0})
         watching = asyncio.create_task(_watch_until_stalled(store, after, []))
         await asyncio.sleep(4 * CHECK)

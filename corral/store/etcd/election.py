@@ -15,9 +15,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from aetcd.rpc import rpc_pb2 as pb
 
 from corral.store.election import Election, Term
-from corral.store.etcd.gateway import b64, unb64
+from corral.store.etcd import rpc
 
 if TYPE_CHECKING:
     from corral.store.etcd.store import EtcdStore
@@ -33,17 +34,17 @@ class EtcdElection(Election):
         self._lease: int | None = None
 
     async def campaign(self, value: dict[str, Any]) -> Term | None:
-        gateway = self.store.gateway
+        client = self.store.client
         for _ in range(2):
             if self._lease is None:  # one lease for the campaigns until one wins (an unused one lapses by itself)
-                granted = await gateway.call("/v3/lease/grant", {"TTL": str(max(1, round(self.ttl)))})
-                self._lease = int(granted["ID"])
+                granted = await client.call(rpc.LEASE_GRANT, pb.LeaseGrantRequest(TTL=max(1, round(self.ttl))))
+                self._lease = int(granted.ID)
             try:
-                reply = await gateway.call("/v3/kv/txn", {
-                    "compare": [{"key": b64(self.key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
-                    "success": [{"request_put": {"key": b64(self.key), "value": b64(orjson.dumps(value)), "lease": str(self._lease)}}],
-                    "failure": [{"request_range": {"key": b64(self.key)}}],
-                })
+                reply = await client.call(rpc.TXN, pb.TxnRequest(
+                    compare=[pb.Compare(key=self.key, target=pb.Compare.CREATE, result=pb.Compare.EQUAL, create_revision=0)],
+                    success=[pb.RequestOp(request_put=pb.PutRequest(key=self.key, value=orjson.dumps(value), lease=self._lease))],
+                    failure=[pb.RequestOp(request_range=pb.RangeRequest(key=self.key))],
+                ))
                 break
             except RuntimeError as err:
                 if "lease not found" not in str(err):
@@ -51,23 +52,22 @@ class EtcdElection(Election):
                 self._lease = None  # it lapsed while another led: a new one
         else:
             return None
-        if not reply.get("succeeded"):
+        if not reply.succeeded:
             return None
         lease, self._lease = self._lease, None
-        return Term(revision=int(reply["header"]["revision"]), lease=lease)
+        return Term(revision=int(reply.header.revision), lease=lease)
 
     async def renew(self, term: Term) -> bool:
-        async for result in self.store.gateway.stream("/v3/lease/keepalive", {"ID": str(term.lease)}):
-            return int(result.get("TTL", 0)) > 0
+        async for result in self.store.client.stream(rpc.KEEP_ALIVE, pb.LeaseKeepAliveRequest(ID=term.lease)):
+            return int(result.TTL) > 0
         return False
 
     async def resign(self, term: Term) -> None:
-        await self.store.gateway.call("/v3/lease/revoke", {"ID": str(term.lease)})  # the key goes with its lease
+        await self.store.client.call(rpc.LEASE_REVOKE, pb.LeaseRevokeRequest(ID=term.lease))  # the key goes with its lease
 
     async def leader(self) -> dict[str, Any] | None:
-        reply = await self.store.gateway.call("/v3/kv/range", {"key": b64(self.key)})
-        kvs = reply.get("kvs") or []
-        found: dict[str, Any] | None = orjson.loads(unb64(kvs[0]["value"])) if kvs else None
+        reply = await self.store.client.call(rpc.RANGE, pb.RangeRequest(key=self.key))
+        found: dict[str, Any] | None = orjson.loads(reply.kvs[0].value) if reply.kvs else None
         return found
 
     def fenced(self, term: Term) -> "EtcdStore":

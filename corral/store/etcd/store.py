@@ -15,7 +15,8 @@ How the store's rules map onto etcd:
   goes away is left for another, resuming after the last whole revision delivered.
 - a watch that goes quiet is checked (`watch_check.py`): a manager cut off from a healthy etcd hears of it within
   about two `watch_check` periods (WatchStalled), instead of when TCP gives up.
-- TLS: the URL's `cacert`, `cert` and `key` options (`tls.py`) make the endpoints https:// with a client certificate.
+- TLS: the URL's `cacert`, `cert` and `key` options (`tls.py`) make the channels TLS with a client certificate.
+- the wire is etcd's gRPC API (`rpc.py`), with keys and values as bytes: values are corral's JSON.
 - `compact(keep)` is etcd's Compact (physical) at `revision - keep`; `oldest_revision` finds etcd's
   compacted revision by reading at older revisions (etcd has no call that tells it). Compaction is
   cluster-wide in etcd: give corral an etcd of its own, or a prefix whose neighbours accept it.
@@ -32,13 +33,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
+from aetcd.rpc import rpc_pb2 as pb
 
 from corral.model.errors import Compacted, Conflict, InvalidSpec, NotLeader, StoreUnavailable, TooLarge
 from corral.store.base import KeyValue, Op, Store, WatchEvent, WatchExpired, WatchStalled
 from corral.store.election import Election
-from corral.store.etcd import txns
+from corral.store.etcd import rpc, txns
 from corral.store.etcd.election import EtcdElection
-from corral.store.etcd.gateway import Gateway, Unanswered, b64, prefix_end, unb64
+from corral.store.etcd.rpc import EtcdClient, Unanswered, prefix_end
 from corral.store.etcd.tls import client_context
 from corral.store.etcd.watch_check import QuietWatch
 
@@ -50,6 +52,7 @@ ETCD_MAX_REQUEST_BYTES = 1_572_864
 RANGE_PAGE = 5_000  # keys per Range call when listing
 WATCH_RETRY = 0.2  # seconds between tries to resume a watch whose member went away
 WATCH_CHECK = 1.0  # seconds of a quiet watch before etcd is asked (with this deadline) whether it is alive (watch_check.py)
+_DELETE = 1  # etcd's mvccpb.Event.DELETE
 WATCH_PATIENCE = 3  # watch checks' worth of seconds without any member before a watch gives up (WatchStalled: list again)
 
 
@@ -105,12 +108,20 @@ class EtcdSettings:
         return replace(settings, endpoints=[f"{scheme}://{member}" for member in endpoints])
 
     def verify(self) -> ssl.SSLContext | bool:
-        """What the client verifies etcd with: the TLS context of the files (read now: a bad one is an InvalidSpec)."""
+        """What an HTTP client verifies etcd with (its /health): the TLS context of the files (read now: a bad one is
+        an InvalidSpec)."""
         return client_context(self.cacert, self.cert, self.key) if self.tls else True
 
-    def gateway(self) -> Gateway:
-        """The client of these endpoints."""
-        return Gateway(self.endpoints, verify=self.verify())
+    def client(self) -> EtcdClient:
+        """The gRPC client of these endpoints (the TLS files checked first: a bad one is an InvalidSpec)."""
+        if not self.tls:
+            return EtcdClient([_host_port(url) for url in self.endpoints])
+        self.verify()
+        return EtcdClient([_host_port(url) for url in self.endpoints], rpc.credentials(self.cacert, self.cert, self.key))
+
+
+def _host_port(url: str) -> str:
+    return url.split("://", 1)[-1]
 
 
 def _tls_hint(settings: EtcdSettings) -> str:
@@ -123,9 +134,9 @@ def _tls_hint(settings: EtcdSettings) -> str:
 
 
 class EtcdStore(Store):
-    def __init__(self, settings: EtcdSettings, gateway: Gateway | None = None, fence: int = 0) -> None:
+    def __init__(self, settings: EtcdSettings, client: EtcdClient | None = None, fence: int = 0) -> None:
         self.settings = settings
-        self.gateway = gateway or settings.gateway()
+        self.client = client or settings.client()
         self._prefix = settings.prefix.encode()
         self.leader_key = settings.prefix.rstrip("/").encode() + b".leader"  # beside the prefix: no watcher of it sees it
         self._fence = fence  # when set, every Txn requires the leader key's create revision to be this
@@ -137,7 +148,7 @@ class EtcdStore(Store):
 
     def with_fence(self, revision: int) -> "EtcdStore":
         """This store, whose every write also requires the leader term that began at `revision` (shares the connections)."""
-        fenced = EtcdStore(self.settings, self.gateway, revision)
+        fenced = EtcdStore(self.settings, self.client, revision)
         fenced._oldest = self._oldest
         return fenced
 
@@ -145,30 +156,29 @@ class EtcdStore(Store):
         try:
             await self.revision()
         except StoreUnavailable as err:
-            await self.gateway.close()
-            if not isinstance(err, Unanswered):  # refused, no quorum, a TLS refusal that says so: the error is clear
-                raise
-            # A connection taken and dropped without a word: what etcd does with a request it will not take over TLS.
+            await self.client.close()
+            if isinstance(err, rpc.NoQuorum) or not self.settings.tls and "connection refused" in str(err).lower():
+                raise  # no quorum, nobody listening: the error is clear
+            # A connection taken and dropped, or a handshake refused: what etcd does with a client it will not take over TLS.
             raise StoreUnavailable(f"{err} ({_tls_hint(self.settings)})") from err
         return self
 
     def _key(self, key: str) -> bytes:
         return self._prefix + key.encode("utf-8")
 
-    def _kv(self, kv: dict[str, Any]) -> KeyValue:
+    def _kv(self, kv: Any) -> KeyValue:
         return KeyValue(
-            key=unb64(kv["key"])[len(self._prefix):].decode(),
-            value=orjson.loads(unb64(kv.get("value", ""))),
-            create_revision=int(kv.get("create_revision", 0)),
-            mod_revision=int(kv.get("mod_revision", 0)),
+            key=kv.key[len(self._prefix):].decode(),
+            value=orjson.loads(kv.value),
+            create_revision=kv.create_revision,
+            mod_revision=kv.mod_revision,
         )
 
     # -- reads ---------------------------------------------------------------
 
     async def get(self, key: str) -> KeyValue | None:
-        reply = await self.gateway.call("/v3/kv/range", {"key": b64(self._key(key))})
-        kvs = reply.get("kvs") or []
-        return self._kv(kvs[0]) if kvs else None
+        reply = await self.client.call(rpc.RANGE, pb.RangeRequest(key=self._key(key)))
+        return self._kv(reply.kvs[0]) if reply.kvs else None
 
     async def range(self, prefix: str) -> tuple[list[KeyValue], int]:
         """Every key under prefix at one revision, read in pages (a large cluster's list is many MB)."""
@@ -176,20 +186,17 @@ class EtcdStore(Store):
         items: list[KeyValue] = []
         revision = 0
         while True:
-            body: dict[str, Any] = {"key": b64(start), "range_end": b64(end), "limit": str(RANGE_PAGE)}
-            if revision:
-                body["revision"] = str(revision)  # every page from the first page's revision
-            reply = await self.gateway.call("/v3/kv/range", body)
-            revision = revision or int(reply["header"]["revision"])
-            kvs = reply.get("kvs") or []
-            items += [self._kv(kv) for kv in kvs]
-            if not reply.get("more") or not kvs:
+            # every page from the first page's revision (0: the newest, for the first)
+            reply = await self.client.call(rpc.RANGE, pb.RangeRequest(key=start, range_end=end, limit=RANGE_PAGE, revision=revision))
+            revision = revision or int(reply.header.revision)
+            items += [self._kv(kv) for kv in reply.kvs]
+            if not reply.more or not reply.kvs:
                 return items, revision
-            start = unb64(kvs[-1]["key"]) + b"\0"
+            start = bytes(reply.kvs[-1].key) + b"\0"
 
     async def revision(self) -> int:
-        reply = await self.gateway.call("/v3/kv/range", {"key": b64(self._prefix), "count_only": True})
-        return int(reply["header"]["revision"])
+        reply = await self.client.call(rpc.RANGE, pb.RangeRequest(key=self._prefix, count_only=True))
+        return int(reply.header.revision)
 
     # -- writes --------------------------------------------------------------
 
@@ -256,39 +263,32 @@ class EtcdStore(Store):
         return revision or await self.revision()
 
     async def _send(self, plan: txns.EtcdTxn, read_back: list[str]) -> tuple[bool, int, dict[str, int]]:
-        body: dict[str, list[dict[str, Any]]] = {
-            "compare": [
-                {"key": b64(self._key(key)), "target": "MOD", "result": "EQUAL", "mod_revision": str(expect)}
-                for key, expect in plan.compares.items()
-            ],
-            "success": [
-                {"request_put": {"key": b64(self._key(key)), "value": b64(value)}}
-                if value is not None
-                else {"request_delete_range": {"key": b64(self._key(key))}}
-                for key, value in plan.writes.items()
-            ],
-            "failure": [{"request_range": {"key": b64(self._key(key)), "keys_only": True}} for key in read_back]
-            if plan.compares
-            else [],
-        }
+        compare = [
+            pb.Compare(key=self._key(key), target=pb.Compare.MOD, result=pb.Compare.EQUAL, mod_revision=expect)
+            for key, expect in plan.compares.items()
+        ]
+        success = [
+            pb.RequestOp(request_put=pb.PutRequest(key=self._key(key), value=value))
+            if value is not None
+            else pb.RequestOp(request_delete_range=pb.DeleteRangeRequest(key=self._key(key)))
+            for key, value in plan.writes.items()
+        ]
+        failure = [pb.RequestOp(request_range=pb.RangeRequest(key=self._key(key), keys_only=True)) for key in read_back] if plan.compares else []
         if self._fence:
-            body["compare"].append(
-                {"key": b64(self.leader_key), "target": "CREATE", "result": "EQUAL", "create_revision": str(self._fence)}
-            )
-            body["failure"].append({"request_range": {"key": b64(self.leader_key), "keys_only": True}})
-        reply = await self.gateway.call("/v3/kv/txn", body)
-        revision = int(reply["header"]["revision"])
-        if reply.get("succeeded"):
+            compare.append(pb.Compare(key=self.leader_key, target=pb.Compare.CREATE, result=pb.Compare.EQUAL, create_revision=self._fence))
+            failure.append(pb.RequestOp(request_range=pb.RangeRequest(key=self.leader_key, keys_only=True)))
+        reply = await self.client.call(rpc.TXN, pb.TxnRequest(compare=compare, success=success, failure=failure))
+        revision = int(reply.header.revision)
+        if reply.succeeded:
             return True, revision, {}
         found = {key: 0 for key in read_back}
         leader = 0
-        for response in reply.get("responses") or []:
-            for kv in (response.get("response_range") or {}).get("kvs") or []:
-                key = unb64(kv["key"])
-                if key == self.leader_key:
-                    leader = int(kv.get("create_revision", 0))
+        for response in reply.responses:
+            for kv in response.response_range.kvs:
+                if kv.key == self.leader_key:
+                    leader = int(kv.create_revision)
                 else:
-                    found[key[len(self._prefix):].decode()] = int(kv["mod_revision"])
+                    found[kv.key[len(self._prefix):].decode()] = int(kv.mod_revision)
         if self._fence and leader != self._fence:
             raise NotLeader(
                 f"this manager's term as leader (from revision {self._fence}) is over"
@@ -298,7 +298,7 @@ class EtcdStore(Store):
 
     # -- watch ---------------------------------------------------------------
 
-    async def watch(self, prefix: str, after: int) -> AsyncIterator[WatchEvent]:
+    async def watch(self, prefix: str, after: int, prev: bool = True) -> AsyncIterator[WatchEvent]:
         key = self._key(prefix)
         last = after
         # From `after` itself (its events dropped below): etcd refuses a start before its compacted revision,
@@ -307,17 +307,16 @@ class EtcdStore(Store):
         gone_since: float | None = None
         loop = asyncio.get_running_loop()
         while True:
-            request = {"create_request": {"key": b64(key), "range_end": b64(prefix_end(key)), "start_revision": str(start), "prev_kv": True}}
+            request = pb.WatchRequest(create_request=pb.WatchCreateRequest(key=key, range_end=prefix_end(key), start_revision=start, prev_kv=prev))
             try:
-                async for result in self._checked(self.gateway.stream("/v3/watch", request), prefix, lambda: last):
+                async for result in self._checked(self.client.stream(rpc.WATCH, request), prefix, lambda: last):
                     gone_since = None
-                    compacted = int(result.get("compact_revision", 0))
-                    if compacted:
-                        raise Compacted(last, compacted)
-                    if result.get("canceled"):
-                        raise WatchExpired(f"etcd cancelled the watch on {prefix!r}: {result.get('cancel_reason', '')}")
+                    if result.compact_revision:
+                        raise Compacted(last, int(result.compact_revision))
+                    if result.canceled:
+                        raise WatchExpired(f"etcd cancelled the watch on {prefix!r}: {result.cancel_reason}")
                     newest = last
-                    for event in result.get("events") or []:
+                    for event in result.events:
                         found = self._event(event)
                         if found.revision > last:
                             newest = max(newest, found.revision)
@@ -333,13 +332,13 @@ class EtcdStore(Store):
             start = last + 1 if last >= start else start
 
     async def _checked(
-        self, messages: AsyncGenerator[dict[str, Any], None], prefix: str, delivered: Callable[[], int]
-    ) -> AsyncIterator[dict[str, Any]]:
+        self, messages: AsyncGenerator[Any, None], prefix: str, delivered: Callable[[], int]
+    ) -> AsyncIterator[Any]:
         """The watch's messages; after each `watch_check` seconds without one, etcd is asked (with that deadline)
         for the newest revision under the prefix, and a watch that `watch_check.QuietWatch` judges stalled raises
         WatchStalled (the caller lists again, which works once the link is back)."""
         quiet = QuietWatch()
-        pending: asyncio.Future[dict[str, Any]] | None = None
+        pending: asyncio.Future[Any] | None = None
         try:
             while True:
                 if pending is None:
@@ -365,33 +364,32 @@ class EtcdStore(Store):
         """The newest mod revision under prefix the watch may not have delivered (`delivered` when etcd's revision
         says there is none), None if etcd did not answer within `watch_check` (see watch_check.py)."""
         deadline = self.settings.watch_check
-        head = await self.gateway.check("/v3/kv/range", {"key": b64(self._prefix), "count_only": True}, deadline)
+        head = await self.client.check(rpc.RANGE, pb.RangeRequest(key=self._prefix, count_only=True), deadline)
         if head is None:
             return None
-        revision = int(head["header"]["revision"])
+        revision = int(head.header.revision)
         if not quiet.needs_scan(revision, delivered):
             return delivered
         key = self._key(prefix)
-        body = {
-            "key": b64(key), "range_end": b64(prefix_end(key)), "limit": "1", "keys_only": True,
-            "sort_order": "DESCEND", "sort_target": "MOD",
-        }
-        reply = await self.gateway.check("/v3/kv/range", body, deadline)
+        request = pb.RangeRequest(
+            key=key, range_end=prefix_end(key), limit=1, keys_only=True,
+            sort_order=pb.RangeRequest.DESCEND, sort_target=pb.RangeRequest.MOD,
+        )
+        reply = await self.client.check(rpc.RANGE, request, deadline)
         if reply is None:
             return None
-        kvs = reply.get("kvs") or []
-        newest = int(kvs[0].get("mod_revision", 0)) if kvs else 0
+        newest = int(reply.kvs[0].mod_revision) if reply.kvs else 0
         quiet.scanned(revision, newest, delivered)
         return newest
 
-    def _event(self, event: dict[str, Any]) -> WatchEvent:
-        kv = event["kv"]
-        prev = event.get("prev_kv")
+    def _event(self, event: Any) -> WatchEvent:
+        kv = event.kv
+        deleted = event.type == _DELETE
         return WatchEvent(
-            revision=int(kv["mod_revision"]),
-            key=unb64(kv["key"])[len(self._prefix):].decode(),
-            value=None if event.get("type") == "DELETE" else orjson.loads(unb64(kv.get("value", ""))),
-            prev=unb64(prev["value"]).decode() if prev and prev.get("value") else None,
+            revision=int(kv.mod_revision),
+            key=kv.key[len(self._prefix):].decode(),
+            value=None if deleted else orjson.loads(kv.value),
+            prev=event.prev_kv.value.decode() if event.HasField("prev_kv") and event.prev_kv.value else None,
         )
 
     # -- compaction ----------------------------------------------------------
@@ -415,7 +413,7 @@ class EtcdStore(Store):
 
     async def _readable(self, revision: int) -> bool:
         try:
-            await self.gateway.call("/v3/kv/range", {"key": b64(self._prefix), "count_only": True, "revision": str(revision)})
+            await self.client.call(rpc.RANGE, pb.RangeRequest(key=self._prefix, count_only=True, revision=revision))
         except RuntimeError as err:
             if "compacted" in str(err):
                 return False
@@ -429,7 +427,7 @@ class EtcdStore(Store):
         if target <= oldest:
             return oldest
         try:
-            await self.gateway.call("/v3/kv/compaction", {"revision": str(target), "physical": True})
+            await self.client.call(rpc.COMPACT, pb.CompactionRequest(revision=target, physical=True))
         except RuntimeError as err:
             if "compacted" not in str(err):  # compacted further already (by etcd itself or another manager)
                 raise
@@ -439,7 +437,7 @@ class EtcdStore(Store):
 
     async def close(self) -> None:
         if not self._fence:  # a fenced copy shares its connections with the store it came from
-            await self.gateway.close()
+            await self.client.close()
 
 
 __all__ = ["EtcdSettings", "EtcdStore", "TooLarge"]
