@@ -9,6 +9,7 @@ like "no tasks exist").
 """
 
 import asyncio
+import heapq
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,6 +103,10 @@ class StateCache:
     stale: str | None = None
     _specs: SharedSpecs = field(default_factory=SharedSpecs)  # one spec object per service version
     _next_change: asyncio.Future[None] | None = None  # resolved at the next change; made when somebody waits
+    # Who waits for a revision (`wait_for`, read-your-writes): a heap of (revision, n, future), each released once
+    # the cache reaches its revision, not woken at every change (hundreds of API writes wait at once).
+    _revision_waiters: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)
+    _waiter_count: int = 0
     # Called with each event just before the cache applies it (so the cache still holds what it changes).
     listeners: list[Callable[[WatchEvent], None]] = field(default_factory=list)
 
@@ -119,6 +124,7 @@ class StateCache:
                 await asyncio.sleep(RELIST_RETRY)
                 continue
             self._load(items, revision)
+            self._notify()
             if self.stale is not None:
                 log.warning("cache listed the store again at revision %d: no longer stale", revision)
             self.stale = None
@@ -312,10 +318,16 @@ class StateCache:
         return grouped
 
     def _notify(self) -> None:
-        """Wake whoever waits for a change (they run once the cache yields: once per burst)."""
+        """Wake whoever waits for a change (they run once the cache yields: once per burst), and release whoever
+        waits for a revision the cache has reached."""
         waiting, self._next_change = self._next_change, None
         if waiting is not None and not waiting.done():
             waiting.set_result(None)
+        waiters = self._revision_waiters
+        while waiters and waiters[0][0] <= self.revision:
+            released = heapq.heappop(waiters)[2]
+            if not released.done():  # not timed out meanwhile
+                released.set_result(None)
 
     async def _until(self, predicate: Callable[[], bool], timeout: float) -> None:
         """Return once predicate holds (checked after each change); TimeoutError after `timeout`."""
@@ -337,8 +349,13 @@ class StateCache:
 
         NotCaughtUp (HTTP 503: the change is stored, retry the read) after `timeout`
         (default CATCH_UP_TIMEOUT) seconds."""
+        if self.revision >= revision:
+            return
+        reached = asyncio.get_running_loop().create_future()
+        self._waiter_count += 1
+        heapq.heappush(self._revision_waiters, (revision, self._waiter_count, reached))
         try:
-            await self._until(lambda: self.revision >= revision, CATCH_UP_TIMEOUT if timeout is None else timeout)
+            await asyncio.wait_for(reached, CATCH_UP_TIMEOUT if timeout is None else timeout)
         except TimeoutError:
             raise NotCaughtUp(revision) from None
 
