@@ -314,16 +314,10 @@ def report(
         burst_answer, burst_s, docker_burst_s = burst
         print(f"(b) one file of {args.services} services: deploy answered in {burst_answer:.2f}s, all serving on every node after {burst_s:.2f}s")
         print(f"    {args.services} docker runs at once: all serving after {docker_burst_s:.2f}s ({burst_s / docker_burst_s:.2f}x)")
-    summary = {
-        "benchmark": "startup", "services": args.services, "nodes": 3,
-        "p50_s": corral_a["p50_s"], "p99_s": corral_a["p99_s"], "max_s": corral_a["max_s"],
-        "from_request_p50_s": corral_r["p50_s"], "from_request_p99_s": corral_r["p99_s"],
-        "docker_run_p50_s": run_f["p50_s"], "docker_run_p99_s": run_f["p99_s"],
-        "docker_api_p50_s": api_f["p50_s"], "docker_api_p99_s": api_f["p99_s"],
-        "p99_minus_docker_run_p99_s": round(corral_a["p99_s"] - run_f["p99_s"], 3),
-        "burst_answer_s": round(burst_answer, 3), "burst_all_serving_s": round(burst_s, 3),
-        "docker_burst_all_serving_s": round(docker_burst_s, 3), "burst_ratio": round(burst_s / docker_burst_s, 2),
-    }
+        summary |= {
+            "burst_answer_s": round(burst_answer, 3), "burst_all_serving_s": round(burst_s, 3),
+            "docker_burst_all_serving_s": round(docker_burst_s, 3), "burst_ratio": round(burst_s / docker_burst_s, 2),
+        }
     print(json.dumps(summary))
 
 
