@@ -116,14 +116,19 @@ class TaskEvents:
         threading.Thread(target=self._follow, daemon=True).start()
 
     def _follow(self) -> None:
-        with self.client.stream("GET", "/v1/events") as stream:
-            for line in stream.iter_lines():
-                event = json.loads(line) if line.strip() else {}
-                if event.get("type") != "task":
-                    continue
-                service = str(event["message"]).split(" ")[1].rsplit(".", 1)[0]  # "task SERVICE.SLOT (id) ..."
-                with self.lock:
-                    self.times.setdefault(service, {}).setdefault(str(event["action"]), float(event["time"]))
+        try:
+            with self.client.stream("GET", "/v1/events") as stream:
+                for line in stream.iter_lines():
+                    self._take(json.loads(line) if line.strip() else {})
+        except httpx.HTTPError:  # the cluster stopped
+            pass
+
+    def _take(self, event: dict[str, object]) -> None:
+        if event.get("type") != "task":
+            return
+        service = str(event["message"]).split(" ")[1].rsplit(".", 1)[0]  # "task SERVICE.SLOT (id) ..."
+        with self.lock:
+            self.times.setdefault(service, {}).setdefault(str(event["action"]), float(str(event["time"])))
 
     def of(self, service: str) -> dict[str, float]:
         with self.lock:
