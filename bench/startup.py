@@ -196,7 +196,7 @@ def docker_api_run(engine: docker.DockerClient, name: str, port: int, poll: floa
 
 def docker_burst(run_id: str, count: int, poll: float) -> float:
     """`count` docker runs at once, as a script would start them; seconds until all answer."""
-    ports = [free_port() for _ in range(count)]
+    ports = [PORTS.new() for _ in range(count)]
     began = time.monotonic()
     runs = [
         subprocess.Popen(
@@ -210,6 +210,23 @@ def docker_burst(run_id: str, count: int, poll: float) -> float:
         if run.wait() != 0:
             raise SystemExit(f"docker run failed: {run.stderr.read().decode() if run.stderr else ''}")
     return wait_serving([("127.0.0.1", port) for port in ports], poll, timeout=300) - began
+
+
+class Ports:
+    """Free ports never handed out twice in a run: bind(0) on 127.0.0.1 says nothing of the ports the meshes listen
+    on at the node addresses, and gave a port already published by an earlier service (a 422 at the 81st deploy)."""
+
+    def __init__(self) -> None:
+        self.given: set[int] = set()
+
+    def new(self) -> int:
+        while (port := free_port()) in self.given:
+            pass
+        self.given.add(port)
+        return port
+
+
+PORTS = Ports()
 
 
 def remove_bench_containers(engine: docker.DockerClient) -> None:
@@ -245,7 +262,7 @@ def main() -> None:
             events = TaskEvents(cluster) if args.trace else None
             # (a) one by one, alternating with docker's baseline
             for i in range(args.services):
-                port = free_port()
+                port = PORTS.new()
                 stack = f"s{i}"
                 compose = "services:\n" + service_yaml("web", port)
                 began = time.monotonic()
@@ -256,8 +273,8 @@ def main() -> None:
                 answer_s.append(served - answered)
                 request_s.append(served - began)
                 marks.append({"answer": answered_wall, "first": reached[0], "served": answered_wall + (served - answered)})
-                docker_run_s.append(docker_cli_run(f"bench-startup-{run_id}-cli-{i}", free_port(), args.poll))
-                docker_api_s.append(docker_api_run(engine, f"bench-startup-{run_id}-api-{i}", free_port(), args.poll))
+                docker_run_s.append(docker_cli_run(f"bench-startup-{run_id}-cli-{i}", PORTS.new(), args.poll))
+                docker_api_s.append(docker_api_run(engine, f"bench-startup-{run_id}-api-{i}", PORTS.new(), args.poll))
                 if (i + 1) % 10 == 0:
                     print(
                         f"{i + 1} services: corral from answer p50 {statistics.median(answer_s):.3f}s, "
@@ -281,7 +298,7 @@ def main() -> None:
 
 def run_burst(deployer: Deployer, addresses: list[str], run_id: str, args: argparse.Namespace) -> tuple[float, float, float]:
     """(b) one file of N services at once, then N docker runs at once: (deploy answered, all serving, docker's)."""
-    ports = [free_port() for _ in range(args.services)]
+    ports = [PORTS.new() for _ in range(args.services)]
     compose = "services:\n" + "".join(service_yaml(f"web{i}", port) for i, port in enumerate(ports))
     began = time.monotonic()
     deployer.deploy("burst", compose)
