@@ -22,8 +22,17 @@ present). Then:
 HTTP checks are plain sockets (GET /, an answer starting `HTTP/1.`) every
 `--poll` seconds, so the poll adds at most that much to each figure.
 
+`--trace` also follows `GET /v1/events` and splits each one-by-one deploy of
+(a) into the steps a user waits on, from the manager's times of the task's
+events (`updated_at`, the manager's clock, which is this machine's): the
+deploy's answer -> task created and assigned (the controller's pass) ->
+`starting` (the agent's watch woke it and its first report arrived) ->
+`running` (the engine's start and the report) -> serving on the first node
+and on the last (the mesh's routes reaching every node's proxy).
+
     .venv/bin/python bench/startup.py
     .venv/bin/python bench/startup.py --services 20     # a quick run
+    .venv/bin/python bench/startup.py --services 30 --no-burst --trace   # where the time goes
 
 The last line printed is one JSON object with the figures.
 """
@@ -35,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -74,18 +84,73 @@ def answers(address: str, port: int) -> bool:
         return False
 
 
-def wait_serving(targets: list[tuple[str, int]], poll: float, timeout: float = 60.0) -> float:
-    """Poll until every (address, port) answers; the monotonic time at which the last one did."""
+def wait_serving(
+    targets: list[tuple[str, int]], poll: float, timeout: float = 60.0, first: list[float] | None = None
+) -> float:
+    """Poll until every (address, port) answers; the monotonic time at which the last one did (and, into `first`,
+    the wall time at which the first one did)."""
     pending = list(targets)
     deadline = time.monotonic() + timeout
     while pending:
+        before = len(pending)
         pending = [t for t in pending if not answers(*t)]
+        if first is not None and not first and len(pending) < before:
+            first.append(time.time())
         if not pending:
             break
         if time.monotonic() > deadline:
             raise SystemExit(f"not serving after {timeout}s: {pending[:5]}")
         time.sleep(poll)
     return time.monotonic()
+
+
+class TaskEvents:
+    """Follows `GET /v1/events` in a thread: per service, the manager's time of each of its tasks' events."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.times: dict[str, dict[str, float]] = {}  # service -> action (create, starting, running) -> first time
+        self.lock = threading.Lock()
+        self.client = httpx.Client(
+            base_url=cluster.url, verify=verify(cluster.data_dir), headers=admin_headers(cluster.data_dir), timeout=None
+        )
+        threading.Thread(target=self._follow, daemon=True).start()
+
+    def _follow(self) -> None:
+        try:
+            with self.client.stream("GET", "/v1/events") as stream:
+                for line in stream.iter_lines():
+                    self._take(json.loads(line) if line.strip() else {})
+        except httpx.HTTPError:  # the cluster stopped
+            pass
+
+    def _take(self, event: dict[str, object]) -> None:
+        if event.get("type") != "task":
+            return
+        service = str(event["message"]).split(" ")[1].rsplit(".", 1)[0]  # "task SERVICE.SLOT (id) ..."
+        with self.lock:
+            self.times.setdefault(service, {}).setdefault(str(event["action"]), float(str(event["time"])))
+
+    def of(self, service: str) -> dict[str, float]:
+        with self.lock:
+            return dict(self.times.get(service, {}))
+
+
+STEPS = (  # (label, from, to): the marks of one deploy (see trace_marks)
+    ("answer -> task assigned (controller)", "answer", "create"),
+    ("assigned -> starting (agent wake-up)", "create", "starting"),
+    ("starting -> running (engine start)", "starting", "running"),
+    ("running -> serving, first node", "running", "first"),
+    ("running -> serving, every node", "running", "served"),
+)
+
+
+def print_trace(marks: list[dict[str, float]]) -> None:
+    print(f"trace of (a): medians over {len(marks)} deploys, manager's event times")
+    print(f"{'':40} {'p50 s':>7} {'p90 s':>7}")
+    for label, start, end in STEPS:
+        spans = sorted(m[end] - m[start] for m in marks if start in m and end in m)
+        if spans:
+            print(f"{label:40} {statistics.median(spans):7.3f} {spans[int(0.9 * (len(spans) - 1))]:7.3f}")
 
 
 def p99(values: list[float]) -> float:
@@ -131,7 +196,7 @@ def docker_api_run(engine: docker.DockerClient, name: str, port: int, poll: floa
 
 def docker_burst(run_id: str, count: int, poll: float) -> float:
     """`count` docker runs at once, as a script would start them; seconds until all answer."""
-    ports = [free_port() for _ in range(count)]
+    ports = [PORTS.new() for _ in range(count)]
     began = time.monotonic()
     runs = [
         subprocess.Popen(
@@ -147,6 +212,23 @@ def docker_burst(run_id: str, count: int, poll: float) -> float:
     return wait_serving([("127.0.0.1", port) for port in ports], poll, timeout=300) - began
 
 
+class Ports:
+    """Free ports never handed out twice in a run: bind(0) on 127.0.0.1 says nothing of the ports the meshes listen
+    on at the node addresses, and gave a port already published by an earlier service (a 422 at the 81st deploy)."""
+
+    def __init__(self) -> None:
+        self.given: set[int] = set()
+
+    def new(self) -> int:
+        while (port := free_port()) in self.given:
+            pass
+        self.given.add(port)
+        return port
+
+
+PORTS = Ports()
+
+
 def remove_bench_containers(engine: docker.DockerClient) -> None:
     for container in engine.containers.list(all=True, filters={"label": LABEL}):
         container.remove(force=True)
@@ -157,6 +239,8 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=100)
     parser.add_argument("--poll", type=float, default=0.005, help="seconds between HTTP checks")
     parser.add_argument("--first-address", default="127.0.0.90")
+    parser.add_argument("--trace", action="store_true", help="split each one-by-one deploy into its steps (GET /v1/events)")
+    parser.add_argument("--no-burst", action="store_true", help="skip (b)")
     args = parser.parse_args()
 
     engine = docker.from_env()
@@ -167,47 +251,66 @@ def main() -> None:
     request_s: list[float] = []
     docker_run_s: list[float] = []
     docker_api_s: list[float] = []
+    marks: list[dict[str, float]] = []
+    events: TaskEvents | None = None
     with tempfile.TemporaryDirectory(prefix="corral-bench-startup-") as workdir:
         cluster = Cluster(Path(workdir) / "cluster", nodes=3, first_address=args.first_address)
         try:
             cluster.start()
             deployer = Deployer(cluster)
             wait_until(lambda: all(n["state"] == "ready" for n in cluster.api("GET", "/v1/nodes")), 30, what="ready nodes")
+            events = TaskEvents(cluster) if args.trace else None
             # (a) one by one, alternating with docker's baseline
             for i in range(args.services):
-                port = free_port()
+                port = PORTS.new()
                 stack = f"s{i}"
                 compose = "services:\n" + service_yaml("web", port)
                 began = time.monotonic()
                 deployer.deploy(stack, compose)
-                answered = time.monotonic()
-                served = wait_serving([(a, port) for a in addresses], args.poll)
+                answered, answered_wall = time.monotonic(), time.time()
+                reached: list[float] = []
+                served = wait_serving([(a, port) for a in addresses], args.poll, first=reached)
                 answer_s.append(served - answered)
                 request_s.append(served - began)
-                docker_run_s.append(docker_cli_run(f"bench-startup-{run_id}-cli-{i}", free_port(), args.poll))
-                docker_api_s.append(docker_api_run(engine, f"bench-startup-{run_id}-api-{i}", free_port(), args.poll))
+                marks.append({"answer": answered_wall, "first": reached[0], "served": answered_wall + (served - answered)})
+                docker_run_s.append(docker_cli_run(f"bench-startup-{run_id}-cli-{i}", PORTS.new(), args.poll))
+                docker_api_s.append(docker_api_run(engine, f"bench-startup-{run_id}-api-{i}", PORTS.new(), args.poll))
                 if (i + 1) % 10 == 0:
                     print(
                         f"{i + 1} services: corral from answer p50 {statistics.median(answer_s):.3f}s, "
                         f"docker run p50 {statistics.median(docker_run_s):.3f}s", file=sys.stderr,
                     )
+            if events is not None:  # the events have arrived by now (the last deploy served after its `running`)
+                for i, mark in enumerate(marks):
+                    mark |= events.of(f"s{i}_web")
             for i in range(args.services):
                 deployer.remove(f"s{i}")
             remove_bench_containers(engine)
             wait_until(lambda: not [c for c in cluster.containers() if c.status == "running"], 120, 0.5, what="one-by-one stacks gone")
-            # (b) one file of N services at once
-            ports = [free_port() for _ in range(args.services)]
-            compose = "services:\n" + "".join(service_yaml(f"web{i}", port) for i, port in enumerate(ports))
-            began = time.monotonic()
-            deployer.deploy("burst", compose)
-            burst_answer = time.monotonic() - began
-            served = wait_serving([(a, port) for port in ports for a in addresses], args.poll, timeout=300)
-            burst_s = served - began
-            docker_burst_s = docker_burst(run_id, args.services, args.poll)
+            burst = None if args.no_burst else run_burst(deployer, addresses, run_id, args)
         finally:
             remove_bench_containers(engine)
             cluster.cleanup()
+    if events is None:
+        marks.clear()
+    report(args, answer_s, request_s, docker_run_s, docker_api_s, marks, burst)
 
+
+def run_burst(deployer: Deployer, addresses: list[str], run_id: str, args: argparse.Namespace) -> tuple[float, float, float]:
+    """(b) one file of N services at once, then N docker runs at once: (deploy answered, all serving, docker's)."""
+    ports = [PORTS.new() for _ in range(args.services)]
+    compose = "services:\n" + "".join(service_yaml(f"web{i}", port) for i, port in enumerate(ports))
+    began = time.monotonic()
+    deployer.deploy("burst", compose)
+    burst_answer = time.monotonic() - began
+    served = wait_serving([(a, port) for port in ports for a in addresses], args.poll, timeout=300)
+    return burst_answer, served - began, docker_burst(run_id, args.services, args.poll)
+
+
+def report(
+    args: argparse.Namespace, answer_s: list[float], request_s: list[float], docker_run_s: list[float],
+    docker_api_s: list[float], marks: list[dict[str, float]], burst: tuple[float, float, float] | None,
+) -> None:
     corral_a = figures(answer_s)
     corral_r = figures(request_s)
     run_f = figures(docker_run_s)
@@ -219,18 +322,24 @@ def main() -> None:
         ("docker run -d -p (CLI)", run_f), ("docker create+start (Engine API)", api_f),
     ):
         print(f"{label:34} {f['p50_s']:7.3f} {f['p99_s']:7.3f} {f['max_s']:7.3f}")
-    print(f"(b) one file of {args.services} services: deploy answered in {burst_answer:.2f}s, all serving on every node after {burst_s:.2f}s")
-    print(f"    {args.services} docker runs at once: all serving after {docker_burst_s:.2f}s ({burst_s / docker_burst_s:.2f}x)")
-    summary = {
+    if marks:
+        print_trace(marks)
+    summary: dict[str, object] = {
         "benchmark": "startup", "services": args.services, "nodes": 3,
         "p50_s": corral_a["p50_s"], "p99_s": corral_a["p99_s"], "max_s": corral_a["max_s"],
         "from_request_p50_s": corral_r["p50_s"], "from_request_p99_s": corral_r["p99_s"],
         "docker_run_p50_s": run_f["p50_s"], "docker_run_p99_s": run_f["p99_s"],
         "docker_api_p50_s": api_f["p50_s"], "docker_api_p99_s": api_f["p99_s"],
         "p99_minus_docker_run_p99_s": round(corral_a["p99_s"] - run_f["p99_s"], 3),
-        "burst_answer_s": round(burst_answer, 3), "burst_all_serving_s": round(burst_s, 3),
-        "docker_burst_all_serving_s": round(docker_burst_s, 3), "burst_ratio": round(burst_s / docker_burst_s, 2),
     }
+    if burst is not None:
+        burst_answer, burst_s, docker_burst_s = burst
+        print(f"(b) one file of {args.services} services: deploy answered in {burst_answer:.2f}s, all serving on every node after {burst_s:.2f}s")
+        print(f"    {args.services} docker runs at once: all serving after {docker_burst_s:.2f}s ({burst_s / docker_burst_s:.2f}x)")
+        summary |= {
+            "burst_answer_s": round(burst_answer, 3), "burst_all_serving_s": round(burst_s, 3),
+            "docker_burst_all_serving_s": round(docker_burst_s, 3), "burst_ratio": round(burst_s / docker_burst_s, 2),
+        }
     print(json.dumps(summary))
 
 

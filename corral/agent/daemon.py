@@ -183,7 +183,7 @@ class Agent:
                 self.keeper = keeper_for(self.engine, registration.cluster_id, self.settings.dns_upstreams, self.clock)
             self.routing = MeshFollower(
                 self.client, self.settings.name, self.settings.address, self.mesh, vip_mesh,
-                VipInterface(registration.cluster_id), self.settings.long_poll, self.clock,
+                VipInterface(registration.cluster_id, self.clock), self.settings.long_poll, self.clock,
                 on_names=self._names_changed if self.keeper is not None else None,
             )
             self._loops.append(asyncio.create_task(self.routing.run(), name=f"{self.prefix} mesh"))

@@ -70,6 +70,7 @@ class StateCache:
     nodes: dict[str, Versioned[Node]] = field(default_factory=dict)
     volumes: dict[str, Versioned[Volume]] = field(default_factory=dict)  # by store key (keys.volume_key)
     revision: int = 0
+    changes: int = 0  # changes applied (and lists loaded): what is computed from the cache holds while this stays
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
     # Revision of the last change touching each node's tasks (for agents' long polls).
@@ -161,6 +162,7 @@ class StateCache:
         self.journal_base += len(self.journal)  # a watch positioned before a re-list checks every node again
         self.journal.clear()
         self.loads += 1
+        self.changes += 1
         for kv in items:
             self._put(kv.key, kv.value, kv.mod_revision)
         self.revision = revision
@@ -169,6 +171,7 @@ class StateCache:
             self.node_left_floor[name] = revision
 
     def _apply(self, event: WatchEvent) -> None:
+        self.changes += 1
         if event.value is None:
             self._drop(event.key, event.revision)
         else:

@@ -28,6 +28,9 @@ class ManagerContext:
     ca: ClusterCA | None = None  # signs node certificates (None: a context made by hand in a test)
     clock: Callable[[], float] = field(default=time.time)
     mesh_errors: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> listener -> why it cannot serve it
+    # What every node's mesh serves, as last computed (api/discovery.py), with the `cache.changes` it was computed at:
+    # the agents' long polls all read it at every change of the cache.
+    mesh_routes: tuple[int, object] | None = None
     # One batch of many nodes' work (a watch reply, a status batch) worked on at a time: the others
     # wait off the event loop's ready queue, so a user's request queues behind one batch, not all.
     agent_batches: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))

@@ -1,6 +1,7 @@
 """Keeps this host's networks, their firewall rules and the DNS responder in line with the cluster.
 
-Fed by the mesh follower with the manager's service records at every change, and woken after each
+Fed by the mesh follower with the manager's service records at every change (which wakes its loop: the
+follower does not wait for the sync), and woken after each
 container start (a new network has a new bridge), at every event of the agent's containers (one that
 stopped may leave a network unused) and otherwise every `resync` seconds while the engine tells of its
 containers' changes (every `interval` seconds when it cannot): it re-reads the engine's networks, removes those no service names any more once no container uses them, and rewrites the
@@ -59,7 +60,10 @@ class NetworkKeeper:
         self._lock = asyncio.Lock()
 
     async def update(self, names: list[Mapping[str, Any]], dns: str, service_network: str) -> None:
-        """The manager's records changed: answer from them at once, then bring the host in line."""
+        """The manager's records changed: answer from them at once, and wake the keeper's loop to bring the host in
+        line. Not awaited here: a sync reads every network of the engine and may write the isolation rules (0.1-1 s
+        on a busy host), and the mesh follower that calls this goes back to the manager for the next routes only
+        when it returns (a replica's `running` waited behind it). Changes during a sync make one sync after it."""
         self.responder.records = records_of(names)
         self._allowed = allowed_vips(names)
         self.dns, self.service_network = dns, service_network
@@ -69,7 +73,7 @@ class NetworkKeeper:
                 await self.responder.listen(dns)
             except OSError as err:
                 log.warning("dns: cannot listen on %s:53: %s", dns, err)
-        await self.sync()
+        self.wake()
 
     async def sync(self) -> None:
         if not self._known:

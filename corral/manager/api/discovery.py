@@ -56,14 +56,20 @@ def _routes(ctx: ManagerContext) -> list[Route]:
 
 
 def _mesh(ctx: ManagerContext) -> MeshRoutes:
-    """What every node's mesh and DNS responder serve, with its fingerprint."""
+    """What every node's mesh and DNS responder serve, with its fingerprint: computed once per change of the cache,
+    however many agents' long polls look (each looks at every change, and answers with it)."""
+    changes = ctx.cache.changes
+    if ctx.mesh_routes is not None and ctx.mesh_routes[0] == changes and isinstance(ctx.mesh_routes[1], MeshRoutes):
+        return ctx.mesh_routes[1]
     services = {name: v.obj for name, v in ctx.cache.services.items()}
     tasks = {name: ctx.cache.tasks_of(name) for name in services}
     routes, names = discovery.routes(services, tasks), discovery.names(services, tasks)
-    return MeshRoutes(
+    mesh = MeshRoutes(
         fingerprint=discovery.fingerprint([*routes, *names]), routes=routes, names=names,
         dns=discovery.dns_address(ctx.settings.service_network), service_network=ctx.settings.service_network,
     )
+    ctx.mesh_routes = (changes, mesh)
+    return mesh
 
 
 @router.get("/services/{name}/endpoints", response_model=list[Endpoint])

@@ -52,3 +52,52 @@ async def test_the_keeper_follows_engine_events_and_falls_back_to_its_timer() ->
     finally:
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
+
+
+class _Responder:
+    records: list[Any] = []
+
+
+def _record(service: str, vip: str) -> dict[str, Any]:
+    return {"service": service, "stack": "shop", "vip": vip, "networks": [{"name": "shop_default", "aliases": [service]}]}
+
+
+class Slow(NetworkKeeper):
+    """Its sync waits until the test lets it finish."""
+
+    syncs = 0
+    gate: asyncio.Event
+
+    async def sync(self) -> None:
+        self.syncs += 1
+        await self.gate.wait()
+        self.gate.clear()
+
+
+async def test_new_records_wake_the_keeper_and_do_not_wait_for_its_sync() -> None:
+    """The mesh follower hands the records over and goes back for the next routes at once (it waited for the whole
+    sync, up to 1 s on a busy host, while a replica's `running` waited behind it); records that come during a sync
+    make one sync after it."""
+    clock = FakeClock()
+    stand_in: Any = None
+    keeper = Slow(stand_in, _Responder(), stand_in, clock, interval=2.0, resync=30.0, following=lambda: True)
+    keeper.gate = asyncio.Event()
+    loop = asyncio.create_task(keeper.run())
+    try:
+        await clock.sleeping(1)
+        await asyncio.wait_for(keeper.update([_record("web", "10.217.0.2")], "", "10.217.0.0/24"), 1.0)
+        assert keeper.responder.records  # answered from at once
+        await _settle()
+        assert keeper.syncs == 1  # under way, and update did not wait for it
+        for vip in ("10.217.0.3", "10.217.0.4"):  # two changes while it runs
+            await asyncio.wait_for(keeper.update([_record("web", vip)], "", "10.217.0.0/24"), 1.0)
+        assert keeper._allowed == {"shop_default": {"10.217.0.4"}}  # the newest records
+        keeper.gate.set()
+        await _settle()
+        assert keeper.syncs == 2  # one sync for both
+        keeper.gate.set()
+        await _settle()
+        assert keeper.syncs == 2
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
