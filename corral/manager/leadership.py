@@ -2,9 +2,10 @@
 
 Every manager runs this loop; the one whose campaign wins runs `lead` (the controller, node health and
 compaction) with the term's fenced store, and the others keep campaigning every `retry` seconds. The
-leader renews its term every ttl/3 and steps down (its work cancelled) as soon as a renewal says the
-term is over, or when no renewal has succeeded for 2/3 of the ttl: it stops acting before the store
-could give the term to another manager, and the fence refuses whatever write was already under way.
+leader renews its term at once when it wins (the lease it won with may be up to ttl/3 old), then every
+ttl/3, and steps down (its work cancelled) as soon as a renewal says the term is over, or when no
+renewal has succeeded for 2/3 of the ttl: it stops acting before the store could give the term to
+another manager, and the fence refuses whatever write was already under way.
 
 With one manager on SQLite the election is `SoloElection`: it wins at once and the term never ends.
 Time comes from the injected `now` and `sleep` (tests pass fakes).
@@ -78,8 +79,11 @@ class Leadership:
             await asyncio.wait([work])
             return
         renewed = self.now()
+        first = True
         while not work.done():
-            await self.sleep(ttl / 3)
+            if not first:
+                await self.sleep(ttl / 3)
+            first = False
             sent = self.now()
             try:
                 alive = await asyncio.wait_for(self.election.renew(term), ttl / 3)

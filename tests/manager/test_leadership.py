@@ -71,16 +71,18 @@ async def _lead_until_stepped_down(election: ScriptedElection) -> tuple[Leadersh
 
 
 async def test_a_lapsed_term_stops_the_leaders_work() -> None:
-    leadership, ran, clock = await _lead_until_stepped_down(ScriptedElection([True, True, False]))
+    election = ScriptedElection([True, True, False])
+    leadership, ran, clock = await _lead_until_stepped_down(election)
     assert ran == ["store of term 3"]  # it campaigned twice in vain, then won, working through the fenced store
-    assert clock.slept[:2] == [0.25, 0.25] and clock.slept[2:5] == [1.0, 1.0, 1.0]  # renewals every ttl/3
+    # renewed at once when it won (no sleep between the win and the first renewal), then every ttl/3
+    assert clock.slept == [0.25, 0.25, 1.0, 1.0] and election.renewals == []
     assert not leadership.leading and leadership.terms == 1
 
 
 async def test_a_leader_that_cannot_renew_steps_down_before_its_term_could_lapse() -> None:
     leadership, ran, clock = await _lead_until_stepped_down(ScriptedElection([True, None, None, None]))
-    # renewed at t=1.5 (sent after the first sleep); no answer since: it steps down at 2/3 of the ttl after that
-    renewed_at = 0.5 + 1.0
+    # renewed at t=0.5 (at once when it won); no answer since: it steps down at 2/3 of the ttl after that
+    renewed_at = 0.5
     stepped = clock.slept[2:]
     assert sum(stepped) + 0.5 - renewed_at >= 2.0 and sum(stepped) + 0.5 - renewed_at < 3.0
     assert not leadership.leading and ran == ["store of term 3"]

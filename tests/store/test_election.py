@@ -9,6 +9,8 @@ import pytest
 from corral.model.errors import NotLeader
 from corral.store import Op, open_store
 from corral.store.election import SoloElection
+from corral.store.etcd import EtcdStore
+from corral.store.etcd.election import EtcdElection
 from tests.etcd_server import EtcdCluster
 
 
@@ -57,3 +59,28 @@ async def test_sqlite_has_one_manager_who_always_leads(tmp_path) -> None:
         assert term is not None and await election.renew(term) and election.fenced(term) is store
     finally:
         await store.close()
+
+
+async def test_a_campaign_wins_with_a_fresh_lease(etcd: EtcdCluster) -> None:
+    """A follower's campaigns share one lease, but not one granted more than ttl/3 ago: a term won with a lease about
+    to lapse would end at once (the leader key goes with its lease) before its first renewal."""
+    url = etcd.store_url("election-fresh")
+    a, b = await open_store(url), await open_store(url)
+    assert isinstance(a, EtcdStore) and isinstance(b, EtcdStore)
+    clock = [0.0]
+    try:
+        first, second = a.election(3.0), EtcdElection(b, 3.0, now=lambda: clock[0])
+        term = await first.campaign({"name": "m1"})
+        assert term is not None and await second.campaign({"name": "m2"}) is None
+        lease = second._lease
+        clock[0] = 0.9  # under ttl/3: the same lease
+        assert await second.campaign({"name": "m2"}) is None and second._lease == lease
+        clock[0] = 1.1  # over ttl/3: a new one
+        assert await second.campaign({"name": "m2"}) is None and second._lease not in (None, lease)
+        fresh = second._lease
+        await first.resign(term)
+        won = await second.campaign({"name": "m2"})
+        assert won is not None and won.lease == fresh and await second.renew(won)
+    finally:
+        await a.close()
+        await b.close()

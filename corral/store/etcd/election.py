@@ -1,6 +1,7 @@
 """Leader election on etcd, as etcd's concurrency `Election` and Kubernetes' lease lock do it, with one key.
 
-- campaign: grant a lease of `ttl` seconds, then one Txn: if the leader key does not exist (CREATE == 0),
+- campaign: grant a lease of `ttl` seconds (or reuse the last campaign's, if granted less than ttl/3 ago: a lease
+  that had nearly lapsed would end the term it won at once), then one Txn: if the leader key does not exist (CREATE == 0),
   put it bound to the lease, else read it. Whoever created it leads; its create revision names the term.
 - renew: a lease keep-alive; a lease etcd no longer knows (TTL absent) means the term is over.
 - when the leader stops renewing (killed, partitioned from etcd), etcd deletes the key with its lease
@@ -12,6 +13,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,16 +30,21 @@ log = logging.getLogger(__name__)
 
 
 class EtcdElection(Election):
-    def __init__(self, store: "EtcdStore", ttl: float) -> None:
+    def __init__(self, store: "EtcdStore", ttl: float, now: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.ttl = ttl
         self.key = store.leader_key
+        self._now = now
         self._lease: int | None = None
+        self._granted = 0.0  # when the grant of `_lease` was sent
 
     async def campaign(self, value: dict[str, Any]) -> Term | None:
         client = self.store.client
         for _ in range(2):
-            if self._lease is None:  # one lease for the campaigns until one wins (an unused one lapses by itself)
+            # One lease for the campaigns until one wins (an unused one lapses by itself), while it is fresh: the
+            # term it wins must hold for 2/3 of the ttl before the leader's first renewal could be missed.
+            if self._lease is None or self._now() - self._granted > self.ttl / 3:
+                self._granted = self._now()
                 granted = await client.call(rpc.LEASE_GRANT, pb.LeaseGrantRequest(TTL=max(1, round(self.ttl))))
                 self._lease = int(granted.ID)
             try:
