@@ -79,11 +79,7 @@ class Leadership:
             await asyncio.wait([work])
             return
         renewed = self.now()
-        first = True
-        while not work.done():
-            if not first:
-                await self.sleep(ttl / 3)
-            first = False
+        while not work.done():  # the first renewal at once (the lease may be ttl/3 old), then every ttl/3
             sent = self.now()
             try:
                 alive = await asyncio.wait_for(self.election.renew(term), ttl / 3)
@@ -96,6 +92,7 @@ class Leadership:
                 renewed = sent  # etcd counts the ttl from when it got the renewal: no earlier than it was sent
             if self.now() - renewed >= ttl * STEP_DOWN_SHARE:
                 return
+            await self.sleep(ttl / 3)
 
     async def resign(self) -> None:
         """A clean stop: end the term now, so another manager leads without waiting for the ttl."""
