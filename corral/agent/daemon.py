@@ -373,8 +373,7 @@ class Agent:
     async def _start(self, task: Task) -> None:
         assert self.engine is not None
         # `starting` goes to the manager while the engine works (one round trip off the path to
-        # `running`). The later reports do not wait for its answer: the link sends one call at a
-        # time, so they reach the manager after it, and one made while it is still queued replaces it.
+        # `running`); every later report of the task waits until it has been answered, so they keep their order.
         starting = asyncio.create_task(self._report(Report(task.id, TaskState.starting))) if task.state != TaskState.starting else None
         try:
             files = await task_files(self.client, self.settings.name, task) if self.engine.takes_files else []
@@ -386,14 +385,14 @@ class Agent:
         except EngineError as err:
             self.metrics.starts.labels("failed").inc()
             state = TaskState.rejected if err.permanent else TaskState.failed
-            await self._report(Report(task.id, state, error=str(err)))
             await _answered(starting)
+            await self._report(Report(task.id, state, error=str(err)))
             return
+        await _answered(starting)
         if info.running:
             # With a health check the task stays `starting` until it passes (the reconcile loop decides).
             state = TaskState.starting if task.spec.healthcheck else TaskState.running
             await self._report(Report(task.id, state, info.id, ports=tuple(info.ports)))
-        await _answered(starting)
         if self.keeper is not None:
             # A new network's bridge gets its rules: they let the container reach its stack's VIPs (until then
             # the catch-all rule rejects that, so nothing is open early). After the report, since they change

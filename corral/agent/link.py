@@ -17,12 +17,9 @@ make fast.
   registered again) asks from 0; a `410 Gone` (the revisions asked were
   compacted away) makes every node start over;
 - status reports (`POST /v1/agent/status`): sent together when several are
-  ready within `report_window`, one call at a time, so a task's reports
-  reach the manager in the order they were made; a newer report of a task
-  replaces one not sent yet unless it would take the task backwards (the
-  manager only ever takes a task forward, so the newest says it all):
-  a `starting` still queued when the engine has started the container
-  becomes `running`, one write instead of two.
+  ready within `report_window`; a newer report of a task replaces one not
+  sent yet (the manager only ever takes a task forward, so the newest says
+  it all).
 
 Tuning differs with the count (`LinkSettings.lone()`: no batching window,
 so a lone agent reacts at once), the path does not.
@@ -38,8 +35,8 @@ from typing import Any, Protocol
 from corral.agent.clock import SYSTEM_CLOCK, Backoff, Clock, wait_event
 from corral.agent.reconcile import Report
 from corral.client import ApiError, ManagerClient
-from corral.model import Task, TaskState
-from corral.model.task import SharedSpecs, moves_back
+from corral.model import Task
+from corral.model.task import SharedSpecs
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +90,6 @@ class ReportBatcher:
         }
         future: asyncio.Future[Json] = asyncio.get_running_loop().create_future()
         queued = self._pending.get(report.task_id)
-        if queued is not None and moves_back(report.state, TaskState(queued[0]["state"])):
-            body = queued[0]  # the one queued is further along: the manager would not take this one back
         self._pending[report.task_id] = (body, [*queued[1], future] if queued else [future])
         self._ready.set()
         return await future

@@ -17,8 +17,11 @@ from corral.manager.context import ManagerContext
 from corral.manager.writes import dump
 from corral.model import PublishedPort, Task, TaskState
 from corral.model.errors import Conflict, NotFound
-from corral.model.task import TERMINAL_STATES, moves_back
+from corral.model.task import TERMINAL_STATES
 from corral.store import Op
+
+# The order a task moves through; a report never moves a task backwards.
+_PROGRESS = {TaskState.assigned: 1, TaskState.starting: 2, TaskState.running: 3}
 
 BATCH_ATTEMPTS = 5
 
@@ -51,7 +54,7 @@ def with_status(task: Task, status: Report, now: float) -> Task:
     """The task after a report; reports that would move it backwards change nothing."""
     if task.state in TERMINAL_STATES:
         return task
-    if moves_back(status.state, task.state):
+    if status.state not in TERMINAL_STATES and _PROGRESS.get(status.state, 0) < _PROGRESS.get(task.state, 0):
         return task
     update: dict[str, object] = {"state": status.state, "error": status.error, "exit_code": status.exit_code}
     if status.container_id:

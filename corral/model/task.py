@@ -31,18 +31,6 @@ TERMINAL_STATES = frozenset(
 )
 UNPLACED_STATES = frozenset({TaskState.new, TaskState.pending})
 
-# The order an agent's reports take a task through; a report never moves a task backwards.
-_PROGRESS = {TaskState.assigned: 1, TaskState.starting: 2, TaskState.running: 3}
-
-
-def moves_back(reported: TaskState, current: TaskState) -> bool:
-    """Would a report of `reported` take a task that is `current` backwards? (An end never does.)
-
-    The manager ignores such reports (task_reports.with_status); an agent's link keeps the
-    further-along of two reports of one task not yet sent (link.ReportBatcher).
-    """
-    return reported not in TERMINAL_STATES and _PROGRESS.get(reported, 0) < _PROGRESS.get(current, 0)
-
 
 class DesiredState(str, Enum):
     running = "running"

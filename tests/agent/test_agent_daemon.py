@@ -95,10 +95,7 @@ async def test_a_start_that_ends_while_listing_is_not_a_vanished_container() -> 
     await agent.client.close()
 
 
-async def test_the_engine_starts_while_starting_is_reported_and_running_does_not_wait_for_that_answer() -> None:
-    # The order is the link's to keep (one call at a time: tests/agent/test_report_batcher.py);
-    # the start path waits for no answer before its next report, so a `starting` still queued
-    # in the link becomes `running` there.
+async def test_the_engine_starts_while_starting_is_reported_and_running_waits_for_that_answer() -> None:
     engine = GatedEngine()
     agent, reports = agent_with(engine, FakeClock())
     agent.tasks = {"t1": make_task("t1")}
@@ -115,11 +112,10 @@ async def test_the_engine_starts_while_starting_is_reported_and_running_does_not
     for _ in range(10):
         await asyncio.sleep(0)
     assert engine.started == ["t1"]  # the engine did not wait for the manager's answer
-    assert [r.state for r in reports] == [TaskState.running]  # nor did `running`
-    assert agent._inflight  # the start waits for `starting`'s answer before it is done
+    assert reports == []  # and `running` waits for `starting` to be answered
     answer.set()
     await asyncio.gather(*agent._inflight)
-    assert [r.state for r in reports] == [TaskState.running, TaskState.starting]
+    assert [r.state for r in reports] == [TaskState.starting, TaskState.running]
     await agent.client.close()
 
 
