@@ -21,8 +21,11 @@ Then:
     Baseline, in the same run, alternating with corral's deploys so that both
     see the same machine: `docker run -d -p 127.0.0.1:PORT:8080` of the same
     image and command, from the command's start until it answers HTTP
-    (`docker_run`: the docker CLI, as a user types it), and the same through
-    the Engine API (`docker_api`: create + start, no CLI start-up).
+    (`docker_run`: the docker CLI, as a user types it), the same through
+    the Engine API (`docker_api`: create + start, no CLI start-up), and
+    `docker network create` + `docker run --network` on it
+    (`docker_network_run`: what each corral stack's own network costs the
+    engine alone, as a compose project's first `up`).
 (b) burst: one compose file of `--services` services at once; the time from
     the deploy's request until every service answers on every node.
     Baseline, in the same run: `--services` `docker run -d -p` started at
@@ -71,6 +74,7 @@ from tests.tls import admin_headers, verify  # noqa: E402
 IMAGE = "corral-demo:latest"
 COMMAND = ["httpd", "-f", "-p", "8080", "-h", "/www"]
 LABEL = "corral.bench.startup"
+NETWORK_POOL = "10.220"  # the /24s of the docker network baseline (corral's own pool is 10.218.0.0/16)
 
 
 def service_yaml(name: str, port: int) -> str:
@@ -228,6 +232,18 @@ def docker_cli_run(name: str, port: int, poll: float) -> float:
     return wait_serving([("127.0.0.1", port)], poll) - began
 
 
+def docker_network_run(name: str, subnet: str, port: int, poll: float) -> float:
+    """`docker network create` and `docker run --network` on it: what corral's per-stack network costs Docker alone
+    (a compose project's first `up` does the same)."""
+    began = time.monotonic()
+    subprocess.run(["docker", "network", "create", "--label", LABEL, "--subnet", subnet, name], check=True, capture_output=True)
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--label", LABEL, "--network", name, "-p", f"127.0.0.1:{port}:8080", IMAGE, *COMMAND],
+        check=True, capture_output=True,
+    )
+    return wait_serving([("127.0.0.1", port)], poll) - began
+
+
 def docker_api_run(engine: docker.DockerClient, name: str, port: int, poll: float) -> float:
     began = time.monotonic()
     engine.containers.run(IMAGE, COMMAND, name=name, labels=[LABEL], ports={"8080/tcp": ("127.0.0.1", port)}, detach=True)
@@ -287,6 +303,8 @@ def credentials(cluster: Cluster | SplitCluster) -> Path:
 def remove_bench_containers(engine: docker.DockerClient) -> None:
     for container in engine.containers.list(all=True, filters={"label": LABEL}):
         container.remove(force=True)
+    for network in engine.networks.list(filters={"label": LABEL}):
+        network.remove()
 
 
 def main() -> None:
@@ -310,6 +328,7 @@ def main() -> None:
     request_s: list[float] = []
     docker_run_s: list[float] = []
     docker_api_s: list[float] = []
+    docker_net_s: list[float] = []
     marks: list[dict[str, float]] = []
     events: TaskEvents | None = None
     with tempfile.TemporaryDirectory(prefix="corral-bench-startup-") as workdir:
@@ -335,6 +354,9 @@ def main() -> None:
                 marks.append({"answer": answered_wall, "first": reached[0], "served": answered_wall + (served - answered)})
                 docker_run_s.append(docker_cli_run(f"bench-startup-{run_id}-cli-{i}", PORTS.new(), args.poll))
                 docker_api_s.append(docker_api_run(engine, f"bench-startup-{run_id}-api-{i}", PORTS.new(), args.poll))
+                docker_net_s.append(
+                    docker_network_run(f"bench-startup-{run_id}-net-{i}", f"{NETWORK_POOL}.{i % 256}.0/24", PORTS.new(), args.poll)
+                )
                 if (i + 1) % 10 == 0:
                     print(
                         f"{i + 1} services: corral from answer p50 {statistics.median(answer_s):.3f}s, "
@@ -353,7 +375,7 @@ def main() -> None:
             cluster.cleanup()
     if events is None:
         marks.clear()
-    report(args, answer_s, request_s, docker_run_s, docker_api_s, marks, burst)
+    report(args, answer_s, request_s, docker_run_s, docker_api_s, docker_net_s, marks, burst)
 
 
 def run_burst(deployer: Deployer, addresses: list[str], run_id: str, args: argparse.Namespace) -> tuple[float, float, float]:
@@ -369,17 +391,19 @@ def run_burst(deployer: Deployer, addresses: list[str], run_id: str, args: argpa
 
 def report(
     args: argparse.Namespace, answer_s: list[float], request_s: list[float], docker_run_s: list[float],
-    docker_api_s: list[float], marks: list[dict[str, float]], burst: tuple[float, float, float] | None,
+    docker_api_s: list[float], docker_net_s: list[float], marks: list[dict[str, float]], burst: tuple[float, float, float] | None,
 ) -> None:
     corral_a = figures(answer_s)
     corral_r = figures(request_s)
     run_f = figures(docker_run_s)
     api_f = figures(docker_api_s)
+    net_f = figures(docker_net_s)
     print(f"(a) {args.services} single-replica services deployed one by one on 3 nodes ({args.shape} shape), until serving through the mesh on every node")
     print(f"{'':34} {'p50 s':>7} {'p99 s':>7} {'max s':>7}")
     for label, f in (
         ("corral, from the deploy's answer", corral_a), ("corral, from the deploy request", corral_r),
         ("docker run -d -p (CLI)", run_f), ("docker create+start (Engine API)", api_f),
+        ("docker network create + run (CLI)", net_f),
     ):
         print(f"{label:34} {f['p50_s']:7.3f} {f['p99_s']:7.3f} {f['max_s']:7.3f}")
     if marks:
@@ -390,7 +414,9 @@ def report(
         "from_request_p50_s": corral_r["p50_s"], "from_request_p99_s": corral_r["p99_s"],
         "docker_run_p50_s": run_f["p50_s"], "docker_run_p99_s": run_f["p99_s"],
         "docker_api_p50_s": api_f["p50_s"], "docker_api_p99_s": api_f["p99_s"],
+        "docker_network_run_p50_s": net_f["p50_s"], "docker_network_run_p99_s": net_f["p99_s"],
         "p99_minus_docker_run_p99_s": round(corral_a["p99_s"] - run_f["p99_s"], 3),
+        "p99_minus_docker_network_run_p99_s": round(corral_a["p99_s"] - net_f["p99_s"], 3),
     }
     if marks:
         summary["trace"] = {label: {k: round(v, 3) for k, v in row.items()} for label, row in trace_summary(marks).items()}
