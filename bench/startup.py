@@ -234,14 +234,18 @@ def docker_cli_run(name: str, port: int, poll: float) -> float:
 
 def docker_network_run(name: str, subnet: str, port: int, poll: float) -> float:
     """`docker network create` and `docker run --network` on it: what corral's per-stack network costs Docker alone
-    (a compose project's first `up` does the same)."""
+    (a compose project's first `up` does the same). Both are removed after: each network adds to the host's
+    iptables rules, which every later start of corral and of the other baselines would pay for."""
     began = time.monotonic()
     subprocess.run(["docker", "network", "create", "--label", LABEL, "--subnet", subnet, name], check=True, capture_output=True)
     subprocess.run(
         ["docker", "run", "-d", "--name", name, "--label", LABEL, "--network", name, "-p", f"127.0.0.1:{port}:8080", IMAGE, *COMMAND],
         check=True, capture_output=True,
     )
-    return wait_serving([("127.0.0.1", port)], poll) - began
+    took = wait_serving([("127.0.0.1", port)], poll) - began
+    subprocess.run(["docker", "rm", "-f", name], check=True, capture_output=True)
+    subprocess.run(["docker", "network", "rm", name], check=True, capture_output=True)
+    return took
 
 
 def docker_api_run(engine: docker.DockerClient, name: str, port: int, poll: float) -> float:
