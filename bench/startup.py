@@ -46,6 +46,7 @@ and on the last (the mesh's routes reaching every node's proxy).
     .venv/bin/python bench/startup.py --services 20     # a quick run
     .venv/bin/python bench/startup.py --services 30 --no-burst --trace   # where the time goes
     .venv/bin/python bench/startup.py --shape up   # the manager and the agents in one `corral up` process
+    .venv/bin/python bench/startup.py --burst-only   # (b) alone
 
 The last line printed is one JSON object with the figures.
 """
@@ -322,7 +323,9 @@ def main() -> None:
         "--shape", choices=("split", "up"), default="split",
         help="split: a manager and an agent per node, each its own process (production); up: `corral up`, all in one process",
     )
+    parser.add_argument("--burst-only", action="store_true", help="skip (a)")
     args = parser.parse_args()
+    one_by_one = 0 if args.burst_only else args.services
 
     engine = docker.from_env()
     first = args.first_address.rsplit(".", 1)
@@ -344,7 +347,7 @@ def main() -> None:
             wait_until(lambda: all(n["state"] == "ready" for n in cluster.api("GET", "/v1/nodes")), 30, what="ready nodes")
             events = TaskEvents(cluster.url, home) if args.trace else None
             # (a) one by one, alternating with docker's baseline
-            for i in range(args.services):
+            for i in range(one_by_one):
                 port = PORTS.new()
                 stack = f"s{i}"
                 compose = "services:\n" + service_yaml("web", port)
@@ -369,7 +372,7 @@ def main() -> None:
             if events is not None:  # the events have arrived by now (the last deploy served after its `running`)
                 for i, mark in enumerate(marks):
                     mark |= events.of(f"s{i}_web")
-            for i in range(args.services):
+            for i in range(one_by_one):
                 deployer.remove(f"s{i}")
             remove_bench_containers(engine)
             wait_until(lambda: not [c for c in cluster.containers() if c.status == "running"], 120, 0.5, what="one-by-one stacks gone")
@@ -397,6 +400,9 @@ def report(
     args: argparse.Namespace, answer_s: list[float], request_s: list[float], docker_run_s: list[float],
     docker_api_s: list[float], docker_net_s: list[float], marks: list[dict[str, float]], burst: tuple[float, float, float] | None,
 ) -> None:
+    if not answer_s:  # --burst-only
+        report_burst(args, {"benchmark": "startup", "services": args.services, "nodes": 3, "shape": args.shape}, burst)
+        return
     corral_a = figures(answer_s)
     corral_r = figures(request_s)
     run_f = figures(docker_run_s)
@@ -424,6 +430,10 @@ def report(
     }
     if marks:
         summary["trace"] = {label: {k: round(v, 3) for k, v in row.items()} for label, row in trace_summary(marks).items()}
+    report_burst(args, summary, burst)
+
+
+def report_burst(args: argparse.Namespace, summary: dict[str, object], burst: tuple[float, float, float] | None) -> None:
     if burst is not None:
         burst_answer, burst_s, docker_burst_s = burst
         print(f"(b) one file of {args.services} services: deploy answered in {burst_answer:.2f}s, all serving on every node after {burst_s:.2f}s")
