@@ -1,8 +1,17 @@
 """Deploy to serving: how long a user waits from a deploy until the service answers through the routing mesh.
 
-Starts a local cluster (`corral up`, 3 real nodes on 127.0.0.90-92, free API
-port, no registry, a temporary data dir; the image corral-demo:latest is
-present). Then:
+Starts a local cluster of 3 real nodes on 127.0.0.90-92 (free API port, no
+registry, a temporary data dir; the image corral-demo:latest is present), in
+one of two shapes (`--shape`):
+
+- `split` (the default): a `corral manager` and one `corral agent` per node,
+  each its own process, as a production cluster runs them (each node's agent
+  on its own server, with its own event loop and core time);
+- `up`: `corral up`, which runs the manager, the three agents and their
+  meshes in ONE process and on one event loop (rounds one and two measured
+  this shape: every fork, TLS record and JSON reply of one delays the others).
+
+Then:
 
 (a) one by one: deploys `--services` single-replica services, each its own
     stack publishing its own port on the mesh, through the API
@@ -12,8 +21,11 @@ present). Then:
     Baseline, in the same run, alternating with corral's deploys so that both
     see the same machine: `docker run -d -p 127.0.0.1:PORT:8080` of the same
     image and command, from the command's start until it answers HTTP
-    (`docker_run`: the docker CLI, as a user types it), and the same through
-    the Engine API (`docker_api`: create + start, no CLI start-up).
+    (`docker_run`: the docker CLI, as a user types it), the same through
+    the Engine API (`docker_api`: create + start, no CLI start-up), and
+    `docker network create` + `docker run --network` on it
+    (`docker_network_run`: what each corral stack's own network costs the
+    engine alone, as a compose project's first `up`).
 (b) burst: one compose file of `--services` services at once; the time from
     the deploy's request until every service answers on every node.
     Baseline, in the same run: `--services` `docker run -d -p` started at
@@ -33,6 +45,8 @@ and on the last (the mesh's routes reaching every node's proxy).
     .venv/bin/python bench/startup.py
     .venv/bin/python bench/startup.py --services 20     # a quick run
     .venv/bin/python bench/startup.py --services 30 --no-burst --trace   # where the time goes
+    .venv/bin/python bench/startup.py --shape up   # the manager and the agents in one `corral up` process
+    .venv/bin/python bench/startup.py --burst-only   # (b) alone
 
 The last line printed is one JSON object with the figures.
 """
@@ -55,11 +69,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.e2e.cluster import Cluster, free_port, wait_until  # noqa: E402
+from tests.e2e.split import SplitCluster  # noqa: E402
 from tests.tls import admin_headers, verify  # noqa: E402
 
 IMAGE = "corral-demo:latest"
 COMMAND = ["httpd", "-f", "-p", "8080", "-h", "/www"]
 LABEL = "corral.bench.startup"
+NETWORK_POOL = "10.220"  # the /24s of the docker network baseline (corral's own pool is 10.218.0.0/16)
 
 
 def service_yaml(name: str, port: int) -> str:
@@ -107,12 +123,10 @@ def wait_serving(
 class TaskEvents:
     """Follows `GET /v1/events` in a thread: per service, the manager's time of each of its tasks' events."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, url: str, home: Path) -> None:
         self.times: dict[str, dict[str, float]] = {}  # service -> action (create, starting, running) -> first time
         self.lock = threading.Lock()
-        self.client = httpx.Client(
-            base_url=cluster.url, verify=verify(cluster.data_dir), headers=admin_headers(cluster.data_dir), timeout=None
-        )
+        self.client = httpx.Client(base_url=url, verify=verify(home), headers=admin_headers(home), timeout=None)
         threading.Thread(target=self._follow, daemon=True).start()
 
     def _follow(self) -> None:
@@ -144,18 +158,51 @@ STEPS = (  # (label, from, to): the marks of one deploy (see trace_marks)
 )
 
 
-def print_trace(marks: list[dict[str, float]]) -> None:
-    print(f"trace of (a): medians over {len(marks)} deploys, manager's event times")
-    print(f"{'':40} {'p50 s':>7} {'p90 s':>7}")
+def quantile(ordered: list[float], q: float) -> float:
+    """The nearest-rank quantile of sorted values (p99 of 100 values: the 99th)."""
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+TAIL_STEPS = (  # the steps that add up to a deploy's whole wait, for the slowest deploys' breakdown
+    ("controller", "answer", "create"), ("wake-up", "create", "starting"), ("engine", "starting", "running"),
+    ("mesh", "running", "served"),
+)
+
+
+def trace_summary(marks: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Per step: p50, p90, p99 and max of its spans over the deploys (seconds)."""
+    summary = {}
     for label, start, end in STEPS:
         spans = sorted(m[end] - m[start] for m in marks if start in m and end in m)
         if spans:
-            print(f"{label:40} {statistics.median(spans):7.3f} {spans[int(0.9 * (len(spans) - 1))]:7.3f}")
+            summary[label] = {
+                "p50": statistics.median(spans), "p90": quantile(spans, 0.9), "p99": quantile(spans, 0.99), "max": spans[-1],
+            }
+    return summary
+
+
+def slowest(marks: list[dict[str, float]], count: int = 5) -> list[tuple[int, float, dict[str, float]]]:
+    """The `count` deploys that waited longest from the answer to serving everywhere: (index, wait, step -> span)."""
+    rows = [
+        (i, m["served"] - m["answer"], {name: m[end] - m[start] for name, start, end in TAIL_STEPS if start in m and end in m})
+        for i, m in enumerate(marks)
+    ]
+    return sorted(rows, key=lambda row: row[1], reverse=True)[:count]
+
+
+def print_trace(marks: list[dict[str, float]]) -> None:
+    print(f"trace of (a): {len(marks)} deploys, manager's event times")
+    print(f"{'':40} {'p50 s':>7} {'p90 s':>7} {'p99 s':>7} {'max s':>7}")
+    for label, row in trace_summary(marks).items():
+        print(f"{label:40} {row['p50']:7.3f} {row['p90']:7.3f} {row['p99']:7.3f} {row['max']:7.3f}")
+    print("the slowest deploys (answer -> serving on every node), by step:")
+    for i, wait, spans in slowest(marks):
+        steps = ", ".join(f"{name} {span:.3f}" for name, span in spans.items())
+        print(f"  s{i}: {wait:.3f} s = {steps}")
 
 
 def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(0.99 * len(ordered)) - 1))]
+    return quantile(sorted(values), 0.99)
 
 
 def figures(values: list[float]) -> dict[str, float]:
@@ -165,10 +212,8 @@ def figures(values: list[float]) -> dict[str, float]:
 class Deployer:
     """Deploys through the API with one kept-alive client, as a CLI or CI job would."""
 
-    def __init__(self, cluster: Cluster) -> None:
-        self.client = httpx.Client(
-            base_url=cluster.url, verify=verify(cluster.data_dir), headers=admin_headers(cluster.data_dir), timeout=60
-        )
+    def __init__(self, url: str, home: Path) -> None:
+        self.client = httpx.Client(base_url=url, verify=verify(home), headers=admin_headers(home), timeout=60)
 
     def deploy(self, stack: str, compose: str) -> None:
         response = self.client.post(f"/v1/stacks/{stack}/deploy", json={"compose": compose})
@@ -186,6 +231,22 @@ def docker_cli_run(name: str, port: int, poll: float) -> float:
         check=True, capture_output=True,
     )
     return wait_serving([("127.0.0.1", port)], poll) - began
+
+
+def docker_network_run(name: str, subnet: str, port: int, poll: float) -> float:
+    """`docker network create` and `docker run --network` on it: what corral's per-stack network costs Docker alone
+    (a compose project's first `up` does the same). Both are removed after: each network adds to the host's
+    iptables rules, which every later start of corral and of the other baselines would pay for."""
+    began = time.monotonic()
+    subprocess.run(["docker", "network", "create", "--label", LABEL, "--subnet", subnet, name], check=True, capture_output=True)
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--label", LABEL, "--network", name, "-p", f"127.0.0.1:{port}:8080", IMAGE, *COMMAND],
+        check=True, capture_output=True,
+    )
+    took = wait_serving([("127.0.0.1", port)], poll) - began
+    subprocess.run(["docker", "rm", "-f", name], check=True, capture_output=True)
+    subprocess.run(["docker", "network", "rm", name], check=True, capture_output=True)
+    return took
 
 
 def docker_api_run(engine: docker.DockerClient, name: str, port: int, poll: float) -> float:
@@ -229,9 +290,26 @@ class Ports:
 PORTS = Ports()
 
 
+def start_cluster(data_dir: Path, shape: str, first_address: str) -> Cluster | SplitCluster:
+    """The cluster of `--shape` (not started): `corral up` in one process, or a manager and an agent per node apart."""
+    if shape == "up":
+        return Cluster(data_dir, nodes=3, first_address=first_address)
+    network, last = first_address.rsplit(".", 1)
+    if network != "127.0.0":
+        raise SystemExit(f"--first-address: the split shape takes 127.0.0.N, not {first_address}")
+    return SplitCluster(data_dir, nodes=3, first_address=int(last), verbose=False)
+
+
+def credentials(cluster: Cluster | SplitCluster) -> Path:
+    """The data dir holding the cluster's CA and admin token."""
+    return cluster.data_dir / "manager" if isinstance(cluster, SplitCluster) else cluster.data_dir
+
+
 def remove_bench_containers(engine: docker.DockerClient) -> None:
     for container in engine.containers.list(all=True, filters={"label": LABEL}):
         container.remove(force=True)
+    for network in engine.networks.list(filters={"label": LABEL}):
+        network.remove()
 
 
 def main() -> None:
@@ -241,7 +319,13 @@ def main() -> None:
     parser.add_argument("--first-address", default="127.0.0.90")
     parser.add_argument("--trace", action="store_true", help="split each one-by-one deploy into its steps (GET /v1/events)")
     parser.add_argument("--no-burst", action="store_true", help="skip (b)")
+    parser.add_argument(
+        "--shape", choices=("split", "up"), default="split",
+        help="split: a manager and an agent per node, each its own process (production); up: `corral up`, all in one process",
+    )
+    parser.add_argument("--burst-only", action="store_true", help="skip (a)")
     args = parser.parse_args()
+    one_by_one = 0 if args.burst_only else args.services
 
     engine = docker.from_env()
     first = args.first_address.rsplit(".", 1)
@@ -251,17 +335,19 @@ def main() -> None:
     request_s: list[float] = []
     docker_run_s: list[float] = []
     docker_api_s: list[float] = []
+    docker_net_s: list[float] = []
     marks: list[dict[str, float]] = []
     events: TaskEvents | None = None
     with tempfile.TemporaryDirectory(prefix="corral-bench-startup-") as workdir:
-        cluster = Cluster(Path(workdir) / "cluster", nodes=3, first_address=args.first_address)
+        cluster = start_cluster(Path(workdir) / "cluster", args.shape, args.first_address)
         try:
             cluster.start()
-            deployer = Deployer(cluster)
+            home = credentials(cluster)
+            deployer = Deployer(cluster.url, home)
             wait_until(lambda: all(n["state"] == "ready" for n in cluster.api("GET", "/v1/nodes")), 30, what="ready nodes")
-            events = TaskEvents(cluster) if args.trace else None
+            events = TaskEvents(cluster.url, home) if args.trace else None
             # (a) one by one, alternating with docker's baseline
-            for i in range(args.services):
+            for i in range(one_by_one):
                 port = PORTS.new()
                 stack = f"s{i}"
                 compose = "services:\n" + service_yaml("web", port)
@@ -275,6 +361,9 @@ def main() -> None:
                 marks.append({"answer": answered_wall, "first": reached[0], "served": answered_wall + (served - answered)})
                 docker_run_s.append(docker_cli_run(f"bench-startup-{run_id}-cli-{i}", PORTS.new(), args.poll))
                 docker_api_s.append(docker_api_run(engine, f"bench-startup-{run_id}-api-{i}", PORTS.new(), args.poll))
+                docker_net_s.append(
+                    docker_network_run(f"bench-startup-{run_id}-net-{i}", f"{NETWORK_POOL}.{i % 256}.0/24", PORTS.new(), args.poll)
+                )
                 if (i + 1) % 10 == 0:
                     print(
                         f"{i + 1} services: corral from answer p50 {statistics.median(answer_s):.3f}s, "
@@ -283,7 +372,7 @@ def main() -> None:
             if events is not None:  # the events have arrived by now (the last deploy served after its `running`)
                 for i, mark in enumerate(marks):
                     mark |= events.of(f"s{i}_web")
-            for i in range(args.services):
+            for i in range(one_by_one):
                 deployer.remove(f"s{i}")
             remove_bench_containers(engine)
             wait_until(lambda: not [c for c in cluster.containers() if c.status == "running"], 120, 0.5, what="one-by-one stacks gone")
@@ -293,7 +382,7 @@ def main() -> None:
             cluster.cleanup()
     if events is None:
         marks.clear()
-    report(args, answer_s, request_s, docker_run_s, docker_api_s, marks, burst)
+    report(args, answer_s, request_s, docker_run_s, docker_api_s, docker_net_s, marks, burst)
 
 
 def run_burst(deployer: Deployer, addresses: list[str], run_id: str, args: argparse.Namespace) -> tuple[float, float, float]:
@@ -309,29 +398,42 @@ def run_burst(deployer: Deployer, addresses: list[str], run_id: str, args: argpa
 
 def report(
     args: argparse.Namespace, answer_s: list[float], request_s: list[float], docker_run_s: list[float],
-    docker_api_s: list[float], marks: list[dict[str, float]], burst: tuple[float, float, float] | None,
+    docker_api_s: list[float], docker_net_s: list[float], marks: list[dict[str, float]], burst: tuple[float, float, float] | None,
 ) -> None:
+    if not answer_s:  # --burst-only
+        report_burst(args, {"benchmark": "startup", "services": args.services, "nodes": 3, "shape": args.shape}, burst)
+        return
     corral_a = figures(answer_s)
     corral_r = figures(request_s)
     run_f = figures(docker_run_s)
     api_f = figures(docker_api_s)
-    print(f"(a) {args.services} single-replica services deployed one by one on 3 nodes, until serving through the mesh on every node")
+    net_f = figures(docker_net_s)
+    print(f"(a) {args.services} single-replica services deployed one by one on 3 nodes ({args.shape} shape), until serving through the mesh on every node")
     print(f"{'':34} {'p50 s':>7} {'p99 s':>7} {'max s':>7}")
     for label, f in (
         ("corral, from the deploy's answer", corral_a), ("corral, from the deploy request", corral_r),
         ("docker run -d -p (CLI)", run_f), ("docker create+start (Engine API)", api_f),
+        ("docker network create + run (CLI)", net_f),
     ):
         print(f"{label:34} {f['p50_s']:7.3f} {f['p99_s']:7.3f} {f['max_s']:7.3f}")
     if marks:
         print_trace(marks)
     summary: dict[str, object] = {
-        "benchmark": "startup", "services": args.services, "nodes": 3,
+        "benchmark": "startup", "services": args.services, "nodes": 3, "shape": args.shape,
         "p50_s": corral_a["p50_s"], "p99_s": corral_a["p99_s"], "max_s": corral_a["max_s"],
         "from_request_p50_s": corral_r["p50_s"], "from_request_p99_s": corral_r["p99_s"],
         "docker_run_p50_s": run_f["p50_s"], "docker_run_p99_s": run_f["p99_s"],
         "docker_api_p50_s": api_f["p50_s"], "docker_api_p99_s": api_f["p99_s"],
+        "docker_network_run_p50_s": net_f["p50_s"], "docker_network_run_p99_s": net_f["p99_s"],
         "p99_minus_docker_run_p99_s": round(corral_a["p99_s"] - run_f["p99_s"], 3),
+        "p99_minus_docker_network_run_p99_s": round(corral_a["p99_s"] - net_f["p99_s"], 3),
     }
+    if marks:
+        summary["trace"] = {label: {k: round(v, 3) for k, v in row.items()} for label, row in trace_summary(marks).items()}
+    report_burst(args, summary, burst)
+
+
+def report_burst(args: argparse.Namespace, summary: dict[str, object], burst: tuple[float, float, float] | None) -> None:
     if burst is not None:
         burst_answer, burst_s, docker_burst_s = burst
         print(f"(b) one file of {args.services} services: deploy answered in {burst_answer:.2f}s, all serving on every node after {burst_s:.2f}s")

@@ -21,13 +21,16 @@ from tests.tls import admin_headers, ca_file, cli_env, verify
 
 
 class SplitCluster:
-    def __init__(self, data_dir: Path, nodes: int = 3, first_address: int = 40, manager_args: list[str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, nodes: int = 3, first_address: int = 40, manager_args: list[str] | None = None, verbose: bool = True
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.names = [f"node-{i + 1}" for i in range(nodes)]
         self.addresses = {name: f"127.0.0.{first_address + i}" for i, name in enumerate(self.names)}
         self.manager_args = manager_args or []
+        self.verbose = verbose  # the manager's INFO log (a benchmark leaves it off, as `corral up` does)
         self.service_network = private_service_network()
         self.manager: subprocess.Popen | None = None
         self.agents: dict[str, subprocess.Popen] = {}
@@ -50,8 +53,8 @@ class SplitCluster:
 
     def start_manager(self) -> None:
         self.manager = self._spawn(
-            "manager", "--data-dir", str(self.data_dir / "manager"), "--listen", f"127.0.0.1:{self.port}", "--no-registry", "-v",
-            "--service-network", self.service_network, *self.manager_args
+            "manager", "--data-dir", str(self.data_dir / "manager"), "--listen", f"127.0.0.1:{self.port}", "--no-registry",
+            "--service-network", self.service_network, *(["-v"] if self.verbose else []), *self.manager_args
         )
         wait_until(lambda: self.api("GET", "/v1/info"), 30, 0.1, what="manager API")
 

@@ -1,0 +1,72 @@
+"""The network view from two listings of the engine (networks, running containers), whatever the number of networks."""
+
+from types import SimpleNamespace
+from typing import Any
+
+from corral.agent.networks.engine import EngineNetworks
+from corral.agent.networks.view import Member, Network, view_of
+
+NET, INTERNAL = "corral.network", "corral.internal"
+
+
+def summary(engine_id: str, name: str | None, created: str, subnet: str = "10.218.0.0/24", **extra: Any) -> dict[str, Any]:
+    labels = {"corral.cluster": "c1", **({NET: name} if name else {}), **extra.pop("labels", {})}
+    return {"Id": engine_id, "Name": f"crlc1_{name}", "Created": created, "IPAM": {"Config": [{"Subnet": subnet}]},
+            "Options": extra.pop("options", {}), "Labels": labels, "Containers": {}}
+
+
+def container(cid: str, name: str, *endpoints: tuple[str, str]) -> dict[str, Any]:
+    return {"Id": cid, "Names": [f"/{name}"],
+            "NetworkSettings": {"Networks": {f"net-{nid}": {"NetworkID": nid, "IPAddress": ip} for nid, ip in endpoints}}}
+
+
+SUMMARIES = [
+    summary("n2", "shop_default", "2026-01-02T00:00:00Z", "10.218.1.0/24", options={"com.docker.network.bridge.name": "br-shop"}),
+    summary("n1", "shop_default", "2026-01-01T00:00:00Z", "10.218.0.0/24"),  # the older of two: n2 is the spare
+    summary("n3", "back_net", "2026-01-03T00:00:00Z", "10.218.2.0/24", labels={INTERNAL: "true"}),
+    summary("n4", None, "2026-01-04T00:00:00Z"),  # no network label: not the cluster's
+]
+CONTAINERS = [
+    container("cb", "shop_web.1.t2", ("n1", "10.218.0.3"), ("n3", "10.218.2.3")),
+    container("ca", "shop_db.1.t1", ("n1", "10.218.0.2")),
+    container("cx", "stranger", ("bridge-id", "172.17.0.2"), ("n3", "")),  # no address on n3: not a member
+]
+
+
+def test_networks_and_members_from_the_two_listings() -> None:
+    view = view_of(SUMMARIES, CONTAINERS, NET, INTERNAL)
+    assert view.networks == {
+        "n1": Network("shop_default", "n1", "br-n1", "10.218.0.0/24", (Member("ca", "t1", "10.218.0.2"), Member("cb", "t2", "10.218.0.3"))),
+        "n2": Network("shop_default", "n2", "br-shop", "10.218.1.0/24", (), spare=True),
+        "n3": Network("back_net", "n3", "br-n3", "10.218.2.0/24", (Member("cb", "t2", "10.218.2.3"),), internal=True),
+    }
+    assert view.networks_of("10.218.2.3") == {"shop_default", "back_net"}
+    assert view.addresses(["shop_default"], ["t1", "t2"]) == ["10.218.0.2", "10.218.0.3"]
+
+
+def test_the_engine_is_asked_twice_whatever_the_number_of_networks() -> None:
+    calls: list[tuple[str, Any]] = []
+    many = [summary(f"n{i}", f"s{i}_default", f"2026-01-01T00:00:{i:02}Z") for i in range(50)]
+
+    def networks(**kwargs: Any) -> list[dict[str, Any]]:
+        calls.append(("networks", kwargs))
+        return many
+
+    def containers(**kwargs: Any) -> list[dict[str, Any]]:
+        calls.append(("containers", kwargs))
+        return [container("c7", "s7_web.1.t7", ("n7", "10.218.7.2"))]
+
+    def inspect_network(*_: Any) -> None:
+        raise AssertionError("one inspect per network is what the listings replace")
+
+    engine = SimpleNamespace(api=SimpleNamespace(networks=networks, containers=containers, inspect_network=inspect_network))
+    view = EngineNetworks("c1", engine).view()  # type: ignore[arg-type]
+    assert [name for name, _ in calls] == ["networks", "containers"]
+    assert calls[0][1] == {"filters": {"label": ["corral.cluster=c1"]}}
+    assert calls[1][1] == {"filters": {"network": [f"n{i}" for i in range(50)]}}  # only the cluster's networks' containers
+    assert len(view.networks) == 50 and view.networks["n7"].members == (Member("c7", "t7", "10.218.7.2"),)
+
+
+def test_no_networks_no_container_listing() -> None:
+    engine = SimpleNamespace(api=SimpleNamespace(networks=lambda **_: [], containers=lambda **_: [][0]))
+    assert EngineNetworks("c1", engine).view().networks == {}  # type: ignore[arg-type]
