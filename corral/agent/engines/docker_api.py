@@ -7,6 +7,9 @@ adapter (docker.py) and the engine's networks (networks/engine.py) call from the
 status and its own message (`No such image: app:2`), which callers quote.
 
 Paths are unversioned: the engine answers in its own API version (1.41 for Debian 12's Docker 20.10).
+
+No TLS context is made for an engine reached without TLS (its Unix socket, plain tcp://): httpx's default one loads
+certifi's CA bundle into OpenSSL, 5.5 MiB of an agent's memory (the first one; 0.8 MiB each after), for nothing.
 """
 
 import base64
@@ -73,12 +76,12 @@ def engine_transport(environ: dict[str, str] | None = None) -> tuple[str, httpx.
     env = os.environ if environ is None else environ
     host = env.get("DOCKER_HOST", "")
     if not host or host.startswith("unix://"):
-        return BASE, httpx.HTTPTransport(uds=host.removeprefix("unix://") or DEFAULT_SOCKET)
+        return BASE, httpx.HTTPTransport(uds=host.removeprefix("unix://") or DEFAULT_SOCKET, verify=False)
     if not host.startswith("tcp://"):
         raise EngineError(f"DOCKER_HOST={host}: the agent reaches an engine at unix://PATH or tcp://HOST:PORT")
     address = host.removeprefix("tcp://")
     if not env.get("DOCKER_TLS_VERIFY"):
-        return f"http://{address}", httpx.HTTPTransport()
+        return f"http://{address}", httpx.HTTPTransport(verify=False)
     certs = Path(env.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
     context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
     context.load_cert_chain(certs / "cert.pem", certs / "key.pem")
