@@ -13,6 +13,7 @@ import pytest
 
 from corral.agent.engines.base import EngineError, TaskFile
 from corral.agent.engines.docker import DockerEngine
+from corral.agent.engines.files import filesystem_type
 from corral.model import PortSpec, Resources, ServiceSpec, Task, TaskState
 from corral.model.container import ContainerOptions, Ulimit
 from corral.model.service import FileReference
@@ -113,3 +114,7 @@ async def test_a_task_becomes_the_container_its_spec_asks_for_and_goes_again(clu
         assert await engine.list() == []
     finally:
         await engine.close()
+        # the engine mounted a tmpfs for the task's secret files on the files root
+        while filesystem_type(tmp_path) == "tmpfs" and str(tmp_path) in Path("/proc/self/mounts").read_text():
+            if subprocess.run(["umount", str(tmp_path)], capture_output=True).returncode != 0:
+                break
