@@ -19,7 +19,6 @@ from corral.agent.daemon import Agent, EngineFactory, machine_resources
 from corral.agent.engines.files import DEFAULT_ROOT as DEFAULT_SECRETS_DIR
 from corral.agent.engines.hollow import HollowTiming
 from corral.agent.fleet import Fleet, FleetSettings
-from corral.agent.lean import leave_out_unused_libraries
 from corral.agent.mesh.settings import DATA_PATHS, DataPath
 from corral.agent.settings import AgentSettings
 from corral.cli import output
@@ -427,7 +426,6 @@ def agent(
     With --engine hollow --count N --name-prefix P, runs N simulated nodes (no containers) in this
     one process, for scale tests.
     """
-    leave_out_unused_libraries()
     _logging(verbose)
     _check_address(address)
     token = _join_token(token, token_file)

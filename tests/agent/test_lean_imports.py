@@ -59,34 +59,3 @@ def test_the_agent_command_leaves_out_rich_and_cryptography() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", f"corral.cli.daemons pulls in {done.stdout.strip()}"
-
-
-def test_the_agent_leaves_out_trio_which_httpcore_loads_when_installed() -> None:
-    """trio is installed here (the test extras' selenium needs it) and httpcore imports it whenever it is: the agent
-    marks it absent before its first HTTP client, and that client still works (asyncio, through anyio)."""
-    probe = (
-        "import asyncio, sys, httpx\n"
-        "from corral.agent.lean import leave_out_unused_libraries\n"
-        "leave_out_unused_libraries()\n"
-        "async def serve(reader, writer):\n"
-        "    await reader.readuntil(b'\\r\\n\\r\\n')\n"
-        "    writer.write(b'HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok')\n"
-        "    await writer.drain()\n"
-        "    writer.close()\n"
-        "async def main():\n"
-        "    server = await asyncio.start_server(serve, '127.0.0.1', 0)\n"
-        "    port = server.sockets[0].getsockname()[1]\n"
-        "    async with httpx.AsyncClient(verify=False) as http:\n"
-        "        return (await http.get(f'http://127.0.0.1:{port}/')).text\n"
-        "print(asyncio.run(main()), 'httpcore' in sys.modules, bool(sys.modules.get('trio')))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["ok", "True", "False"]
-    import importlib.util
-
-    assert importlib.util.find_spec("trio") is not None, "trio is not installed here: this test would prove nothing"
-    daemons = subprocess.run(
-        [sys.executable, "-c", "import inspect, corral.cli.daemons as d; print('leave_out_unused_libraries()' in inspect.getsource(d.agent))"],
-        capture_output=True, text=True, check=True,
-    )
-    assert daemons.stdout.strip() == "True"  # the agent command does it first
