@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import docker.errors
+import httpx
 
 from corral.agent.clock import FakeClock
 from corral.agent.daemon import Agent, EngineFactory
 from corral.agent.engines.base import ContainerInfo, EngineError
 from corral.agent.engines.docker import DockerEngine
+from corral.agent.engines.docker_api import EngineAPI
 from corral.agent.engines.docker_events import EventFollower, event_container, event_filters
 from corral.agent.engines.hollow import HollowEngine
 from corral.agent.settings import AgentSettings
@@ -163,29 +164,24 @@ async def test_reconcile_loop_lists_on_wakes_and_the_slow_resync_while_the_engin
 
 
 class ListingApi:
-    """The low-level docker API the engine lists with: one listing, inspects counted."""
+    """The engine the adapter lists with, over a mock transport: one listing, inspects counted."""
 
     def __init__(self, summaries: list[dict[str, Any]], inspects: dict[str, dict[str, Any]]) -> None:
         self.summaries = summaries
         self.inspects = inspects
         self.inspected: list[str] = []
 
-    def containers(self, **_: Any) -> list[dict[str, Any]]:
-        return self.summaries
-
-    def inspect_container(self, container_id: str) -> dict[str, Any]:
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/containers/json":
+            return httpx.Response(200, json=self.summaries)
+        container_id = request.url.path.split("/")[2]
         self.inspected.append(container_id)
         if container_id not in self.inspects:
-            raise docker.errors.NotFound("gone")
-        return self.inspects[container_id]
+            return httpx.Response(404, json={"message": f"No such container: {container_id}"})
+        return httpx.Response(200, json=self.inspects[container_id])
 
-
-class ListingClient:
-    def __init__(self, api: ListingApi) -> None:
-        self.api = api
-
-    def close(self) -> None:
-        pass
+    def engine(self, files_root: Path) -> DockerEngine:
+        return DockerEngine("c1", "n1", api=EngineAPI(httpx.MockTransport(self)), files_root=files_root)
 
 
 RUNNING = {
@@ -214,7 +210,7 @@ def inspect(container_id: str, code: int, oom: bool = False) -> dict[str, Any]:
 
 async def test_docker_listing_inspects_only_stopped_containers_once_per_status(tmp_path: Path) -> None:
     api = ListingApi([RUNNING, exited("bbb", 137), exited("ccc", 1)], {"bbb": inspect("bbb", 137, oom=True)})
-    engine = DockerEngine("c1", "n1", client=ListingClient(api), files_root=tmp_path)  # type: ignore[arg-type]
+    engine = api.engine(tmp_path)
     try:
         found = {info.id: info for info in await engine.list()}
         assert set(found) == {"aaa", "bbb"}  # ccc was removed between the listing and its inspect
@@ -240,7 +236,7 @@ async def test_docker_listing_inspects_only_stopped_containers_once_per_status(t
 
 async def test_a_container_an_event_named_is_inspected_though_the_listing_still_shows_it_running(tmp_path: Path) -> None:
     api = ListingApi([RUNNING], {"aaa": {**inspect("aaa", 137), "Config": {"Labels": {"corral.task": "t1"}}}})
-    engine = DockerEngine("c1", "n1", client=ListingClient(api), files_root=tmp_path)  # type: ignore[arg-type]
+    engine = api.engine(tmp_path)
     try:
         engine._named.add(event_container('{"status": "die", "id": "aaa", "Actor": {"ID": "aaa"}}'))
         [died] = await engine.list()  # the engine's listing lags its event: the inspect tells the truth

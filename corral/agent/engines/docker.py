@@ -1,4 +1,4 @@
-"""The Docker driver: the Docker Engine API through the docker SDK, in a thread pool.
+"""The Docker driver: the Docker Engine API over the engine's socket (docker_api.py), blocking calls in a thread pool.
 
 The agent's containers are listed with the engine's plain listing (labels, state, ports and addresses in one call,
 no inspect per container; a stopped one is inspected once for its exit code and error, then remembered), and the
@@ -17,43 +17,27 @@ service, slot, volume) and never removed with the container
 
 import asyncio
 import builtins
+import json
 import logging
-import sys
-import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-if "requests" not in sys.modules:
-    # The SDK's requests guesses the charset of a body that names none with charset_normalizer: 2.4 MiB of an agent's
-    # memory for something the SDK never asks (the engine answers JSON, which requests decodes as UTF-8). Marked absent
-    # before requests loads, it takes its documented fallback (UTF-8), warning once that it has no detector.
-    sys.modules.setdefault("charset_normalizer", None)  # type: ignore[arg-type]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Unable to find acceptable character detection dependency")
-        import requests  # noqa: F401
-
-import docker
-import docker.errors
-from docker.models.containers import Container
-from docker.types import Mount
-
 from corral.agent import labels
 from corral.agent.clock import Clock
 from corral.agent.engines.base import Attachment, ContainerInfo, ContainerStats, Engine, EngineError, LogOptions, TaskFile
+from corral.agent.engines.docker_api import TIMEOUT, EngineAPI, EngineAPIError, config_credentials, registry_auth
 from corral.agent.engines.docker_attach import attach
 from corral.agent.engines.docker_events import EventFollower, event_container, event_filters
-from corral.agent.engines.docker_options import create_options
+from corral.agent.engines.docker_options import create_body
 from corral.agent.engines.docker_streams import DockerStreams
-from corral.agent.engines.frames import Frame, LogLine
+from corral.agent.engines.frames import Frame, FrameDecoder, LogLine
 from corral.agent.engines.files import DEFAULT_ROOT, TaskFiles
 from corral.agent.engines.platforms import check_platform
 from corral.agent.networks.engine import EngineNetworks, NetworkError
 from corral.model import PublishedPort, Task
 from corral.model.volume import volume_name
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -63,14 +47,12 @@ RUNNING_STATES = ("running", "restarting", "paused")  # the listing's State of a
 class DockerEngine(Engine):
     takes_files = True
 
-    def __init__(
-        self, cluster_id: str, node: str, client: docker.DockerClient | None = None, files_root: Path = DEFAULT_ROOT
-    ) -> None:
+    def __init__(self, cluster_id: str, node: str, api: EngineAPI | None = None, files_root: Path = DEFAULT_ROOT) -> None:
         self.cluster_id = cluster_id
         self.node = node
-        self._client = client or docker.from_env(timeout=120)
+        self._api = api or EngineAPI()
         self.files = TaskFiles(files_root, cluster_id, node)
-        self.networks: EngineNetworks = EngineNetworks(cluster_id, self._client)
+        self.networks: EngineNetworks = EngineNetworks(cluster_id, self._api)
         self.dns = ""
         self._starting: set[str] = set()  # tasks whose files are written but whose container may not be listed yet
         self._registry: tuple[str, str, Callable[[], str | None]] | None = None
@@ -123,12 +105,22 @@ class DockerEngine(Engine):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
+    def _inspect(self, container_id: str) -> dict[str, Any] | None:
+        """The engine's inspect of a container; None when it is gone."""
+        try:
+            attrs: dict[str, Any] = self._api.call("GET", f"/containers/{container_id}/json")
+        except EngineAPIError as err:
+            if err.missing:
+                return None
+            raise
+        return attrs
+
     async def list(self) -> list[ContainerInfo]:
         starting = set(self._starting)  # before listing: a start that ends meanwhile has a container the list may miss
         named, self._named = self._named, set()
         try:
             found = await self._run(self._list_sync, named)
-        except docker.errors.DockerException as err:
+        except EngineError as err:
             raise EngineError(f"cannot list containers: {err}") from err
         keep = {info.task_id for info in found} | starting | self._starting
         await self._run(self.files.sweep, keep)  # the files of containers removed while the agent was away
@@ -139,15 +131,15 @@ class DockerEngine(Engine):
 
         The listing is a snapshot the engine updates a moment after it announces an event (a container that died
         can still show `running`), so the containers an event `named` are inspected, which waits for the engine."""
-        summaries = self._client.api.containers(all=True, filters={"label": labels.ownership_filter(self.cluster_id, self.node)})
+        filters = json.dumps({"label": labels.ownership_filter(self.cluster_id, self.node)})
+        summaries = self._api.call("GET", "/containers/json", params={"all": 1, "filters": filters})
         found: builtins.list[ContainerInfo] = []
         stopped: dict[tuple[str, str], ContainerInfo] = {}
         for summary in summaries:
             if summary["Id"] in named:
-                try:
-                    found.append(_inspected(self._client.api.inspect_container(summary["Id"])))
-                except docker.errors.NotFound:
-                    pass  # removed
+                attrs = self._inspect(summary["Id"])
+                if attrs is not None:  # else removed
+                    found.append(_inspected(attrs))
                 continue
             if summary.get("State") in RUNNING_STATES:
                 found.append(_listed(summary))
@@ -155,10 +147,10 @@ class DockerEngine(Engine):
             key = (str(summary["Id"]), str(summary.get("Status", "")).partition(")")[0])  # "Exited (137", "Created"
             info = self._stopped.get(key)
             if info is None:
-                try:
-                    info = _inspected(self._client.api.inspect_container(summary["Id"]))
-                except docker.errors.NotFound:
+                attrs = self._inspect(summary["Id"])
+                if attrs is None:
                     continue  # removed since the listing
+                info = _inspected(attrs)
             stopped[key] = info
             found.append(info)
         self._stopped = stopped
@@ -188,127 +180,138 @@ class DockerEngine(Engine):
             labels.CLUSTER: self.cluster_id,
             labels.SLOT: slot,
         }
-        ports: dict[str, tuple[str, int | None]] = {}
+        bindings: dict[str, list[dict[str, str]]] = {}
         for port in spec.ports:
             host_port = port.published if port.mode == "host" else None
-            ports[f"{port.target}/{port.protocol}"] = (address, host_port)
+            bindings[f"{port.target}/{port.protocol}"] = [{"HostIp": address, "HostPort": str(host_port or "")}]
         for key in exposed:  # the image's EXPOSE: published too, so its service's VIP reaches them
-            ports.setdefault(key, (address, None))
+            bindings.setdefault(key, [{"HostIp": address, "HostPort": ""}])
         attachments = spec.attached_networks()
         try:
             network_ids = [self.networks.ensure(attachment) for attachment in attachments]
         except NetworkError as err:
             raise EngineError(str(err)) from err
-        options: dict[str, Any] = {
-            "name": f"{task.service}.{slot}.{task.id}",
-            "labels": container_labels,
-            "environment": spec.environment,
-            "ports": ports,
-            "detach": True,
-            "restart_policy": {"Name": "no"},
-            **create_options(spec.container, hosts),
-            "network": network_ids[0],
-        }
+        name = f"{task.service}.{slot}.{task.id}"
+        body = create_body(spec.container, hosts)
+        host_config: dict[str, Any] = body["HostConfig"]
+        body.update({"Image": spec.image, "Labels": container_labels, "Env": [f"{k}={v}" for k, v in spec.environment.items()]})
+        if bindings:
+            body["ExposedPorts"] = {key: {} for key in bindings}
+            host_config["PortBindings"] = bindings
+        host_config.update({"RestartPolicy": {"Name": "no"}, "NetworkMode": network_ids[0]})
         if self.dns:  # the node's DNS responder first (service names), then the service's own dns: servers
-            options["dns"] = [self.dns, *options.get("dns", [])]
+            host_config["Dns"] = [self.dns, *host_config.get("Dns", [])]
         if spec.command is not None:
-            options["command"] = spec.command
+            body["Cmd"] = list(spec.command)
         if spec.entrypoint is not None:
-            options["entrypoint"] = spec.entrypoint
+            body["Entrypoint"] = list(spec.entrypoint)
         if spec.limits.cpus:
-            options["nano_cpus"] = int(spec.limits.cpus * 1e9)
+            host_config["NanoCpus"] = int(spec.limits.cpus * 1e9)
         if spec.limits.memory:
-            options["mem_limit"] = spec.limits.memory
+            host_config["Memory"] = spec.limits.memory
         if spec.reservations.memory:
-            options["mem_reservation"] = spec.reservations.memory
+            host_config["MemoryReservation"] = spec.reservations.memory
         mounts = self._volume_mounts(task, slot)
         if files:
             written = self.files.write(task.id, files)
-            mounts += [Mount(f.reference.target, str(path), type="bind", read_only=True) for path, f in written]
+            mounts += [_mount("bind", f.reference.target, str(path), read_only=True) for path, f in written]
         if mounts:
-            options["mounts"] = mounts
+            host_config["Mounts"] = mounts
+        params = {"name": name, **({"platform": spec.container.platform} if spec.container.platform else {})}
+        joined: set[str] = {network_ids[0]}
         try:
-            container = self._client.containers.create(spec.image, **options)
-        except docker.errors.APIError as err:
-            if err.status_code == 409:  # created before a crash: adopt it
-                container = self._client.containers.get(options["name"])
-            else:
+            container_id = str(self._api.call("POST", "/containers/create", body, params=params)["Id"])
+        except EngineAPIError as err:
+            if err.status != 409:
                 self.files.remove(task.id)
-                raise EngineError(f"cannot create container: {err.explanation or err}", permanent=err.status_code == 400) from err
+                raise EngineError(f"cannot create container: {err.message}", permanent=err.status == 400) from err
+            container_id = name  # created before a crash: adopt it, with the networks it has
+            networks = ((self._inspect(name) or {}).get("NetworkSettings") or {}).get("Networks") or {}
+            joined = {str(n.get("NetworkID")) for n in networks.values()}
         try:
-            self._connect(container, network_ids[1:])
-            container.start()
-        except docker.errors.APIError as err:
-            raise EngineError(f"cannot start container: {err.explanation or err}") from err
-        container.reload()
-        return _info(container)
+            for network_id in network_ids[1:]:  # its other networks, before it starts
+                if network_id not in joined:
+                    self._api.call("POST", f"/networks/{network_id}/connect", {"Container": container_id})
+            self._api.call("POST", f"/containers/{container_id}/start")
+        except EngineAPIError as err:
+            raise EngineError(f"cannot start container: {err.message}") from err
+        attrs = self._inspect(container_id)
+        if attrs is None:
+            raise EngineError(f"container {name} was removed as it started")
+        return _inspected(attrs)
 
-    def _volume_mounts(self, task: Task, slot: str) -> "builtins.list[Mount]":
-        """The task's volumes, bind mounts and tmpfs as Docker mounts; its named volumes created if missing."""
-        mounts: builtins.list[Mount] = []
+    def _volume_mounts(self, task: Task, slot: str) -> "builtins.list[dict[str, Any]]":
+        """The task's volumes, bind mounts and tmpfs as the engine's mounts; its named volumes created if missing."""
+        mounts: builtins.list[dict[str, Any]] = []
         for mount in task.spec.volumes:
             if mount.type == "tmpfs":
-                mounts.append(Mount(mount.target, None, type="tmpfs", read_only=mount.read_only, tmpfs_size=mount.tmpfs_size))
+                tmpfs = _mount("tmpfs", mount.target, None, mount.read_only)
+                if mount.tmpfs_size:
+                    tmpfs["TmpfsOptions"] = {"SizeBytes": mount.tmpfs_size}
+                mounts.append(tmpfs)
             elif mount.type == "bind":
-                mounts.append(Mount(mount.target, mount.source, type="bind", read_only=mount.read_only))
+                mounts.append(_mount("bind", mount.target, mount.source, mount.read_only))
             else:
                 name = volume_name(mount, task.slot, self.node)
                 if mount.external:
                     self._external_volume(name)
                 else:
                     self._ensure_volume(name, task, slot, mount.source, mount.driver_opts, mount.labels)
-                mounts.append(Mount(mount.target, name, type="volume", read_only=mount.read_only, no_copy=mount.nocopy))
+                volume = _mount("volume", mount.target, name, mount.read_only)
+                if mount.nocopy:
+                    volume["VolumeOptions"] = {"NoCopy": True}
+                mounts.append(volume)
         return mounts
+
+    def _found(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The engine's inspect of the image or volume `name`; None when there is none of that name."""
+        try:
+            found: dict[str, Any] = self._api.call("GET", f"/images/{name}/json" if kind == "image" else f"/volumes/{name}")
+        except EngineAPIError as err:
+            if err.missing:
+                return None
+            raise EngineError(f"cannot inspect {kind} {name}: {err.message}") from err
+        return found
 
     def _ensure_volume(
         self, name: str, task: Task, slot: str, source: str, driver_opts: dict[str, str], extra: dict[str, str]
     ) -> None:
-        try:
-            found = self._client.volumes.get(name)
-        except docker.errors.NotFound:
-            found = None
-        except docker.errors.APIError as err:
-            raise EngineError(f"cannot inspect volume {name}: {err.explanation or err}") from err
+        found = self._found("volume", name)
         if found is not None:
-            if (found.attrs.get("Labels") or {}).get(labels.CLUSTER) != self.cluster_id:
+            if (found.get("Labels") or {}).get(labels.CLUSTER) != self.cluster_id:
                 raise EngineError(f"volume {name} exists on node {self.node} but is not this cluster's: rename or remove it", permanent=True)
             return
         volume_labels = {
             **extra, labels.CLUSTER: self.cluster_id, labels.NODE: self.node, labels.STACK: task.stack,
             labels.SERVICE: task.service, labels.SLOT: slot, labels.VOLUME: source,
         }
+        body = {"Name": name, "Driver": "local", "DriverOpts": dict(driver_opts), "Labels": volume_labels}
         try:
-            self._client.volumes.create(name, driver="local", driver_opts=driver_opts or None, labels=volume_labels)
-        except docker.errors.APIError as err:
-            raise EngineError(f"cannot create volume {name}: {err.explanation or err}") from err
+            self._api.call("POST", "/volumes/create", body)
+        except EngineAPIError as err:
+            raise EngineError(f"cannot create volume {name}: {err.message}") from err
 
     def _external_volume(self, name: str) -> None:
-        try:
-            self._client.volumes.get(name)
-        except docker.errors.NotFound as err:  # it may be created later: retried with back-off
-            raise EngineError(f"external volume {name} not found on node {self.node}: create it there first (docker volume create)") from err
-        except docker.errors.APIError as err:
-            raise EngineError(f"cannot inspect volume {name}: {err.explanation or err}") from err
+        if self._found("volume", name) is None:  # it may be created later: retried with back-off
+            raise EngineError(f"external volume {name} not found on node {self.node}: create it there first (docker volume create)")
 
     async def remove_volume(self, name: str) -> None:
         def remove_sync() -> None:
-            try:
-                volume = self._client.volumes.get(name)
-            except docker.errors.NotFound:
+            volume = self._found("volume", name)
+            if volume is None:
                 return
-            owner = volume.attrs.get("Labels") or {}
+            owner = volume.get("Labels") or {}
             if owner.get(labels.CLUSTER) != self.cluster_id:
                 raise EngineError(f"volume {name} is not this cluster's: left alone", permanent=True)
             if owner.get(labels.NODE) != self.node:
                 return  # nodes sharing one engine (a local cluster): the node that made it removes it
-            volume.remove()
+            try:
+                self._api.call("DELETE", f"/volumes/{name}")
+            except EngineAPIError as err:
+                if not err.missing:
+                    raise EngineError(f"cannot remove volume {name}: {err.message}") from err
 
-        try:
-            await self._run(remove_sync)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as err:
-            raise EngineError(f"cannot remove volume {name}: {err.explanation or err}") from err
+        await self._run(remove_sync)
 
     def use_dns(self, address: str) -> None:
         self.dns = address
@@ -318,9 +321,10 @@ class DockerEngine(Engine):
         self._registries = (registry, *(other for other in others if other != registry))
 
     def _auth_for(self, repository: str) -> dict[str, str] | None:
-        """The node's credentials for an image of the cluster's registries; none for any other (never sent elsewhere)."""
+        """The node's credentials for an image of the cluster's registries (never sent elsewhere); for any other, what
+        `docker login` on this host saved for its registry, as the docker SDK and CLI do."""
         if self._registry is None or repository.split("/", 1)[0] not in self._registries:
-            return None
+            return config_credentials(repository)
         secret = self._registry[2]()
         return {"username": self._registry[1], "password": secret} if secret else None
 
@@ -328,97 +332,117 @@ class DockerEngine(Engine):
         """OS/ARCH of the engine (asked once): what a service's `platform` is checked against."""
         if self._platform is None:
             try:
-                info = self._client.info()
-            except docker.errors.APIError as err:
-                raise EngineError(f"cannot ask the engine for its platform: {err.explanation or err}") from err
+                info = self._api.call("GET", "/info")
+            except EngineAPIError as err:
+                raise EngineError(f"cannot ask the engine for its platform: {err.message}") from err
             self._platform = f"{info.get('OSType', 'linux')}/{info.get('Architecture', '')}"
         return self._platform
 
-    def _connect(self, container: Container, network_ids: Sequence[str]) -> None:
-        """Join the container's other networks (before it starts: an adopted one may have them already)."""
-        networks = (container.attrs.get("NetworkSettings", {}).get("Networks") or {}).values()
-        joined = {n.get("NetworkID") for n in networks}
-        for network_id in network_ids:
-            if network_id not in joined:
-                self._client.api.connect_container_to_network(container.id or "", network_id)
-
     def _ensure_image(self, image: str, platform: str | None = None) -> tuple[str, ...]:
         """Pull the image if missing; its EXPOSEd ports (`8080/tcp`)."""
-        try:
-            return _exposed(self._client.images.get(image).attrs)
-        except docker.errors.ImageNotFound:
-            pass
-        except docker.errors.APIError as err:
-            raise EngineError(f"cannot inspect image {image}: {err.explanation or err}") from err
+        present = self._found("image", image)
+        if present is not None:
+            return _exposed(present)
         repository, tag = _split_reference(image)
         candidates = pull_candidates(repository, self._registries) if tag is not None else [repository]
         for i, candidate in enumerate(candidates):  # the image's own registry first, then another manager's
             last = i == len(candidates) - 1
+            reference = f"{candidate}:{tag}" if tag is not None else candidate
             try:
-                pulled = self._client.images.pull(candidate, tag=tag, auth_config=self._auth_for(candidate), platform=platform)
-            except docker.errors.NotFound as err:  # it may be pushed later: retried with back-off
+                self._pull(reference, platform)
+            except EngineAPIError as err:
+                if err.missing:  # it may be pushed later: retried with back-off
+                    if last:
+                        raise EngineError(f"image {image} not found in registry") from err
+                    continue
                 if last:
-                    raise EngineError(f"image {image} not found in registry") from err
+                    raise EngineError(f"cannot pull image {image}: {err.message}") from err
+                log.info("cannot pull %s from %s (%s): trying another manager's registry", image, candidate, err.message)
                 continue
-            except docker.errors.APIError as err:
+            pulled = self._found("image", reference)
+            if pulled is None:
                 if last:
-                    raise EngineError(f"cannot pull image {image}: {err.explanation or err}") from err
-                log.info("cannot pull %s from %s (%s): trying another manager's registry", image, candidate, err.explanation or err)
+                    raise EngineError(f"image {image} not found in registry")
                 continue
-            if candidate != repository:
-                pulled.tag(repository, tag)  # the container is created from the image's own name
-            return _exposed(pulled.attrs)
+            if candidate != repository and tag is not None:  # the container is created from the image's own name
+                self._api.call("POST", f"/images/{reference}/tag", params={"repo": repository, "tag": tag})
+            return _exposed(pulled)
         raise EngineError(f"cannot pull image {image}")
+
+    def _pull(self, reference: str, platform: str | None) -> None:
+        """Pull `reference` (NAME:TAG or NAME@DIGEST); EngineAPIError with the engine's message when it cannot."""
+        name, at, digest = reference.partition("@")
+        if not at:
+            name, _, digest = reference.rpartition(":")
+        params = {"fromImage": name, "tag": digest, **({"platform": platform} if platform else {})}
+        credentials = self._auth_for(name)
+        headers = registry_auth(credentials) if credentials else None
+        for event in self._api.progress("POST", "/images/create", params=params, headers=headers):
+            if event.get("error"):  # the engine had begun to answer: the refusal comes in the stream
+                message = str((event.get("errorDetail") or {}).get("message") or event["error"])
+                raise EngineAPIError(f"cannot pull {reference}: {message}", 500, message)
 
     async def stop(self, container_id: str, grace: float) -> ContainerInfo:
         def stop_sync() -> ContainerInfo:
-            container = self._client.containers.get(container_id)
-            container.stop(timeout=max(0, int(round(grace))))
-            container.reload()
-            return _info(container)
+            seconds = max(0, int(round(grace)))
+            self._api.call("POST", f"/containers/{container_id}/stop", params={"t": seconds}, timeout=TIMEOUT + seconds)
+            attrs = self._inspect(container_id)
+            if attrs is None:
+                return ContainerInfo(id=container_id, task_id="", running=False, error="container gone")
+            return _inspected(attrs)
 
         try:
             return await self._run(stop_sync)
-        except docker.errors.NotFound:
-            return ContainerInfo(id=container_id, task_id="", running=False, error="container gone")
-        except docker.errors.APIError as err:
-            raise EngineError(f"cannot stop container {container_id[:12]}: {err.explanation or err}") from err
+        except EngineAPIError as err:
+            if err.missing:
+                return ContainerInfo(id=container_id, task_id="", running=False, error="container gone")
+            raise EngineError(f"cannot stop container {container_id[:12]}: {err.message}") from err
 
     async def exec(self, container_id: str, command: Sequence[str], timeout: float) -> tuple[int, str]:
         def exec_sync() -> tuple[int, str]:
-            created = self._client.api.exec_create(container_id, command, stdout=True, stderr=True)
-            output = self._client.api.exec_start(created["Id"])
-            code = self._client.api.exec_inspect(created["Id"]).get("ExitCode")
-            text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
+            created = self._api.call(
+                "POST", f"/containers/{container_id}/exec",
+                {"AttachStdout": True, "AttachStderr": True, "AttachStdin": False, "Tty": False, "Cmd": list(command)},
+            )
+            exec_id = str(created["Id"])
+            output = self._api.output("POST", f"/exec/{exec_id}/start", {"Detach": False, "Tty": False})
+            code = self._api.call("GET", f"/exec/{exec_id}/json").get("ExitCode")
+            text = b"".join(frame.data for frame in FrameDecoder().feed(output)).decode(errors="replace")
             return (code if code is not None else -1), text
 
         try:
             return await asyncio.wait_for(self._run(exec_sync), timeout)
         except TimeoutError:
             return -1, f"timed out after {timeout:g}s"
-        except docker.errors.APIError as err:
-            return -1, f"cannot run {command[0]}: {err.explanation or err}"
+        except EngineAPIError as err:
+            return -1, f"cannot run {command[0]}: {err.message}"
 
     async def remove(self, container_id: str) -> None:
         def remove_sync() -> None:
-            task_id = (self._client.api.inspect_container(container_id).get("Config", {}).get("Labels") or {}).get(labels.TASK, "")
-            self._client.api.remove_container(container_id, force=True)
+            attrs = self._inspect(container_id)
+            if attrs is None:
+                return
+            task_id = ((attrs.get("Config") or {}).get("Labels") or {}).get(labels.TASK, "")
+            self._api.call("DELETE", f"/containers/{container_id}", params={"force": 1})
             self.files.remove(task_id)  # its secrets and configs go with it
 
         try:
             await self._run(remove_sync)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as err:
-            if err.status_code == 409:  # removal already in progress
+        except EngineAPIError as err:
+            if err.missing or err.status == 409:  # gone, or its removal already in progress
                 return
-            raise EngineError(f"cannot remove container {container_id[:12]}: {err.explanation or err}") from err
+            raise EngineError(f"cannot remove container {container_id[:12]}: {err.message}") from err
 
     async def close(self) -> None:
         if self._streams is not None:
             await self._streams.close()
         self._executor.shutdown(wait=False)
-        self._client.close()
+        self._api.close()
+
+
+def _mount(kind: str, target: str, source: str | None, read_only: bool) -> dict[str, Any]:
+    """One of the engine's `HostConfig.Mounts`."""
+    return {"Type": kind, "Target": target, **({"Source": source} if source is not None else {}), "ReadOnly": read_only}
 
 
 def _exposed(attrs: dict[str, Any]) -> tuple[str, ...]:
@@ -463,10 +487,6 @@ def _listed(summary: dict[str, Any]) -> ContainerInfo:
         ports=[ports[key] for key in sorted(ports)],
         ip=ip,
     )
-
-
-def _info(container: Container) -> ContainerInfo:
-    return _inspected(container.attrs)
 
 
 def _inspected(attrs: dict[str, Any]) -> ContainerInfo:

@@ -17,7 +17,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from corral.agent.engines.base import Attachment, EngineError
-from corral.agent.engines.docker_streams import DockerStreams, engine_error
+from corral.agent.engines.docker_api import engine_error
+from corral.agent.engines.docker_streams import DockerStreams
 from corral.agent.engines.frames import Frame, FrameDecoder
 
 CHUNK = 64 * 1024

@@ -9,34 +9,21 @@ the consumer asks for more, so a slow reader slows the engine's sender
 """
 
 import json
-import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
 
 from corral.agent.engines.base import ContainerStats, EngineError, LogOptions
+from corral.agent.engines.docker_api import BASE, engine_error, engine_socket
 from corral.agent.engines.frames import Frame, FrameDecoder, LineSplitter, LogLine
-
-DEFAULT_SOCKET = "/var/run/docker.sock"
-_BASE = "http://docker"
-
-
-def engine_socket(docker_host: str | None = None) -> str:
-    """The Docker engine's Unix socket: DOCKER_HOST's when it names one, else the default."""
-    host = docker_host if docker_host is not None else os.environ.get("DOCKER_HOST", "")
-    if not host:
-        return DEFAULT_SOCKET
-    if host.startswith("unix://"):
-        return host.removeprefix("unix://")
-    raise EngineError(f"DOCKER_HOST={host}: streaming logs and exec needs the engine's Unix socket (unix://PATH)")
 
 
 class DockerStreams:
     def __init__(self, socket_path: str | None = None) -> None:
         self.socket_path = socket_path or engine_socket()
         self._http = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=self.socket_path), base_url=_BASE,
+            transport=httpx.AsyncHTTPTransport(uds=self.socket_path, verify=False), base_url=BASE,  # no TLS: no CA bundle
             timeout=httpx.Timeout(30, read=None),
         )
 
@@ -137,13 +124,3 @@ def stats_of(raw: dict[str, Any]) -> ContainerStats:
         tx_bytes=sum(int(n.get("tx_bytes", 0)) for n in networks),
     )
 
-
-def engine_error(status: int, body: bytes) -> EngineError:
-    text = body.decode(errors="replace").strip()
-    try:
-        text = str(json.loads(text).get("message", text))
-    except ValueError:
-        pass
-    if status == 404:
-        return EngineError(f"container not found: {text}", permanent=True)
-    return EngineError(f"the Docker engine refused: {text} (HTTP {status})", permanent=status < 500)

@@ -7,23 +7,22 @@ done it first: making a network holds a lock file on the host (the engine's own
 duplicate check is not atomic), and should two networks of one name exist anyway, the oldest is the
 one used. A network is removed only when no service of the cluster names it any more and no
 container is attached; this module never touches a network without the cluster's label.
-Blocking calls (the docker SDK): callers run them in a thread.
+Blocking calls (the Engine API, engines/docker_api.py): callers run them in a thread.
 """
 
 import fcntl
 import ipaddress
+import json
 import logging
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import docker
-import docker.errors
-import docker.types
+from typing import Any
 
 from corral.agent import labels
+from corral.agent.engines.docker_api import EngineAPI, EngineAPIError
 from corral.agent.networks.view import NetworkView, engine_name, view_of
 from corral.model import NetworkAttachment
 
@@ -60,11 +59,11 @@ def host_routes(table: str) -> list[ipaddress.IPv4Network]:
 
 
 class EngineNetworks:
-    def __init__(self, cluster_id: str, client: docker.DockerClient, pool: str = DEFAULT_POOL, routes: Path = ROUTES) -> None:
+    def __init__(self, cluster_id: str, api: EngineAPI, pool: str = DEFAULT_POOL, routes: Path = ROUTES) -> None:
         """`routes`: the host's route table (/proc/net/route), whose subnets a new network must not overlap."""
         self.cluster_id = cluster_id
         self.routes = routes
-        self._client = client
+        self._api = api
         self.pool = ipaddress.ip_network(pool)
         self._lock = threading.Lock()
 
@@ -82,18 +81,18 @@ class EngineNetworks:
             if subnet is None:
                 raise NetworkError(f"cannot create network {attachment.name}: no free /24 left in {self.pool}")
             try:
-                created = self._client.api.create_network(
+                created = self._api.call("POST", "/networks/create", {
                     # not the engine's `internal`, which leaves containers no route to the VIPs and the DNS
                     # responder: isolation.py rejects what leaves an internal network's bridge instead
-                    name, driver="bridge", check_duplicate=True,
-                    ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)]),
-                    labels={
+                    "Name": name, "Driver": "bridge", "CheckDuplicate": True,
+                    "IPAM": {"Driver": "default", "Config": [{"Subnet": subnet}]},
+                    "Labels": {
                         labels.CLUSTER: self.cluster_id, labels.NETWORK: attachment.name,
                         labels.INTERNAL: "true" if attachment.internal else "false",
                     },
-                )
-            except docker.errors.APIError as err:
-                raise NetworkError(f"cannot create network {attachment.name}: {err.explanation or err}") from err
+                })
+            except EngineAPIError as err:
+                raise NetworkError(f"cannot create network {attachment.name}: {err.message}") from err
             return str(created["Id"])
 
     def _free_subnet(self) -> str | None:
@@ -102,7 +101,7 @@ class EngineNetworks:
         still routes its subnet, and a network on the same /24 would be unreachable from the host."""
         used = [
             ipaddress.ip_network(config["Subnet"], strict=False)
-            for network in self._client.api.networks()
+            for network in self._networks()
             for config in ((network.get("IPAM") or {}).get("Config") or [])
             if ":" not in str(config.get("Subnet", ":"))
         ]
@@ -128,18 +127,24 @@ class EngineNetworks:
     def _find(self, name: str) -> str:
         """The id of the network named `name` (the oldest, should there be two)."""
         matches = [
-            n for n in self._client.api.networks(names=[name], filters={"label": [f"{labels.CLUSTER}={self.cluster_id}"]})
-            if n.get("Name") == name
+            n for n in self._networks({"name": [name], "label": [f"{labels.CLUSTER}={self.cluster_id}"]}) if n.get("Name") == name
         ]
         return str(min(matches, key=lambda n: (str(n.get("Created", "")), str(n["Id"])))["Id"]) if matches else ""
+
+    def _networks(self, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        """The engine's listing of its networks (those that pass `filters`)."""
+        found: list[dict[str, Any]] = self._api.call("GET", "/networks", params={"filters": json.dumps(filters)} if filters else None)
+        return found
 
     def view(self) -> NetworkView:
         """A snapshot of the cluster's networks on this engine and the containers on them: two listings, not an
         inspect per network (each agent reads it at every change; with a network per stack, O(networks) calls to
         the engine per change competed with the containers' starts)."""
-        summaries = self._client.api.networks(filters={"label": [f"{labels.CLUSTER}={self.cluster_id}"]})
+        summaries = self._networks({"label": [f"{labels.CLUSTER}={self.cluster_id}"]})
         ids = [str(summary["Id"]) for summary in summaries]
-        containers = self._client.api.containers(filters={"network": ids}) if ids else []
+        containers: list[dict[str, Any]] = (
+            self._api.call("GET", "/containers/json", params={"filters": json.dumps({"network": ids})}) if ids else []
+        )
         return view_of(summaries, containers, labels.NETWORK, labels.INTERNAL)
 
     def sweep(self, wanted: Iterable[str], view: NetworkView) -> list[str]:
@@ -150,10 +155,11 @@ class EngineNetworks:
             if (network.name in keep and not network.spare) or network.members:
                 continue
             try:
-                self._client.api.remove_network(network.engine_id)
+                self._api.call("DELETE", f"/networks/{network.engine_id}")
                 removed.append(network.name)
-            except docker.errors.NotFound:
-                removed.append(network.name)
-            except docker.errors.APIError as err:  # a container joined meanwhile: next time
-                log.debug("network %s stays: %s", network.name, err.explanation or err)
+            except EngineAPIError as err:
+                if err.missing:
+                    removed.append(network.name)
+                else:  # a container joined meanwhile: next time
+                    log.debug("network %s stays: %s", network.name, err.message)
         return removed

@@ -2,15 +2,22 @@
 
 import ipaddress
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
+import httpx
+
+from corral.agent.engines.docker_api import EngineAPI
 from corral.agent.networks.engine import EngineNetworks, host_routes
 
 
-def engine_with(*subnets: str) -> Any:
+def engine_with(*subnets: str) -> EngineAPI:
+    """An engine (over a mock transport) whose networks have these subnets."""
     networks = [{"Id": str(i), "IPAM": {"Config": [{"Subnet": s}]}} for i, s in enumerate(subnets)]
-    return SimpleNamespace(api=SimpleNamespace(networks=lambda **_: networks))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert (request.method, request.url.path) == ("GET", "/networks")
+        return httpx.Response(200, json=networks)
+
+    return EngineAPI(httpx.MockTransport(answer))
 
 
 NO_ROUTES = Path("/nonexistent/route")

@@ -1,6 +1,6 @@
 """The network view from two listings of the engine (networks, running containers), whatever the number of networks."""
 
-from types import SimpleNamespace
+import json
 from typing import Any
 
 from corral.agent.networks.engine import EngineNetworks
@@ -44,29 +44,32 @@ def test_networks_and_members_from_the_two_listings() -> None:
     assert view.addresses(["shop_default"], ["t1", "t2"]) == ["10.218.0.2", "10.218.0.3"]
 
 
+class ScriptedEngine:
+    """The Engine API client's one method, answering the two listings and refusing any inspect."""
+
+    def __init__(self, networks: list[dict[str, Any]], containers: list[dict[str, Any]]) -> None:
+        self.answers = {"/networks": networks, "/containers/json": containers}
+        self.calls: list[tuple[str, Any]] = []
+
+    def call(self, method: str, path: str, params: dict[str, Any] | None = None, **_: Any) -> Any:
+        if path not in self.answers:
+            raise AssertionError(f"{method} {path}: one inspect per network is what the listings replace")
+        self.calls.append((path, json.loads(params["filters"]) if params else None))
+        return self.answers[path]
+
+
 def test_the_engine_is_asked_twice_whatever_the_number_of_networks() -> None:
-    calls: list[tuple[str, Any]] = []
     many = [summary(f"n{i}", f"s{i}_default", f"2026-01-01T00:00:{i:02}Z") for i in range(50)]
-
-    def networks(**kwargs: Any) -> list[dict[str, Any]]:
-        calls.append(("networks", kwargs))
-        return many
-
-    def containers(**kwargs: Any) -> list[dict[str, Any]]:
-        calls.append(("containers", kwargs))
-        return [container("c7", "s7_web.1.t7", ("n7", "10.218.7.2"))]
-
-    def inspect_network(*_: Any) -> None:
-        raise AssertionError("one inspect per network is what the listings replace")
-
-    engine = SimpleNamespace(api=SimpleNamespace(networks=networks, containers=containers, inspect_network=inspect_network))
+    engine = ScriptedEngine(many, [container("c7", "s7_web.1.t7", ("n7", "10.218.7.2"))])
     view = EngineNetworks("c1", engine).view()  # type: ignore[arg-type]
-    assert [name for name, _ in calls] == ["networks", "containers"]
-    assert calls[0][1] == {"filters": {"label": ["corral.cluster=c1"]}}
-    assert calls[1][1] == {"filters": {"network": [f"n{i}" for i in range(50)]}}  # only the cluster's networks' containers
+    assert engine.calls == [
+        ("/networks", {"label": ["corral.cluster=c1"]}),
+        ("/containers/json", {"network": [f"n{i}" for i in range(50)]}),  # only the cluster's networks' containers
+    ]
     assert len(view.networks) == 50 and view.networks["n7"].members == (Member("c7", "t7", "10.218.7.2"),)
 
 
 def test_no_networks_no_container_listing() -> None:
-    engine = SimpleNamespace(api=SimpleNamespace(networks=lambda **_: [], containers=lambda **_: [][0]))
+    engine = ScriptedEngine([], [])
     assert EngineNetworks("c1", engine).view().networks == {}  # type: ignore[arg-type]
+    assert [path for path, _ in engine.calls] == ["/networks"]
