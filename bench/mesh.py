@@ -87,6 +87,7 @@ class Run:
     p99_ms: float
     errors: int
     relay_cpu_ms: float = 0.0  # CPU of the relays on the path (mesh processes, docker-proxy) per request
+    syn_retrans: int = 0  # SYNs the client's network stack sent again (a 1 s wait wrk's latency does not count)
 
 
 def start_containers(count: int, label: str, node_ip: str) -> tuple[list[int], list[str]]:
@@ -179,10 +180,19 @@ def cpu_ticks(pids: list[int]) -> int:
 
 def measured(client: list[str], url: str, threads: int, connections: int, duration: int, relays: list[int]) -> Run:
     """One wrk run (`client`: the command prefix that runs it, e.g. in a namespace), with the relays' CPU per request."""
-    before = cpu_ticks(relays)
+    before, retrans = cpu_ticks(relays), syn_retransmits(client)
     run = wrk(client, url, threads, connections, duration)
     spent_ms = (cpu_ticks(relays) - before) * 1000 / os.sysconf("SC_CLK_TCK")
-    return replace(run, relay_cpu_ms=round(spent_ms / max(run.requests, 1), 4))
+    return replace(
+        run, relay_cpu_ms=round(spent_ms / max(run.requests, 1), 4), syn_retrans=syn_retransmits(client) - retrans
+    )
+
+
+def syn_retransmits(client: list[str]) -> int:
+    """TcpExt TCPSynRetrans of the client's network namespace (the whole host's on loopback)."""
+    out = subprocess.run([*client, "cat", "/proc/net/netstat"], check=True, capture_output=True, text=True).stdout
+    names, values = [line.split() for line in out.splitlines() if line.startswith("TcpExt:")][:2]
+    return int(dict(zip(names, values)).get("TCPSynRetrans", 0))
 
 
 def wrk(client: list[str], url: str, threads: int, connections: int, duration: int) -> Run:
