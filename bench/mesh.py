@@ -37,6 +37,9 @@ factor of several within a minute, the ratio and the added p50/p99 are
 medians over those adjacent pairs (a median of each scenario's runs against a
 median of direct's would compare moments of different load). req/s, p50 and
 p99 are medians of each scenario's own runs.
+Each run also counts the client's SYN retransmits (`syn_retrans`, printed per
+run): wrk times latency from the request's write, so a connection that waited
+1 s for a second SYN shows only in req/s.
 "relay CPU ms/req" is the user+system CPU of the relays on the path (the mesh
 processes and the containers' docker-proxy) per request: the cost a scenario
 adds, which the machine's other load does not change the way it changes req/s.
