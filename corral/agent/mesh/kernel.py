@@ -98,12 +98,9 @@ class KernelPath:
         self.cluster = cluster
         self.dnat, self.pre, self.post = chain_names(cluster)
         self._jumps = [("OUTPUT", self.dnat), ("PREROUTING", self.pre), ("POSTROUTING", self.post)]
-        self.written = ""  # the rules last written
 
     async def apply(self, table: Table, shortcuts: Mapping[Backend, Backend] | None = None) -> None:
-        rules = render(self.cluster, table, shortcuts)
-        await run_command(["iptables-restore", "-w", "--noflush"], rules)
-        self.written = rules
+        await run_command(["iptables-restore", "-w", "--noflush"], render(self.cluster, table, shortcuts))
         for parent, chain in self._jumps:
             try:
                 await run_command(["iptables", "-w", "-t", "nat", "-C", parent, "-j", chain])
@@ -115,7 +112,6 @@ class KernelPath:
         for parent, chain in [*self._jumps, ("PREROUTING", self.dnat)]:  # the last: earlier versions' jump
             while await command_succeeds(["iptables", "-w", "-t", "nat", "-D", parent, "-j", chain]):
                 pass
-        self.written = ""
         for chain in (self.dnat, self.pre, self.post):
             if await command_succeeds(["iptables", "-w", "-t", "nat", "-F", chain]):
                 await command_succeeds(["iptables", "-w", "-t", "nat", "-X", chain])
