@@ -25,7 +25,11 @@ joined to this host by a veth pair (tests/netns.py) whose host side,
 10.213.X.1, is the node address: the containers publish on it, the meshes
 listen on it, and the client is "another host". Then `direct` is Docker's own
 PREROUTING DNAT of the published port to the container (no docker-proxy),
-and the kernel path DNATs straight to the container too. Without it,
+and the kernel path DNATs straight to the container too; these two paths
+hand the client's own address to the container, so each of their scenarios
+gets containers of its own (one client port reaching one container through
+two front ports meets the other connection's TIME_WAIT: SYN retransmits,
+docs/performance.md). Without it,
 everything is on 127.0.0.1 (the local cluster's case): direct and the mesh's
 published backends go through docker-proxy.
 
@@ -262,7 +266,19 @@ def measure(args: argparse.Namespace, wanted: set[str], node_ip: str, client: li
     meshes: list[subprocess.Popen[str]] = []
     try:
         ports, own = start_containers(args.containers, label, node_ip)
-        urls = {"direct": f"http://{node_ip}:{ports[0]}/"}
+        all_ports = list(ports)
+
+        def own_containers(count: int) -> tuple[list[int], list[str]]:
+            """From a namespace, the paths that hand the client's own address to a container (direct, kernel)
+            get containers of their own: one client port reaching a container through two front ports
+            meets the TIME_WAIT of the other path's connection (SYN retransmits, docs/performance.md)."""
+            if not client:
+                return ports[:count], own[:count]
+            fresh = start_containers(count, label, node_ip)
+            all_ports.extend(fresh[0])
+            return fresh
+
+        urls = {"direct": f"http://{node_ip}:{own_containers(1)[0][0]}/"}
         variants = {loop: ["--loop", loop] for loop in loops}
         shortcuts = [f"--shortcut={node_ip}:{p}={o}" for p, o in zip(ports, own)]
         variants["shortcut"] = [*variants[loops[-1]], *shortcuts]
@@ -275,15 +291,22 @@ def measure(args: argparse.Namespace, wanted: set[str], node_ip: str, client: li
             for count in (1, len(ports)):
                 kernel = variant.startswith("kernel")
                 name = f"{variant}-{count}" if kernel else f"mesh-{count}-{variant}"
+                backends = ports[:count]
                 if kernel:  # one set of chains per mesh process
                     options = [*options, "--cluster", f"b{label[-6:]}{count}{'p' if variant != 'kernel' else ''}"]
-                proc, port = start_mesh(node_ip, ports[:count], *options)
+                if variant == "kernel":
+                    backends, addresses = own_containers(count)
+                    options = [
+                        *(o for o in options if not o.startswith("--shortcut=")),
+                        *(f"--shortcut={node_ip}:{p}={o}" for p, o in zip(backends, addresses)),
+                    ]
+                proc, port = start_mesh(node_ip, backends, *options)
                 meshes.append(proc)
                 urls[name] = f"http://{node_ip}:{port}/"
         profiles = {"loaded": (args.threads, args.connections), "light": (1, 1)}
         runs: dict[tuple[str, str], list[Run]] = {(p, name): [] for p in profiles for name in urls}
         paired: dict[tuple[str, str], list[Run]] = {(p, name): [] for p in profiles for name in urls}  # direct just before
-        relays = relay_pids(meshes, ports)
+        relays = relay_pids(meshes, all_ports)
         for round_ in range(args.repeat):
             for profile, (threads, connections) in profiles.items():
                 for name, url in list(urls.items())[1:]:
