@@ -14,7 +14,9 @@ and the userspace proxy serves them.
 
 `set_shortcuts` tells the TCP listeners where the containers behind ports
 published on this host really are, so that they connect to them without the
-engine's port forwarder (`tcp.py`); the kernel path does not use them.
+engine's port forwarder (`tcp.py`). The kernel path uses them for connections
+from other hosts only (`kernel.py`); when they change, its rules are
+rewritten in the background (`kernel_synced` waits for that).
 """
 
 import asyncio
@@ -26,7 +28,7 @@ from corral.agent.mesh.balancing import Pool
 from corral.agent.mesh.counters import MeshCounters
 from corral.agent.mesh.kernel import KernelPath, KernelPathError
 from corral.agent.mesh.settings import MeshSettings
-from corral.agent.mesh.table import Backend, Listener, parse_table
+from corral.agent.mesh.table import Backend, Listener, Table, parse_table
 from corral.agent.mesh.tcp import TcpListener
 from corral.agent.mesh.udp import UdpListener
 
@@ -45,6 +47,8 @@ class Mesh:
         self.shortcuts: dict[Backend, Backend] = {}
         self._lock = asyncio.Lock()
         self.kernel = KernelPath(self.settings.cluster) if self.settings.data_path == "kernel" else None
+        self._kernel_table: Table = {}  # what the kernel path was last asked to serve
+        self._kernel_refresh: asyncio.Task[None] | None = None
 
     async def apply(self, table: Mapping[tuple[str, int, str], Iterable[tuple[str, int]]]) -> dict[Listener, str]:
         """Serve exactly `table`; return an error message for each listener that could not be opened."""
@@ -69,23 +73,47 @@ class Mesh:
                     continue
                 self.listeners[listener] = serving
             if self.kernel is not None:
-                bound = {listener: desired[listener] for listener in self.listeners}
-                try:
-                    await self.kernel.apply(bound)
-                except KernelPathError as error:
-                    for listener in bound:
-                        if listener.protocol == "tcp":
-                            errors[listener] = f"kernel data path for {listener} (served in userspace): {error}"
-                    log.warning("mesh: kernel data path failed, serving in userspace: %s", error)
+                self._kernel_table = {listener: desired[listener] for listener in self.listeners}
+                errors.update(await self._write_kernel())
             self.errors = errors
             return dict(errors)
 
+    async def _write_kernel(self) -> dict[Listener, str]:
+        """Write the kernel path's rules for the bound listeners; on failure, the error for each TCP one."""
+        assert self.kernel is not None
+        try:
+            await self.kernel.apply(self._kernel_table, self.shortcuts)
+        except KernelPathError as error:
+            log.warning("mesh: kernel data path failed, serving in userspace: %s", error)
+            return {
+                listener: f"kernel data path for {listener} (served in userspace): {error}"
+                for listener in self._kernel_table
+                if listener.protocol == "tcp"
+            }
+        return {}
+
+    async def _refresh_kernel(self) -> None:
+        async with self._lock:
+            if self.kernel is None or not self._kernel_table:
+                return
+            await self._write_kernel()  # a failure is logged; the rules written before stay
+
+    async def kernel_synced(self) -> None:
+        """Until the kernel path's rules include the last shortcuts given (tests, benchmarks)."""
+        if self._kernel_refresh is not None:
+            await asyncio.shield(self._kernel_refresh)
+
     def set_shortcuts(self, shortcuts: Mapping[tuple[str, int], tuple[str, int]]) -> None:
         """From now on, new TCP connections to a published backend try its container's address first."""
-        self.shortcuts = {Backend(*published): Backend(*container) for published, container in shortcuts.items()}
+        new = {Backend(*published): Backend(*container) for published, container in shortcuts.items()}
+        changed = new != self.shortcuts
+        self.shortcuts = new
         for serving in self.listeners.values():
             if isinstance(serving, TcpListener):
                 serving.shortcuts = self.shortcuts
+        if changed and self.kernel is not None and self._kernel_table:
+            # the rules for other hosts' connections name the containers: rewrite them, off the caller's path
+            self._kernel_refresh = asyncio.get_running_loop().create_task(self._refresh_kernel())
 
     def counters(self) -> dict[Listener, MeshCounters]:
         """What each open listener has carried so far (the live objects: read, do not change)."""
@@ -93,12 +121,15 @@ class Mesh:
 
     async def close(self) -> None:
         """Close every listener and every connection."""
+        if self._kernel_refresh is not None:
+            await asyncio.gather(self._kernel_refresh, return_exceptions=True)
         async with self._lock:
             for serving in self.listeners.values():
                 await serving.close()
             self.listeners.clear()
             self.errors = {}
             if self.kernel is not None:
+                self._kernel_table = {}
                 await self.kernel.remove()
 
     def _serving(self, listener: Listener, pool: Pool) -> Serving:

@@ -1,4 +1,7 @@
-"""The kernel data path: iptables DNAT rules rendered (pure) and installed for real on loopback."""
+"""The kernel data path: iptables DNAT rules rendered (pure) and installed for real on loopback.
+
+A client in a network namespace of its own, through a real container: test_mesh_kernel_netns.py.
+"""
 
 import asyncio
 import os
@@ -12,6 +15,7 @@ import pytest
 
 from corral.agent.mesh import Mesh, MeshSettings, parse_table
 from corral.agent.mesh.kernel import KernelPath, chain_names, render
+from corral.agent.mesh.table import Backend
 
 from mesh_backends import ask, free_port
 
@@ -23,18 +27,91 @@ def test_render_spreads_each_tcp_listener_over_its_backends() -> None:
         ("127.0.0.5", 53, "udp"): [("127.0.0.1", 4)],  # UDP stays in userspace
     })
     rules = render("c1", table).splitlines()
-    assert rules[:3] == ["*nat", ":CORRAL-MESH-c1 - [0:0]", ":CORRAL-MESH-c1-POST - [0:0]"]
-    dnat = [rule for rule in rules if "DNAT" in rule]
-    assert [re.search(r"--every (\d)", rule) and re.search(r"--every (\d)", rule).group(1) for rule in dnat] == ["3", "2", None]
-    assert [rule.rsplit(" ", 1)[1] for rule in dnat] == ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]
-    assert all("--dport 80 " in rule for rule in dnat)
-    assert rules[-1] == "COMMIT"
+    assert rules[:4] == ["*nat", ":CORRAL-MESH-c1 - [0:0]", ":CORRAL-MESH-c1-PRE - [0:0]", ":CORRAL-MESH-c1-POST - [0:0]"]
+    for chain in ("CORRAL-MESH-c1", "CORRAL-MESH-c1-PRE"):  # without shortcuts, both ways in are the same
+        own = [rule for rule in rules if rule.startswith(f"-A {chain} ")]
+        assert "MARK" in own[0]  # every redirected connection is marked for the masquerade
+        dnat = own[1:]
+        assert [nth(rule) for rule in dnat] == ["3", "2", None]
+        assert [rule.rsplit(" ", 1)[1] for rule in dnat] == ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]
+        assert all("--dport 80 " in rule and "-j DNAT" in rule for rule in dnat)
+    assert rules[-2:] == ["-A CORRAL-MESH-c1-POST -m mark --mark 0x4000/0x4000 ! -o lo -j MASQUERADE", "COMMIT"]
+
+
+def nth(rule: str) -> str | None:
+    found = re.search(r"--every (\d)", rule)
+    return found.group(1) if found else None
+
+
+def test_connections_from_other_hosts_go_straight_to_this_nodes_containers() -> None:
+    table = parse_table({
+        ("10.0.0.5", 80, "tcp"): [("10.0.0.5", 30001), ("10.0.0.6", 30001), ("10.0.0.5", 30002)],
+        ("10.0.0.5", 81, "tcp"): [("10.0.0.5", 30003)],
+    })
+    shortcuts = {
+        Backend("10.0.0.5", 30001): Backend("172.17.0.2", 8080),
+        Backend("10.0.0.5", 30002): Backend("172.17.0.3", 8080),
+        Backend("10.0.0.5", 30003): Backend("172.17.0.4", 8080),
+        Backend("10.0.0.5", 30009): Backend("fd00::9", 8080),  # an IPv6 container address: never in an IPv4 rule
+    }
+    rules = render("c1", table, shortcuts).splitlines()
+    pre = [rule for rule in rules if rule.startswith("-A CORRAL-MESH-c1-PRE ")]
+    port80 = [rule.split(" -j ", 1)[1] for rule in pre if "--dport 80 " in rule]
+    # this node's containers first and unmarked (no masquerade: they answer through this node's bridge and see
+    # the client), then the mark and the other node's published address; 1/3 each
+    assert port80 == [
+        "DNAT --to-destination 172.17.0.2:8080",
+        "DNAT --to-destination 172.17.0.3:8080",
+        "MARK --set-xmark 0x4000/0x4000",
+        "DNAT --to-destination 10.0.0.6:30001",
+    ]
+    assert [nth(rule) for rule in pre if "--dport 80 " in rule and "DNAT" in rule] == ["3", "2", None]
+    assert [rule.split(" -j ", 1)[1] for rule in pre if "--dport 81 " in rule] == ["DNAT --to-destination 172.17.0.4:8080"]
+    # connections made on the node itself keep the published addresses (loopback: no route_localnet)
+    assert render("c1", table, shortcuts).split(":CORRAL-MESH-c1-PRE")[0] == render("c1", table).split(":CORRAL-MESH-c1-PRE")[0]
+    output = [rule for rule in rules if rule.startswith("-A CORRAL-MESH-c1 ")]
+    assert output == [rule for rule in render("c1", table).splitlines() if rule.startswith("-A CORRAL-MESH-c1 ")]
+    assert not any("172.17." in rule or "fd00" in rule for rule in output)
 
 
 def test_chain_names_fit_iptables() -> None:
-    dnat, post = chain_names("a very long cluster name!")
-    assert (dnat, post) == ("CORRAL-MESH-averylongcl", "CORRAL-MESH-averylongcl-POST")
-    assert len(post) <= 28
+    names = chain_names("a very long cluster name!")
+    assert names == ("CORRAL-MESH-averylongcl", "CORRAL-MESH-averylongcl-PRE", "CORRAL-MESH-averylongcl-POST")
+    assert max(len(name) for name in names) <= 28
+
+
+class RecordingKernelPath(KernelPath):
+    """Records what it is asked to write instead of running iptables."""
+
+    def __init__(self) -> None:
+        super().__init__("rec")
+        self.applied: list[dict[Backend, Backend]] = []
+
+    async def apply(self, table, shortcuts=None) -> None:  # type: ignore[no-untyped-def]
+        self.applied.append(dict(shortcuts or {}))
+
+    async def remove(self) -> None:
+        self.applied.append({})
+
+
+async def test_new_shortcuts_rewrite_the_rules_and_equal_ones_do_not() -> None:
+    mesh = Mesh(MeshSettings(data_path="kernel", cluster="rec"))
+    kernel = mesh.kernel = RecordingKernelPath()
+    mesh.set_shortcuts({("127.0.0.1", 1): ("172.17.0.2", 8080)})  # no rules yet: nothing to rewrite
+    await mesh.kernel_synced()
+    assert kernel.applied == []
+    front = ("127.0.0.8", free_port("127.0.0.8"), "tcp")
+    try:
+        await mesh.apply({front: [("127.0.0.1", 1)]})
+        assert kernel.applied == [{Backend("127.0.0.1", 1): Backend("172.17.0.2", 8080)}]
+        mesh.set_shortcuts({("127.0.0.1", 1): ("172.17.0.2", 8080)})  # the same listing again
+        await mesh.kernel_synced()
+        assert len(kernel.applied) == 1
+        mesh.set_shortcuts({("127.0.0.1", 1): ("172.17.0.9", 8080)})  # the container was replaced
+        await mesh.kernel_synced()
+        assert kernel.applied[-1] == {Backend("127.0.0.1", 1): Backend("172.17.0.9", 8080)}
+    finally:
+        await mesh.close()
 
 
 needs_root = pytest.mark.skipif(
