@@ -121,7 +121,7 @@ def proxying(pid: int, url: str, seconds: int, connections: int) -> dict[str, fl
     """The agent's RSS and CPU while wrk sends requests to `url` (a port on its mesh) for `seconds`."""
     wait_for(lambda: httpx.get(url, timeout=2).status_code == 200, 60, f"{url} to answer through the mesh")
     with ThreadPoolExecutor(1) as pool:
-        load = pool.submit(wrk, url, 1, connections, seconds)
+        load = pool.submit(wrk, [], url, 1, connections, seconds)  # [] : wrk on this host (no namespace)
         time.sleep(1.0)  # wrk's connections open
         figures = watch({"agent": pid}, seconds - 2)["agent"]
         run = load.result()
