@@ -463,11 +463,20 @@ def agent(
         _run_daemon(_run_fleet(settings, FleetSettings(count=count, name_prefix=name_prefix), EngineFactory(engine, timing, secrets_dir)))
         return
 
-    # The options are checked: the agent runs in this process's place, without the command line's modules
-    # (corral/agent/process.py: the same process id, a fresh interpreter).
-    from corral.agent.process import become_agent, encode
+    async def run() -> None:
+        node = Agent(settings, EngineFactory(engine, timing, secrets_dir))
+        try:
+            await node.start()
+        except ApiError as err:
+            await node.client.close()
+            fail(f"the manager refused node {name}: {err}" if err.status else str(err))
+        print(f"corral agent {name} ({address}) joined {manager_url}", flush=True)  # (plain: an agent loads no rich)
+        try:
+            await _until_signalled()
+        finally:
+            await node.stop(remove_containers=False)
 
-    become_agent(encode(settings, (timing.low, timing.high), secrets_dir, verbose))
+    _run_daemon(run())
 
 
 async def _run_fleet(template: AgentSettings, fleet_settings: FleetSettings, factory: EngineFactory) -> None:
