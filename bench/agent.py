@@ -145,11 +145,13 @@ def compose(tasks: int, probe_interval: float, published: int | None = None) -> 
 
 
 def remove_containers(cluster_id: str) -> None:
-    """The containers the agent left running (SIGTERM keeps them), by this cluster's label only."""
-    listed = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=corral.cluster={cluster_id}"], capture_output=True, text=True)
-    ids = listed.stdout.split()
-    if ids:
-        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+    """The containers the agent left running (SIGTERM keeps them), then its stack's network (a bridge left on the
+    host slows every later start), by this cluster's label only."""
+    for kind, listing in (("container", ["ps", "-aq"]), ("network", ["network", "ls", "-q"])):
+        listed = subprocess.run(["docker", *listing, "--filter", f"label=corral.cluster={cluster_id}"], capture_output=True, text=True)
+        ids = listed.stdout.split()
+        if ids:
+            subprocess.run(["docker", kind, "rm", *(["-f"] if kind == "container" else []), *ids], capture_output=True)
 
 
 def main() -> None:
