@@ -41,6 +41,8 @@ from corral.model.service import HealthCheck
 from corral.model.task import DesiredState
 
 if TYPE_CHECKING:  # imported where used: an agent of hollow nodes serves no listener and keeps no networks
+    from starlette.applications import Starlette
+
     from corral.agent.networks.keeper import NetworkKeeper
     from corral.agent.node_listener import NodeListener
 
@@ -194,12 +196,7 @@ class Agent:
             remover = VolumeRemover(self.client, self.name, self.engine, self.clock, self.settings.volume_poll)
             self._loops.append(asyncio.create_task(remover.run(), name=f"{self.prefix} volumes"))
         if self.node_listener is not None and self.identity.certificate is not None and self.identity.ca_pem is not None:
-            from corral.agent.node_api import node_app
-
-            await self.node_listener.serve(
-                node_app(lambda: self.engine, self.clock, lambda: by_service(self.mesh_counters())),
-                self.identity.cert_file, self.identity.key_file, self.identity.ca_pem
-            )
+            await self.node_listener.serve(self._node_app, self.identity.cert_file, self.identity.key_file, self.identity.ca_pem)
         await self._serve_metrics()
         if self._owns_link:
             self._loops.append(asyncio.create_task(self.identity.keep_renewed(self.client, self.clock.sleep), name=f"{self.prefix} certificate"))
@@ -240,7 +237,6 @@ class Agent:
         port = self.settings.metrics_port
         if port is None or self.settings.engine == "hollow" or not self._owns_link:
             return
-        from corral.agent.metrics import metrics_app
         from corral.agent.node_listener import NodeListener
 
         try:
@@ -248,7 +244,19 @@ class Agent:
         except OSError as err:
             log.warning("%s: metrics not served: %s", self.prefix, err)
             return
-        await self.metrics_listener.serve_plain(metrics_app(self.metrics, lambda: self.engine, lambda: self.tasks))
+        await self.metrics_listener.serve_plain(self._metrics_app)
+
+    def _node_app(self) -> "Starlette":
+        """The node API the manager calls (logs, exec, stats, mesh counters): made at the listener's first connection."""
+        from corral.agent.node_api import node_app
+
+        return node_app(lambda: self.engine, self.clock, lambda: by_service(self.mesh_counters()))
+
+    def _metrics_app(self) -> "Starlette":
+        """/metrics: made at its listener's first connection (a scrape)."""
+        from corral.agent.metrics import metrics_app
+
+        return metrics_app(self.metrics, lambda: self.engine, lambda: self.tasks)
 
     async def _register_patiently(self) -> Registration:
         """Register; a refusal (wrong token, bad request) raises at once, a busy or unreachable manager

@@ -11,33 +11,32 @@ CA: a connection is closed unless that certificate is the manager's
 certificate (a manager run with `--insecure`) the agent serves nothing.
 
 The socket is bound before registration (so the port is known), and served
-once the node certificate is in hand.
+once the node certificate is in hand. The HTTP server (uvicorn, node_server.py)
+and the app are loaded when the first connection waits on the socket: most
+agents are asked for logs or exec rarely, and the kernel holds a connection in
+the socket's backlog meanwhile. The certificate and key are read at once, so a
+bad pair is refused when the agent starts, not at the first connection.
 """
 
 import asyncio
+import logging
 import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import uvicorn
-from starlette.applications import Starlette
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from typing import TYPE_CHECKING, Any
 
 from corral.pki.files import write_public
-from corral.pki.peers import is_manager_peer
+
+if TYPE_CHECKING:
+    import uvicorn
+    from starlette.applications import Starlette
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 7072
 
-
-class ManagerOnlyProtocol(H11Protocol):
-    """uvicorn's HTTP/1.1, for the manager's client certificate only (the TLS layer checked it chains to the CA)."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn declares it
-        super().connection_made(transport)
-        ssl_object: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
-        if ssl_object is None or not is_manager_peer(ssl_object.getpeercert()):
-            transport.close()
+AppMaker = Callable[[], "Starlette"]  # the app to serve, made at the first connection
 
 
 class NodeListener:
@@ -53,36 +52,61 @@ class NodeListener:
         self._socket.listen(128)
         self._socket.setblocking(False)
         self.port: int = self._socket.getsockname()[1]
-        self._server: uvicorn.Server | None = None
+        self._server: "uvicorn.Server | None" = None
         self._task: asyncio.Task[None] | None = None
+        self._waiting = False  # for the first connection
 
-    async def serve(self, app: Starlette, cert_file: Path, key_file: Path, ca_pem: bytes) -> None:
-        """Serve `app` with the node's certificate, to the manager only; returns once it is serving."""
+    @property
+    def loaded(self) -> bool:
+        """The HTTP server has been made (a connection came)."""
+        return self._server is not None
+
+    async def serve(self, app: AppMaker, cert_file: Path, key_file: Path, ca_pem: bytes) -> None:
+        """Serve the app `app` makes with the node's certificate, to the manager only, from the first connection on."""
         ca_file = cert_file.with_name("cluster-ca.pem")
         write_public(ca_file, ca_pem)
-        await self._serve(
-            app, http=ManagerOnlyProtocol, ssl_certfile=str(cert_file), ssl_keyfile=str(key_file), ssl_ca_certs=str(ca_file),
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_file, key_file)  # a bad pair raises now
+        self._serve_from_first_connection(
+            app, manager_only=True, ssl_certfile=str(cert_file), ssl_keyfile=str(key_file), ssl_ca_certs=str(ca_file),
             ssl_cert_reqs=ssl.CERT_REQUIRED,
         )
 
-    async def serve_plain(self, app: Starlette) -> None:
-        """Serve `app` over plain HTTP (the agent's /metrics, as Prometheus scrapes node exporters)."""
-        await self._serve(app)
+    async def serve_plain(self, app: AppMaker) -> None:
+        """Serve the app `app` makes over plain HTTP (the agent's /metrics, as Prometheus scrapes node exporters)."""
+        self._serve_from_first_connection(app, manager_only=False)
 
-    async def _serve(self, app: Starlette, **options: Any) -> None:
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1, **options)
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name=f"listener :{self.port}")
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.02)
+    def _serve_from_first_connection(self, app: AppMaker, manager_only: bool, **options: Any) -> None:
+        loop = asyncio.get_running_loop()
+
+        def connecting() -> None:
+            loop.remove_reader(self._socket.fileno())
+            self._waiting = False
+            self._task = asyncio.create_task(self._serve(app, manager_only, options), name=f"listener :{self.port}")
+
+        loop.add_reader(self._socket.fileno(), connecting)
+        self._waiting = True
+
+    async def _serve(self, app: AppMaker, manager_only: bool, options: dict[str, Any]) -> None:
+        from corral.agent.node_server import node_server  # uvicorn, starlette: at the first connection only
+
+        self._server = node_server(app(), manager_only, **options)
+        try:
+            await self._server.serve(sockets=[self._socket])
+        except Exception:
+            log.exception("the listener on port %d stopped", self.port)
+            raise
 
     async def close(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
+        if self._waiting:
+            asyncio.get_running_loop().remove_reader(self._socket.fileno())
+            self._waiting = False
+        if self._task is not None:
+            if self._server is not None:
+                self._server.should_exit = True
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), 3)
             except (TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
+            except Exception:  # logged by _serve
+                pass
         self._socket.close()

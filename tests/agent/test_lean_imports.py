@@ -59,3 +59,88 @@ def test_the_agent_command_leaves_out_rich_and_cryptography() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", f"corral.cli.daemons pulls in {done.stdout.strip()}"
+
+
+LISTENER_PROBE = """
+import asyncio, sys
+from corral.agent.node_listener import NodeListener
+from corral.agent.engines.hollow import HollowEngine, HollowTiming
+
+async def main():
+    listener = NodeListener("127.0.0.1", 0, "--metrics-port")
+    def app():
+        from corral.agent.node_api import node_app
+        return node_app(lambda: HollowEngine("n1", HollowTiming()))
+    await listener.serve_plain(app)
+    await asyncio.sleep(0.2)
+    before = sorted(n for n in ("uvicorn", "starlette", "corral.agent.node_api") if sys.modules.get(n))
+    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+    writer.write(b"GET /v1/tasks/t9/stats HTTP/1.1\\r\\nHost: n1\\r\\nConnection: close\\r\\n\\r\\n")
+    answer = await asyncio.wait_for(reader.read(), 20)
+    writer.close()
+    after = sorted(n for n in ("uvicorn", "starlette", "corral.agent.node_api") if sys.modules.get(n))
+    await listener.close()
+    print(before)
+    print(after)
+    print(answer.split(b"\\r\\n")[0].decode())
+asyncio.run(main())
+"""
+
+
+def test_a_listener_loads_its_server_and_app_at_its_first_connection() -> None:
+    """uvicorn, starlette and the node API (about 4 MiB) are loaded when a connection comes, and that one is served."""
+    done = subprocess.run([sys.executable, "-c", LISTENER_PROBE], capture_output=True, text=True, check=True, timeout=60)
+    before, after, status = done.stdout.splitlines()
+    assert before == "[]", f"a listener nobody connected to loaded {before}"
+    assert after == "['corral.agent.node_api', 'starlette', 'uvicorn']"
+    assert status == "HTTP/1.1 404 Not Found"
+
+
+DNS_PROBE = """
+import asyncio, socket, struct, sys
+from corral.agent.dns.records import records_of
+from corral.agent.dns.server import DnsResponder, NetworkDirectory
+from corral.agent.networks.view import Member, Network, NetworkView
+
+VIEW = NetworkView({"shop_default": Network("shop_default", "n1", "br-1", "127.0.0.0/8", (Member("c", "t1", "127.0.0.1"),))})
+NAMES = [{"service": "shop_db", "stack": "shop", "vip": "10.217.0.2", "networks": [{"name": "shop_default"}], "tasks": []}]
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+def query(name):  # an A query, written by hand (the probe must not load dnspython itself)
+    labels = b"".join(bytes([len(part)]) + part.encode() for part in name.split("."))
+    return struct.pack(">HHHHHH", 7, 0x0100, 1, 0, 0, 0) + labels + b"\\0" + struct.pack(">HH", 1, 1)
+
+def loaded():
+    return sorted(n for n in ("dns", "dns.message", "dns.asyncquery") if sys.modules.get(n))
+
+async def main():
+    responder = DnsResponder(NetworkDirectory(lambda: VIEW), [("127.0.0.1", free_udp_port())], forward_timeout=0.2)
+    responder.records = records_of(NAMES)
+    port = free_udp_port()
+    await responder.listen("127.0.0.1", port)
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        print(loaded())
+        for name in ("db", "example.org"):
+            await loop.sock_sendto(sock, query(name), ("127.0.0.1", port))
+            reply = await asyncio.wait_for(loop.sock_recv(sock, 512), 5)
+            answers, rcode = struct.unpack(">H", reply[6:8])[0], reply[3] & 0x0F
+            print(name, answers, rcode, loaded())
+    await responder.close()
+asyncio.run(main())
+"""
+
+
+def test_the_dns_responder_loads_dnspython_at_its_first_query_and_its_client_at_the_first_forward() -> None:
+    """An agent whose containers ask nothing keeps no dnspython (about 2 MiB); one whose containers ask only the
+    cluster's names keeps no `dns.asyncquery` (0.5 MiB)."""
+    done = subprocess.run([sys.executable, "-c", DNS_PROBE], capture_output=True, text=True, check=True, timeout=60)
+    before, ours, forwarded = done.stdout.splitlines()
+    assert before == "[]"
+    assert ours == "db 1 0 ['dns', 'dns.message']"  # one answer, NOERROR
+    assert forwarded == "example.org 0 2 ['dns', 'dns.asyncquery', 'dns.message']"  # no resolver answered: SERVFAIL

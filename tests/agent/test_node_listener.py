@@ -63,7 +63,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[NodeListener, Path, FakeE
     cert, key, _ = node_files(ca, tmp_path, "node-1", now)
     engine = FakeEngine()
     listener = NodeListener("127.0.0.1", 0)
-    await listener.serve(node_app(lambda: engine), cert, key, ca.certificate_pem)
+    await listener.serve(lambda: node_app(lambda: engine), cert, key, ca.certificate_pem)
     yield listener, tmp_path, engine
     await listener.close()
 
@@ -105,6 +105,41 @@ async def test_the_manager_reads_logs_and_runs_commands(setup: tuple[NodeListene
             [item async for item in streams.lines(_node(listener), "POST", "/v1/tasks/t1/exec", body={"command": []})]
     finally:
         await streams.close()
+
+
+async def test_the_server_is_made_at_the_first_connection(setup: tuple[NodeListener, Path, FakeEngine]) -> None:
+    """Serving binds nothing new and loads no server until a connection waits; the first one is answered."""
+    listener, data_dir, _ = setup
+    assert not listener.loaded
+    streams = _manager_streams(data_dir)
+    try:
+        assert [item async for item in streams.lines(_node(listener), "GET", "/v1/tasks/t1/stats")][0]["cpu_seconds"] == 1.5
+        assert listener.loaded
+    finally:
+        await streams.close()
+
+
+async def test_a_certificate_and_key_that_do_not_match_are_refused_when_serving(tmp_path: Path) -> None:
+    """Checked at once, not at the first connection: an agent with a bad pair does not start."""
+    now = time.time()
+    ca = load_or_create_ca(tmp_path, now)
+    cert, _, _ = node_files(ca, tmp_path, "node-1", now)
+    _, other_key, _ = node_files(ca, tmp_path, "node-2", now)
+    listener = NodeListener("127.0.0.1", 0)
+    try:
+        with pytest.raises(ssl.SSLError):
+            await listener.serve(lambda: node_app(lambda: FakeEngine()), cert, other_key, ca.certificate_pem)
+        assert not listener.loaded
+    finally:
+        await listener.close()
+
+
+async def test_a_listener_never_connected_to_closes_and_frees_its_port(tmp_path: Path) -> None:
+    listener = NodeListener("127.0.0.1", 0)
+    await listener.serve_plain(lambda: node_app(lambda: FakeEngine()))
+    await listener.close()
+    again = NodeListener("127.0.0.1", listener.port)
+    await again.close()
 
 
 async def test_a_listener_with_another_nodes_certificate_is_not_trusted(setup: tuple[NodeListener, Path, FakeEngine]) -> None:
@@ -185,7 +220,7 @@ async def test_the_manager_reads_the_nodes_mesh_counters(tmp_path: Path) -> None
     cert, key, _ = node_files(ca, tmp_path, "node-1", now)
     carried = {"shop_web": MeshCounters(connections=12, received_bytes=300, sent_bytes=900, retries=1, errors=0)}
     listener = NodeListener("127.0.0.1", 0)
-    await listener.serve(node_app(lambda: FakeEngine(), mesh=lambda: carried), cert, key, ca.certificate_pem)
+    await listener.serve(lambda: node_app(lambda: FakeEngine(), mesh=lambda: carried), cert, key, ca.certificate_pem)
     streams = _manager_streams(tmp_path)
     try:
         assert await read_connections(streams, _node(listener)) == {"shop_web": 12}
