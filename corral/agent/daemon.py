@@ -25,7 +25,7 @@ from corral.agent.engines.hollow import HollowEngine, HollowTiming
 from corral.agent.health import HealthMonitor
 from corral.agent.link import LinkSettings, ManagerLink
 from corral.agent.mesh import Mesh, MeshCounters, MeshSettings
-from corral.agent.mesh_metrics import MeshCollector, ServicePort, by_service
+from corral.agent.mesh_metrics import ServicePort, by_service
 from corral.agent.metrics import AgentMetrics
 from corral.agent.probes import probe_for
 from corral.agent.routing import MeshFollower
@@ -98,8 +98,7 @@ class Agent:
         self._loops: list[asyncio.Task[None]] = []
         self.registered = asyncio.Event()
         self.node_listener: NodeListener | None = None  # where the manager reaches this node (logs, exec): node_listener.py
-        self.metrics = AgentMetrics(settings.name)
-        self.metrics.registry.register(MeshCollector(self.mesh_counters))
+        self.metrics = AgentMetrics(settings.name, mesh=self.mesh_counters)
         self.metrics_listener: NodeListener | None = None  # /metrics for Prometheus (metrics.py)
 
     def _engine_changed(self) -> None:
@@ -389,9 +388,9 @@ class Agent:
             began = self.clock.now()
             info = await self.engine.start(task, self.settings.address, hosts, files)
             self.metrics.start_latency.observe(self.clock.now() - began)
-            self.metrics.starts.labels("started").inc()
+            self.metrics.starts.add("started")
         except EngineError as err:
-            self.metrics.starts.labels("failed").inc()
+            self.metrics.starts.add("failed")
             state = TaskState.rejected if err.permanent else TaskState.failed
             await _answered(starting)
             await self._report(Report(task.id, state, error=str(err)))

@@ -3,7 +3,7 @@
 The mesh counts per listener (mesh/counters.py) and knows no services; the
 manager's routes say which service each listener serves: a published port on
 the node's address, or a service port on the service's VIP. `by_service_port`
-joins the two (pure); `MeshCollector` turns them into Prometheus counters at
+joins the two (pure); `metrics_export.MeshCollector` turns them into Prometheus counters at
 scrape time (`corral_mesh_connections_total{service,port,protocol,listener}`
 and bytes, retries, errors); `by_service` sums a service's ports, which the
 node listener serves the manager (`GET /v1/mesh/counters`).
@@ -11,12 +11,9 @@ node listener serves the manager (`GET /v1/mesh/counters`).
 The mesh is a TCP/UDP proxy: it counts connections, not HTTP requests.
 """
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
 
 from corral.agent.mesh import Listener, MeshCounters
 
@@ -49,28 +46,3 @@ def by_service(figures: Mapping[ServicePort, MeshCounters]) -> dict[str, MeshCou
     for key, counters in figures.items():
         totals.setdefault(key.service, MeshCounters()).add(counters)
     return totals
-
-
-_FAMILIES = (
-    ("corral_mesh_connections", "connections the mesh accepted (UDP: sessions, one per client address)", "connections"),
-    ("corral_mesh_receive_bytes", "bytes the mesh received from clients", "received_bytes"),
-    ("corral_mesh_transmit_bytes", "bytes the mesh sent to clients", "sent_bytes"),
-    ("corral_mesh_retries", "backends tried after another failed (refused, timed out, closed unanswered)", "retries"),
-    ("corral_mesh_errors", "connections (UDP: datagrams) dropped because no backend could take them", "errors"),
-)
-_LABELS = ["service", "port", "protocol", "listener"]
-
-
-class MeshCollector(Collector):
-    """Prometheus counters read from the mesh at each scrape."""
-
-    def __init__(self, source: Callable[[], Mapping[ServicePort, MeshCounters]]) -> None:
-        self.source = source
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        figures = self.source()
-        for name, documentation, field in _FAMILIES:
-            family = CounterMetricFamily(name, documentation, labels=_LABELS)
-            for key, counters in sorted(figures.items(), key=lambda item: (item[0].service, item[0].port, item[0].protocol, item[0].listener)):
-                family.add_metric([key.service, str(key.port), key.protocol, key.listener], getattr(counters, field))
-            yield family

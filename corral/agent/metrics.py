@@ -9,30 +9,34 @@ inactive page cache, as kubelet counts it), network bytes, and the restarts
 its slot has had. Plain HTTP, as Prometheus scrapes node exporters: it
 shows resource figures and names of tasks, nothing secret; bind it to an
 address only the monitoring network reaches (`--metrics-listen off` turns it off).
+
+What happens is counted here in plain Python; Prometheus' types are made from the counts at a scrape
+(metrics_export.py), so an agent nobody scrapes never loads prometheus_client (about 1.4 MiB).
 """
 
 import asyncio
+import bisect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-
-from typing import TYPE_CHECKING
-
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from corral.agent.engines.base import ContainerInfo, ContainerStats, Engine
 from corral.agent.health import ProbeResult
 from corral.model import Task
 
-if TYPE_CHECKING:  # the counters are every agent's; the app only that of an agent serving /metrics
+if TYPE_CHECKING:  # the counts are every agent's; Prometheus' registry and the app only that of an agent scraped
+    from prometheus_client import CollectorRegistry
     from starlette.applications import Starlette
+
+    from corral.agent.mesh import MeshCounters
+    from corral.agent.mesh_metrics import ServicePort
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 7071
 START_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-_TASK_LABELS = ["task", "service", "slot"]
 
 
 @dataclass(frozen=True)
@@ -41,44 +45,72 @@ class TaskFigures:
     stats: ContainerStats | None
 
 
+K = TypeVar("K", bound=Hashable)
+
+
+class Tally(Generic[K]):
+    """Counts by key, and when each key was first counted (the `_created` of its Prometheus series)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[K, int] = {}
+        self.created: dict[K, float] = {}
+
+    def add(self, key: K) -> None:
+        if key not in self.counts:
+            self.counts[key] = 0
+            self.created[key] = time.time()
+        self.counts[key] += 1
+
+
+@dataclass
+class Latencies:
+    """Observations in buckets, as a Prometheus histogram counts them: `counts[i]` those up to `bounds[i]`
+    (and above the last bound, `counts[-1]`), not cumulative."""
+
+    bounds: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+    created: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * (len(self.bounds) + 1)
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
+        self.total += seconds
+
+
 class AgentMetrics:
-    def __init__(self, node: str) -> None:
+    def __init__(self, node: str, mesh: "Callable[[], Mapping[ServicePort, MeshCounters]] | None" = None) -> None:
+        """`mesh`: the mesh's counters per service port, read at each scrape."""
         self.node = node
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.starts = Counter("corral_container_starts", "containers this agent started, by result", ["result"], registry=r)
-        self.start_latency = Histogram(
-            "corral_container_start_duration_seconds", "engine create and start of a task's container",
-            buckets=START_BUCKETS, registry=r,
-        )
-        self.probes = Counter("corral_health_probes", "health probe results", ["service", "result"], registry=r)
-        self.cpu = Gauge("corral_task_cpu_seconds_total", "CPU time a task's container has used", _TASK_LABELS, registry=r)
-        self.memory = Gauge("corral_task_memory_working_set_bytes", "memory a task's container uses, less inactive page cache", _TASK_LABELS, registry=r)
-        self.rx = Gauge("corral_task_network_receive_bytes_total", "bytes a task's container received", _TASK_LABELS, registry=r)
-        self.tx = Gauge("corral_task_network_transmit_bytes_total", "bytes a task's container sent", _TASK_LABELS, registry=r)
-        self.restarts = Gauge("corral_task_restarts", "restarts of the task's slot charged to its restart policy", _TASK_LABELS, registry=r)
+        self.mesh = mesh
+        self.starts: Tally[str] = Tally()  # containers this agent started, by result ("started", "failed")
+        self.start_latency = Latencies(START_BUCKETS)  # engine create and start of a task's container, seconds
+        self.probes: Tally[tuple[str, str]] = Tally()  # health probe results by (service, "pass" or "fail")
+        self.tasks: list[TaskFigures] = []  # per task, as of the last scrape
+        self._registry: "CollectorRegistry | None" = None
+
+    @property
+    def registry(self) -> "CollectorRegistry":
+        """Prometheus' registry of these figures (made at the first scrape)."""
+        if self._registry is None:
+            from corral.agent.metrics_export import registry_of
+
+            self._registry = registry_of(self)
+        return self._registry
 
     def counted_probe(self, probe: Callable[[], Awaitable[ProbeResult]], service: str) -> Callable[[], Awaitable[ProbeResult]]:
         async def run() -> ProbeResult:
             result = await probe()
-            self.probes.labels(service, "pass" if result.ok else "fail").inc()
+            self.probes.add((service, "pass" if result.ok else "fail"))
             return result
 
         return run
 
     def set_tasks(self, figures: Iterable[TaskFigures]) -> None:
-        """The per-task gauges: exactly the tasks given (a task gone since the last scrape leaves)."""
-        for gauge in (self.cpu, self.memory, self.rx, self.tx, self.restarts):
-            gauge.clear()
-        for figure in figures:
-            task = figure.task
-            labels = (task.id, task.service, str(task.slot if task.slot is not None else task.node))
-            self.restarts.labels(*labels).set(task.restarts)
-            if figure.stats is not None:
-                self.cpu.labels(*labels).set(figure.stats.cpu_seconds)
-                self.memory.labels(*labels).set(figure.stats.memory_working_set)
-                self.rx.labels(*labels).set(figure.stats.rx_bytes)
-                self.tx.labels(*labels).set(figure.stats.tx_bytes)
+        """The per-task figures: exactly the tasks given (a task gone since the last scrape leaves)."""
+        self.tasks = list(figures)
 
 
 async def gather_figures(engine: Engine, tasks: dict[str, Task], containers: list[ContainerInfo], timeout: float = 2.0) -> list[TaskFigures]:
@@ -110,6 +142,8 @@ def metrics_app(metrics: AgentMetrics, engine: Callable[[], Engine | None], task
             started = time.perf_counter()
             metrics.set_tasks(await gather_figures(current, tasks(), await current.list()))
             log.debug("metrics gathered in %.3fs", time.perf_counter() - started)
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(routes=[Route("/metrics", scrape, methods=["GET"])])

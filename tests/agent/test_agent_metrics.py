@@ -1,5 +1,6 @@
 """The agent's metrics: Docker stats turned into figures, per-task gauges that follow the task list, probe counts."""
 
+import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -51,3 +52,29 @@ async def test_per_task_gauges_follow_the_tasks_and_probes_are_counted() -> None
     samples = _samples(metrics)
     assert samples[("corral_health_probes_total", (("result", "pass"), ("service", "web")))] == 2
     assert samples[("corral_health_probes_total", (("result", "fail"), ("service", "web")))] == 1
+
+
+def test_starts_and_their_latency_are_counted_in_prometheus_terms() -> None:
+    """Counted in plain Python, served as the Prometheus counter and histogram they always were."""
+    metrics = AgentMetrics("node-1")
+    for seconds in (0.04, 0.3, 0.3, 75.0):
+        metrics.start_latency.observe(seconds)
+        metrics.starts.add("started")
+    metrics.starts.add("failed")
+    samples = _samples(metrics)
+    assert samples[("corral_container_starts_total", (("result", "started"),))] == 4
+    assert samples[("corral_container_starts_total", (("result", "failed"),))] == 1
+    name = "corral_container_start_duration_seconds"
+    assert samples[(name + "_bucket", (("le", "0.05"),))] == 1
+    assert samples[(name + "_bucket", (("le", "0.25"),))] == 1
+    assert samples[(name + "_bucket", (("le", "0.5"),))] == 3  # cumulative, as Prometheus reads buckets
+    assert samples[(name + "_bucket", (("le", "60.0"),))] == 3
+    assert samples[(name + "_bucket", (("le", "+Inf"),))] == 4
+    assert samples[(name + "_count", ())] == 4
+    assert samples[(name + "_sum", ())] == pytest.approx(75.64)
+
+
+def test_a_new_agent_serves_its_histogram_empty_and_its_counters_without_series() -> None:
+    samples = _samples(AgentMetrics("node-1"))
+    assert samples[("corral_container_start_duration_seconds_count", ())] == 0
+    assert not any(name.startswith(("corral_container_starts", "corral_health_probes", "corral_task_")) for name, _ in samples)

@@ -1,6 +1,7 @@
 """What an agent process loads: nothing of httpx's command-line tool, the API server or the Docker SDK with requests and
 urllib3 (an agent of hollow nodes needs none of them, and the Docker engine speaks the Engine API over httpx), nor uvicorn and starlette (the node listener and /metrics are imported by an agent
-that serves them) nor dnspython (the DNS responder of an agent with real networks), nor cryptography (a child makes the
+that serves them, at its first connection) nor dnspython (the DNS responder of an agent with real networks, at its first
+query), nor prometheus_client (at the first scrape of /metrics), nor cryptography (a child makes the
 node's key and requests: corral/pki/node_key.py); and httpx still works."""
 
 import subprocess
@@ -10,7 +11,7 @@ PROBE = """
 import sys
 import corral.agent.daemon, corral.agent.fleet
 import httpx
-print(sorted(name for name in ("httpx._main", "pygments", "fastapi", "docker", "corral.manager", "uvicorn", "starlette", "dns", "cryptography") if sys.modules.get(name)))
+print(sorted(name for name in ("httpx._main", "pygments", "fastapi", "docker", "corral.manager", "uvicorn", "starlette", "dns", "cryptography", "prometheus_client") if sys.modules.get(name)))
 print(httpx.Client().base_url == httpx.URL(""))
 """
 

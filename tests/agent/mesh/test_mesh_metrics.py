@@ -8,7 +8,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from corral.agent.mesh import Listener, Mesh, MeshCounters
-from corral.agent.mesh_metrics import MeshCollector, ServicePort, by_service, by_service_port
+from corral.agent.mesh_metrics import ServicePort, by_service, by_service_port
+from corral.agent.metrics_export import MeshCollector
 from corral.agent.node_api import node_app
 
 from mesh_backends import ask, free_port
