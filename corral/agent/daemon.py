@@ -26,7 +26,7 @@ from corral.agent.health import HealthMonitor
 from corral.agent.link import LinkSettings, ManagerLink
 from corral.agent.mesh import Mesh, MeshCounters, MeshSettings
 from corral.agent.mesh_metrics import ServicePort, by_service
-from corral.agent.metrics import AgentMetrics
+from corral.agent.metrics import AgentMetrics, metrics_app
 from corral.agent.probes import probe_for
 from corral.agent.routing import MeshFollower
 from corral.agent.vips import VipInterface
@@ -253,8 +253,6 @@ class Agent:
 
     def _metrics_app(self) -> "Starlette":
         """/metrics: made at its listener's first connection (a scrape)."""
-        from corral.agent.metrics import metrics_app
-
         return metrics_app(self.metrics, lambda: self.engine, lambda: self.tasks)
 
     async def _register_patiently(self) -> Registration:
