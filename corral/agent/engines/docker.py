@@ -186,11 +186,6 @@ class DockerEngine(Engine):
             bindings[f"{port.target}/{port.protocol}"] = [{"HostIp": address, "HostPort": str(host_port or "")}]
         for key in exposed:  # the image's EXPOSE: published too, so its service's VIP reaches them
             bindings.setdefault(key, [{"HostIp": address, "HostPort": ""}])
-        attachments = spec.attached_networks()
-        try:
-            network_ids = [self.networks.ensure(attachment) for attachment in attachments]
-        except NetworkError as err:
-            raise EngineError(str(err)) from err
         name = f"{task.service}.{slot}.{task.id}"
         body = create_body(spec.container, hosts)
         host_config: dict[str, Any] = body["HostConfig"]
@@ -198,7 +193,7 @@ class DockerEngine(Engine):
         if bindings:
             body["ExposedPorts"] = {key: {} for key in bindings}
             host_config["PortBindings"] = bindings
-        host_config.update({"RestartPolicy": {"Name": "no"}, "NetworkMode": network_ids[0]})
+        host_config["RestartPolicy"] = {"Name": "no"}
         if self.dns:  # the node's DNS responder first (service names), then the service's own dns: servers
             host_config["Dns"] = [self.dns, *host_config.get("Dns", [])]
         if spec.command is not None:
@@ -218,27 +213,50 @@ class DockerEngine(Engine):
         if mounts:
             host_config["Mounts"] = mounts
         params = {"name": name, **({"platform": spec.container.platform} if spec.container.platform else {})}
-        joined: set[str] = {network_ids[0]}
         try:
-            container_id = str(self._api.call("POST", "/containers/create", body, params=params)["Id"])
-        except EngineAPIError as err:
-            if err.status != 409:
-                self.files.remove(task.id)
-                raise EngineError(f"cannot create container: {err.message}", permanent=err.status == 400) from err
-            container_id = name  # created before a crash: adopt it, with the networks it has
-            networks = ((self._inspect(name) or {}).get("NetworkSettings") or {}).get("Networks") or {}
-            joined = {str(n.get("NetworkID")) for n in networks.values()}
-        try:
-            for network_id in network_ids[1:]:  # its other networks, before it starts
-                if network_id not in joined:
-                    self._api.call("POST", f"/networks/{network_id}/connect", {"Container": container_id})
-            self._api.call("POST", f"/containers/{container_id}/start")
-        except EngineAPIError as err:
-            raise EngineError(f"cannot start container: {err.message}") from err
+            container_id = self._create_and_start(task, name, body, params)
+        except NetworkError as err:
+            self.files.remove(task.id)
+            raise EngineError(str(err)) from err
         attrs = self._inspect(container_id)
         if attrs is None:
             raise EngineError(f"container {name} was removed as it started")
         return _inspected(attrs)
+
+    def _create_and_start(self, task: Task, name: str, body: dict[str, Any], params: dict[str, str]) -> str:
+        """Create the container on the task's networks and start it; its id. The networks' ids are the ones the agent
+        knows (networks/engine.py): should one have been removed meanwhile (by another agent of this host), the
+        engine creates the container anyway and refuses its start (`network ID not found`), and the container is
+        removed and made again on the network looked up afresh, once."""
+        for attempt in (1, 2):
+            network_ids = [self.networks.ensure(attachment) for attachment in task.spec.attached_networks()]
+            body["HostConfig"]["NetworkMode"] = network_ids[0]
+            joined: set[str] = {network_ids[0]}
+            try:
+                container_id = str(self._api.call("POST", "/containers/create", body, params=params)["Id"])
+            except EngineAPIError as err:
+                if err.status != 409:
+                    self.files.remove(task.id)
+                    raise EngineError(f"cannot create container: {err.message}", permanent=err.status == 400) from err
+                container_id = name  # created before a crash: adopt it, with the networks it has
+                networks = ((self._inspect(name) or {}).get("NetworkSettings") or {}).get("Networks") or {}
+                joined = {str(n.get("NetworkID")) for n in networks.values()}
+            try:
+                for network_id in network_ids[1:]:  # its other networks, before it starts
+                    if network_id not in joined:
+                        self._api.call("POST", f"/networks/{network_id}/connect", {"Container": container_id})
+                self._api.call("POST", f"/containers/{container_id}/start")
+                return container_id
+            except EngineAPIError as err:
+                if err.missing:  # something it names is gone: its networks are looked up again at the next start
+                    for network_id in network_ids:
+                        self.networks.forget(network_id)
+                gone = [network_id for network_id in network_ids if err.missing and network_id in err.message]
+                if not gone or attempt == 2:
+                    raise EngineError(f"cannot start container: {err.message}") from err
+                log.info("node %s: network %s is gone: %s made again on the network looked up afresh", self.node, gone[0][:12], name)
+                self._api.call("DELETE", f"/containers/{container_id}", params={"force": 1})
+        raise AssertionError("unreachable")
 
     def _volume_mounts(self, task: Task, slot: str) -> "builtins.list[dict[str, Any]]":
         """The task's volumes, bind mounts and tmpfs as the engine's mounts; its named volumes created if missing."""

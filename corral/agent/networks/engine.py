@@ -66,18 +66,24 @@ class EngineNetworks:
         self._api = api
         self.pool = ipaddress.ip_network(pool)
         self._lock = threading.Lock()
+        self._known: dict[str, str] = {}  # engine name -> id of the networks made or seen here (not looked up again)
 
     def ensure(self, attachment: NetworkAttachment) -> str:
-        """The engine's id of the network, made if missing."""
+        """The engine's id of the network, made if missing. A network this agent made or saw in its last view is not
+        looked up again (a start costs no engine call for it); should it have gone since, the start says so and the
+        caller `forget`s it and asks again. Else one listing of the engine's networks, under the host lock, finds it
+        (another agent of this host may have made it) or gives the subnets in use for the one made here."""
         name = engine_name(self.cluster_id, attachment.name)
-        found = self._find(name)
-        if found:
-            return found
+        known = self._known.get(name)
+        if known:
+            return known
         with self._host_lock():
-            found = self._find(name)  # another agent of this host made it meanwhile
+            networks = self._networks()
+            found = _oldest(networks, name, self.cluster_id)
             if found:
+                self._known[name] = found
                 return found
-            subnet = self._free_subnet()
+            subnet = self._free_subnet(networks)
             if subnet is None:
                 raise NetworkError(f"cannot create network {attachment.name}: no free /24 left in {self.pool}")
             try:
@@ -93,15 +99,23 @@ class EngineNetworks:
                 })
             except EngineAPIError as err:
                 raise NetworkError(f"cannot create network {attachment.name}: {err.message}") from err
-            return str(created["Id"])
+            self._known[name] = str(created["Id"])
+            return self._known[name]
 
-    def _free_subnet(self) -> str | None:
-        """The first /24 of the pool that no network of the engine and no route of the host overlaps (under the
-        host lock). The host's routes count too: a bridge another engine left behind (a dockerd that was killed)
-        still routes its subnet, and a network on the same /24 would be unreachable from the host."""
+    def forget(self, engine_id: str) -> None:
+        """The network `engine_id` is gone (the engine said so): the next `ensure` of its name looks again."""
+        for name, known in list(self._known.items()):
+            if known == engine_id:
+                self._known.pop(name, None)
+
+    def _free_subnet(self, networks: list[dict[str, Any]] | None = None) -> str | None:
+        """The first /24 of the pool that no network of the engine (`networks`: its listing, else listed here) and no
+        route of the host overlaps (under the host lock). The host's routes count too: a bridge another engine left
+        behind (a dockerd that was killed) still routes its subnet, and a network on the same /24 would be
+        unreachable from the host."""
         used = [
             ipaddress.ip_network(config["Subnet"], strict=False)
-            for network in self._networks()
+            for network in (self._networks() if networks is None else networks)
             for config in ((network.get("IPAM") or {}).get("Config") or [])
             if ":" not in str(config.get("Subnet", ":"))
         ]
@@ -124,13 +138,6 @@ class EngineNetworks:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _find(self, name: str) -> str:
-        """The id of the network named `name` (the oldest, should there be two)."""
-        matches = [
-            n for n in self._networks({"name": [name], "label": [f"{labels.CLUSTER}={self.cluster_id}"]}) if n.get("Name") == name
-        ]
-        return str(min(matches, key=lambda n: (str(n.get("Created", "")), str(n["Id"])))["Id"]) if matches else ""
-
     def _networks(self, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
         """The engine's listing of its networks (those that pass `filters`)."""
         found: list[dict[str, Any]] = self._api.call("GET", "/networks", params={"filters": json.dumps(filters)} if filters else None)
@@ -145,7 +152,9 @@ class EngineNetworks:
         containers: list[dict[str, Any]] = (
             self._api.call("GET", "/containers/json", params={"filters": json.dumps({"network": ids})}) if ids else []
         )
-        return view_of(summaries, containers, labels.NETWORK, labels.INTERNAL)
+        view = view_of(summaries, containers, labels.NETWORK, labels.INTERNAL)
+        self._known = {engine_name(self.cluster_id, n.name): n.engine_id for n in view.networks.values() if not n.spare}
+        return view
 
     def sweep(self, wanted: Iterable[str], view: NetworkView) -> list[str]:
         """Remove the cluster's networks that no service names (or that are spares) and no container uses; their names."""
@@ -157,9 +166,17 @@ class EngineNetworks:
             try:
                 self._api.call("DELETE", f"/networks/{network.engine_id}")
                 removed.append(network.name)
+                self.forget(network.engine_id)
             except EngineAPIError as err:
                 if err.missing:
                     removed.append(network.name)
+                    self.forget(network.engine_id)
                 else:  # a container joined meanwhile: next time
                     log.debug("network %s stays: %s", network.name, err.message)
         return removed
+
+
+def _oldest(networks: list[dict[str, Any]], name: str, cluster_id: str) -> str:
+    """The id of the cluster's network named `name` in the engine's listing (the oldest, should there be two); ""."""
+    matches = [n for n in networks if n.get("Name") == name and (n.get("Labels") or {}).get(labels.CLUSTER) == cluster_id]
+    return str(min(matches, key=lambda n: (str(n.get("Created", "")), str(n["Id"])))["Id"]) if matches else ""
