@@ -84,7 +84,7 @@ async def test_requests_reach_every_container_in_turn(mesh: Mesh, containers) ->
     assert mesh.counters()[next(iter(mesh.listeners))].retries == 0
 
 
-def load(url: str, stop: threading.Event, record: list[tuple[float, str]], failures: list[str]) -> None:
+def load(url: str, stop: threading.Event, record: list[tuple[float, str]], failures: list[httpx.HTTPError]) -> None:
     with httpx.Client(timeout=5) as client:
         while not stop.is_set():
             try:
@@ -92,7 +92,13 @@ def load(url: str, stop: threading.Event, record: list[tuple[float, str]], failu
                 response.raise_for_status()
                 record.append((time.monotonic(), response.text.strip()))
             except httpx.HTTPError as error:
-                failures.append(repr(error))
+                failures.append(error)
+
+
+def cut_short(error: httpx.HTTPError) -> bool:
+    """An answer the killed container had begun (its headers relayed) and never finished: no proxy can take back
+    bytes already sent, so such a request, in flight at the kill, is the one failure a kill may cost."""
+    return isinstance(error, httpx.RemoteProtocolError) and "without sending complete message body" in str(error)
 
 
 @pytest.mark.parametrize("shortcuts", [False, True], ids=["published", "stale-shortcuts"])
@@ -104,7 +110,7 @@ async def test_a_container_killed_under_load_costs_no_request(mesh: Mesh, contai
     victim = next(iter(containers))
     stop = threading.Event()
     record: list[tuple[float, str]] = []
-    failures: list[str] = []
+    failures: list[httpx.HTTPError] = []
     workers = [
         asyncio.create_task(asyncio.to_thread(load, f"http://{front[0]}:{front[1]}/", stop, record, failures))
         for _ in range(4)
@@ -117,7 +123,10 @@ async def test_a_container_killed_under_load_costs_no_request(mesh: Mesh, contai
     stop.set()
     await asyncio.gather(*workers)
 
-    assert failures == []
+    # No connection refused, reset or timed out: the mesh tried another container. At most the answers in flight
+    # at the kill (one per worker) were cut short by the container's death itself.
+    assert [repr(error) for error in failures if not cut_short(error)] == []
+    assert len(failures) <= len(workers)
     assert len(record) > 100
     before = Counter(name for at, name in record if at < killed_at)
     after = Counter(name for at, name in record if at > killed_at + 0.5)
