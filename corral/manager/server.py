@@ -83,6 +83,7 @@ class Manager:
             ca=ca, node_streams=self._node_streams(ca),
         )
         self.context = ctx
+        cache.busy = ctx.users_first.busy  # users' requests first: the cache applies smaller batches while one is answered
         await managers.announce(ctx)
         self._tasks.append(asyncio.create_task(stalls.run(), name="stalls"))
         self._tasks.append(asyncio.create_task(keep_old_objects_out_of_collections(), name="gc"))

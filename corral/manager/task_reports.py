@@ -133,6 +133,7 @@ async def report_batch(ctx: ManagerContext, reports: Sequence[NodeReport]) -> li
         for at, result in planned.results.items():
             results[at] = result
         if ops:
+            await ctx.users_first.wait_turn()  # the store's commit runs Python in its thread: it would share the GIL with users
             revision, skipped = await ctx.store.txn_each(ops)
             lost = set(skipped)
             for index, (at, updated) in enumerate(written):
