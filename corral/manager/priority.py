@@ -15,17 +15,22 @@ back for as long as they are open.
 """
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LIMIT = 0.1  # seconds an agents' batch waits at most for users' requests to finish
+NAP = 0.001  # seconds a worker thread sleeps at a time while it steps aside for users' requests
 
 
 @dataclass
 class UsersFirst:
     in_flight: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    clock: Callable[[], float] = time.monotonic  # for `step_aside`, in a worker thread
+    nap: Callable[[float], None] = time.sleep
 
     def __post_init__(self) -> None:
         self.idle.set()
@@ -59,6 +64,16 @@ class UsersFirst:
                     await self.idle.wait()
             except TimeoutError:
                 return
+
+    def step_aside(self, limit: float = LIMIT) -> None:
+        """For agents' work in a worker thread, called between two pieces of it: while a user's request is
+        in flight, sleep (at most `limit`), so that the event loop answering it holds the GIL alone instead
+        of sharing it in 1 ms slices (runtime.SWITCH_INTERVAL) with this thread."""
+        if not self.in_flight:
+            return
+        deadline = self.clock() + limit
+        while self.in_flight and self.clock() < deadline:
+            self.nap(NAP)
 
 
 def _agents(scope: Scope) -> bool:
