@@ -12,6 +12,12 @@ them would slow them down; it applies fewer changes between two turns of the
 event loop while users wait (`busy`, cache.py). Long-lived requests (event
 streams, `?watch=true`, logs, exec) do not count: they would hold the agents
 back for as long as they are open.
+
+Work in worker threads steps aside too: a thread running Python shares the GIL
+with the loop in 1 ms slices, so a user's request answered meanwhile gets about
+half of the interpreter. The status plans sleep while a user's request is in
+flight (`step_aside`), and the controller waits for users' turn before each
+piece of its thread work and each write (`Controller.users_turn`).
 """
 
 import asyncio
