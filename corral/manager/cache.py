@@ -30,6 +30,7 @@ M = TypeVar("M", bound=BaseModel)
 
 LEFT_PER_NODE = 1000  # departed tasks remembered per node for delta watches
 YIELD_EVERY = 200  # changes applied in a row before the cache lets other work run
+YIELD_EVERY_BUSY = 20  # the same while `busy` (a user's request is in flight): each of its steps waits for one such turn
 RELIST_RETRY = 0.5  # seconds between two tries to list a store that does not answer (the last known state is served)
 CATCH_UP_TIMEOUT = 10.0  # seconds `wait_for` waits for the cache to see a write
 JOURNAL_LIMIT = 200_000  # node changes remembered for watches of many nodes (see `nodes_changed_since`)
@@ -110,6 +111,9 @@ class StateCache:
     _waiter_count: int = 0
     # Called with each event just before the cache applies it (so the cache still holds what it changes).
     listeners: list[Callable[[WatchEvent], None]] = field(default_factory=list)
+    # Whether somebody waits for the event loop who should not wait long (a user's request: priority.UsersFirst):
+    # the cache then applies YIELD_EVERY_BUSY changes between two turns instead of YIELD_EVERY.
+    busy: Callable[[], bool] = field(default=lambda: False)
 
     async def run(self) -> None:
         """List, then follow the watch forever; re-list when the watch expires or its start was compacted.
@@ -135,7 +139,7 @@ class StateCache:
                 async for event in self.store.watch("", revision, prev=False):  # nothing here reads `prev`
                     # A burst of thousands of changes must not stall the API; but other work runs only between two
                     # revisions: etcd gives all of a transaction's changes one, and `revision` must mean all of it.
-                    if applied >= YIELD_EVERY and event.revision != self.revision:
+                    if applied >= (YIELD_EVERY_BUSY if self.busy() else YIELD_EVERY) and event.revision != self.revision:
                         applied = 0
                         await asyncio.sleep(0)
                     for listener in self.listeners:  # before the event is applied: they read the state before it

@@ -86,10 +86,12 @@ class Controller:
         on_plan: Callable[[Plan], Awaitable[None]] | None = None,
         stalls: StallWatch | None = None,
         on_pass: Callable[[float, bool], None] | None = None,
+        users_turn: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """`on_plan` (for tests) is awaited with each plan before it is applied. `stalls`: the manager's
         loop-lag monitor, asked before every health decision (see stalls.py). `on_pass(seconds, ok)` is told
-        each pass of `run` (the manager's metrics)."""
+        each pass of `run` (the manager's metrics). `users_turn` is awaited before each piece of work in a
+        worker thread and each write (the manager's `UsersFirst.wait_turn`): users' requests first."""
         self.store = store
         self.stalls = stalls
         self.cache = cache
@@ -99,6 +101,7 @@ class Controller:
         self.queue = queue if queue is not None else WorkQueue(clock)
         self.on_plan = on_plan
         self.on_pass = on_pass
+        self.users_turn = users_turn
         self.wake = asyncio.Event()
         self._dirty_tasks: set[str] = set()  # tasks changed since the last pass, for scheduling
         self._next_full_pass = 0.0
@@ -174,6 +177,10 @@ class Controller:
             except TimeoutError:
                 pass
 
+    async def _users_turn(self) -> None:
+        if self.users_turn is not None:
+            await self.users_turn()
+
     def _passed(self, started: float, ok: bool) -> None:
         if self.on_pass is not None:
             self.on_pass(time.perf_counter() - started, ok)
@@ -201,6 +208,7 @@ class Controller:
             return set()
         if self.on_plan is not None:
             await self.on_plan(plan)
+        await self._users_turn()  # the store's commit works in its thread: it would share the GIL with users
         applied = await apply(self.store, plan)
         requeue = applied.requeue
         if applied.lost:
@@ -299,6 +307,7 @@ class Controller:
         )
         # Jobs that run or wait for a cron time: time alone moves them on (deadline, back-off, schedule).
         self.queue.add_all(name for name, v in cache.services.items() if _timed_job(v.obj))
+        await self._users_turn()  # before the state is read: what the thread works out is read then
         names = self.queue.take()
         if not names:
             return _Replicated()
@@ -432,6 +441,7 @@ class Controller:
         nodes = [v.obj for v in self.cache.nodes.values()]
         # Only the controller touches the index, and it waits for the thread. Following 100,000
         # new tasks into the index takes a while: on the event loop it held up the API.
+        await self._users_turn()
         return await asyncio.to_thread(self._placements, nodes, changed, created, now)
 
     def _placements(self, nodes: list[Node], changed: set[str], created: list[Task], now: float) -> Plan:

@@ -83,6 +83,7 @@ class Manager:
             ca=ca, node_streams=self._node_streams(ca),
         )
         self.context = ctx
+        cache.busy = ctx.users_first.busy  # users' requests first: the cache applies smaller batches while one is answered
         await managers.announce(ctx)
         self._tasks.append(asyncio.create_task(stalls.run(), name="stalls"))
         self._tasks.append(asyncio.create_task(keep_old_objects_out_of_collections(), name="gc"))
@@ -98,7 +99,9 @@ class Manager:
             autoscaling."""
             leases.clear()  # the controller seeds a fresh lease for every node: no node is down because the leader changed
             fenced = MeasuredStore(fenced, metrics.observe_write)
-            controller = Controller(fenced, cache, leases, settings, stalls=stalls, on_pass=metrics.observe_pass)
+            controller = Controller(
+                fenced, cache, leases, settings, stalls=stalls, on_pass=metrics.observe_pass, users_turn=ctx.users_first.wait_turn
+            )
             compactor = Compactor(fenced, settings.store_history, settings.compact_interval)
             autoscaler = Autoscaler(fenced, cache, cpu_reader(ctx), ctx.clock, read_mesh=mesh_reader(ctx))
             await asyncio.gather(controller.run(), compactor.run(), autoscaler.run())

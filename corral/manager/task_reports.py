@@ -7,7 +7,7 @@ one too), retrying the ones that lost a race while the others land.
 """
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,6 +24,7 @@ from corral.store import Op
 _PROGRESS = {TaskState.assigned: 1, TaskState.starting: 2, TaskState.running: 3}
 
 BATCH_ATTEMPTS = 5
+PAUSE_EVERY = 100  # reports a plan works out between two looks at whether users' requests wait (`_plan`'s `pause`)
 
 
 class Report(Protocol):
@@ -80,11 +81,17 @@ class _Planned:
     results: dict[int, TaskState | NotFound] = field(default_factory=dict)  # not on that node, or no change
 
 
-def _plan(tasks: Mapping[str, Versioned[Task]], reports: Sequence[NodeReport], todo: list[int], now: float) -> _Planned:
-    """The writes of the reports `todo` (indexes into `reports`) against `tasks` (the cache's)."""
+def _plan(
+    tasks: Mapping[str, Versioned[Task]], reports: Sequence[NodeReport], todo: list[int], now: float,
+    pause: Callable[[], None] = lambda: None,
+) -> _Planned:
+    """The writes of the reports `todo` (indexes into `reports`) against `tasks` (the cache's); `pause` is
+    called every PAUSE_EVERY reports (in a worker thread: `UsersFirst.step_aside`)."""
     planned = _Planned()
     touched: set[str] = set()
-    for at in todo:
+    for done, at in enumerate(todo):
+        if done % PAUSE_EVERY == PAUSE_EVERY - 1:
+            pause()
         status = reports[at]
         found = tasks.get(status.task_id)
         if found is None or found.obj.node != status.node:
@@ -126,13 +133,15 @@ async def report_batch(ctx: ManagerContext, reports: Sequence[NodeReport]) -> li
             # every request up (200 at a time); in a thread they share the GIL in 1 ms slices
             # (runtime.SWITCH_INTERVAL). A task and its revision are read together (one dict read);
             # compare-and-swap covers what changes meanwhile.
-            planned = await asyncio.to_thread(_plan, ctx.cache.tasks, reports, todo, now)
+            # It steps aside (sleeps) while users' requests are answered: they need not share the GIL with it.
+            planned = await asyncio.to_thread(_plan, ctx.cache.tasks, reports, todo, now, ctx.users_first.step_aside)
         if ctx.cache.loads != loads:  # the cache listed the store again meanwhile: what was read may be half of it
             continue
         ops, written, retry = planned.ops, planned.written, planned.retry
         for at, result in planned.results.items():
             results[at] = result
         if ops:
+            await ctx.users_first.wait_turn()  # the store's commit runs Python in its thread: it would share the GIL with users
             revision, skipped = await ctx.store.txn_each(ops)
             lost = set(skipped)
             for index, (at, updated) in enumerate(written):

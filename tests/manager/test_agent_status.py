@@ -137,3 +137,11 @@ async def test_a_batch_planned_while_the_cache_listed_again_is_planned_again(mon
     assert calls == 2
     assert written == [["tasks/t1"]]  # only the second plan was written
     assert results == [TaskState.running]
+
+
+def test_the_plan_steps_aside_every_so_many_reports() -> None:
+    tasks = {f"t{i}": Versioned(make_task(WEB, i, id=f"t{i}", state=TaskState.starting, node="n1", created_at=1.0), i + 1) for i in range(250)}
+    reports = [_report(f"t{i}", TaskState.running) for i in range(250)]
+    seen: list[int] = []
+    planned = task_reports._plan(tasks, reports, list(range(250)), NOW, pause=lambda: seen.append(len(seen)))
+    assert len(seen) == 250 // task_reports.PAUSE_EVERY and len(planned.ops) == 250  # paused, and planned every report

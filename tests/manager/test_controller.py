@@ -259,3 +259,26 @@ def test_no_acknowledged_report_is_ever_lost(script: list[tuple]) -> None:  # ty
                 await h.close()
 
     asyncio.run(run())
+
+
+async def test_the_controller_waits_for_users_requests_before_its_thread_work_and_its_writes(harness: Harness) -> None:
+    """`users_turn` (the manager's `UsersFirst.wait_turn`) is awaited before each piece of work in a worker
+    thread and each write: while it holds, the controller writes nothing; once it lets go, the pass goes on."""
+    h = harness
+    await h.add_node("n1")
+    await h.deploy("web", replicas=2)
+    turn = asyncio.Event()
+    asked: list[int] = []
+
+    async def users_turn() -> None:
+        asked.append(len(h.store.writes))
+        await turn.wait()
+
+    h.controller.users_turn = users_turn
+    before = len(h.store.writes)
+    passing = asyncio.create_task(h.step())
+    await asyncio.sleep(0.2)
+    assert asked and not passing.done() and len(h.store.writes) == before  # held at its first turn: nothing written
+    turn.set()
+    await asyncio.wait_for(passing, 5)
+    assert len(h.live("web")) == 2 and len(asked) >= 2  # placed and written, after asking before each step
