@@ -89,7 +89,7 @@ def _agents(scope: Scope) -> bool:
 
 def _counted(scope: Scope) -> bool:
     path: str = scope.get("path", "")
-    if scope["type"] != "http" or path.startswith("/v1/agent/") or path == "/v1/events":
+    if scope["type"] != "http" or _agents(scope) or path == "/v1/events":
         return False
     if path.endswith(("/logs", "/exec")):  # log streams and command runs last as long as their reader wants
         return False
