@@ -204,10 +204,13 @@ def _reconcile_slot(
         # left the slot empty (then it needs a task again).
         if current.terminal and not _should_restart(service, current, now):
             return
+        if not current.terminal and not start_first and not rollout.runs(current, shape):
+            return  # a stop-first update: the new task starts once the old one has stopped (it may hold a port, a volume)
         plan.create.append(_replacement(service, shape, slot, node, current, history, now, new_id, delay=False))
         return
 
     reason = _replace_reason(current, nodes)
+    updating = reason is None  # if it goes, it goes for the rollout (its spec is outdated), not for its node or its end
     if current.state == TaskState.running and _on_drained_node(current, nodes) and rollout.runs(current, shape):
         # A drain moves a serving, up-to-date replica start-first: it keeps serving until its
         # replacement runs. (An outdated one goes the way its rollout says.)
@@ -231,6 +234,8 @@ def _reconcile_slot(
         plan.create.append(_replacement(service, shape, slot, node, current, history, now, new_id, delay=True))
         return
     plan.update.append(_shut_down(current, now, reason))
+    if updating and not start_first and current.state not in UNPLACED_STATES:
+        return  # stop-first: its replacement is made once it has stopped (the branch above)
     plan.create.append(_replacement(service, shape, slot, node, current, history, now, new_id, delay=False))
 
 

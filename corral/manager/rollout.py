@@ -155,11 +155,20 @@ def _survey(spec: ServiceSpec, slots: Mapping[str, list[Task]], since: float | N
             survey.done += 1
         elif failures:
             survey.failed_slots += 1
-        elif current or (outdated and outdated[-1].state != TaskState.running):
+        elif current or (not live and _being_replaced(history)) or (outdated and outdated[-1].state != TaskState.running):
             survey.in_flight += 1
         elif outdated:
             survey.waiting.append(key)
     return survey
+
+
+def _being_replaced(history: list[Task]) -> bool:
+    """Was the slot's newest task asked to stop, and is its replacement still to come? (A stop-first update makes
+    the new task once the old one has stopped; a task that ended `shutdown` is always replaced, never left resting.)"""
+    newest = history[-1] if history else None
+    return newest is not None and newest.desired_state == DesiredState.shutdown and (
+        not newest.terminal or newest.state == TaskState.shutdown
+    )
 
 
 def _failed_in_rollout(task: Task, shape: ServiceSpec, since: float, monitor: float) -> bool:

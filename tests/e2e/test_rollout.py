@@ -102,6 +102,7 @@ class Sampler:
         self.url, self.service, self.trust = cluster.url, service, cluster.data_dir
         self.min_running = 10**6
         self.max_live_per_slot = 0
+        self.overlaps = 0  # samples of a slot whose old task was still stopping while its new one existed
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -127,6 +128,9 @@ class Sampler:
             for task in live:
                 per_slot[task["slot"]] = per_slot.get(task["slot"], 0) + 1
             self.max_live_per_slot = max([self.max_live_per_slot, *per_slot.values()])
+            # a task asked to stop that has not stopped yet, beside a newer live task of its slot
+            stopping = {t["slot"] for t in tasks if t["desired_state"] == "shutdown" and t["state"] in ("assigned", "starting", "running")}
+            self.overlaps += len(stopping & set(per_slot))
             self.samples += 1
             self._stop.wait(0.1)
 
@@ -157,6 +161,7 @@ def test_rolling_update_start_first_then_stop_first(cluster: Cluster, compose_fi
     assert "update completed" in done.stdout
     assert images_running(cluster, "shop_web") == [V1] * 3
     assert stop_first.max_live_per_slot == 1  # stop-first: never two live tasks in a slot
+    assert stop_first.overlaps == 0  # and the new task is made only once the old one has stopped
     assert stop_first.min_running >= 2  # parallelism 1: at most one replica down at a time
     wait_until(lambda: len([c for c in cluster.containers(service="shop_web") if c.status == "running"]) == 3, 15, what="3 containers")
 

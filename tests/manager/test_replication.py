@@ -406,8 +406,22 @@ def test_new_image_replaces_every_task_with_parallelism_0() -> None:
     plan = run([new], healthy(old, 2))
     assert sorted(t.slot for t in plan.update) == [1, 2]
     assert all(t.desired_state == SHUTDOWN and t.error == "updated to version 2" for t in plan.update)
+    # stop-first (the default order): the new tasks are made once the old ones have stopped, not beside them
+    assert plan.create == []
+    stopping = plan.update
+    assert run([new], stopping).empty  # still stopping: nothing new yet
+    stopped = [t.model_copy(update={"state": TaskState.shutdown}) for t in stopping]
+    plan = run([new], stopped)
     assert sorted(t.slot for t in plan.create) == [1, 2]
     assert all(t.spec.image == "nginx:2" and t.spec_version == 2 and t.not_before == 0.0 for t in plan.create)
+
+
+def test_start_first_update_makes_the_new_task_beside_the_running_one() -> None:
+    old = make_service(replicas=1, image="nginx:1")
+    new = make_service(replicas=1, image="nginx:2", version=2, update_config=UpdateConfig(order="start-first"))
+    plan = run([new], healthy(old, 1))
+    assert plan.update == []  # the old task serves until the new one runs
+    assert [t.spec.image for t in plan.create] == ["nginx:2"]
 
 
 def test_update_of_an_unplaced_task_shuts_it_down_directly() -> None:

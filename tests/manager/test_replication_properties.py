@@ -52,6 +52,20 @@ def no_slot_has_two_live_tasks(cluster: ToyCluster) -> None:
         assert new.state != TaskState.running, f"slot {slot}: the old task outlived its running replacement"
 
 
+def stop_first_stops_before_it_starts(cluster: ToyCluster) -> None:
+    """Stop-first: while a slot's outdated task is being stopped, no task of the new spec exists in the slot yet."""
+    service = cluster.services["s"]
+    if service.spec.update_config.order != "stop-first":
+        return
+    shape = service.spec.task_shape()
+    for task in cluster.tasks.values():
+        node = cluster.nodes.get(task.node or "")
+        drained = node is not None and node.availability == NodeAvailability.drain  # a drain hands over at once
+        if task.desired_state.value == "shutdown" and not task.terminal and task.spec != shape and not drained:
+            newer = [t for t in cluster.tasks.values() if t.slot_key == task.slot_key and t.spec == shape and not t.terminal]
+            assert not newer, f"slot {task.slot_key}: {newer[0].id} made while {task.id} is still stopping (stop-first)"
+
+
 def rollout_config(order: str, parallelism: int) -> UpdateConfig:
     # failure_action continue: these properties are about slots, not about pausing on failure
     return UpdateConfig(order=order, parallelism=parallelism, failure_action="continue")  # type: ignore[arg-type]
@@ -94,7 +108,7 @@ def test_replicated_service_keeps_exactly_one_live_task_per_slot(replicas: int, 
     nodes = nodes_by_name(*(make_node(name) for name in NODE_NAMES))
     service = make_service("s", replicas=replicas, restart={"delay": 1}, update_config=rollout_config(order, parallelism))
     cluster = ToyCluster(services_by_name(service), nodes)
-    cluster.observers.append(no_slot_has_two_live_tasks)
+    cluster.observers += [no_slot_has_two_live_tasks, stop_first_stops_before_it_starts]
     cluster.settle()
     for batch in script:
         for event in batch:
@@ -126,7 +140,7 @@ def test_global_service_runs_one_task_per_usable_node(script: list, order: str) 
     nodes = nodes_by_name(*(make_node(name) for name in NODE_NAMES))
     service = make_service("s", global_=True, restart={"delay": 1}, update_config=rollout_config(order, 1))
     cluster = ToyCluster(services_by_name(service), nodes)
-    cluster.observers.append(no_slot_has_two_live_tasks)
+    cluster.observers += [no_slot_has_two_live_tasks, stop_first_stops_before_it_starts]
     cluster.settle()
     for batch in script:
         for event in batch:

@@ -49,6 +49,14 @@ class Sim:
             if task.desired_state == DesiredState.shutdown and not task.terminal:
                 self.tasks[task.id] = task.model_copy(update={"state": TaskState.shutdown, "updated_at": self.now})
 
+    def batch(self) -> None:
+        """One batch of a stop-first rollout, its agents acting at once: the pass that asks the old tasks to stop,
+        their stop, the pass that makes their replacements, and the new tasks' start."""
+        self.reconcile()
+        self.stop()
+        self.reconcile()
+        self.start()
+
     def fail_new(self, image: str, after: float = 0.0) -> None:
         """Every live task of `image` fails `after` seconds after it started."""
         for task in list(self.tasks.values()):
@@ -129,13 +137,16 @@ def test_stop_first_replaces_one_slot_at_a_time() -> None:
     sim.update(image="app:2")
     plan = sim.reconcile()
     assert [(t.slot, t.desired_state) for t in plan.update] == [(1, DesiredState.shutdown)]
-    assert [(t.slot, t.spec.image) for t in plan.create] == [(1, "app:2")]
-    assert sim.reconcile().create == []  # slot 1's new task is not running yet: nothing else moves
+    assert plan.create == []  # stop-first: the new task is made once the old one has stopped
+    assert sim.reconcile().empty  # slot 1 still stopping: nothing else moves
     assert sim.status.updated == 0 and sim.status.total == 3
-    sim.start()
     sim.stop()
     plan = sim.reconcile()
-    assert [t.slot for t in plan.create] == [2]
+    assert [(t.slot, t.spec.image) for t in plan.create] == [(1, "app:2")] and plan.update == []
+    assert sim.reconcile().empty  # slot 1's new task is not running yet: slot 2 waits
+    sim.start()
+    plan = sim.reconcile()
+    assert [t.slot for t in plan.update] == [2] and plan.create == []
     assert sim.status.updated == 1
     sim.settle()
     assert sim.live_images() == {1: ["app:2"], 2: ["app:2"], 3: ["app:2"]}
@@ -146,9 +157,10 @@ def test_stop_first_replaces_one_slot_at_a_time() -> None:
 def test_parallelism_bounds_the_slots_in_flight(parallelism: int, first_batch: list[int]) -> None:
     sim = running_sim(4, parallelism=parallelism)
     sim.update(image="app:2")
-    plan = sim.reconcile()
-    assert sorted(t.slot for t in plan.create) == first_batch
-    assert sim.reconcile().create == []
+    assert sorted(t.slot for t in sim.reconcile().update) == first_batch
+    sim.stop()
+    assert sorted(t.slot for t in sim.reconcile().create) == first_batch
+    assert sim.reconcile().empty
 
 
 def test_start_first_starts_the_new_task_beside_the_old_one() -> None:
@@ -177,14 +189,12 @@ def test_red_black_starts_the_whole_new_set_first() -> None:
 def test_delay_waits_between_batches() -> None:
     sim = running_sim(3, delay=10)
     sim.update(image="app:2")
-    sim.reconcile()
-    sim.start()
-    sim.stop()
+    sim.batch()
     started = sim.now
     sim.now = started + 9
-    assert sim.reconcile().create == []
+    assert sim.reconcile().update == []
     sim.now = started + 10
-    assert [t.slot for t in sim.reconcile().create] == [2]
+    assert [t.slot for t in sim.reconcile().update] == [2]
 
 
 # -- monitor and failure actions
@@ -193,9 +203,7 @@ def test_delay_waits_between_batches() -> None:
 def test_a_new_task_failing_within_monitor_pauses_the_update() -> None:
     sim = running_sim(3, monitor=5)
     sim.update(image="app:2")
-    sim.reconcile()
-    sim.start()
-    sim.stop()
+    sim.batch()
     sim.fail_new("app:2", after=2)
     sim.now += 3
     sim.reconcile()
@@ -213,9 +221,7 @@ def test_a_new_task_failing_within_monitor_pauses_the_update() -> None:
 def test_a_failure_after_monitor_does_not_count() -> None:
     sim = running_sim(2, monitor=5)
     sim.update(image="app:2")
-    sim.reconcile()
-    sim.start()
-    sim.stop()
+    sim.batch()
     sim.now += 30
     sim.fail_new("app:2", after=20)
     sim.reconcile()
@@ -225,9 +231,7 @@ def test_a_failure_after_monitor_does_not_count() -> None:
 def test_completion_waits_for_the_monitor_of_the_last_task() -> None:
     sim = running_sim(1, monitor=5)
     sim.update(image="app:2")
-    sim.reconcile()
-    sim.start()
-    sim.stop()
+    sim.batch()
     started = sim.now
     sim.reconcile()
     assert sim.status.state == UpdateState.updating and sim.status.updated == 1
@@ -239,21 +243,17 @@ def test_completion_waits_for_the_monitor_of_the_last_task() -> None:
 def test_failure_action_continue_goes_on() -> None:
     sim = running_sim(2, monitor=5, failure_action="continue")
     sim.update(image="app:2")
-    sim.reconcile()
-    sim.start()
-    sim.stop()
+    sim.batch()
     sim.fail_new("app:2")
     plan = sim.reconcile()
-    assert 2 in [t.slot for t in plan.create]  # slot 2 goes ahead despite slot 1's failure
+    assert (2, "updated to version 2") in [(t.slot, t.error) for t in plan.update]  # slot 2 goes ahead despite slot 1's failure
     assert sim.status.state == UpdateState.updating and sim.status.failed == 1
 
 
 def test_max_failure_ratio_tolerates_some_failures() -> None:
     sim = running_sim(4, monitor=5, max_failure_ratio=0.3)
     sim.update(image="app:2")
-    sim.reconcile()
-    sim.start()
-    sim.stop()
+    sim.batch()
     sim.fail_new("app:2")
     sim.reconcile()
     assert sim.status.state == UpdateState.updating  # 1/4 <= 0.3
@@ -262,9 +262,7 @@ def test_max_failure_ratio_tolerates_some_failures() -> None:
 def test_failure_action_rollback_returns_to_the_previous_spec() -> None:
     sim = running_sim(3, monitor=5, failure_action="rollback")
     sim.update(image="app:2")
-    sim.reconcile()
-    sim.start()
-    sim.stop()
+    sim.batch()
     sim.fail_new("app:2")
     plan = sim.reconcile()
     assert sim.service.spec.image == "app:1" and sim.service.previous_spec.image == "app:2"
