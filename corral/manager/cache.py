@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from corral.manager import keys
+from corral.manager.own_writes import written
 from corral.model import Node, Service, Task, TaskState
 from corral.model.errors import Compacted, NotCaughtUp, StoreUnavailable
 from corral.model.task import DesiredState, SharedSpecs, TERMINAL_STATES
@@ -179,12 +180,14 @@ class StateCache:
         if event.value is None:
             self._drop(event.key, event.revision)
         else:
-            self._put(event.key, event.value, event.revision)
+            self._put(event.key, event.value, event.revision, event.model)
         self.revision = event.revision
 
-    def _put(self, key: str, value: dict[str, Any], revision: int) -> None:
+    def _put(self, key: str, value: dict[str, Any], revision: int, model: object = None) -> None:
+        """Hold `value` (stored at `key`); `model` is the writer's own object for it if this manager wrote it
+        (`WatchEvent.model`): taken instead of validating `value` again (`own_writes`)."""
         if key.startswith(keys.TASKS):
-            task = self._specs.task(value)
+            task = self._specs.task(value, written(Task, model, value))
             old = self.tasks.get(task.id)
             self.tasks[task.id] = Versioned(task, revision)
             if old is not None:
@@ -196,14 +199,14 @@ class StateCache:
             if old is None or _news_for_node(old.obj, task):
                 self._move_task(task.id, old.obj.node if old else None, task.node, revision)
         elif key.startswith(keys.SERVICES):
-            service = Service.model_validate(value)
+            service = written(Service, model, value) or Service.model_validate(value)
             self.services[service.name] = Versioned(service, revision)
         elif key.startswith(keys.NODES):
-            node = Node.model_validate(value)
+            node = written(Node, model, value) or Node.model_validate(value)
             self.nodes[node.name] = Versioned(node, revision)
             self.nodes_written += 1
         elif key.startswith(keys.VOLUMES):
-            self.volumes[key] = Versioned(Volume.model_validate(value), revision)
+            self.volumes[key] = Versioned(written(Volume, model, value) or Volume.model_validate(value), revision)
         elif key.startswith(keys.TOKENS):
             self.tokens[key] = value
 

@@ -22,9 +22,11 @@ with `model_copy(update=...)`, as everything does already).
 
 import sys
 from dataclasses import make_dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
 
 _ALL_FIELDS: dict[type[BaseModel], set[str]] = {}  # model class -> the one fields-set of objects given every field
 _KEY_SHARING: dict[type[BaseModel], type] = {}  # model class -> a plain class whose instances' dicts share keys
@@ -64,3 +66,11 @@ def compact(model: BaseModel, intern: tuple[str, ...] = ()) -> None:
     if model.__pydantic_fields_set__ == _all_fields(cls):
         object.__setattr__(model, "__pydantic_fields_set__", _all_fields(cls))
     object.__setattr__(model, "__dict__", _key_sharing_dict(cls, values))
+
+
+def compacted_copy(model: M, intern: tuple[str, ...] = ()) -> M:
+    """A compacted copy of `model` (see `compact`) with values of its own: changing `model`'s fields afterwards
+    does not change the copy (its fields' values themselves are shared, as `model_copy` shares them)."""
+    copied = model.model_copy()
+    compact(copied, intern)
+    return copied
