@@ -43,6 +43,8 @@ AGENT_REPORTED = frozenset(
     {TaskState.starting, TaskState.running, TaskState.complete, TaskState.failed, TaskState.rejected, TaskState.shutdown}
 )
 
+_RUNNING, _DESIRED_RUNNING = TaskState.running, DesiredState.running  # an enum's member read from its class costs 60 ns
+
 
 def _news_for_node(old: Task, new: Task) -> bool:
     """Whether the change tells the task's agent something it does not know from its own report.
@@ -192,9 +194,13 @@ class StateCache:
             self.tasks[task.id] = Versioned(task, revision)
             if old is not None:
                 self._count(old.obj, -1)
-                if old.obj.service != task.service:
+            if old is None or old.obj.service != task.service:  # (no setdefault: it makes a set each call)
+                if old is not None:
                     self.service_tasks.get(old.obj.service, set()).discard(task.id)
-            self.service_tasks.setdefault(task.service, set()).add(task.id)
+                ids = self.service_tasks.get(task.service)
+                if ids is None:
+                    ids = self.service_tasks[task.service] = set()
+                ids.add(task.id)
             self._count(task, 1)
             if old is None or _news_for_node(old.obj, task):
                 self._move_task(task.id, old.obj.node if old else None, task.node, revision)
@@ -211,16 +217,22 @@ class StateCache:
             self.tokens[key] = value
 
     def _count(self, task: Task, sign: int) -> None:
-        counts = self.service_counts.setdefault(task.service, [0, 0])
-        if task.desired_state == DesiredState.running:
+        counts = self.service_counts.get(task.service)
+        if counts is None:  # not setdefault: that makes a new list each call, kept or not
+            counts = self.service_counts[task.service] = [0, 0]
+        if task.desired_state == _DESIRED_RUNNING:
             counts[0] += sign
-            if task.state == TaskState.running:
+            if task.state == _RUNNING:
                 counts[1] += sign
-        if task.node is not None and task.state not in TERMINAL_STATES:
-            usage = self.node_usage.setdefault(task.node, [0, 0.0, 0])
+        node = task.node
+        if node is not None and task.state not in TERMINAL_STATES:
+            usage = self.node_usage.get(node)
+            if usage is None:
+                usage = self.node_usage[node] = [0, 0.0, 0]
+            reserved = task.spec.reservations
             usage[0] += sign
-            usage[1] += sign * task.spec.reservations.cpus
-            usage[2] += sign * task.spec.reservations.memory
+            usage[1] += sign * reserved.cpus
+            usage[2] += sign * reserved.memory
 
     def _drop(self, key: str, revision: int) -> None:
         if key.startswith(keys.TASKS):

@@ -16,7 +16,7 @@ async def test_only_live_events_of_own_writes_carry_the_model(store: Store, stor
     events: asyncio.Queue[WatchEvent] = asyncio.Queue()
 
     async def follow() -> None:
-        async for event in store.watch("k/", 0):
+        async for event in store.watch("k/", first - 1):
             await events.put(event)
 
     watching = asyncio.create_task(follow())
