@@ -37,13 +37,24 @@ def written(cls: type[M], model: object, value: dict[str, Any]) -> M | None:
 
 
 def check(model: BaseModel, validated: BaseModel) -> None:
-    """Raise WrittenMismatch naming the first field whose value or type differs between the two."""
+    """Raise WrittenMismatch naming the first field whose value or type differs between the two, or if they were
+    not given the same fields (what `exclude_unset` dumps; only at the top: a task's spec is written without its
+    defaults, and the cache shares one spec object per service version whatever it was read with)."""
+    if model.model_fields_set != validated.model_fields_set:
+        raise WrittenMismatch(
+            f"{type(validated).__name__} was written with fields {sorted(model.model_fields_set)} given but reads back"
+            f" with {sorted(validated.model_fields_set)}"
+        )
+    _check_fields(model, validated)
+
+
+def _check_fields(model: BaseModel, validated: BaseModel) -> None:
     for name in type(validated).model_fields:
         mine, theirs = model.__dict__.get(name), validated.__dict__.get(name)
         if not _same(mine, theirs):
             raise WrittenMismatch(
-                f"{type(validated).__name__}.{name} was written as {mine!r} ({type(mine).__name__}) but reads back as"
-                f" {theirs!r} ({type(theirs).__name__})"
+                f"{type(validated).__name__}.{name} was written as {mine!r:.300} ({type(mine).__name__}) but reads back"
+                f" as {theirs!r:.300} ({type(theirs).__name__})"
             )
 
 
@@ -52,7 +63,7 @@ def _same(mine: object, theirs: object) -> bool:
         return False
     if isinstance(mine, BaseModel) and isinstance(theirs, BaseModel):
         try:
-            check(mine, theirs)
+            _check_fields(mine, theirs)
         except WrittenMismatch:
             return False
         return True

@@ -91,8 +91,9 @@ def dump(obj: BaseModel) -> dict[str, Any]:
 def put_op(key: str, obj: BaseModel, expect: int | None = None) -> Op:
     """A put of `obj` that carries a compacted copy of it (`Op.model`): the SQLite store hands that to this
     manager's cache with the write's event, and the cache takes it instead of validating the dumped value
-    again. A copy, taken now, so that nothing done to `obj` after the write changes what the cache holds."""
-    return Op.put(key, dump(obj), expect, compacted_copy(obj, SHARED_NAMES if isinstance(obj, Task) else ()))
+    again. A copy, taken now, so that nothing done to `obj` after the write changes what the cache holds; with
+    every field given, as the dump names every field."""
+    return Op.put(key, dump(obj), expect, compacted_copy(obj, SHARED_NAMES if isinstance(obj, Task) else (), every_field=True))
 
 
 _SPEC = {"spec"}

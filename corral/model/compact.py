@@ -68,9 +68,11 @@ def compact(model: BaseModel, intern: tuple[str, ...] = ()) -> None:
     object.__setattr__(model, "__dict__", _key_sharing_dict(cls, values))
 
 
-def compacted_copy(model: M, intern: tuple[str, ...] = ()) -> M:
+def compacted_copy(model: M, intern: tuple[str, ...] = (), every_field: bool = False) -> M:
     """A compacted copy of `model` (as `compact` leaves one) with a dict of values of its own: changing `model`'s
     fields afterwards does not change the copy (the values themselves are shared, as `model_copy` shares them).
+    `every_field`: the copy counts every field as given, as validating the model's full dump does (an object made
+    with a few fields given, its defaults for the rest, otherwise keeps a set of its own naming those few).
     Made directly, not by `model_copy` and `compact` (half the time: it is made for every write)."""
     cls = type(model)
     values = model.__dict__
@@ -87,7 +89,7 @@ def compacted_copy(model: M, intern: tuple[str, ...] = ()) -> M:
     copied = cls.__new__(cls)
     _set = object.__setattr__
     _set(copied, "__dict__", copied_values)
-    _set(copied, "__pydantic_fields_set__", every if fields_set is every or fields_set == every else set(fields_set))
+    _set(copied, "__pydantic_fields_set__", every if every_field or fields_set is every or fields_set == every else set(fields_set))
     _set(copied, "__pydantic_extra__", None if extra is None else dict(extra))
     _set(copied, "__pydantic_private__", None if private is None else dict(private))
     return copied

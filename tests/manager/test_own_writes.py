@@ -87,3 +87,14 @@ def test_verify_mode_catches_a_written_object_that_reads_back_otherwise(monkeypa
     nested = put_op(keys.task_key("t1"), _task().model_copy(update={"ports": [{"target": 80, "host_ip": "", "host_port": 1}]}))
     with pytest.raises(WrittenMismatch, match="Task.ports"):
         own_writes.written(Task, nested.model, _value(nested))
+
+
+def test_a_new_task_written_counts_every_field_as_given_as_its_read_back_value_does() -> None:
+    made = _task()  # made with a few fields given, the rest defaults
+    op = put_op(keys.task_key("t1"), made)
+    assert isinstance(op.model, Task) and made.model_fields_set != set(Task.model_fields)
+    assert op.model.model_fields_set == Task.model_validate(_value(op)).model_fields_set == set(Task.model_fields)
+    assert op.model.__pydantic_fields_set__ is StateCache(store=None)._specs.task(_value(op)).__pydantic_fields_set__  # type: ignore[arg-type]
+    mismatched = made.model_copy()  # its own few fields, as a copy without `every_field` would keep them
+    with pytest.raises(WrittenMismatch, match="fields"):
+        own_writes.check(mismatched, Task.model_validate(_value(op)))
