@@ -67,7 +67,9 @@ class WatchEvent:
     prev: dict[str, Any] | str | None
     # The object `value` was dumped from, when this process wrote it (`Op.model`) and the backend hands its own
     # writes to its watchers in process (SQLite's live events): a reader may take it instead of validating
-    # `value` again. None for values from elsewhere (etcd, a history replay, a listing): validate those.
+    # `value` again. None for values from elsewhere (etcd, a history replay, a listing): validate those. Every watcher
+    # in the process gets the same object: none may change it (the cache only swaps a task's spec for the equal
+    # one it shares, `SharedSpecs.task`).
     model: object = None
 
     @property
