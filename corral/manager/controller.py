@@ -272,14 +272,15 @@ class Controller:
         """
         if before is None or after is None:
             return False
+        # The enums are str enums: they compare (and hash) as their values, so neither side is converted.
         if (
-            before.desired_state.value != after["desired_state"]
+            before.desired_state != after["desired_state"]
             or before.node != after["node"]
             or before.spec_version != after["spec_version"]
             or before.attempt != after["attempt"]
         ):
             return False
-        if before.state in TERMINAL_STATES or TaskState(after["state"]) in TERMINAL_STATES:
+        if before.state in TERMINAL_STATES or after["state"] in TERMINAL_STATES:
             return False
         if after.get("moved_from"):
             return False  # a rebalancing move: its old replica stops once it runs

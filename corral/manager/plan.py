@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from corral.manager import keys
 from corral.manager.cache import Versioned
-from corral.manager.writes import dump
+from corral.manager.writes import put_op
 from corral.model import Node, Service, Task
 from corral.store import Op, Store
 
@@ -65,7 +65,7 @@ class Plan:
         """Write `obj` over `read` (the snapshot's copy; None: create it). Nothing if it is unchanged."""
         if read is not None and read.obj == obj:
             return
-        self.changes.append(Change(Op(key, dump(obj), read.revision if read is not None else 0), requeue))
+        self.changes.append(Change(put_op(key, obj, read.revision if read is not None else 0), requeue))
 
     def delete(self, key: str, read: Versioned[Any], requeue: str | None = None) -> None:
         """Delete the object the snapshot read as `read`, only if it is still that copy."""

@@ -14,7 +14,7 @@ from typing import Protocol
 from corral.manager import keys
 from corral.manager.cache import Versioned
 from corral.manager.context import ManagerContext
-from corral.manager.writes import dump
+from corral.manager.writes import put_op
 from corral.model import PublishedPort, Task, TaskState
 from corral.model.errors import Conflict, NotFound
 from corral.model.task import TERMINAL_STATES
@@ -105,7 +105,7 @@ def _plan(
             planned.results[at] = updated.state
             continue
         touched.add(status.task_id)
-        planned.ops.append(Op.put(keys.task_key(status.task_id), dump(updated), expect=found.revision))
+        planned.ops.append(put_op(keys.task_key(status.task_id), updated, expect=found.revision))
         planned.written.append((at, updated))
     return planned
 

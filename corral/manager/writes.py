@@ -11,7 +11,9 @@ from pydantic import BaseModel
 
 from corral.manager.cache import StateCache, Versioned
 from corral.model import ServiceSpec, Task
+from corral.model.compact import compacted_copy
 from corral.model.errors import Conflict
+from corral.model.task import SHARED_NAMES
 from corral.store import Op, Store
 
 
@@ -71,7 +73,7 @@ async def put_with_retry(
         changed = change(found)
         if found is not None and changed == found.obj:
             return [], changed
-        return [Op.put(key, dump(changed), expect=found.revision if found else 0)], changed
+        return [put_op(key, changed, expect=found.revision if found else 0)], changed
 
     changed, _ = await write_with_retry(store, cache, plan, what, attempts)
     return changed
@@ -84,6 +86,14 @@ def dump(obj: BaseModel) -> dict[str, Any]:
         data["spec"] = _spec_data(obj.spec)
         return data
     return obj.model_dump(mode="json")
+
+
+def put_op(key: str, obj: BaseModel, expect: int | None = None) -> Op:
+    """A put of `obj` that carries a compacted copy of it (`Op.model`): the SQLite store hands that to this
+    manager's cache with the write's event, and the cache takes it instead of validating the dumped value
+    again. A copy, taken now, so that nothing done to `obj` after the write changes what the cache holds; with
+    every field given, as the dump names every field."""
+    return Op.put(key, dump(obj), expect, compacted_copy(obj, SHARED_NAMES if isinstance(obj, Task) else (), every_field=True))
 
 
 _SPEC = {"spec"}

@@ -22,9 +22,11 @@ with `model_copy(update=...)`, as everything does already).
 
 import sys
 from dataclasses import make_dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
 
 _ALL_FIELDS: dict[type[BaseModel], set[str]] = {}  # model class -> the one fields-set of objects given every field
 _KEY_SHARING: dict[type[BaseModel], type] = {}  # model class -> a plain class whose instances' dicts share keys
@@ -64,3 +66,30 @@ def compact(model: BaseModel, intern: tuple[str, ...] = ()) -> None:
     if model.__pydantic_fields_set__ == _all_fields(cls):
         object.__setattr__(model, "__pydantic_fields_set__", _all_fields(cls))
     object.__setattr__(model, "__dict__", _key_sharing_dict(cls, values))
+
+
+def compacted_copy(model: M, intern: tuple[str, ...] = (), every_field: bool = False) -> M:
+    """A compacted copy of `model` (as `compact` leaves one) with a dict of values of its own: changing `model`'s
+    fields afterwards does not change the copy (the values themselves are shared, as `model_copy` shares them).
+    `every_field`: the copy counts every field as given, as validating the model's full dump does (an object made
+    with a few fields given, its defaults for the rest, otherwise keeps a set of its own naming those few).
+    Made directly, not by `model_copy` and `compact` (half the time: it is made for every write)."""
+    cls = type(model)
+    values = model.__dict__
+    copied_values = _key_sharing_dict(cls, values)
+    if copied_values is values:
+        copied_values = dict(values)
+    for name in intern:
+        value = copied_values.get(name)
+        if type(value) is str:
+            copied_values[name] = sys.intern(value)
+    every = _all_fields(cls)
+    fields_set = model.__pydantic_fields_set__
+    extra, private = model.__pydantic_extra__, model.__pydantic_private__
+    copied = cls.__new__(cls)
+    _set = object.__setattr__
+    _set(copied, "__dict__", copied_values)
+    _set(copied, "__pydantic_fields_set__", every if every_field or fields_set is every or fields_set == every else set(fields_set))
+    _set(copied, "__pydantic_extra__", None if extra is None else dict(extra))
+    _set(copied, "__pydantic_private__", None if private is None else dict(private))
+    return copied

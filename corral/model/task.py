@@ -105,19 +105,30 @@ class SharedSpecs:
     known: dict[tuple[str, int], tuple[dict[str, Any], ServiceSpec]] = field(default_factory=dict)
     compact: bool = True  # False: tasks as pydantic validates them (bench/memory.py's baseline)
 
-    def task(self, value: dict[str, Any]) -> Task:
+    def task(self, value: dict[str, Any], written: Task | None = None) -> Task:
+        """The task `value` holds; `written`, when given, is that task already validated and compacted, owned by
+        the caller and nobody else (this manager's own write, `Op.model`): it is taken instead of validating
+        `value` again, its spec replaced by the shared one."""
         key = (value["service"], value.get("spec_version", 1))
+        data = value["spec"]
         known = self.known.get(key)
-        if known is not None and known[0] == value["spec"]:
-            task = Task.model_validate({**value, "spec": known[1]})  # pydantic keeps the instance as is
+        # Writers dump one dict per spec object (writes.dump), so the same dict comes back: no comparison.
+        if known is not None and (known[0] is data or known[0] == data):
+            if written is None:
+                task = Task.model_validate({**value, "spec": known[1]})  # pydantic keeps the instance as is
+            else:
+                task = written
+                if task.spec is not known[1]:
+                    task.__dict__["spec"] = known[1]
         else:
-            task = Task.model_validate(value)
-            self.known[key] = (value["spec"], task.spec)
+            task = Task.model_validate(value) if written is None else written
+            self.known[key] = (data, task.spec)
         if self.compact:
             if task.updated_at == task.created_at:  # one float object for both (a task written once)
                 task.__dict__["updated_at"] = task.created_at
-            compact(task, intern=_SHARED_NAMES)
+            if written is None:
+                compact(task, intern=SHARED_NAMES)
         return task
 
 
-_SHARED_NAMES = ("service", "stack", "node")  # the same few strings in many tasks
+SHARED_NAMES = ("service", "stack", "node")  # the same few strings in many tasks (interned by `compact`)

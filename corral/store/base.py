@@ -65,6 +65,12 @@ class WatchEvent:
     # The value before (None: the key was created), or its stored JSON text: most watchers never
     # look at it, so a backend may leave it encoded and `prev_value` decodes it when first read.
     prev: dict[str, Any] | str | None
+    # The object `value` was dumped from, when this process wrote it (`Op.model`) and the backend hands its own
+    # writes to its watchers in process (SQLite's live events): a reader may take it instead of validating
+    # `value` again. None for values from elsewhere (etcd, a history replay, a listing): validate those. Every watcher
+    # in the process gets the same object: none may change it (the cache only swaps a task's spec for the equal
+    # one it shares, `SharedSpecs.task`).
+    model: object = None
 
     @property
     def deleted(self) -> bool:
@@ -86,10 +92,14 @@ class Op:
     key: str
     value: dict[str, Any] | None
     expect: int | None = None
+    # Optional: a validated object equal to what `value` is read back as, owned by nobody else (a copy taken when
+    # the op was made, never changed after: see `corral.manager.writes.put_op`). A backend may hand it on with
+    # its watch event (`WatchEvent.model`); the store never reads it.
+    model: object = None
 
     @staticmethod
-    def put(key: str, value: dict[str, Any], expect: int | None = None) -> "Op":
-        return Op(key, value, expect)
+    def put(key: str, value: dict[str, Any], expect: int | None = None, model: object = None) -> "Op":
+        return Op(key, value, expect, model)
 
     @staticmethod
     def delete(key: str, expect: int | None = None) -> "Op":

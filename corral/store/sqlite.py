@@ -494,7 +494,8 @@ def _plan(
         created = create_revision if text is not None else revision
         rows.append((revision, op.key, new_text, created, last))
         changes[op.key] = (revision, created, new_text, revision)
-        found.append(WatchEvent(revision, op.key, op.value, text))  # the previous value decoded if read
+        # the previous value decoded if read; the writer's object (if any) saves the cache validating `value` again
+        found.append(WatchEvent(revision, op.key, op.value, text, op.model))
     state.update(changes)
     log_rows.extend(rows)
     events.extend(found)

@@ -173,3 +173,41 @@ async def test_openapi_still_documents_the_listing_as_node_views(cluster: Cluste
     answer = schema["paths"]["/v1/nodes"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert answer == {"type": "array", "items": {"$ref": "#/components/schemas/NodeView"}, "title": answer.get("title")}
     assert set(schema["components"]["schemas"]["NodeView"]["properties"]) == set(NodeView.model_fields)
+
+
+async def test_a_kept_encoding_is_used_only_while_what_it_shows_is_unchanged(cluster: Cluster) -> None:
+    for name in ("a", "b", "c", "d"):
+        cluster.put_node(name, last_heartbeat=NOW - 1)
+        cluster.leases.renew(name, NOW - 1)
+    cluster.put_task("web0", WEB, "a")
+    first = await cluster.listing()
+    assert first.content == VIEWS.dump_json(cluster.model_views())
+    kept = {name: encoded.json for name, encoded in cluster.app.state.node_templates.items()}
+
+    cluster.put_task("db0", DB, "a")  # a's totals change
+    cluster.leases.renew("b", NOW - 0.25)  # b's heartbeat
+    cluster.put_task("web1", WEB, "c", TaskState.complete)  # c: a terminal task reserves nothing: same totals
+    second = await cluster.listing()
+
+    assert second.content == VIEWS.dump_json(cluster.model_views())
+    encoded = cluster.app.state.node_templates
+    assert encoded["c"].json is kept["c"] and encoded["d"].json is kept["d"]  # not filled in again
+    assert encoded["a"].json != kept["a"] and encoded["b"].json != kept["b"]
+
+    # The clock alone moves a node from ok to late: a lease of LEASE seconds from NOW - 1 runs out after NOW + 2.
+    for later in (NOW + 1.5, NOW + 2.0, NOW + 2.5, NOW + 100):
+        cluster.ctx.clock = lambda: later
+        listed = await cluster.listing()
+        assert listed.content == _model_json(cluster, later)
+    assert [row["health"] for row in listed.json()] == ["late"] * 4
+
+
+def _model_json(cluster: Cluster, now: float) -> bytes:
+    """The listing as NodeView models say it at `now`, from templates made afresh."""
+    tasks = [v.obj for v in cluster.cache.tasks.values()]
+    views = []
+    for name in sorted(cluster.cache.nodes):
+        node = cluster.cache.nodes[name].obj
+        last = cluster.leases.last.get(name)
+        views.append(NodeView.of(node, tasks, last, node_health(node, max(last or 0.0, node.last_heartbeat), now, LEASE)))
+    return VIEWS.dump_json(views)

@@ -7,7 +7,8 @@ import orjson
 import pytest
 
 from corral.model import ServiceSpec, Task, TaskState
-from corral.model.task import PublishedPort, SharedSpecs
+from corral.model.compact import compacted_copy
+from corral.model.task import SHARED_NAMES, PublishedPort, SharedSpecs
 from corral.manager.writes import dump
 
 CPYTHON = sys.implementation.name == "cpython"
@@ -84,3 +85,23 @@ def test_a_cached_task_takes_under_a_kilobyte() -> None:
     plain = Task.model_validate(values[1])
     assert per_task < 1000, f"{per_task:.0f} bytes a task"
     assert sys.getsizeof(plain.__pydantic_fields_set__) + sys.getsizeof(plain.__dict__) > 2000  # what was saved
+
+
+def test_a_written_task_read_through_its_copy_is_the_validated_task_and_as_small() -> None:
+    """A writer's object, copied when written (`compacted_copy`), taken instead of validating the value again."""
+    specs = SharedSpecs()
+    cached = specs.task(stored(1))
+    written = cached.model_copy(update={"node": "-".join(["node", "00009"]), "state": TaskState.starting, "updated_at": 1001.0})
+    copied = compacted_copy(written, SHARED_NAMES)
+    value: dict[str, object] = orjson.loads(orjson.dumps(dump(written)))
+    held = specs.task(value, copied)
+    assert held is copied and held == Task.model_validate(value) and held.spec is cached.spec
+    assert held.model_dump_json() == Task.model_validate(value).model_dump_json()
+    assert held.__dict__ is not written.__dict__ and held.node is sys.intern("node-00009")
+    assert held.__pydantic_fields_set__ is cached.__pydantic_fields_set__  # every field: the one shared set
+    written.state = TaskState.failed  # the writer changing its own object later
+    assert held.state == TaskState.starting
+    if CPYTHON:
+        assert sys.getsizeof(held.__dict__) == sys.getsizeof(cached.__dict__)
+    fresh = Task(id="x", service="web", spec=cached.spec, created_at=1.0, updated_at=1.0)  # not every field given
+    assert compacted_copy(fresh).model_fields_set == fresh.model_fields_set == {"id", "service", "spec", "created_at", "updated_at"}

@@ -1,6 +1,7 @@
 """/v1/nodes: list and inspect nodes, drain/activate them, set labels, remove them."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
@@ -37,8 +38,21 @@ def _view(ctx: ManagerContext, node: Node, tasks: list[Task]) -> NodeView:
     return NodeView.of(node, tasks, last, health)
 
 
-# Node name -> (the Node, its `NodeView.json_template`), per app; remade when the cache holds a new Node.
-NodeTemplates = dict[str, tuple[Node, bytes]]
+@dataclass(slots=True)
+class EncodedNode:
+    """A node's view as JSON (`json`), kept with what it was filled in from; made again when any of it changes."""
+
+    node: Node
+    template: bytes  # NodeView.json_template(node)
+    seen: float | None = None  # the lease's last heartbeat it was filled with
+    usage: list[float] | None = None  # a copy of the cache's node_usage it was filled with
+    heartbeat: float = 0.0  # the later of `seen` and the node's record's
+    late: bool = False  # its lease had run out (health "late", unless the node is down)
+    json: bytes = b""
+
+
+# Node name -> its kept encoding, per app; the template is remade when the cache holds a new Node.
+NodeTemplates = dict[str, EncodedNode]
 
 
 async def _templates(request: Request) -> NodeTemplates:
@@ -51,7 +65,8 @@ async def _templates(request: Request) -> NodeTemplates:
 
 def listing_json(ctx: ManagerContext, templates: NodeTemplates, chosen: Sequence[Node] | None = None) -> bytes:
     """The nodes' views (`chosen`, default every node by name) as one JSON array: each Node encoded once, the rest
-    from the cache's totals."""
+    from the cache's totals; a node whose totals, heartbeat and health did not change since the last listing is
+    not filled in again (during a deploy most nodes' are the same from one listing to the next)."""
     now, lease = ctx.clock(), ctx.settings.node_lease
     nodes, last_seen, usage = ctx.cache.nodes, ctx.leases.last, ctx.cache.node_usage
     if len(templates) > len(nodes):  # forget removed nodes
@@ -61,12 +76,19 @@ def listing_json(ctx: ManagerContext, templates: NodeTemplates, chosen: Sequence
     for node in chosen if chosen is not None else [nodes[name].obj for name in sorted(nodes)]:
         name = node.name
         kept = templates.get(name)
-        if kept is None or kept[0] is not node:
-            kept = templates[name] = (node, NodeView.json_template(node))
-        heartbeat = max(last_seen.get(name) or 0.0, node.last_heartbeat)
+        if kept is None or kept.node is not node:
+            kept = templates[name] = EncodedNode(node, NodeView.json_template(node))
+        seen, used = last_seen.get(name), usage.get(name)
+        # As node_health decides, with the same heartbeat when `seen` is the same: only the clock moved.
+        if kept.json and seen == kept.seen and used == kept.usage and (now - kept.heartbeat > lease) == kept.late:
+            views.append(kept.json)
+            continue
+        heartbeat = max(seen or 0.0, node.last_heartbeat)
         health = node_health(node, heartbeat, now, lease)
-        count, cpus, memory = usage.get(name, (0, 0.0, 0))
-        views.append(NodeView.fill_json(kept[1], int(count), max(0.0, round(cpus, 9)), max(0, int(memory)), heartbeat, health))
+        count, cpus, memory = used or (0, 0.0, 0)
+        kept.json = NodeView.fill_json(kept.template, int(count), max(0.0, round(cpus, 9)), max(0, int(memory)), heartbeat, health)
+        kept.seen, kept.usage, kept.heartbeat, kept.late = seen, None if used is None else list(used), heartbeat, now - heartbeat > lease
+        views.append(kept.json)
     return b"[" + b",".join(views) + b"]"
 
 
